@@ -1,0 +1,41 @@
+# Finds llhttp. Prefers a system libllhttp (shared library + llhttp.h); otherwise builds the
+# C sources that Debian's node-llhttp package ships (/usr/share/llhttp/*.c with the header in
+# /usr/share/include/llhttp) as a static library of its own, without the project's warning flags
+# (it is generated code). Nothing is ever downloaded.
+# Defines the target LLHTTP::LLHTTP.
+find_path(LLHTTP_SYSTEM_INCLUDE_DIR NAMES llhttp.h PATHS /usr/include /usr/local/include NO_DEFAULT_PATH)
+find_library(LLHTTP_SYSTEM_LIBRARY NAMES llhttp)
+if(LLHTTP_SYSTEM_INCLUDE_DIR AND LLHTTP_SYSTEM_LIBRARY)
+  set(LLHTTP_FROM "system library ${LLHTTP_SYSTEM_LIBRARY}")
+  if(NOT TARGET LLHTTP::LLHTTP)
+    add_library(LLHTTP::LLHTTP UNKNOWN IMPORTED)
+    set_target_properties(LLHTTP::LLHTTP PROPERTIES IMPORTED_LOCATION "${LLHTTP_SYSTEM_LIBRARY}"
+      INTERFACE_INCLUDE_DIRECTORIES "${LLHTTP_SYSTEM_INCLUDE_DIR}")
+  endif()
+  set(LLHTTP_OK TRUE)
+else()
+  set(LLHTTP_SOURCE_DIR "/usr/share/llhttp" CACHE PATH "Directory holding llhttp's C sources")
+  find_path(LLHTTP_INCLUDE_DIR NAMES llhttp.h PATHS /usr/share/include/llhttp ${LLHTTP_SOURCE_DIR}
+    NO_DEFAULT_PATH)
+  set(_llhttp_srcs ${LLHTTP_SOURCE_DIR}/llhttp.c ${LLHTTP_SOURCE_DIR}/api.c ${LLHTTP_SOURCE_DIR}/http.c)
+  set(LLHTTP_OK TRUE)
+  foreach(_f IN LISTS _llhttp_srcs)
+    if(NOT EXISTS "${_f}")
+      set(LLHTTP_OK FALSE)
+    endif()
+  endforeach()
+  if(LLHTTP_OK AND LLHTTP_INCLUDE_DIR)
+    set(LLHTTP_FROM "sources in ${LLHTTP_SOURCE_DIR}")
+    if(NOT TARGET llhttp_bundled)
+      add_library(llhttp_bundled STATIC ${_llhttp_srcs})
+      target_include_directories(llhttp_bundled SYSTEM PUBLIC "${LLHTTP_INCLUDE_DIR}")
+      set_target_properties(llhttp_bundled PROPERTIES C_STANDARD 99 POSITION_INDEPENDENT_CODE ON)
+      target_compile_options(llhttp_bundled PRIVATE -w)
+      add_library(LLHTTP::LLHTTP ALIAS llhttp_bundled)
+    endif()
+  else()
+    set(LLHTTP_OK FALSE)
+  endif()
+endif()
+include(FindPackageHandleStandardArgs)
+find_package_handle_standard_args(LLHTTP REQUIRED_VARS LLHTTP_OK LLHTTP_FROM)

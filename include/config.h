@@ -1,0 +1,139 @@
+/* config.h: the daemon's configuration: a typed table of variables (type, range, default),
+ * read from the environment, then filled in from a dotenv file for what the environment does
+ * not set. Values keep the Python script's meaning and formats (JSON maps in single quotes,
+ * durations like 30, 30s, 5m, 1h, 1d). */
+#ifndef PSS_CONFIG_H
+#define PSS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One prefix rewrite (PATH_REPLACEMENTS, RCLONE_PATH_REPLACEMENTS, LOCAL_PATH_REPLACEMENTS).
+ * `from` is normalized (see paths_normalize) and matched case-insensitively by whole component. */
+typedef struct cfg_replacement {
+    char *from;
+    char *to;
+} cfg_replacement;
+
+typedef struct cfg_replacements {
+    cfg_replacement *v; /* sorted longest `from` first */
+    size_t n;
+} cfg_replacements;
+
+/* SECTION_MAPPING item: Plex path prefix -> section id. */
+typedef struct cfg_section_map {
+    char *prefix; /* normalized */
+    long section;
+} cfg_section_map;
+
+/* RCLONE_MOUNTS item (or the one-mount shorthand). */
+typedef struct cfg_mount {
+    char *root; /* normalized absolute path of the mount point (path after RCLONE_PATH_REPLACEMENTS) */
+    char *url;  /* rclone RC base URL without trailing '/' */
+    char *fs;   /* NULL when not set */
+    char *user; /* NULL when not set */
+    char *pass; /* NULL when not set */
+} cfg_mount;
+
+typedef enum { DURABILITY_FULL = 0, DURABILITY_PROCESS = 1 } cfg_durability;
+typedef enum { SCAN_SCOPE_FOLDER = 0, SCAN_SCOPE_ROOT = 1 } cfg_scan_scope;
+
+typedef struct config {
+    /* Plex */
+    char *plex_url;           /* PLEX_URL, trailing '/' removed; NULL/"" = not configured */
+    char *plex_token;         /* PLEX_TOKEN */
+    uint64_t plex_timeout_ms; /* PLEX_TIMEOUT, default 30s */
+    char *plex_identifier;    /* PLEXAPI_HEADER_IDENTIFIER, default "plex-servarr-sync" */
+    uint64_t section_refresh_ms; /* SECTION_REFRESH, default 15m */
+    cfg_section_map *section_map; /* SECTION_MAPPING, longest prefix first */
+    size_t n_section_map;
+
+    /* server */
+    int port;                 /* PORT, default 5000 */
+    char *bind_address;       /* BIND_ADDRESS, default 0.0.0.0 */
+    char *state_dir;          /* STATE_DIR, default $STATE_DIRECTORY (first of a ':' list), else ./state */
+    cfg_durability durability;/* DURABILITY full|process */
+    char *webhook_user, *webhook_pass; /* WEBHOOK_USER / WEBHOOK_PASS, NULL if unset */
+    char *manual_user;        /* MANUAL_USER, default admin */
+    char *manual_pass;        /* MANUAL_PASS; NULL when unset (main generates one) */
+    char *trusted_proxies;    /* TRUSTED_PROXIES, NULL if unset (raw list, comma separated) */
+
+    /* rclone */
+    bool use_rclone;          /* USE_RCLONE, default true (the step still needs a URL) */
+    cfg_mount *mounts;        /* RCLONE_MOUNTS, or one item from RCLONE_RC_URL & co; longest root first */
+    size_t n_mounts;
+    uint64_t rclone_timeout_ms; /* RCLONE_TIMEOUT, default 10m */
+
+    /* paths */
+    cfg_replacements path_repl;        /* PATH_REPLACEMENTS: arr -> Plex */
+    cfg_replacements rclone_path_repl; /* RCLONE_PATH_REPLACEMENTS: arr -> rclone host path */
+    cfg_replacements local_path_repl;  /* LOCAL_PATH_REPLACEMENTS: arr -> path this host can stat */
+    bool local_path_repl_set;          /* LOCAL_PATH_REPLACEMENTS given (else host path = Plex path) */
+    char **anchors;                    /* ANCHOR_FILES (JSON list of absolute host paths) */
+    size_t n_anchors;
+    cfg_scan_scope scan_scope;         /* SCAN_SCOPE folder|root */
+
+    /* queue */
+    uint64_t webhook_delay_ms;     /* WEBHOOK_DELAY, default 30s */
+    uint64_t webhook_max_delay_ms; /* WEBHOOK_MAX_DELAY, default 10m; must be >= WEBHOOK_DELAY */
+    uint64_t minimum_age_ms;       /* MINIMUM_AGE, default 0 */
+    uint64_t sync_cooldown_ms;     /* SYNC_COOLDOWN, default 0 */
+    uint64_t retry_max_delay_ms;   /* RETRY_MAX_DELAY, default 5m */
+    int max_concurrent_syncs;      /* MAX_CONCURRENT_SYNCS, default 4, 1..256 */
+    int max_folders_per_event;     /* MAX_FOLDERS_PER_EVENT, default 100, 1..10000 */
+    long max_pending;              /* MAX_PENDING, default 100000, >= 100000 */
+    int history_days;              /* HISTORY_DAYS, default 7, 1..3650 */
+
+    /* limits (issue: hostile input) */
+    size_t max_header_bytes;       /* MAX_HEADER_BYTES, default 16 KiB */
+    size_t max_webhook_body;       /* MAX_WEBHOOK_BODY, default 16 MiB */
+    size_t max_body;               /* MAX_BODY, default 64 KiB (every other route) */
+    int max_connections;           /* MAX_CONNECTIONS, default 4096 */
+    uint64_t header_timeout_ms;    /* HEADER_TIMEOUT, default 10s */
+    uint64_t idle_timeout_ms;      /* IDLE_TIMEOUT, default 60s (keep-alive and body) */
+
+    int log_level;                 /* LOG_LEVEL (log_level_t), default info */
+    char *tz;                      /* TZ, passed to the process environment */
+} config_t;
+
+/* A snapshot of KEY=VALUE pairs (the process environment at start, so SIGHUP can re-read the
+ * file over the original environment). */
+typedef struct env_map {
+    char **keys;
+    char **values;
+    size_t n;
+} env_map;
+
+void env_map_from_environ(env_map *m);           /* copies environ */
+const char *env_map_get(const env_map *m, const char *key);
+void env_map_set(env_map *m, const char *key, const char *value); /* replaces */
+void env_map_free(env_map *m);
+
+/* Parse a dotenv file's text into m: '#' comments, blank lines, optional "export ", KEY=VALUE,
+ * single quotes (literal), double quotes (\n \t \" \\ escapes), unquoted values with trailing
+ * " #comment" stripped and whitespace trimmed, '=' inside values kept. Returns 0, or -EINVAL with
+ * err naming the line number and what is wrong. Keys already in m are replaced. */
+int dotenv_parse(const char *text, size_t len, env_map *m, char *err, size_t errlen);
+/* Read and parse a file; -errno if it cannot be read (err says why). */
+int dotenv_load(const char *path, env_map *m, char *err, size_t errlen);
+
+/* Duration: "30" (seconds), "30s", "5m", "1h", "1d", also "250ms"; surrounding spaces ignored.
+ * 0 or -EINVAL. */
+int parse_duration_ms(const char *s, uint64_t *out);
+
+/* Build a config from env (the environment) overlaid by file_vars for keys env lacks.
+ * Every variable is checked against the table; on the first bad value returns -EINVAL and err
+ * reads "VARIABLE: reason (got 'value')" (the value is omitted for secrets). On success *out is
+ * filled (caller frees with config_free). file_vars may be NULL. */
+int config_build(config_t *out, const env_map *env, const env_map *file_vars, char *err, size_t errlen);
+
+/* The whole start-up path: env snapshot + (env_file, or ./.env if it exists) -> config. */
+int config_load(config_t *out, const env_map *env, const char *env_file, char *err, size_t errlen);
+
+void config_free(config_t *c);
+
+/* Print the variable table (name, default, meaning) for --help. */
+void config_print_help(void);
+
+#endif

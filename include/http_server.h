@@ -1,0 +1,87 @@
+/* http_server.h: incoming HTTP/1.x on libuv TCP streams, parsed by llhttp.
+ * One request at a time per connection: reading stops while a request is handled, and resumes
+ * (first parsing what is already buffered, so pipelined requests are answered in order) after
+ * its response is written. Limits: header bytes (431 beyond), body bytes per route (413),
+ * header timeout (from the first byte of a request to the end of its headers), idle timeout
+ * (keep-alive wait and gaps in the body), connection count (oldest connection still sending
+ * headers closed first when full). Parse errors get 400 and a close. */
+#ifndef PSS_HTTP_SERVER_H
+#define PSS_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct http_server http_server;
+typedef struct http_conn http_conn;
+
+typedef struct http_header {
+    char *name;   /* as received */
+    char *value;  /* surrounding whitespace trimmed */
+} http_header;
+
+typedef struct http_request {
+    http_conn *conn;
+    const char *method;    /* "GET", "POST", ... */
+    char *target;          /* raw request target, e.g. "/api/resolve?path=%2Ftv" */
+    char *path;            /* target before '?', NOT percent-decoded */
+    char *query;           /* after '?', "" if none */
+    http_header *headers;
+    size_t n_headers;
+    char *body;            /* NUL-terminated (the NUL is not counted) */
+    size_t body_len;
+    char remote_addr[64];  /* peer address text */
+    bool keep_alive;
+    uint64_t received_at;  /* mono ms when the request was complete */
+    void *route_ud;        /* free slot for the router/handler */
+} http_request;
+
+/* Case-insensitive header lookup; NULL if absent. */
+const char *http_header_get(const http_request *r, const char *name);
+/* Value of query parameter `name`, percent-decoded ('+' = space), or NULL. New string. */
+char *http_query_get(const char *query, const char *name);
+/* Same for an application/x-www-form-urlencoded body. */
+#define http_form_get(body, name) http_query_get((body), (name))
+/* Percent-decode; returns a new string or NULL on malformed escapes. */
+char *http_url_decode(const char *s, size_t len, bool plus_is_space);
+
+/* Called once the request's headers are complete, before its body is read: return the body cap
+ * for it (bytes) so an oversized body gets 413 without being buffered. */
+typedef size_t (*http_body_limit_fn)(void *ud, const http_request *r);
+/* Called with a complete request. The handler must eventually call http_respond() exactly
+ * once (now or from a later loop turn). The request stays valid until then. */
+typedef void (*http_handler_fn)(void *ud, http_request *r);
+
+typedef struct http_server_opts {
+    const char *bind_address;
+    int port;
+    size_t max_header_bytes;      /* default 16384 */
+    uint64_t header_timeout_ms;   /* default 10000 */
+    uint64_t idle_timeout_ms;     /* default 60000 */
+    int max_connections;          /* default 4096 */
+    size_t max_buffered_bytes;    /* total bytes held by all requests/responses; 0 = 256 MiB */
+    http_body_limit_fn body_limit;
+    http_handler_fn handler;
+    void *ud;
+} http_server_opts;
+
+/* Bind and listen. Returns 0 or a negative libuv error code (err filled). */
+int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **out, char *err,
+                      size_t errlen);
+/* Stop accepting; existing connections finish their current request then close. */
+void http_server_stop_accepting(http_server *s);
+/* Close everything; `done` (may be NULL) runs when all handles are closed, then s is freed. */
+void http_server_close(http_server *s, void (*done)(void *ud), void *ud);
+size_t http_server_conn_count(const http_server *s);
+int http_server_port(const http_server *s); /* the bound port (useful with port 0) */
+
+/* Respond. extra_headers is "Name: value\r\n..." or NULL. The body is copied. Content-Length
+ * is set; "Connection: close" is sent when the request asked for it or the server decided to
+ * close. */
+void http_respond(http_request *r, int status, const char *content_type, const char *body,
+                  size_t len, const char *extra_headers);
+/* Convenience: {"status": <status_word>, "message": msg} JSON, e.g. 400 "bad_request". */
+void http_respond_json_error(http_request *r, int status, const char *message);
+
+#endif

@@ -1,0 +1,63 @@
+/* paths.h: the four forms of a folder (arr, Plex, host, VFS dir) and the rules that make and
+ * check them. Pure functions: no I/O, no loop. */
+#ifndef PSS_PATHS_H
+#define PSS_PATHS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define PATHS_MAX 4096 /* longest path accepted, in bytes */
+
+/* Normalize: '\' becomes '/', repeated '/' collapse, trailing '/' dropped (but "/" stays "/").
+ * Returns a new string. Does not validate. */
+char *paths_normalize(const char *p);
+
+/* True when `prefix` equals `path` or is a prefix of it ending at a component boundary
+ * ("/tv/Show" is a prefix of "/tv/Show/S1", not of "/tv/Show 2"). Both normalized.
+ * ci = compare ASCII case-insensitively. "/" is a prefix of every absolute path. */
+bool paths_has_prefix(const char *path, const char *prefix, bool ci);
+
+/* Apply the first (longest) matching replacement; returns a new normalized string, or a copy
+ * of the input when none matches. *matched (may be NULL) says whether one did. */
+char *paths_replace(const char *path, const cfg_replacements *r, bool *matched);
+
+/* Validate a webhook/manual input path given in arr terms (already mapped through
+ * PATH_REPLACEMENTS when it was an "X:\" drive path). Returns NULL when fine, or a static reason:
+ * "path is empty", "path is not absolute", "path contains a control character",
+ * "path has a '.' or '..' component", "path is too long". */
+const char *paths_check(const char *p);
+
+/* Parse a JSON object text (a replacement map such as '{"/data/tv": "/tv"}'; the value may
+ * also be a number for SECTION_MAPPING) -- used by config. Implemented in config. */
+
+/* The four forms of one folder. All strings owned by the struct. */
+typedef struct folder_paths {
+    char *arr;     /* normalized arr path */
+    char *plex;    /* arr through PATH_REPLACEMENTS */
+    char *host;    /* arr through LOCAL_PATH_REPLACEMENTS if set, else = plex */
+    char *rclone;  /* arr through RCLONE_PATH_REPLACEMENTS (absolute, host-side rclone path) */
+    const cfg_mount *mount; /* longest mount whose root is a component prefix of `rclone`; NULL = none */
+    char *vfs_dir; /* `rclone` relative to mount->root ("" at the root itself); NULL when no mount */
+} folder_paths;
+
+/* Compute all four forms of a normalized arr path. Returns 0, or -EINVAL with *why set when a
+ * mapped form is not absolute. */
+int paths_resolve(const config_t *c, const char *arr, folder_paths *out, const char **why);
+void folder_paths_free(folder_paths *f);
+
+/* The arr path of `arr_path`'s containing folder (dirname). New string. */
+char *paths_dirname(const char *p);
+/* Join folder + '/' + relative (relative may use '\'), normalized. New string. */
+char *paths_join(const char *dir, const char *rel);
+/* Number of components of a relative path ("" = 0, "tv" = 1, "tv/Show" = 2). */
+int paths_depth(const char *rel);
+
+/* True when plex path `p` is a library location, a replacement target or prefix, or above one:
+ * such a folder must never be scanned from a webhook (it would scan a whole library).
+ * `locations` is the list of Plex library locations known now (may be empty). */
+bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
+                                    const char *const *locations, size_t n_locations);
+
+#endif

@@ -1,0 +1,178 @@
+/* queue.h: pending scans, one entry per (section, Plex path), and the rules that decide when
+ * each may run: debounce capped by max delay, merge into ancestors, absorb descendants, dirty
+ * re-runs, minimum age, holds, cooldown, retries with full jitter, parking, concurrency.
+ *
+ * Pure logic: no libuv, no I/O, no clock of its own. Every call takes `now` (wall ms), so tests
+ * drive it with a fake clock. The owner (app.c) arms one timer at queue_next_wakeup(), calls
+ * queue_take_ready() when it fires, does the async work (fs checks, rclone, Plex) and reports
+ * back with queue_age_checked(), queue_hold(), queue_sync_done(). Every change to an entry is
+ * reported through the change callback so the owner can persist it. */
+#ifndef PSS_QUEUE_H
+#define PSS_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define QUEUE_MAX_FILES 64
+#define QUEUE_SECTION_UNRESOLVED (-1L)
+
+typedef enum {
+    ENTRY_UNRESOLVED = 0, /* section unknown until a library list arrives; no timer */
+    ENTRY_WAITING,        /* debounce (or cooldown) window open; due = when it closes */
+    ENTRY_AGING,          /* window closed, newest file too young; due = when old enough */
+    ENTRY_HELD,           /* anchor missing / mount failing; due = next re-check */
+    ENTRY_READY,          /* due passed; waiting for a sync slot or for a nested sync to end */
+    ENTRY_CHECKING,       /* taken by the owner: age/anchor checks in flight (not syncing yet) */
+    ENTRY_SYNCING,        /* between the first rclone call and Plex's answer */
+    ENTRY_RETRY,          /* failed transiently; due = backoff end */
+    ENTRY_PARKED,         /* configuration error; waits for a reload or a manual retry */
+    ENTRY_STATE_COUNT
+} entry_state;
+
+const char *entry_state_name(entry_state s); /* "unresolved", "waiting", ... */
+
+typedef struct q_entry {
+    int64_t id;            /* unique, > 0, assigned by the queue (persisted) */
+    long section;          /* QUEUE_SECTION_UNRESOLVED while unresolved */
+    char *plex_path;       /* key together with section (byte-exact) */
+    char *arr_path;        /* the arr path the entry was made from (re-mapped on reload) */
+    uint64_t first_seen;   /* wall ms */
+    uint64_t last_event;   /* wall ms */
+    uint64_t due;          /* wall ms; meaning depends on state */
+    entry_state state;
+    unsigned attempts;     /* finished failed attempts (never reset by events) */
+    bool dirty;            /* an event arrived while syncing */
+    uint64_t dirty_first;  /* wall ms of the first such event */
+    bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
+    char **files;          /* event files, arr paths, at most QUEUE_MAX_FILES (extra ones dropped) */
+    size_t n_files;
+    unsigned sources;      /* bit (1u << arr_app) per app that sent events */
+    unsigned events;       /* events merged into this entry */
+    char *park_reason;     /* ENTRY_PARKED: what to fix ("PLEX_TOKEN: Plex answered 401") */
+    char *last_error;      /* last failure text, NULL if none */
+    char *hold_reason;     /* ENTRY_HELD: why */
+    /* owned by the queue: */
+    size_t heap_idx;
+    struct q_entry *hnext; /* hash chain */
+} q_entry;
+
+typedef struct queue_params {
+    uint64_t delay_ms;        /* WEBHOOK_DELAY */
+    uint64_t max_delay_ms;    /* WEBHOOK_MAX_DELAY */
+    uint64_t min_age_ms;      /* MINIMUM_AGE */
+    uint64_t cooldown_ms;     /* SYNC_COOLDOWN */
+    uint64_t retry_max_ms;    /* RETRY_MAX_DELAY */
+    uint64_t hold_recheck_ms; /* 30 s */
+    uint64_t clamp_future_ms; /* due times later than now + this at load are clamped (e.g. 1 d + max delay) */
+    int max_concurrent;       /* MAX_CONCURRENT_SYNCS */
+    long max_pending;         /* MAX_PENDING */
+    /* random number in [0, 1); NULL = drand48-like default. Tests pass a fixed function. */
+    double (*rand01)(void *ud);
+    void *rand_ud;
+} queue_params;
+
+typedef enum { QCHANGE_PUT = 0, QCHANGE_DEL = 1 } q_change;
+/* Called after each change to an entry (PUT: created or modified; DEL: removed, then freed
+ * right after the callback returns). Must not call back into the queue. */
+typedef void (*queue_change_fn)(void *ud, const q_entry *e, q_change what);
+
+typedef struct queue queue_t;
+
+queue_t *queue_new(const queue_params *p, queue_change_fn on_change, void *ud);
+void queue_free(queue_t *q);                     /* frees all entries, no callbacks */
+void queue_set_params(queue_t *q, const queue_params *p); /* reload; never shortens a backoff */
+
+/* One folder event. */
+typedef struct q_event {
+    long section;                 /* or QUEUE_SECTION_UNRESOLVED */
+    const char *plex_path;
+    const char *arr_path;
+    const char *const *files;     /* arr paths of the event's files in that folder */
+    size_t n_files;
+    unsigned source_bit;          /* 1u << arr_app */
+    bool manual;
+    uint64_t at;                  /* wall ms of the event (replays keep their original time) */
+} q_event;
+
+typedef enum {
+    QADD_NEW = 0,       /* a new entry (it may have absorbed descendants: result.absorbed) */
+    QADD_MERGED,        /* joined an existing non-syncing entry for the folder or an ancestor */
+    QADD_DIRTY,         /* at or below a syncing entry: marked it dirty */
+} q_add_kind;
+
+typedef struct q_add_result {
+    q_add_kind kind;
+    q_entry *entry;     /* the entry that now carries the event */
+    unsigned absorbed;  /* descendants absorbed by a new entry */
+} q_add_result;
+
+/* Apply one event (DESIGN.md "The queue"). Returns 0, or -ENOSPC when a new entry would exceed
+ * max_pending (nothing changed). */
+int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res);
+
+/* Earliest wall ms at which queue_take_ready() may return something; UINT64_MAX if never (all
+ * entries unresolved, parked, checking or syncing). */
+uint64_t queue_next_wakeup(const queue_t *q);
+
+/* Next entry whose due time has passed and that may start now: state WAITING/AGING/HELD/RETRY/
+ * READY with due <= now, no syncing or checking entry nested with it (ancestor or descendant,
+ * same section), and fewer than max_concurrent entries CHECKING+SYNCING. The entry moves to
+ * CHECKING and is returned; NULL when none. Entries that are due but blocked move to READY.
+ * *needs_age tells the owner to check the minimum age first (false for manual entries, when
+ * MINIMUM_AGE is 0, and for retries/holds whose age was already satisfied). */
+q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age);
+
+/* Minimum-age answer for a CHECKING entry: newest_mtime is the newest mtime (wall ms) among its
+ * event files on the host, 0 when none could be read. If now - max(last_event, newest_mtime) <
+ * min_age the entry goes to AGING with due = the remainder and false is returned; else true (it
+ * stays CHECKING and the owner goes on to the anchor check). */
+bool queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64_t now);
+
+/* Anchor check failed for a CHECKING or SYNCING entry: HELD, due = now + hold_recheck, reason kept. */
+void queue_hold(queue_t *q, q_entry *e, const char *reason, uint64_t now);
+
+/* CHECKING -> SYNCING (the first rclone call is about to go out). */
+void queue_sync_started(queue_t *q, q_entry *e, uint64_t now);
+
+typedef enum { SYNC_OK = 0, SYNC_TRANSIENT, SYNC_PARKED } sync_outcome;
+
+/* A sync ended. OK: the entry is removed (or, when dirty, starts over: first_seen = dirty_first,
+ * due = max(debounce due, now + cooldown), state WAITING), the key's last success is recorded
+ * for cooldown, and waiting ancestors may now absorb it. TRANSIENT: attempts++, RETRY with
+ * due = now + random(0, min(retry_max, 5 s * 2^(attempts-1))). PARKED: PARKED with reason.
+ * `error` (may be NULL) is kept as last_error. */
+void queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now);
+
+/* Unpark one entry (UI "retry") or all parked entries (reload that fixed the variable):
+ * state WAITING, due = now. Returns the number unparked. */
+int queue_unpark(queue_t *q, q_entry *e, uint64_t now);
+int queue_unpark_all(queue_t *q, uint64_t now);
+
+/* Re-map every entry that is not CHECKING or SYNCING: fn gives the new (section, plex path)
+ * list for an arr path (n = 0 means "skip": the entry is removed; n > 1 splits the entry into
+ * one per section). Entries that now share a key merge. `unresolved` = true from fn keeps it
+ * unresolved. Returns the number of entries changed. */
+typedef struct q_mapping {
+    long section;
+    char *plex_path;
+} q_mapping;
+typedef int (*queue_map_fn)(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n);
+int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now);
+
+/* Cooldown memory: last successful scan of a key (rebuilt from history at start). */
+void queue_note_success(queue_t *q, long section, const char *plex_path, uint64_t at);
+
+/* Insert an entry loaded from the store verbatim (id, times, state, attempts, files ...); a
+ * CHECKING or SYNCING state becomes READY (the work was interrupted); due later than
+ * now + clamp_future is clamped to now + delay. No change callback. Returns 0 or -EEXIST. */
+int queue_restore(queue_t *q, const q_entry *e, uint64_t now);
+
+q_entry *queue_find(const queue_t *q, long section, const char *plex_path);
+q_entry *queue_find_id(const queue_t *q, int64_t id);
+size_t queue_count(const queue_t *q);
+size_t queue_count_state(const queue_t *q, entry_state s);
+/* Iterate all entries (order unspecified). Must not modify the queue inside. */
+void queue_foreach(const queue_t *q, void (*fn)(void *ud, const q_entry *e), void *ud);
+
+#endif

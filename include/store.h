@@ -1,0 +1,121 @@
+/* store.h: durable state in SQLite (WAL), touched from the loop thread only.
+ *
+ * Acknowledgement model (group commit): a webhook's events are staged as "inbox" rows; one
+ * commit per loop turn (store_commit from a uv_check handle) writes every staged row in one
+ * transaction. Only after that commit succeeds does the owner apply the events to the in-memory
+ * queue and answer 2xx. Entry snapshots (the queue's state) are staged by the owner as entries
+ * change and written by the next commit together with the deletion of the inbox rows they
+ * absorbed, so at any instant: acknowledged event = an inbox row, or part of an entry row.
+ * Start-up loads entries, then replays leftover inbox rows into the queue. */
+#ifndef PSS_STORE_H
+#define PSS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct store store_t;
+
+/* Open (creating) STATE_DIR/plex-servarr-sync.db. WAL mode; synchronous FULL (durability 0)
+ * or NORMAL (1); busy timeout; schema created or migrated by PRAGMA user_version.
+ * A corrupt file (SQLITE_CORRUPT / SQLITE_NOTADB on open or on quick_check) is renamed to
+ * "<db>.corrupt-<unix time>" with its -wal and -shm, logged loudly (log_error), and a fresh one
+ * created. A user_version newer than STORE_SCHEMA_VERSION is refused: -EPROTO with err saying
+ * so (it may hold acknowledged work). A state dir that cannot be created or written: -errno,
+ * err naming it. */
+int store_open(store_t **out, const char *state_dir, int durability, char *err, size_t errlen);
+void store_close(store_t *s);   /* commits nothing; discards staged rows */
+const char *store_path(const store_t *s);
+
+/* ---- one acknowledged folder event (inbox row) ---- */
+typedef struct store_event {
+    int64_t id;                 /* assigned by store_stage_event */
+    long section;
+    const char *plex_path;
+    const char *arr_path;
+    const char *const *files;
+    size_t n_files;
+    unsigned source_bit;
+    bool manual;
+    uint64_t at;
+} store_event;
+
+/* Stage (copy) an event; returns its inbox id (> 0). Written by the next store_commit. */
+int64_t store_stage_event(store_t *s, const store_event *ev);
+
+/* Stage a snapshot of an entry (copied now; a later snapshot of the same id replaces it) or
+ * its deletion. */
+void store_stage_entry_put(store_t *s, const q_entry *e);
+void store_stage_entry_del(store_t *s, int64_t entry_id);
+/* Stage deletion of an inbox row whose event has been applied to the queue. */
+void store_stage_event_done(store_t *s, int64_t event_id);
+
+/* ---- history ---- */
+typedef enum { HIST_OK = 0, HIST_FAILED, HIST_PARKED, HIST_SKIPPED } hist_status;
+const char *hist_status_name(hist_status s); /* "ok", "failed", "parked", "skipped" */
+
+typedef struct store_history {
+    int64_t id;              /* filled when read */
+    long section;
+    const char *plex_path;
+    const char *arr_path;
+    unsigned sources;
+    unsigned events;
+    uint64_t started;        /* wall ms */
+    uint64_t duration_ms;
+    hist_status status;
+    const char *rclone;      /* "ok", "absent", "skipped", "failed", ... */
+    const char *plex;        /* "ok", "failed", "skipped", ... */
+    const char *error;       /* may be NULL */
+    unsigned attempt;
+} store_history;
+void store_stage_history(store_t *s, const store_history *h);
+
+bool store_has_staged(const store_t *s);
+
+/* Write everything staged in one transaction. On success returns 0 and clears the staging.
+ * On failure returns a negative code (err says why), rolls back, DISCARDS the staged events
+ * (their requests get 503) and KEEPS the staged entry snapshots, deletions and history for the
+ * next commit. */
+int store_commit(store_t *s, char *err, size_t errlen);
+
+/* ---- start-up ---- */
+typedef struct store_loader {
+    void *ud;
+    /* each entry row; e is only valid during the call */
+    void (*entry)(void *ud, const q_entry *e);
+    /* each leftover inbox row, oldest first */
+    void (*event)(void *ud, const store_event *ev);
+    /* latest successful scan per key (for cooldown) */
+    void (*last_success)(void *ud, long section, const char *plex_path, uint64_t at);
+} store_loader;
+int store_load(store_t *s, const store_loader *l);
+int64_t store_max_entry_id(store_t *s);
+
+/* ---- reading for the API ---- */
+typedef struct store_history_query {
+    const char *search;   /* substring of plex_path or arr_path, NULL = all */
+    int status;           /* -1 = all, else hist_status */
+    int64_t before_id;    /* paging: rows with id < before_id; 0 = newest */
+    int limit;            /* 1..500 */
+} store_history_query;
+typedef void (*store_history_fn)(void *ud, const store_history *h);
+int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud);
+
+typedef struct store_stats {
+    uint64_t total, ok, failed, parked, skipped;
+    uint64_t avg_duration_ms;   /* over ok rows */
+    uint64_t last_sync;         /* wall ms of the newest row, 0 if none */
+    int64_t last_sync_id;
+} store_stats;
+int store_history_stats(store_t *s, store_stats *out);
+
+/* Delete history rows older than `before` (wall ms), at most max_rows; returns rows deleted
+ * or a negative code. */
+int store_prune(store_t *s, uint64_t before, int max_rows);
+
+#endif

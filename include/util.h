@@ -1,0 +1,62 @@
+/* util.h: small shared helpers: allocation that aborts on OOM, bounded string buffers,
+ * wall-clock time, container_of. Nothing here touches the loop. */
+#ifndef PSS_UTIL_H
+#define PSS_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PSS_VERSION "0.1.0"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Allocation: these abort the process with a log line on out-of-memory; a daemon that cannot
+ * allocate a few bytes cannot keep any promise, and checking every call hides real logic. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);            /* NULL in, NULL out */
+char *xstrndup(const char *s, size_t n); /* copies at most n bytes, always NUL-terminates */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable byte buffer with a hard maximum. Contents are always NUL-terminated. */
+typedef struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* 0 = unbounded */
+} buf_t;
+
+void buf_init(buf_t *b, size_t max);
+void buf_free(buf_t *b);
+void buf_reset(buf_t *b);                            /* len = 0, keeps memory */
+int buf_append(buf_t *b, const void *p, size_t n);    /* 0, or -ENOBUFS past max (b unchanged) */
+int buf_appends(buf_t *b, const char *s);
+int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *buf_steal(buf_t *b);                            /* returns data (never NULL), re-inits b */
+
+/* Wall-clock milliseconds since the epoch (CLOCK_REALTIME). Persisted times use this. */
+uint64_t wall_ms(void);
+/* Monotonic milliseconds (CLOCK_MONOTONIC), for measuring durations. */
+uint64_t mono_ms(void);
+
+/* Case-insensitive ASCII compare of n bytes (paths are compared this way, as the script did). */
+int ascii_strncasecmp(const char *a, const char *b, size_t n);
+
+/* Percent-encode every byte outside RFC 3986 unreserved (A-Z a-z 0-9 - . _ ~). */
+char *url_encode(const char *s);
+
+/* Constant-time comparison of two byte strings; the time depends only on the lengths. */
+bool ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Base64 encode/decode (standard alphabet, padding). decode returns -EINVAL on bad input. */
+char *base64_encode(const void *p, size_t n);
+int base64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
+
+/* Fill with random bytes from getrandom(); 0 or a negative errno. */
+int random_bytes(void *p, size_t n);
+
+#endif

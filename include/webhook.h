@@ -1,0 +1,45 @@
+/* webhook.h: an *arr webhook body -> the folders it asks to scan (in arr terms), following
+ * DESIGN.md's table. Pure: no I/O. */
+#ifndef PSS_WEBHOOK_H
+#define PSS_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+typedef enum { APP_SONARR = 0, APP_RADARR, APP_LIDARR, APP_READARR, APP_MANUAL, APP_COUNT } arr_app;
+
+const char *arr_app_name(arr_app a);          /* "sonarr" ... "manual" */
+int arr_app_parse(const char *s, arr_app *out); /* from the URL segment; 0 or -EINVAL */
+
+#define WEBHOOK_MAX_FILES 64 /* event files kept per folder */
+
+typedef struct wh_folder {
+    char *path;       /* normalized absolute arr path of the folder to scan */
+    char **files;     /* normalized absolute arr paths of the event's files in it (for minimum age) */
+    size_t n_files;
+} wh_folder;
+
+typedef struct wh_event {
+    arr_app app;
+    char *event_type;     /* as sent (PascalCase), "" if absent */
+    char *root;           /* series.path / movie.folderPath / artist.path / author.path (normalized), NULL if absent */
+    wh_folder *folders;   /* de-duplicated, in payload order */
+    size_t n_folders;
+    bool is_test;         /* eventType Test */
+    bool ignored;         /* an event type that asks for nothing (Grab, Health, ...): 200 */
+    char *title;          /* series/movie/artist/author title for logs, may be NULL */
+} wh_event;
+
+/* Parse and interpret. JSON depth is limited to 64. Windows drive paths ("X:\...") are mapped
+ * through PATH_REPLACEMENTS before validation, as DESIGN.md says; every folder and file path is
+ * checked with paths_check(). SCAN_SCOPE=root gives the root folder instead of file folders; past
+ * c->max_folders_per_event folders the event collapses to its root.
+ * Returns 0, or -EINVAL with err holding a reason fit for a 400 answer ("body is not valid JSON",
+ * "body is not a JSON object", "series.path: path is not absolute", ...). */
+int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, wh_event *out,
+                  char *err, size_t errlen);
+void wh_event_free(wh_event *e);
+
+#endif

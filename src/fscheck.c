@@ -1,0 +1,1 @@
+/* fscheck.c: placeholder, being written. */

@@ -1,0 +1,148 @@
+/* log.c: leveled log lines on stderr; syslog priority prefixes under systemd, a local timestamp
+ * otherwise; an escaping helper so untrusted text cannot forge records. */
+#include "log.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static log_level_t level = LOG_LVL_INFO;
+static bool journal;
+static log_sink_fn sink;
+
+void log_init(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    journal = js && *js;
+    tzset();
+}
+
+void log_set_level(log_level_t lvl) { level = lvl; }
+
+log_level_t log_get_level(void) { return level; }
+
+void log_set_sink(log_sink_fn fn) { sink = fn; }
+
+int log_level_parse(const char *s, log_level_t *out)
+{
+    static const struct {
+        const char *name;
+        log_level_t lvl;
+    } names[] = {{"error", LOG_LVL_ERROR}, {"warn", LOG_LVL_WARN},   {"warning", LOG_LVL_WARN},
+                 {"info", LOG_LVL_INFO},   {"debug", LOG_LVL_DEBUG}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (s && strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].lvl;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void emit(log_level_t lvl, const char *fmt, va_list ap)
+{
+    static const int prio[] = {3, 4, 6, 7};
+    static const char *const tag[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    char line[4096];
+    size_t off = 0;
+    if (journal) {
+        off = (size_t)snprintf(line, sizeof line, "<%d>", prio[lvl]);
+    } else {
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        localtime_r(&ts.tv_sec, &tm);
+        off = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+        off += (size_t)snprintf(line + off, sizeof line - off, ".%03ld %-5s ", ts.tv_nsec / 1000000L,
+                                tag[lvl]);
+    }
+    int n = vsnprintf(line + off, sizeof line - off, fmt, ap);
+    if (n < 0)
+        n = 0;
+    off += (size_t)n;
+    if (off >= sizeof line - 1)
+        off = sizeof line - 2;
+    /* The format itself is trusted, but a stray newline in it must still not split a record. */
+    for (size_t i = 0; i < off; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    if (sink) {
+        line[off] = '\0';
+        sink(lvl, line);
+        return;
+    }
+    line[off++] = '\n';
+    fwrite(line, 1, off, stderr);
+}
+
+#define LOG_FN(name, lvl)                                                                          \
+    void name(const char *fmt, ...)                                                                \
+    {                                                                                              \
+        if (lvl > level)                                                                           \
+            return;                                                                                \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        emit(lvl, fmt, ap);                                                                        \
+        va_end(ap);                                                                                \
+    }
+LOG_FN(log_error, LOG_LVL_ERROR)
+LOG_FN(log_warn, LOG_LVL_WARN)
+LOG_FN(log_info, LOG_LVL_INFO)
+LOG_FN(log_debug, LOG_LVL_DEBUG)
+
+void log_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(LOG_LVL_ERROR, fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+const char *log_esc(const char *s)
+{
+    enum { SLOTS = 8, SLOT = 1024 };
+    static char ring[SLOTS][SLOT];
+    static unsigned next;
+    char *out = ring[next++ % SLOTS];
+    if (!s)
+        return "(null)";
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char tmp[4];
+        size_t k = 0;
+        if (*p == '\n') {
+            tmp[k++] = '\\';
+            tmp[k++] = 'n';
+        } else if (*p == '\r') {
+            tmp[k++] = '\\';
+            tmp[k++] = 'r';
+        } else if (*p == '\t') {
+            tmp[k++] = '\\';
+            tmp[k++] = 't';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            tmp[k++] = '\\';
+            tmp[k++] = 'x';
+            tmp[k++] = hex[*p >> 4];
+            tmp[k++] = hex[*p & 15];
+        } else if (*p == '\\') {
+            tmp[k++] = '\\';
+            tmp[k++] = '\\';
+        } else {
+            tmp[k++] = (char)*p;
+        }
+        if (o + k > SLOT - 4) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(out + o, tmp, k);
+        o += k;
+    }
+    out[o] = '\0';
+    return out;
+}

@@ -1,0 +1,1 @@
+/* plex.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* rclone.c: placeholder, being written. */

@@ -1,0 +1,306 @@
+/* util.c: allocation, bounded buffers, clocks, encodings shared by every module. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+
+static void oom(size_t n)
+{
+    log_fatal("out of memory allocating %zu bytes", n);
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom(n * size);
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *d = xmalloc(n + 1);
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    size_t len = strnlen(s, n);
+    char *d = xmalloc(len + 1);
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        log_fatal("xasprintf: bad format");
+    char *s = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void buf_init(buf_t *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void buf_free(buf_t *b)
+{
+    free(b->data);
+    buf_init(b, b->max);
+}
+
+void buf_reset(buf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static int buf_reserve(buf_t *b, size_t extra)
+{
+    if (b->max && (extra > b->max || b->len > b->max - extra))
+        return -ENOBUFS;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(buf_t *b, const void *p, size_t n)
+{
+    int rc = buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_appends(buf_t *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_printf(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    int rc = buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+char *buf_steal(buf_t *b)
+{
+    char *d = b->data;
+    if (!d) {
+        d = xmalloc(1);
+        d[0] = '\0';
+    }
+    buf_init(b, b->max);
+    return d;
+}
+
+uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+int ascii_strncasecmp(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int ca = lower((unsigned char)a[i]), cb = lower((unsigned char)b[i]);
+        if (ca != cb)
+            return ca - cb;
+        if (ca == 0)
+            return 0;
+    }
+    return 0;
+}
+
+char *url_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = xmalloc(n * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+            c == '.' || c == '_' || c == '~') {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+bool ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    /* Compare over the longer length so the time does not reveal where a mismatch is. */
+    const volatile unsigned char *x = a, *y = b;
+    size_t n = alen > blen ? alen : blen;
+    unsigned diff = (unsigned)(alen ^ blen);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char cx = i < alen ? x[i] : 0;
+        unsigned char cy = i < blen ? y[i] : 0;
+        diff |= (unsigned)(cx ^ cy);
+    }
+    return diff == 0;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *base64_encode(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    char *out = xmalloc((n + 2) / 3 * 4 + 1), *o = out;
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = b64[(v >> 6) & 63];
+        *o++ = b64[v & 63];
+    }
+    if (i < n) {
+        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0);
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+static int b64val(char c)
+{
+    const char *p = c ? strchr(b64, c) : NULL;
+    return p ? (int)(p - b64) : -1;
+}
+
+int base64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen)
+{
+    if (slen % 4)
+        return -EINVAL;
+    unsigned char *d = xmalloc(slen / 4 * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < slen; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++) {
+            char c = s[i + k];
+            bool last = i + 4 == slen;
+            if (c == '=' && last && k >= 2 && (k == 3 || s[i + 3] == '=')) {
+                v[k] = -2;
+            } else {
+                v[k] = b64val(c);
+                if (v[k] < 0 || (k == 3 && v[2] == -2))
+                    goto bad;
+            }
+        }
+        unsigned x = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)(v[2] < 0 ? 0 : v[2]) << 6 |
+                     (unsigned)(v[3] < 0 ? 0 : v[3]);
+        d[o++] = (unsigned char)(x >> 16);
+        if (v[2] >= 0)
+            d[o++] = (unsigned char)(x >> 8);
+        if (v[3] >= 0)
+            d[o++] = (unsigned char)x;
+    }
+    d[o] = '\0';
+    *out = d;
+    *outlen = o;
+    return 0;
+bad:
+    free(d);
+    return -EINVAL;
+}
+
+int random_bytes(void *p, size_t n)
+{
+    unsigned char *c = p;
+    while (n) {
+        ssize_t r = getrandom(c, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}

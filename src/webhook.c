@@ -1,0 +1,1 @@
+/* webhook.c: placeholder, being written. */
