@@ -41,4 +41,30 @@ void fscheck_cancel(fscheck_op *op); /* its callback will not run */
 size_t fscheck_failed_mounts(const fscheck_t *f, const char **out, size_t max);
 void fscheck_close(fscheck_t *f, void (*done)(void *ud), void *ud);
 
+/* Added with the implementation (fscheck.c):
+ * - hang_ms 0 means the default, 10000.
+ * - The starting functions return 0, -EINVAL (NULL f/cb/path), -ENAMETOOLONG (a path over 4096
+ *   bytes), -E2BIG (over 100000 paths) or -ESHUTDOWN (after fscheck_close); on error the
+ *   callback never runs and *out is untouched. `out` may be NULL.
+ * - fscheck_cancel may be called until the callback starts (a call from inside the op's own
+ *   callback is ignored); the op is freed once its callback returns.
+ * - While a mount is failed, its queued and new checks answer on the next loop turn: exists
+ *   gets why = "mount <root>: stat hung for N s" (otherwise an errno name such as "ENOENT"),
+ *   anchors get "anchor <path>: mount <root>: stat hung for N s", a file of newest_mtime counts
+ *   as unknown. `why` and `reason` are valid during the callback only.
+ * - fscheck_failed_mounts returns how many mounts are failed (may exceed max); the strings stay
+ *   valid until the next call into fscheck.
+ * - fscheck_close cancels every op (no callback runs) and calls done (on a later loop turn) once
+ *   its own handles are closed. It does not wait for a stat that a worker thread is running
+ *   (on a hung mount that can take minutes): such a request is detached and frees itself when
+ *   it returns, so uv_run keeps running until then; an owner that cannot wait may exit after
+ *   done, and uv_loop_close() answers UV_EBUSY until the stat returns. */
+
+/* Test hooks. Requests of mount `root` (exact root as given to fscheck_set_mounts, or "/")
+ * currently issued and not yet returned (0 or 1). */
+size_t fscheck_in_flight(const fscheck_t *f, const char *root);
+/* Every request of mount `root` waits `ms` on a uv timer before its real stat, occupying the
+ * mount as a slow stat would (0 = no delay). Unknown roots are ignored. */
+void fscheck_test_set_stat_delay(fscheck_t *f, const char *root, uint64_t ms);
+
 #endif

@@ -29,7 +29,7 @@ typedef struct httpc_opts {
     size_t body_len;
     const char *user;          /* Basic auth when non-NULL */
     const char *pass;
-    uint64_t timeout_ms;       /* whole request */
+    uint64_t timeout_ms;       /* whole request (0 = 30 s); connecting gets min(this, 10 s) */
     size_t max_response_bytes; /* 0 = 1 MiB */
 } httpc_opts;
 
@@ -38,21 +38,33 @@ typedef struct httpc_result {
     long status;           /* HTTP status when error == HTTPC_OK, else 0 */
     const char *body;      /* NUL-terminated, valid only during the callback */
     size_t body_len;
-    const char *message;   /* human text for errors ("connection refused", curl's text) */
+    const char *message;   /* human text for errors ("connection refused", curl's text); never NULL.
+                              Holds no URL path, query or credentials (curl names host and port). */
     const char *content_type; /* may be NULL */
     uint64_t elapsed_ms;
 } httpc_result;
 
 typedef void (*httpc_cb)(void *ud, const httpc_result *res);
 
+/* NULL on failure. Calls curl_global_init(CURL_GLOBAL_DEFAULT) once, lazily (libcurl counts
+ * calls, so main may also call it first; nothing here calls curl_global_cleanup). Requests fail
+ * with a negative code (-EINVAL: bad method, header with CR/LF or without ':', option refused by
+ * curl; -ESHUTDOWN: after httpc_close) and then cb never runs. */
 httpc_t *httpc_new(uv_loop_t *loop);
 /* Start a request; cb runs exactly once from a later loop turn (never from inside this call),
  * unless the request is cancelled. Returns 0 or a negative code (cb will not run). */
 int httpc_request(httpc_t *h, const httpc_opts *o, httpc_cb cb, void *ud, httpc_req **out);
-/* Abort; its callback will not run. */
+/* ADDED: as httpc_request, plus `release(ud)` (may be NULL), which runs exactly once when the
+ * request ends WITHOUT its callback (httpc_cancel, httpc_close), never after cb ran. Lets a wrapper
+ * (plex.c, rclone.c) own a context behind ud that a cancel by its caller would otherwise leak. */
+int httpc_request_ex(httpc_t *h, const httpc_opts *o, httpc_cb cb, void *ud, void (*release)(void *ud),
+                     httpc_req **out);
+/* Abort; its callback will not run. r is invalid once its callback has started (cancelling a
+ * request from inside its own callback is a harmless no-op). */
 void httpc_cancel(httpc_req *r);
 size_t httpc_in_flight(const httpc_t *h);
-/* Abort everything (no callbacks), close handles; `done` runs when all are closed. */
+/* Abort everything (no callbacks; release hooks run), close handles; `done` runs from a later
+ * loop turn when all are closed, after h has been freed. May be called from a request callback. */
 void httpc_close(httpc_t *h, void (*done)(void *ud), void *ud);
 
 #endif

@@ -1,1 +1,786 @@
-/* app.c: placeholder, being written. */
+/* app.c: the daemon's owner: start-up and shutdown, the group commit, the queue's timer, Plex's
+ * library list, reloads and signals. Everything runs on one libuv loop. */
+#include "app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "notify.h"
+#include "paths.h"
+#include "plex.h"
+#include "util.h"
+
+#define SECTIONS_MISS_INTERVAL_MS 60000u
+#define HOLD_RECHECK_MS 30000u
+#define PRUNE_INTERVAL_MS 60000u
+#define PRUNE_BATCH 1000
+
+static void queue_params_from(const config_t *c, queue_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->delay_ms = c->webhook_delay_ms;
+    p->max_delay_ms = c->webhook_max_delay_ms;
+    p->min_age_ms = c->minimum_age_ms;
+    p->cooldown_ms = c->sync_cooldown_ms;
+    p->retry_max_ms = c->retry_max_delay_ms;
+    p->hold_recheck_ms = HOLD_RECHECK_MS;
+    p->clamp_future_ms = 86400000u + c->webhook_max_delay_ms + c->retry_max_delay_ms + c->sync_cooldown_ms;
+    p->max_concurrent = c->max_concurrent_syncs;
+    p->max_pending = c->max_pending;
+}
+
+/* ---- queue <-> store ---- */
+
+static void on_queue_change(void *ud, const q_entry *e, q_change what)
+{
+    app_t *a = ud;
+    if (what == QCHANGE_PUT)
+        store_stage_entry_put(a->store, e);
+    else
+        store_stage_entry_del(a->store, e->id);
+}
+
+/* ---- the queue's timer ---- */
+
+static void on_queue_timer(uv_timer_t *t)
+{
+    app_t *a = container_of(t, app_t, queue_timer);
+    if (a->stopping)
+        return;
+    uint64_t now = wall_ms();
+    bool needs_age;
+    q_entry *e;
+    while ((e = queue_take_ready(a->q, now, &needs_age)) != NULL)
+        sync_start(a, e, needs_age);
+    app_schedule(a);
+}
+
+void app_schedule(app_t *a)
+{
+    if (a->stopping)
+        return;
+    uint64_t next = queue_next_wakeup(a->q);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&a->queue_timer);
+        return;
+    }
+    uint64_t now = wall_ms();
+    uint64_t delay = next > now ? next - now : 0;
+    uv_timer_start(&a->queue_timer, on_queue_timer, delay, 0);
+}
+
+/* ---- Plex's library list ---- */
+
+typedef struct remap_ctx {
+    app_t *a;
+} remap_ctx;
+
+static int remap_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n)
+{
+    app_t *a = ud;
+    folder_paths fp;
+    *n = 0;
+    if (paths_resolve(&a->cfg, arr_path, &fp, NULL) < 0)
+        return 0;
+    section_match m[16];
+    size_t nm = 0;
+    sections_result r = sections_match(&a->cfg, &a->libs, fp.plex, m, ARRAY_SIZE(m), &nm);
+    if (r == SECTIONS_UNRESOLVED) {
+        out[0].section = QUEUE_SECTION_UNRESOLVED;
+        out[0].plex_path = xstrdup(fp.plex);
+        *n = 1;
+    } else if (r == SECTIONS_MATCHED) {
+        for (size_t i = 0; i < nm && i < max; i++) {
+            out[i].section = m[i].section;
+            out[i].plex_path = xstrdup(fp.plex);
+            (*n)++;
+        }
+    } else {
+        log_warn("skipped '%s' (Plex path '%s'): no Plex library holds it", log_esc(arr_path), log_esc(fp.plex));
+    }
+    folder_paths_free(&fp);
+    return 0;
+}
+
+static void remap_all(app_t *a)
+{
+    int changed = queue_remap(a->q, remap_fn, a, wall_ms());
+    if (changed > 0)
+        log_info("re-mapped %d queued folder%s", changed, changed == 1 ? "" : "s");
+    app_schedule(a);
+}
+
+static void on_sections(void *ud, const plex_result *r, plex_libraries *libs)
+{
+    app_t *a = ud;
+    a->libs_req = NULL;
+    if (r->status != PLEX_RES_OK || !libs) {
+        bool was = a->plex_reachable;
+        a->plex_reachable = r->http_status != 0;
+        free(a->plex_error);
+        a->plex_error = xasprintf("reading libraries: %s", r->message ? r->message : "failed");
+        if (r->status == PLEX_RES_AUTH) {
+            a->plex_auth_failed = true;
+            log_error("Plex answered HTTP %ld to the library list: fix PLEX_TOKEN and reload (SIGHUP)",
+                      r->http_status);
+        } else if (was || !a->libs.fetched_at) {
+            log_warn("cannot read Plex's libraries from %s: %s; folders wait as unresolved",
+                     log_esc(a->cfg.plex_url), log_esc(r->message));
+        }
+        return;
+    }
+    a->plex_reachable = true;
+    free(a->plex_error);
+    a->plex_error = NULL;
+    bool first = a->libs.fetched_at == 0;
+    plex_libraries_free(&a->libs);
+    a->libs = *libs;
+    memset(libs, 0, sizeof *libs);
+    a->libs.fetched_at = wall_ms();
+    if (first || log_get_level() >= LOG_LVL_DEBUG) {
+        log_info("Plex has %zu librar%s", a->libs.n, a->libs.n == 1 ? "y" : "ies");
+        for (size_t i = 0; i < a->libs.n; i++)
+            for (size_t k = 0; k < a->libs.v[i].n_locations; k++)
+                log_info("  section %ld '%s' (%s): %s", a->libs.v[i].key, log_esc(a->libs.v[i].title),
+                         log_esc(a->libs.v[i].type), log_esc(a->libs.v[i].locations[k]));
+    }
+    remap_all(a);
+}
+
+static void sections_fetch(app_t *a)
+{
+    if (a->libs_req || a->stopping || !a->cfg.plex_url || !*a->cfg.plex_url || a->plex_auth_failed)
+        return;
+    a->libs_last_attempt = mono_ms();
+    if (plex_list_sections(a->httpc, &a->cfg, on_sections, a, &a->libs_req) < 0)
+        a->libs_req = NULL;
+}
+
+void app_sections_miss(app_t *a)
+{
+    if (a->libs_last_attempt && mono_ms() - a->libs_last_attempt < SECTIONS_MISS_INTERVAL_MS)
+        return;
+    sections_fetch(a);
+}
+
+static void on_section_timer(uv_timer_t *t)
+{
+    app_t *a = container_of(t, app_t, section_timer);
+    /* Until a first list arrives, retry at the miss interval (or sooner, if SECTION_REFRESH is). */
+    sections_fetch(a);
+}
+
+static void arm_section_timer(app_t *a)
+{
+    uint64_t every = a->cfg.section_refresh_ms ? a->cfg.section_refresh_ms : 900000u;
+    uv_timer_start(&a->section_timer, on_section_timer, every, every);
+}
+
+/* ---- mapping a requested folder ---- */
+
+void app_folder_free(app_folder *f)
+{
+    free(f->arr_path);
+    free(f->plex_path);
+    free(f->carrier_path);
+    for (size_t i = 0; i < f->n_files; i++)
+        free(f->files[i]);
+    free(f->files);
+}
+
+int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files,
+                   bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
+                   char **skip_reason)
+{
+    folder_paths fp;
+    const char *why = NULL;
+    *skip_reason = NULL;
+    if (paths_resolve(&a->cfg, arr_path, &fp, &why) < 0) {
+        *err = why ? why : "path maps to no absolute Plex path";
+        return -1;
+    }
+    if (!allow_library_root) {
+        size_t n_roots = 0;
+        const char **roots = sections_all_roots(&a->cfg, &a->libs, &n_roots);
+        bool root = paths_is_library_root_or_above(&a->cfg, fp.plex, roots, n_roots);
+        free(roots);
+        if (root) {
+            folder_paths_free(&fp);
+            *err = "folder is a library location or above one; a webhook never scans a whole library";
+            return -1;
+        }
+    }
+    section_match m[16];
+    size_t nm = 0;
+    sections_result r = sections_match(&a->cfg, &a->libs, fp.plex, m, ARRAY_SIZE(m), &nm);
+    uint64_t age = a->libs.fetched_at ? wall_ms() - a->libs.fetched_at : UINT64_MAX;
+    if (r == SECTIONS_NO_MATCH && age >= a->cfg.section_refresh_ms)
+        r = SECTIONS_UNRESOLVED; /* the list is stale: wait for a fresh one before skipping */
+    if (r == SECTIONS_NO_MATCH || r == SECTIONS_UNRESOLVED)
+        app_sections_miss(a);
+    if (r == SECTIONS_NO_MATCH) {
+        *skip_reason = xasprintf("no Plex library holds '%s' (arr path '%s', host path '%s')", fp.plex,
+                                 fp.arr, fp.host);
+        log_warn("skipped: no Plex library holds '%s' (arr path '%s', host path '%s')", log_esc(fp.plex),
+                 log_esc(fp.arr), log_esc(fp.host));
+        folder_paths_free(&fp);
+        return 0;
+    }
+    size_t k = r == SECTIONS_UNRESOLVED ? 1 : nm;
+    *out = xrealloc(*out, (*n_out + k) * sizeof **out);
+    for (size_t i = 0; i < k; i++) {
+        app_folder *f = &(*out)[(*n_out)++];
+        memset(f, 0, sizeof *f);
+        f->arr_path = xstrdup(fp.arr);
+        f->plex_path = xstrdup(fp.plex);
+        f->section = r == SECTIONS_UNRESOLVED ? QUEUE_SECTION_UNRESOLVED : m[i].section;
+        if (r == SECTIONS_MATCHED && m[i].outside_locations)
+            log_warn("'%s' is mapped to section %ld but lies outside that library's locations; Plex will "
+                     "ignore the scan (check SECTION_MAPPING / PATH_REPLACEMENTS)",
+                     log_esc(fp.plex), m[i].section);
+        f->files = xcalloc(n_files ? n_files : 1, sizeof *f->files);
+        for (size_t j = 0; j < n_files; j++)
+            f->files[f->n_files++] = xstrdup(files[j]);
+    }
+    folder_paths_free(&fp);
+    return (int)k;
+}
+
+/* ---- group commit ---- */
+
+void app_stage(app_t *a, staged_req *s)
+{
+    for (size_t i = 0; i < s->n_folders; i++) {
+        app_folder *f = &s->folders[i];
+        store_event ev = {
+            .section = f->section,
+            .plex_path = f->plex_path,
+            .arr_path = f->arr_path,
+            .files = (const char *const *)f->files,
+            .n_files = f->n_files,
+            .source_bit = 1u << s->app,
+            .manual = s->manual,
+            .at = s->at,
+        };
+        f->event_id = store_stage_event(a->store, &ev);
+    }
+    a->staged_events += s->n_folders;
+    s->next = NULL;
+    if (a->staged_tail)
+        a->staged_tail->next = s;
+    else
+        a->staged_head = s;
+    a->staged_tail = s;
+}
+
+static void apply_staged(app_t *a, staged_req *s)
+{
+    for (size_t i = 0; i < s->n_folders; i++) {
+        app_folder *f = &s->folders[i];
+        q_event ev = {
+            .section = f->section,
+            .plex_path = f->plex_path,
+            .arr_path = f->arr_path,
+            .files = (const char *const *)f->files,
+            .n_files = f->n_files,
+            .source_bit = 1u << s->app,
+            .manual = s->manual,
+            .at = s->at,
+        };
+        q_add_result res;
+        int rc = queue_add(a->q, &ev, wall_ms(), &res);
+        if (rc < 0) {
+            /* Committed but not applied: the inbox row stays and is replayed at the next start. */
+            log_error("queue is full (MAX_PENDING=%ld): '%s' stays in the store until restart",
+                      a->cfg.max_pending, log_esc(f->plex_path));
+            continue;
+        }
+        store_stage_event_done(a->store, f->event_id);
+        f->applied = true;
+        f->entry_id = res.entry->id;
+        f->state = res.entry->state;
+        f->kind = res.kind;
+        f->carrier_path = xstrdup(res.entry->plex_path);
+        const char *src = arr_app_name(s->app);
+        if (f->section == QUEUE_SECTION_UNRESOLVED)
+            log_info("%s: '%s' unresolved (no Plex library list yet); queued until one arrives", src,
+                     log_esc(f->plex_path));
+        else if (res.kind == QADD_NEW)
+            log_info("%s: queued section %ld '%s'%s", src, f->section, log_esc(f->plex_path),
+                     res.absorbed ? " (absorbed nested folders)" : "");
+        else if (res.kind == QADD_MERGED)
+            log_info("%s: merged '%s' into queued '%s' (%u events)", src, log_esc(f->plex_path),
+                     log_esc(res.entry->plex_path), res.entry->events);
+        else
+            log_info("%s: '%s' is syncing now; it runs again afterwards", src, log_esc(res.entry->plex_path));
+    }
+}
+
+static void on_flush_idle(uv_idle_t *h) { (void)h; }
+
+static void on_commit_check(uv_check_t *h)
+{
+    app_t *a = container_of(h, app_t, commit_check);
+    if (!store_has_staged(a->store) && !a->staged_head) {
+        uv_idle_stop(&a->flush_idle);
+        return;
+    }
+    char err[256] = "";
+    staged_req *list = a->staged_head;
+    a->staged_head = a->staged_tail = NULL;
+    a->staged_events = 0;
+    int rc = store_commit(a->store, err, sizeof err);
+    a->counters.commits++;
+    if (rc < 0) {
+        a->counters.commit_failures++;
+        log_error("could not write the state database: %s", log_esc(err));
+    }
+    for (staged_req *s = list, *next; s; s = next) {
+        next = s->next;
+        if (rc == 0)
+            apply_staged(a, s);
+        router_staged_done(a, s, rc == 0, rc == 0 ? NULL : err);
+    }
+    if (list)
+        app_schedule(a);
+    /* Applying the events staged entry snapshots: write them on the next turn, without letting
+     * the loop sleep first (under load they ride along with the next turn's events). */
+    if (store_has_staged(a->store) && !a->stopping)
+        uv_idle_start(&a->flush_idle, on_flush_idle);
+}
+
+/* ---- history pruning ---- */
+
+static void on_prune_timer(uv_timer_t *t)
+{
+    app_t *a = container_of(t, app_t, prune_timer);
+    uint64_t keep = (uint64_t)a->cfg.history_days * 86400000u;
+    uint64_t now = wall_ms();
+    int n = store_prune(a->store, now > keep ? now - keep : 0, PRUNE_BATCH);
+    if (n > 0)
+        log_debug("pruned %d history row%s older than %d days", n, n == 1 ? "" : "s", a->cfg.history_days);
+    /* A full batch means more are waiting: come back on the next turn rather than in a minute. */
+    uv_timer_start(&a->prune_timer, on_prune_timer, n == PRUNE_BATCH ? 0 : PRUNE_INTERVAL_MS, 0);
+}
+
+/* ---- watchdog ---- */
+
+static void on_watchdog(uv_timer_t *t)
+{
+    app_t *a = container_of(t, app_t, watchdog_timer);
+    notify_watchdog();
+    notify_status("%zu queued, %zu syncing", queue_count(a->q), sync_count(a));
+}
+
+/* ---- reload ---- */
+
+static bool str_changed(const char *x, const char *y)
+{
+    if (!x || !y)
+        return x != y;
+    return strcmp(x, y) != 0;
+}
+
+static void app_reload(app_t *a)
+{
+    notify_reloading();
+    config_t next;
+    char err[512];
+    if (config_load(&next, &a->env, a->env_file, err, sizeof err) < 0) {
+        log_error("reload refused, keeping the running configuration: %s", err);
+        notify_ready();
+        return;
+    }
+    if (next.port != a->cfg.port || str_changed(next.bind_address, a->cfg.bind_address) ||
+        str_changed(next.state_dir, a->cfg.state_dir))
+        log_warn("PORT, BIND_ADDRESS and STATE_DIR changes take effect only after a restart");
+    /* Keep what needs a restart. */
+    free(next.bind_address);
+    next.bind_address = xstrdup(a->cfg.bind_address);
+    free(next.state_dir);
+    next.state_dir = xstrdup(a->cfg.state_dir);
+    next.port = a->cfg.port;
+    bool plex_changed = str_changed(next.plex_url, a->cfg.plex_url) || str_changed(next.plex_token, a->cfg.plex_token);
+    config_free(&a->cfg);
+    a->cfg = next;
+    log_set_level((log_level_t)a->cfg.log_level);
+    if (a->cfg.manual_pass) {
+        free(a->manual_pass);
+        a->manual_pass = xstrdup(a->cfg.manual_pass);
+    }
+    queue_params p;
+    queue_params_from(&a->cfg, &p);
+    queue_set_params(a->q, &p);
+    {
+        size_t n = a->cfg.n_anchors + a->cfg.n_mounts;
+        const char **roots = xcalloc(n ? n : 1, sizeof *roots);
+        size_t k = 0;
+        char **dirs = xcalloc(a->cfg.n_anchors ? a->cfg.n_anchors : 1, sizeof *dirs);
+        for (size_t i = 0; i < a->cfg.n_anchors; i++)
+            roots[k++] = dirs[i] = paths_dirname(a->cfg.anchors[i]);
+        for (size_t i = 0; i < a->cfg.n_mounts; i++)
+            roots[k++] = a->cfg.mounts[i].root;
+        fscheck_set_mounts(a->fs, roots, k);
+        for (size_t i = 0; i < a->cfg.n_anchors; i++)
+            free(dirs[i]);
+        free(dirs);
+        free(roots);
+    }
+    a->plex_auth_failed = false;
+    int unparked = queue_unpark_all(a->q, wall_ms());
+    log_info("configuration reloaded%s", unparked ? "; parked folders retry now" : "");
+    if (unparked)
+        log_info("unparked %d folder%s", unparked, unparked == 1 ? "" : "s");
+    arm_section_timer(a);
+    if (plex_changed) {
+        plex_libraries_free(&a->libs);
+        memset(&a->libs, 0, sizeof a->libs);
+    }
+    remap_all(a);
+    sections_fetch(a);
+    notify_ready();
+}
+
+/* ---- shutdown ---- */
+
+static void close_nothing(uv_handle_t *h) { (void)h; }
+
+static void on_httpc_closed(void *ud) { (void)ud; }
+static void on_fs_closed(void *ud) { (void)ud; }
+static void on_srv_closed(void *ud) { (void)ud; }
+
+static void app_stop(app_t *a, int code)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    a->exit_code = code;
+    notify_stopping();
+    log_info("stopping: %zu folder%s stay queued for the next start", queue_count(a->q),
+             queue_count(a->q) == 1 ? "" : "s");
+    if (a->srv)
+        http_server_stop_accepting(a->srv);
+    sync_cancel_all(a);
+    if (a->libs_req) {
+        httpc_cancel(a->libs_req);
+        a->libs_req = NULL;
+    }
+    /* Answer what is staged (it commits now), then persist the queue's latest state. */
+    on_commit_check(&a->commit_check);
+    char err[256];
+    if (store_has_staged(a->store) && store_commit(a->store, err, sizeof err) < 0)
+        log_error("could not write the final state: %s", log_esc(err));
+    uv_timer_stop(&a->queue_timer);
+    uv_close((uv_handle_t *)&a->queue_timer, close_nothing);
+    uv_close((uv_handle_t *)&a->section_timer, close_nothing);
+    uv_close((uv_handle_t *)&a->prune_timer, close_nothing);
+    uv_close((uv_handle_t *)&a->watchdog_timer, close_nothing);
+    uv_close((uv_handle_t *)&a->commit_check, close_nothing);
+    uv_close((uv_handle_t *)&a->flush_idle, close_nothing);
+    uv_close((uv_handle_t *)&a->sig_hup, close_nothing);
+    uv_close((uv_handle_t *)&a->sig_term, close_nothing);
+    uv_close((uv_handle_t *)&a->sig_int, close_nothing);
+    if (a->srv) {
+        http_server_close(a->srv, on_srv_closed, a);
+        a->srv = NULL;
+    }
+    httpc_close(a->httpc, on_httpc_closed, a);
+    a->httpc = NULL;
+    fscheck_close(a->fs, on_fs_closed, a);
+    a->fs = NULL;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app_t *a = h->data;
+    if (signum == SIGHUP) {
+        log_info("SIGHUP: reloading %s", a->env_file ? log_esc(a->env_file) : ".env");
+        app_reload(a);
+        return;
+    }
+    log_info("%s received", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    app_stop(a, 0);
+}
+
+/* ---- start-up ---- */
+
+static int ensure_state_dir(const char *dir)
+{
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        log_error("STATE_DIR '%s' cannot be created: %s", log_esc(dir), strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* MANUAL_PASS unset: use (or create) a random one in STATE_DIR, mode 0600. The log names the
+ * file, never the password. */
+static char *manual_password(const config_t *c)
+{
+    if (c->manual_pass && *c->manual_pass)
+        return xstrdup(c->manual_pass);
+    char *path = xasprintf("%s/manual-password", c->state_dir);
+    char buf[128];
+    char *pass = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = '\0';
+            buf[strcspn(buf, "\r\n")] = '\0';
+            if (*buf)
+                pass = xstrdup(buf);
+        }
+    }
+    if (!pass) {
+        static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+        unsigned char rnd[24];
+        if (random_bytes(rnd, sizeof rnd) < 0)
+            log_fatal("cannot read random bytes for MANUAL_PASS");
+        for (size_t i = 0; i < sizeof rnd; i++)
+            buf[i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+        buf[sizeof rnd] = '\0';
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf) || write(fd, "\n", 1) != 1) {
+            log_error("MANUAL_PASS is not set and '%s' cannot be written: %s", log_esc(path), strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            free(path);
+            return NULL;
+        }
+        fchmod(fd, 0600);
+        close(fd);
+        pass = xstrdup(buf);
+        log_warn("MANUAL_PASS is not set: generated a password for user '%s' in %s", log_esc(c->manual_user),
+                 log_esc(path));
+    } else {
+        log_info("MANUAL_PASS is not set: using the password stored in %s", log_esc(path));
+    }
+    free(path);
+    return pass;
+}
+
+typedef struct load_ctx {
+    app_t *a;
+    size_t entries, events;
+    int64_t max_id;
+} load_ctx;
+
+static void load_entry(void *ud, const q_entry *e)
+{
+    load_ctx *l = ud;
+    if (queue_restore(l->a->q, e, wall_ms()) == 0)
+        l->entries++;
+    if (e->id > l->max_id)
+        l->max_id = e->id;
+}
+
+static void load_event(void *ud, const store_event *ev)
+{
+    load_ctx *l = ud;
+    q_event qe = {
+        .section = ev->section,
+        .plex_path = ev->plex_path,
+        .arr_path = ev->arr_path,
+        .files = ev->files,
+        .n_files = ev->n_files,
+        .source_bit = ev->source_bit,
+        .manual = ev->manual,
+        .at = ev->at,
+    };
+    q_add_result res;
+    if (queue_add(l->a->q, &qe, wall_ms(), &res) == 0) {
+        store_stage_event_done(l->a->store, ev->id);
+        l->events++;
+    }
+}
+
+static void load_last_success(void *ud, long section, const char *plex_path, uint64_t at)
+{
+    load_ctx *l = ud;
+    queue_note_success(l->a->q, section, plex_path, at);
+}
+
+static bool is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
+}
+
+int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_file, config_t *cfg)
+{
+    memset(a, 0, sizeof *a);
+    a->loop = loop;
+    a->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    a->env = *env;
+    a->env_file = xstrdup(env_file);
+    a->started_at = wall_ms();
+    log_set_level((log_level_t)a->cfg.log_level);
+
+    if (ensure_state_dir(a->cfg.state_dir) < 0)
+        return -1;
+    char err[512] = "";
+    if (store_open(&a->store, a->cfg.state_dir, a->cfg.durability == DURABILITY_FULL ? 0 : 1, err, sizeof err) < 0) {
+        log_error("cannot open the state database: %s", err);
+        return -1;
+    }
+    a->manual_pass = manual_password(&a->cfg);
+    if (!a->manual_pass)
+        return -1;
+
+    queue_params p;
+    queue_params_from(&a->cfg, &p);
+    a->q = queue_new(&p, on_queue_change, a);
+    load_ctx lc = {.a = a};
+    store_loader ld = {.ud = &lc, .entry = load_entry, .event = load_event, .last_success = load_last_success};
+    if (store_load(a->store, &ld) < 0) {
+        log_error("cannot read the state database %s", log_esc(store_path(a->store)));
+        return -1;
+    }
+    int64_t max_id = store_max_entry_id(a->store);
+    queue_set_next_id(a->q, (max_id > lc.max_id ? max_id : lc.max_id) + 1);
+    if (lc.entries || lc.events)
+        log_info("recovered %zu queued folder%s and %zu unapplied event%s from %s", lc.entries,
+                 lc.entries == 1 ? "" : "s", lc.events, lc.events == 1 ? "" : "s", log_esc(store_path(a->store)));
+    if (store_has_staged(a->store) && store_commit(a->store, err, sizeof err) < 0) {
+        log_error("cannot write the state database: %s", err);
+        return -1;
+    }
+
+    a->httpc = httpc_new(loop);
+    a->fs = fscheck_new(loop, 10000);
+    a->web_dir = static_find_web_dir();
+
+    http_server_opts so = {
+        .bind_address = a->cfg.bind_address,
+        .port = a->cfg.port,
+        .max_header_bytes = a->cfg.max_header_bytes,
+        .header_timeout_ms = a->cfg.header_timeout_ms,
+        .idle_timeout_ms = a->cfg.idle_timeout_ms,
+        .max_connections = a->cfg.max_connections,
+        .body_limit = router_body_limit,
+        .handler = router_handle,
+        .ud = a,
+    };
+    if (http_server_start(loop, &so, &a->srv, err, sizeof err) < 0) {
+        log_error("cannot listen on %s:%d: %s", log_esc(a->cfg.bind_address), a->cfg.port, err);
+        return -1;
+    }
+
+    uv_timer_init(loop, &a->queue_timer);
+    uv_timer_init(loop, &a->section_timer);
+    uv_timer_init(loop, &a->prune_timer);
+    uv_timer_init(loop, &a->watchdog_timer);
+    uv_idle_init(loop, &a->flush_idle);
+    uv_check_init(loop, &a->commit_check);
+    uv_check_start(&a->commit_check, on_commit_check);
+    uv_unref((uv_handle_t *)&a->commit_check);
+    uv_signal_init(loop, &a->sig_hup);
+    uv_signal_init(loop, &a->sig_term);
+    uv_signal_init(loop, &a->sig_int);
+    a->sig_hup.data = a->sig_term.data = a->sig_int.data = a;
+    uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&a->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&a->sig_int, on_signal, SIGINT);
+
+    /* Mount roots for the fs checks, exactly as a reload sets them. */
+    {
+        size_t n = a->cfg.n_anchors + a->cfg.n_mounts;
+        const char **roots = xcalloc(n ? n : 1, sizeof *roots);
+        char **dirs = xcalloc(a->cfg.n_anchors ? a->cfg.n_anchors : 1, sizeof *dirs);
+        size_t k = 0;
+        for (size_t i = 0; i < a->cfg.n_anchors; i++)
+            roots[k++] = dirs[i] = paths_dirname(a->cfg.anchors[i]);
+        for (size_t i = 0; i < a->cfg.n_mounts; i++)
+            roots[k++] = a->cfg.mounts[i].root;
+        fscheck_set_mounts(a->fs, roots, k);
+        for (size_t i = 0; i < a->cfg.n_anchors; i++)
+            free(dirs[i]);
+        free(dirs);
+        free(roots);
+    }
+
+    log_info("plex-servarr-sync %s listening on %s:%d, state in %s (DURABILITY=%s)", PSS_VERSION,
+             log_esc(a->cfg.bind_address), http_server_port(a->srv), log_esc(store_path(a->store)),
+             a->cfg.durability == DURABILITY_FULL ? "full" : "process");
+    if (!a->cfg.plex_url || !*a->cfg.plex_url)
+        log_warn("PLEX_URL is not set: Plex is not configured; webhooks are accepted and wait as unresolved");
+    else if (!a->cfg.plex_token || !*a->cfg.plex_token)
+        log_warn("PLEX_TOKEN is not set: Plex will refuse the calls");
+    if (a->cfg.use_rclone && a->cfg.n_mounts == 0)
+        log_info("no rclone mount configured (RCLONE_RC_URL / RCLONE_MOUNTS): the rclone step is skipped");
+    for (size_t i = 0; i < a->cfg.n_mounts; i++)
+        log_info("rclone mount %s via %s%s%s", log_esc(a->cfg.mounts[i].root), log_esc(a->cfg.mounts[i].url),
+                 a->cfg.mounts[i].fs ? " fs=" : "", a->cfg.mounts[i].fs ? log_esc(a->cfg.mounts[i].fs) : "");
+    if (!a->cfg.webhook_user && !a->cfg.webhook_pass && !is_loopback(a->cfg.bind_address))
+        log_warn("webhooks need no credentials and BIND_ADDRESS is %s: anyone who reaches this port can queue "
+                 "scans; set WEBHOOK_USER and WEBHOOK_PASS",
+                 log_esc(a->cfg.bind_address));
+
+    arm_section_timer(a);
+    sections_fetch(a);
+    uv_timer_start(&a->prune_timer, on_prune_timer, 1000, 0);
+    uint64_t wd = notify_watchdog_usec();
+    if (wd) {
+        uint64_t every = wd / 2000u;
+        uv_timer_start(&a->watchdog_timer, on_watchdog, every ? every : 1, every ? every : 1);
+    }
+    app_schedule(a);
+    notify_ready();
+    notify_status("%zu queued", queue_count(a->q));
+    return 0;
+}
+
+int app_retry_entry(app_t *a, int64_t id)
+{
+    q_entry *e = queue_find_id(a->q, id);
+    if (!e)
+        return -ENOENT;
+    if (e->state != ENTRY_PARKED)
+        return -EINVAL;
+    queue_unpark(a->q, e, wall_ms());
+    log_info("retry of '%s' asked from the UI", log_esc(e->plex_path));
+    app_schedule(a);
+    return 0;
+}
+
+void app_free(app_t *a)
+{
+    if (a->store && store_has_staged(a->store)) {
+        char err[256];
+        if (store_commit(a->store, err, sizeof err) < 0)
+            log_error("could not write the final state: %s", log_esc(err));
+    }
+    if (a->q)
+        queue_free(a->q);
+    if (a->store)
+        store_close(a->store);
+    plex_libraries_free(&a->libs);
+    config_free(&a->cfg);
+    env_map_free(&a->env);
+    free(a->env_file);
+    free(a->web_dir);
+    free(a->manual_pass);
+    free(a->plex_error);
+    free(a->rclone_error);
+}
+
+void app_abort(app_t *a)
+{
+    /* app_start fails before any timer or signal is initialized, except for the listen step,
+     * which comes after the clients: close those. */
+    a->stopping = true;
+    if (a->httpc)
+        httpc_close(a->httpc, on_httpc_closed, a);
+    a->httpc = NULL;
+    if (a->fs)
+        fscheck_close(a->fs, on_fs_closed, a);
+    a->fs = NULL;
+}

@@ -1,1 +1,102 @@
-int main(void) { return 0; }
+/* main.c: command line, configuration, the loop; everything else is app.c's. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "app.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: plex-servarr-sync [--env-file PATH] [--check]\n"
+            "\n"
+            "Receives Sonarr/Radarr/Lidarr/Readarr webhooks, refreshes rclone's VFS for the folder,\n"
+            "then asks Plex to scan exactly that folder.\n"
+            "\n"
+            "Options:\n"
+            "  --env-file PATH  read variables from PATH (default: ./.env if it exists);\n"
+            "                   the environment wins over the file\n"
+            "  -n, --check      validate the configuration and exit (0 = valid)\n"
+            "  -h, --help       this text and the list of variables\n"
+            "  -V, --version    print the version\n"
+            "\n"
+            "Variables:\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_file = NULL;
+    bool check = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
+            env_file = argv[++i];
+        } else if (strncmp(argv[i], "--env-file=", 11) == 0) {
+            env_file = argv[i] + 11;
+        } else if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--check") == 0) {
+            check = true;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            config_print_help();
+            return 0;
+        } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("plex-servarr-sync %s\n", PSS_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "plex-servarr-sync: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    log_init();
+    signal(SIGPIPE, SIG_IGN);
+
+    env_map env;
+    env_map_from_environ(&env);
+    config_t cfg;
+    char err[512];
+    if (config_load(&cfg, &env, env_file, err, sizeof err) < 0) {
+        log_error("configuration error: %s", err);
+        env_map_free(&env);
+        return 1;
+    }
+    if (cfg.tz && *cfg.tz) {
+        setenv("TZ", cfg.tz, 1);
+        log_init();
+    }
+    if (check) {
+        printf("configuration OK\n");
+        config_free(&cfg);
+        env_map_free(&env);
+        return 0;
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("libcurl failed to initialize");
+        return 1;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    app_t app;
+    int rc = app_start(&app, &loop, &env, env_file, &cfg);
+    if (rc == 0) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        rc = app.exit_code;
+    } else {
+        rc = 1;
+        /* Close whatever was opened before the failure. */
+        app_abort(&app);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    app_free(&app);
+    if (uv_loop_close(&loop) != 0)
+        log_debug("the loop still had handles at exit");
+    curl_global_cleanup();
+    return rc;
+}

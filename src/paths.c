@@ -1,1 +1,266 @@
-/* paths.c: placeholder, being written. */
+/* paths.c: the four forms of a folder (arr, Plex, host, VFS dir) and the rules that make and
+ * check them: normalization, component-wise prefixes, replacements, input validation. */
+#include "paths.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+char *paths_normalize(const char *p)
+{
+    if (!p)
+        p = "";
+    size_t n = strlen(p);
+    char *out = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i] == '\\' ? '/' : p[i];
+        if (ch == '/' && o > 0 && out[o - 1] == '/')
+            continue;
+        out[o++] = ch;
+    }
+    /* A trailing '/' goes, unless it is the whole path ("/"). */
+    if (o > 1 && out[o - 1] == '/')
+        o--;
+    out[o] = '\0';
+    return out;
+}
+
+bool paths_has_prefix(const char *path, const char *prefix, bool ci)
+{
+    if (!path || !prefix)
+        return false;
+    size_t n = strlen(prefix);
+    if (n == 0)
+        return path[0] == '\0';
+    if (strlen(path) < n)
+        return false;
+    if (ci ? ascii_strncasecmp(path, prefix, n) != 0 : memcmp(path, prefix, n) != 0)
+        return false;
+    /* The match must end on a component boundary: at the end of path, before a '/', or
+     * after a prefix that itself ends in '/' (the root "/"). */
+    return path[n] == '\0' || path[n] == '/' || prefix[n - 1] == '/';
+}
+
+/* The longest `from` that is a case-insensitive component prefix of the normalized path.
+ * The config keeps the list sorted longest first, but picking the longest here makes the
+ * result independent of how the list was built. */
+static const cfg_replacement *replacement_for(const char *norm, const cfg_replacements *r)
+{
+    const cfg_replacement *best = NULL;
+    size_t best_len = 0;
+    if (!r)
+        return NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        const char *from = r->v[i].from;
+        if (!from || !from[0] || !r->v[i].to)
+            continue;
+        size_t len = strlen(from);
+        if ((!best || len > best_len) && paths_has_prefix(norm, from, true)) {
+            best = &r->v[i];
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+char *paths_replace(const char *path, const cfg_replacements *r, bool *matched)
+{
+    char *norm = paths_normalize(path);
+    const cfg_replacement *m = replacement_for(norm, r);
+    if (matched)
+        *matched = m != NULL;
+    if (!m)
+        return norm;
+
+    const char *rest = norm + strlen(m->from);
+    while (*rest == '/')
+        rest++;
+    char *joined = rest[0] ? xasprintf("%s/%s", m->to, rest) : xstrdup(m->to);
+    char *out = paths_normalize(joined);
+    free(joined);
+    free(norm);
+    return out;
+}
+
+/* A '.' or '..' component, with either separator (the input may not be normalized yet). */
+static bool has_dot_component(const char *p)
+{
+    const char *s = p;
+    for (;;) {
+        size_t len = strcspn(s, "/\\");
+        if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+            return true;
+        if (s[len] == '\0')
+            return false;
+        s += len + 1;
+    }
+}
+
+const char *paths_check(const char *p)
+{
+    if (!p || !p[0])
+        return "path is empty";
+    size_t n = strnlen(p, PATHS_MAX + 1);
+    if (n > PATHS_MAX)
+        return "path is too long";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return "path contains a control character";
+    }
+    if (p[0] != '/' && p[0] != '\\')
+        return "path is not absolute";
+    if (has_dot_component(p))
+        return "path has a '.' or '..' component";
+    return NULL;
+}
+
+/* "X:/..." (or "X:" alone): a Windows drive path, which Plex on Windows may legitimately see. */
+static bool is_drive_path(const char *p)
+{
+    char c0 = p[0];
+    return ((c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z')) && p[1] == ':' &&
+           (p[2] == '\0' || p[2] == '/' || p[2] == '\\');
+}
+
+static const cfg_mount *mount_for(const config_t *c, const char *rclone_path)
+{
+    const cfg_mount *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        const char *root = c->mounts[i].root;
+        if (!root || !root[0])
+            continue;
+        size_t len = strlen(root);
+        if ((!best || len > best_len) && paths_has_prefix(rclone_path, root, false)) {
+            best = &c->mounts[i];
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+int paths_resolve(const config_t *c, const char *arr, folder_paths *out, const char **why)
+{
+    const char *reason = NULL;
+    memset(out, 0, sizeof(*out));
+    out->arr = paths_normalize(arr);
+    out->plex = paths_replace(out->arr, &c->path_repl, NULL);
+    out->host = c->local_path_repl_set ? paths_replace(out->arr, &c->local_path_repl, NULL)
+                                       : xstrdup(out->plex);
+    out->rclone = paths_replace(out->arr, &c->rclone_path_repl, NULL);
+
+    if (out->arr[0] != '/')
+        reason = "path is not absolute";
+    else if (out->plex[0] != '/' && !is_drive_path(out->plex))
+        reason = "Plex path is not absolute (check PATH_REPLACEMENTS)";
+    else if (out->host[0] != '/')
+        reason = c->local_path_repl_set
+                     ? "host path is not absolute (check LOCAL_PATH_REPLACEMENTS)"
+                     : "host path is not absolute (set LOCAL_PATH_REPLACEMENTS)";
+    else if (out->rclone[0] != '/')
+        reason = "rclone path is not absolute (check RCLONE_PATH_REPLACEMENTS)";
+    if (reason) {
+        folder_paths_free(out);
+        if (why)
+            *why = reason;
+        return -EINVAL;
+    }
+
+    out->mount = mount_for(c, out->rclone);
+    if (out->mount) {
+        const char *root = out->mount->root;
+        size_t len = strlen(root);
+        const char *rel = out->rclone + len;
+        if (*rel == '/')
+            rel++;
+        out->vfs_dir = xstrdup(rel);
+    }
+    if (why)
+        *why = NULL;
+    return 0;
+}
+
+void folder_paths_free(folder_paths *f)
+{
+    if (!f)
+        return;
+    free(f->arr);
+    free(f->plex);
+    free(f->host);
+    free(f->rclone);
+    free(f->vfs_dir);
+    memset(f, 0, sizeof(*f));
+}
+
+char *paths_dirname(const char *p)
+{
+    char *n = paths_normalize(p);
+    char *slash = strrchr(n, '/');
+    if (!slash)
+        n[0] = '\0';      /* a bare name has no folder of its own */
+    else if (slash == n)
+        n[1] = '\0';      /* "/x" -> "/", "/" -> "/" */
+    else
+        *slash = '\0';
+    return n;
+}
+
+char *paths_join(const char *dir, const char *rel)
+{
+    if (!dir || !dir[0])
+        return paths_normalize(rel);
+    if (!rel || !rel[0])
+        return paths_normalize(dir);
+    char *joined = xasprintf("%s/%s", dir, rel);
+    char *out = paths_normalize(joined);
+    free(joined);
+    return out;
+}
+
+int paths_depth(const char *rel)
+{
+    int depth = 0;
+    bool in_component = false;
+    for (const char *s = rel ? rel : ""; *s; s++) {
+        if (*s == '/' || *s == '\\') {
+            in_component = false;
+        } else if (!in_component) {
+            in_component = true;
+            depth++;
+        }
+    }
+    return depth;
+}
+
+/* plex_path equals `root` or lies above it (case-insensitively, the cautious direction:
+ * refusing a folder a byte-exact compare would let through is the safe mistake here). */
+static bool is_at_or_above(const char *plex_path, const char *root)
+{
+    if (!root || !root[0])
+        return false;
+    char *n = paths_normalize(root);
+    bool hit = paths_has_prefix(n, plex_path, true);
+    free(n);
+    return hit;
+}
+
+bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
+                                    const char *const *locations, size_t n_locations)
+{
+    char *p = paths_normalize(plex_path);
+    bool hit = strcmp(p, "/") == 0 || p[0] == '\0';
+    for (size_t i = 0; !hit && i < n_locations; i++)
+        hit = is_at_or_above(p, locations[i]);
+    /* Both sides of PATH_REPLACEMENTS: the Plex side is a library-like root in Plex terms, and
+     * a folder that no replacement matched is still in arr terms, where `from` is the root. */
+    for (size_t i = 0; !hit && i < c->path_repl.n; i++)
+        hit = is_at_or_above(p, c->path_repl.v[i].to) || is_at_or_above(p, c->path_repl.v[i].from);
+    for (size_t i = 0; !hit && i < c->n_section_map; i++)
+        hit = is_at_or_above(p, c->section_map[i].prefix);
+    free(p);
+    return hit;
+}

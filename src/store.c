@@ -1,1 +1,1386 @@
-/* store.c: placeholder, being written. */
+/* store.c: durable state in SQLite (WAL): opening, corruption handling and migrations, the
+ * in-memory staging area and its group commit, the start-up load, and history queries. */
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define STORE_DB_NAME "plex-servarr-sync.db"
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_HISTORY_MAX_LIMIT 500
+/* Room left in a path for ".corrupt-<seconds>.<n>-wal". */
+#define STORE_SUFFIX_ROOM 48
+
+/* ---- schema ---- */
+
+/* Files of an event or entry are a BLOB of paths, each followed by one NUL byte: paths never
+ * contain NUL, so this is length-safe for any other byte (no escaping, no UTF-8 assumption). */
+static const char schema_v1[] =
+    "CREATE TABLE entries ("
+    " id INTEGER PRIMARY KEY,"
+    " section INTEGER NOT NULL,"
+    " plex_path TEXT NOT NULL,"
+    " arr_path TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_event INTEGER NOT NULL,"
+    " due INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " dirty INTEGER NOT NULL DEFAULT 0,"
+    " dirty_first INTEGER NOT NULL DEFAULT 0,"
+    " manual INTEGER NOT NULL DEFAULT 0,"
+    " files BLOB,"
+    " sources INTEGER NOT NULL DEFAULT 0,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " park_reason TEXT,"
+    " last_error TEXT,"
+    " hold_reason TEXT);"
+    "CREATE TABLE inbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " section INTEGER NOT NULL,"
+    " plex_path TEXT NOT NULL,"
+    " arr_path TEXT NOT NULL,"
+    " files BLOB,"
+    " source_bit INTEGER NOT NULL DEFAULT 0,"
+    " manual INTEGER NOT NULL DEFAULT 0,"
+    " at INTEGER NOT NULL);"
+    "CREATE TABLE history ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " section INTEGER NOT NULL,"
+    " plex_path TEXT NOT NULL,"
+    " arr_path TEXT NOT NULL,"
+    " sources INTEGER NOT NULL DEFAULT 0,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " started INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL,"
+    " rclone TEXT NOT NULL,"
+    " plex TEXT NOT NULL,"
+    " error TEXT,"
+    " attempt INTEGER NOT NULL DEFAULT 0);"
+    /* pruning and "older than" */
+    "CREATE INDEX history_started ON history (started);"
+    /* the API's status filter, paged newest first by id */
+    "CREATE INDEX history_status_id ON history (status, id);"
+    /* cooldown rebuild at start: latest ok row per key */
+    "CREATE INDEX history_ok_key ON history (section, plex_path, started) WHERE status = 'ok';";
+
+/* migrations[v] takes a database at user_version v - 1 to v. */
+static const char *const migrations[STORE_SCHEMA_VERSION + 1] = {NULL, schema_v1};
+
+/* ---- cached statements (the hot paths) ---- */
+
+enum {
+    ST_BEGIN = 0,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INBOX_INSERT,
+    ST_INBOX_DELETE,
+    ST_ENTRY_PUT,
+    ST_ENTRY_DELETE,
+    ST_HISTORY_INSERT,
+    ST_PRUNE,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INBOX_INSERT] = "INSERT INTO inbox (id, section, plex_path, arr_path, files, source_bit,"
+                        " manual, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_INBOX_DELETE] = "DELETE FROM inbox WHERE id = ?",
+    [ST_ENTRY_PUT] = "INSERT OR REPLACE INTO entries (id, section, plex_path, arr_path, first_seen,"
+                     " last_event, due, state, attempts, dirty, dirty_first, manual, files,"
+                     " sources, events, park_reason, last_error, hold_reason)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_ENTRY_DELETE] = "DELETE FROM entries WHERE id = ?",
+    [ST_HISTORY_INSERT] = "INSERT INTO history (section, plex_path, arr_path, sources, events,"
+                          " started, duration_ms, status, rclone, plex, error, attempt)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_PRUNE] = "DELETE FROM history WHERE id IN"
+                 " (SELECT id FROM history WHERE started < ? ORDER BY started LIMIT ?)",
+};
+
+/* ---- staging ---- */
+
+typedef struct staged_event {
+    int64_t id;
+    long section;
+    char *plex_path;
+    char *arr_path;
+    unsigned char *files; /* encoded, see files_encode() */
+    size_t files_len;
+    unsigned source_bit;
+    bool manual;
+    uint64_t at;
+} staged_event;
+
+/* The one pending change of an entry id: its latest snapshot, or its deletion. */
+typedef struct staged_entry {
+    int64_t id;
+    bool del;
+    long section;
+    char *plex_path;
+    char *arr_path;
+    uint64_t first_seen, last_event, due;
+    entry_state state;
+    unsigned attempts;
+    bool dirty;
+    uint64_t dirty_first;
+    bool manual;
+    unsigned char *files;
+    size_t files_len;
+    unsigned sources, events;
+    char *park_reason, *last_error, *hold_reason;
+} staged_entry;
+
+typedef struct staged_history {
+    long section;
+    char *plex_path, *arr_path;
+    unsigned sources, events;
+    uint64_t started, duration_ms;
+    hist_status status;
+    char *rclone, *plex, *error;
+    unsigned attempt;
+} staged_history;
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[ST_COUNT];
+    char sqlerr[256];        /* text of the last SQLite failure */
+    int64_t last_event_id;   /* last inbox id handed out */
+    bool fail_next_commit;   /* test hook */
+
+    staged_event *ev;
+    size_t n_ev, cap_ev;
+    staged_entry *ops;       /* one per entry id, in staging order */
+    size_t n_ops, cap_ops;
+    uint32_t *slots;         /* open addressing over ops: index + 1, 0 = empty */
+    size_t n_slots;          /* power of two, at least twice n_ops */
+    int64_t *done;
+    size_t n_done, cap_done;
+    staged_history *hist;
+    size_t n_hist, cap_hist;
+};
+
+/* Persisted state names: our own table so the database does not depend on how the queue spells
+ * them in its API. */
+static const char *const state_names[] = {
+    [ENTRY_UNRESOLVED] = "unresolved", [ENTRY_WAITING] = "waiting",   [ENTRY_AGING] = "aging",
+    [ENTRY_HELD] = "held",             [ENTRY_READY] = "ready",       [ENTRY_CHECKING] = "checking",
+    [ENTRY_SYNCING] = "syncing",       [ENTRY_RETRY] = "retry",       [ENTRY_PARKED] = "parked",
+};
+_Static_assert(ARRAY_SIZE(state_names) == ENTRY_STATE_COUNT, "a state has no persisted name");
+
+static const char *const hist_names[] = {
+    [HIST_OK] = "ok", [HIST_FAILED] = "failed", [HIST_PARKED] = "parked", [HIST_SKIPPED] = "skipped"};
+
+const char *hist_status_name(hist_status st)
+{
+    if ((unsigned)st < ARRAY_SIZE(hist_names))
+        return hist_names[st];
+    return "unknown";
+}
+
+static hist_status hist_status_parse(const char *name)
+{
+    for (size_t i = 0; name && i < ARRAY_SIZE(hist_names); i++)
+        if (strcmp(name, hist_names[i]) == 0)
+            return (hist_status)i;
+    return HIST_FAILED;
+}
+
+static const char *state_name(entry_state st)
+{
+    if ((unsigned)st < ARRAY_SIZE(state_names))
+        return state_names[st];
+    return state_names[ENTRY_WAITING];
+}
+
+static bool state_parse(const char *name, entry_state *out)
+{
+    for (size_t i = 0; name && i < ARRAY_SIZE(state_names); i++) {
+        if (strcmp(name, state_names[i]) == 0) {
+            *out = (entry_state)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- small helpers ---- */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int sqlite_to_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: return 0;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_NOMEM: return -ENOMEM;
+    case SQLITE_READONLY: return -EROFS;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_PERM:
+    case SQLITE_AUTH: return -EACCES;
+    case SQLITE_CANTOPEN: return -ENOENT;
+    case SQLITE_TOOBIG: return -E2BIG;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return -EILSEQ;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE: return -EINVAL;
+    default: return -EIO;
+    }
+}
+
+static bool sqlite_is_corrupt(int rc)
+{
+    return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+/* Remember SQLite's text for a failure and turn its code into ours. */
+static int sql_fail(store_t *s, int rc)
+{
+    const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    snprintf(s->sqlerr, sizeof s->sqlerr, "%s", msg ? msg : sqlite3_errstr(rc));
+    return sqlite_to_errno(rc);
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elsize)
+{
+    if (need <= *cap)
+        return p;
+    size_t n = *cap ? *cap : 16;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / elsize)
+            log_fatal("store: staging area overflow");
+        n *= 2;
+    }
+    *cap = n;
+    return xrealloc(p, n * elsize);
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+/* ---- files encoding ---- */
+
+static void files_encode(const char *const *files, size_t n, unsigned char **out, size_t *outlen)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(nz(files[i])) + 1;
+    *out = NULL;
+    *outlen = len;
+    if (len == 0)
+        return;
+    unsigned char *p = xmalloc(len);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(nz(files[i])) + 1;
+        memcpy(p + off, nz(files[i]), l);
+        off += l;
+    }
+    *out = p;
+}
+
+/* Decoded files: one allocation for the bytes, one for the pointer array. */
+typedef struct files_view {
+    char *bytes;
+    char **v;
+    size_t n;
+} files_view;
+
+static void files_decode(const void *blob, size_t len, files_view *fv)
+{
+    fv->bytes = NULL;
+    fv->v = NULL;
+    fv->n = 0;
+    if (!blob || len == 0)
+        return;
+    fv->bytes = xmalloc(len + 1);
+    memcpy(fv->bytes, blob, len);
+    fv->bytes[len] = '\0'; /* a truncated last path still ends */
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (fv->bytes[i] == '\0')
+            n++;
+    if (fv->bytes[len - 1] != '\0')
+        n++;
+    fv->v = xcalloc(n, sizeof *fv->v);
+    size_t off = 0;
+    while (off < len && fv->n < n) {
+        fv->v[fv->n++] = fv->bytes + off;
+        off += strlen(fv->bytes + off) + 1;
+    }
+}
+
+static void files_view_free(files_view *fv)
+{
+    free(fv->bytes);
+    free(fv->v);
+}
+
+/* ---- binding ---- */
+
+/* Binds parameters left to right and keeps the first failure, so a row's binds read as a list. */
+typedef struct binder {
+    sqlite3_stmt *st;
+    int idx;
+    int rc;
+} binder;
+
+static void b_int(binder *b, int64_t v)
+{
+    b->idx++;
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_int64(b->st, b->idx, v);
+}
+
+static void b_u64(binder *b, uint64_t v)
+{
+    b_int(b, (int64_t)v); /* bit pattern kept: read back as uint64_t it is the same value */
+}
+
+/* The staged strings outlive the statement's step, so SQLite need not copy them. */
+static void b_text(binder *b, const char *v)
+{
+    b->idx++;
+    if (b->rc != SQLITE_OK)
+        return;
+    if (v)
+        b->rc = sqlite3_bind_text64(b->st, b->idx, v, strlen(v), SQLITE_STATIC, SQLITE_UTF8);
+    else
+        b->rc = sqlite3_bind_null(b->st, b->idx);
+}
+
+static void b_blob(binder *b, const void *p, size_t n)
+{
+    b->idx++;
+    if (b->rc != SQLITE_OK)
+        return;
+    if (p && n > 0)
+        b->rc = sqlite3_bind_blob64(b->st, b->idx, p, n, SQLITE_STATIC);
+    else
+        b->rc = sqlite3_bind_null(b->st, b->idx);
+}
+
+static int stmt_get(store_t *s, int which, sqlite3_stmt **out)
+{
+    if (!s->stmt[which]) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmt[which], NULL);
+        if (rc != SQLITE_OK)
+            return sql_fail(s, rc);
+    }
+    *out = s->stmt[which];
+    return 0;
+}
+
+/* Step a bound statement that returns no rows we want; always leaves it reset and unbound. */
+static int stmt_finish(store_t *s, binder *b)
+{
+    int ret = 0;
+    if (b->rc != SQLITE_OK) {
+        ret = sql_fail(s, b->rc);
+    } else {
+        int rc = sqlite3_step(b->st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            ret = sql_fail(s, rc);
+    }
+    sqlite3_reset(b->st);
+    sqlite3_clear_bindings(b->st);
+    return ret;
+}
+
+static int run_cached(store_t *s, int which)
+{
+    binder b = {0};
+    int ret = stmt_get(s, which, &b.st);
+    if (ret < 0)
+        return ret;
+    return stmt_finish(s, &b);
+}
+
+/* Single-value query; *out is 0 when there is no row or the value is NULL. */
+static int query_int(store_t *s, const char *sql, int64_t *out, int *sqlite_rc)
+{
+    sqlite3_stmt *st = NULL;
+    *out = 0;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    int ret = rc == SQLITE_OK ? 0 : sql_fail(s, rc);
+    sqlite3_finalize(st);
+    if (sqlite_rc)
+        *sqlite_rc = rc;
+    return ret;
+}
+
+/* ---- opening ---- */
+
+/* mkdir -p with mode 0750, then make sure the result is a directory we can write in. */
+static int state_dir_ready(const char *dir, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n >= sizeof p - sizeof STORE_DB_NAME - STORE_SUFFIX_ROOM) {
+        seterr(err, errlen, "state directory %s: path too long", dir);
+        return -ENAMETOOLONG;
+    }
+    memcpy(p, dir, n + 1);
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c != '\0')
+            continue;
+        char save = *c;
+        *c = '\0';
+        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+            int e = errno;
+            seterr(err, errlen, "cannot create state directory %s: %s", dir, strerror(e));
+            return -e;
+        }
+        *c = save;
+        if (save == '\0')
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        seterr(err, errlen, "cannot use state directory %s: %s", dir, strerror(e));
+        return -e;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        seterr(err, errlen, "cannot use state directory %s: %s", dir, strerror(ENOTDIR));
+        return -ENOTDIR;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        int e = errno;
+        seterr(err, errlen, "state directory %s is not writable: %s", dir, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static void db_close(store_t *s)
+{
+    for (size_t i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->stmt[i]);
+        s->stmt[i] = NULL;
+    }
+    if (s->db) {
+        int rc = sqlite3_close(s->db);
+        if (rc != SQLITE_OK)
+            log_error("store: closing %s: %s", log_esc(s->path), sqlite3_errstr(rc));
+        s->db = NULL;
+    }
+}
+
+/* PRAGMA quick_check answers one row "ok", or rows describing the damage. */
+static int quick_check(store_t *s, bool *corrupt, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
+    bool ok = false;
+    char first[200] = "";
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (!first[0])
+            snprintf(first, sizeof first, "%s", nz(line));
+        ok = !ok && line && strcmp(line, "ok") == 0 && first[0] && strcmp(first, "ok") == 0;
+    }
+    int ret = 0;
+    if (rc != SQLITE_DONE) {
+        ret = sql_fail(s, rc);
+        *corrupt = sqlite_is_corrupt(rc);
+        seterr(err, errlen, "%s: integrity check: %s", s->path, s->sqlerr);
+    } else if (!ok) {
+        *corrupt = true;
+        ret = -EILSEQ;
+        seterr(err, errlen, "%s: integrity check: %s", s->path, first[0] ? first : "no answer");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int pragma(store_t *s, const char *sql, char *err, size_t errlen)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int ret = sql_fail(s, rc);
+        seterr(err, errlen, "%s: %s: %s", s->path, sql, s->sqlerr);
+        return ret;
+    }
+    return 0;
+}
+
+static int set_journal_wal(store_t *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        /* Some file systems cannot share memory for WAL; one process on one loop works with
+         * any journal, so this is worth a warning, not a refusal. */
+        if (!mode || strcmp(mode, "wal") != 0)
+            log_warn("store: %s: WAL journal not available, using %s", log_esc(s->path),
+                     mode ? mode : "?");
+    } else {
+        ret = sql_fail(s, rc);
+        seterr(err, errlen, "%s: setting WAL journal: %s", s->path, s->sqlerr);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int migrate(store_t *s, int64_t from, char *err, size_t errlen)
+{
+    char *e = NULL;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &e);
+    for (int64_t v = from + 1; rc == SQLITE_OK && v <= STORE_SCHEMA_VERSION; v++) {
+        rc = sqlite3_exec(s->db, migrations[v], NULL, NULL, &e);
+        if (rc == SQLITE_OK) {
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)v);
+            rc = sqlite3_exec(s->db, sql, NULL, NULL, &e);
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &e);
+    if (rc == SQLITE_OK)
+        return 0;
+    int ret = sqlite_to_errno(rc);
+    seterr(err, errlen, "%s: creating the schema (version %lld to %d): %s", s->path,
+           (long long)from, STORE_SCHEMA_VERSION, e ? e : sqlite3_errstr(rc));
+    sqlite3_free(e);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
+
+/* One attempt at opening. On failure the connection is closed and *corrupt says whether the
+ * file itself is damaged (then the caller moves it aside). */
+static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t errlen)
+{
+    *corrupt = false;
+    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        int ret = sql_fail(s, rc);
+        *corrupt = sqlite_is_corrupt(rc);
+        seterr(err, errlen, "cannot open %s: %s", s->path, s->sqlerr);
+        db_close(s);
+        return ret;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    /* Until the file has passed its checks, closing must neither checkpoint into it nor delete
+     * its -wal: a damaged database is moved aside with everything that belongs to it. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+    int64_t version = 0;
+    int ret = query_int(s, "PRAGMA user_version", &version, &rc);
+    if (ret < 0) {
+        *corrupt = sqlite_is_corrupt(rc);
+        seterr(err, errlen, "cannot read %s: %s", s->path, s->sqlerr);
+        goto fail;
+    }
+    if (version > STORE_SCHEMA_VERSION) {
+        ret = -EPROTO;
+        seterr(err, errlen,
+               "%s was written by a newer version of plex-servarr-sync (schema %lld > %d); "
+               "refusing to start so no acknowledged work is lost",
+               s->path, (long long)version, STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    ret = quick_check(s, corrupt, err, errlen);
+    if (ret < 0)
+        goto fail;
+    ret = set_journal_wal(s, err, errlen);
+    if (ret < 0)
+        goto fail;
+    ret = pragma(s, durability == 0 ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", err,
+                 errlen);
+    if (ret < 0)
+        goto fail;
+    ret = pragma(s, "PRAGMA foreign_keys=OFF", err, errlen);
+    if (ret < 0)
+        goto fail;
+    if (version < STORE_SCHEMA_VERSION) {
+        ret = migrate(s, version, err, errlen);
+        if (ret < 0)
+            goto fail;
+    }
+    /* AUTOINCREMENT's sequence remembers ids of inbox rows already deleted, so ids never repeat
+     * across restarts (a log line about event 42 always means one event). */
+    ret = query_int(s,
+                    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'inbox'), 0),"
+                    " coalesce((SELECT max(id) FROM inbox), 0))",
+                    &s->last_event_id, &rc);
+    if (ret < 0) {
+        *corrupt = sqlite_is_corrupt(rc);
+        seterr(err, errlen, "cannot read %s: %s", s->path, s->sqlerr);
+        goto fail;
+    }
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
+    return 0;
+fail:
+    db_close(s);
+    return ret;
+}
+
+static int rename_if_present(const char *from, const char *to, char *err, size_t errlen)
+{
+    if (rename(from, to) == 0 || errno == ENOENT)
+        return 0;
+    int e = errno;
+    seterr(err, errlen, "cannot move corrupt %s aside to %s: %s", from, to, strerror(e));
+    return -e;
+}
+
+/* The -wal and -shm go first: a fresh database must never meet the old one's WAL. They keep
+ * SQLite's naming ("<moved>-wal"), so opening the moved file with sqlite3 sees its WAL. */
+static int move_aside(store_t *s, char *err, size_t errlen)
+{
+    char dst[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+    long long now = (long long)time(NULL);
+    struct stat st;
+    snprintf(dst, sizeof dst, "%s.corrupt-%lld", s->path, now);
+    for (int n = 1; lstat(dst, &st) == 0 && n < 1000; n++)
+        snprintf(dst, sizeof dst, "%s.corrupt-%lld.%d", s->path, now, n);
+    static const char *const sidecars[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < ARRAY_SIZE(sidecars); i++) {
+        snprintf(from, sizeof from, "%s%s", s->path, sidecars[i]);
+        snprintf(to, sizeof to, "%s%s", dst, sidecars[i]);
+        int ret = rename_if_present(from, to, err, errlen);
+        if (ret < 0)
+            return ret;
+    }
+    if (rename(s->path, dst) != 0) {
+        int e = errno;
+        seterr(err, errlen, "cannot move corrupt %s aside to %s: %s", s->path, dst, strerror(e));
+        return -e;
+    }
+    log_error("store: DATABASE CORRUPT: %s could not be read (%s); moved it to %s (with its "
+              "-wal/-shm, if any) and starting with an empty database: pending scans it held "
+              "are not replayed",
+              log_esc(s->path), log_esc(s->sqlerr), log_esc(dst));
+    return 0;
+}
+
+int store_open(store_t **out, const char *state_dir, int durability, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!state_dir || !*state_dir) {
+        seterr(err, errlen, "state directory not set");
+        return -EINVAL;
+    }
+    if (durability != 0 && durability != 1) {
+        seterr(err, errlen, "bad durability %d (0 = full, 1 = process)", durability);
+        return -EINVAL;
+    }
+    int ret = state_dir_ready(state_dir, err, errlen);
+    if (ret < 0)
+        return ret;
+    store_t *s = xcalloc(1, sizeof *s);
+    size_t n = strlen(state_dir);
+    s->path = xasprintf("%s%s%s", state_dir, state_dir[n - 1] == '/' ? "" : "/", STORE_DB_NAME);
+    bool corrupt = false;
+    ret = db_open(s, durability, &corrupt, err, errlen);
+    if (ret < 0 && corrupt) {
+        ret = move_aside(s, err, errlen);
+        if (ret == 0)
+            ret = db_open(s, durability, &corrupt, err, errlen);
+    }
+    if (ret < 0) {
+        store_close(s);
+        return ret;
+    }
+    *out = s;
+    return 0;
+}
+
+const char *store_path(const store_t *s)
+{
+    return s->path;
+}
+
+/* ---- staging ---- */
+
+static void staged_event_free(staged_event *e)
+{
+    free(e->plex_path);
+    free(e->arr_path);
+    free(e->files);
+}
+
+static void staged_entry_clear(staged_entry *op)
+{
+    free(op->plex_path);
+    free(op->arr_path);
+    free(op->files);
+    free(op->park_reason);
+    free(op->last_error);
+    free(op->hold_reason);
+    int64_t id = op->id;
+    memset(op, 0, sizeof *op);
+    op->id = id;
+}
+
+static void staged_history_free(staged_history *h)
+{
+    free(h->plex_path);
+    free(h->arr_path);
+    free(h->rclone);
+    free(h->plex);
+    free(h->error);
+}
+
+static void discard_events(store_t *s)
+{
+    for (size_t i = 0; i < s->n_ev; i++)
+        staged_event_free(&s->ev[i]);
+    s->n_ev = 0;
+}
+
+static void discard_all(store_t *s)
+{
+    discard_events(s);
+    for (size_t i = 0; i < s->n_ops; i++)
+        staged_entry_clear(&s->ops[i]);
+    s->n_ops = 0;
+    if (s->slots)
+        memset(s->slots, 0, s->n_slots * sizeof *s->slots);
+    s->n_done = 0;
+    for (size_t i = 0; i < s->n_hist; i++)
+        staged_history_free(&s->hist[i]);
+    s->n_hist = 0;
+}
+
+void store_close(store_t *s)
+{
+    if (!s)
+        return;
+    discard_all(s);
+    db_close(s);
+    free(s->ev);
+    free(s->ops);
+    free(s->slots);
+    free(s->done);
+    free(s->hist);
+    free(s->path);
+    free(s);
+}
+
+int64_t store_stage_event(store_t *s, const store_event *ev)
+{
+    if (!ev || !ev->plex_path || !ev->arr_path || (ev->n_files > 0 && !ev->files))
+        return -EINVAL;
+    s->ev = grow(s->ev, &s->cap_ev, s->n_ev + 1, sizeof *s->ev);
+    staged_event *e = &s->ev[s->n_ev++];
+    e->id = ++s->last_event_id;
+    e->section = ev->section;
+    e->plex_path = xstrdup(ev->plex_path);
+    e->arr_path = xstrdup(ev->arr_path);
+    files_encode(ev->files, ev->n_files, &e->files, &e->files_len);
+    e->source_bit = ev->source_bit;
+    e->manual = ev->manual;
+    e->at = ev->at;
+    return e->id;
+}
+
+static size_t id_hash(int64_t id)
+{
+    uint64_t x = (uint64_t)id; /* splitmix64 finalizer: sequential ids spread over the table */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return (size_t)x;
+}
+
+static void slots_insert(store_t *s, size_t idx)
+{
+    size_t mask = s->n_slots - 1;
+    size_t i = id_hash(s->ops[idx].id) & mask;
+    while (s->slots[i])
+        i = (i + 1) & mask;
+    s->slots[i] = (uint32_t)(idx + 1);
+}
+
+/* The pending change for an entry id, created empty when there is none yet. */
+static staged_entry *entry_op(store_t *s, int64_t id)
+{
+    if ((s->n_ops + 1) * 2 > s->n_slots) {
+        size_t n = s->n_slots ? s->n_slots * 2 : 64;
+        if (n > UINT32_MAX)
+            log_fatal("store: too many staged entries");
+        free(s->slots);
+        s->slots = xcalloc(n, sizeof *s->slots);
+        s->n_slots = n;
+        for (size_t i = 0; i < s->n_ops; i++)
+            slots_insert(s, i);
+    }
+    size_t mask = s->n_slots - 1;
+    size_t i = id_hash(id) & mask;
+    for (; s->slots[i]; i = (i + 1) & mask)
+        if (s->ops[s->slots[i] - 1].id == id)
+            return &s->ops[s->slots[i] - 1];
+    s->ops = grow(s->ops, &s->cap_ops, s->n_ops + 1, sizeof *s->ops);
+    staged_entry *op = &s->ops[s->n_ops];
+    memset(op, 0, sizeof *op);
+    op->id = id;
+    s->slots[i] = (uint32_t)(++s->n_ops);
+    return op;
+}
+
+void store_stage_entry_put(store_t *s, const q_entry *e)
+{
+    if (!e || e->id <= 0) {
+        log_error("store: entry snapshot without an id ignored");
+        return;
+    }
+    staged_entry *op = entry_op(s, e->id);
+    staged_entry_clear(op);
+    op->del = false;
+    op->section = e->section;
+    op->plex_path = xstrdup(nz(e->plex_path));
+    op->arr_path = xstrdup(nz(e->arr_path));
+    op->first_seen = e->first_seen;
+    op->last_event = e->last_event;
+    op->due = e->due;
+    op->state = e->state;
+    op->attempts = e->attempts;
+    op->dirty = e->dirty;
+    op->dirty_first = e->dirty_first;
+    op->manual = e->manual;
+    files_encode((const char *const *)e->files, e->files ? e->n_files : 0, &op->files,
+                 &op->files_len);
+    op->sources = e->sources;
+    op->events = e->events;
+    op->park_reason = xstrdup(e->park_reason);
+    op->last_error = xstrdup(e->last_error);
+    op->hold_reason = xstrdup(e->hold_reason);
+}
+
+void store_stage_entry_del(store_t *s, int64_t entry_id)
+{
+    if (entry_id <= 0)
+        return;
+    staged_entry *op = entry_op(s, entry_id);
+    staged_entry_clear(op);
+    op->del = true;
+}
+
+void store_stage_event_done(store_t *s, int64_t event_id)
+{
+    if (event_id <= 0)
+        return;
+    s->done = grow(s->done, &s->cap_done, s->n_done + 1, sizeof *s->done);
+    s->done[s->n_done++] = event_id;
+}
+
+void store_stage_history(store_t *s, const store_history *h)
+{
+    if (!h)
+        return;
+    s->hist = grow(s->hist, &s->cap_hist, s->n_hist + 1, sizeof *s->hist);
+    staged_history *c = &s->hist[s->n_hist++];
+    c->section = h->section;
+    c->plex_path = xstrdup(nz(h->plex_path));
+    c->arr_path = xstrdup(nz(h->arr_path));
+    c->sources = h->sources;
+    c->events = h->events;
+    c->started = h->started;
+    c->duration_ms = h->duration_ms;
+    c->status = h->status;
+    c->rclone = xstrdup(nz(h->rclone));
+    c->plex = xstrdup(nz(h->plex));
+    c->error = xstrdup(h->error);
+    c->attempt = h->attempt;
+}
+
+bool store_has_staged(const store_t *s)
+{
+    return s->n_ev || s->n_ops || s->n_done || s->n_hist;
+}
+
+void store_test_fail_next_commit(store_t *s)
+{
+    s->fail_next_commit = true;
+}
+
+/* ---- commit ---- */
+
+static int write_events(store_t *s)
+{
+    binder b = {0};
+    int ret = stmt_get(s, ST_INBOX_INSERT, &b.st);
+    for (size_t i = 0; ret == 0 && i < s->n_ev; i++) {
+        const staged_event *e = &s->ev[i];
+        b.idx = 0;
+        b_int(&b, e->id);
+        b_int(&b, e->section);
+        b_text(&b, e->plex_path);
+        b_text(&b, e->arr_path);
+        b_blob(&b, e->files, e->files_len);
+        b_int(&b, e->source_bit);
+        b_int(&b, e->manual);
+        b_u64(&b, e->at);
+        ret = stmt_finish(s, &b);
+    }
+    return ret;
+}
+
+/* Deletions first: a key may move from an entry being deleted to a new one in the same turn. */
+static int write_entries(store_t *s)
+{
+    binder b = {0};
+    int ret = stmt_get(s, ST_ENTRY_DELETE, &b.st);
+    for (size_t i = 0; ret == 0 && i < s->n_ops; i++) {
+        if (!s->ops[i].del)
+            continue;
+        b.idx = 0;
+        b_int(&b, s->ops[i].id);
+        ret = stmt_finish(s, &b);
+    }
+    if (ret == 0)
+        ret = stmt_get(s, ST_ENTRY_PUT, &b.st);
+    for (size_t i = 0; ret == 0 && i < s->n_ops; i++) {
+        const staged_entry *op = &s->ops[i];
+        if (op->del)
+            continue;
+        b.idx = 0;
+        b_int(&b, op->id);
+        b_int(&b, op->section);
+        b_text(&b, op->plex_path);
+        b_text(&b, op->arr_path);
+        b_u64(&b, op->first_seen);
+        b_u64(&b, op->last_event);
+        b_u64(&b, op->due);
+        b_text(&b, state_name(op->state));
+        b_int(&b, op->attempts);
+        b_int(&b, op->dirty);
+        b_u64(&b, op->dirty_first);
+        b_int(&b, op->manual);
+        b_blob(&b, op->files, op->files_len);
+        b_int(&b, op->sources);
+        b_int(&b, op->events);
+        b_text(&b, op->park_reason);
+        b_text(&b, op->last_error);
+        b_text(&b, op->hold_reason);
+        ret = stmt_finish(s, &b);
+    }
+    return ret;
+}
+
+static int write_done(store_t *s)
+{
+    binder b = {0};
+    int ret = stmt_get(s, ST_INBOX_DELETE, &b.st);
+    for (size_t i = 0; ret == 0 && i < s->n_done; i++) {
+        b.idx = 0;
+        b_int(&b, s->done[i]);
+        ret = stmt_finish(s, &b);
+    }
+    return ret;
+}
+
+static int write_history(store_t *s)
+{
+    binder b = {0};
+    int ret = stmt_get(s, ST_HISTORY_INSERT, &b.st);
+    for (size_t i = 0; ret == 0 && i < s->n_hist; i++) {
+        const staged_history *h = &s->hist[i];
+        b.idx = 0;
+        b_int(&b, h->section);
+        b_text(&b, h->plex_path);
+        b_text(&b, h->arr_path);
+        b_int(&b, h->sources);
+        b_int(&b, h->events);
+        b_u64(&b, h->started);
+        b_u64(&b, h->duration_ms);
+        b_text(&b, hist_status_name(h->status));
+        b_text(&b, h->rclone);
+        b_text(&b, h->plex);
+        b_text(&b, h->error);
+        b_int(&b, h->attempt);
+        ret = stmt_finish(s, &b);
+    }
+    return ret;
+}
+
+int store_commit(store_t *s, char *err, size_t errlen)
+{
+    if (!store_has_staged(s))
+        return 0;
+    const char *step = "begin";
+    int ret = run_cached(s, ST_BEGIN);
+    if (ret == 0) {
+        step = "inbox";
+        ret = write_events(s);
+    }
+    if (ret == 0 && s->fail_next_commit) {
+        s->fail_next_commit = false;
+        step = "test hook";
+        snprintf(s->sqlerr, sizeof s->sqlerr, "injected failure");
+        ret = -EIO;
+    }
+    if (ret == 0) {
+        step = "entries";
+        ret = write_entries(s);
+    }
+    if (ret == 0) {
+        step = "inbox cleanup";
+        ret = write_done(s);
+    }
+    if (ret == 0) {
+        step = "history";
+        ret = write_history(s);
+    }
+    if (ret == 0) {
+        step = "commit";
+        ret = run_cached(s, ST_COMMIT);
+    }
+    if (ret == 0) {
+        discard_all(s);
+        return 0;
+    }
+    size_t lost = s->n_ev;
+    seterr(err, errlen, "%s: commit failed (%s): %s; %zu staged event%s discarded", s->path, step,
+           s->sqlerr, lost, lost == 1 ? "" : "s");
+    /* A failed COMMIT (or a statement error SQLite did not roll back itself) leaves the
+     * transaction open; it must end here or every later commit would fail on BEGIN. */
+    if (!sqlite3_get_autocommit(s->db) && run_cached(s, ST_ROLLBACK) < 0)
+        log_error("store: %s: rollback failed: %s", log_esc(s->path), log_esc(s->sqlerr));
+    discard_events(s);
+    return ret;
+}
+
+/* ---- start-up load ---- */
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return NULL;
+    return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+static int load_entries(store_t *s, const store_loader *l)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT id, section, plex_path, arr_path, first_seen, last_event, due, state, attempts,"
+        " dirty, dirty_first, manual, files, sources, events, park_reason, last_error, hold_reason"
+        " FROM entries ORDER BY id",
+        -1, &st, NULL);
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        q_entry e;
+        memset(&e, 0, sizeof e);
+        e.id = sqlite3_column_int64(st, 0);
+        e.section = (long)sqlite3_column_int64(st, 1);
+        e.plex_path = col_dup(st, 2);
+        e.arr_path = col_dup(st, 3);
+        if (!e.plex_path)
+            e.plex_path = xstrdup("");
+        if (!e.arr_path)
+            e.arr_path = xstrdup("");
+        e.first_seen = (uint64_t)sqlite3_column_int64(st, 4);
+        e.last_event = (uint64_t)sqlite3_column_int64(st, 5);
+        e.due = (uint64_t)sqlite3_column_int64(st, 6);
+        const char *state = (const char *)sqlite3_column_text(st, 7);
+        if (!state_parse(state, &e.state)) {
+            /* Keep the work: an unknown state waits for its due time like a fresh entry. */
+            log_warn("store: entry %lld has unknown state \"%s\"; treating it as waiting",
+                     (long long)e.id, log_esc(state));
+            e.state = ENTRY_WAITING;
+        }
+        e.attempts = (unsigned)sqlite3_column_int64(st, 8);
+        e.dirty = sqlite3_column_int64(st, 9) != 0;
+        e.dirty_first = (uint64_t)sqlite3_column_int64(st, 10);
+        e.manual = sqlite3_column_int64(st, 11) != 0;
+        files_view fv;
+        files_decode(sqlite3_column_blob(st, 12), (size_t)sqlite3_column_bytes(st, 12), &fv);
+        e.files = fv.v;
+        e.n_files = fv.n;
+        e.sources = (unsigned)sqlite3_column_int64(st, 13);
+        e.events = (unsigned)sqlite3_column_int64(st, 14);
+        e.park_reason = col_dup(st, 15);
+        e.last_error = col_dup(st, 16);
+        e.hold_reason = col_dup(st, 17);
+        l->entry(l->ud, &e);
+        files_view_free(&fv);
+        free(e.plex_path);
+        free(e.arr_path);
+        free(e.park_reason);
+        free(e.last_error);
+        free(e.hold_reason);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int load_events(store_t *s, const store_loader *l)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, section, plex_path, arr_path, files, source_bit, manual,"
+                                " at FROM inbox ORDER BY id",
+                                -1, &st, NULL);
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        char *plex = col_dup(st, 2), *arr = col_dup(st, 3);
+        files_view fv;
+        files_decode(sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4), &fv);
+        store_event ev = {
+            .id = sqlite3_column_int64(st, 0),
+            .section = (long)sqlite3_column_int64(st, 1),
+            .plex_path = nz(plex),
+            .arr_path = nz(arr),
+            .files = (const char *const *)fv.v,
+            .n_files = fv.n,
+            .source_bit = (unsigned)sqlite3_column_int64(st, 5),
+            .manual = sqlite3_column_int64(st, 6) != 0,
+            .at = (uint64_t)sqlite3_column_int64(st, 7),
+        };
+        l->event(l->ud, &ev);
+        files_view_free(&fv);
+        free(plex);
+        free(arr);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* A scan's success time is when it ended (started + duration), as the queue records it live. */
+static int load_last_success(store_t *s, const store_loader *l)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT section, plex_path, max(started + duration_ms) FROM history"
+                                " WHERE status = 'ok' GROUP BY section, plex_path",
+                                -1, &st, NULL);
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        char *plex = col_dup(st, 1);
+        l->last_success(l->ud, (long)sqlite3_column_int64(st, 0), nz(plex),
+                        (uint64_t)sqlite3_column_int64(st, 2));
+        free(plex);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Entries, then last successes (so replayed events see their key's cooldown), then the inbox. */
+int store_load(store_t *s, const store_loader *l)
+{
+    int ret = 0;
+    const char *what = "";
+    if (l->entry) {
+        what = "entries";
+        ret = load_entries(s, l);
+    }
+    if (ret == 0 && l->last_success) {
+        what = "history";
+        ret = load_last_success(s, l);
+    }
+    if (ret == 0 && l->event) {
+        what = "inbox";
+        ret = load_events(s, l);
+    }
+    if (ret < 0)
+        log_error("store: %s: loading %s: %s", log_esc(s->path), what, log_esc(s->sqlerr));
+    return ret;
+}
+
+int64_t store_max_entry_id(store_t *s)
+{
+    int64_t max = 0;
+    int ret = query_int(s, "SELECT coalesce(max(id), 0) FROM entries", &max, NULL);
+    if (ret < 0) {
+        log_error("store: %s: reading entry ids: %s", log_esc(s->path), log_esc(s->sqlerr));
+        return ret;
+    }
+    for (size_t i = 0; i < s->n_ops; i++)
+        if (s->ops[i].id > max)
+            max = s->ops[i].id;
+    return max;
+}
+
+/* ---- history ---- */
+
+/* LIKE pattern for "contains search": \ escapes the wildcards and itself. */
+static char *like_pattern(const char *search)
+{
+    size_t n = strlen(search);
+    char *p = xmalloc(2 * n + 3);
+    size_t o = 0;
+    p[o++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (search[i] == '%' || search[i] == '_' || search[i] == '\\')
+            p[o++] = '\\';
+        p[o++] = search[i];
+    }
+    p[o++] = '%';
+    p[o] = '\0';
+    return p;
+}
+
+static void history_from_row(sqlite3_stmt *st, store_history *h)
+{
+    h->id = sqlite3_column_int64(st, 0);
+    h->section = (long)sqlite3_column_int64(st, 1);
+    h->plex_path = nz((const char *)sqlite3_column_text(st, 2));
+    h->arr_path = nz((const char *)sqlite3_column_text(st, 3));
+    h->sources = (unsigned)sqlite3_column_int64(st, 4);
+    h->events = (unsigned)sqlite3_column_int64(st, 5);
+    h->started = (uint64_t)sqlite3_column_int64(st, 6);
+    h->duration_ms = (uint64_t)sqlite3_column_int64(st, 7);
+    h->status = hist_status_parse((const char *)sqlite3_column_text(st, 8));
+    h->rclone = nz((const char *)sqlite3_column_text(st, 9));
+    h->plex = nz((const char *)sqlite3_column_text(st, 10));
+    h->error = (const char *)sqlite3_column_text(st, 11);
+    h->attempt = (unsigned)sqlite3_column_int64(st, 12);
+}
+
+int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud)
+{
+    if (!q || !fn || q->limit < 1 || q->limit > STORE_HISTORY_MAX_LIMIT || q->status < -1 ||
+        q->status > HIST_SKIPPED || q->before_id < 0)
+        return -EINVAL;
+    bool search = q->search && *q->search;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, section, plex_path, arr_path, sources, events, started, duration_ms,"
+             " status, rclone, plex, error, attempt FROM history WHERE 1%s%s%s"
+             " ORDER BY id DESC LIMIT :limit",
+             q->before_id > 0 ? " AND id < :before" : "",
+             q->status >= 0 ? " AND status = :status" : "",
+             search ? " AND (plex_path LIKE :pat ESCAPE '\\' OR arr_path LIKE :pat ESCAPE '\\')"
+                    : "");
+    sqlite3_stmt *st = NULL;
+    char *pat = search ? like_pattern(q->search) : NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), q->limit);
+    if (rc == SQLITE_OK && q->before_id > 0)
+        rc = sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":before"), q->before_id);
+    if (rc == SQLITE_OK && q->status >= 0)
+        rc = sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":status"),
+                               hist_status_name((hist_status)q->status), -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && pat)
+        rc = sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":pat"), pat, -1, SQLITE_STATIC);
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        store_history h;
+        history_from_row(st, &h);
+        fn(ud, &h);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
+    if (ret < 0)
+        log_error("store: %s: reading history: %s", log_esc(s->path), log_esc(s->sqlerr));
+    sqlite3_finalize(st);
+    free(pat);
+    return ret;
+}
+
+int store_history_stats(store_t *s, store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT count(*), total(status = 'ok'), total(status = 'failed'),"
+        " total(status = 'parked'), total(status = 'skipped'),"
+        " coalesce(CAST(round(avg(CASE WHEN status = 'ok' THEN duration_ms END)) AS INTEGER), 0),"
+        " (SELECT id FROM history ORDER BY id DESC LIMIT 1),"
+        " (SELECT started FROM history ORDER BY id DESC LIMIT 1)"
+        " FROM history",
+        -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->total = (uint64_t)sqlite3_column_int64(st, 0);
+        out->ok = (uint64_t)sqlite3_column_int64(st, 1);
+        out->failed = (uint64_t)sqlite3_column_int64(st, 2);
+        out->parked = (uint64_t)sqlite3_column_int64(st, 3);
+        out->skipped = (uint64_t)sqlite3_column_int64(st, 4);
+        out->avg_duration_ms = (uint64_t)sqlite3_column_int64(st, 5);
+        out->last_sync_id = sqlite3_column_int64(st, 6);
+        out->last_sync = (uint64_t)sqlite3_column_int64(st, 7);
+        rc = SQLITE_DONE;
+    }
+    int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
+    if (ret < 0)
+        log_error("store: %s: history stats: %s", log_esc(s->path), log_esc(s->sqlerr));
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_prune(store_t *s, uint64_t before, int max_rows)
+{
+    if (max_rows < 1)
+        return -EINVAL;
+    binder b = {0};
+    int ret = stmt_get(s, ST_PRUNE, &b.st);
+    if (ret == 0) {
+        b_u64(&b, before);
+        b_int(&b, max_rows);
+        ret = stmt_finish(s, &b);
+    }
+    if (ret < 0) {
+        log_error("store: %s: pruning history: %s", log_esc(s->path), log_esc(s->sqlerr));
+        return ret;
+    }
+    return sqlite3_changes(s->db);
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# bootstrap.sh: install what is missing (Debian 12 packages), build, then run the daemon or the tests.
+#   packaging/bootstrap.sh run    build (build/) and start the daemon on its defaults (port 5000, ./state)
+#   packaging/bootstrap.sh test   build plain and with ASan+UBSan, run every test in both
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+mode=${1:-}
+case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
+
+build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
+  libsqlite3-dev libsystemd-dev node-llhttp)
+test_pkgs=(libcmocka-dev python3 rclone curl)
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ "$mode" = run ]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF
+  cmake --build build -j"$jobs"
+  exec ./build/plex-servarr-sync
+fi
+
+# Tests: a plain build and a sanitized build (ASan + UBSan abort on the first report), each
+# running the whole suite: unit tests (cmocka) and integration tests (the real binary).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSS_WERROR=ON
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j2
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPSS_SANITIZE=ON -DPSS_WERROR=ON
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j2

@@ -1,0 +1,448 @@
+/* sync.c: one queue entry's work, as a chain of async steps: minimum age, anchors, rclone
+ * (forget + refresh), anchors again, Plex partial scan; then one history row and the outcome
+ * reported to the queue. The Plex call is never sent before the rclone step has finished. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+#include "paths.h"
+#include "plex.h"
+#include "rclone.h"
+#include "util.h"
+
+struct sync_job {
+    app_t *a;
+    q_entry *e;          /* stable while CHECKING/SYNCING: the queue neither merges nor frees it */
+    folder_paths fp;
+    cfg_mount mount;     /* private copy: a reload may free the configuration mid-flight */
+    bool has_mount;
+    char **host_files;
+    size_t n_host_files;
+    fscheck_op *fs_op;
+    rclone_op *rc_op;
+    httpc_req *plex_req;
+    uint64_t started;    /* wall ms */
+    uint64_t t0;         /* mono ms */
+    bool synced;         /* reached queue_sync_started */
+    const char *rclone_outcome;
+    const char *plex_outcome;
+    sync_job *next, *prev;
+};
+
+static void step_anchors_before_rclone(sync_job *j);
+static void step_rclone(sync_job *j);
+static void step_plex(sync_job *j);
+
+static void job_unlink(sync_job *j)
+{
+    app_t *a = j->a;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        a->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+}
+
+static void job_free(sync_job *j)
+{
+    folder_paths_free(&j->fp);
+    free(j->mount.root);
+    free(j->mount.url);
+    free(j->mount.fs);
+    free(j->mount.user);
+    free(j->mount.pass);
+    for (size_t i = 0; i < j->n_host_files; i++)
+        free(j->host_files[i]);
+    free(j->host_files);
+    free(j);
+}
+
+static const char *section_text(long section, char *buf, size_t n)
+{
+    snprintf(buf, n, "%ld", section);
+    return buf;
+}
+
+/* End of the job without a sync (age wait, hold): the queue already knows; just let go. */
+static void job_release(sync_job *j)
+{
+    app_t *a = j->a;
+    job_unlink(j);
+    job_free(j);
+    app_schedule(a);
+}
+
+static void count_duration(app_t *a, uint64_t ms)
+{
+    static const uint64_t bounds[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+    size_t i = 0;
+    while (i < ARRAY_SIZE(bounds) && ms > bounds[i])
+        i++;
+    a->counters.sync_ms_buckets[i]++;
+    a->counters.sync_ms_sum += ms;
+    a->counters.sync_count++;
+}
+
+/* The sync ended: one history row, counters, log line, then the queue decides what is next. */
+static void job_finish(sync_job *j, sync_outcome o, const char *error)
+{
+    app_t *a = j->a;
+    q_entry *e = j->e;
+    uint64_t now = wall_ms();
+    uint64_t dur = mono_ms() - j->t0;
+    char sbuf[32];
+
+    store_history h = {
+        .section = e->section,
+        .plex_path = e->plex_path,
+        .arr_path = e->arr_path,
+        .sources = e->sources,
+        .events = e->events,
+        .started = j->started,
+        .duration_ms = dur,
+        .status = o == SYNC_OK ? HIST_OK : o == SYNC_PARKED ? HIST_PARKED : HIST_FAILED,
+        .rclone = j->rclone_outcome ? j->rclone_outcome : "skipped",
+        .plex = j->plex_outcome ? j->plex_outcome : "skipped",
+        .error = error,
+        .attempt = e->attempts + 1,
+    };
+    store_stage_history(a->store, &h);
+    count_duration(a, dur);
+
+    switch (o) {
+    case SYNC_OK:
+        a->counters.scans_ok++;
+        log_info("scanned section %s '%s' (%u event%s, rclone %s) in %llu ms",
+                 section_text(e->section, sbuf, sizeof sbuf), log_esc(e->plex_path), e->events,
+                 e->events == 1 ? "" : "s", h.rclone, (unsigned long long)dur);
+        break;
+    case SYNC_TRANSIENT:
+        a->counters.scans_failed++;
+        break;
+    case SYNC_PARKED:
+        a->counters.scans_parked++;
+        log_error("parked '%s': %s", log_esc(e->plex_path), log_esc(error));
+        break;
+    }
+
+    queue_sync_done(a->q, e, o, error, now);
+    if (o == SYNC_TRANSIENT) {
+        /* The queue set the backoff; say when it runs again. */
+        q_entry *again = queue_find_id(a->q, e->id);
+        uint64_t wait = again && again->due > now ? again->due - now : 0;
+        log_warn("sync of '%s' failed (attempt %u): %s; retry in %.1f s", log_esc(e->plex_path),
+                 again ? again->attempts : 0, log_esc(error), (double)wait / 1000.0);
+    }
+    job_unlink(j);
+    job_free(j);
+    app_schedule(a);
+}
+
+/* ---- Plex ---- */
+
+static void on_plex(void *ud, const plex_result *r)
+{
+    sync_job *j = ud;
+    app_t *a = j->a;
+    j->plex_req = NULL;
+    char msg[512];
+    switch (r->status) {
+    case PLEX_RES_OK:
+        a->counters.plex_calls_ok++;
+        a->plex_reachable = true;
+        j->plex_outcome = "ok";
+        job_finish(j, SYNC_OK, NULL);
+        return;
+    case PLEX_RES_AUTH:
+        a->counters.plex_calls_failed++;
+        a->plex_reachable = true;
+        a->plex_auth_failed = true;
+        free(a->plex_error);
+        a->plex_error = xasprintf("Plex answered HTTP %ld: PLEX_TOKEN is wrong or lacks access", r->http_status);
+        log_error("Plex answered HTTP %ld to a scan: fix PLEX_TOKEN; no Plex calls until a reload",
+                  r->http_status);
+        j->plex_outcome = "unauthorized";
+        snprintf(msg, sizeof msg, "PLEX_TOKEN: Plex answered HTTP %ld", r->http_status);
+        job_finish(j, SYNC_PARKED, msg);
+        return;
+    case PLEX_RES_NOT_FOUND: {
+        a->counters.plex_calls_failed++;
+        a->plex_reachable = true;
+        j->plex_outcome = "not_found";
+        /* A section 404 parks only if it persists after re-reading the sections: with a list
+         * read after the failure that still lacks the id, the mapping is wrong. */
+        bool known = false;
+        for (size_t i = 0; i < a->libs.n; i++)
+            if (a->libs.v[i].key == j->e->section)
+                known = true;
+        if (a->libs.fetched_at && !known && j->e->attempts > 0) {
+            snprintf(msg, sizeof msg, "SECTION_MAPPING: Plex has no library section %ld (HTTP 404)",
+                     j->e->section);
+            job_finish(j, SYNC_PARKED, msg);
+        } else {
+            app_sections_miss(a);
+            snprintf(msg, sizeof msg, "Plex answered HTTP 404 for section %ld; re-reading its libraries",
+                     j->e->section);
+            job_finish(j, SYNC_TRANSIENT, msg);
+        }
+        return;
+    }
+    case PLEX_RES_BAD:
+        a->counters.plex_calls_failed++;
+        a->plex_reachable = true;
+        j->plex_outcome = "rejected";
+        snprintf(msg, sizeof msg, "PLEX_URL: Plex refused the scan request: %s", r->message ? r->message : "");
+        job_finish(j, SYNC_PARKED, msg);
+        return;
+    case PLEX_RES_TRANSIENT:
+    default:
+        a->counters.plex_calls_failed++;
+        if (r->http_status == 0) {
+            a->plex_reachable = false;
+            free(a->plex_error);
+            a->plex_error = xstrdup(r->message ? r->message : "Plex did not answer");
+        }
+        j->plex_outcome = "failed";
+        snprintf(msg, sizeof msg, "Plex: %s", r->message ? r->message : "failed");
+        job_finish(j, SYNC_TRANSIENT, msg);
+        return;
+    }
+}
+
+static void step_plex(sync_job *j)
+{
+    app_t *a = j->a;
+    const config_t *c = &a->cfg;
+    if (!c->plex_url || !*c->plex_url) {
+        job_finish(j, SYNC_PARKED, "PLEX_URL: not set, so nothing can be scanned");
+        return;
+    }
+    if (a->plex_auth_failed) {
+        job_finish(j, SYNC_PARKED, "PLEX_TOKEN: Plex refused the token; fix it and reload");
+        return;
+    }
+    log_debug("asking Plex to scan section %ld '%s'", j->e->section, log_esc(j->e->plex_path));
+    int rc = plex_scan(a->httpc, c, j->e->section, j->e->plex_path, on_plex, j, &j->plex_req);
+    if (rc < 0) {
+        j->plex_outcome = "failed";
+        job_finish(j, SYNC_TRANSIENT, "could not start the Plex request");
+    }
+}
+
+/* ---- anchors right before Plex ---- */
+
+static void on_anchors_before_plex(void *ud, bool ok, const char *reason)
+{
+    sync_job *j = ud;
+    j->fs_op = NULL;
+    if (!ok) {
+        /* The rclone step ran, but Plex must not scan a folder whose mount just failed: it
+         * would see the folder empty and drop the items. Hold, and start over later. */
+        log_warn("holding '%s' before the Plex call: %s", log_esc(j->e->plex_path), log_esc(reason));
+        queue_hold(j->a->q, j->e, reason, wall_ms());
+        job_release(j);
+        return;
+    }
+    step_plex(j);
+}
+
+static void step_anchors_before_plex(sync_job *j)
+{
+    app_t *a = j->a;
+    if (a->cfg.n_anchors == 0) {
+        step_plex(j);
+        return;
+    }
+    if (fscheck_anchors(a->fs, (const char *const *)a->cfg.anchors, a->cfg.n_anchors, j->fp.host,
+                        on_anchors_before_plex, j, &j->fs_op) < 0)
+        step_plex(j);
+}
+
+/* ---- rclone ---- */
+
+static void on_rclone(void *ud, const rclone_result *r)
+{
+    sync_job *j = ud;
+    app_t *a = j->a;
+    j->rc_op = NULL;
+    char msg[640];
+    switch (r->status) {
+    case RCLONE_RES_OK:
+        a->counters.rclone_calls_ok++;
+        a->rclone_reachable = true;
+        j->rclone_outcome = "ok";
+        log_info("rclone refreshed '%s' (%s)", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
+        step_anchors_before_plex(j);
+        return;
+    case RCLONE_RES_ABSENT:
+        a->counters.rclone_calls_ok++;
+        a->rclone_reachable = true;
+        j->rclone_outcome = "absent";
+        log_info("rclone: '%s' does not exist (removed?); Plex scans it so it notices",
+                 log_esc(j->fp.vfs_dir));
+        step_anchors_before_plex(j);
+        return;
+    case RCLONE_RES_CONFIG:
+        a->counters.rclone_calls_failed++;
+        a->rclone_reachable = true;
+        j->rclone_outcome = "config_error";
+        free(a->rclone_error);
+        a->rclone_error = xasprintf("%s: %s", r->variable ? r->variable : "RCLONE_RC_URL",
+                                    r->message ? r->message : "");
+        snprintf(msg, sizeof msg, "%s: %s", r->variable ? r->variable : "RCLONE_RC_URL",
+                 r->message ? r->message : "rclone refused the call");
+        job_finish(j, SYNC_PARKED, msg);
+        return;
+    case RCLONE_RES_TRANSIENT:
+    default:
+        a->counters.rclone_calls_failed++;
+        j->rclone_outcome = "failed";
+        free(a->rclone_error);
+        a->rclone_error = xstrdup(r->message ? r->message : "rclone failed");
+        snprintf(msg, sizeof msg, "rclone: %s", r->message ? r->message : "failed");
+        job_finish(j, SYNC_TRANSIENT, msg);
+        return;
+    }
+}
+
+static void step_rclone(sync_job *j)
+{
+    app_t *a = j->a;
+    queue_sync_started(a->q, j->e, wall_ms());
+    j->synced = true;
+    if (!j->has_mount) {
+        j->rclone_outcome = "skipped";
+        step_anchors_before_plex(j);
+        return;
+    }
+    log_debug("rclone: forget + refresh '%s' on %s", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
+    if (rclone_refresh_folder(a->httpc, &j->mount, j->fp.vfs_dir, a->cfg.rclone_timeout_ms, on_rclone, j,
+                              &j->rc_op) < 0) {
+        j->rclone_outcome = "failed";
+        job_finish(j, SYNC_TRANSIENT, "could not start the rclone request");
+    }
+}
+
+/* ---- anchors before anything ---- */
+
+static void on_anchors_before_rclone(void *ud, bool ok, const char *reason)
+{
+    sync_job *j = ud;
+    j->fs_op = NULL;
+    if (!ok) {
+        log_warn("holding '%s': %s; re-checked every 30 s", log_esc(j->e->plex_path), log_esc(reason));
+        queue_hold(j->a->q, j->e, reason, wall_ms());
+        job_release(j);
+        return;
+    }
+    step_rclone(j);
+}
+
+static void step_anchors_before_rclone(sync_job *j)
+{
+    app_t *a = j->a;
+    if (a->cfg.n_anchors == 0) {
+        step_rclone(j);
+        return;
+    }
+    if (fscheck_anchors(a->fs, (const char *const *)a->cfg.anchors, a->cfg.n_anchors, j->fp.host,
+                        on_anchors_before_rclone, j, &j->fs_op) < 0)
+        step_rclone(j);
+}
+
+/* ---- minimum age ---- */
+
+static void on_age(void *ud, uint64_t newest)
+{
+    sync_job *j = ud;
+    j->fs_op = NULL;
+    uint64_t now = wall_ms();
+    if (!queue_age_checked(j->a->q, j->e, newest, now)) {
+        log_info("'%s' is younger than MINIMUM_AGE; waiting %.1f s more", log_esc(j->e->plex_path),
+                 (double)(j->e->due > now ? j->e->due - now : 0) / 1000.0);
+        job_release(j);
+        return;
+    }
+    step_anchors_before_rclone(j);
+}
+
+void sync_start(app_t *a, q_entry *e, bool needs_age)
+{
+    sync_job *j = xcalloc(1, sizeof *j);
+    j->a = a;
+    j->e = e;
+    j->started = wall_ms();
+    j->t0 = mono_ms();
+    j->next = a->jobs;
+    if (a->jobs)
+        a->jobs->prev = j;
+    a->jobs = j;
+
+    const char *why = NULL;
+    if (paths_resolve(&a->cfg, e->arr_path, &j->fp, &why) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "PATH_REPLACEMENTS: '%s' maps to no usable path (%s)", e->arr_path,
+                 why ? why : "invalid");
+        j->started = wall_ms();
+        job_finish(j, SYNC_PARKED, msg);
+        return;
+    }
+    if (j->fp.mount && a->cfg.use_rclone) {
+        j->has_mount = true;
+        j->mount.root = xstrdup(j->fp.mount->root);
+        j->mount.url = xstrdup(j->fp.mount->url);
+        j->mount.fs = xstrdup(j->fp.mount->fs);
+        j->mount.user = xstrdup(j->fp.mount->user);
+        j->mount.pass = xstrdup(j->fp.mount->pass);
+    }
+    j->fp.mount = NULL; /* points into the configuration; the copy above is what we use */
+
+    if (needs_age && e->n_files > 0) {
+        j->host_files = xcalloc(e->n_files, sizeof *j->host_files);
+        for (size_t i = 0; i < e->n_files; i++) {
+            folder_paths f;
+            if (paths_resolve(&a->cfg, e->files[i], &f, NULL) == 0) {
+                j->host_files[j->n_host_files++] = f.host;
+                f.host = NULL;
+                folder_paths_free(&f);
+            }
+        }
+        if (fscheck_newest_mtime(a->fs, (const char *const *)j->host_files, j->n_host_files, on_age, j,
+                                 &j->fs_op) == 0)
+            return;
+    } else if (needs_age) {
+        /* No file to stat: the event time alone decides. */
+        uint64_t now = wall_ms();
+        if (!queue_age_checked(a->q, e, 0, now)) {
+            log_info("'%s' waits for MINIMUM_AGE", log_esc(e->plex_path));
+            job_release(j);
+            return;
+        }
+    }
+    step_anchors_before_rclone(j);
+}
+
+void sync_cancel_all(app_t *a)
+{
+    while (a->jobs) {
+        sync_job *j = a->jobs;
+        if (j->fs_op)
+            fscheck_cancel(j->fs_op);
+        if (j->rc_op)
+            rclone_cancel(j->rc_op);
+        if (j->plex_req)
+            httpc_cancel(j->plex_req);
+        job_unlink(j);
+        job_free(j);
+    }
+}
+
+size_t sync_count(const app_t *a)
+{
+    size_t n = 0;
+    for (const sync_job *j = a->jobs; j; j = j->next)
+        n++;
+    return n;
+}

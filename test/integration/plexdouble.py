@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""A strict stand-in for Plex Media Server, for the integration tests and the benchmarks.
+
+It answers only the calls the daemon makes, the way Plex does (see the protocol notes on Plex):
+
+  GET /identity                        no token needed; MediaContainer (JSON with
+                                       Accept: application/json, XML otherwise, as Plex)
+  GET /library/sections                token; JSON with Accept: application/json, else XML
+  GET /library/sections/{id}/refresh   token; ?path= required (400 without), 404 for an
+                                       unknown section, 405 for any method but GET,
+                                       200 with an empty body otherwise
+
+Everything else is 404. The token is the X-Plex-Token header or the X-Plex-Token query
+parameter; a missing or wrong one is 401.
+
+Every request is recorded (method, raw target, path, raw query, decoded query parameters as
+bytes, the decoded `path` parameter as bytes, headers, time.monotonic() at receipt, the answer's
+status) in a thread-safe list. Knobs: `delay` (seconds a refresh sleeps before answering; the
+server is threaded, so slow refreshes overlap), fail_next(n, status), set_down() / set_up()
+(stop listening and start again on the same port), and a per-request hook.
+
+In-process:
+    plex = PlexDouble(token="t", sections=[{"key": "1", "type": "show", "title": "TV",
+                                             "locations": ["/data/tv"]}])
+    plex.start(); ... plex.url ... plex.refreshes() ...; plex.stop()
+
+As a script (benchmarks):
+    python3 plexdouble.py --port N --token T --sections sections.json [--delay S]
+sections.json is a list of {"key", "type", "title", "locations": [...]} objects (or Plex's own
+JSON answer). It prints "listening on 127.0.0.1:PORT" once ready and, on SIGTERM or SIGINT, one
+JSON line of statistics.
+"""
+
+import argparse
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import quoteattr
+
+__all__ = ["PlexDouble", "Request", "parse_query_bytes"]
+
+
+def parse_query_bytes(query):
+    """Decode a raw query string the way Plex's form decoding does: split on '&', then on the
+    first '='; '+' is a space; percent escapes decode to raw bytes (no charset applied).
+    Returns a list of (name_bytes, value_bytes) in order."""
+    out = []
+    if not query:
+        return out
+    for part in query.split("&"):
+        if part == "":
+            continue
+        name, sep, value = part.partition("=")
+        out.append((_form_unquote(name), _form_unquote(value)))
+    return out
+
+
+def _form_unquote(s):
+    return urllib.parse.unquote_to_bytes(s.replace("+", " "))
+
+
+class Request:
+    """One request as the double saw it."""
+
+    __slots__ = ("method", "target", "path", "query", "params", "scan_path", "headers", "time",
+                 "wall_time", "status", "section", "route", "note")
+
+    def __init__(self):
+        self.method = ""        # "GET", ...
+        self.target = ""        # raw request target: path?query, exactly as sent
+        self.path = ""          # raw path part (not decoded)
+        self.query = ""         # raw query part (not decoded), "" if none
+        self.params = []        # [(name bytes, value bytes)] decoded
+        self.scan_path = None   # refresh: the decoded `path` parameter, bytes; else None
+        self.headers = {}       # lower-case name -> value (last one wins)
+        self.time = 0.0         # time.monotonic() at receipt
+        self.wall_time = 0.0    # time.time() at receipt
+        self.status = None      # status answered (set after the answer is decided)
+        self.section = None     # refresh: section id as sent (str)
+        self.route = None       # "identity", "sections", "refresh" or None (404)
+        self.note = None        # free text a hook may set
+
+    def param(self, name):
+        """First decoded value (bytes) of the query parameter name (str), or None."""
+        key = name.encode()
+        for k, v in self.params:
+            if k == key:
+                return v
+        return None
+
+    def __repr__(self):
+        return ("Request(%s %s status=%s scan_path=%r t=%.3f)"
+                % (self.method, self.target, self.status, self.scan_path, self.time))
+
+
+def _norm_sections(sections):
+    """Accept a list of {"key","type","title","locations"} or Plex's JSON answer; return the list
+    form with key as str."""
+    if isinstance(sections, dict):
+        dirs = sections.get("MediaContainer", {}).get("Directory", [])
+        sections = [{"key": d["key"], "type": d.get("type", "show"), "title": d.get("title", ""),
+                     "locations": [loc["path"] for loc in d.get("Location", [])]} for d in dirs]
+    out = []
+    for s in sections or []:
+        locs = s.get("locations")
+        if locs is None:
+            locs = [loc["path"] if isinstance(loc, dict) else loc for loc in s.get("Location", [])]
+        key = str(s["key"])
+        out.append({"key": key, "type": s.get("type", "show"),
+                    "title": s.get("title", "Library %s" % key), "locations": list(locs),
+                    "uuid": s.get("uuid", "00000000-0000-4000-8000-%012x"
+                                  % (abs(hash(key)) % (1 << 48)))})
+    return out
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, double):
+        self.double = double
+        super().__init__(addr, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PlexDouble/1.0"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def _handle(self):
+        self.server.double._dispatch(self)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
+
+
+class PlexDouble:
+    IDENTIFIER = "plexdouble0000000000000000000000000000"
+    VERSION = "1.41.0.8992-test"
+
+    def __init__(self, token="plex-test-token", sections=None, host="127.0.0.1", port=0,
+                 delay=0.0, record=True):
+        self.token = token
+        self.host = host
+        self.port = port
+        self.delay = float(delay)
+        self.record = record
+        self.hook = None           # hook(request) -> None or an int status to answer instead
+        self._lock = threading.RLock()  # the condition's predicate may call requests()
+        self._cond = threading.Condition(self._lock)
+        self._requests = []
+        self._fail = []            # statuses to answer to the next refreshes
+        self._sections = _norm_sections(sections)
+        self._server = None
+        self._thread = None
+        self.counts = {"requests": 0, "refreshes": 0, "refresh_ok": 0}
+        self.max_concurrent_refreshes = 0
+        self._in_refresh = 0
+
+    # ---- lifecycle ----
+    def start(self, port=None):
+        """Listen on host:port (port 0 = any free port; after set_down(), the same port).
+        Returns self."""
+        if port is not None:
+            self.port = port
+        if self._server is not None:
+            return self
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._server = _Server((self.host, self.port), self)
+                break
+            except OSError:
+                # the same port again right after set_down(): a lingering socket can make
+                # bind fail briefly
+                if self.port == 0 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="plexdouble:%d" % self.port, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop listening and close the socket (requests in flight finish on their threads)."""
+        srv, self._server = self._server, None
+        if srv is not None:
+            srv.shutdown()
+            srv.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def set_down(self):
+        """Plex is down: stop listening (connections are refused) and keep the port."""
+        self.stop()
+
+    def set_up(self):
+        """Plex is back, on the same port."""
+        return self.start(self.port)
+
+    @property
+    def running(self):
+        return self._server is not None
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ---- knobs ----
+    def set_sections(self, sections):
+        with self._lock:
+            self._sections = _norm_sections(sections)
+
+    def fail_next(self, n, status=503):
+        """Answer the next n refresh requests (that pass auth and validation) with status."""
+        with self._lock:
+            self._fail.extend([int(status)] * n)
+
+    # ---- what was seen ----
+    def requests(self, route=None):
+        with self._lock:
+            return [r for r in self._requests if route is None or r.route == route]
+
+    def refreshes(self, path=None, section=None, status=None):
+        """Recorded refresh requests, optionally only those whose decoded path (bytes or str,
+        compared as UTF-8 bytes), section (str or int) or answered status match."""
+        if isinstance(path, str):
+            path = path.encode("utf-8")
+        out = []
+        for r in self.requests("refresh"):
+            if path is not None and r.scan_path != path:
+                continue
+            if section is not None and r.section != str(section):
+                continue
+            if status is not None and r.status != status:
+                continue
+            out.append(r)
+        return out
+
+    def scans(self, path=None, section=None):
+        """Refreshes answered 200 (successful scans)."""
+        return self.refreshes(path=path, section=section, status=200)
+
+    def clear(self):
+        with self._lock:
+            self._requests.clear()
+
+    def wait_for(self, predicate, timeout=30.0):
+        """Block until predicate(self) is true (re-checked on every request and every 50 ms);
+        returns its last value."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                v = predicate(self)
+                if v:
+                    return v
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return v
+                self._cond.wait(min(left, 0.05))
+
+    # ---- answers ----
+    def _sections_json(self):
+        dirs = []
+        for s in self._sections:
+            dirs.append({
+                "allowSync": True, "art": "/:/resources/show-fanart.jpg", "composite": "",
+                "filters": True, "refreshing": False, "thumb": "", "key": s["key"],
+                "type": s["type"], "title": s["title"], "agent": "tv.plex.agents.series",
+                "scanner": "Plex TV Series", "language": "en-US", "uuid": s["uuid"],
+                "updatedAt": 1700000000, "createdAt": 1600000000, "scannedAt": 1700000000,
+                "content": True, "directory": True, "contentChangedAt": 1, "hidden": 0,
+                "Location": [{"id": int(s["key"]) * 100 + i if s["key"].isdigit() else i,
+                              "path": p} for i, p in enumerate(s["locations"])],
+            })
+        return json.dumps({"MediaContainer": {"size": len(dirs), "allowSync": False,
+                                              "title1": "Plex Library", "Directory": dirs}},
+                          ensure_ascii=False).encode("utf-8")
+
+    def _sections_xml(self):
+        parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+                 '<MediaContainer size="%d" allowSync="0" title1="Plex Library">\n'
+                 % len(self._sections)]
+        for s in self._sections:
+            parts.append('<Directory allowSync="1" art="" composite="" filters="1" '
+                         'refreshing="0" thumb="" key=%s type=%s title=%s '
+                         'agent="tv.plex.agents.series" scanner="Plex TV Series" '
+                         'language="en-US" uuid=%s updatedAt="1700000000" '
+                         'createdAt="1600000000" scannedAt="1700000000" content="1" '
+                         'directory="1" contentChangedAt="1" hidden="0">\n'
+                         % (quoteattr(s["key"]), quoteattr(s["type"]), quoteattr(s["title"]),
+                            quoteattr(s["uuid"])))
+            for i, p in enumerate(s["locations"]):
+                parts.append('<Location id="%d" path=%s />\n' % (i + 1, quoteattr(p)))
+            parts.append('</Directory>\n')
+        parts.append('</MediaContainer>\n')
+        return "".join(parts).encode("utf-8")
+
+    def _identity(self, want_json):
+        if want_json:
+            return json.dumps({"MediaContainer": {
+                "size": 0, "claimed": True, "machineIdentifier": self.IDENTIFIER,
+                "version": self.VERSION}}).encode(), "application/json"
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer size="0" claimed="1" '
+                'machineIdentifier="%s" version="%s">\n</MediaContainer>\n'
+                % (self.IDENTIFIER, self.VERSION)).encode(), "text/xml;charset=utf-8"
+
+    def _dispatch(self, h):
+        rec = Request()
+        rec.time = time.monotonic()
+        rec.wall_time = time.time()
+        rec.method = h.command
+        rec.target = h.path
+        rec.path, _, rec.query = h.path.partition("?")
+        rec.headers = {k.lower(): v for k, v in h.headers.items()}
+        try:
+            rec.params = parse_query_bytes(rec.query)
+        except Exception:  # never: unquote_to_bytes accepts anything
+            rec.params = []
+        # drain a request body so the connection stays usable
+        length = int(h.headers.get("Content-Length") or 0)
+        if length > 0:
+            h.rfile.read(length)
+
+        with self._lock:
+            self.counts["requests"] += 1
+            if self.record:
+                self._requests.append(rec)
+
+        status, body, ctype, extra = self._answer(rec)
+        if self.hook is not None:
+            override = self.hook(rec)
+            if isinstance(override, int):
+                status, body, ctype = override, b"", "text/plain"
+        if rec.route == "refresh" and status == 200 and self.delay > 0:
+            time.sleep(self.delay)
+        rec.status = status
+        with self._cond:
+            if rec.route == "refresh" and status == 200:
+                self.counts["refresh_ok"] += 1
+            self._in_refresh -= 1 if rec.route == "refresh" else 0
+            self._cond.notify_all()
+
+        try:
+            h.send_response(status)
+            if ctype:
+                h.send_header("Content-Type", ctype)
+            for k, v in extra:
+                h.send_header(k, v)
+            h.send_header("X-Plex-Protocol", "1.0")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            if h.command != "HEAD" and body:
+                h.wfile.write(body)
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _token_ok(self, rec):
+        tok = rec.headers.get("x-plex-token")
+        if tok is None:
+            v = rec.param("X-Plex-Token")
+            tok = v.decode("utf-8", "replace") if v is not None else None
+        return tok is not None and tok == self.token
+
+    def _answer(self, rec):
+        """Decide (status, body, content type, extra headers) for rec; sets rec.route."""
+        want_json = "application/json" in rec.headers.get("accept", "")
+        parts = rec.path.split("/")
+        unauthorized = (401, b"<html><head><title>Unauthorized</title></head><body><h1>401 "
+                        b"Unauthorized</h1></body></html>", "text/html", [])
+        not_found = (404, b"<html><head><title>Not Found</title></head><body><h1>404 Not "
+                     b"Found</h1></body></html>", "text/html", [])
+        bad_method = (405, b"", "text/html", [("Allow", "GET")])
+
+        if rec.path == "/identity":
+            rec.route = "identity"
+            if rec.method != "GET":
+                return bad_method
+            body, ctype = self._identity(want_json)
+            return 200, body, ctype, []
+
+        if rec.path == "/library/sections":
+            rec.route = "sections"
+            if not self._token_ok(rec):
+                return unauthorized
+            if rec.method != "GET":
+                return bad_method
+            with self._lock:
+                if want_json:
+                    return 200, self._sections_json(), "application/json", []
+                return 200, self._sections_xml(), "text/xml;charset=utf-8", []
+
+        if (len(parts) == 5 and parts[0] == "" and parts[1] == "library"
+                and parts[2] == "sections" and parts[3] != "" and parts[4] == "refresh"):
+            rec.route = "refresh"
+            rec.section = urllib.parse.unquote(parts[3])
+            paths = [v for k, v in rec.params if k == b"path"]
+            rec.scan_path = paths[0] if paths else None
+            with self._cond:
+                self.counts["refreshes"] += 1
+                self._in_refresh += 1
+                self.max_concurrent_refreshes = max(self.max_concurrent_refreshes,
+                                                    self._in_refresh)
+            if not self._token_ok(rec):
+                return unauthorized
+            if rec.method != "GET":
+                return bad_method
+            with self._lock:
+                known = any(s["key"] == rec.section for s in self._sections)
+            if not known:
+                return not_found
+            if not paths or paths[0] == b"" or len(paths) > 1:
+                return 400, b"<html><head><title>Bad Request</title></head><body><h1>400 Bad " \
+                            b"Request</h1></body></html>", "text/html", []
+            with self._lock:
+                forced = self._fail.pop(0) if self._fail else None
+            if forced is not None:
+                return forced, b"", "text/html", []
+            return 200, b"", None, []
+
+        return not_found
+
+
+def _main(argv=None):
+    ap = argparse.ArgumentParser(description="A strict Plex double (see the module docstring).")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--token", default="plex-test-token")
+    ap.add_argument("--sections", help="JSON file: list of {key,type,title,locations}")
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds each refresh takes")
+    ap.add_argument("--no-record", action="store_true",
+                    help="keep counters only (long benchmarks)")
+    ap.add_argument("--log", action="store_true",
+                    help="print one line per refresh (monotonic time, status, section, path)")
+    args = ap.parse_args(argv)
+
+    sections = []
+    if args.sections:
+        with open(args.sections, encoding="utf-8") as f:
+            sections = json.load(f)
+    plex = PlexDouble(token=args.token, sections=sections, host=args.host, port=args.port,
+                      delay=args.delay, record=not args.no_record)
+    if args.log:
+        out_lock = threading.Lock()
+
+        def hook(rec):
+            if rec.route == "refresh":
+                with out_lock:
+                    print("%.6f refresh section=%s path=%s" % (
+                        rec.time, rec.section,
+                        (rec.scan_path or b"").decode("utf-8", "backslashreplace")), flush=True)
+        plex.hook = hook
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    plex.start()
+    print("listening on %s:%d" % (args.host, plex.port), flush=True)
+    while not stop.wait(0.2):
+        pass
+    plex.stop()
+    stats = dict(plex.counts)
+    stats["max_concurrent_refreshes"] = plex.max_concurrent_refreshes
+    print(json.dumps(stats), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
