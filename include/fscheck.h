@@ -42,7 +42,7 @@ size_t fscheck_failed_mounts(const fscheck_t *f, const char **out, size_t max);
 void fscheck_close(fscheck_t *f, void (*done)(void *ud), void *ud);
 
 /* Added with the implementation (fscheck.c):
- * - hang_ms 0 means the default, 10000.
+ * - hang_ms 0 means the default, 10000; more than a day counts as a day.
  * - The starting functions return 0, -EINVAL (NULL f/cb/path), -ENAMETOOLONG (a path over 4096
  *   bytes), -E2BIG (over 100000 paths) or -ESHUTDOWN (after fscheck_close); on error the
  *   callback never runs and *out is untouched. `out` may be NULL.
@@ -53,7 +53,7 @@ void fscheck_close(fscheck_t *f, void (*done)(void *ud), void *ud);
  *   anchors get "anchor <path>: mount <root>: stat hung for N s", a file of newest_mtime counts
  *   as unknown. `why` and `reason` are valid during the callback only.
  * - fscheck_failed_mounts returns how many mounts are failed (may exceed max); the strings stay
- *   valid until the next call into fscheck.
+ *   valid until the loop runs again or fscheck is called again.
  * - fscheck_close cancels every op (no callback runs) and calls done (on a later loop turn) once
  *   its own handles are closed. It does not wait for a stat that a worker thread is running
  *   (on a hung mount that can take minutes): such a request is detached and frees itself when

@@ -84,4 +84,37 @@ void http_respond(http_request *r, int status, const char *content_type, const c
 /* Convenience: {"status": <status_word>, "message": msg} JSON, e.g. 400 "bad_request". */
 void http_respond_json_error(http_request *r, int status, const char *message);
 
+/* Added with the implementation. Reason phrase for a status ("Not Found"), "" if unknown. The
+ * JSON error's status word is this phrase in snake case ("payload_too_large"), or "error".
+ *
+ * Details of the contract above, as implemented:
+ * - http_respond(): the first call frees the request, a second one is a use-after-free. A
+ *   status outside 200..599 is logged and sent as 500. HEAD gets the head only (with the
+ *   Content-Length of the body it would have had); 204 and 304 get neither body nor length.
+ *   extra_headers are copied verbatim (a missing final CRLF is added): never put client
+ *   text in them unchecked.
+ * - A request handed to the handler stays valid until http_respond(), even if its connection
+ *   or the whole server is closed meanwhile (http_server_close() may run `done` first); the
+ *   response is then dropped and the request freed. A handler that never responds leaks it.
+ * - Reading is stopped while the handler holds the request, so a peer that hangs up is only
+ *   noticed when the response is written (EPIPE): the process must ignore SIGPIPE.
+ * - body_limit NULL means 1 MiB for every request. The limit also applies to chunked bodies.
+ * - max_header_bytes counts the request target, header names and values, and 4 bytes per
+ *   header line (": " and CRLF), so the number of headers is bounded too; trailers count.
+ * - Timeouts: a connection waiting for a new request is closed silently after
+ *   idle_timeout_ms; headers not complete header_timeout_ms after a request's first byte get
+ *   408; a body with no bytes for idle_timeout_ms gets 408; a response the peer does not
+ *   take within idle_timeout_ms closes the connection. Every answer the server gives by
+ *   itself (400, 408, 413, 431, 503) is a JSON error with "Connection: close".
+ * - max_connections: when full, the oldest connection that is not busy (waiting for or
+ *   receiving headers, or closing) is closed to make room; if none, the new one is closed.
+ * - max_buffered_bytes counts read buffers, requests (headers and bodies) and responses not
+ *   yet written; a read that takes the total over it gets 503 on that connection.
+ * - "Expect: 100-continue" is answered with "100 Continue" when the body is within the limit.
+ * - http_server_start() failing after the socket was created closes it with uv_close(): run
+ *   the loop once more before uv_loop_close(). http_server_close() always finishes in a
+ *   callback (never before it returns); call it once. After http_server_stop_accepting(),
+ *   idle connections close at once and busy ones after their current response. */
+const char *http_status_reason(int status);
+
 #endif

@@ -45,6 +45,8 @@ typedef struct folder_paths {
 /* Compute all four forms of a normalized arr path. Returns 0, or -EINVAL with *why set when a
  * mapped form is not absolute. */
 int paths_resolve(const config_t *c, const char *arr, folder_paths *out, const char **why);
+/* (Added) The Plex form may also be a Windows drive path ("D:/TV/Show", for Plex on Windows);
+ * the host and rclone forms must start with '/'. On failure *out is left zeroed. */
 void folder_paths_free(folder_paths *f);
 
 /* The arr path of `arr_path`'s containing folder (dirname). New string. */

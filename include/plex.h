@@ -18,20 +18,30 @@ typedef enum {
 
 typedef struct plex_result {
     plex_status status;
-    long http_status;
-    const char *message;
+    long http_status;      /* 0 when Plex did not answer (connection, DNS, timeout, too big) */
+    const char *message;   /* one line, valid during the callback; never NULL; holds no URL or
+                              token; an escaped, bounded excerpt of Plex's body when it refused */
 } plex_result;
 
 typedef void (*plex_scan_cb)(void *ud, const plex_result *r);
 typedef void (*plex_sections_cb)(void *ud, const plex_result *r, plex_libraries *libs /* owned by callee on OK; take with a move */);
 
 /* GET {PLEX_URL}/library/sections/{section}/refresh?path={url_encode(plex_path)} with
- * X-Plex-Token, X-Plex-Client-Identifier, X-Plex-Product, Accept: application/json. */
+ * X-Plex-Token, X-Plex-Client-Identifier, X-Plex-Product, Accept: application/json.
+ * (Also X-Plex-Version; no X-Plex-Token header when the token is empty.) Timeout PLEX_TIMEOUT,
+ * no redirects. Returns 0 or a negative code (-EINVAL: no PLEX_URL, bad arguments, a header
+ * value with CR/LF); cb then never runs. Cancel with httpc_cancel(*out): nothing leaks, cb does
+ * not run. The same holds for plex_list_sections. */
 int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path, plex_scan_cb cb,
               void *ud, httpc_req **out);
-/* GET {PLEX_URL}/library/sections, parsed with plex_libraries_parse. */
+/* GET {PLEX_URL}/library/sections, parsed with plex_libraries_parse. On OK, libs is non-NULL and
+ * fetched_at is set; to keep it, move it out in the callback (`mine = *libs; memset(libs, 0,
+ * sizeof *libs)`): plex.c calls plex_libraries_free(libs) after the callback returns, which frees
+ * whatever was not taken. On any other status libs is NULL; an unreadable list is PLEX_RES_BAD
+ * (http_status is then Plex's 2xx). Answers are capped at 4 MiB. */
 int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void *ud, httpc_req **out);
-/* Classify a Plex answer by status (exposed for tests). */
+/* Classify a Plex answer by status (exposed for tests): transport error, 408, 429, 5xx ->
+ * TRANSIENT; 2xx OK; 401/403 AUTH; 404 NOT_FOUND; anything else (3xx, other 4xx) BAD. */
 plex_status plex_classify(const httpc_result *res);
 
 #endif

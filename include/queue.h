@@ -82,6 +82,10 @@ typedef struct queue queue_t;
 queue_t *queue_new(const queue_params *p, queue_change_fn on_change, void *ud);
 void queue_free(queue_t *q);                     /* frees all entries, no callbacks */
 void queue_set_params(queue_t *q, const queue_params *p); /* reload; never shortens a backoff */
+/* The next id queue_add (or a split in queue_remap) assigns: max(next_id, current). Call it
+ * after loading, with 1 + the highest id the store ever handed out. queue_restore already
+ * moves past every id it restores. */
+void queue_set_next_id(queue_t *q, int64_t next_id);
 
 /* One folder event. */
 typedef struct q_event {
@@ -113,6 +117,8 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res);
 
 /* Earliest wall ms at which queue_take_ready() may return something; UINT64_MAX if never (all
  * entries unresolved, parked, checking or syncing). */
+/* Also UINT64_MAX while max_concurrent entries are CHECKING/SYNCING: nothing can start before
+ * one ends, so ask again after queue_sync_done(), queue_hold() or queue_age_checked(). */
 uint64_t queue_next_wakeup(const queue_t *q);
 
 /* Next entry whose due time has passed and that may start now: state WAITING/AGING/HELD/RETRY/
@@ -157,6 +163,10 @@ typedef struct q_mapping {
     long section;
     char *plex_path;
 } q_mapping;
+/* fn fills out[0..*n) with plex_path strings from malloc (xstrdup); the queue frees them. A negative
+ * return leaves that entry as it is. A QUEUE_SECTION_UNRESOLVED mapping never un-resolves an entry
+ * that already has a section. An entry whose key is still among its mappings stays as it is and
+ * is not split again (its siblings were made when it was first mapped). */
 typedef int (*queue_map_fn)(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n);
 int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now);
 

@@ -28,14 +28,29 @@ typedef struct rclone_op rclone_op;
  * refreshed without a "dir" key and never forgotten whole). Body JSON with exactly
  * "Content-Type: application/json"; "recursive": "true" (a string) only when vfs_dir has at
  * least two components; "fs" when m->fs is set; Basic auth when m->user is set; timeout_ms per
- * call. cb runs once (later), unless cancelled. */
+ * call. cb runs once (later), unless cancelled.
+ * vfs_dir is normalized first (leading, trailing and repeated '/' dropped). The mount's strings
+ * are copied, so a reload may free the config meanwhile. Returns 0 or a negative code (-EINVAL:
+ * no URL; cb then never runs). Responses are capped at 1 MiB. Messages escape control bytes and
+ * quote a bounded excerpt of rclone's answer; they never hold the URL or the credentials. */
 int rclone_refresh_folder(httpc_t *h, const cfg_mount *m, const char *vfs_dir, uint64_t timeout_ms,
                           rclone_cb cb, void *ud, rclone_op **out);
+/* Abort and free op; its callback will not run. Also the way to free an op whose call was aborted
+ * by httpc_close (its callback then never runs): call rclone_cancel for every unfinished op,
+ * before or after httpc_close. A no-op from inside op's own callback (op is freed after it). */
 void rclone_cancel(rclone_op *op);
 
 /* Classify one RC answer (exposed for tests and fuzzing). For vfs/refresh, dir_key is the dir
  * whose result[dir_key] must be "OK" ("" for the root). Returns the status; *missing is set
- * when the value is "file does not exist". */
+ * when the value is "file does not exist".
+ * Details (ADDED): dir_key NULL classifies a vfs/forget answer (any 2xx is OK). "file does not
+ * exist" returns RCLONE_RES_ABSENT with *missing = 1 (the caller decides whether to walk up).
+ * When result has no dir_key entry but exactly one entry, that entry is used (one dir per call).
+ * 408/429/5xx (except the fs errors)/transport -> TRANSIENT; 401/403 -> CONFIG
+ * "RCLONE_RC_USER/RCLONE_RC_PASS" (403 naming --rc-no-auth adds a hint); 404, 3xx, 400
+ * "unsupported charset" and other 4xx -> CONFIG "RCLONE_RC_URL"; 5xx "no VFS found with name",
+ * "more than one VFS active", "no VFS active", `unknown key "fs"` -> CONFIG "RCLONE_FS".
+ * msg, missing and variable may be NULL. */
 rclone_status rclone_classify(const httpc_result *res, const char *dir_key, int *missing,
                               char *msg, size_t msglen, const char **variable);
 

@@ -30,6 +30,8 @@ void plex_libraries_free(plex_libraries *l);
  * string or number) or XML (<MediaContainer><Directory key=".."><Location path=".."/>...).
  * Returns 0 or -EINVAL with err set. Bounded: at most 1024 libraries, 64 locations each. */
 int plex_libraries_parse(const char *body, size_t len, plex_libraries *out, char *err, size_t errlen);
+/* (Added) On success out->fetched_at = wall_ms() (the caller may overwrite it); on failure *out
+ * is left empty (n = 0, fetched_at = 0), so plex_libraries_free is safe but not needed. */
 
 typedef enum { SECTION_FROM_MAPPING = 1, SECTION_FROM_LIBRARY = 2 } section_source;
 

@@ -40,6 +40,15 @@ typedef struct wh_event {
  * "body is not a JSON object", "series.path: path is not absolute", ...). */
 int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, wh_event *out,
                   char *err, size_t errlen);
+/* (Added) Details the callers rely on:
+ * - on failure *out is left zeroed (wh_event_free is safe but not needed);
+ * - root is NULL for Test and ignored events, whose paths are never looked at;
+ * - a root-delete event (SeriesDelete, MovieDelete, ArtistDelete, AlbumDelete, AuthorDelete,
+ *   BookDelete) without deletedFiles: true sets `ignored` (nothing changed on disk);
+ * - a drive path mapped through PATH_REPLACEMENTS is already in Plex terms;
+ * - folders are not checked against library roots here (that needs the library list): the
+ *   caller refuses a folder whose Plex form paths_is_library_root_or_above();
+ * - app APP_MANUAL is refused ("no webhook payload format for 'manual'"). */
 void wh_event_free(wh_event *e);
 
 #endif

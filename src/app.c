@@ -86,8 +86,10 @@ static int remap_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, 
     app_t *a = ud;
     folder_paths fp;
     *n = 0;
+    /* A path the new configuration cannot map keeps its entry unchanged (negative = keep):
+     * a bad reload must never drop acknowledged work. */
     if (paths_resolve(&a->cfg, arr_path, &fp, NULL) < 0)
-        return 0;
+        return -1;
     section_match m[16];
     size_t nm = 0;
     sections_result r = sections_match(&a->cfg, &a->libs, fp.plex, m, ARRAY_SIZE(m), &nm);

@@ -1,1 +1,1503 @@
-/* config.c: placeholder, being written. */
+/* config.c: the configuration: a typed table of variables (type, range, default) parsed from the
+ * environment over a dotenv file, with one message naming the variable at fault. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CFG_VALUE_MAX 4096           /* longest plain value, and longest string inside JSON */
+#define CFG_JSON_TEXT_MAX (64 * 1024) /* longest JSON variable (a map of many prefixes) */
+#define CFG_JSON_DEPTH_MAX 16
+#define DOTENV_FILE_MAX (1024 * 1024)
+#define WHY_MAX 512
+
+#define MS_SEC 1000LL
+#define MS_MIN (60 * MS_SEC)
+#define MS_HOUR (60 * MS_MIN)
+#define MS_DAY (24 * MS_HOUR)
+
+_Static_assert(sizeof(cfg_durability) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(cfg_scan_scope) == sizeof(int), "enums are stored as int");
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- small string helpers */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* New string without surrounding whitespace. */
+static char *trim_dup(const char *s)
+{
+    while (*s && is_blank(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && is_blank(s[n - 1]))
+        n--;
+    return xstrndup(s, n);
+}
+
+/* The rule of paths_normalize (kept here so config does not depend on paths): '\' becomes '/',
+ * repeated '/' collapse, a trailing '/' is dropped, "/" stays "/". */
+static char *norm_path(const char *p)
+{
+    size_t n = strlen(p), o = 0;
+    char *out = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i] == '\\' ? '/' : p[i];
+        if (ch == '/' && o > 0 && out[o - 1] == '/')
+            continue;
+        out[o++] = ch;
+    }
+    while (o > 1 && out[o - 1] == '/')
+        o--;
+    out[o] = '\0';
+    return out;
+}
+
+static bool same_ci(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return n == strlen(b) && ascii_strncasecmp(a, b, n) == 0;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no spaces. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!is_digit(*s))
+        return -EINVAL;
+    for (; is_digit(*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -ERANGE;
+        v = v * 10 + d;
+    }
+    if (*s)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Validate an http(s) URL and drop its trailing '/'s. NULL when fine, else the reason. */
+static const char *url_check(char *u)
+{
+    size_t skip;
+    if (ascii_strncasecmp(u, "http://", 7) == 0)
+        skip = 7;
+    else if (ascii_strncasecmp(u, "https://", 8) == 0)
+        skip = 8;
+    else
+        return "must start with http:// or https://";
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return "must not contain spaces or control characters";
+    if (u[skip] == '\0' || u[skip] == '/')
+        return "has no host";
+    size_t n = strlen(u);
+    while (n > skip && u[n - 1] == '/')
+        u[--n] = '\0';
+    return NULL;
+}
+
+/* "250ms", "30s", "5m", "1h", "1d", "90s": the shortest exact spelling, for messages. */
+static void fmt_duration(uint64_t ms, char *out, size_t outlen)
+{
+    static const struct {
+        uint64_t ms;
+        const char *unit;
+    } units[] = {{(uint64_t)MS_DAY, "d"},
+                 {(uint64_t)MS_HOUR, "h"},
+                 {(uint64_t)MS_MIN, "m"},
+                 {(uint64_t)MS_SEC, "s"}};
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(out, outlen, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, outlen, "%llu%s", (unsigned long long)ms, ms ? "ms" : "");
+}
+
+int parse_duration_ms(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"", (uint64_t)MS_SEC},       {"ms", 1},
+                 {"s", (uint64_t)MS_SEC},      {"m", (uint64_t)MS_MIN},
+                 {"h", (uint64_t)MS_HOUR},     {"d", (uint64_t)MS_DAY}};
+    if (!s)
+        return -EINVAL;
+    while (is_blank(*s))
+        s++;
+    if (!is_digit(*s))
+        return -EINVAL;
+    uint64_t n = 0;
+    for (; is_digit(*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        n = n * 10 + d;
+    }
+    const char *u = s;
+    while (*s && !is_blank(*s))
+        s++;
+    size_t ulen = (size_t)(s - u);
+    while (is_blank(*s))
+        s++;
+    if (*s)
+        return -EINVAL;
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (strlen(units[i].unit) == ulen && ascii_strncasecmp(u, units[i].unit, ulen) == 0) {
+            if (n > UINT64_MAX / units[i].ms)
+                return -EINVAL;
+            *out = n * units[i].ms;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---------------------------------------------------------------- env_map */
+
+/* The arrays hold pow2ceil(n) slots (at least 8), so growing needs no capacity field. */
+static size_t env_map_slots(size_t n)
+{
+    if (n == 0)
+        return 0;
+    size_t c = 8;
+    while (c < n)
+        c *= 2;
+    return c;
+}
+
+static void env_map_push(env_map *m, char *key, char *value)
+{
+    if (!m->keys || env_map_slots(m->n + 1) > env_map_slots(m->n)) {
+        size_t slots = env_map_slots(m->n + 1);
+        m->keys = xrealloc(m->keys, slots * sizeof *m->keys);
+        m->values = xrealloc(m->values, slots * sizeof *m->values);
+    }
+    m->keys[m->n] = key;
+    m->values[m->n] = value;
+    m->n++;
+}
+
+static ssize_t env_map_find(const env_map *m, const char *key)
+{
+    if (!m || !key)
+        return -1;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->keys[i], key) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Copies environ into m (m's previous contents are not freed: pass an empty map). When a name
+ * appears twice, the first wins, as getenv(3) does. */
+void env_map_from_environ(env_map *m)
+{
+    m->keys = NULL;
+    m->values = NULL;
+    m->n = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || eq == *e)
+            continue;
+        char *key = xstrndup(*e, (size_t)(eq - *e));
+        if (env_map_find(m, key) >= 0) {
+            free(key);
+            continue;
+        }
+        env_map_push(m, key, xstrdup(eq + 1));
+    }
+}
+
+const char *env_map_get(const env_map *m, const char *key)
+{
+    ssize_t i = env_map_find(m, key);
+    return i < 0 ? NULL : m->values[i];
+}
+
+/* Sets or replaces key; a NULL value removes the key. */
+void env_map_set(env_map *m, const char *key, const char *value)
+{
+    ssize_t i = env_map_find(m, key);
+    if (i >= 0) {
+        free(m->values[i]);
+        if (value) {
+            m->values[i] = xstrdup(value);
+            return;
+        }
+        free(m->keys[i]);
+        m->n--;
+        m->keys[i] = m->keys[m->n];
+        m->values[i] = m->values[m->n];
+        return;
+    }
+    if (value)
+        env_map_push(m, xstrdup(key), xstrdup(value));
+}
+
+void env_map_free(env_map *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    free(m->keys);
+    free(m->values);
+    m->keys = NULL;
+    m->values = NULL;
+    m->n = 0;
+}
+
+/* ---------------------------------------------------------------- dotenv */
+
+static bool is_key_start(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool is_key_char(char c)
+{
+    return is_key_start(c) || is_digit(c);
+}
+
+static bool is_line_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+typedef struct dotenv_cur {
+    const char *t;
+    size_t len, i, line;
+} dotenv_cur;
+
+/* After a closing quote only blanks and a '#' comment may follow on that line. */
+static bool dotenv_tail_ok(dotenv_cur *c)
+{
+    while (c->i < c->len && is_line_blank(c->t[c->i]))
+        c->i++;
+    if (c->i < c->len && c->t[c->i] == '#') {
+        while (c->i < c->len && c->t[c->i] != '\n')
+            c->i++;
+    }
+    return c->i >= c->len || c->t[c->i] == '\n';
+}
+
+/* Quoted value starting at the opening quote; may span lines ("\r\n" inside becomes "\n").
+ * Single quotes are literal; double quotes decode \n \t \r \" \\ and keep other escapes as is. */
+static int dotenv_quoted(dotenv_cur *c, buf_t *v)
+{
+    char q = c->t[c->i++];
+    while (c->i < c->len) {
+        char ch = c->t[c->i];
+        if (ch == q) {
+            c->i++;
+            return 0;
+        }
+        if (ch == '\r' && c->i + 1 < c->len && c->t[c->i + 1] == '\n') {
+            c->i++;
+            continue;
+        }
+        if (ch == '\n')
+            c->line++;
+        if (q == '"' && ch == '\\' && c->i + 1 < c->len) {
+            char e = c->t[c->i + 1], d;
+            switch (e) {
+            case 'n': d = '\n'; break;
+            case 't': d = '\t'; break;
+            case 'r': d = '\r'; break;
+            case '"': d = '"'; break;
+            case '\\': d = '\\'; break;
+            default: d = 0; break;
+            }
+            if (d) {
+                if (buf_append(v, &d, 1))
+                    return -ENOBUFS;
+                c->i += 2;
+                continue;
+            }
+        }
+        if (buf_append(v, &ch, 1))
+            return -ENOBUFS;
+        c->i++;
+    }
+    return -EINVAL;
+}
+
+/* Unquoted value: to the end of the line, cut at a '#' that follows whitespace, trimmed. */
+static int dotenv_unquoted(dotenv_cur *c, buf_t *v)
+{
+    size_t s = c->i, e = c->i;
+    while (e < c->len && c->t[e] != '\n') {
+        /* c->t[s - 1] is '=' or a blank skipped after it: "A= #x" is empty, "A=#x" is "#x" */
+        if (c->t[e] == '#' && e > 0 && is_line_blank(c->t[e - 1]))
+            break;
+        e++;
+    }
+    c->i = e;
+    while (c->i < c->len && c->t[c->i] != '\n')
+        c->i++;
+    while (e > s && is_line_blank(c->t[e - 1]))
+        e--;
+    return buf_append(v, c->t + s, e - s);
+}
+
+static bool dotenv_line_has_eq(const dotenv_cur *c, size_t from)
+{
+    for (size_t k = from; k < c->len && c->t[k] != '\n'; k++)
+        if (c->t[k] == '=')
+            return true;
+    return false;
+}
+
+/* One KEY=VALUE line (c->i at its first non-blank byte) into tmp. */
+static int dotenv_assignment(dotenv_cur *c, env_map *tmp, char *err, size_t errlen)
+{
+    size_t line = c->line;
+    if (c->len - c->i > 6 && memcmp(c->t + c->i, "export", 6) == 0 &&
+        (c->t[c->i + 6] == ' ' || c->t[c->i + 6] == '\t')) {
+        c->i += 6;
+        while (c->i < c->len && is_line_blank(c->t[c->i]))
+            c->i++;
+    }
+    size_t ks = c->i;
+    while (c->i < c->len && is_key_char(c->t[c->i]))
+        c->i++;
+    size_t ke = c->i;
+    while (c->i < c->len && (c->t[c->i] == ' ' || c->t[c->i] == '\t'))
+        c->i++;
+    if (c->i >= c->len || c->t[c->i] != '=') {
+        if (dotenv_line_has_eq(c, ks))
+            set_err(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
+        else
+            set_err(err, errlen, "line %zu: expected KEY=VALUE", line);
+        return -EINVAL;
+    }
+    if (ke == ks || !is_key_start(c->t[ks])) {
+        set_err(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
+        return -EINVAL;
+    }
+    c->i++;
+    while (c->i < c->len && (c->t[c->i] == ' ' || c->t[c->i] == '\t'))
+        c->i++;
+
+    buf_t v;
+    buf_init(&v, DOTENV_FILE_MAX);
+    int rc;
+    if (c->i < c->len && (c->t[c->i] == '\'' || c->t[c->i] == '"')) {
+        rc = dotenv_quoted(c, &v);
+        if (rc == -EINVAL) {
+            set_err(err, errlen, "line %zu: unterminated quoted value", line);
+            goto out;
+        }
+        if (rc == 0 && !dotenv_tail_ok(c)) {
+            set_err(err, errlen, "line %zu: unexpected text after the closing quote", c->line);
+            rc = -EINVAL;
+            goto out;
+        }
+    } else {
+        rc = dotenv_unquoted(c, &v);
+    }
+    if (rc) {
+        set_err(err, errlen, "line %zu: value too long", line);
+        rc = -EINVAL;
+        goto out;
+    }
+    char *key = xstrndup(c->t + ks, ke - ks);
+    env_map_set(tmp, key, v.data ? v.data : "");
+    free(key);
+out:
+    buf_free(&v);
+    return rc;
+}
+
+int dotenv_parse(const char *text, size_t len, env_map *m, char *err, size_t errlen)
+{
+    dotenv_cur c = {.t = text, .len = len, .i = 0, .line = 1};
+    env_map tmp = {0};
+    int rc = 0;
+
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        size_t line = 1;
+        for (const char *p = text; p < nul; p++)
+            line += *p == '\n';
+        set_err(err, errlen, "line %zu: NUL byte", line);
+        return -EINVAL;
+    }
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        c.i = 3;
+
+    while (c.i < c.len) {
+        while (c.i < c.len && is_line_blank(c.t[c.i]))
+            c.i++;
+        if (c.i >= c.len)
+            break;
+        if (c.t[c.i] == '\n') {
+            c.i++;
+            c.line++;
+            continue;
+        }
+        if (c.t[c.i] == '#') {
+            while (c.i < c.len && c.t[c.i] != '\n')
+                c.i++;
+            continue;
+        }
+        rc = dotenv_assignment(&c, &tmp, err, errlen);
+        if (rc)
+            goto out;
+    }
+    /* Only a file that parsed entirely changes m. */
+    for (size_t i = 0; i < tmp.n; i++)
+        env_map_set(m, tmp.keys[i], tmp.values[i]);
+out:
+    env_map_free(&tmp);
+    return rc;
+}
+
+int dotenv_load(const char *path, env_map *m, char *err, size_t errlen)
+{
+    char perr[256];
+    char chunk[16384];
+    buf_t b;
+    int rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        set_err(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
+        return rc;
+    }
+    buf_init(&b, DOTENV_FILE_MAX);
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            set_err(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (buf_append(&b, chunk, (size_t)n)) {
+            rc = -EFBIG;
+            set_err(err, errlen, "%s: larger than %d bytes", log_esc(path), DOTENV_FILE_MAX);
+            goto out;
+        }
+    }
+    rc = dotenv_parse(b.data ? b.data : "", b.len, m, perr, sizeof perr);
+    if (rc)
+        set_err(err, errlen, "%s: %s", log_esc(path), perr);
+out:
+    close(fd);
+    buf_free(&b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the option table */
+
+typedef enum {
+    OPT_STRING,
+    OPT_INT,
+    OPT_BOOL,
+    OPT_DURATION,
+    OPT_ENUM,
+    OPT_JSON_MAP,
+    OPT_JSON_LIST,
+    OPT_PATH,
+} opt_type;
+
+enum {
+    OPT_SECRET = 1u << 0,   /* never echo the value */
+    OPT_URL = 1u << 1,      /* string: http(s) URL, trailing '/' dropped */
+    OPT_IP = 1u << 2,       /* string: IPv4 or IPv6 literal */
+    OPT_ABSOLUTE = 1u << 3, /* path: must start with '/' */
+};
+
+/* Everything config_build fills: the config plus the variables that only combine into it
+ * after the table pass (the one-mount rclone shorthand). */
+typedef struct cfg_ctx {
+    config_t c;
+    char *rc_url, *mount_root, *rclone_fs, *rc_user, *rc_pass;
+    cfg_mount *mounts; /* from RCLONE_MOUNTS */
+    size_t n_mounts;
+    const env_map *env, *file;
+} cfg_ctx;
+
+typedef struct cfg_opt cfg_opt;
+typedef int (*opt_enum_fn)(const char *v, int *out);
+/* Convert parsed JSON into the context; 0, or -EINVAL with `why` set. */
+typedef int (*opt_json_fn)(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+
+struct cfg_opt {
+    const char *name;
+    opt_type type;
+    unsigned flags;
+    long long min, max;  /* int: the value; duration: milliseconds */
+    const char *def;     /* default, as text parsed like a value; NULL = unset */
+    const char *def_env; /* when set in the environment, its first ':' entry is the default */
+    size_t off, size;    /* the field in cfg_ctx */
+    opt_enum_fn parse_enum;
+    const char *choices; /* enum: the accepted words, for messages and --help */
+    opt_json_fn json;
+    const char *help;
+};
+
+#define FIELD(f) .off = offsetof(cfg_ctx, f), .size = sizeof(((cfg_ctx *)0)->f)
+
+static int enum_durability(const char *v, int *out);
+static int enum_scan_scope(const char *v, int *out);
+static int enum_log_level(const char *v, int *out);
+static int json_replacements(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+static int json_sections(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+static int json_anchors(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+static int json_mounts(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+
+static const cfg_opt opts[] = {
+    /* Plex */
+    {.name = "PLEX_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(c.plex_url),
+     .help = "Plex base URL, e.g. http://127.0.0.1:32400 (unset: no Plex calls)"},
+    {.name = "PLEX_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(c.plex_token),
+     .help = "Plex token (X-Plex-Token)"},
+    {.name = "PLEX_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = MS_HOUR, .def = "30s",
+     FIELD(c.plex_timeout_ms), .help = "limit for one Plex request"},
+    {.name = "PLEXAPI_HEADER_IDENTIFIER", .type = OPT_STRING, .def = "plex-servarr-sync",
+     FIELD(c.plex_identifier), .help = "X-Plex-Client-Identifier sent to Plex"},
+    {.name = "SECTION_REFRESH", .type = OPT_DURATION, .min = MS_SEC, .max = MS_DAY, .def = "15m",
+     FIELD(c.section_refresh_ms), .help = "how often Plex's library list is re-read"},
+    {.name = "SECTION_MAPPING", .type = OPT_JSON_MAP, .json = json_sections,
+     .help = "JSON map of Plex path prefix -> section id, tried before Plex's library list"},
+
+    /* server */
+    {.name = "PORT", .type = OPT_INT, .min = 1, .max = 65535, .def = "5000", FIELD(c.port),
+     .help = "TCP port to listen on (restart to change)"},
+    {.name = "BIND_ADDRESS", .type = OPT_STRING, .flags = OPT_IP, .def = "0.0.0.0",
+     FIELD(c.bind_address), .help = "IPv4 or IPv6 address to listen on (restart to change)"},
+    {.name = "STATE_DIR", .type = OPT_PATH, .def = "./state", .def_env = "STATE_DIRECTORY",
+     FIELD(c.state_dir),
+     .help = "directory of the database and the generated password (restart to change)"},
+    {.name = "DURABILITY", .type = OPT_ENUM, .def = "full", .parse_enum = enum_durability,
+     .choices = "full|process", FIELD(c.durability),
+     .help = "full: survives power loss; process: survives a crash of the process"},
+    {.name = "WEBHOOK_USER", .type = OPT_STRING, FIELD(c.webhook_user),
+     .help = "Basic auth user the *arr webhooks must send (unset: no auth)"},
+    {.name = "WEBHOOK_PASS", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(c.webhook_pass),
+     .help = "Basic auth password for the webhooks"},
+    {.name = "MANUAL_USER", .type = OPT_STRING, .def = "admin", FIELD(c.manual_user),
+     .help = "user for the UI and the manual trigger"},
+    {.name = "MANUAL_PASS", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(c.manual_pass),
+     .help = "password for the UI (unset: generated once into STATE_DIR)"},
+    {.name = "TRUSTED_PROXIES", .type = OPT_STRING, FIELD(c.trusted_proxies),
+     .help = "comma-separated proxy addresses whose X-Forwarded-For is believed"},
+
+    /* rclone */
+    {.name = "USE_RCLONE", .type = OPT_BOOL, .def = "true", FIELD(c.use_rclone),
+     .help = "refresh rclone's VFS before each scan"},
+    {.name = "RCLONE_MOUNTS", .type = OPT_JSON_LIST, .flags = OPT_SECRET, .json = json_mounts,
+     .help = "JSON list of {root, url, fs, user, pass}, one per rclone mount"},
+    {.name = "RCLONE_RC_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(rc_url),
+     .help = "rclone remote-control URL of the one mount (shorthand for RCLONE_MOUNTS)"},
+    {.name = "RCLONE_MOUNT_ROOT", .type = OPT_PATH, .flags = OPT_ABSOLUTE, FIELD(mount_root),
+     .help = "where that mount is mounted (unset: /)"},
+    {.name = "RCLONE_FS", .type = OPT_STRING, FIELD(rclone_fs),
+     .help = "rclone fs= parameter of that mount (needed when rclone serves several)"},
+    {.name = "RCLONE_RC_USER", .type = OPT_STRING, FIELD(rc_user), .help = "rclone RC user"},
+    {.name = "RCLONE_RC_PASS", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(rc_pass),
+     .help = "rclone RC password"},
+    {.name = "RCLONE_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = MS_DAY, .def = "10m",
+     FIELD(c.rclone_timeout_ms), .help = "limit for one rclone call"},
+
+    /* paths */
+    {.name = "PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+     FIELD(c.path_repl), .help = "JSON map of *arr path prefix -> Plex path prefix"},
+    {.name = "RCLONE_PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+     FIELD(c.rclone_path_repl), .help = "JSON map of *arr path prefix -> rclone host path prefix"},
+    {.name = "LOCAL_PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+     FIELD(c.local_path_repl),
+     .help = "JSON map of *arr path prefix -> path this host can stat (unset: the Plex path)"},
+    {.name = "ANCHOR_FILES", .type = OPT_JSON_LIST, .json = json_anchors,
+     .help = "JSON list of files whose absence holds scans below their directory"},
+    {.name = "SCAN_SCOPE", .type = OPT_ENUM, .def = "folder", .parse_enum = enum_scan_scope,
+     .choices = "folder|root", FIELD(c.scan_scope),
+     .help = "folder: the changed folder; root: the series/movie folder"},
+
+    /* queue */
+    {.name = "WEBHOOK_DELAY", .type = OPT_DURATION, .min = 0, .max = MS_DAY, .def = "30s",
+     FIELD(c.webhook_delay_ms), .help = "quiet time after the last event before a folder syncs"},
+    {.name = "WEBHOOK_MAX_DELAY", .type = OPT_DURATION, .min = 0, .max = 7 * MS_DAY, .def = "10m",
+     FIELD(c.webhook_max_delay_ms),
+     .help = "longest wait from a folder's first event (>= WEBHOOK_DELAY)"},
+    {.name = "MINIMUM_AGE", .type = OPT_DURATION, .min = 0, .max = 7 * MS_DAY, .def = "0",
+     FIELD(c.minimum_age_ms), .help = "files must be at least this old before a scan"},
+    {.name = "SYNC_COOLDOWN", .type = OPT_DURATION, .min = 0, .max = MS_DAY, .def = "0",
+     FIELD(c.sync_cooldown_ms), .help = "least time between two scans of one folder"},
+    {.name = "RETRY_MAX_DELAY", .type = OPT_DURATION, .min = MS_SEC, .max = MS_DAY, .def = "5m",
+     FIELD(c.retry_max_delay_ms), .help = "cap of the backoff between retries"},
+    {.name = "MAX_CONCURRENT_SYNCS", .type = OPT_INT, .min = 1, .max = 256, .def = "4",
+     FIELD(c.max_concurrent_syncs), .help = "folders synced at the same time"},
+    {.name = "MAX_FOLDERS_PER_EVENT", .type = OPT_INT, .min = 1, .max = 10000, .def = "100",
+     FIELD(c.max_folders_per_event), .help = "past this, an event scans its root folder instead"},
+    {.name = "MAX_PENDING", .type = OPT_INT, .min = 100000, .max = 100000000, .def = "100000",
+     FIELD(c.max_pending), .help = "most queued folders (at least 100000)"},
+    {.name = "HISTORY_DAYS", .type = OPT_INT, .min = 1, .max = 3650, .def = "7",
+     FIELD(c.history_days), .help = "days of history kept"},
+
+    /* limits */
+    {.name = "MAX_HEADER_BYTES", .type = OPT_INT, .min = 1024, .max = 1024 * 1024, .def = "16384",
+     FIELD(c.max_header_bytes), .help = "largest request head, in bytes"},
+    {.name = "MAX_WEBHOOK_BODY", .type = OPT_INT, .min = 1024, .max = 256 * 1024 * 1024,
+     .def = "16777216", FIELD(c.max_webhook_body), .help = "largest webhook body, in bytes"},
+    {.name = "MAX_BODY", .type = OPT_INT, .min = 1024, .max = 16 * 1024 * 1024, .def = "65536",
+     FIELD(c.max_body), .help = "largest body of every other request, in bytes"},
+    {.name = "MAX_CONNECTIONS", .type = OPT_INT, .min = 1, .max = 1000000, .def = "4096",
+     FIELD(c.max_connections), .help = "most open client connections"},
+    {.name = "HEADER_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = 10 * MS_MIN, .def = "10s",
+     FIELD(c.header_timeout_ms), .help = "time a client has to send a request head"},
+    {.name = "IDLE_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = MS_HOUR, .def = "60s",
+     FIELD(c.idle_timeout_ms), .help = "idle time before a connection is closed"},
+
+    {.name = "LOG_LEVEL", .type = OPT_ENUM, .def = "info", .parse_enum = enum_log_level,
+     .choices = "error|warn|info|debug", FIELD(c.log_level), .help = "least severe level logged"},
+    {.name = "TZ", .type = OPT_STRING, FIELD(c.tz), .help = "time zone of the log timestamps"},
+};
+
+static int enum_word(const char *v, const char *const *words, size_t n, int *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (same_ci(v, words[i])) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int enum_durability(const char *v, int *out)
+{
+    static const char *const w[] = {[DURABILITY_FULL] = "full", [DURABILITY_PROCESS] = "process"};
+    return enum_word(v, w, ARRAY_SIZE(w), out);
+}
+
+static int enum_scan_scope(const char *v, int *out)
+{
+    static const char *const w[] = {[SCAN_SCOPE_FOLDER] = "folder", [SCAN_SCOPE_ROOT] = "root"};
+    return enum_word(v, w, ARRAY_SIZE(w), out);
+}
+
+static int enum_log_level(const char *v, int *out)
+{
+    log_level_t l;
+    if (log_level_parse(v, &l) != 0)
+        return -1;
+    *out = (int)l;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- storing values */
+
+static void *opt_field(cfg_ctx *x, const cfg_opt *o)
+{
+    return (char *)x + o->off;
+}
+
+static void store_int(cfg_ctx *x, const cfg_opt *o, long long v)
+{
+    /* int, long and size_t fields share this path; every range is non-negative, so one
+     * fixed-width store of the right size writes the same bits for signed and unsigned. */
+    if (o->size == sizeof(int32_t)) {
+        int32_t i = (int32_t)v;
+        memcpy(opt_field(x, o), &i, sizeof i);
+    } else if (o->size == sizeof(int64_t)) {
+        int64_t i = v;
+        memcpy(opt_field(x, o), &i, sizeof i);
+    } else {
+        log_fatal("config: %s has a field of unexpected size %zu", o->name, o->size);
+    }
+}
+
+static void store_str(cfg_ctx *x, const cfg_opt *o, char *s)
+{
+    char **p = opt_field(x, o);
+    free(*p);
+    *p = s;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+        if (same_ci(v, yes[i])) {
+            *out = true;
+            return 0;
+        }
+        if (same_ci(v, no[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int opt_int(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    char *t = trim_dup(v);
+    uint64_t u = 0;
+    int rc = parse_u64(t, &u);
+    free(t);
+    if (rc == -EINVAL) {
+        set_err(why, whylen, "not a whole number");
+        return -EINVAL;
+    }
+    if (rc || u < (uint64_t)o->min || u > (uint64_t)o->max) {
+        set_err(why, whylen, "must be between %lld and %lld", o->min, o->max);
+        return -EINVAL;
+    }
+    store_int(x, o, (long long)u);
+    return 0;
+}
+
+static int opt_duration(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    uint64_t ms;
+    if (parse_duration_ms(v, &ms) != 0) {
+        set_err(why, whylen, "not a duration (use 30, 30s, 5m, 1h, 1d or 250ms)");
+        return -EINVAL;
+    }
+    if (ms < (uint64_t)o->min || ms > (uint64_t)o->max) {
+        char lo[32], hi[32];
+        fmt_duration((uint64_t)o->min, lo, sizeof lo);
+        fmt_duration((uint64_t)o->max, hi, sizeof hi);
+        set_err(why, whylen, "must be between %s and %s", lo, hi);
+        return -EINVAL;
+    }
+    memcpy(opt_field(x, o), &ms, sizeof ms);
+    return 0;
+}
+
+static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    if (strlen(v) > CFG_VALUE_MAX) {
+        set_err(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
+        return -EINVAL;
+    }
+    char *s = (o->flags & (OPT_URL | OPT_IP)) ? trim_dup(v) : xstrdup(v);
+    if (has_ctl(s)) {
+        set_err(why, whylen, "contains a control character");
+        goto bad;
+    }
+    if (o->flags & OPT_URL) {
+        const char *r = url_check(s);
+        if (r) {
+            set_err(why, whylen, "%s", r);
+            goto bad;
+        }
+    }
+    if (o->flags & OPT_IP) {
+        unsigned char addr[sizeof(struct in6_addr)];
+        if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1) {
+            set_err(why, whylen, "not an IPv4 or IPv6 address");
+            goto bad;
+        }
+    }
+    store_str(x, o, s);
+    return 0;
+bad:
+    free(s);
+    return -EINVAL;
+}
+
+static int opt_path(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    if (strlen(v) > CFG_VALUE_MAX) {
+        set_err(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
+        return -EINVAL;
+    }
+    if (has_ctl(v)) {
+        set_err(why, whylen, "contains a control character");
+        return -EINVAL;
+    }
+    char *p = norm_path(v);
+    if ((o->flags & OPT_ABSOLUTE) && p[0] != '/') {
+        set_err(why, whylen, "must be an absolute path");
+        free(p);
+        return -EINVAL;
+    }
+    store_str(x, o, p);
+    return 0;
+}
+
+/* Deepest bracket nesting of a JSON text, strings skipped. */
+static int json_depth(const char *s)
+{
+    int depth = 0, max = 0;
+    bool in_str = false;
+    for (; *s; s++) {
+        if (in_str) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == '"')
+                in_str = false;
+        } else if (*s == '"') {
+            in_str = true;
+        } else if (*s == '{' || *s == '[') {
+            if (++depth > max)
+                max = depth;
+        } else if (*s == '}' || *s == ']') {
+            depth--;
+        }
+    }
+    return max;
+}
+
+/* Every key and string no longer than CFG_VALUE_MAX. */
+static bool json_strings_ok(const cJSON *j)
+{
+    for (; j; j = j->next) {
+        if (j->string && strlen(j->string) > CFG_VALUE_MAX)
+            return false;
+        if (cJSON_IsString(j) && strlen(j->valuestring) > CFG_VALUE_MAX)
+            return false;
+        if (!json_strings_ok(j->child))
+            return false;
+    }
+    return true;
+}
+
+static int opt_json(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    if (strlen(v) > CFG_JSON_TEXT_MAX) {
+        set_err(why, whylen, "longer than %d bytes", CFG_JSON_TEXT_MAX);
+        return -EINVAL;
+    }
+    /* The script's .env wrote maps as '{...}' and its reader stripped one more layer of single
+     * quotes: a value that still carries them (set in the environment as is) means the same. */
+    char *t = trim_dup(v);
+    size_t n = strlen(t);
+    const char *text = t;
+    if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
+        t[n - 1] = '\0';
+        text = t + 1;
+    }
+    int rc = -EINVAL;
+    cJSON *j = NULL;
+    if (json_depth(text) > CFG_JSON_DEPTH_MAX) {
+        set_err(why, whylen, "JSON nested deeper than %d levels", CFG_JSON_DEPTH_MAX);
+        goto out;
+    }
+    const char *end = NULL;
+    j = cJSON_ParseWithOpts(text, &end, true);
+    if (!j) {
+        size_t at = end ? (size_t)(end - text) : 0;
+        set_err(why, whylen, "not valid JSON (error at byte %zu)", at);
+        goto out;
+    }
+    if (!json_strings_ok(j)) {
+        set_err(why, whylen, "a JSON string is longer than %d bytes", CFG_VALUE_MAX);
+        goto out;
+    }
+    if (o->type == OPT_JSON_MAP && !cJSON_IsObject(j)) {
+        set_err(why, whylen, "must be a JSON object such as {\"/from\": \"/to\"}");
+        goto out;
+    }
+    if (o->type == OPT_JSON_LIST && !cJSON_IsArray(j)) {
+        set_err(why, whylen, "must be a JSON list such as [...]");
+        goto out;
+    }
+    rc = o->json(x, o, j, why, whylen);
+out:
+    cJSON_Delete(j);
+    free(t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- JSON converters */
+
+static int cmp_repl(const void *a, const void *b)
+{
+    const cfg_replacement *x = a, *y = b;
+    size_t lx = strlen(x->from), ly = strlen(y->from);
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return strcmp(x->from, y->from);
+}
+
+static int cmp_section(const void *a, const void *b)
+{
+    const cfg_section_map *x = a, *y = b;
+    size_t lx = strlen(x->prefix), ly = strlen(y->prefix);
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return strcmp(x->prefix, y->prefix);
+}
+
+static int cmp_mount(const void *a, const void *b)
+{
+    const cfg_mount *x = a, *y = b;
+    size_t lx = strlen(x->root), ly = strlen(y->root);
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return strcmp(x->root, y->root);
+}
+
+static int json_replacements(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+{
+    cfg_replacements *r = opt_field(x, o);
+    r->v = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *r->v);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        const char *key = it->string;
+        if (!key || !*key) {
+            log_debug("%s: ignoring an entry with an empty key", o->name);
+            continue;
+        }
+        if (!cJSON_IsString(it)) {
+            set_err(why, whylen, "the value of '%s' must be a string", log_esc(key));
+            return -EINVAL;
+        }
+        if (has_ctl(key) || has_ctl(it->valuestring)) {
+            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
+            return -EINVAL;
+        }
+        char *from = norm_path(key);
+        char *to = norm_path(it->valuestring);
+        bool dup = false;
+        for (size_t i = 0; i < r->n && !dup; i++) {
+            if (!same_ci(r->v[i].from, from))
+                continue;
+            if (strcmp(r->v[i].to, to) != 0) {
+                set_err(why, whylen,
+                        "'%s' is given twice (ignoring case and slashes) with different targets",
+                        log_esc(from));
+                free(from);
+                free(to);
+                return -EINVAL;
+            }
+            dup = true;
+        }
+        if (dup) {
+            free(from);
+            free(to);
+            continue;
+        }
+        r->v[r->n].from = from;
+        r->v[r->n].to = to;
+        r->n++;
+    }
+    qsort(r->v, r->n, sizeof *r->v, cmp_repl);
+    return 0;
+}
+
+/* A section id: a JSON number or a numeric string, 1..INT_MAX. */
+static int section_id(const cJSON *it, long *out)
+{
+    if (cJSON_IsNumber(it)) {
+        double d = it->valuedouble;
+        if (!(d >= 1 && d <= INT_MAX) || d != (double)(long)d)
+            return -EINVAL;
+        *out = (long)d;
+        return 0;
+    }
+    if (cJSON_IsString(it)) {
+        char *t = trim_dup(it->valuestring);
+        uint64_t u = 0;
+        int rc = parse_u64(t, &u);
+        free(t);
+        if (rc || u < 1 || u > INT_MAX)
+            return -EINVAL;
+        *out = (long)u;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int json_sections(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+{
+    config_t *c = &x->c;
+    c->section_map = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *c->section_map);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        const char *key = it->string;
+        long id;
+        if (!key || !*key) {
+            log_debug("%s: ignoring an entry with an empty key", o->name);
+            continue;
+        }
+        if (has_ctl(key)) {
+            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
+            return -EINVAL;
+        }
+        if (section_id(it, &id) != 0) {
+            set_err(why, whylen, "the section of '%s' must be a positive whole number", log_esc(key));
+            return -EINVAL;
+        }
+        char *prefix = norm_path(key);
+        bool dup = false;
+        for (size_t i = 0; i < c->n_section_map && !dup; i++) {
+            if (!same_ci(c->section_map[i].prefix, prefix))
+                continue;
+            if (c->section_map[i].section != id) {
+                set_err(why, whylen,
+                        "'%s' is given twice (ignoring case and slashes) with different sections",
+                        log_esc(prefix));
+                free(prefix);
+                return -EINVAL;
+            }
+            dup = true;
+        }
+        if (dup) {
+            free(prefix);
+            continue;
+        }
+        c->section_map[c->n_section_map].prefix = prefix;
+        c->section_map[c->n_section_map].section = id;
+        c->n_section_map++;
+    }
+    qsort(c->section_map, c->n_section_map, sizeof *c->section_map, cmp_section);
+    return 0;
+}
+
+static int json_anchors(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+{
+    (void)o;
+    config_t *c = &x->c;
+    c->anchors = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *c->anchors);
+    const cJSON *it;
+    size_t idx = 0;
+    cJSON_ArrayForEach(it, j) {
+        idx++;
+        if (!cJSON_IsString(it) || !*it->valuestring) {
+            set_err(why, whylen, "item %zu must be a non-empty string", idx);
+            return -EINVAL;
+        }
+        if (has_ctl(it->valuestring)) {
+            set_err(why, whylen, "item %zu contains a control character", idx);
+            return -EINVAL;
+        }
+        char *p = norm_path(it->valuestring);
+        if (p[0] != '/') {
+            set_err(why, whylen, "item %zu ('%s') must be an absolute path", idx, log_esc(p));
+            free(p);
+            return -EINVAL;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < c->n_anchors && !dup; i++)
+            dup = strcmp(c->anchors[i], p) == 0;
+        if (dup) {
+            free(p);
+            continue;
+        }
+        c->anchors[c->n_anchors++] = p;
+    }
+    return 0;
+}
+
+static void mount_free(cfg_mount *m)
+{
+    free(m->root);
+    free(m->url);
+    free(m->fs);
+    free(m->user);
+    free(m->pass);
+}
+
+/* One RCLONE_MOUNTS item. RCLONE_MOUNTS is secret (it holds passwords): reasons never quote
+ * a value other than the root. */
+static int mount_from_json(const cJSON *item, size_t idx, cfg_mount *m, char *why, size_t whylen)
+{
+    static const char *const keys[] = {"root", "url", "fs", "user", "pass"};
+    char **dst[] = {&m->root, &m->url, &m->fs, &m->user, &m->pass};
+    if (!cJSON_IsObject(item)) {
+        set_err(why, whylen, "item %zu must be an object {root, url, fs, user, pass}", idx);
+        return -EINVAL;
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, item) {
+        size_t k = 0;
+        while (k < ARRAY_SIZE(keys) && strcmp(f->string, keys[k]) != 0)
+            k++;
+        if (k == ARRAY_SIZE(keys)) {
+            set_err(why, whylen, "item %zu has an unknown key (allowed: root, url, fs, user, pass)", idx);
+            return -EINVAL;
+        }
+        if (cJSON_IsNull(f))
+            continue;
+        if (!cJSON_IsString(f)) {
+            set_err(why, whylen, "item %zu: %s must be a string", idx, keys[k]);
+            return -EINVAL;
+        }
+        if (has_ctl(f->valuestring)) {
+            set_err(why, whylen, "item %zu: %s contains a control character", idx, keys[k]);
+            return -EINVAL;
+        }
+        free(*dst[k]);
+        *dst[k] = *f->valuestring ? xstrdup(f->valuestring) : NULL;
+    }
+    if (!m->root) {
+        set_err(why, whylen, "item %zu: root is required", idx);
+        return -EINVAL;
+    }
+    char *root = norm_path(m->root);
+    free(m->root);
+    m->root = root;
+    if (root[0] != '/') {
+        set_err(why, whylen, "item %zu: root must be an absolute path", idx);
+        return -EINVAL;
+    }
+    if (!m->url) {
+        set_err(why, whylen, "item %zu: url is required", idx);
+        return -EINVAL;
+    }
+    const char *r = url_check(m->url);
+    if (r) {
+        set_err(why, whylen, "item %zu: url %s", idx, r);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int json_mounts(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+{
+    (void)o;
+    x->mounts = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *x->mounts);
+    const cJSON *it;
+    size_t idx = 0;
+    cJSON_ArrayForEach(it, j) {
+        idx++;
+        cfg_mount *m = &x->mounts[x->n_mounts++];
+        if (mount_from_json(it, idx, m, why, whylen) != 0)
+            return -EINVAL;
+        for (size_t i = 0; i + 1 < x->n_mounts; i++) {
+            if (same_ci(x->mounts[i].root, m->root)) {
+                set_err(why, whylen, "item %zu: root '%s' is listed twice", idx, log_esc(m->root));
+                return -EINVAL;
+            }
+        }
+    }
+    qsort(x->mounts, x->n_mounts, sizeof *x->mounts, cmp_mount);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- config_build */
+
+/* The text an option takes: the environment's (even empty, as python-dotenv never overrides a
+ * variable that exists), else the file's; "" means unset, which gives the default. New string
+ * or NULL. */
+static char *opt_text(const cfg_ctx *x, const cfg_opt *o)
+{
+    const char *v = env_map_get(x->env, o->name);
+    if (!v)
+        v = env_map_get(x->file, o->name);
+    if (v && *v)
+        return xstrdup(v);
+    if (o->def_env) {
+        const char *d = env_map_get(x->env, o->def_env);
+        if (d && *d && *d != ':')
+            return xstrndup(d, strcspn(d, ":"));
+    }
+    return xstrdup(o->def);
+}
+
+static void opt_fail(const cfg_opt *o, const char *v, const char *why, char *err, size_t errlen)
+{
+    if (o->flags & OPT_SECRET)
+        set_err(err, errlen, "%s: %s", o->name, why);
+    else
+        set_err(err, errlen, "%s: %s (got '%s')", o->name, why, log_esc(v));
+}
+
+static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
+{
+    char why[WHY_MAX];
+    char *v = opt_text(x, o);
+    int rc = 0;
+    if (!v)
+        return 0;
+    switch (o->type) {
+    case OPT_STRING:
+        rc = opt_string(x, o, v, why, sizeof why);
+        break;
+    case OPT_PATH:
+        rc = opt_path(x, o, v, why, sizeof why);
+        break;
+    case OPT_INT:
+        rc = opt_int(x, o, v, why, sizeof why);
+        break;
+    case OPT_DURATION:
+        rc = opt_duration(x, o, v, why, sizeof why);
+        break;
+    case OPT_BOOL: {
+        char *t = trim_dup(v);
+        bool b;
+        rc = parse_bool(t, &b);
+        free(t);
+        if (rc)
+            set_err(why, sizeof why, "not a boolean (use true/false, yes/no, on/off or 1/0)");
+        else
+            memcpy(opt_field(x, o), &b, sizeof b);
+        break;
+    }
+    case OPT_ENUM: {
+        char *t = trim_dup(v);
+        int e;
+        rc = o->parse_enum(t, &e);
+        free(t);
+        if (rc)
+            set_err(why, sizeof why, "must be one of %s", o->choices);
+        else
+            store_int(x, o, e);
+        break;
+    }
+    case OPT_JSON_MAP:
+    case OPT_JSON_LIST:
+        rc = opt_json(x, o, v, why, sizeof why);
+        break;
+    }
+    if (rc) {
+        opt_fail(o, v, why, err, errlen);
+        rc = -EINVAL;
+    }
+    free(v);
+    return rc;
+}
+
+static const cfg_opt *opt_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return &opts[i];
+    log_fatal("config: no option %s in the table", name);
+}
+
+/* A rule between variables, reported against `name` (with its value when it has one). */
+static int cross_fail(const cfg_ctx *x, const char *name, const char *why, char *err, size_t errlen)
+{
+    const cfg_opt *o = opt_find(name);
+    char *v = opt_text(x, o);
+    if (v)
+        opt_fail(o, v, why, err, errlen);
+    else
+        set_err(err, errlen, "%s: %s", name, why);
+    free(v);
+    return -EINVAL;
+}
+
+static void ctx_free(cfg_ctx *x)
+{
+    config_free(&x->c);
+    free(x->rc_url);
+    free(x->mount_root);
+    free(x->rclone_fs);
+    free(x->rc_user);
+    free(x->rc_pass);
+    for (size_t i = 0; i < x->n_mounts; i++)
+        mount_free(&x->mounts[i]);
+    free(x->mounts);
+}
+
+/* Combine RCLONE_MOUNTS or the one-mount shorthand into c.mounts. */
+static int mounts_combine(cfg_ctx *x, char *err, size_t errlen)
+{
+    config_t *c = &x->c;
+    bool extras = x->mount_root || x->rclone_fs || x->rc_user || x->rc_pass;
+    if (x->n_mounts && x->rc_url)
+        return cross_fail(x, "RCLONE_MOUNTS",
+                          "cannot be used together with RCLONE_RC_URL (list that mount in RCLONE_MOUNTS)",
+                          err, errlen);
+    if (x->n_mounts) {
+        if (extras)
+            log_warn("RCLONE_MOUNT_ROOT, RCLONE_FS, RCLONE_RC_USER and RCLONE_RC_PASS are ignored "
+                     "because RCLONE_MOUNTS is set");
+        c->mounts = x->mounts;
+        c->n_mounts = x->n_mounts;
+        x->mounts = NULL;
+        x->n_mounts = 0;
+    } else if (x->rc_url) {
+        c->mounts = xcalloc(1, sizeof *c->mounts);
+        c->n_mounts = 1;
+        c->mounts[0].root = x->mount_root ? x->mount_root : xstrdup("/");
+        c->mounts[0].url = x->rc_url;
+        c->mounts[0].fs = x->rclone_fs;
+        c->mounts[0].user = x->rc_user;
+        c->mounts[0].pass = x->rc_pass;
+        x->mount_root = x->rc_url = x->rclone_fs = x->rc_user = x->rc_pass = NULL;
+    } else if (extras) {
+        log_warn("RCLONE_MOUNT_ROOT, RCLONE_FS, RCLONE_RC_USER and RCLONE_RC_PASS are ignored "
+                 "because RCLONE_RC_URL is not set");
+    }
+    if (!c->use_rclone) {
+        /* Checked above all the same, so turning the step back on cannot reveal a bad value. */
+        for (size_t i = 0; i < c->n_mounts; i++)
+            mount_free(&c->mounts[i]);
+        free(c->mounts);
+        c->mounts = NULL;
+        c->n_mounts = 0;
+    }
+    return 0;
+}
+
+static int cross_checks(cfg_ctx *x, char *err, size_t errlen)
+{
+    const config_t *c = &x->c;
+    if (c->webhook_max_delay_ms < c->webhook_delay_ms)
+        return cross_fail(x, "WEBHOOK_MAX_DELAY", "must not be shorter than WEBHOOK_DELAY", err, errlen);
+    /* Auth with half a credential would either lock every *arr app out or let anyone in. */
+    if (c->webhook_user && !c->webhook_pass)
+        return cross_fail(x, "WEBHOOK_PASS", "must be set when WEBHOOK_USER is set", err, errlen);
+    if (c->webhook_pass && !c->webhook_user)
+        return cross_fail(x, "WEBHOOK_USER", "must be set when WEBHOOK_PASS is set", err, errlen);
+    return 0;
+}
+
+/* On failure *out is left untouched, so a reload can build straight over a live config only
+ * after success (build into a scratch config_t, then swap). */
+int config_build(config_t *out, const env_map *env, const env_map *file_vars, char *err, size_t errlen)
+{
+    cfg_ctx x;
+    memset(&x, 0, sizeof x);
+    x.env = env;
+    x.file = file_vars;
+    int rc = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        rc = opt_apply(&x, &opts[i], err, errlen);
+        if (rc)
+            goto out;
+    }
+    x.c.local_path_repl_set = x.c.local_path_repl.n > 0;
+    rc = cross_checks(&x, err, errlen);
+    if (rc)
+        goto out;
+    rc = mounts_combine(&x, err, errlen);
+    if (rc)
+        goto out;
+    *out = x.c;
+    memset(&x.c, 0, sizeof x.c);
+out:
+    ctx_free(&x);
+    return rc;
+}
+
+int config_load(config_t *out, const env_map *env, const char *env_file, char *err, size_t errlen)
+{
+    env_map file = {0};
+    int rc;
+    if (env_file) {
+        rc = dotenv_load(env_file, &file, err, errlen);
+        if (rc)
+            goto out;
+        log_debug("read %s", log_esc(env_file));
+    } else {
+        /* ./.env is optional; one that exists but cannot be read or parsed is an error. */
+        rc = dotenv_load("./.env", &file, err, errlen);
+        if (rc && rc != -ENOENT)
+            goto out;
+        if (rc == 0)
+            log_debug("read ./.env");
+        else if (err && errlen)
+            err[0] = '\0';
+    }
+    rc = config_build(out, env, &file, err, errlen);
+out:
+    env_map_free(&file);
+    return rc;
+}
+
+static void free_repl(cfg_replacements *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].from);
+        free(r->v[i].to);
+    }
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
+
+void config_free(config_t *c)
+{
+    if (!c)
+        return;
+    free(c->plex_url);
+    free(c->plex_token);
+    free(c->plex_identifier);
+    for (size_t i = 0; i < c->n_section_map; i++)
+        free(c->section_map[i].prefix);
+    free(c->section_map);
+    free(c->bind_address);
+    free(c->state_dir);
+    free(c->webhook_user);
+    free(c->webhook_pass);
+    free(c->manual_user);
+    free(c->manual_pass);
+    free(c->trusted_proxies);
+    for (size_t i = 0; i < c->n_mounts; i++)
+        mount_free(&c->mounts[i]);
+    free(c->mounts);
+    free_repl(&c->path_repl);
+    free_repl(&c->rclone_path_repl);
+    free_repl(&c->local_path_repl);
+    for (size_t i = 0; i < c->n_anchors; i++)
+        free(c->anchors[i]);
+    free(c->anchors);
+    free(c->tz);
+    memset(c, 0, sizeof *c);
+}
+
+void config_print_help(void)
+{
+    printf("Configuration (environment variables; a .env file or --env-file fills in the rest).\n"
+           "Durations: 30 (seconds), 30s, 5m, 1h, 1d, 250ms. JSON values may be wrapped in '...'.\n\n");
+    printf("%-26s %-18s %s\n", "VARIABLE", "DEFAULT", "MEANING");
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        const cfg_opt *o = &opts[i];
+        printf("%-26s %-18s %s", o->name, o->def ? o->def : "-", o->help);
+        if (o->choices)
+            printf(" (%s)", o->choices);
+        if (o->def_env)
+            printf(" (default: $%s when set)", o->def_env);
+        putchar('\n');
+    }
+}

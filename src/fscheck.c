@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "log.h"
+#include "paths.h"
 #include "util.h"
 
-#define FSCHECK_PATH_MAX 4096      /* same bound as PATHS_MAX */
-#define FSCHECK_MAX_PATHS 100000   /* files or anchors in one operation */
+#define FSCHECK_MAX_PATHS 100000 /* files or anchors in one operation */
 #define FSCHECK_DEFAULT_HANG_MS 10000
+#define FSCHECK_MAX_HANG_MS (24u * 3600u * 1000u) /* keeps deadline sums far from overflow */
 
 /* Intrusive circular doubly-linked list; a node on no list points at itself, so removing a
  * node never needs to know which list holds it. */
@@ -158,19 +159,7 @@ static size_t trimmed_len(const char *s)
     return n;
 }
 
-/* True when the first plen bytes of `prefix` name `path` or one of its ancestors, by whole
- * component. paths_has_prefix() in paths.c says the same, but paths.c was not written yet
- * when this was, and host paths are compared case-sensitively anyway. */
-static bool component_prefix(const char *path, const char *prefix, size_t plen)
-{
-    if (plen == 0)
-        return false;
-    if (plen == 1 && prefix[0] == '/')
-        return path[0] == '/';
-    return strncmp(path, prefix, plen) == 0 && (path[plen] == '\0' || path[plen] == '/');
-}
-
-/* Does anchor `anchor` guard `path` (its directory is a component prefix of path)? */
+/* Does anchor `anchor` guard `path` (its directory is a component prefix of it)? */
 static bool anchor_guards(const char *anchor, const char *path)
 {
     size_t n = trimmed_len(anchor);
@@ -180,7 +169,10 @@ static bool anchor_guards(const char *anchor, const char *path)
         return false;
     if (n > 1)
         n--; /* drop the '/' before the base name, unless it is the root */
-    return component_prefix(path, anchor, n);
+    char *dir = xstrndup(anchor, n);
+    bool guards = paths_has_prefix(path, dir, false); /* host paths: case matters */
+    free(dir);
+    return guards;
 }
 
 /* ---- mounts ---- */
@@ -212,8 +204,7 @@ static mount_t *mount_for(fscheck_t *f, const char *path)
     mount_t *best = f->slash;
     for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
         mount_t *m = container_of(l, mount_t, link);
-        if (m->configured && m->root_len > best->root_len &&
-            component_prefix(path, m->root, m->root_len))
+        if (m->configured && m->root_len > best->root_len && paths_has_prefix(path, m->root, false))
             best = m;
     }
     return best;
@@ -286,7 +277,8 @@ static bool op_take_result(fscheck_op *op, int result, const uv_stat_t *st)
     switch (op->kind) {
     case OP_MTIME:
         if (result == 0 && st->st_mtim.tv_sec >= 0) {
-            uint64_t ms = (uint64_t)st->st_mtim.tv_sec * 1000u + (uint64_t)st->st_mtim.tv_nsec / 1000000u;
+            uint64_t ms = (uint64_t)st->st_mtim.tv_sec * 1000u +
+                          (uint64_t)st->st_mtim.tv_nsec / 1000000u;
             if (ms > op->newest)
                 op->newest = ms;
         }
@@ -318,7 +310,8 @@ static bool op_take_hang(fscheck_op *op, const mount_t *m)
         return false; /* unknown, like a missing file */
     case OP_ANCHORS:
         op->ok = false;
-        op->reason = xasprintf("anchor %s: mount %s: stat hung for %s", op->paths[op->idx], m->root, secs);
+        op->reason = xasprintf("anchor %s: mount %s: stat hung for %s", op->paths[op->idx],
+                               m->root, secs);
         return true;
     case OP_EXISTS:
         op->ok = false;
@@ -575,6 +568,8 @@ fscheck_t *fscheck_new(uv_loop_t *loop, uint64_t hang_ms)
     fscheck_t *f = xcalloc(1, sizeof *f);
     f->loop = loop;
     f->hang_ms = hang_ms ? hang_ms : FSCHECK_DEFAULT_HANG_MS;
+    if (f->hang_ms > FSCHECK_MAX_HANG_MS)
+        f->hang_ms = FSCHECK_MAX_HANG_MS;
     list_init(&f->mounts);
     list_init(&f->ops);
     list_init(&f->ready);
@@ -602,7 +597,7 @@ void fscheck_set_mounts(fscheck_t *f, const char *const *roots, size_t n)
             continue;
         }
         size_t len = trimmed_len(roots[i]);
-        if (len > FSCHECK_PATH_MAX) {
+        if (len > PATHS_MAX) {
             log_warn("fscheck: mount root %s is too long; ignored", log_esc(roots[i]));
             continue;
         }
@@ -620,7 +615,7 @@ void fscheck_set_mounts(fscheck_t *f, const char *const *roots, size_t n)
     }
 }
 
-static bool path_ok(const char *p) { return p && strlen(p) <= FSCHECK_PATH_MAX; }
+static bool path_ok(const char *p) { return p && strlen(p) <= PATHS_MAX; }
 
 static fscheck_op *op_new(fscheck_t *f, op_kind kind, size_t n, void *ud)
 {
@@ -712,7 +707,7 @@ size_t fscheck_failed_mounts(const fscheck_t *f, const char **out, size_t max)
     size_t count = 0;
     if (!f)
         return 0;
-    for (const struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
+    for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
         const mount_t *m = container_of(l, mount_t, link);
         if (!m->failed)
             continue;

@@ -199,11 +199,11 @@ static void check_multi_info(httpc_t *h)
         /* msg is only valid until the next curl call: copy what we need first. */
         CURL *easy = msg->easy_handle;
         CURLcode rc = msg->data.result;
-        httpc_req *r = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         curl_multi_remove_handle(h->multi, easy);
-        if (r)
-            req_finish(h, r, rc);
+        if (priv)
+            req_finish(h, (httpc_req *)(void *)priv, rc);
     }
 }
 

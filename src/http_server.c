@@ -1,1 +1,1264 @@
-/* http_server.c: placeholder, being written. */
+/* http_server.c: HTTP/1.x server on libuv TCP streams, parsed by llhttp, with hard limits.
+ *
+ * One request at a time per connection (as h2o's http1.c): when a request is complete the
+ * parser pauses (on_message_complete returns HPE_PAUSED), reading stops and the handler gets
+ * the request. Once its response is written, a keep-alive connection first parses what is
+ * still buffered (pipelined requests are answered in order) and only then reads again.
+ *
+ * Connection states and the timer that guards each:
+ *   IDLE      waiting for the first byte of a request     idle timer: silent close
+ *   HEADERS   request line and headers arriving           header timer: 408 and close
+ *   BODY      body arriving                               idle timer (re-armed per read): 408
+ *   HANDLING  the handler holds the request; not reading  none (our own code)
+ *   WRITING   response write in flight; not reading       idle timer: close (peer not reading)
+ *   LINGER    response sent, write side shut down; input  idle timer (capped at 2 s): close
+ *             read and discarded until EOF, so unread request bytes do not turn our close into
+ *             a reset that destroys the response before the client has read it
+ *   CLOSING   uv_close issued on the three handles
+ *
+ * Ownership: a connection owns its three handles (socket and two timers), each closed with
+ * uv_close; the connection is freed when the last close callback has run AND no handler still
+ * holds its request. A request handed to the handler stays valid, whatever happens to its
+ * connection (peer gone, server closed), until the handler calls http_respond(), which then
+ * sends nothing and frees it (and the connection if that was all that kept it). */
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+#define LISTEN_BACKLOG 511
+#define READ_CHUNK ((size_t)65536)
+#define LINGER_MAX_MS 2000
+#define HEADER_LINE_OVERHEAD 4 /* ": " and CRLF of each header line, as on the wire */
+#define DEFAULT_MAX_HEADER_BYTES ((size_t)16384)
+#define DEFAULT_HEADER_TIMEOUT_MS 10000
+#define DEFAULT_IDLE_TIMEOUT_MS 60000
+#define DEFAULT_MAX_CONNECTIONS 4096
+#define DEFAULT_MAX_BUFFERED ((size_t)256 << 20)
+#define DEFAULT_BODY_LIMIT ((size_t)1 << 20)
+
+typedef enum {
+    CONN_IDLE,
+    CONN_HEADERS,
+    CONN_BODY,
+    CONN_HANDLING,
+    CONN_WRITING,
+    CONN_LINGER,
+    CONN_CLOSING,
+} conn_state;
+
+/* A request under construction, then handed out; handlers see only `pub` (first member). */
+typedef struct req_priv {
+    http_request pub;
+    buf_t url;          /* request target, in pieces */
+    buf_t name, value;  /* header being received, in pieces */
+    size_t headers_cap;
+    size_t header_bytes; /* URL + names + values + per-line overhead */
+    char *body;
+    size_t body_len, body_cap, body_limit;
+    size_t body_expected; /* Content-Length, 0 if chunked */
+} req_priv;
+
+struct http_conn {
+    http_server *srv;  /* NULL once the server is gone and only an orphan request keeps us */
+    http_conn *prev, *next; /* server's list, oldest accepted first */
+    uv_tcp_t tcp;
+    uv_timer_t header_timer;
+    uv_timer_t idle_timer;
+    uv_write_t wreq;
+    uv_write_t cont_wreq; /* "100 Continue" interim response */
+    uv_shutdown_t shutdown_req;
+    int open_handles;
+    conn_state state;
+    bool reading;
+    bool handed;       /* req is held by the handler */
+    bool close_after;  /* close (linger) once the write completes */
+    bool cont_pending;
+    int fail_status;   /* set by a parser callback that stops the parse */
+    const char *fail_msg;
+    llhttp_t parser;
+    char *rbuf;        /* READ_CHUNK bytes; [rpos, rlen) not yet parsed */
+    size_t rpos, rlen;
+    char *wbuf;        /* response being written, kept until the write callback */
+    size_t wlen;
+    req_priv *req;
+    size_t acct;       /* bytes this connection adds to srv->buffered */
+    char peer[64];     /* address text, for requests */
+    char label[80];    /* "addr:port" / "[addr]:port", for logs */
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t anchor; /* never started: guarantees close always completes in a callback */
+    llhttp_settings_t settings;
+    http_server_opts o;
+    http_conn *head, *tail;
+    size_t n_conns;      /* connections not yet closing */
+    size_t buffered;     /* bytes held by all connections' buffers, requests and responses */
+    unsigned open_handles;
+    bool listener_open, draining, closing;
+    int port;
+    void (*done)(void *ud);
+    void *done_ud;
+};
+
+static char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static void conn_close(http_conn *c);
+static void conn_parse(http_conn *c);
+static void conn_update_reading(http_conn *c);
+static void on_idle_timeout(uv_timer_t *t);
+static void on_header_timeout(uv_timer_t *t);
+
+/* ---- status lines ----------------------------------------------------------------------- */
+
+static const struct {
+    int status;
+    const char *reason;
+} reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Payload Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {422, "Unprocessable Entity"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+const char *http_status_reason(int status)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "";
+}
+
+/* RFC 9110 wants a Date on most responses; formatted by hand so the locale cannot matter. */
+static void append_date(buf_t *b)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm))
+        return;
+    buf_printf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday % 7],
+               tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+               tm.tm_sec);
+}
+
+/* Whole response (head and, unless HEAD or a bodiless status, body) into b. */
+static void build_response(buf_t *b, int status, const char *content_type, const char *body,
+                           size_t len, const char *extra_headers, bool close, bool head)
+{
+    bool bodiless = status == 204 || status == 304;
+    buf_printf(b, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status));
+    append_date(b);
+    if (content_type && !bodiless)
+        buf_printf(b, "Content-Type: %s\r\n", content_type);
+    if (!bodiless)
+        buf_printf(b, "Content-Length: %zu\r\n", len);
+    buf_appends(b, close ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
+    if (extra_headers && *extra_headers) {
+        size_t n = strlen(extra_headers);
+        buf_append(b, extra_headers, n);
+        if (n < 2 || memcmp(extra_headers + n - 2, "\r\n", 2) != 0)
+            buf_appends(b, "\r\n");
+    }
+    buf_appends(b, "\r\n");
+    if (!head && !bodiless && len)
+        buf_append(b, body, len);
+}
+
+/* ---- JSON string escaping ----------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one (overlong forms,
+ * surrogates and code points past U+10FFFF are invalid). */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xe0 && p[1] < 0xa0)
+            return 0; /* overlong */
+        if (c == 0xed && p[1] >= 0xa0)
+            return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xf0 && p[1] < 0x90)
+            return 0; /* overlong */
+        if (c == 0xf4 && p[1] >= 0x90)
+            return 0; /* past U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* Appends s as the inside of a JSON string. Invalid UTF-8 becomes U+FFFD so the document
+ * stays valid whatever bytes (a client's path, say) the message carries. */
+static void json_escape(buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char ch = *p;
+        switch (ch) {
+        case '"': buf_appends(b, "\\\""); break;
+        case '\\': buf_appends(b, "\\\\"); break;
+        case '\n': buf_appends(b, "\\n"); break;
+        case '\r': buf_appends(b, "\\r"); break;
+        case '\t': buf_appends(b, "\\t"); break;
+        case '\b': buf_appends(b, "\\b"); break;
+        case '\f': buf_appends(b, "\\f"); break;
+        default:
+            if (ch < 0x20 || ch == 0x7f) {
+                char u[7] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15], '\0'};
+                buf_appends(b, u);
+            } else {
+                size_t n = utf8_seq_len(p);
+                if (n == 0) {
+                    buf_appends(b, "\xef\xbf\xbd");
+                    n = 1;
+                } else {
+                    buf_append(b, p, n);
+                }
+                p += n;
+                continue;
+            }
+        }
+        p++;
+    }
+}
+
+/* {"status":"<word>","message":"..."}; the word is the reason phrase in snake case
+ * ("bad_request", "payload_too_large"), or "error" for a status without one. */
+static void build_json_error(buf_t *b, int status, const char *message)
+{
+    const char *reason = http_status_reason(status);
+    buf_appends(b, "{\"status\":\"");
+    if (!*reason)
+        buf_appends(b, "error");
+    for (const char *p = reason; *p; p++) {
+        char ch = *p;
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        else if (ch == ' ' || ch == '-')
+            ch = '_';
+        buf_append(b, &ch, 1);
+    }
+    buf_appends(b, "\",\"message\":\"");
+    json_escape(b, message ? message : "");
+    buf_appends(b, "\"}");
+}
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+static void req_free(req_priv *q)
+{
+    if (!q)
+        return;
+    free(q->pub.target);
+    free(q->pub.path);
+    free(q->pub.query);
+    for (size_t i = 0; i < q->pub.n_headers; i++) {
+        free(q->pub.headers[i].name);
+        free(q->pub.headers[i].value);
+    }
+    free(q->pub.headers);
+    buf_free(&q->url);
+    buf_free(&q->name);
+    buf_free(&q->value);
+    free(q->body);
+    free(q);
+}
+
+static bool req_is_head(const req_priv *q)
+{
+    return q && q->pub.method && strcmp(q->pub.method, "HEAD") == 0;
+}
+
+const char *http_header_get(const http_request *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const http_header *h = &r->headers[i];
+        if (strlen(h->name) == n && ascii_strncasecmp(h->name, name, n) == 0)
+            return h->value;
+    }
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *http_url_decode(const char *s, size_t len, bool plus_is_space)
+{
+    if (!s)
+        return NULL;
+    char *out = xmalloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            int hi = len - i >= 3 ? hexval(s[i + 1]) : -1;
+            int lo = len - i >= 3 ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                goto fail;
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (ch == '+' && plus_is_space) {
+            ch = ' ';
+        }
+        if (ch == '\0')
+            goto fail; /* a NUL would silently cut every C string made from this */
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return out;
+fail:
+    free(out);
+    return NULL;
+}
+
+char *http_query_get(const char *query, const char *name)
+{
+    if (!query || !name)
+        return NULL;
+    const char *p = query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        if (!end)
+            end = p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        const char *kend = eq ? eq : end;
+        char *key = http_url_decode(p, (size_t)(kend - p), true);
+        bool match = key && strcmp(key, name) == 0;
+        free(key);
+        if (match)
+            return eq ? http_url_decode(eq + 1, (size_t)(end - eq - 1), true) : xstrdup("");
+        p = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* ---- accounting and small connection helpers --------------------------------------------- */
+
+static void conn_account(http_conn *c)
+{
+    size_t now = (c->rlen - c->rpos) + c->wlen;
+    if (c->req)
+        now += c->req->header_bytes + c->req->body_cap;
+    if (c->srv)
+        c->srv->buffered = c->srv->buffered - c->acct + now;
+    c->acct = now;
+}
+
+static void conn_drop_input(http_conn *c)
+{
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = 0;
+}
+
+static void conn_unlink(http_conn *c)
+{
+    http_server *s = c->srv;
+    if (!s)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        s->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* Frees c once its handles are closed and no handler holds its request. */
+static void conn_maybe_free(http_conn *c)
+{
+    if (c->open_handles > 0 || c->req)
+        return;
+    conn_drop_input(c);
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wlen = 0;
+    conn_account(c);
+    conn_unlink(c);
+    free(c);
+}
+
+static void server_maybe_finish(http_server *s)
+{
+    if (!s->closing || s->open_handles > 0)
+        return;
+    /* What is left are connections whose request a handler still holds: they no longer
+     * need the server; http_respond() frees them. */
+    for (http_conn *c = s->head, *next; c; c = next) {
+        next = c->next;
+        c->prev = c->next = NULL;
+        c->srv = NULL;
+    }
+    s->head = s->tail = NULL;
+    if (s->done)
+        s->done(s->done_ud);
+    free(s);
+}
+
+static void conn_handle_closed(http_conn *c)
+{
+    http_server *s = c->srv;
+    c->open_handles--;
+    if (c->open_handles == 0)
+        conn_maybe_free(c);
+    if (s) {
+        s->open_handles--;
+        server_maybe_finish(s);
+    }
+}
+
+static void on_tcp_closed(uv_handle_t *h)
+{
+    conn_handle_closed(container_of((uv_tcp_t *)h, http_conn, tcp));
+}
+
+static void on_header_timer_closed(uv_handle_t *h)
+{
+    conn_handle_closed(container_of((uv_timer_t *)h, http_conn, header_timer));
+}
+
+static void on_idle_timer_closed(uv_handle_t *h)
+{
+    conn_handle_closed(container_of((uv_timer_t *)h, http_conn, idle_timer));
+}
+
+/* Silent close, idempotent. A request the handler holds survives (see the file comment). */
+static void conn_close(http_conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    log_debug("http: %s: closing", c->label);
+    c->state = CONN_CLOSING;
+    c->reading = false;
+    if (c->srv)
+        c->srv->n_conns--;
+    if (c->req && !c->handed) {
+        req_free(c->req);
+        c->req = NULL;
+    }
+    conn_drop_input(c);
+    conn_account(c);
+    uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+    uv_close((uv_handle_t *)&c->header_timer, on_header_timer_closed);
+    uv_close((uv_handle_t *)&c->idle_timer, on_idle_timer_closed);
+}
+
+static void conn_idle_timer(http_conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->idle_timer, on_idle_timeout, ms, 0);
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    http_conn *c = container_of(req, http_conn, shutdown_req);
+    if (status < 0 && c->state != CONN_CLOSING)
+        conn_close(c);
+}
+
+/* Response sent and no more requests wanted: send FIN, then discard input until the peer
+ * closes too (or a short timer runs out). */
+static void conn_linger(http_conn *c)
+{
+    c->state = CONN_LINGER;
+    conn_drop_input(c);
+    conn_account(c);
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    uint64_t ms = c->srv->o.idle_timeout_ms;
+    conn_idle_timer(c, ms < LINGER_MAX_MS ? ms : LINGER_MAX_MS);
+    conn_update_reading(c);
+}
+
+/* Keep-alive: the next request may already be buffered (pipelined); parse it before reading. */
+static void conn_next_request(http_conn *c)
+{
+    c->state = CONN_IDLE;
+    conn_idle_timer(c, c->srv->o.idle_timeout_ms);
+    conn_parse(c);
+    conn_update_reading(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    http_conn *c = container_of(req, http_conn, wreq);
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wlen = 0;
+    conn_account(c);
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        log_debug("http: %s: write failed: %s", c->label, uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    uv_timer_stop(&c->idle_timer);
+    /* Draining may have begun while this keep-alive response was in flight. */
+    if (c->close_after || c->srv->draining)
+        conn_linger(c);
+    else
+        conn_next_request(c);
+}
+
+/* Takes ownership of data (malloc'd). */
+static void conn_write(http_conn *c, char *data, size_t len, bool close_after)
+{
+    c->state = CONN_WRITING;
+    c->close_after = close_after;
+    c->wbuf = data;
+    c->wlen = len;
+    conn_update_reading(c);
+    conn_account(c);
+    /* The handler may have run long since this loop turn began: start the stall timer from
+     * now, not from the loop's cached time. */
+    uv_update_time(c->srv->loop);
+    conn_idle_timer(c, c->srv->o.idle_timeout_ms);
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc != 0) {
+        log_debug("http: %s: write failed: %s", c->label, uv_strerror(rc));
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wlen = 0;
+        conn_close(c);
+    }
+}
+
+/* Answer an error we decided on ourselves, then close. Only before the handler has the
+ * request (states IDLE, HEADERS, BODY). */
+static void conn_fail(http_conn *c, int status, const char *message)
+{
+    if (c->state != CONN_IDLE && c->state != CONN_HEADERS && c->state != CONN_BODY) {
+        conn_close(c);
+        return;
+    }
+    bool head = req_is_head(c->req);
+    req_free(c->req);
+    c->req = NULL;
+    conn_drop_input(c);
+    uv_timer_stop(&c->header_timer);
+    buf_t body, out;
+    buf_init(&body, 0);
+    buf_init(&out, 0);
+    build_json_error(&body, status, message);
+    build_response(&out, status, "application/json", body.data, body.len, NULL, true, head);
+    buf_free(&body);
+    size_t len = out.len;
+    conn_write(c, buf_steal(&out), len, true);
+}
+
+static void on_continue_written(uv_write_t *req, int status)
+{
+    http_conn *c = container_of(req, http_conn, cont_wreq);
+    (void)status; /* a failure shows up on the next read or write */
+    c->cont_pending = false;
+}
+
+/* ---- parser callbacks --------------------------------------------------------------------- */
+
+static int count_header_bytes(http_conn *c, size_t n)
+{
+    req_priv *q = c->req;
+    size_t max = c->srv->o.max_header_bytes;
+    if (n > max || q->header_bytes > max - n) {
+        log_warn("http: %s: request headers over %zu bytes (%s), answering 431", c->label, max,
+                 log_esc(q->url.data ? q->url.data : ""));
+        c->fail_status = 431;
+        c->fail_msg = "request headers too large";
+        return -1;
+    }
+    q->header_bytes += n;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    req_free(c->req); /* none expected: one request at a time */
+    req_priv *q = xcalloc(1, sizeof *q);
+    buf_init(&q->url, 0);
+    buf_init(&q->name, 0);
+    buf_init(&q->value, 0);
+    q->pub.conn = c;
+    memcpy(q->pub.remote_addr, c->peer, sizeof q->pub.remote_addr);
+    c->req = q;
+    c->state = CONN_HEADERS;
+    uv_timer_stop(&c->idle_timer);
+    uv_timer_start(&c->header_timer, on_header_timeout, c->srv->o.header_timeout_ms, 0);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    buf_append(&c->req->url, at, n);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    buf_append(&c->req->name, at, n);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    buf_append(&c->req->value, at, n);
+    return 0;
+}
+
+/* Called for every header line, even one with an empty value; also for chunked trailers,
+ * which are appended to the same list (and count against the same limit). */
+static int on_header_value_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    req_priv *q = c->req;
+    if (count_header_bytes(c, HEADER_LINE_OVERHEAD))
+        return -1;
+    if (q->pub.n_headers == q->headers_cap) {
+        q->headers_cap = q->headers_cap ? q->headers_cap * 2 : 16;
+        q->pub.headers = xrealloc(q->pub.headers, q->headers_cap * sizeof *q->pub.headers);
+    }
+    const char *v = q->value.data ? q->value.data : "";
+    size_t vlen = q->value.len;
+    while (vlen && (*v == ' ' || *v == '\t')) {
+        v++;
+        vlen--;
+    }
+    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    http_header *h = &q->pub.headers[q->pub.n_headers++];
+    h->name = buf_steal(&q->name);
+    h->value = xstrndup(v, vlen);
+    buf_reset(&q->value);
+    return 0;
+}
+
+static void req_split_target(req_priv *q)
+{
+    q->pub.target = buf_steal(&q->url);
+    char *qm = strchr(q->pub.target, '?');
+    if (qm) {
+        q->pub.path = xstrndup(q->pub.target, (size_t)(qm - q->pub.target));
+        q->pub.query = xstrdup(qm + 1);
+    } else {
+        q->pub.path = xstrdup(q->pub.target);
+        q->pub.query = xstrdup("");
+    }
+}
+
+static void maybe_send_continue(http_conn *c, const llhttp_t *p)
+{
+    const char *expect = http_header_get(&c->req->pub, "Expect");
+    if (!expect || strlen(expect) != 12 || ascii_strncasecmp(expect, "100-continue", 12) != 0)
+        return;
+    if (p->http_major != 1 || p->http_minor < 1 || c->cont_pending)
+        return;
+    uv_buf_t b = uv_buf_init(continue_line, (unsigned)(sizeof continue_line - 1));
+    if (uv_write(&c->cont_wreq, (uv_stream_t *)&c->tcp, &b, 1, on_continue_written) == 0)
+        c->cont_pending = true;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    http_server *s = c->srv;
+    req_priv *q = c->req;
+    uv_timer_stop(&c->header_timer);
+    req_split_target(q);
+    q->pub.method = llhttp_method_name((llhttp_method_t)p->method);
+    /* Upgrades (and CONNECT) are not spoken here: answer, then close. */
+    q->pub.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
+    q->body_limit = s->o.body_limit ? s->o.body_limit(s->o.ud, &q->pub) : DEFAULT_BODY_LIMIT;
+    bool chunked = (p->flags & F_CHUNKED) != 0;
+    bool sized = (p->flags & F_CONTENT_LENGTH) && p->content_length > 0;
+    if (sized && p->content_length > q->body_limit) {
+        log_warn("http: %s: %s %s: body of %llu bytes over the %zu-byte limit, answering 413",
+                 c->label, q->pub.method, log_esc(q->pub.target),
+                 (unsigned long long)p->content_length, q->body_limit);
+        c->fail_status = 413;
+        c->fail_msg = "request body too large";
+        return -1;
+    }
+    if (chunked || sized) {
+        q->body_expected = chunked ? 0 : (size_t)p->content_length;
+        c->state = CONN_BODY;
+        conn_idle_timer(c, s->o.idle_timeout_ms);
+        maybe_send_continue(c, p);
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    req_priv *q = c->req;
+    if (n > q->body_limit - q->body_len) {
+        log_warn("http: %s: %s %s: chunked body over the %zu-byte limit, answering 413",
+                 c->label, q->pub.method, log_esc(q->pub.target), q->body_limit);
+        c->fail_status = 413;
+        c->fail_msg = "request body too large";
+        return -1;
+    }
+    size_t need = q->body_len + n + 1;
+    if (need > q->body_cap) {
+        /* Grow with the bytes received (doubling), never past what the body may need, so a
+         * large Content-Length that is never sent costs nothing. */
+        size_t ceiling = q->body_expected ? q->body_expected + 1
+                         : q->body_limit < SIZE_MAX ? q->body_limit + 1 : SIZE_MAX;
+        size_t cap = q->body_cap ? q->body_cap * 2 : 4096;
+        if (cap > ceiling)
+            cap = ceiling;
+        if (cap < need)
+            cap = need;
+        q->body = xrealloc(q->body, cap);
+        q->body_cap = cap;
+    }
+    memcpy(q->body + q->body_len, at, n);
+    q->body_len += n;
+    q->body[q->body_len] = '\0';
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED; /* conn_parse hands the request over once llhttp_execute returns */
+}
+
+/* ---- reading and parsing ------------------------------------------------------------------ */
+
+static void conn_dispatch(http_conn *c)
+{
+    http_server *s = c->srv;
+    req_priv *q = c->req;
+    uv_timer_stop(&c->header_timer);
+    uv_timer_stop(&c->idle_timer);
+    if (!q->body) {
+        q->body = xstrdup("");
+        q->body_cap = 1;
+    }
+    q->pub.body = q->body;
+    q->pub.body_len = q->body_len;
+    q->pub.received_at = mono_ms();
+    c->state = CONN_HANDLING;
+    c->handed = true;
+    conn_update_reading(c);
+    conn_account(c);
+    log_debug("http: %s: %s %s (%zu body bytes)", c->label, q->pub.method,
+              log_esc(q->pub.target), q->body_len);
+    /* Last thing: the handler may respond (or even close the server) before returning. */
+    s->o.handler(s->o.ud, &q->pub);
+}
+
+static void conn_parse_failed(http_conn *c, llhttp_errno_t err)
+{
+    int status = c->fail_status ? c->fail_status : 400;
+    const char *msg = c->fail_msg ? c->fail_msg : "malformed request";
+    if (!c->fail_status)
+        log_warn("http: %s: bad request (%s: %s), answering 400", c->label,
+                 llhttp_errno_name(err), log_esc(llhttp_get_error_reason(&c->parser)));
+    conn_fail(c, status, msg);
+}
+
+/* Parse what is buffered, as long as no request is being handled. */
+static void conn_parse(http_conn *c)
+{
+    while (c->rpos < c->rlen &&
+           (c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY)) {
+        const char *data = c->rbuf + c->rpos;
+        size_t len = c->rlen - c->rpos;
+        llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+        if (err == HPE_OK) {
+            c->rpos = c->rlen;
+        } else if (err == HPE_PAUSED) {
+            c->rpos += (size_t)(llhttp_get_error_pos(&c->parser) - data);
+            llhttp_resume(&c->parser);
+            if (c->rpos == c->rlen)
+                conn_drop_input(c);
+            conn_dispatch(c);
+            return;
+        } else {
+            conn_parse_failed(c, err);
+            return;
+        }
+    }
+    if (c->rpos == c->rlen)
+        conn_drop_input(c);
+    conn_account(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    http_conn *c = container_of((uv_tcp_t *)h, http_conn, tcp);
+    (void)suggested;
+    if (!c->rbuf) {
+        c->rbuf = xmalloc(READ_CHUNK);
+        c->rpos = c->rlen = 0;
+    } else if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    /* A full buffer gives a zero-length buffer, which libuv reports as UV_ENOBUFS. */
+    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(READ_CHUNK - c->rlen));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    http_conn *c = container_of((uv_tcp_t *)st, http_conn, tcp);
+    http_server *s = c->srv;
+    (void)buf;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_debug("http: %s: read: %s", c->label, uv_strerror((int)nread));
+        else if (c->state == CONN_HEADERS || c->state == CONN_BODY)
+            log_debug("http: %s: peer closed in the middle of a request", c->label);
+        conn_close(c);
+        return;
+    }
+    if (c->state == CONN_LINGER) {
+        c->rpos = c->rlen = 0; /* discarded */
+        return;
+    }
+    c->rlen += (size_t)nread;
+    if (c->state == CONN_BODY)
+        conn_idle_timer(c, s->o.idle_timeout_ms);
+    conn_account(c);
+    if (s->buffered > s->o.max_buffered_bytes) {
+        log_warn("http: %s: %zu bytes buffered across all connections (limit %zu), "
+                 "answering 503",
+                 c->label, s->buffered, s->o.max_buffered_bytes);
+        conn_fail(c, 503, "server busy, try again");
+        return;
+    }
+    conn_parse(c);
+    conn_update_reading(c);
+}
+
+static void conn_update_reading(http_conn *c)
+{
+    bool want = c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY ||
+                c->state == CONN_LINGER;
+    if (want && !c->reading) {
+        int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        if (rc != 0) {
+            log_debug("http: %s: read start: %s", c->label, uv_strerror(rc));
+            conn_close(c);
+            return;
+        }
+        c->reading = true;
+    } else if (!want && c->reading && c->state != CONN_CLOSING) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* ---- timers ------------------------------------------------------------------------------- */
+
+static void on_header_timeout(uv_timer_t *t)
+{
+    http_conn *c = container_of(t, http_conn, header_timer);
+    if (c->state != CONN_HEADERS)
+        return;
+    log_warn("http: %s: request headers not complete after %llu ms, answering 408", c->label,
+             (unsigned long long)c->srv->o.header_timeout_ms);
+    conn_fail(c, 408, "request headers took too long");
+}
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+    http_conn *c = container_of(t, http_conn, idle_timer);
+    switch (c->state) {
+    case CONN_IDLE:
+        log_debug("http: %s: idle, closing", c->label);
+        conn_close(c);
+        break;
+    case CONN_BODY:
+        log_warn("http: %s: no body bytes for %llu ms, answering 408", c->label,
+                 (unsigned long long)c->srv->o.idle_timeout_ms);
+        conn_fail(c, 408, "request body stalled");
+        break;
+    case CONN_WRITING:
+        log_warn("http: %s: response not taken for %llu ms, closing", c->label,
+                 (unsigned long long)c->srv->o.idle_timeout_ms);
+        conn_close(c);
+        break;
+    case CONN_LINGER:
+        conn_close(c);
+        break;
+    case CONN_HEADERS:
+    case CONN_HANDLING:
+    case CONN_CLOSING:
+        break;
+    }
+}
+
+/* ---- accepting ---------------------------------------------------------------------------- */
+
+static void conn_set_peer(http_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = (int)sizeof ss;
+    snprintf(c->peer, sizeof c->peer, "unknown");
+    snprintf(c->label, sizeof c->label, "unknown");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(sin, c->peer, sizeof c->peer);
+        snprintf(c->label, sizeof c->label, "%s:%u", c->peer, (unsigned)ntohs(sin->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as IPv4. */
+            struct sockaddr_in sin;
+            memset(&sin, 0, sizeof sin);
+            sin.sin_family = AF_INET;
+            memcpy(&sin.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
+            uv_ip4_name(&sin, c->peer, sizeof c->peer);
+            snprintf(c->label, sizeof c->label, "%s:%u", c->peer,
+                     (unsigned)ntohs(sin6->sin6_port));
+        } else {
+            uv_ip6_name(sin6, c->peer, sizeof c->peer);
+            snprintf(c->label, sizeof c->label, "[%s]:%u", c->peer,
+                     (unsigned)ntohs(sin6->sin6_port));
+        }
+    }
+}
+
+static http_conn *conn_new(http_server *s)
+{
+    http_conn *c = xcalloc(1, sizeof *c);
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->header_timer);
+    uv_timer_init(s->loop, &c->idle_timer);
+    c->open_handles = 3;
+    s->open_handles += 3;
+    llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+    c->parser.data = c;
+    snprintf(c->label, sizeof c->label, "unknown");
+    c->prev = s->tail;
+    if (s->tail)
+        s->tail->next = c;
+    else
+        s->head = c;
+    s->tail = c;
+    s->n_conns++;
+    c->state = CONN_IDLE;
+    return c;
+}
+
+/* Oldest connection doing no work yet: waiting for (or receiving) request headers, or
+ * lingering after its last response. */
+static http_conn *oldest_evictable(http_server *s)
+{
+    for (http_conn *c = s->head; c; c = c->next)
+        if (c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_LINGER)
+            return c;
+    return NULL;
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    http_server *s = container_of((uv_tcp_t *)ls, http_server, listener);
+    if (status < 0) {
+        log_warn("http: accept: %s", uv_strerror(status));
+        return;
+    }
+    bool refuse = false;
+    if (s->n_conns >= (size_t)s->o.max_connections) {
+        http_conn *old = oldest_evictable(s);
+        if (old) {
+            log_warn("http: %zu connections open (limit %d), closing the oldest idle one (%s)",
+                     s->n_conns, s->o.max_connections, old->label);
+            conn_close(old);
+        } else {
+            refuse = true;
+        }
+    }
+    http_conn *c = conn_new(s);
+    int rc = uv_accept(ls, (uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        log_warn("http: accept: %s", uv_strerror(rc));
+        conn_close(c);
+        return;
+    }
+    conn_set_peer(c);
+    if (refuse) {
+        log_warn("http: %zu connections open (limit %d), all busy: refusing %s", s->n_conns - 1,
+                 s->o.max_connections, c->label);
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    log_debug("http: %s: connected (%zu open)", c->label, s->n_conns);
+    conn_idle_timer(c, s->o.idle_timeout_ms);
+    conn_update_reading(c);
+}
+
+/* ---- server ------------------------------------------------------------------------------- */
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    http_server *s = h->data;
+    s->open_handles--;
+    server_maybe_finish(s);
+}
+
+int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    if (errlen)
+        err[0] = '\0';
+    if (!o->handler || o->port < 0 || o->port > 65535) {
+        snprintf(err, errlen, "http server: no handler or port %d out of range", o->port);
+        return UV_EINVAL;
+    }
+    const char *addr = o->bind_address && *o->bind_address ? o->bind_address : "0.0.0.0";
+    char host[64];
+    size_t alen = strlen(addr);
+    if (alen >= 2 && addr[0] == '[' && addr[alen - 1] == ']') { /* "[::1]" accepted too */
+        addr++;
+        alen -= 2;
+    }
+    if (alen >= sizeof host) {
+        snprintf(err, errlen, "bind address too long");
+        return UV_EINVAL;
+    }
+    memcpy(host, addr, alen);
+    host[alen] = '\0';
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_ip4_addr(host, o->port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, o->port, (struct sockaddr_in6 *)&ss) != 0) {
+        snprintf(err, errlen, "bind address \"%s\" is not an IPv4 or IPv6 address",
+                 log_esc(host));
+        return UV_EINVAL;
+    }
+
+    http_server *s = xcalloc(1, sizeof *s);
+    s->loop = loop;
+    s->o = *o;
+    s->o.bind_address = NULL; /* not kept: the caller's string may go away */
+    if (!s->o.max_header_bytes)
+        s->o.max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
+    if (!s->o.header_timeout_ms)
+        s->o.header_timeout_ms = DEFAULT_HEADER_TIMEOUT_MS;
+    if (!s->o.idle_timeout_ms)
+        s->o.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    if (s->o.max_connections <= 0)
+        s->o.max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (!s->o.max_buffered_bytes)
+        s->o.max_buffered_bytes = DEFAULT_MAX_BUFFERED;
+    llhttp_settings_init(&s->settings);
+    s->settings.on_message_begin = on_message_begin;
+    s->settings.on_url = on_url;
+    s->settings.on_header_field = on_header_field;
+    s->settings.on_header_value = on_header_value;
+    s->settings.on_header_value_complete = on_header_value_complete;
+    s->settings.on_headers_complete = on_headers_complete;
+    s->settings.on_body = on_body;
+    s->settings.on_message_complete = on_message_complete;
+
+    uv_tcp_init(loop, &s->listener);
+    uv_timer_init(loop, &s->anchor);
+    s->listener.data = s;
+    s->anchor.data = s;
+    s->listener_open = true;
+    s->open_handles = 2;
+    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
+    if (rc == 0) {
+        int len = (int)sizeof ss;
+        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", log_esc(host), o->port,
+                 uv_strerror(rc));
+        http_server_close(s, NULL, NULL);
+        return rc;
+    }
+    s->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    log_info("http: listening on %s port %d", log_esc(host), s->port);
+    *out = s;
+    return 0;
+}
+
+void http_server_stop_accepting(http_server *s)
+{
+    if (s->draining || s->closing)
+        return;
+    s->draining = true;
+    if (s->listener_open) {
+        s->listener_open = false;
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    }
+    for (http_conn *c = s->head, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_IDLE && c->rpos == c->rlen)
+            conn_close(c);
+    }
+}
+
+void http_server_close(http_server *s, void (*done)(void *ud), void *ud)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    s->done = done;
+    s->done_ud = ud;
+    if (s->listener_open) {
+        s->listener_open = false;
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    }
+    uv_close((uv_handle_t *)&s->anchor, on_server_handle_closed);
+    for (http_conn *c = s->head, *next; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+}
+
+size_t http_server_conn_count(const http_server *s)
+{
+    return s->n_conns;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+/* ---- responding --------------------------------------------------------------------------- */
+
+void http_respond(http_request *r, int status, const char *content_type, const char *body,
+                  size_t len, const char *extra_headers)
+{
+    req_priv *q = (req_priv *)r;
+    http_conn *c = r->conn;
+    if (c->state != CONN_HANDLING || c->req != q) {
+        /* The connection went away (server closed) while the handler held the request. */
+        log_debug("http: %s: %s %s: connection gone, response %d dropped", c->label,
+                  r->method, log_esc(r->target), status);
+        c->req = NULL;
+        c->handed = false;
+        req_free(q);
+        conn_account(c);
+        conn_maybe_free(c);
+        return;
+    }
+    if (status < 200 || status > 599) {
+        log_error("http: handler answered status %d for %s; sending 500", status,
+                  log_esc(r->target));
+        status = 500;
+    }
+    http_server *s = c->srv;
+    bool close = !r->keep_alive || s->draining || s->closing;
+    bool head = req_is_head(q);
+    buf_t out;
+    buf_init(&out, 0);
+    build_response(&out, status, content_type, body, body ? len : 0, extra_headers, close, head);
+    log_debug("http: %s: %s %s -> %d", c->label, r->method, log_esc(r->target), status);
+    c->req = NULL;
+    c->handed = false;
+    req_free(q);
+    size_t n = out.len;
+    conn_write(c, buf_steal(&out), n, close);
+}
+
+void http_respond_json_error(http_request *r, int status, const char *message)
+{
+    buf_t b;
+    buf_init(&b, 0);
+    build_json_error(&b, status, message);
+    http_respond(r, status, "application/json", b.data, b.len, NULL);
+    buf_free(&b);
+}

@@ -1,1 +1,222 @@
-/* plex.c: placeholder, being written. */
+/* plex.c: the two Plex calls: read the library list, and ask for a partial scan of one folder. */
+#include "plex.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define PLEX_PRODUCT "plex-servarr-sync"
+#define PLEX_DEFAULT_IDENTIFIER "plex-servarr-sync"
+#define PLEX_SCAN_MAX_RESPONSE (64u * 1024u)
+#define PLEX_SECTIONS_MAX_RESPONSE (4u * 1024u * 1024u) /* 1024 libraries x 64 locations fit */
+#define PLEX_EXCERPT 200
+
+/* What rides behind httpc's ud until the answer comes (or the request is cancelled). */
+typedef struct plex_call {
+    plex_scan_cb scan_cb;
+    plex_sections_cb sections_cb;
+    void *ud;
+} plex_call;
+
+plex_status plex_classify(const httpc_result *res)
+{
+    if (res->error != HTTPC_OK)
+        return PLEX_RES_TRANSIENT;
+    long st = res->status;
+    if (st >= 200 && st < 300)
+        return PLEX_RES_OK;
+    if (st == 401 || st == 403)
+        return PLEX_RES_AUTH;
+    if (st == 404)
+        return PLEX_RES_NOT_FOUND;
+    if (st == 408 || st == 429 || (st >= 500 && st < 600))
+        return PLEX_RES_TRANSIENT;
+    return PLEX_RES_BAD;
+}
+
+/* Append an escaped, bounded excerpt of s to out (control bytes escaped, UTF-8 kept whole). */
+static void esc_append(char *out, size_t outlen, const char *s, size_t len)
+{
+    size_t o = strlen(out);
+    bool cut = false;
+    if (len > PLEX_EXCERPT) {
+        len = PLEX_EXCERPT;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+        cut = true;
+    }
+    for (size_t i = 0; i < len && o + 5 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n' || c == '\r' || c == '\t' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (cut && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+}
+
+/* One line for the log and the UI. Never holds the URL (the token travels in a header anyway). */
+static void describe(const httpc_result *res, plex_status st, char *msg, size_t msglen)
+{
+    if (res->error != HTTPC_OK) {
+        static const char *const kinds[] = {
+            [HTTPC_OK] = "ok",
+            [HTTPC_ERR_CONNECT] = "connection failed",
+            [HTTPC_ERR_DNS] = "name did not resolve",
+            [HTTPC_ERR_TIMEOUT] = "timed out",
+            [HTTPC_ERR_TOO_BIG] = "answer too large",
+            [HTTPC_ERR_PROTOCOL] = "protocol error",
+        };
+        const char *kind = (size_t)res->error < ARRAY_SIZE(kinds) ? kinds[res->error] : "error";
+        snprintf(msg, msglen, "no answer from Plex (%s): ", kind);
+        esc_append(msg, msglen, res->message ? res->message : "", res->message ? strlen(res->message) : 0);
+        return;
+    }
+    const char *hint = "";
+    if (st == PLEX_RES_AUTH)
+        hint = " (check PLEX_TOKEN)";
+    else if (res->status >= 300 && res->status < 400)
+        hint = " (a redirect, not followed: check PLEX_URL)";
+    snprintf(msg, msglen, "HTTP %ld%s", res->status, hint);
+    if (st != PLEX_RES_OK && res->body_len) {
+        size_t n = strlen(msg);
+        snprintf(msg + n, msglen - n, ": ");
+        esc_append(msg, msglen, res->body, res->body_len);
+    }
+}
+
+static void call_release(void *ud)
+{
+    free(ud);
+}
+
+static void on_scan(void *ud, const httpc_result *res)
+{
+    plex_call *call = ud;
+    char msg[512];
+    plex_result r = {.status = plex_classify(res), .http_status = res->error == HTTPC_OK ? res->status : 0,
+                     .message = msg};
+    describe(res, r.status, msg, sizeof msg);
+    plex_scan_cb cb = call->scan_cb;
+    void *cb_ud = call->ud;
+    free(call);
+    cb(cb_ud, &r);
+}
+
+static void on_sections(void *ud, const httpc_result *res)
+{
+    plex_call *call = ud;
+    char msg[512];
+    plex_result r = {.status = plex_classify(res), .http_status = res->error == HTTPC_OK ? res->status : 0,
+                     .message = msg};
+    describe(res, r.status, msg, sizeof msg);
+    plex_sections_cb cb = call->sections_cb;
+    void *cb_ud = call->ud;
+    free(call);
+    if (r.status != PLEX_RES_OK) {
+        cb(cb_ud, &r, NULL);
+        return;
+    }
+    plex_libraries libs;
+    char err[256];
+    if (plex_libraries_parse(res->body, res->body_len, &libs, err, sizeof err) < 0) {
+        r.status = PLEX_RES_BAD;
+        snprintf(msg, sizeof msg, "unreadable library list (HTTP %ld, %s): ", res->status,
+                 res->content_type ? res->content_type : "no content type");
+        esc_append(msg, sizeof msg, err, strlen(err));
+        cb(cb_ud, &r, NULL);
+        return;
+    }
+    if (!libs.fetched_at)
+        libs.fetched_at = wall_ms();
+    cb(cb_ud, &r, &libs);
+    plex_libraries_free(&libs); /* nothing left if the callback moved it out */
+}
+
+static char *base_url(const config_t *c)
+{
+    size_t n = strlen(c->plex_url);
+    while (n > 0 && c->plex_url[n - 1] == '/')
+        n--;
+    return xstrndup(c->plex_url, n);
+}
+
+/* GET url with the Plex headers; call owns cb/ud and is freed by the answer or the release. */
+static int plex_get(httpc_t *h, const config_t *c, const char *url, size_t max, httpc_cb on_answer, plex_call *call,
+                    httpc_req **out)
+{
+    const char *ident = c->plex_identifier && *c->plex_identifier ? c->plex_identifier : PLEX_DEFAULT_IDENTIFIER;
+    char *token_h = c->plex_token && *c->plex_token ? xasprintf("X-Plex-Token: %s", c->plex_token) : NULL;
+    char *ident_h = xasprintf("X-Plex-Client-Identifier: %s", ident);
+    const char *headers[6];
+    size_t n = 0;
+    if (token_h)
+        headers[n++] = token_h;
+    headers[n++] = ident_h;
+    headers[n++] = "X-Plex-Product: " PLEX_PRODUCT;
+    headers[n++] = "X-Plex-Version: " PSS_VERSION;
+    headers[n++] = "Accept: application/json";
+    headers[n] = NULL;
+    httpc_opts o = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .timeout_ms = c->plex_timeout_ms,
+        .max_response_bytes = max,
+    };
+    int rc = httpc_request_ex(h, &o, on_answer, call, call_release, out);
+    free(token_h); /* httpc copied the header strings */
+    free(ident_h);
+    if (rc < 0)
+        free(call);
+    return rc;
+}
+
+int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path, plex_scan_cb cb, void *ud,
+              httpc_req **out)
+{
+    if (out)
+        *out = NULL;
+    if (!h || !c || !c->plex_url || !*c->plex_url || !plex_path || !cb || section < 0)
+        return -EINVAL;
+    char *base = base_url(c);
+    char *path = url_encode(plex_path);
+    char *url = xasprintf("%s/library/sections/%ld/refresh?path=%s", base, section, path);
+    free(base);
+    free(path);
+    plex_call *call = xcalloc(1, sizeof *call);
+    call->scan_cb = cb;
+    call->ud = ud;
+    int rc = plex_get(h, c, url, PLEX_SCAN_MAX_RESPONSE, on_scan, call, out);
+    free(url);
+    return rc;
+}
+
+int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void *ud, httpc_req **out)
+{
+    if (out)
+        *out = NULL;
+    if (!h || !c || !c->plex_url || !*c->plex_url || !cb)
+        return -EINVAL;
+    char *base = base_url(c);
+    char *url = xasprintf("%s/library/sections", base);
+    free(base);
+    plex_call *call = xcalloc(1, sizeof *call);
+    call->sections_cb = cb;
+    call->ud = ud;
+    int rc = plex_get(h, c, url, PLEX_SECTIONS_MAX_RESPONSE, on_sections, call, out);
+    free(url);
+    return rc;
+}

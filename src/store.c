@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +186,11 @@ static const char *const state_names[] = {
 _Static_assert(ARRAY_SIZE(state_names) == ENTRY_STATE_COUNT, "a state has no persisted name");
 
 static const char *const hist_names[] = {
-    [HIST_OK] = "ok", [HIST_FAILED] = "failed", [HIST_PARKED] = "parked", [HIST_SKIPPED] = "skipped"};
+    [HIST_OK] = "ok",
+    [HIST_FAILED] = "failed",
+    [HIST_PARKED] = "parked",
+    [HIST_SKIPPED] = "skipped",
+};
 
 const char *hist_status_name(hist_status st)
 {
@@ -222,7 +227,8 @@ static bool state_parse(const char *name, entry_state *out)
 
 /* ---- small helpers ---- */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
@@ -511,26 +517,25 @@ static int quick_check(store_t *s, bool *corrupt, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
-    bool ok = false;
-    char first[200] = "";
+    size_t rows = 0;
+    char first[200] = "no answer";
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
-        const char *line = (const char *)sqlite3_column_text(st, 0);
-        if (!first[0])
-            snprintf(first, sizeof first, "%s", nz(line));
-        ok = !ok && line && strcmp(line, "ok") == 0 && first[0] && strcmp(first, "ok") == 0;
+        if (rows++ == 0)
+            snprintf(first, sizeof first, "%s", nz((const char *)sqlite3_column_text(st, 0)));
     }
     int ret = 0;
     if (rc != SQLITE_DONE) {
         ret = sql_fail(s, rc);
         *corrupt = sqlite_is_corrupt(rc);
         seterr(err, errlen, "%s: integrity check: %s", s->path, s->sqlerr);
-    } else if (!ok) {
+    } else if (rows != 1 || strcmp(first, "ok") != 0) {
         *corrupt = true;
         ret = -EILSEQ;
-        seterr(err, errlen, "%s: integrity check: %s", s->path, first[0] ? first : "no answer");
+        snprintf(s->sqlerr, sizeof s->sqlerr, "integrity check: %s", first);
+        seterr(err, errlen, "%s: %s", s->path, s->sqlerr);
     }
     sqlite3_finalize(st);
     return ret;
@@ -649,8 +654,8 @@ static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t 
     /* AUTOINCREMENT's sequence remembers ids of inbox rows already deleted, so ids never repeat
      * across restarts (a log line about event 42 always means one event). */
     ret = query_int(s,
-                    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'inbox'), 0),"
-                    " coalesce((SELECT max(id) FROM inbox), 0))",
+                    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence"
+                    " WHERE name = 'inbox'), 0), coalesce((SELECT max(id) FROM inbox), 0))",
                     &s->last_event_id, &rc);
     if (ret < 0) {
         *corrupt = sqlite_is_corrupt(rc);
@@ -1166,8 +1171,8 @@ static int load_events(store_t *s, const store_loader *l)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT id, section, plex_path, arr_path, files, source_bit, manual,"
-                                " at FROM inbox ORDER BY id",
+                                "SELECT id, section, plex_path, arr_path, files, source_bit,"
+                                " manual, at FROM inbox ORDER BY id",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
@@ -1317,7 +1322,8 @@ int store_history_list(store_t *s, const store_history_query *q, store_history_f
         rc = sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":status"),
                                hist_status_name((hist_status)q->status), -1, SQLITE_STATIC);
     if (rc == SQLITE_OK && pat)
-        rc = sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":pat"), pat, -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":pat"), pat, -1,
+                               SQLITE_STATIC);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)

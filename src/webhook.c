@@ -1,1 +1,610 @@
-/* webhook.c: placeholder, being written. */
+/* webhook.c: an *arr webhook body -> the folders it asks to scan (in arr terms), following
+ * DESIGN.md's table ("Which folders an event asks for"). Pure: no I/O, no loop. */
+#include "webhook.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "paths.h"
+#include "util.h"
+
+#define WEBHOOK_MAX_DEPTH 64
+#define WEBHOOK_DEFAULT_MAX_FOLDERS 100 /* when the config leaves max_folders_per_event at 0 */
+
+static const char *const app_names[APP_COUNT] = {"sonarr", "radarr", "lidarr", "readarr", "manual"};
+
+const char *arr_app_name(arr_app a)
+{
+    return (unsigned)a < APP_COUNT ? app_names[a] : "unknown";
+}
+
+static bool ieq(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return n == strlen(b) && ascii_strncasecmp(a, b, n) == 0;
+}
+
+int arr_app_parse(const char *s, arr_app *out)
+{
+    for (int i = 0; s && i < APP_COUNT; i++) {
+        if (ieq(s, app_names[i])) {
+            *out = (arr_app)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- what each app sends ------------------------------------------------------------- */
+
+typedef enum { EV_IGNORED, EV_TEST, EV_FILES, EV_RENAME, EV_ROOT_DELETE } ev_kind;
+
+typedef struct app_shape {
+    const char *root_obj;    /* object holding the root folder and the title */
+    const char *root_key;    /* its path field */
+    const char *root_field;  /* "series.path", for error messages */
+    const char *title_key;
+    const char *file_one;    /* one file object (Download, *FileDelete, Retag) */
+    const char *file_many;   /* an array of file objects (Import Complete, Lidarr/Readarr), or NULL */
+    const char *renamed;     /* Rename: array of files with previousPath / previousRelativePath */
+    bool rename_new_is_root; /* Radarr: the movie folder stands for the new names */
+    const char *const *file_events;
+    const char *const *root_delete_events;
+} app_shape;
+
+static const char *const sonarr_files[] = {"Download", "EpisodeFileDelete", NULL};
+static const char *const sonarr_root[] = {"SeriesDelete", NULL};
+static const char *const radarr_files[] = {"Download", "MovieFileDelete", NULL};
+static const char *const radarr_root[] = {"MovieDelete", NULL};
+static const char *const lidarr_files[] = {"Download", "Retag", NULL};
+static const char *const lidarr_root[] = {"AlbumDelete", "ArtistDelete", NULL};
+static const char *const readarr_files[] = {"Download", "Retag", "BookFileDelete", NULL};
+static const char *const readarr_root[] = {"BookDelete", "AuthorDelete", NULL};
+
+static const app_shape shapes[] = {
+    [APP_SONARR] = {"series", "path", "series.path", "title", "episodeFile", "episodeFiles",
+                    "renamedEpisodeFiles", false, sonarr_files, sonarr_root},
+    [APP_RADARR] = {"movie", "folderPath", "movie.folderPath", "title", "movieFile", NULL,
+                    "renamedMovieFiles", true, radarr_files, radarr_root},
+    [APP_LIDARR] = {"artist", "path", "artist.path", "name", "trackFile", "trackFiles",
+                    "renamedTrackFiles", false, lidarr_files, lidarr_root},
+    [APP_READARR] = {"author", "path", "author.path", "name", "bookFile", "bookFiles",
+                     "renamedBookFiles", false, readarr_files, readarr_root},
+};
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++) {
+        if (ieq(*list, s))
+            return true;
+    }
+    return false;
+}
+
+static ev_kind classify(const app_shape *shape, const char *type)
+{
+    if (ieq(type, "Test"))
+        return EV_TEST;
+    if (ieq(type, "Rename"))
+        return EV_RENAME;
+    if (in_list(shape->file_events, type))
+        return EV_FILES;
+    if (in_list(shape->root_delete_events, type))
+        return EV_ROOT_DELETE;
+    return EV_IGNORED;
+}
+
+/* ---- building the folder list -------------------------------------------------------- */
+
+typedef struct wh_ctx {
+    const config_t *c;
+    const app_shape *shape;
+    wh_event *ev;
+    char *err;
+    size_t errlen;
+    size_t max_folders;
+    size_t cap_folders;
+    size_t *slots;  /* open-addressing index of ev->folders by path: folder index + 1, 0 = free */
+    size_t n_slots; /* a power of two, at least twice the folder count */
+    char **all_files; /* every event file (up to WEBHOOK_MAX_FILES), for a root folder */
+    size_t n_all;
+} wh_ctx;
+
+static int werr(wh_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int werr(wh_ctx *x, const char *fmt, ...)
+{
+    if (x->err && x->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(x->err, x->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+static size_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static void slots_insert(size_t *slots, size_t n_slots, const char *path, size_t value)
+{
+    size_t i = str_hash(path) & (n_slots - 1);
+    while (slots[i])
+        i = (i + 1) & (n_slots - 1);
+    slots[i] = value;
+}
+
+static void slots_grow(wh_ctx *x)
+{
+    size_t n = x->n_slots ? x->n_slots * 2 : 16;
+    size_t *slots = xcalloc(n, sizeof(*slots));
+    for (size_t i = 0; i < x->ev->n_folders; i++)
+        slots_insert(slots, n, x->ev->folders[i].path, i + 1);
+    free(x->slots);
+    x->slots = slots;
+    x->n_slots = n;
+}
+
+/* The folder for `path`, added when new. NULL once the event has more folders than it may
+ * keep: it collapses to its root at the end, so the rest need not be remembered. */
+static wh_folder *folder_get(wh_ctx *x, const char *path)
+{
+    wh_event *ev = x->ev;
+    if (x->n_slots) {
+        size_t mask = x->n_slots - 1;
+        for (size_t i = str_hash(path) & mask; x->slots[i]; i = (i + 1) & mask) {
+            if (strcmp(ev->folders[x->slots[i] - 1].path, path) == 0)
+                return &ev->folders[x->slots[i] - 1];
+        }
+    }
+    if (ev->n_folders > x->max_folders)
+        return NULL;
+    if ((ev->n_folders + 1) * 2 > x->n_slots)
+        slots_grow(x);
+    if (ev->n_folders == x->cap_folders) {
+        x->cap_folders = x->cap_folders ? x->cap_folders * 2 : 4;
+        ev->folders = xrealloc(ev->folders, x->cap_folders * sizeof(*ev->folders));
+    }
+    wh_folder *f = &ev->folders[ev->n_folders++];
+    *f = (wh_folder){.path = xstrdup(path)};
+    slots_insert(x->slots, x->n_slots, path, ev->n_folders);
+    return f;
+}
+
+/* Adds s to a bounded, de-duplicated list of owned strings (up to WEBHOOK_MAX_FILES). */
+static void list_add(char ***v, size_t *n, const char *s)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp((*v)[i], s) == 0)
+            return;
+    }
+    if (*n >= WEBHOOK_MAX_FILES)
+        return;
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = xstrdup(s);
+}
+
+static void list_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Asks for `folder`, and remembers `file` (may be NULL) as an event file in it. */
+static void want(wh_ctx *x, const char *folder, const char *file)
+{
+    wh_folder *f = folder_get(x, folder);
+    if (!file)
+        return;
+    if (f)
+        list_add(&f->files, &f->n_files, file);
+    list_add(&x->all_files, &x->n_all, file);
+}
+
+/* Asks for the folder holding `file`. */
+static void want_file(wh_ctx *x, const char *file)
+{
+    char *dir = paths_dirname(file);
+    want(x, dir, file);
+    free(dir);
+}
+
+/* ---- reading fields ------------------------------------------------------------------ */
+
+static const cJSON *field(const cJSON *obj, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNull(it) ? NULL : it; /* Newtonsoft omits nulls; treat a null as absent */
+}
+
+/* A string field; *out = NULL when absent, null or "". */
+static int get_str(wh_ctx *x, const cJSON *obj, const char *where, const char *key, const char **out)
+{
+    const cJSON *it = field(obj, key);
+    *out = NULL;
+    if (!it)
+        return 0;
+    if (!cJSON_IsString(it))
+        return werr(x, "%s%s%s: must be a string", where, where[0] ? "." : "", key);
+    if (it->valuestring[0])
+        *out = it->valuestring;
+    return 0;
+}
+
+static int get_obj(wh_ctx *x, const cJSON *obj, const char *key, const cJSON **out)
+{
+    *out = field(obj, key);
+    if (*out && !cJSON_IsObject(*out))
+        return werr(x, "%s: must be an object", key);
+    return 0;
+}
+
+static int get_array(wh_ctx *x, const cJSON *obj, const char *key, const cJSON **out)
+{
+    *out = field(obj, key);
+    if (*out && !cJSON_IsArray(*out))
+        return werr(x, "%s: must be an array", key);
+    return 0;
+}
+
+static bool is_drive_path(const char *p)
+{
+    char c0 = p[0];
+    return ((c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z')) && p[1] == ':' &&
+           (p[2] == '\0' || p[2] == '/');
+}
+
+/* An absolute path as the app sent it: normalized, a Windows drive path mapped through
+ * PATH_REPLACEMENTS, then checked. */
+static int abs_path(wh_ctx *x, const char *raw, const char *where, const char *key, char **out)
+{
+    char *p = paths_normalize(raw);
+    if (is_drive_path(p)) {
+        char *mapped = paths_replace(p, &x->c->path_repl, NULL);
+        free(p);
+        p = mapped;
+    }
+    const char *why = paths_check(p);
+    if (why) {
+        free(p);
+        return werr(x, "%s%s%s: %s", where, where[0] ? "." : "", key, why);
+    }
+    *out = p;
+    return 0;
+}
+
+/* The path of one file entry: root + entry[rel_key], or entry[abs_key] when the root or the
+ * relative path is missing (or first, when prefer_abs). *out = NULL when it has neither. */
+static int entry_path(wh_ctx *x, const cJSON *entry, const char *where, const char *rel_key,
+                      const char *abs_key, bool prefer_abs, char **out)
+{
+    const char *rel, *abs;
+    int rc;
+    *out = NULL;
+    if ((rc = get_str(x, entry, where, rel_key, &rel)) || (rc = get_str(x, entry, where, abs_key, &abs)))
+        return rc;
+    bool use_rel = x->ev->root && rel && !(prefer_abs && abs);
+    if (!use_rel)
+        return abs ? abs_path(x, abs, where, abs_key, out) : 0;
+
+    char *p = paths_join(x->ev->root, rel);
+    const char *why = paths_check(p);
+    if (why) {
+        free(p);
+        return werr(x, "%s.%s: %s", where, rel_key, why);
+    }
+    *out = p;
+    return 0;
+}
+
+/* One file object: the folder holding it. */
+static int take_file(wh_ctx *x, const cJSON *entry, const char *where)
+{
+    if (!cJSON_IsObject(entry))
+        return werr(x, "%s: must be an object", where);
+    char *p;
+    int rc = entry_path(x, entry, where, "relativePath", "path", false, &p);
+    if (rc == 0 && p)
+        want_file(x, p);
+    free(p);
+    return rc;
+}
+
+static int take_file_array(wh_ctx *x, const cJSON *root, const char *key)
+{
+    const cJSON *arr, *it;
+    int rc = get_array(x, root, key, &arr);
+    size_t i = 0;
+    if (rc || !arr)
+        return rc;
+    cJSON_ArrayForEach(it, arr) {
+        char where[96];
+        snprintf(where, sizeof(where), "%s[%zu]", key, i++);
+        if ((rc = take_file(x, it, where)))
+            return rc;
+    }
+    return 0;
+}
+
+/* Download, *FileDelete, Retag: the folders of the listed files and of deletedFiles[]. */
+static int take_files(wh_ctx *x, const cJSON *root)
+{
+    const app_shape *s = x->shape;
+    const cJSON *one;
+    int rc = get_obj(x, root, s->file_one, &one);
+    if (rc == 0 && one)
+        rc = take_file(x, one, s->file_one);
+    if (rc == 0 && s->file_many)
+        rc = take_file_array(x, root, s->file_many);
+    if (rc == 0)
+        rc = take_file_array(x, root, "deletedFiles");
+    return rc;
+}
+
+/* Rename: the old and new folder of each renamed file; for Radarr the movie folder and the
+ * old folders. */
+static int take_renamed(wh_ctx *x, const cJSON *root)
+{
+    const app_shape *s = x->shape;
+    const cJSON *arr, *it;
+    int rc = get_array(x, root, s->renamed, &arr);
+    size_t i = 0;
+    if (rc || !arr)
+        return rc;
+    bool new_is_root = s->rename_new_is_root && x->ev->root;
+    if (new_is_root)
+        want(x, x->ev->root, NULL);
+    cJSON_ArrayForEach(it, arr) {
+        char where[96];
+        char *old_p = NULL, *new_p = NULL;
+        snprintf(where, sizeof(where), "%s[%zu]", s->renamed, i++);
+        if (!cJSON_IsObject(it))
+            return werr(x, "%s: must be an object", where);
+        rc = entry_path(x, it, where, "previousRelativePath", "previousPath", true, &old_p);
+        if (rc == 0)
+            rc = entry_path(x, it, where, "relativePath", "path", false, &new_p);
+        if (rc == 0 && old_p)
+            want_file(x, old_p);
+        if (rc == 0 && new_p) {
+            if (new_is_root)
+                want(x, x->ev->root, new_p);
+            else
+                want_file(x, new_p);
+        }
+        free(old_p);
+        free(new_p);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* SeriesDelete & co: the root folder, only when the files were deleted. */
+static int take_root_delete(wh_ctx *x, const cJSON *root)
+{
+    const cJSON *del = field(root, "deletedFiles");
+    if (del && !cJSON_IsBool(del))
+        return werr(x, "deletedFiles: must be a boolean");
+    if (!cJSON_IsTrue(del)) {
+        x->ev->ignored = true; /* the folder is still there, unchanged: nothing to scan */
+        return 0;
+    }
+    if (!x->ev->root)
+        return werr(x, "%s: %s", x->shape->root_field, paths_check(NULL));
+    want(x, x->ev->root, NULL);
+    return 0;
+}
+
+/* SCAN_SCOPE=root, or more folders than MAX_FOLDERS_PER_EVENT: one folder, the root, with
+ * every event file. */
+static int collapse_to_root(wh_ctx *x)
+{
+    wh_event *ev = x->ev;
+    bool overflow = ev->n_folders > x->max_folders;
+    bool scope_root = x->c->scan_scope == SCAN_SCOPE_ROOT;
+    if (!overflow && !scope_root)
+        return 0;
+    if (!ev->root) {
+        if (overflow)
+            return werr(x, "more than %zu folders and no %s to collapse to", x->max_folders,
+                        x->shape->root_field);
+        return 0; /* SCAN_SCOPE=root without a root in the payload: keep the file folders */
+    }
+    for (size_t i = 0; i < ev->n_folders; i++) {
+        free(ev->folders[i].path);
+        list_free(ev->folders[i].files, ev->folders[i].n_files);
+    }
+    ev->folders = xrealloc(ev->folders, sizeof(*ev->folders));
+    ev->folders[0] = (wh_folder){.path = xstrdup(ev->root), .files = x->all_files,
+                                 .n_files = x->n_all};
+    ev->n_folders = 1;
+    x->all_files = NULL;
+    x->n_all = 0;
+    return 0;
+}
+
+/* ---- the body ------------------------------------------------------------------------ */
+
+/* One pass over the raw body outside cJSON: the nesting depth (cJSON allows 1000), and NULs.
+ * A NUL, raw or as \u0000, would silently cut a cJSON string short and so hide what follows
+ * it from paths_check; when `fix` (a copy of the body) is given, each becomes U+0001, which
+ * paths_check then refuses as a control character naming the field. */
+static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        if (c == '\0') {
+            *has_nul = true;
+            if (fix)
+                fix[i] = '\x01';
+        }
+        if (in_str) {
+            if (c == '\\') {
+                if (i + 5 < n && b[i + 1] == 'u' && memcmp(b + i + 2, "0000", 4) == 0) {
+                    *has_nul = true;
+                    if (fix)
+                        fix[i + 5] = '1';
+                }
+                i++;
+            } else if (c == '"') {
+                in_str = false;
+            }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > WEBHOOK_MAX_DEPTH)
+                return false;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
+static cJSON *parse_body(wh_ctx *x, const char *body, size_t len)
+{
+    bool has_nul = false;
+    char *copy = NULL;
+    if (!body)
+        len = 0;
+    if (!json_prescan(body, len, NULL, &has_nul)) {
+        werr(x, "JSON nested too deeply");
+        return NULL;
+    }
+    if (has_nul) {
+        copy = xmalloc(len + 1);
+        memcpy(copy, body, len);
+        copy[len] = '\0';
+        json_prescan(body, len, copy, &has_nul);
+        body = copy;
+    }
+    const char *end = NULL;
+    cJSON *root = len ? cJSON_ParseWithLengthOpts(body, len, &end, false) : NULL;
+    if (root) {
+        /* cJSON stops after the first value; anything but whitespace after it is an error. */
+        size_t off = (size_t)(end - body);
+        while (off < len && (body[off] == ' ' || body[off] == '\t' || body[off] == '\r' ||
+                             body[off] == '\n'))
+            off++;
+        if (off != len) {
+            cJSON_Delete(root);
+            root = NULL;
+        }
+    }
+    free(copy);
+    if (!root)
+        werr(x, "body is not valid JSON");
+    else if (!cJSON_IsObject(root)) {
+        werr(x, "body is not a JSON object");
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
+
+static int interpret(wh_ctx *x, const cJSON *json)
+{
+    wh_event *ev = x->ev;
+    const cJSON *type = field(json, "eventType");
+    if (type && !cJSON_IsString(type))
+        return werr(x, "eventType must be a string");
+    ev->event_type = xstrdup(type ? type->valuestring : "");
+
+    const cJSON *root_obj = field(json, x->shape->root_obj);
+    const cJSON *title = cJSON_IsObject(root_obj) ? field(root_obj, x->shape->title_key) : NULL;
+    if (cJSON_IsString(title))
+        ev->title = xstrdup(title->valuestring);
+
+    ev_kind kind = classify(x->shape, ev->event_type);
+    if (kind == EV_TEST) {
+        ev->is_test = true; /* its paths are placeholders ("C:\\testpath"): never looked at */
+        return 0;
+    }
+    if (kind == EV_IGNORED) {
+        ev->ignored = true;
+        return 0;
+    }
+
+    int rc = get_obj(x, json, x->shape->root_obj, &root_obj);
+    const char *root_raw = NULL;
+    if (rc == 0 && root_obj)
+        rc = get_str(x, root_obj, x->shape->root_obj, x->shape->root_key, &root_raw);
+    if (rc == 0 && root_raw)
+        rc = abs_path(x, root_raw, x->shape->root_obj, x->shape->root_key, &ev->root);
+    if (rc)
+        return rc;
+
+    switch (kind) {
+    case EV_FILES:
+        rc = take_files(x, json);
+        break;
+    case EV_RENAME:
+        rc = take_renamed(x, json);
+        break;
+    case EV_ROOT_DELETE:
+        return take_root_delete(x, json);
+    case EV_TEST:
+    case EV_IGNORED:
+        break;
+    }
+    if (rc)
+        return rc;
+    if (ev->n_folders == 0)
+        return werr(x, "no file path in payload");
+    return collapse_to_root(x);
+}
+
+int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, wh_event *out,
+                  char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->app = app;
+    wh_ctx x = {.c = c, .ev = out, .err = err, .errlen = errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    if ((unsigned)app >= APP_MANUAL)
+        return werr(&x, "no webhook payload format for '%s'", arr_app_name(app));
+    x.shape = &shapes[app];
+    x.max_folders = c->max_folders_per_event > 0 ? (size_t)c->max_folders_per_event
+                                                 : WEBHOOK_DEFAULT_MAX_FOLDERS;
+
+    cJSON *json = parse_body(&x, body, len);
+    int rc = json ? interpret(&x, json) : -EINVAL;
+    cJSON_Delete(json);
+    free(x.slots);
+    list_free(x.all_files, x.n_all);
+    if (rc) {
+        wh_event_free(out);
+        out->app = app;
+    }
+    return rc;
+}
+
+void wh_event_free(wh_event *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->n_folders; i++) {
+        free(e->folders[i].path);
+        list_free(e->folders[i].files, e->folders[i].n_files);
+    }
+    free(e->folders);
+    free(e->event_type);
+    free(e->root);
+    free(e->title);
+    memset(e, 0, sizeof(*e));
+}

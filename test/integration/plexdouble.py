@@ -3,8 +3,8 @@
 
 It answers only the calls the daemon makes, the way Plex does (see the protocol notes on Plex):
 
-  GET /identity                        no token needed; MediaContainer (JSON with
-                                       Accept: application/json, XML otherwise, as Plex)
+  GET /identity                        no token needed; MediaContainer JSON
+                                       {size, claimed, machineIdentifier, version}
   GET /library/sections                token; JSON with Accept: application/json, else XML
   GET /library/sections/{id}/refresh   token; ?path= required (400 without), 404 for an
                                        unknown section, 405 for any method but GET,
@@ -125,7 +125,19 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, addr, double):
         self.double = double
+        self.conns = set()
+        self.conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
+
+    def drop_connections(self):
+        """Break every open (keep-alive) connection, as a Plex that went away would."""
+        with self.conns_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -135,6 +147,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # quiet
         pass
+
+    def setup(self):
+        super().setup()
+        with self.server.conns_lock:
+            self.server.conns.add(self.connection)
+
+    def finish(self):
+        with self.server.conns_lock:
+            self.server.conns.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def _handle(self):
         self.server.double._dispatch(self)
@@ -197,12 +222,14 @@ class PlexDouble:
         if srv is not None:
             srv.shutdown()
             srv.server_close()
+            srv.drop_connections()
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
 
     def set_down(self):
-        """Plex is down: stop listening (connections are refused) and keep the port."""
+        """Plex is down: stop listening (new connections are refused, open ones are broken) and
+        keep the port."""
         self.stop()
 
     def set_up(self):
@@ -313,14 +340,10 @@ class PlexDouble:
         parts.append('</MediaContainer>\n')
         return "".join(parts).encode("utf-8")
 
-    def _identity(self, want_json):
-        if want_json:
-            return json.dumps({"MediaContainer": {
-                "size": 0, "claimed": True, "machineIdentifier": self.IDENTIFIER,
-                "version": self.VERSION}}).encode(), "application/json"
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer size="0" claimed="1" '
-                'machineIdentifier="%s" version="%s">\n</MediaContainer>\n'
-                % (self.IDENTIFIER, self.VERSION)).encode(), "text/xml;charset=utf-8"
+    def _identity(self):
+        return json.dumps({"MediaContainer": {
+            "size": 0, "claimed": True, "machineIdentifier": self.IDENTIFIER,
+            "version": self.VERSION}}).encode(), "application/json"
 
     def _dispatch(self, h):
         rec = Request()
@@ -394,7 +417,7 @@ class PlexDouble:
             rec.route = "identity"
             if rec.method != "GET":
                 return bad_method
-            body, ctype = self._identity(want_json)
+            body, ctype = self._identity()
             return 200, body, ctype, []
 
         if rec.path == "/library/sections":

@@ -307,7 +307,8 @@ class Rclone:
         if r.status == 404:
             return None
         if r.status != 200:
-            raise RuntimeError("rclone serve http: GET %s -> %d %r" % (target, r.status, r.body[:200]))
+            raise RuntimeError("rclone serve http: GET %s -> %d %r"
+                               % (target, r.status, r.body[:200]))
         names = set()
         for href in self.NAME_RE.findall(r.text):
             name = urllib.parse.unquote(html.unescape(href))
@@ -356,6 +357,8 @@ class Daemon:
         self.log_path = os.path.join(workdir, "daemon.log")
         self.env_path = os.path.join(workdir, "daemon.env")
         self.exit_code = None
+        self.stopped = False   # stop() was called
+        self.killed = False    # kill() was called
 
     # ---- lifecycle ----
     def start(self, timeout=20.0):
@@ -405,6 +408,7 @@ class Daemon:
         """SIGTERM, then wait; SIGKILL if it does not exit in time. Returns the exit code."""
         if self.proc is None:
             return self.exit_code
+        self.stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -416,6 +420,7 @@ class Daemon:
         return self.exit_code
 
     def kill(self):
+        self.killed = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
@@ -566,13 +571,24 @@ class RigTestCase(unittest.TestCase):
         return env
 
     def start_daemon(self, **overrides):
-        """Start the daemon with daemon_env(**overrides) (a value of None removes a variable)."""
+        """Start the daemon with daemon_env(**overrides) (a value of None removes a variable).
+        STATE_DIR is created beforehand (as systemd's StateDirectory= would)."""
         workdir = os.path.join(self.tmp, "run")
         os.makedirs(workdir, exist_ok=True)
-        self.daemon = Daemon(workdir, self.daemon_env(**overrides))
+        env = self.daemon_env(**overrides)
+        if env.get("STATE_DIR"):
+            os.makedirs(env["STATE_DIR"], mode=0o700, exist_ok=True)
         self.addCleanup(self._stop_daemon)
-        self.daemon.start()
-        return self.daemon
+        for attempt in range(3):
+            self.daemon = Daemon(workdir, env)
+            try:
+                return self.daemon.start()
+            except DaemonError:
+                # the port free_port() gave was taken meanwhile: try another one
+                if attempt == 2 or "PORT" in overrides or not re.search(
+                        r"address already in use|EADDRINUSE", self.daemon.log(), re.I):
+                    raise
+                env["PORT"] = free_port()
 
     # ---- helpers for tests ----
     def show_file(self, show, season="Season 01", name=None):
@@ -587,9 +603,11 @@ class RigTestCase(unittest.TestCase):
         return sonarr_download(os.path.join(self.tv, show), rest, title=show)
 
     def wait_scans(self, path, n=1, timeout=30.0):
-        """Wait until the double has answered n successful scans of path; returns them."""
-        got = wait_until(lambda: len(self.plex.scans(path=path)) >= n, timeout)
-        return self.plex.scans(path=path) if got else self.plex.scans(path=path)
+        """Wait until the double has answered n successful scans of path; returns them ([] if
+        fewer came in time)."""
+        wait_until(lambda: len(self.plex.scans(path=path)) >= n, timeout)
+        scans = self.plex.scans(path=path)
+        return scans if len(scans) >= n else []
 
     def assertWebhookAccepted(self, resp, statuses=("queued",)):
         self.assertEqual(resp.status, 202, resp)
@@ -612,17 +630,36 @@ class RigTestCase(unittest.TestCase):
 
     # ---- cleanup ----
     def _stop_daemon(self):
-        if self.daemon is not None:
-            self.daemon.stop()
+        """Stop the daemon; a daemon that died during the test, or exits non-zero on SIGTERM (a
+        crash, a sanitizer report), fails the test."""
+        d = self.daemon
+        if d is None or d.proc is None or d.killed:
+            return
+        died = None if d.stopped else d.proc.poll()
+        code = d.stop()
+        if self._failed():
+            return
+        if died is not None:
+            self.fail("the daemon died during the test (exit %s)" % died)
+        if code != 0:
+            self.fail("the daemon exited with %s after SIGTERM" % code)
 
     def _failed(self):
+        """Has this test failed so far? (Inside a cleanup, outcome.success is reset, so look at
+        what was reported to the result.)"""
         outcome = getattr(self, "_outcome", None)
         if outcome is None:
             return True
-        if not getattr(outcome, "success", True):
+        errors = getattr(outcome, "errors", None)  # Python < 3.11 collects them here
+        if errors and any(exc for _, exc in errors):
             return True
-        errors = getattr(outcome, "errors", None)  # Python < 3.11
-        return bool(errors and any(exc for _, exc in errors))
+        result = getattr(outcome, "result", None)
+        for attr in ("errors", "failures", "unexpectedSuccesses"):
+            for entry in getattr(result, attr, None) or []:
+                test = entry[0] if isinstance(entry, tuple) else entry
+                if test is self or getattr(test, "test_case", None) is self:
+                    return True
+        return False
 
     def _dump_logs_on_failure(self):
         if not (self._failed() or os.environ.get("PSS_SHOW_LOGS")):

@@ -83,7 +83,8 @@ class PlexDoubleTest(unittest.TestCase):
         self.assertIn("version", mc)
         r = self.get("/identity", token=False, headers={"Accept": "*/*"})
         self.assertEqual(r.status, 200)
-        self.assertEqual(ET.fromstring(r.body).tag, "MediaContainer")
+        self.assertEqual(r.json()["MediaContainer"]["machineIdentifier"], mc["machineIdentifier"])
+        self.assertEqual(self.get("/identity", method="POST").status, 405)
 
     # ---- sections ----
     def test_sections_json_shape(self):
@@ -218,6 +219,19 @@ class PlexDoubleTest(unittest.TestCase):
         self.plex.set_up()
         self.assertEqual(self.plex.port, port)
         self.assertEqual(self.get("/identity").status, 200)
+
+    def test_down_breaks_open_keep_alive_connections(self):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.plex.port, timeout=10)
+        self.addCleanup(c.close)
+        c.request("GET", "/identity")
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        self.plex.set_down()
+        with self.assertRaises((OSError, http.client.HTTPException)):
+            c.request("GET", "/identity")
+            c.getresponse().read()
 
     def test_start_on_a_chosen_port_later(self):
         port = rig.free_port()

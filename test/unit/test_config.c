@@ -1,0 +1,1252 @@
+/* test_config.c: the configuration table, durations, dotenv files and the script's .env. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static char last_log[4096];
+static int log_lines;
+
+static void capture_log(log_level_t lvl, const char *line)
+{
+    (void)lvl;
+    snprintf(last_log, sizeof last_log, "%s", line);
+    log_lines++;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    last_log[0] = '\0';
+    log_lines = 0;
+    log_set_sink(capture_log);
+    log_set_level(LOG_LVL_INFO);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    log_set_sink(NULL);
+    log_set_level(LOG_LVL_INFO);
+    return 0;
+}
+
+/* kv: NULL-terminated list of KEY, VALUE pairs. */
+static void map_of(env_map *m, const char *const *kv)
+{
+    memset(m, 0, sizeof *m);
+    for (size_t i = 0; kv && kv[i]; i += 2)
+        env_map_set(m, kv[i], kv[i + 1]);
+}
+
+/* config_build over env pairs (and file pairs, may be NULL). */
+static int build(config_t *c, const char *const *env_kv, const char *const *file_kv, char *err,
+                 size_t errlen)
+{
+    env_map env, file;
+    map_of(&env, env_kv);
+    map_of(&file, file_kv);
+    memset(c, 0, sizeof *c);
+    int rc = config_build(c, &env, file_kv ? &file : NULL, err, errlen);
+    env_map_free(&env);
+    env_map_free(&file);
+    return rc;
+}
+
+/* Build with one variable set; expect -EINVAL and return the message in err. */
+static void expect_bad(const char *key, const char *value, char *err, size_t errlen)
+{
+    const char *kv[] = {key, value, NULL};
+    config_t c;
+    int rc = build(&c, kv, NULL, err, errlen);
+    if (rc != -EINVAL)
+        fail_msg("%s=%s: expected -EINVAL, got %d", key, value, rc);
+}
+
+static char *write_temp(const char *text, size_t len)
+{
+    const char *dir = getenv("TMPDIR");
+    char *path = NULL;
+    if (asprintf(&path, "%s/pss-config-XXXXXX", dir && *dir ? dir : "/tmp") < 0)
+        fail_msg("asprintf");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+/* Parse a dotenv text into a fresh map; returns the rc. */
+static int parse_text(const char *text, env_map *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    return dotenv_parse(text, strlen(text), m, err, errlen);
+}
+
+/* ---------------------------------------------------------------- durations */
+
+static void test_duration_bare_number_means_seconds(void **state)
+{
+    (void)state;
+    uint64_t ms = 1;
+    assert_int_equal(parse_duration_ms("30", &ms), 0);
+    assert_int_equal(ms, 30000);
+    assert_int_equal(parse_duration_ms("0", &ms), 0);
+    assert_int_equal(ms, 0);
+}
+
+static void test_duration_units_ms_s_m_h_d(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        uint64_t ms;
+    } cases[] = {{"250ms", 250},        {"30s", 30000},       {"5m", 300000},
+                 {"1h", 3600000},       {"1d", 86400000},     {"  45s  ", 45000},
+                 {"2H", 7200000},       {"10MS", 10},         {"\t7d\n", 7 * 86400000ULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t ms = 0;
+        if (parse_duration_ms(cases[i].s, &ms) != 0 || ms != cases[i].ms)
+            fail_msg("'%s' gave %llu", cases[i].s, (unsigned long long)ms);
+    }
+}
+
+static void test_duration_rejects_garbage_and_overflow(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"",    "  ",   "s",      "-5",    "+5",   "1.5m",
+                                      "5x",  "5 m",  "5sec",   "1h30m", "m5",   "abc",
+                                      "18446744073709551616",  "18446744073709551615d"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t ms = 42;
+        if (parse_duration_ms(bad[i], &ms) != -EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+        assert_int_equal(ms, 42);
+    }
+    assert_int_equal(parse_duration_ms(NULL, &(uint64_t){0}), -EINVAL);
+}
+
+/* ---------------------------------------------------------------- env_map */
+
+static void test_env_map_set_replaces_and_null_removes(void **state)
+{
+    (void)state;
+    env_map m = {0};
+    char key[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "K%d", i);
+        env_map_set(&m, key, "v");
+    }
+    assert_int_equal(m.n, 100);
+    env_map_set(&m, "K7", "seven");
+    assert_int_equal(m.n, 100);
+    assert_string_equal(env_map_get(&m, "K7"), "seven");
+    env_map_set(&m, "K7", NULL);
+    assert_int_equal(m.n, 99);
+    assert_null(env_map_get(&m, "K7"));
+    assert_string_equal(env_map_get(&m, "K99"), "v");
+    assert_null(env_map_get(&m, "k99"));
+    env_map_free(&m);
+    assert_int_equal(m.n, 0);
+    env_map_free(&m);
+}
+
+static void test_env_map_from_environ_copies_the_environment(void **state)
+{
+    (void)state;
+    setenv("PSS_TEST_VAR", "a=b=c", 1);
+    env_map m;
+    env_map_from_environ(&m);
+    assert_string_equal(env_map_get(&m, "PSS_TEST_VAR"), "a=b=c");
+    unsetenv("PSS_TEST_VAR");
+    assert_string_equal(env_map_get(&m, "PSS_TEST_VAR"), "a=b=c");
+    env_map_free(&m);
+}
+
+/* ---------------------------------------------------------------- dotenv syntax */
+
+static void test_dotenv_comments_blank_lines_and_export(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("# a comment\n"
+                                "\n"
+                                "   \n"
+                                "  # indented comment\n"
+                                "export A=1\n"
+                                "export\tB = two \n"
+                                "  C=3\n"
+                                "exportD=4\n"
+                                "export=5\n",
+                                &m, err, sizeof err),
+                     0);
+    assert_int_equal(m.n, 5);
+    assert_string_equal(env_map_get(&m, "A"), "1");
+    assert_string_equal(env_map_get(&m, "B"), "two");
+    assert_string_equal(env_map_get(&m, "C"), "3");
+    assert_string_equal(env_map_get(&m, "exportD"), "4");
+    assert_string_equal(env_map_get(&m, "export"), "5");
+    env_map_free(&m);
+}
+
+static void test_dotenv_single_quotes_are_literal(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("A='{\"/x\\\\y\": \"#not a comment\"}'  # comment\n"
+                                "B='a\\nb'\n"
+                                "C=''\n",
+                                &m, err, sizeof err),
+                     0);
+    assert_string_equal(env_map_get(&m, "A"), "{\"/x\\\\y\": \"#not a comment\"}");
+    assert_string_equal(env_map_get(&m, "B"), "a\\nb");
+    assert_string_equal(env_map_get(&m, "C"), "");
+    env_map_free(&m);
+}
+
+static void test_dotenv_double_quote_escapes(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("A=\"line1\\nline2\\tx \\\"q\\\" \\\\ \\d\"\nB=\"\"\nC=\"it's # here\"\n",
+                                &m, err, sizeof err),
+                     0);
+    assert_string_equal(env_map_get(&m, "A"), "line1\nline2\tx \"q\" \\ \\d");
+    assert_string_equal(env_map_get(&m, "B"), "");
+    assert_string_equal(env_map_get(&m, "C"), "it's # here");
+    env_map_free(&m);
+}
+
+static void test_dotenv_inline_comment_only_after_whitespace(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("A=value # comment\n"
+                                "B=pass#word\n"
+                                "C=#start\n"
+                                "D= # only a comment\n"
+                                "E=x\t#tab comment\n",
+                                &m, err, sizeof err),
+                     0);
+    assert_string_equal(env_map_get(&m, "A"), "value");
+    assert_string_equal(env_map_get(&m, "B"), "pass#word");
+    assert_string_equal(env_map_get(&m, "C"), "#start");
+    assert_string_equal(env_map_get(&m, "D"), "");
+    assert_string_equal(env_map_get(&m, "E"), "x");
+    env_map_free(&m);
+}
+
+static void test_dotenv_equals_inside_value_kept(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("TOKEN=abc==\nURL=http://h/?a=b&c=d\n", &m, err, sizeof err), 0);
+    assert_string_equal(env_map_get(&m, "TOKEN"), "abc==");
+    assert_string_equal(env_map_get(&m, "URL"), "http://h/?a=b&c=d");
+    env_map_free(&m);
+}
+
+static void test_dotenv_quoted_value_may_span_lines(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("MAP='{\r\n  \"/a\": \"/b\"\r\n}'\r\nNEXT=1\r\nBAD\r\n", &m, err, sizeof err),
+                     -EINVAL);
+    assert_string_equal(err, "line 5: expected KEY=VALUE");
+    assert_int_equal(parse_text("MAP='{\n  \"/a\": \"/b\"\n}'\nNEXT=1\n", &m, err, sizeof err), 0);
+    assert_string_equal(env_map_get(&m, "MAP"), "{\n  \"/a\": \"/b\"\n}");
+    assert_string_equal(env_map_get(&m, "NEXT"), "1");
+    env_map_free(&m);
+}
+
+static void test_dotenv_line_without_equals_names_the_line(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("A=1\n\nJUSTAWORD\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 3: expected KEY=VALUE");
+    env_map_free(&m);
+}
+
+static void test_dotenv_invalid_names_are_errors(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"MY-KEY=1\n", "1KEY=1\n", "=value\n", "A B=1\n", "K\xc3\xa9=1\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        env_map m;
+        char err[256] = "";
+        if (parse_text(bad[i], &m, err, sizeof err) != -EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+        assert_non_null(strstr(err, "line 1: "));
+        assert_int_equal(m.n, 0);
+        env_map_free(&m);
+    }
+}
+
+static void test_dotenv_quote_errors(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("A=1\nB='open\nC=2\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 2: unterminated quoted value");
+    assert_int_equal(parse_text("A=\"x\\\"\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 1: unterminated quoted value");
+    assert_int_equal(parse_text("A='x'y\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 1: unexpected text after the closing quote");
+    assert_int_equal(parse_text("A=1\0B=2", &m, err, sizeof err), 0); /* strlen stops at NUL */
+    env_map_free(&m);
+    memset(&m, 0, sizeof m);
+    assert_int_equal(dotenv_parse("A=1\nB=\0", 7, &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 2: NUL byte");
+    env_map_free(&m);
+}
+
+static void test_dotenv_error_leaves_map_unchanged(void **state)
+{
+    (void)state;
+    env_map m = {0};
+    char err[256];
+    env_map_set(&m, "A", "old");
+    const char *text = "A=new\nB=1\nbroken line\n";
+    assert_int_equal(dotenv_parse(text, strlen(text), &m, err, sizeof err), -EINVAL);
+    assert_string_equal(env_map_get(&m, "A"), "old");
+    assert_null(env_map_get(&m, "B"));
+    text = "A=new\nB=1\nA=newer\n";
+    assert_int_equal(dotenv_parse(text, strlen(text), &m, err, sizeof err), 0);
+    assert_string_equal(env_map_get(&m, "A"), "newer");
+    assert_int_equal(m.n, 2);
+    env_map_free(&m);
+}
+
+static void test_dotenv_bom_and_crlf(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("\xEF\xBB\xBFPORT=5000\r\n"
+                                "# c\r\n"
+                                "\r\n"
+                                "A=x # c\r\n"
+                                "B='quoted'\r\n"
+                                "C=\"dq\"   \r\n"
+                                "D=last",
+                                &m, err, sizeof err),
+                     0);
+    assert_string_equal(env_map_get(&m, "PORT"), "5000");
+    assert_string_equal(env_map_get(&m, "A"), "x");
+    assert_string_equal(env_map_get(&m, "B"), "quoted");
+    assert_string_equal(env_map_get(&m, "C"), "dq");
+    assert_string_equal(env_map_get(&m, "D"), "last");
+    assert_int_equal(m.n, 5);
+    env_map_free(&m);
+}
+
+static void test_dotenv_load_reads_a_real_file(void **state)
+{
+    (void)state;
+    static const char text[] = "\xEF\xBB\xBF" "A=1\r\nB='two'\r\n";
+    char *path = write_temp(text, sizeof text - 1);
+    env_map m = {0};
+    char err[256];
+    assert_int_equal(dotenv_load(path, &m, err, sizeof err), 0);
+    assert_string_equal(env_map_get(&m, "A"), "1");
+    assert_string_equal(env_map_get(&m, "B"), "two");
+    env_map_free(&m);
+    unlink(path);
+    free(path);
+}
+
+static void test_dotenv_load_errors_name_the_file(void **state)
+{
+    (void)state;
+    env_map m = {0};
+    char err[512];
+    assert_int_equal(dotenv_load("/nonexistent/pss/.env", &m, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/pss/.env: "));
+
+    char *path = write_temp("A=1\nnope\n", 9);
+    assert_int_equal(dotenv_load(path, &m, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "line 2: expected KEY=VALUE"));
+    unlink(path);
+    free(path);
+
+    assert_int_equal(dotenv_load("/", &m, err, sizeof err), -EISDIR);
+    assert_int_equal(m.n, 0);
+}
+
+static void test_dotenv_load_caps_file_size_at_1_mib(void **state)
+{
+    (void)state;
+    size_t n = 1024 * 1024 + 1;
+    char *big = malloc(n);
+    assert_non_null(big);
+    memset(big, '#', n);
+    char *path = write_temp(big, n);
+    env_map m = {0};
+    char err[512];
+    assert_int_equal(dotenv_load(path, &m, err, sizeof err), -EFBIG);
+    unlink(path);
+    free(path);
+    /* exactly 1 MiB is fine */
+    path = write_temp(big, n - 1);
+    assert_int_equal(dotenv_load(path, &m, err, sizeof err), 0);
+    unlink(path);
+    free(path);
+    free(big);
+    env_map_free(&m);
+}
+
+/* ---------------------------------------------------------------- defaults */
+
+static void test_every_variable_has_its_default(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, NULL, NULL, err, sizeof err), 0);
+    assert_null(c.plex_url);
+    assert_null(c.plex_token);
+    assert_int_equal(c.plex_timeout_ms, 30000);
+    assert_string_equal(c.plex_identifier, "plex-servarr-sync");
+    assert_int_equal(c.section_refresh_ms, 15 * 60000);
+    assert_null(c.section_map);
+    assert_int_equal(c.n_section_map, 0);
+    assert_int_equal(c.port, 5000);
+    assert_string_equal(c.bind_address, "0.0.0.0");
+    assert_string_equal(c.state_dir, "./state");
+    assert_int_equal(c.durability, DURABILITY_FULL);
+    assert_null(c.webhook_user);
+    assert_null(c.webhook_pass);
+    assert_string_equal(c.manual_user, "admin");
+    assert_null(c.manual_pass);
+    assert_null(c.trusted_proxies);
+    assert_true(c.use_rclone);
+    assert_null(c.mounts);
+    assert_int_equal(c.n_mounts, 0);
+    assert_int_equal(c.rclone_timeout_ms, 10 * 60000);
+    assert_int_equal(c.path_repl.n, 0);
+    assert_int_equal(c.rclone_path_repl.n, 0);
+    assert_int_equal(c.local_path_repl.n, 0);
+    assert_false(c.local_path_repl_set);
+    assert_int_equal(c.n_anchors, 0);
+    assert_int_equal(c.scan_scope, SCAN_SCOPE_FOLDER);
+    assert_int_equal(c.webhook_delay_ms, 30000);
+    assert_int_equal(c.webhook_max_delay_ms, 10 * 60000);
+    assert_int_equal(c.minimum_age_ms, 0);
+    assert_int_equal(c.sync_cooldown_ms, 0);
+    assert_int_equal(c.retry_max_delay_ms, 5 * 60000);
+    assert_int_equal(c.max_concurrent_syncs, 4);
+    assert_int_equal(c.max_folders_per_event, 100);
+    assert_int_equal(c.max_pending, 100000);
+    assert_int_equal(c.history_days, 7);
+    assert_int_equal(c.max_header_bytes, 16 * 1024);
+    assert_int_equal(c.max_webhook_body, 16 * 1024 * 1024);
+    assert_int_equal(c.max_body, 64 * 1024);
+    assert_int_equal(c.max_connections, 4096);
+    assert_int_equal(c.header_timeout_ms, 10000);
+    assert_int_equal(c.idle_timeout_ms, 60000);
+    assert_int_equal(c.log_level, LOG_LVL_INFO);
+    assert_null(c.tz);
+    config_free(&c);
+    config_free(&c); /* a freed config is all zero: freeing again is harmless */
+}
+
+static void test_every_variable_accepts_a_good_value(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PLEX_URL", "https://plex.example:32400/",
+                        "PLEX_TOKEN", "tok",
+                        "PLEX_TIMEOUT", "5s",
+                        "PLEXAPI_HEADER_IDENTIFIER", "my-id",
+                        "SECTION_REFRESH", "1h",
+                        "SECTION_MAPPING", "{\"/tv\": 3}",
+                        "PORT", "8080",
+                        "BIND_ADDRESS", "::1",
+                        "STATE_DIR", "/var/lib/pss/",
+                        "DURABILITY", "Process",
+                        "WEBHOOK_USER", "arr",
+                        "WEBHOOK_PASS", "secret",
+                        "MANUAL_USER", "me",
+                        "MANUAL_PASS", "pw",
+                        "TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8",
+                        "USE_RCLONE", "YES",
+                        "RCLONE_RC_URL", "http://127.0.0.1:5572//",
+                        "RCLONE_MOUNT_ROOT", "/mnt/rclone/",
+                        "RCLONE_FS", "gdrive:",
+                        "RCLONE_RC_USER", "ru",
+                        "RCLONE_RC_PASS", "rp",
+                        "RCLONE_TIMEOUT", "2m",
+                        "PATH_REPLACEMENTS", "{\"/data\": \"/plex\"}",
+                        "RCLONE_PATH_REPLACEMENTS", "{\"/data\": \"/mnt/rclone\"}",
+                        "LOCAL_PATH_REPLACEMENTS", "{\"/data\": \"/srv/data\"}",
+                        "ANCHOR_FILES", "[\"/mnt/rclone/.anchor\"]",
+                        "SCAN_SCOPE", "ROOT",
+                        "WEBHOOK_DELAY", "10",
+                        "WEBHOOK_MAX_DELAY", "1h",
+                        "MINIMUM_AGE", "2m",
+                        "SYNC_COOLDOWN", "30s",
+                        "RETRY_MAX_DELAY", "1m",
+                        "MAX_CONCURRENT_SYNCS", "16",
+                        "MAX_FOLDERS_PER_EVENT", "50",
+                        "MAX_PENDING", "200000",
+                        "HISTORY_DAYS", "30",
+                        "MAX_HEADER_BYTES", "32768",
+                        "MAX_WEBHOOK_BODY", "1048576",
+                        "MAX_BODY", "4096",
+                        "MAX_CONNECTIONS", "100",
+                        "HEADER_TIMEOUT", "5s",
+                        "IDLE_TIMEOUT", "2m",
+                        "LOG_LEVEL", "DEBUG",
+                        "TZ", "Europe/Berlin",
+                        NULL};
+    config_t c;
+    char err[512] = "";
+    int rc = build(&c, kv, NULL, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_string_equal(c.plex_url, "https://plex.example:32400");
+    assert_string_equal(c.plex_token, "tok");
+    assert_int_equal(c.plex_timeout_ms, 5000);
+    assert_string_equal(c.plex_identifier, "my-id");
+    assert_int_equal(c.section_refresh_ms, 3600000);
+    assert_int_equal(c.n_section_map, 1);
+    assert_string_equal(c.section_map[0].prefix, "/tv");
+    assert_int_equal(c.section_map[0].section, 3);
+    assert_int_equal(c.port, 8080);
+    assert_string_equal(c.bind_address, "::1");
+    assert_string_equal(c.state_dir, "/var/lib/pss");
+    assert_int_equal(c.durability, DURABILITY_PROCESS);
+    assert_string_equal(c.webhook_user, "arr");
+    assert_string_equal(c.webhook_pass, "secret");
+    assert_string_equal(c.manual_user, "me");
+    assert_string_equal(c.manual_pass, "pw");
+    assert_string_equal(c.trusted_proxies, "127.0.0.1, 10.0.0.0/8");
+    assert_true(c.use_rclone);
+    assert_int_equal(c.n_mounts, 1);
+    assert_string_equal(c.mounts[0].root, "/mnt/rclone");
+    assert_string_equal(c.mounts[0].url, "http://127.0.0.1:5572");
+    assert_string_equal(c.mounts[0].fs, "gdrive:");
+    assert_string_equal(c.mounts[0].user, "ru");
+    assert_string_equal(c.mounts[0].pass, "rp");
+    assert_int_equal(c.rclone_timeout_ms, 120000);
+    assert_string_equal(c.path_repl.v[0].to, "/plex");
+    assert_string_equal(c.rclone_path_repl.v[0].to, "/mnt/rclone");
+    assert_string_equal(c.local_path_repl.v[0].to, "/srv/data");
+    assert_true(c.local_path_repl_set);
+    assert_int_equal(c.n_anchors, 1);
+    assert_string_equal(c.anchors[0], "/mnt/rclone/.anchor");
+    assert_int_equal(c.scan_scope, SCAN_SCOPE_ROOT);
+    assert_int_equal(c.webhook_delay_ms, 10000);
+    assert_int_equal(c.webhook_max_delay_ms, 3600000);
+    assert_int_equal(c.minimum_age_ms, 120000);
+    assert_int_equal(c.sync_cooldown_ms, 30000);
+    assert_int_equal(c.retry_max_delay_ms, 60000);
+    assert_int_equal(c.max_concurrent_syncs, 16);
+    assert_int_equal(c.max_folders_per_event, 50);
+    assert_int_equal(c.max_pending, 200000);
+    assert_int_equal(c.history_days, 30);
+    assert_int_equal(c.max_header_bytes, 32768);
+    assert_int_equal(c.max_webhook_body, 1048576);
+    assert_int_equal(c.max_body, 4096);
+    assert_int_equal(c.max_connections, 100);
+    assert_int_equal(c.header_timeout_ms, 5000);
+    assert_int_equal(c.idle_timeout_ms, 120000);
+    assert_int_equal(c.log_level, LOG_LVL_DEBUG);
+    assert_string_equal(c.tz, "Europe/Berlin");
+    config_free(&c);
+}
+
+static void test_state_dir_defaults_to_first_state_directory_entry(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    const char *one[] = {"STATE_DIRECTORY", "/var/lib/plex-servarr-sync:/var/lib/other", NULL};
+    assert_int_equal(build(&c, one, NULL, err, sizeof err), 0);
+    assert_string_equal(c.state_dir, "/var/lib/plex-servarr-sync");
+    config_free(&c);
+
+    const char *both[] = {"STATE_DIRECTORY", "/var/lib/a", "STATE_DIR", "/srv/b", NULL};
+    assert_int_equal(build(&c, both, NULL, err, sizeof err), 0);
+    assert_string_equal(c.state_dir, "/srv/b");
+    config_free(&c);
+
+    const char *empty[] = {"STATE_DIRECTORY", "", NULL};
+    assert_int_equal(build(&c, empty, NULL, err, sizeof err), 0);
+    assert_string_equal(c.state_dir, "./state");
+    config_free(&c);
+}
+
+static void test_empty_value_means_unset(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PLEX_URL", "", "PORT", "", "WEBHOOK_DELAY", "", "SECTION_MAPPING", "",
+                        "USE_RCLONE", "", "RCLONE_RC_URL", "", "MANUAL_PASS", "", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_null(c.plex_url);
+    assert_int_equal(c.port, 5000);
+    assert_int_equal(c.webhook_delay_ms, 30000);
+    assert_int_equal(c.n_section_map, 0);
+    assert_true(c.use_rclone);
+    assert_int_equal(c.n_mounts, 0);
+    assert_null(c.manual_pass);
+    config_free(&c);
+}
+
+static void test_unknown_variables_are_ignored(void **state)
+{
+    (void)state;
+    const char *kv[] = {"HOME", "/root", "PATH", "/bin", "PLEX_URLX", "nonsense", "port", "x", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_int_equal(c.port, 5000);
+    config_free(&c);
+}
+
+static void test_bool_accepts_every_spelling_in_any_case(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v;
+        bool b;
+    } cases[] = {{"true", true}, {"TRUE", true}, {"1", true},    {"yes", true},  {"On", true},
+                 {" yes ", true}, {"false", false}, {"False", false}, {"0", false}, {"NO", false},
+                 {"off", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *kv[] = {"USE_RCLONE", cases[i].v, NULL};
+        config_t c;
+        char err[512];
+        assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+        if (c.use_rclone != cases[i].b)
+            fail_msg("USE_RCLONE=%s", cases[i].v);
+        config_free(&c);
+    }
+}
+
+/* ---------------------------------------------------------------- bad values */
+
+static void test_bad_values_name_the_variable_and_echo_the_value(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *value, *expect;
+    } cases[] = {
+        {"PORT", "0", "PORT: must be between 1 and 65535 (got '0')"},
+        {"PORT", "65536", "PORT: must be between 1 and 65535 (got '65536')"},
+        {"PORT", "50x", "PORT: not a whole number (got '50x')"},
+        {"PORT", "-1", "PORT: not a whole number (got '-1')"},
+        {"PORT", "99999999999999999999999", "PORT: must be between 1 and 65535"},
+        {"WEBHOOK_DELAY", "soon", "WEBHOOK_DELAY: not a duration (use 30, 30s, 5m, 1h, 1d or 250ms) (got 'soon')"},
+        {"WEBHOOK_DELAY", "2d", "WEBHOOK_DELAY: must be between 0 and 1d (got '2d')"},
+        {"PLEX_TIMEOUT", "500ms", "PLEX_TIMEOUT: must be between 1s and 1h (got '500ms')"},
+        {"MINIMUM_AGE", "1.5m", "MINIMUM_AGE: not a duration"},
+        {"SYNC_COOLDOWN", "x", "SYNC_COOLDOWN: not a duration"},
+        {"RETRY_MAX_DELAY", "0", "RETRY_MAX_DELAY: must be between 1s and 1d"},
+        {"SECTION_REFRESH", "500ms", "SECTION_REFRESH: must be between 1s and 1d"},
+        {"RCLONE_TIMEOUT", "0", "RCLONE_TIMEOUT: must be between 1s and 1d"},
+        {"HEADER_TIMEOUT", "1h", "HEADER_TIMEOUT: must be between 1s and 10m"},
+        {"IDLE_TIMEOUT", "nope", "IDLE_TIMEOUT: not a duration"},
+        {"USE_RCLONE", "maybe", "USE_RCLONE: not a boolean (use true/false, yes/no, on/off or 1/0) (got 'maybe')"},
+        {"DURABILITY", "paranoid", "DURABILITY: must be one of full|process (got 'paranoid')"},
+        {"SCAN_SCOPE", "series", "SCAN_SCOPE: must be one of folder|root (got 'series')"},
+        {"LOG_LEVEL", "verbose", "LOG_LEVEL: must be one of error|warn|info|debug (got 'verbose')"},
+        {"MAX_PENDING", "99999", "MAX_PENDING: must be between 100000 and 100000000 (got '99999')"},
+        {"MAX_CONCURRENT_SYNCS", "0", "MAX_CONCURRENT_SYNCS: must be between 1 and 256"},
+        {"MAX_CONCURRENT_SYNCS", "257", "MAX_CONCURRENT_SYNCS: must be between 1 and 256"},
+        {"MAX_FOLDERS_PER_EVENT", "10001", "MAX_FOLDERS_PER_EVENT: must be between 1 and 10000"},
+        {"HISTORY_DAYS", "0", "HISTORY_DAYS: must be between 1 and 3650"},
+        {"MAX_HEADER_BYTES", "100", "MAX_HEADER_BYTES: must be between"},
+        {"MAX_WEBHOOK_BODY", "1e9", "MAX_WEBHOOK_BODY: not a whole number"},
+        {"MAX_BODY", "0", "MAX_BODY: must be between"},
+        {"MAX_CONNECTIONS", "0", "MAX_CONNECTIONS: must be between"},
+        {"PLEX_URL", "plex:32400", "PLEX_URL: must start with http:// or https:// (got 'plex:32400')"},
+        {"PLEX_URL", "http://", "PLEX_URL: has no host"},
+        {"PLEX_URL", "http://a b", "PLEX_URL: must not contain spaces or control characters"},
+        {"RCLONE_RC_URL", "ftp://x", "RCLONE_RC_URL: must start with http:// or https://"},
+        {"BIND_ADDRESS", "localhost", "BIND_ADDRESS: not an IPv4 or IPv6 address (got 'localhost')"},
+        {"RCLONE_MOUNT_ROOT", "mnt/rclone", "RCLONE_MOUNT_ROOT: must be an absolute path (got 'mnt/rclone')"},
+        {"STATE_DIR", "/a\nb", "STATE_DIR: contains a control character (got '/a\\nb')"},
+        {"PLEXAPI_HEADER_IDENTIFIER", "x\r\nEvil: 1", "PLEXAPI_HEADER_IDENTIFIER: contains a control character"},
+        {"PATH_REPLACEMENTS", "{not json}", "PATH_REPLACEMENTS: not valid JSON (error at byte "},
+        {"PATH_REPLACEMENTS", "[\"/a\"]", "PATH_REPLACEMENTS: must be a JSON object"},
+        {"PATH_REPLACEMENTS", "{\"/a\": 1}", "PATH_REPLACEMENTS: the value of '/a' must be a string"},
+        {"PATH_REPLACEMENTS", "{\"/a\": \"/b\"} x", "PATH_REPLACEMENTS: not valid JSON"},
+        {"PATH_REPLACEMENTS", "{\"/a\": \"/b\", \"/A/\": \"/c\"}", "PATH_REPLACEMENTS: '/A' is given twice"},
+        {"RCLONE_PATH_REPLACEMENTS", "{\"/a\": \"/b\\n\"}", "RCLONE_PATH_REPLACEMENTS: the entry '/a' contains a control character"},
+        {"LOCAL_PATH_REPLACEMENTS", "42", "LOCAL_PATH_REPLACEMENTS: must be a JSON object"},
+        {"SECTION_MAPPING", "{\"/tv\": \"two\"}", "SECTION_MAPPING: the section of '/tv' must be a positive whole number"},
+        {"SECTION_MAPPING", "{\"/tv\": 2.5}", "SECTION_MAPPING: the section of '/tv' must be a positive whole number"},
+        {"SECTION_MAPPING", "{\"/tv\": 0}", "SECTION_MAPPING: the section of '/tv' must be"},
+        {"SECTION_MAPPING", "{\"/tv\": -3}", "SECTION_MAPPING: the section of '/tv' must be"},
+        {"SECTION_MAPPING", "{\"/tv\": true}", "SECTION_MAPPING: the section of '/tv' must be"},
+        {"SECTION_MAPPING", "{\"/tv\": 1, \"/TV/\": 2}", "SECTION_MAPPING: '/TV' is given twice"},
+        {"ANCHOR_FILES", "{\"/a\": 1}", "ANCHOR_FILES: must be a JSON list"},
+        {"ANCHOR_FILES", "[\"relative/file\"]", "ANCHOR_FILES: item 1 ('relative/file') must be an absolute path"},
+        {"ANCHOR_FILES", "[\"/ok\", 3]", "ANCHOR_FILES: item 2 must be a non-empty string"},
+        {"ANCHOR_FILES", "[\"\"]", "ANCHOR_FILES: item 1 must be a non-empty string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[1024] = "";
+        expect_bad(cases[i].key, cases[i].value, err, sizeof err);
+        if (strncmp(err, cases[i].expect, strlen(cases[i].expect)) != 0)
+            fail_msg("%s=%s: got \"%s\", want \"%s\"", cases[i].key, cases[i].value, err, cases[i].expect);
+    }
+}
+
+static void test_secret_values_are_never_echoed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *value, *expect;
+    } cases[] = {
+        {"PLEX_TOKEN", "s3cr3t\n", "PLEX_TOKEN: contains a control character"},
+        {"WEBHOOK_PASS", "s3cr3t\x01", "WEBHOOK_PASS: contains a control character"},
+        {"MANUAL_PASS", "s3cr3t\x7f", "MANUAL_PASS: contains a control character"},
+        {"RCLONE_RC_PASS", "s3cr3t\t", "RCLONE_RC_PASS: contains a control character"},
+        {"RCLONE_MOUNTS", "[{\"root\": \"/m\", \"url\": \"http://h\", \"pass\": \"s3cr3t\"", "RCLONE_MOUNTS: not valid JSON"},
+        {"RCLONE_MOUNTS", "[{\"root\": \"/m\", \"url\": \"h\", \"pass\": \"s3cr3t\"}]",
+         "RCLONE_MOUNTS: item 1: url must start with http:// or https://"},
+        {"RCLONE_MOUNTS", "[{\"root\": \"/m\", \"url\": \"http://h\", \"password\": \"s3cr3t\"}]",
+         "RCLONE_MOUNTS: item 1 has an unknown key"},
+        {"RCLONE_MOUNTS", "[{\"root\": \"/m\", \"url\": \"http://h\", \"pass\": 5, \"user\": \"s3cr3t\"}]",
+         "RCLONE_MOUNTS: item 1: pass must be a string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[1024] = "";
+        expect_bad(cases[i].key, cases[i].value, err, sizeof err);
+        if (strncmp(err, cases[i].expect, strlen(cases[i].expect)) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].key, err, cases[i].expect);
+        assert_null(strstr(err, "s3cr3t"));
+        assert_null(strstr(err, "got '"));
+    }
+}
+
+static void test_max_delay_below_delay_is_an_error_naming_max_delay(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    const char *kv[] = {"WEBHOOK_DELAY", "5m", "WEBHOOK_MAX_DELAY", "1m", NULL};
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "WEBHOOK_MAX_DELAY: must not be shorter than WEBHOOK_DELAY (got '1m')");
+
+    const char *over_default[] = {"WEBHOOK_DELAY", "20m", NULL};
+    assert_int_equal(build(&c, over_default, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "WEBHOOK_MAX_DELAY: must not be shorter than WEBHOOK_DELAY (got '10m')");
+
+    const char *equal[] = {"WEBHOOK_DELAY", "60", "WEBHOOK_MAX_DELAY", "1m", NULL};
+    assert_int_equal(build(&c, equal, NULL, err, sizeof err), 0);
+    config_free(&c);
+}
+
+static void test_webhook_auth_needs_user_and_password(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    const char *user_only[] = {"WEBHOOK_USER", "arr", NULL};
+    assert_int_equal(build(&c, user_only, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "WEBHOOK_PASS: must be set when WEBHOOK_USER is set");
+    const char *pass_only[] = {"WEBHOOK_PASS", "pw", NULL};
+    assert_int_equal(build(&c, pass_only, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "WEBHOOK_USER: must be set when WEBHOOK_PASS is set");
+}
+
+static void test_failed_build_leaves_the_output_untouched(void **state)
+{
+    (void)state;
+    config_t live;
+    char err[512];
+    assert_int_equal(build(&live, NULL, NULL, err, sizeof err), 0);
+    char *identifier = live.plex_identifier;
+    env_map env = {0};
+    env_map_set(&env, "HISTORY_DAYS", "3");
+    env_map_set(&env, "PORT", "nope");
+    assert_int_equal(config_build(&live, &env, NULL, err, sizeof err), -EINVAL);
+    assert_ptr_equal(live.plex_identifier, identifier);
+    assert_string_equal(live.plex_identifier, "plex-servarr-sync");
+    assert_int_equal(live.port, 5000);
+    assert_int_equal(live.history_days, 7);
+    env_map_free(&env);
+    config_free(&live);
+}
+
+static void test_json_depth_and_string_length_are_bounded(void **state)
+{
+    (void)state;
+    char err[1024];
+    char deep[35];
+    memset(deep, '[', 17);
+    memset(deep + 17, ']', 17);
+    deep[34] = '\0';
+    expect_bad("ANCHOR_FILES", deep, err, sizeof err);
+    assert_non_null(strstr(err, "ANCHOR_FILES: JSON nested deeper than 16 levels"));
+
+    char *long_path = malloc(4200);
+    assert_non_null(long_path);
+    memset(long_path, 'a', 4199);
+    long_path[0] = '/';
+    long_path[4199] = '\0';
+    char *json = NULL;
+    assert_true(asprintf(&json, "[\"%s\"]", long_path) > 0);
+    expect_bad("ANCHOR_FILES", json, err, sizeof err);
+    assert_non_null(strstr(err, "ANCHOR_FILES: a JSON string is longer than 4096 bytes"));
+    free(json);
+
+    expect_bad("PLEX_TOKEN", long_path, err, sizeof err);
+    assert_string_equal(err, "PLEX_TOKEN: longer than 4096 bytes");
+    free(long_path);
+
+    /* "[" inside strings does not count as nesting */
+    const char *kv[] = {"ANCHOR_FILES", "[\"/a[[[[[[[[[[[[[[[[[[[[\"]", NULL};
+    config_t c;
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_string_equal(c.anchors[0], "/a[[[[[[[[[[[[[[[[[[[[");
+    config_free(&c);
+}
+
+/* ---------------------------------------------------------------- JSON maps */
+
+static void test_python_script_env_file_loads_unchanged(void **state)
+{
+    (void)state;
+    static const char text[] = "PLEX_URL=\"\"\n"
+                               "PORT=5000\n"
+                               "RCLONE_PATH_REPLACEMENTS='{\"/home/u/MergerFS\": \"/mnt/rclone\"}'\n"
+                               "WEBHOOK_DELAY=30s\n"
+                               "MINIMUM_AGE=1m\n"
+                               "PATH_REPLACEMENTS='{\"\": \"\"}'\n"
+                               "SECTION_MAPPING='{\"/data/tv\": 2, \"/data/movies\": \"1\"}'\n";
+    char *path = write_temp(text, sizeof text - 1);
+    env_map env = {0};
+    config_t c;
+    char err[512] = "";
+    memset(&c, 0, sizeof c);
+    log_set_level(LOG_LVL_DEBUG);
+    int rc = config_load(&c, &env, path, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_null(c.plex_url);
+    assert_int_equal(c.port, 5000);
+    assert_int_equal(c.rclone_path_repl.n, 1);
+    assert_string_equal(c.rclone_path_repl.v[0].from, "/home/u/MergerFS");
+    assert_string_equal(c.rclone_path_repl.v[0].to, "/mnt/rclone");
+    assert_int_equal(c.webhook_delay_ms, 30000);
+    assert_int_equal(c.minimum_age_ms, 60000);
+    assert_int_equal(c.path_repl.n, 0); /* the placeholder {"": ""} is ignored */
+    assert_int_equal(c.n_section_map, 2);
+    assert_string_equal(c.section_map[0].prefix, "/data/movies");
+    assert_int_equal(c.section_map[0].section, 1);
+    assert_string_equal(c.section_map[1].prefix, "/data/tv");
+    assert_int_equal(c.section_map[1].section, 2);
+    assert_int_equal(c.n_mounts, 0);
+    assert_non_null(strstr(last_log, "empty key"));
+    config_free(&c);
+    unlink(path);
+    free(path);
+}
+
+static void test_quoted_json_map_in_environment_is_unwrapped(void **state)
+{
+    (void)state;
+    /* set in the environment with the single quotes still on (docker env files, systemd) */
+    const char *kv[] = {"PATH_REPLACEMENTS", "  '{\"/data/tv\": \"/tv\"}'  ", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_int_equal(c.path_repl.n, 1);
+    assert_string_equal(c.path_repl.v[0].from, "/data/tv");
+    assert_string_equal(c.path_repl.v[0].to, "/tv");
+    config_free(&c);
+
+    /* only one layer is stripped */
+    char err2[512];
+    expect_bad("PATH_REPLACEMENTS", "''{\"/a\": \"/b\"}''", err2, sizeof err2);
+    assert_non_null(strstr(err2, "not valid JSON"));
+}
+
+static void test_replacement_keys_normalized_and_sorted_longest_first(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PATH_REPLACEMENTS",
+                        "{\"/data\": \"/plex\", \"D:\\\\Media\\\\TV\\\\\": \"/tv/\", "
+                        "\"//data//Movies/\": \"/movies\", \"/\": \"/root\", \"/data/\": \"/plex\"}",
+                        NULL};
+    config_t c;
+    char err[512] = "";
+    int rc = build(&c, kv, NULL, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(c.path_repl.n, 4); /* "/data/" duplicates "/data" with the same target */
+    assert_string_equal(c.path_repl.v[0].from, "/data/Movies");
+    assert_string_equal(c.path_repl.v[0].to, "/movies");
+    assert_string_equal(c.path_repl.v[1].from, "D:/Media/TV");
+    assert_string_equal(c.path_repl.v[1].to, "/tv");
+    assert_string_equal(c.path_repl.v[2].from, "/data");
+    assert_string_equal(c.path_repl.v[3].from, "/");
+    assert_string_equal(c.path_repl.v[3].to, "/root");
+    config_free(&c);
+}
+
+static void test_local_path_replacements_placeholder_counts_as_unset(void **state)
+{
+    (void)state;
+    const char *kv[] = {"LOCAL_PATH_REPLACEMENTS", "{\"\": \"\"}", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_false(c.local_path_repl_set);
+    config_free(&c);
+}
+
+static void test_section_mapping_longest_prefix_first(void **state)
+{
+    (void)state;
+    const char *kv[] = {"SECTION_MAPPING", "{\"/data\": 1, \"/data/tv/anime/\": \" 7 \", \"/data/tv\": 2.0}",
+                        NULL};
+    config_t c;
+    char err[512] = "";
+    int rc = build(&c, kv, NULL, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(c.n_section_map, 3);
+    assert_string_equal(c.section_map[0].prefix, "/data/tv/anime");
+    assert_int_equal(c.section_map[0].section, 7);
+    assert_string_equal(c.section_map[1].prefix, "/data/tv");
+    assert_int_equal(c.section_map[1].section, 2);
+    assert_string_equal(c.section_map[2].prefix, "/data");
+    assert_int_equal(c.section_map[2].section, 1);
+    config_free(&c);
+}
+
+static void test_anchor_files_normalized_and_deduplicated(void **state)
+{
+    (void)state;
+    const char *kv[] = {"ANCHOR_FILES", "'[\"/mnt/a//.anchor\", \"\\\\mnt\\\\b\\\\.anchor\", \"/mnt/a/.anchor\"]'",
+                        NULL};
+    config_t c;
+    char err[512] = "";
+    int rc = build(&c, kv, NULL, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(c.n_anchors, 2);
+    assert_string_equal(c.anchors[0], "/mnt/a/.anchor");
+    assert_string_equal(c.anchors[1], "/mnt/b/.anchor");
+    config_free(&c);
+}
+
+/* ---------------------------------------------------------------- rclone mounts */
+
+static void test_rclone_mounts_parsed_and_sorted_longest_root_first(void **state)
+{
+    (void)state;
+    const char *kv[] = {"RCLONE_MOUNTS",
+                        "[{\"root\": \"/mnt/\", \"url\": \"http://a:5572/\"},"
+                        " {\"root\": \"/mnt/media/tv\", \"url\": \"https://b\", \"fs\": \"tv:\","
+                        "  \"user\": \"u\", \"pass\": \"p\"},"
+                        " {\"root\": \"/\", \"url\": \"http://c\", \"fs\": null, \"user\": \"\"}]",
+                        NULL};
+    config_t c;
+    char err[512] = "";
+    int rc = build(&c, kv, NULL, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(c.n_mounts, 3);
+    assert_string_equal(c.mounts[0].root, "/mnt/media/tv");
+    assert_string_equal(c.mounts[0].url, "https://b");
+    assert_string_equal(c.mounts[0].fs, "tv:");
+    assert_string_equal(c.mounts[0].user, "u");
+    assert_string_equal(c.mounts[0].pass, "p");
+    assert_string_equal(c.mounts[1].root, "/mnt");
+    assert_string_equal(c.mounts[1].url, "http://a:5572");
+    assert_null(c.mounts[1].fs);
+    assert_null(c.mounts[1].user);
+    assert_null(c.mounts[1].pass);
+    assert_string_equal(c.mounts[2].root, "/");
+    assert_null(c.mounts[2].fs);
+    assert_null(c.mounts[2].user);
+    config_free(&c);
+}
+
+static void test_rclone_mounts_items_are_checked(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *expect;
+    } cases[] = {
+        {"{\"root\": \"/m\"}", "RCLONE_MOUNTS: must be a JSON list"},
+        {"[\"/m\"]", "RCLONE_MOUNTS: item 1 must be an object"},
+        {"[{\"url\": \"http://h\"}]", "RCLONE_MOUNTS: item 1: root is required"},
+        {"[{\"root\": \"m\", \"url\": \"http://h\"}]", "RCLONE_MOUNTS: item 1: root must be an absolute path"},
+        {"[{\"root\": \"/m\"}]", "RCLONE_MOUNTS: item 1: url is required"},
+        {"[{\"root\": \"/m\", \"url\": \"http://h\"}, {\"root\": \"/M/\", \"url\": \"http://i\"}]",
+         "RCLONE_MOUNTS: item 2: root '/M' is listed twice"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[1024] = "";
+        expect_bad("RCLONE_MOUNTS", cases[i].value, err, sizeof err);
+        if (strcmp(err, cases[i].expect) != 0 && strncmp(err, cases[i].expect, strlen(cases[i].expect)) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].value, err, cases[i].expect);
+    }
+}
+
+static void test_rclone_shorthand_builds_one_mount_at_root(void **state)
+{
+    (void)state;
+    const char *kv[] = {"RCLONE_RC_URL", "http://localhost:5572/", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_int_equal(c.n_mounts, 1);
+    assert_string_equal(c.mounts[0].root, "/");
+    assert_string_equal(c.mounts[0].url, "http://localhost:5572");
+    assert_null(c.mounts[0].fs);
+    assert_null(c.mounts[0].user);
+    assert_null(c.mounts[0].pass);
+    config_free(&c);
+}
+
+static void test_rclone_shorthand_extras_without_url_are_ignored_with_a_warning(void **state)
+{
+    (void)state;
+    const char *kv[] = {"RCLONE_FS", "gdrive:", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_int_equal(c.n_mounts, 0);
+    assert_non_null(strstr(last_log, "RCLONE_RC_URL is not set"));
+    config_free(&c);
+}
+
+static void test_rclone_mounts_and_rc_url_together_is_an_error(void **state)
+{
+    (void)state;
+    const char *kv[] = {"RCLONE_MOUNTS", "[{\"root\": \"/m\", \"url\": \"http://h\", \"pass\": \"s3cr3t\"}]",
+                        "RCLONE_RC_URL", "http://other", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "RCLONE_MOUNTS: cannot be used together with RCLONE_RC_URL"));
+    assert_null(strstr(err, "s3cr3t"));
+}
+
+static void test_use_rclone_false_has_no_mounts_but_still_validates(void **state)
+{
+    (void)state;
+    const char *off[] = {"USE_RCLONE", "false", "RCLONE_RC_URL", "http://h", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, off, NULL, err, sizeof err), 0);
+    assert_false(c.use_rclone);
+    assert_null(c.mounts);
+    assert_int_equal(c.n_mounts, 0);
+    config_free(&c);
+
+    const char *bad[] = {"USE_RCLONE", "off", "RCLONE_RC_URL", "localhost:5572", NULL};
+    assert_int_equal(build(&c, bad, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "RCLONE_RC_URL: must start with http://"));
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static void test_environment_wins_over_file(void **state)
+{
+    (void)state;
+    const char *env[] = {"PORT", "6000", "PLEX_URL", "", NULL};
+    const char *file[] = {"PORT", "7000", "PLEX_URL", "http://file", "PLEX_TOKEN", "from-file", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, env, file, err, sizeof err), 0);
+    assert_int_equal(c.port, 6000);
+    /* an empty variable in the environment still wins (python-dotenv never overrides) */
+    assert_null(c.plex_url);
+    assert_string_equal(c.plex_token, "from-file");
+    config_free(&c);
+}
+
+static void test_config_load_env_file_over_environment(void **state)
+{
+    (void)state;
+    static const char text[] = "PORT=7000\nHISTORY_DAYS=9\n";
+    char *path = write_temp(text, sizeof text - 1);
+    env_map env = {0};
+    env_map_set(&env, "PORT", "6000");
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(config_load(&c, &env, path, err, sizeof err), 0);
+    assert_int_equal(c.port, 6000);
+    assert_int_equal(c.history_days, 9);
+    config_free(&c);
+    unlink(path);
+    free(path);
+
+    assert_int_equal(config_load(&c, &env, "/nonexistent/pss.env", err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/pss.env"));
+    env_map_free(&env);
+}
+
+static void test_config_load_reads_dot_env_in_working_directory_if_present(void **state)
+{
+    (void)state;
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    const char *tmp = getenv("TMPDIR");
+    char *dir = NULL;
+    assert_true(asprintf(&dir, "%s/pss-config-dir-XXXXXX", tmp && *tmp ? tmp : "/tmp") > 0);
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chdir(dir), 0);
+
+    env_map env = {0};
+    config_t c;
+    char err[512];
+    /* no ./.env: defaults */
+    assert_int_equal(config_load(&c, &env, NULL, err, sizeof err), 0);
+    assert_int_equal(c.port, 5000);
+    config_free(&c);
+
+    FILE *f = fopen(".env", "w");
+    assert_non_null(f);
+    fputs("PORT=5050\n", f);
+    fclose(f);
+    assert_int_equal(config_load(&c, &env, NULL, err, sizeof err), 0);
+    assert_int_equal(c.port, 5050);
+    config_free(&c);
+
+    f = fopen(".env", "w");
+    assert_non_null(f);
+    fputs("PORT=0\n", f);
+    fclose(f);
+    assert_int_equal(config_load(&c, &env, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "PORT: must be between 1 and 65535 (got '0')");
+
+    unlink(".env");
+    assert_int_equal(chdir(cwd), 0);
+    rmdir(dir);
+    free(dir);
+}
+
+static void test_help_lists_every_variable(void **state)
+{
+    (void)state;
+    char *path = write_temp("", 0);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    config_print_help();
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    static const char *const names[] = {
+        "PLEX_URL", "PLEX_TOKEN", "PLEX_TIMEOUT", "PLEXAPI_HEADER_IDENTIFIER", "SECTION_REFRESH",
+        "SECTION_MAPPING", "PORT", "BIND_ADDRESS", "STATE_DIR", "DURABILITY", "WEBHOOK_USER",
+        "WEBHOOK_PASS", "MANUAL_USER", "MANUAL_PASS", "TRUSTED_PROXIES", "USE_RCLONE", "RCLONE_MOUNTS",
+        "RCLONE_RC_URL", "RCLONE_MOUNT_ROOT", "RCLONE_FS", "RCLONE_RC_USER", "RCLONE_RC_PASS",
+        "RCLONE_TIMEOUT", "PATH_REPLACEMENTS", "RCLONE_PATH_REPLACEMENTS", "LOCAL_PATH_REPLACEMENTS",
+        "ANCHOR_FILES", "SCAN_SCOPE", "WEBHOOK_DELAY", "WEBHOOK_MAX_DELAY", "MINIMUM_AGE",
+        "SYNC_COOLDOWN", "RETRY_MAX_DELAY", "MAX_CONCURRENT_SYNCS", "MAX_FOLDERS_PER_EVENT",
+        "MAX_PENDING", "HISTORY_DAYS", "MAX_HEADER_BYTES", "MAX_WEBHOOK_BODY", "MAX_BODY",
+        "MAX_CONNECTIONS", "HEADER_TIMEOUT", "IDLE_TIMEOUT", "LOG_LEVEL", "TZ"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char line_start[64];
+        snprintf(line_start, sizeof line_start, "\n%s ", names[i]);
+        if (!strstr(text, line_start))
+            fail_msg("--help lacks %s", names[i]);
+    }
+    assert_non_null(strstr(text, "\nWEBHOOK_DELAY              30s  "));
+    unlink(path);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_duration_bare_number_means_seconds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duration_units_ms_s_m_h_d, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duration_rejects_garbage_and_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_map_set_replaces_and_null_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_map_from_environ_copies_the_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_comments_blank_lines_and_export, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_single_quotes_are_literal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_double_quote_escapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_inline_comment_only_after_whitespace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_equals_inside_value_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_quoted_value_may_span_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_line_without_equals_names_the_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_invalid_names_are_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_quote_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_error_leaves_map_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_bom_and_crlf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_load_reads_a_real_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_load_errors_name_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotenv_load_caps_file_size_at_1_mib, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_variable_has_its_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_variable_accepts_a_good_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_dir_defaults_to_first_state_directory_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_value_means_unset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_variables_are_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bool_accepts_every_spelling_in_any_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_values_name_the_variable_and_echo_the_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_values_are_never_echoed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_delay_below_delay_is_an_error_naming_max_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_auth_needs_user_and_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_build_leaves_the_output_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_depth_and_string_length_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_python_script_env_file_loads_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quoted_json_map_in_environment_is_unwrapped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replacement_keys_normalized_and_sorted_longest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_path_replacements_placeholder_counts_as_unset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_section_mapping_longest_prefix_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anchor_files_normalized_and_deduplicated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rclone_mounts_parsed_and_sorted_longest_root_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rclone_mounts_items_are_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rclone_shorthand_builds_one_mount_at_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rclone_shorthand_extras_without_url_are_ignored_with_a_warning,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rclone_mounts_and_rc_url_together_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_use_rclone_false_has_no_mounts_but_still_validates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_environment_wins_over_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_load_env_file_over_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_load_reads_dot_env_in_working_directory_if_present, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_help_lists_every_variable, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1096 @@
+/* test_queue.c: the queue's rules (DESIGN.md "The queue"), driven by a fake clock and a fixed
+ * random number. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "queue.h"
+#include "util.h"
+
+#define SEC 1000ULL
+#define MIN (60 * SEC)
+#define T0 (1700000000000ULL) /* a wall-clock start far from 0 */
+#define TV 1L
+#define MOVIES 2L
+#define SONARR (1u << 0)
+#define RADARR (1u << 1)
+
+/* ---- fixture: change recorder, fixed random ---- */
+
+typedef struct rec {
+    unsigned puts, dels;
+    int64_t last_put_id, last_del_id;
+    entry_state last_put_state;
+    int64_t del_ids[64];
+    size_t n_del;
+} rec;
+
+typedef struct fx {
+    queue_t *q;
+    queue_params p;
+    rec r;
+    double rnd;
+} fx;
+
+static void on_change(void *ud, const q_entry *e, q_change what)
+{
+    rec *r = ud;
+    assert_non_null(e);
+    assert_true(e->id > 0);
+    if (what == QCHANGE_PUT) {
+        r->puts++;
+        r->last_put_id = e->id;
+        r->last_put_state = e->state;
+    } else {
+        r->dels++;
+        r->last_del_id = e->id;
+        if (r->n_del < 64)
+            r->del_ids[r->n_del++] = e->id;
+    }
+}
+
+static double fixed_rand(void *ud)
+{
+    return *(double *)ud;
+}
+
+static void params_default(fx *f)
+{
+    memset(&f->p, 0, sizeof f->p);
+    f->p.delay_ms = 30 * SEC;
+    f->p.max_delay_ms = 10 * MIN;
+    f->p.min_age_ms = 0;
+    f->p.cooldown_ms = 0;
+    f->p.retry_max_ms = 5 * MIN;
+    f->p.hold_recheck_ms = 30 * SEC;
+    f->p.clamp_future_ms = 24 * 60 * MIN;
+    f->p.max_concurrent = 4;
+    f->p.max_pending = 100000;
+    f->p.rand01 = fixed_rand;
+    f->p.rand_ud = &f->rnd;
+    f->rnd = 0.5;
+}
+
+static void fx_open(fx *f)
+{
+    f->q = queue_new(&f->p, on_change, &f->r);
+    assert_non_null(f->q);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    params_default(f);
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    queue_free(f->q);
+    free(f);
+    return 0;
+}
+
+/* Re-create the queue with changed params (call after editing f->p). */
+static void fx_reopen(fx *f)
+{
+    queue_free(f->q);
+    memset(&f->r, 0, sizeof f->r);
+    fx_open(f);
+}
+
+static q_add_result add_ev(fx *f, long section, const char *path, const char *file, uint64_t at, bool manual,
+                           unsigned src)
+{
+    const char *files[1] = {file};
+    q_event ev = {
+        .section = section,
+        .plex_path = path,
+        .arr_path = path,
+        .files = file ? files : NULL,
+        .n_files = file ? 1 : 0,
+        .source_bit = src,
+        .manual = manual,
+        .at = at,
+    };
+    q_add_result res;
+    memset(&res, 0, sizeof res);
+    assert_int_equal(queue_add(f->q, &ev, at, &res), 0);
+    assert_non_null(res.entry);
+    return res;
+}
+
+static q_entry *add(fx *f, const char *path, uint64_t at)
+{
+    return add_ev(f, TV, path, NULL, at, false, SONARR).entry;
+}
+
+static bool has_file(const q_entry *e, const char *file)
+{
+    for (size_t i = 0; i < e->n_files; i++)
+        if (strcmp(e->files[i], file) == 0)
+            return true;
+    return false;
+}
+
+/* Takes the next entry, asserting it is `path`; starts its sync. */
+static q_entry *take(fx *f, uint64_t now, const char *path)
+{
+    bool needs_age = true;
+    q_entry *e = queue_take_ready(f->q, now, &needs_age);
+    assert_non_null(e);
+    assert_string_equal(e->plex_path, path);
+    assert_int_equal(e->state, ENTRY_CHECKING);
+    return e;
+}
+
+static q_entry *take_and_sync(fx *f, uint64_t now, const char *path)
+{
+    q_entry *e = take(f, now, path);
+    queue_sync_started(f->q, e, now);
+    assert_int_equal(e->state, ENTRY_SYNCING);
+    return e;
+}
+
+/* ---- debounce ---- */
+
+static void test_burst_for_one_folder_is_one_entry_due_at_last_event_plus_delay(void **state)
+{
+    fx *f = *state;
+    uint64_t t = T0;
+    for (int i = 0; i < 25; i++) {
+        char file[64];
+        snprintf(file, sizeof file, "/tv/Show/Season 1/E%02d.mkv", i + 1);
+        q_add_result r = add_ev(f, TV, "/tv/Show/Season 1", file, t, false, SONARR);
+        assert_int_equal(r.kind, i == 0 ? QADD_NEW : QADD_MERGED);
+        if (i < 24)
+            t += SEC;
+    }
+    assert_int_equal(queue_count(f->q), 1);
+    q_entry *e = queue_find(f->q, TV, "/tv/Show/Season 1");
+    assert_non_null(e);
+    assert_int_equal(e->events, 25);
+    assert_int_equal(e->n_files, 25);
+    assert_int_equal(e->first_seen, T0);
+    assert_int_equal(e->last_event, t);
+    assert_int_equal(e->due, t + 30 * SEC);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(queue_next_wakeup(f->q), t + 30 * SEC);
+    assert_int_equal(f->r.puts, 25);
+    assert_int_equal(f->r.dels, 0);
+
+    bool age = true;
+    assert_null(queue_take_ready(f->q, t + 30 * SEC - 1, &age));
+    assert_false(age);
+    take(f, t + 30 * SEC, "/tv/Show/Season 1");
+}
+
+static void test_max_delay_caps_a_steady_stream(void **state)
+{
+    fx *f = *state;
+    f->p.max_delay_ms = 2 * MIN;
+    fx_reopen(f);
+    for (uint64_t t = T0; t <= T0 + 5 * MIN; t += 10 * SEC) {
+        add(f, "/tv/Busy", t);
+        if (t >= T0 + 2 * MIN)
+            break;
+    }
+    q_entry *e = queue_find(f->q, TV, "/tv/Busy");
+    assert_int_equal(e->due, T0 + 2 * MIN);
+    take(f, T0 + 2 * MIN, "/tv/Busy");
+}
+
+static void test_files_are_capped_at_queue_max_files(void **state)
+{
+    fx *f = *state;
+    for (int i = 0; i < QUEUE_MAX_FILES + 10; i++) {
+        char file[64];
+        snprintf(file, sizeof file, "/tv/Big/f%03d.mkv", i);
+        add_ev(f, TV, "/tv/Big", file, T0 + (uint64_t)i, false, SONARR);
+    }
+    q_entry *e = queue_find(f->q, TV, "/tv/Big");
+    assert_int_equal(e->n_files, QUEUE_MAX_FILES);
+    assert_int_equal(e->events, QUEUE_MAX_FILES + 10);
+    /* a file already present is not stored twice */
+    add_ev(f, TV, "/tv/Big", "/tv/Big/f000.mkv", T0 + 100, false, SONARR);
+    assert_int_equal(e->n_files, QUEUE_MAX_FILES);
+}
+
+/* ---- merge and absorb ---- */
+
+static void test_event_below_a_waiting_folder_merges_into_it(void **state)
+{
+    fx *f = *state;
+    q_entry *show = add_ev(f, TV, "/tv/Show", "/tv/Show/a.mkv", T0, false, SONARR).entry;
+    q_add_result r = add_ev(f, TV, "/tv/Show/Season 1", "/tv/Show/Season 1/b.mkv", T0 + 5 * SEC, false, RADARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_ptr_equal(r.entry, show);
+    assert_int_equal(queue_count(f->q), 1);
+    assert_true(has_file(show, "/tv/Show/a.mkv"));
+    assert_true(has_file(show, "/tv/Show/Season 1/b.mkv")); /* files kept even when merged upward */
+    assert_int_equal(show->sources, SONARR | RADARR);
+    assert_int_equal(show->events, 2);
+    assert_int_equal(show->due, T0 + 35 * SEC);
+
+    /* the root folder is above everything of its section, not of another section */
+    q_entry *root = add_ev(f, MOVIES, "/", NULL, T0, false, RADARR).entry;
+    r = add_ev(f, MOVIES, "/movies/Film (2020)", NULL, T0 + SEC, false, RADARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_ptr_equal(r.entry, root);
+    r = add_ev(f, TV, "/tv/Other", NULL, T0 + SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+}
+
+static void test_folder_with_common_prefix_is_not_nested(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show 2/Season 1", T0);
+    add(f, "/tv/Show2", T0);
+    q_add_result r = add_ev(f, TV, "/tv/Show", NULL, T0 + SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(r.absorbed, 0);
+    r = add_ev(f, TV, "/tv/Show 2", NULL, T0 + SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(r.absorbed, 1); /* "/tv/Show 2/Season 1" */
+    r = add_ev(f, TV, "/tv/Show/x", NULL, T0 + SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_string_equal(r.entry->plex_path, "/tv/Show");
+    assert_int_equal(queue_count(f->q), 3);
+    assert_non_null(queue_find(f->q, TV, "/tv/Show2"));
+}
+
+static void test_new_entry_absorbs_descendants_with_their_files_attempts_and_backoff(void **state)
+{
+    fx *f = *state;
+    f->rnd = 0.999;
+    /* S1 fails once: RETRY, attempts 1, backoff about 5 s */
+    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/e1.mkv", T0, false, SONARR);
+    q_entry *s1 = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
+    int64_t s1_id = s1->id;
+    queue_sync_done(f->q, s1, SYNC_TRANSIENT, "connection refused", T0 + 40 * SEC);
+    assert_int_equal(s1->state, ENTRY_RETRY);
+    assert_int_equal(s1->attempts, 1);
+    uint64_t backoff_end = s1->due;
+    assert_true(backoff_end > T0 + 40 * SEC);
+    /* push the backoff well beyond the ancestor's own window for the test: fail a few more */
+    for (int i = 0; i < 4; i++) {
+        q_entry *e = take_and_sync(f, s1->due, "/tv/Show/S1");
+        queue_sync_done(f->q, e, SYNC_TRANSIENT, "refused", e->due);
+    }
+    assert_int_equal(s1->attempts, 5);
+    backoff_end = s1->due;
+    uint64_t now = backoff_end - 60 * SEC; /* the backoff ends 60 s from now */
+    q_entry *s2 = add_ev(f, TV, "/tv/Show/S2", "/tv/Show/S2/e1.mkv", now - 10 * SEC, false, RADARR).entry;
+    int64_t s2_id = s2->id;
+
+    memset(&f->r, 0, sizeof f->r);
+    q_add_result r = add_ev(f, TV, "/tv/Show", "/tv/Show/poster.jpg", now, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(r.absorbed, 2);
+    q_entry *show = r.entry;
+    assert_int_equal(queue_count(f->q), 1);
+    assert_null(queue_find_id(f->q, s1_id));
+    assert_null(queue_find_id(f->q, s2_id));
+    assert_int_equal(show->first_seen, T0);
+    assert_int_equal(show->attempts, 5);
+    assert_int_equal(show->state, ENTRY_WAITING);
+    assert_int_equal(show->sources, SONARR | RADARR);
+    assert_int_equal(show->n_files, 3);
+    assert_true(has_file(show, "/tv/Show/S1/e1.mkv"));
+    assert_true(has_file(show, "/tv/Show/S2/e1.mkv"));
+    assert_true(has_file(show, "/tv/Show/poster.jpg"));
+    assert_int_equal(show->events, 3); /* retries are not events */
+    assert_int_equal(show->due, backoff_end); /* max(own window, absorbed backoff) */
+    /* two DELs (absorbed), then the PUT of the new entry */
+    assert_int_equal(f->r.dels, 2);
+    assert_int_equal(f->r.puts, 1);
+    assert_int_equal(f->r.last_put_id, show->id);
+
+    /* a later event recomputes the window but never shortens the absorbed backoff */
+    add_ev(f, TV, "/tv/Show/S3", NULL, now + SEC, false, SONARR);
+    assert_int_equal(show->due, backoff_end);
+    assert_null(queue_take_ready(f->q, backoff_end - 1, NULL));
+    take(f, backoff_end, "/tv/Show");
+}
+
+static void test_absorbed_parked_entry_leaves_the_new_entry_waiting(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
+    queue_sync_done(f->q, e, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 31 * SEC);
+    assert_int_equal(e->state, ENTRY_PARKED);
+    q_add_result r = add_ev(f, TV, "/tv/Show", NULL, T0 + MIN, false, SONARR);
+    assert_int_equal(r.absorbed, 1);
+    assert_int_equal(r.entry->state, ENTRY_WAITING);
+    assert_null(r.entry->park_reason);
+    assert_int_equal(r.entry->due, T0 + MIN + 30 * SEC);
+}
+
+/* ---- syncing entries ---- */
+
+static void test_event_during_sync_sets_dirty_and_reruns_after_cooldown(void **state)
+{
+    fx *f = *state;
+    f->p.cooldown_ms = 5 * MIN;
+    fx_reopen(f);
+    add(f, "/tv/Show/S1", T0);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
+    q_add_result r = add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/new.mkv", T0 + 40 * SEC, false, RADARR);
+    assert_int_equal(r.kind, QADD_DIRTY);
+    assert_ptr_equal(r.entry, e);
+    r = add_ev(f, TV, "/tv/Show/S1/extras", NULL, T0 + 50 * SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_DIRTY);
+    assert_true(e->dirty);
+    assert_int_equal(e->dirty_first, T0 + 40 * SEC);
+    assert_int_equal(e->last_event, T0 + 50 * SEC);
+    assert_true(has_file(e, "/tv/Show/S1/new.mkv"));
+    assert_int_equal(queue_count(f->q), 1);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+
+    uint64_t end = T0 + 60 * SEC;
+    queue_sync_done(f->q, e, SYNC_OK, NULL, end);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_false(e->dirty);
+    assert_int_equal(e->attempts, 0);
+    assert_int_equal(e->first_seen, T0 + 40 * SEC);
+    assert_int_equal(e->due, end + 5 * MIN); /* max(debounce due, end + cooldown) */
+    assert_int_equal(f->r.last_put_id, e->id);
+    assert_int_equal(f->r.last_put_state, ENTRY_WAITING);
+    assert_null(queue_take_ready(f->q, end + 5 * MIN - 1, NULL));
+    take(f, end + 5 * MIN, "/tv/Show/S1");
+}
+
+static void test_event_during_checking_counts_as_dirty(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *e = take(f, T0 + 30 * SEC, "/tv/Show/S1");
+    q_add_result r = add_ev(f, TV, "/tv/Show/S1", NULL, T0 + 31 * SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_DIRTY);
+    assert_true(e->dirty);
+    queue_sync_started(f->q, e, T0 + 32 * SEC);
+    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 40 * SEC);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(e->due, T0 + 61 * SEC);
+}
+
+static void test_clean_sync_removes_the_entry(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
+    int64_t id = e->id;
+    unsigned puts = f->r.puts;
+    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC);
+    assert_int_equal(queue_count(f->q), 0);
+    assert_int_equal(f->r.dels, 1);
+    assert_int_equal(f->r.last_del_id, id);
+    assert_int_equal(f->r.puts, puts);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+}
+
+static void test_ancestor_waits_for_nested_sync_then_absorbs_its_retry(void **state)
+{
+    fx *f = *state;
+    f->rnd = 0.5;
+    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
+    q_entry *s1 = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
+    int64_t s1_id = s1->id;
+    q_add_result r = add_ev(f, TV, "/tv/Show", "/tv/Show/b.mkv", T0 + 35 * SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(r.absorbed, 0); /* a syncing entry is never absorbed */
+    q_entry *show = r.entry;
+    /* a later event below the syncing entry goes to the waiting ancestor: merge wins */
+    r = add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/c.mkv", T0 + 36 * SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_ptr_equal(r.entry, show);
+    assert_false(s1->dirty);
+
+    /* due, but nested with a syncing entry: READY, not started, no busy wake-up */
+    assert_null(queue_take_ready(f->q, T0 + 70 * SEC, NULL));
+    assert_int_equal(show->state, ENTRY_READY);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+
+    memset(&f->r, 0, sizeof f->r);
+    uint64_t end = T0 + 80 * SEC;
+    queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", end);
+    assert_null(queue_find_id(f->q, s1_id));
+    assert_int_equal(queue_count(f->q), 1);
+    assert_int_equal(f->r.dels, 1);
+    assert_int_equal(f->r.del_ids[0], s1_id);
+    assert_int_equal(f->r.last_put_id, show->id);
+    assert_int_equal(show->attempts, 1);
+    assert_true(has_file(show, "/tv/Show/S1/a.mkv"));
+    assert_string_equal(show->last_error, "Plex answered 503");
+    uint64_t backoff_end = end + 2500; /* 0.5 * 5 s */
+    assert_int_equal(show->due, backoff_end);
+    assert_int_equal(queue_next_wakeup(f->q), backoff_end);
+    assert_null(queue_take_ready(f->q, backoff_end - 1, NULL));
+    take(f, backoff_end, "/tv/Show");
+}
+
+static void test_ancestor_absorbs_the_dirty_rerun_of_a_nested_sync(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *s1 = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
+    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR); /* dirty */
+    q_entry *show = add(f, "/tv/Show", T0 + 32 * SEC);
+    assert_null(queue_take_ready(f->q, T0 + 62 * SEC, NULL));
+    queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 70 * SEC);
+    assert_int_equal(queue_count(f->q), 1);
+    assert_true(has_file(show, "/tv/Show/S1/late.mkv"));
+    assert_int_equal(show->first_seen, T0 + 31 * SEC);
+    take(f, T0 + 70 * SEC, "/tv/Show");
+}
+
+static void test_ancestor_starts_when_nested_sync_ends_cleanly(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *s1 = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
+    add(f, "/tv/Show", T0 + 32 * SEC);
+    add(f, "/tv/Other", T0 + 33 * SEC);
+    /* the blocked ancestor does not stop unrelated work */
+    take(f, T0 + 70 * SEC, "/tv/Other");
+    assert_int_equal(queue_count_state(f->q, ENTRY_READY), 1);
+    queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 80 * SEC);
+    assert_true(queue_next_wakeup(f->q) <= T0 + 80 * SEC);
+    bool age = true;
+    q_entry *e = queue_take_ready(f->q, T0 + 80 * SEC, &age);
+    assert_non_null(e);
+    assert_string_equal(e->plex_path, "/tv/Show");
+    assert_false(age); /* MINIMUM_AGE is 0 */
+}
+
+static void test_ancestor_absorbs_a_nested_entry_sent_back_to_age(void **state)
+{
+    fx *f = *state;
+    f->p.min_age_ms = 5 * MIN;
+    fx_reopen(f);
+    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
+    bool age = false;
+    q_entry *s1 = queue_take_ready(f->q, T0 + 30 * SEC, &age);
+    assert_true(age);
+    int64_t s1_id = s1->id;
+    q_entry *show = add(f, "/tv/Show", T0 + 31 * SEC);
+    assert_null(queue_take_ready(f->q, T0 + 61 * SEC, NULL)); /* blocked by the checking S1 */
+    assert_false(queue_age_checked(f->q, s1, T0 + 60 * SEC, T0 + 62 * SEC));
+    assert_null(queue_find_id(f->q, s1_id));
+    assert_int_equal(f->r.last_del_id, s1_id);
+    assert_true(has_file(show, "/tv/Show/S1/a.mkv"));
+    assert_int_equal(queue_count(f->q), 1);
+    q_entry *e = queue_take_ready(f->q, T0 + 62 * SEC, &age);
+    assert_ptr_equal(e, show);
+    assert_true(age); /* the ancestor checks the age of every file it carries */
+}
+
+static void test_restored_nested_entries_become_one_scan(void **state)
+{
+    fx *f = *state;
+    uint64_t now = T0 + MIN;
+    q_entry show = {.id = 1, .section = TV, .plex_path = "/tv/Show", .arr_path = "/tv/Show", .first_seen = T0,
+                    .last_event = T0, .due = T0, .state = ENTRY_READY, .events = 1};
+    q_entry s1 = {.id = 2, .section = TV, .plex_path = "/tv/Show/S1", .arr_path = "/tv/Show/S1", .first_seen = T0,
+                  .last_event = T0, .due = T0, .state = ENTRY_SYNCING, .events = 2};
+    assert_int_equal(queue_restore(f->q, &show, now), 0);
+    assert_int_equal(queue_restore(f->q, &s1, now), 0);
+    q_entry *e = take(f, now, "/tv/Show");
+    assert_int_equal(e->events, 3);
+    assert_null(queue_find_id(f->q, 2));
+    assert_int_equal(f->r.dels, 1);
+    assert_null(queue_take_ready(f->q, now, NULL));
+}
+
+/* ---- take_ready ---- */
+
+static void test_concurrency_limit_keeps_extra_entries_ready(void **state)
+{
+    fx *f = *state;
+    f->p.max_concurrent = 2;
+    fx_reopen(f);
+    add(f, "/tv/A", T0);
+    add(f, "/tv/B", T0 + 1);
+    add(f, "/tv/C", T0 + 2);
+    add(f, "/tv/D", T0 + 10 * MIN);
+    uint64_t now = T0 + MIN;
+    q_entry *a = take(f, now, "/tv/A");
+    take(f, now, "/tv/B");
+    assert_null(queue_take_ready(f->q, now, NULL));
+    q_entry *c = queue_find(f->q, TV, "/tv/C");
+    assert_int_equal(c->state, ENTRY_READY);
+    assert_int_equal(queue_count_state(f->q, ENTRY_CHECKING), 2);
+    /* full: nothing can start before a slot frees, so no wake-up (not C's past due) */
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    queue_sync_started(f->q, a, now);
+    queue_sync_done(f->q, a, SYNC_OK, NULL, now + SEC);
+    assert_int_equal(queue_next_wakeup(f->q), c->due);
+    take(f, now + SEC, "/tv/C");
+}
+
+static void test_entries_are_taken_in_due_order(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Late", T0 + 20 * SEC);
+    add(f, "/tv/Early", T0);
+    add(f, "/tv/Middle", T0 + 10 * SEC);
+    uint64_t now = T0 + 2 * MIN;
+    take(f, now, "/tv/Early");
+    take(f, now, "/tv/Middle");
+    take(f, now, "/tv/Late");
+    assert_null(queue_take_ready(f->q, now, NULL));
+}
+
+static void test_minimum_age_rearms_for_the_remainder(void **state)
+{
+    fx *f = *state;
+    f->p.min_age_ms = 2 * MIN;
+    fx_reopen(f);
+    add(f, "/tv/Show/S1", T0);
+    bool age = false;
+    q_entry *e = queue_take_ready(f->q, T0 + 30 * SEC, &age);
+    assert_non_null(e);
+    assert_true(age);
+    /* newest file written 20 s ago: 100 s to go */
+    uint64_t now = T0 + 30 * SEC;
+    assert_false(queue_age_checked(f->q, e, now - 20 * SEC, now));
+    assert_int_equal(e->state, ENTRY_AGING);
+    assert_int_equal(e->due, now + 100 * SEC);
+    assert_int_equal(f->r.last_put_state, ENTRY_AGING);
+    assert_int_equal(queue_count_state(f->q, ENTRY_CHECKING), 0);
+    assert_int_equal(queue_next_wakeup(f->q), now + 100 * SEC);
+    /* an event while aging keeps the due (the age check sees it next time) */
+    add(f, "/tv/Show/S1", now + SEC);
+    assert_int_equal(e->due, now + 100 * SEC);
+    e = queue_take_ready(f->q, now + 100 * SEC, &age);
+    assert_non_null(e);
+    assert_true(age);
+    /* an mtime from the future (clock skew) counts as unknown: the last event decides */
+    assert_true(queue_age_checked(f->q, e, now + 10 * MIN, now + 200 * SEC));
+    assert_int_equal(e->state, ENTRY_CHECKING);
+}
+
+static void test_manual_event_skips_debounce_age_and_cooldown(void **state)
+{
+    fx *f = *state;
+    f->p.min_age_ms = 5 * MIN;
+    f->p.cooldown_ms = 10 * MIN;
+    fx_reopen(f);
+    queue_note_success(f->q, TV, "/tv/Show", T0);
+    q_add_result r = add_ev(f, TV, "/tv/Show", NULL, T0 + SEC, true, 0);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_true(r.entry->manual);
+    assert_int_equal(r.entry->due, T0 + SEC);
+    bool age = true;
+    q_entry *e = queue_take_ready(f->q, T0 + SEC, &age);
+    assert_ptr_equal(e, r.entry);
+    assert_false(age);
+
+    /* a manual event into a waiting entry brings it forward */
+    add(f, "/tv/Other", T0);
+    r = add_ev(f, TV, "/tv/Other/x", NULL, T0 + 2 * SEC, true, 0);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_int_equal(r.entry->due, T0 + 2 * SEC);
+}
+
+static void test_cooldown_delays_a_new_entry_but_never_drops_it(void **state)
+{
+    fx *f = *state;
+    f->p.cooldown_ms = 10 * MIN;
+    fx_reopen(f);
+    queue_note_success(f->q, TV, "/tv/Show", T0);
+    q_entry *e = add(f, "/tv/Show", T0 + MIN);
+    assert_int_equal(e->due, T0 + 10 * MIN);
+    /* another event recomputes the window, still not before the cooldown */
+    add(f, "/tv/Show", T0 + 2 * MIN);
+    assert_int_equal(e->due, T0 + 10 * MIN);
+    /* a different key is not affected */
+    assert_int_equal(add(f, "/tv/Other", T0 + MIN)->due, T0 + MIN + 30 * SEC);
+    take(f, T0 + 10 * MIN - 1, "/tv/Other");
+    assert_null(queue_take_ready(f->q, T0 + 10 * MIN - 1, NULL));
+    take(f, T0 + 10 * MIN, "/tv/Show");
+    /* a success older than the cooldown is forgotten and no longer delays */
+    queue_note_success(f->q, TV, "/tv/Old", T0 - 20 * MIN);
+    assert_int_equal(add(f, "/tv/Old", T0 + MIN)->due, T0 + MIN + 30 * SEC);
+}
+
+static void test_success_older_than_cooldown_no_longer_delays(void **state)
+{
+    fx *f = *state;
+    f->p.cooldown_ms = MIN;
+    fx_reopen(f);
+    char path[64];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(path, sizeof path, "/tv/S%d", i);
+        queue_note_success(f->q, TV, path, T0 + (uint64_t)i * SEC);
+    }
+    /* successes more than a minute old are gone: the oldest no longer delays anything */
+    assert_int_equal(add(f, "/tv/S0", T0 + 10000 * SEC)->due, T0 + 10030 * SEC);
+    assert_int_equal(add(f, "/tv/S9999", T0 + 10000 * SEC)->due, T0 + 9999 * SEC + MIN);
+}
+
+/* ---- failures ---- */
+
+static void test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max(void **state)
+{
+    fx *f = *state;
+    f->p.retry_max_ms = 60 * SEC;
+    f->p.min_age_ms = MIN;
+    fx_reopen(f);
+    f->rnd = 1.0 - 1e-12; /* the top of the jitter range */
+    add(f, "/tv/Flaky", T0);
+    uint64_t now = T0 + MIN;
+    q_entry *e = queue_take_ready(f->q, now, NULL);
+    assert_non_null(e);
+    assert_true(queue_age_checked(f->q, e, 0, now));
+    uint64_t expect[] = {5000, 10000, 20000, 40000, 60000, 60000, 60000};
+    for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
+        queue_sync_started(f->q, e, now);
+        queue_sync_done(f->q, e, SYNC_TRANSIENT, "timeout", now);
+        assert_int_equal(e->state, ENTRY_RETRY);
+        assert_int_equal(e->attempts, i + 1);
+        assert_true(e->due >= now + expect[i] - 1 && e->due <= now + expect[i]);
+        now = e->due;
+        bool age = true;
+        e = queue_take_ready(f->q, now, &age);
+        assert_non_null(e);
+        assert_false(age); /* retries skip the age check */
+    }
+    /* jitter at 0 retries at once; attempts far past 64 do not overflow the shift */
+    f->rnd = 0.0;
+    for (int i = 0; i < 100; i++) {
+        queue_sync_started(f->q, e, now);
+        queue_sync_done(f->q, e, SYNC_TRANSIENT, "timeout", now);
+        assert_int_equal(e->due, now);
+        e = queue_take_ready(f->q, now, NULL);
+        assert_non_null(e);
+    }
+    f->rnd = 0.5;
+    queue_sync_done(f->q, e, SYNC_TRANSIENT, NULL, now);
+    assert_int_equal(e->due, now + 30 * SEC);
+    assert_string_equal(e->last_error, "timeout"); /* NULL error keeps the previous text */
+    /* events never reset the attempt count nor shorten the backoff */
+    unsigned attempts = e->attempts;
+    add(f, "/tv/Flaky", now + SEC);
+    assert_int_equal(e->attempts, attempts);
+    assert_int_equal(e->due, now + 30 * SEC);
+    assert_int_equal(e->state, ENTRY_RETRY);
+}
+
+static void test_parked_entry_waits_until_unparked(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/A", T0);
+    add(f, "/tv/B", T0);
+    q_entry *a = take_and_sync(f, T0 + MIN, "/tv/A");
+    q_entry *b = take_and_sync(f, T0 + MIN, "/tv/B");
+    queue_sync_done(f->q, a, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + MIN);
+    queue_sync_done(f->q, b, SYNC_PARKED, "RCLONE_RC_USER: rclone answered 401", T0 + MIN);
+    assert_int_equal(a->state, ENTRY_PARKED);
+    assert_string_equal(a->park_reason, "PLEX_TOKEN: Plex answered 401");
+    assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 2);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    /* events still join it; it stays parked */
+    q_add_result r = add_ev(f, TV, "/tv/A", "/tv/A/x.mkv", T0 + 2 * MIN, false, SONARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_int_equal(a->state, ENTRY_PARKED);
+    assert_null(queue_take_ready(f->q, T0 + 60 * MIN, NULL));
+
+    assert_int_equal(queue_unpark(f->q, a, T0 + 61 * MIN), 1);
+    assert_int_equal(a->state, ENTRY_WAITING);
+    assert_null(a->park_reason);
+    assert_int_equal(a->due, T0 + 61 * MIN);
+    assert_int_equal(queue_unpark(f->q, a, T0 + 61 * MIN), 0);
+    assert_int_equal(queue_unpark_all(f->q, T0 + 61 * MIN), 1);
+    assert_int_equal(b->state, ENTRY_WAITING);
+    assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 0);
+    take(f, T0 + 61 * MIN, "/tv/A");
+    take(f, T0 + 61 * MIN, "/tv/B");
+}
+
+static void test_hold_rechecks_later_without_age(void **state)
+{
+    fx *f = *state;
+    f->p.min_age_ms = MIN;
+    fx_reopen(f);
+    add(f, "/tv/Show", T0);
+    q_entry *e = queue_take_ready(f->q, T0 + 2 * MIN, NULL);
+    assert_true(queue_age_checked(f->q, e, 0, T0 + 2 * MIN));
+    queue_hold(f->q, e, "anchor /mnt/media/.anchor missing", T0 + 2 * MIN);
+    assert_int_equal(e->state, ENTRY_HELD);
+    assert_string_equal(e->hold_reason, "anchor /mnt/media/.anchor missing");
+    assert_int_equal(e->due, T0 + 2 * MIN + 30 * SEC);
+    bool age = true;
+    e = queue_take_ready(f->q, T0 + 2 * MIN + 30 * SEC, &age);
+    assert_non_null(e);
+    assert_false(age);
+    queue_sync_started(f->q, e, T0 + 3 * MIN);
+    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 3 * MIN);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
+/* ---- remap, restore, limits ---- */
+
+typedef struct map_rule {
+    const char *arr;
+    long sections[3];
+    const char *plex;
+    size_t n;
+} map_rule;
+
+static int map_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n)
+{
+    const map_rule *rules = ud;
+    *n = 0;
+    for (const map_rule *r = rules; r->arr; r++) {
+        if (strcmp(r->arr, arr_path) != 0)
+            continue;
+        for (size_t i = 0; i < r->n && i < max; i++) {
+            out[i].section = r->sections[i];
+            out[i].plex_path = xstrdup(r->plex);
+            (*n)++;
+        }
+        return 0;
+    }
+    return -ENOENT; /* unknown: leave as it is */
+}
+
+static void test_remap_merges_entries_that_now_share_a_key_and_splits_to_sections(void **state)
+{
+    fx *f = *state;
+    /* unresolved entries: no timer */
+    q_add_result r1 = add_ev(f, QUEUE_SECTION_UNRESOLVED, "/data/tv/Show", "/data/tv/Show/a.mkv", T0, false, SONARR);
+    assert_int_equal(r1.entry->state, ENTRY_UNRESOLVED);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    q_event ev = {.section = QUEUE_SECTION_UNRESOLVED, .plex_path = "/mnt/tv/Show", .arr_path = "/mnt/tv/Show",
+                  .files = (const char *const[]){"/mnt/tv/Show/b.mkv"}, .n_files = 1, .source_bit = RADARR,
+                  .at = T0 + SEC};
+    q_add_result r2;
+    assert_int_equal(queue_add(f->q, &ev, T0 + SEC, &r2), 0);
+    add_ev(f, QUEUE_SECTION_UNRESOLVED, "/data/both/Film", NULL, T0 + 2 * SEC, false, RADARR);
+    add_ev(f, QUEUE_SECTION_UNRESOLVED, "/data/gone", NULL, T0 + 2 * SEC, false, RADARR);
+    add_ev(f, TV, "/tv/Kept", NULL, T0 + 2 * SEC, false, SONARR);
+    assert_int_equal(queue_count(f->q), 5);
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 4);
+
+    map_rule rules[] = {
+        {"/data/tv/Show", {TV}, "/plex/tv/Show", 1},
+        {"/mnt/tv/Show", {TV}, "/plex/tv/Show", 1},
+        {"/data/both/Film", {TV, MOVIES}, "/plex/both/Film", 2},
+        {"/data/gone", {0}, NULL, 0},
+        {NULL, {0}, NULL, 0},
+    };
+    memset(&f->r, 0, sizeof f->r);
+    uint64_t now = T0 + MIN;
+    int changed = queue_remap(f->q, map_fn, rules, now);
+    assert_int_equal(changed, 5); /* two re-keyed (one merged away), one split in two, one removed */
+    assert_int_equal(queue_count(f->q), 4);
+    q_entry *show = queue_find(f->q, TV, "/plex/tv/Show");
+    assert_non_null(show);
+    assert_int_equal(show->state, ENTRY_WAITING);
+    assert_int_equal(show->events, 2);
+    assert_int_equal(show->sources, SONARR | RADARR);
+    assert_true(has_file(show, "/data/tv/Show/a.mkv"));
+    assert_true(has_file(show, "/mnt/tv/Show/b.mkv"));
+    assert_int_equal(show->first_seen, T0);
+    assert_int_equal(show->due, T0 + SEC + 30 * SEC); /* the window from its own events */
+    q_entry *f1 = queue_find(f->q, TV, "/plex/both/Film");
+    q_entry *f2 = queue_find(f->q, MOVIES, "/plex/both/Film");
+    assert_non_null(f1);
+    assert_non_null(f2);
+    assert_true(f1->id != f2->id);
+    assert_string_equal(f2->arr_path, "/data/both/Film");
+    assert_null(queue_find(f->q, QUEUE_SECTION_UNRESOLVED, "/data/gone"));
+    assert_non_null(queue_find(f->q, TV, "/tv/Kept"));
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 0);
+    assert_int_equal(f->r.dels, 2); /* the merged one and the removed one */
+    assert_true(queue_find_id(f->q, f1->id) == f1 && queue_find_id(f->q, f2->id) == f2);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + 31 * SEC);
+
+    /* nothing changes on a second pass */
+    map_rule same[] = {
+        {"/data/tv/Show", {TV}, "/plex/tv/Show", 1},
+        {"/data/both/Film", {TV, MOVIES}, "/plex/both/Film", 2},
+        {NULL, {0}, NULL, 0},
+    };
+    memset(&f->r, 0, sizeof f->r);
+    assert_int_equal(queue_remap(f->q, map_fn, same, now), 0);
+    assert_int_equal(f->r.puts + f->r.dels, 0);
+    assert_int_equal(queue_count(f->q), 4);
+}
+
+static void test_remap_to_an_ancestor_merges_and_never_touches_syncing_entries(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *busy = take_and_sync(f, T0 + MIN, "/tv/Show/S1");
+    add(f, "/tv/Show", T0 + 2 * MIN);
+    q_entry *low = add(f, "/tv/Low/S1", T0 + 2 * MIN);
+    add(f, "/tv/Low/S2", T0 + 2 * MIN);
+    (void)low;
+    /* /tv/Low/S1 moves under the syncing /tv/Show/S1: it becomes a dirty re-run there */
+    map_rule rules[] = {
+        {"/tv/Low/S1", {TV}, "/tv/Show/S1/x", 1},
+        {"/tv/Show", {TV}, "/tv/Low", 1},
+        {NULL, {0}, NULL, 0},
+    };
+    int changed = queue_remap(f->q, map_fn, rules, T0 + 3 * MIN);
+    assert_true(changed >= 2);
+    assert_int_equal(busy->state, ENTRY_SYNCING);
+    /* /tv/Show became /tv/Low and absorbed /tv/Low/S2 */
+    q_entry *lowe = queue_find(f->q, TV, "/tv/Low");
+    assert_non_null(lowe);
+    assert_null(queue_find(f->q, TV, "/tv/Low/S2"));
+    assert_null(queue_find(f->q, TV, "/tv/Show"));
+    assert_true(busy->dirty);
+    assert_int_equal(queue_count(f->q), 2);
+}
+
+static void test_restore_reverts_syncing_and_clamps_future_due(void **state)
+{
+    fx *f = *state;
+    uint64_t now = T0 + 60 * MIN;
+    char *files[] = {"/tv/A/a.mkv"};
+    q_entry syncing = {.id = 7, .section = TV, .plex_path = "/tv/A", .arr_path = "/data/tv/A",
+                       .first_seen = T0, .last_event = T0, .due = T0, .state = ENTRY_SYNCING,
+                       .files = files, .n_files = 1, .sources = SONARR, .events = 3};
+    q_entry future = {.id = 9, .section = TV, .plex_path = "/tv/B", .arr_path = "/tv/B", .first_seen = T0,
+                      .last_event = T0, .due = now + 30ULL * 24 * 60 * MIN, .state = ENTRY_RETRY, .attempts = 2,
+                      .events = 1, .last_error = "timeout"};
+    q_entry parked = {.id = 3, .section = TV, .plex_path = "/tv/C", .arr_path = "/tv/C", .state = ENTRY_PARKED,
+                      .park_reason = "PLEX_TOKEN: 401", .events = 1};
+    assert_int_equal(queue_restore(f->q, &syncing, now), 0);
+    assert_int_equal(queue_restore(f->q, &future, now), 0);
+    assert_int_equal(queue_restore(f->q, &parked, now), 0);
+    assert_int_equal(queue_restore(f->q, &syncing, now), -EEXIST);
+    assert_int_equal(f->r.puts + f->r.dels, 0); /* no callbacks */
+
+    q_entry *a = queue_find_id(f->q, 7);
+    assert_int_equal(a->state, ENTRY_READY);
+    assert_int_equal(a->due, now);
+    assert_string_equal(a->arr_path, "/data/tv/A");
+    assert_true(has_file(a, "/tv/A/a.mkv"));
+    q_entry *b = queue_find_id(f->q, 9);
+    assert_int_equal(b->due, now + 30 * SEC);
+    assert_string_equal(b->last_error, "timeout");
+    assert_string_equal(queue_find_id(f->q, 3)->park_reason, "PLEX_TOKEN: 401");
+    assert_int_equal(queue_count_state(f->q, ENTRY_READY), 1);
+    assert_int_equal(queue_next_wakeup(f->q), now);
+
+    /* new ids continue after the restored ones and after queue_set_next_id */
+    assert_true(add(f, "/tv/D", now)->id > 9);
+    queue_set_next_id(f->q, 100);
+    assert_int_equal(add(f, "/tv/E", now)->id, 100);
+    queue_set_next_id(f->q, 50); /* never goes back */
+    assert_int_equal(add(f, "/tv/F", now)->id, 101);
+
+    bool age = true;
+    q_entry *e = queue_take_ready(f->q, now, &age);
+    assert_ptr_equal(e, a);
+    assert_false(age);
+}
+
+static void test_full_queue_refuses_new_entries_but_still_merges(void **state)
+{
+    fx *f = *state;
+    f->p.max_pending = 2;
+    fx_reopen(f);
+    add(f, "/tv/A", T0);
+    add(f, "/tv/B/S1", T0);
+    q_event ev = {.section = TV, .plex_path = "/tv/C", .arr_path = "/tv/C", .source_bit = SONARR, .at = T0};
+    q_add_result r;
+    unsigned puts = f->r.puts;
+    assert_int_equal(queue_add(f->q, &ev, T0, &r), -ENOSPC);
+    assert_int_equal(queue_count(f->q), 2);
+    assert_int_equal(f->r.puts, puts);
+    /* merges still work */
+    assert_int_equal(add_ev(f, TV, "/tv/A/x", NULL, T0 + SEC, false, SONARR).kind, QADD_MERGED);
+    /* a new entry that absorbs one does not grow the queue */
+    q_add_result ab = add_ev(f, TV, "/tv/B", NULL, T0 + SEC, false, SONARR);
+    assert_int_equal(ab.kind, QADD_NEW);
+    assert_int_equal(ab.absorbed, 1);
+    assert_int_equal(queue_count(f->q), 2);
+}
+
+typedef struct count_ctx {
+    size_t n, waiting;
+} count_ctx;
+
+static void count_fn(void *ud, const q_entry *e)
+{
+    count_ctx *c = ud;
+    c->n++;
+    if (e->state == ENTRY_WAITING)
+        c->waiting++;
+}
+
+static void test_hundred_thousand_entries_insert_and_absorb(void **state)
+{
+    fx *f = *state;
+    f->p.max_pending = 200000;
+    fx_reopen(f);
+    char path[128], file[192];
+    for (int i = 0; i < 100000; i++) {
+        snprintf(path, sizeof path, "/data/media/tv/Show Number %04d (2020)/Season %02d", i / 100, i % 100);
+        snprintf(file, sizeof file, "%s/Show - S%02dE01 - Episode Title WEBDL-1080p.mkv", path, i % 100);
+        q_add_result r = add_ev(f, TV, path, file, T0 + (uint64_t)i, false, SONARR);
+        assert_int_equal(r.kind, QADD_NEW);
+    }
+    assert_int_equal(queue_count(f->q), 100000);
+    assert_int_equal(queue_count_state(f->q, ENTRY_WAITING), 100000);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + 30 * SEC);
+    count_ctx c = {0};
+    queue_foreach(f->q, count_fn, &c);
+    assert_int_equal(c.n, 100000);
+    assert_int_equal(c.waiting, 100000);
+    assert_non_null(queue_find(f->q, TV, "/data/media/tv/Show Number 0500 (2020)/Season 42"));
+
+    /* a series-level event absorbs exactly its hundred seasons */
+    q_add_result r = add_ev(f, TV, "/data/media/tv/Show Number 0500 (2020)", NULL, T0 + 200 * SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(r.absorbed, 100);
+    assert_int_equal(r.entry->n_files, QUEUE_MAX_FILES);
+    assert_int_equal(queue_count(f->q), 100000 - 100 + 1);
+    /* the next series was not absorbed */
+    assert_non_null(queue_find(f->q, TV, "/data/media/tv/Show Number 0501 (2020)/Season 00"));
+
+    /* drain it all */
+    size_t taken = 0;
+    uint64_t now = T0 + 60 * MIN;
+    q_entry *e;
+    while ((e = queue_take_ready(f->q, now, NULL)) != NULL) {
+        queue_sync_started(f->q, e, now);
+        queue_sync_done(f->q, e, SYNC_OK, NULL, now);
+        taken++;
+    }
+    assert_int_equal(taken, 100000 - 100 + 1);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
+static void test_change_callbacks_follow_every_mutation(void **state)
+{
+    fx *f = *state;
+    q_entry *e = add(f, "/tv/Show", T0);
+    assert_int_equal(f->r.puts, 1);
+    assert_int_equal(f->r.last_put_state, ENTRY_WAITING);
+    add(f, "/tv/Show/S1", T0 + SEC);
+    assert_int_equal(f->r.puts, 2);
+    take(f, T0 + MIN, "/tv/Show");
+    assert_int_equal(f->r.puts, 3);
+    assert_int_equal(f->r.last_put_state, ENTRY_CHECKING);
+    queue_sync_started(f->q, e, T0 + MIN);
+    assert_int_equal(f->r.puts, 4);
+    assert_int_equal(f->r.last_put_state, ENTRY_SYNCING);
+    add(f, "/tv/Show", T0 + MIN); /* dirty */
+    assert_int_equal(f->r.puts, 5);
+    queue_sync_done(f->q, e, SYNC_TRANSIENT, "x", T0 + MIN);
+    assert_int_equal(f->r.puts, 6);
+    assert_int_equal(f->r.last_put_state, ENTRY_RETRY);
+    assert_true(e->dirty); /* stays set until the retry starts */
+    e = queue_take_ready(f->q, e->due, NULL);
+    assert_false(e->dirty);
+    queue_sync_started(f->q, e, T0 + 2 * MIN);
+    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 2 * MIN);
+    assert_int_equal(f->r.dels, 1);
+    assert_int_equal(f->r.puts, 8);
+    add(f, "/tv/Last", T0);
+    unsigned puts = f->r.puts, dels = f->r.dels;
+    queue_free(f->q); /* emits nothing */
+    f->q = NULL;
+    assert_int_equal(f->r.puts, puts);
+    assert_int_equal(f->r.dels, dels);
+    fx_open(f);
+}
+
+static void test_reload_follows_new_delay_but_never_shortens_backoff(void **state)
+{
+    fx *f = *state;
+    f->rnd = 0.999;
+    q_entry *w = add(f, "/tv/W", T0 + MIN);
+    add(f, "/tv/R", T0);
+    q_entry *r = take_and_sync(f, T0 + 30 * SEC, "/tv/R");
+    queue_sync_done(f->q, r, SYNC_TRANSIENT, "x", T0 + 30 * SEC);
+    uint64_t backoff = r->due;
+    assert_true(backoff > T0 + 30 * SEC);
+    queue_params p = f->p;
+    p.delay_ms = 10 * SEC;
+    p.retry_max_ms = 1;
+    memset(&f->r, 0, sizeof f->r);
+    queue_set_params(f->q, &p);
+    assert_int_equal(w->due, T0 + MIN + 10 * SEC);
+    assert_int_equal(r->due, backoff);
+    assert_int_equal(f->r.puts, 1); /* only the entry whose due moved */
+}
+
+static void test_unresolved_section_and_bad_input(void **state)
+{
+    fx *f = *state;
+    q_event ev = {.section = TV, .plex_path = "", .at = T0};
+    assert_int_equal(queue_add(f->q, &ev, T0, NULL), -EINVAL);
+    ev.plex_path = NULL;
+    assert_int_equal(queue_add(f->q, &ev, T0, NULL), -EINVAL);
+    assert_string_equal(entry_state_name(ENTRY_RETRY), "retry");
+    assert_string_equal(entry_state_name(ENTRY_UNRESOLVED), "unresolved");
+    assert_string_equal(entry_state_name(ENTRY_PARKED), "parked");
+    assert_string_equal(entry_state_name(ENTRY_STATE_COUNT), "unknown");
+    /* the same folder in two sections is two entries */
+    add_ev(f, TV, "/media/Mixed", NULL, T0, false, SONARR);
+    add_ev(f, MOVIES, "/media/Mixed", NULL, T0, false, RADARR);
+    assert_int_equal(queue_count(f->q), 2);
+    /* arr path differs from the Plex path */
+    q_event ev2 = {.section = TV, .plex_path = "/plex/x", .arr_path = "/arr/x", .at = T0};
+    q_add_result r;
+    assert_int_equal(queue_add(f->q, &ev2, T0, &r), 0);
+    assert_string_equal(r.entry->arr_path, "/arr/x");
+    assert_string_equal(r.entry->plex_path, "/plex/x");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_burst_for_one_folder_is_one_entry_due_at_last_event_plus_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_delay_caps_a_steady_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_are_capped_at_queue_max_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_below_a_waiting_folder_merges_into_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_folder_with_common_prefix_is_not_nested, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_entry_absorbs_descendants_with_their_files_attempts_and_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_absorbed_parked_entry_leaves_the_new_entry_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_during_sync_sets_dirty_and_reruns_after_cooldown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_during_checking_counts_as_dirty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_sync_removes_the_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ancestor_waits_for_nested_sync_then_absorbs_its_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ancestor_absorbs_the_dirty_rerun_of_a_nested_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ancestor_starts_when_nested_sync_ends_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ancestor_absorbs_a_nested_entry_sent_back_to_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_nested_entries_become_one_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrency_limit_keeps_extra_entries_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entries_are_taken_in_due_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_minimum_age_rearms_for_the_remainder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manual_event_skips_debounce_age_and_cooldown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cooldown_delays_a_new_entry_but_never_drops_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_success_older_than_cooldown_no_longer_delays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parked_entry_waits_until_unparked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_rechecks_later_without_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_merges_entries_that_now_share_a_key_and_splits_to_sections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_to_an_ancestor_merges_and_never_touches_syncing_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_reverts_syncing_and_clamps_future_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_queue_refuses_new_entries_but_still_merges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hundred_thousand_entries_insert_and_absorb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_change_callbacks_follow_every_mutation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_follows_new_delay_but_never_shortens_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unresolved_section_and_bad_input, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1023 @@
+/* test_store.c: the SQLite store on real files in a temporary directory: schema, group commit,
+ * failure handling, start-up load, corruption, refusal, history queries and pruning. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define DB_NAME "plex-servarr-sync.db"
+
+typedef struct fixture {
+    char tmp[256];        /* mkdtemp root, removed after the test */
+    char state[512];      /* STATE_DIR under it */
+    char db[640];
+} fixture;
+
+/* ---- captured log lines ---- */
+
+static char logged[8192];
+
+static void sink(log_level_t lvl, const char *line)
+{
+    (void)lvl;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof logged - n, "%s\n", line);
+}
+
+/* ---- fixture ---- */
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    const char *base = getenv("TMPDIR");
+    snprintf(f->tmp, sizeof f->tmp, "%s/test_store.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(f->tmp))
+        return -1;
+    snprintf(f->state, sizeof f->state, "%s/state", f->tmp);
+    snprintf(f->db, sizeof f->db, "%s/%s", f->state, DB_NAME);
+    logged[0] = '\0';
+    log_set_sink(sink);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    log_set_sink(NULL);
+    nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static store_t *open_ok(const fixture *f)
+{
+    char err[512] = "";
+    store_t *s = NULL;
+    int rc = store_open(&s, f->state, 0, err, sizeof err);
+    if (rc != 0)
+        print_error("store_open: %d %s\n", rc, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(s);
+    return s;
+}
+
+static void commit_ok(store_t *s)
+{
+    char err[512] = "";
+    int rc = store_commit(s, err, sizeof err);
+    if (rc != 0)
+        print_error("store_commit: %d %s\n", rc, err);
+    assert_int_equal(rc, 0);
+    assert_false(store_has_staged(s));
+}
+
+/* ---- looking at the file from a second connection ---- */
+
+static int64_t sql_int(const char *db, const char *sql)
+{
+    sqlite3 *c = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
+    int64_t v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return v;
+}
+
+static void sql_exec(const char *db, const char *sql)
+{
+    sqlite3 *c = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    char *e = NULL;
+    int rc = sqlite3_exec(c, sql, NULL, NULL, &e);
+    if (rc != SQLITE_OK)
+        print_error("%s: %s\n", sql, e ? e : "?");
+    sqlite3_free(e);
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(c);
+}
+
+/* ---- builders ---- */
+
+static int64_t stage_event(store_t *s, const char *plex, uint64_t at)
+{
+    static const char *const files[] = {"/tv/Show/Season 1/a.mkv", "/tv/Show/Season 1/b.mkv"};
+    store_event ev = {
+        .section = 2,
+        .plex_path = plex,
+        .arr_path = plex,
+        .files = files,
+        .n_files = 2,
+        .source_bit = 1u << 0,
+        .manual = false,
+        .at = at,
+    };
+    int64_t id = store_stage_event(s, &ev);
+    assert_true(id > 0);
+    return id;
+}
+
+static q_entry make_entry(int64_t id, const char *plex, entry_state st)
+{
+    q_entry e;
+    memset(&e, 0, sizeof e);
+    e.id = id;
+    e.section = 2;
+    e.plex_path = (char *)(uintptr_t)plex; /* not written through */
+    e.arr_path = (char *)(uintptr_t)plex;
+    e.first_seen = 1000;
+    e.last_event = 2000;
+    e.due = 3000;
+    e.state = st;
+    return e;
+}
+
+static void stage_hist(store_t *s, long section, const char *plex, uint64_t started,
+                       hist_status st, uint64_t dur)
+{
+    store_history h = {
+        .section = section,
+        .plex_path = plex,
+        .arr_path = plex,
+        .sources = 1,
+        .events = 1,
+        .started = started,
+        .duration_ms = dur,
+        .status = st,
+        .rclone = "ok",
+        .plex = st == HIST_OK ? "ok" : "failed",
+        .error = st == HIST_OK ? NULL : "boom",
+        .attempt = 1,
+    };
+    store_stage_history(s, &h);
+}
+
+/* ---- load recorder ---- */
+
+typedef struct loaded {
+    char log[16384]; /* "E<id>:<state>;" "V<id>;" "S<section>:<path>@<at>;" in call order */
+    q_entry last_entry;
+    char *entry_paths[4];
+    char *entry_files[4];
+    size_t n_entry_files;
+    char *entry_park, *entry_err, *entry_hold;
+    char *event_files[4];
+    size_t n_event_files;
+    unsigned event_source;
+    bool event_manual;
+    uint64_t event_at;
+    size_t n_entries, n_events, n_success;
+} loaded;
+
+static const char *state_text(entry_state st)
+{
+    static const char *const n[] = {"unresolved", "waiting", "aging",   "held",  "ready",
+                                    "checking",   "syncing", "retry",   "parked"};
+    return (unsigned)st < ARRAY_SIZE(n) ? n[st] : "?";
+}
+
+static void ld_append(loaded *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ld_append(loaded *l, const char *fmt, ...)
+{
+    size_t n = strlen(l->log);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->log + n, sizeof l->log - n, fmt, ap);
+    va_end(ap);
+}
+
+static void ld_entry(void *ud, const q_entry *e)
+{
+    loaded *l = ud;
+    ld_append(l, "E%lld:%s;", (long long)e->id, state_text(e->state));
+    l->n_entries++;
+    l->last_entry = *e;
+    free(l->entry_paths[0]);
+    free(l->entry_paths[1]);
+    l->entry_paths[0] = xstrdup(e->plex_path);
+    l->entry_paths[1] = xstrdup(e->arr_path);
+    for (size_t i = 0; i < l->n_entry_files; i++)
+        free(l->entry_files[i]);
+    l->n_entry_files = e->n_files < 4 ? e->n_files : 4;
+    for (size_t i = 0; i < l->n_entry_files; i++)
+        l->entry_files[i] = xstrdup(e->files[i]);
+    free(l->entry_park);
+    free(l->entry_err);
+    free(l->entry_hold);
+    l->entry_park = xstrdup(e->park_reason);
+    l->entry_err = xstrdup(e->last_error);
+    l->entry_hold = xstrdup(e->hold_reason);
+}
+
+static void ld_event(void *ud, const store_event *ev)
+{
+    loaded *l = ud;
+    ld_append(l, "V%lld;", (long long)ev->id);
+    l->n_events++;
+    for (size_t i = 0; i < l->n_event_files; i++)
+        free(l->event_files[i]);
+    l->n_event_files = ev->n_files < 4 ? ev->n_files : 4;
+    for (size_t i = 0; i < l->n_event_files; i++)
+        l->event_files[i] = xstrdup(ev->files[i]);
+    l->event_source = ev->source_bit;
+    l->event_manual = ev->manual;
+    l->event_at = ev->at;
+}
+
+static void ld_success(void *ud, long section, const char *plex, uint64_t at)
+{
+    loaded *l = ud;
+    ld_append(l, "S%ld:%s@%llu;", section, plex, (unsigned long long)at);
+    l->n_success++;
+}
+
+static void loaded_free(loaded *l)
+{
+    for (size_t i = 0; i < 2; i++)
+        free(l->entry_paths[i]);
+    for (size_t i = 0; i < l->n_entry_files; i++)
+        free(l->entry_files[i]);
+    for (size_t i = 0; i < l->n_event_files; i++)
+        free(l->event_files[i]);
+    free(l->entry_park);
+    free(l->entry_err);
+    free(l->entry_hold);
+}
+
+static void load_all(store_t *s, loaded *l)
+{
+    memset(l, 0, sizeof *l);
+    store_loader ld = {.ud = l, .entry = ld_entry, .event = ld_event, .last_success = ld_success};
+    assert_int_equal(store_load(s, &ld), 0);
+}
+
+/* ---- history recorder ---- */
+
+typedef struct hlist {
+    int64_t ids[600];
+    char paths[600][64];
+    hist_status st[600];
+    size_t n;
+} hlist;
+
+static void hl_add(void *ud, const store_history *h)
+{
+    hlist *l = ud;
+    assert_true(l->n < ARRAY_SIZE(l->ids));
+    l->ids[l->n] = h->id;
+    snprintf(l->paths[l->n], sizeof l->paths[0], "%s", h->plex_path);
+    l->st[l->n] = h->status;
+    l->n++;
+}
+
+static void list(store_t *s, const char *search, int status, int64_t before, int limit, hlist *out)
+{
+    memset(out, 0, sizeof *out);
+    store_history_query q = {
+        .search = search, .status = status, .before_id = before, .limit = limit};
+    assert_int_equal(store_history_list(s, &q, hl_add, out), 0);
+}
+
+/* ---- tests ---- */
+
+static void test_open_creates_state_dir_and_schema(void **state)
+{
+    fixture *f = *state;
+    snprintf(f->state, sizeof f->state, "%s/a/b/state", f->tmp);
+    snprintf(f->db, sizeof f->db, "%s/%s", f->state, DB_NAME);
+    mode_t old = umask(022);
+    store_t *s = open_ok(f);
+    umask(old);
+    assert_string_equal(store_path(s), f->db);
+
+    struct stat st;
+    assert_int_equal(stat(f->state, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0750);
+    assert_int_equal(stat(f->db, &st), 0);
+
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                                    " AND name IN ('entries', 'inbox', 'history')"),
+                     3);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                                    " AND tbl_name = 'history' AND sql LIKE '%started%'"),
+                     2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM pragma_journal_mode WHERE"
+                                    " journal_mode = 'wal'"),
+                     1);
+    assert_false(store_has_staged(s));
+    assert_int_equal(store_max_entry_id(s), 0);
+    store_close(s);
+}
+
+static void test_bad_arguments_are_refused(void **state)
+{
+    fixture *f = *state;
+    store_t *s = (store_t *)1;
+    char err[256] = "";
+    assert_int_equal(store_open(&s, f->state, 2, err, sizeof err), -EINVAL);
+    assert_null(s);
+    assert_int_equal(store_open(&s, "", 0, err, sizeof err), -EINVAL);
+    s = open_ok(f);
+    store_event ev = {.plex_path = NULL, .arr_path = "/x"};
+    assert_int_equal(store_stage_event(s, &ev), -EINVAL);
+    assert_false(store_has_staged(s));
+    hlist l;
+    store_history_query q = {.status = -1, .limit = 0};
+    assert_int_equal(store_history_list(s, &q, hl_add, &l), -EINVAL);
+    q.limit = 501;
+    assert_int_equal(store_history_list(s, &q, hl_add, &l), -EINVAL);
+    q.limit = 10;
+    q.status = 7;
+    assert_int_equal(store_history_list(s, &q, hl_add, &l), -EINVAL);
+    assert_int_equal(store_prune(s, 10, 0), -EINVAL);
+    store_close(s);
+}
+
+static void test_reopen_keeps_entries_inbox_and_history(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    int64_t ev = stage_event(s, "/tv/Show/Season 1", 111);
+    q_entry e = make_entry(7, "/tv/Show/Season 1", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
+    stage_hist(s, 2, "/tv/Old", 5000, HIST_OK, 10);
+    commit_ok(s);
+    store_close(s);
+
+    s = open_ok(f);
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_entries, 1);
+    assert_int_equal(l.n_events, 1);
+    assert_int_equal(l.n_success, 1);
+    assert_int_equal(l.last_entry.id, 7);
+    assert_int_equal(l.event_at, 111);
+    assert_int_equal(store_max_entry_id(s), 7);
+    /* ids keep counting from where they were, never reused */
+    assert_true(stage_event(s, "/tv/Other", 222) > ev);
+    store_close(s);
+    loaded_free(&l);
+}
+
+static void test_event_ids_never_repeat_after_inbox_emptied(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    int64_t a = stage_event(s, "/m/A", 1);
+    int64_t b = stage_event(s, "/m/B", 2);
+    assert_int_equal(b, a + 1);
+    commit_ok(s);
+    store_stage_event_done(s, a);
+    store_stage_event_done(s, b);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
+    store_close(s);
+
+    s = open_ok(f);
+    assert_true(stage_event(s, "/m/C", 3) > b);
+    store_close(s);
+}
+
+static void test_group_commit_writes_events_entries_and_history_together(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    int64_t id1 = stage_event(s, "/tv/A", 10);
+    int64_t id2 = stage_event(s, "/tv/B", 11);
+    int64_t id3 = stage_event(s, "/tv/C", 12);
+    assert_true(id1 < id2 && id2 < id3);
+    q_entry e1 = make_entry(1, "/tv/A", ENTRY_WAITING);
+    q_entry e2 = make_entry(2, "/tv/B", ENTRY_READY);
+    store_stage_entry_put(s, &e1);
+    store_stage_entry_put(s, &e2);
+    stage_hist(s, 2, "/tv/Z", 100, HIST_OK, 5);
+    assert_true(store_has_staged(s));
+
+    /* staging touches nothing on disk */
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 0);
+
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 3);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT group_concat(id) = '1,2,3' FROM (SELECT id FROM inbox"
+                                    " ORDER BY id)"),
+                     1);
+
+    /* the events were absorbed: their inbox rows go in the same commit as the entry change */
+    e1.events = 3;
+    store_stage_entry_put(s, &e1);
+    store_stage_event_done(s, id1);
+    store_stage_event_done(s, id2);
+    store_stage_event_done(s, id3);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
+    assert_int_equal(sql_int(f->db, "SELECT events FROM entries WHERE id = 1"), 3);
+
+    /* nothing staged: nothing to do */
+    char err[64];
+    assert_int_equal(store_commit(s, err, sizeof err), 0);
+    store_close(s);
+}
+
+static void test_failed_commit_discards_events_and_keeps_entry_changes(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    q_entry old = make_entry(9, "/tv/Gone", ENTRY_WAITING);
+    store_stage_entry_put(s, &old);
+    int64_t done_ev = stage_event(s, "/tv/Gone", 5);
+    commit_ok(s);
+
+    int64_t ev = stage_event(s, "/tv/New", 50);
+    q_entry e = make_entry(3, "/tv/New", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
+    store_stage_entry_del(s, 9);
+    store_stage_event_done(s, done_ev);
+    stage_hist(s, 2, "/tv/Gone", 40, HIST_OK, 1);
+
+    store_test_fail_next_commit(s);
+    char err[512] = "";
+    int rc = store_commit(s, err, sizeof err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err, f->db));
+    assert_non_null(strstr(err, "1 staged event discarded"));
+    /* rolled back: the inbox row written before the failure is gone, nothing else applied */
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 1);
+    char q[128];
+    snprintf(q, sizeof q, "SELECT count(*) FROM inbox WHERE id = %lld", (long long)ev);
+    assert_int_equal(sql_int(f->db, q), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries WHERE id = 9"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 0);
+    assert_true(store_has_staged(s));
+
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0); /* done row deleted */
+    assert_int_equal(sql_int(f->db, "SELECT group_concat(id) FROM entries"), 3);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 1);
+    /* the discarded event's id is not handed out again */
+    assert_true(stage_event(s, "/tv/Again", 60) > ev);
+    store_close(s);
+}
+
+static void test_put_then_del_cancels_the_put(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    q_entry a = make_entry(1, "/a", ENTRY_WAITING);
+    q_entry b = make_entry(2, "/b", ENTRY_WAITING);
+    store_stage_entry_put(s, &a);
+    store_stage_entry_put(s, &b);
+    commit_ok(s);
+
+    /* new entry created and removed within one turn: never written */
+    q_entry c = make_entry(3, "/c", ENTRY_WAITING);
+    store_stage_entry_put(s, &c);
+    store_stage_entry_del(s, 3);
+    /* existing entry modified then removed: row deleted */
+    a.attempts = 4;
+    store_stage_entry_put(s, &a);
+    store_stage_entry_del(s, 1);
+    /* removed then put again (a del followed by a put): the put wins */
+    store_stage_entry_del(s, 2);
+    b.attempts = 2;
+    store_stage_entry_put(s, &b);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT attempts FROM entries WHERE id = 2"), 2);
+    store_close(s);
+}
+
+static void test_same_id_put_twice_keeps_the_last_snapshot(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    q_entry e = make_entry(5, "/tv/X", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
+    e.state = ENTRY_RETRY;
+    e.attempts = 3;
+    e.last_error = (char *)(uintptr_t)"Plex answered 503";
+    store_stage_entry_put(s, &e);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT attempts FROM entries WHERE id = 5"), 3);
+    assert_int_equal(sql_int(f->db, "SELECT state = 'retry' AND last_error = 'Plex answered 503'"
+                                    " FROM entries WHERE id = 5"),
+                     1);
+    store_close(s);
+}
+
+static void test_load_gives_entries_then_successes_then_events_oldest_first(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    /* any bytes but NUL survive, in paths and in files */
+    static const char odd[] = "/tv/\xff\xfe Show \xc3\xa9/Season 1";
+    static const char *const files[] = {"/tv/\xff/a.mkv", "/tv/b\tc.mkv", ""};
+    q_entry e = make_entry(4, odd, ENTRY_PARKED);
+    e.section = 7;
+    e.first_seen = 100;
+    e.last_event = 200;
+    e.due = UINT64_MAX; /* the full range round-trips */
+    e.attempts = 6;
+    e.dirty = true;
+    e.dirty_first = 150;
+    e.manual = true;
+    e.files = (char **)(uintptr_t)files;
+    e.n_files = 3;
+    e.sources = 5;
+    e.events = 9;
+    e.park_reason = (char *)(uintptr_t)"PLEX_TOKEN: Plex answered 401";
+    e.last_error = (char *)(uintptr_t)"401";
+    e.hold_reason = NULL;
+    store_stage_entry_put(s, &e);
+    q_entry e2 = make_entry(2, "/tv/Two", ENTRY_SYNCING);
+    store_stage_entry_put(s, &e2);
+
+    int64_t v1 = stage_event(s, "/tv/First", 1);
+    int64_t v2 = stage_event(s, "/tv/Second", 2);
+    static const char *const evfiles[] = {"/m/\x01odd\x7f.mkv"};
+    store_event ev = {.section = 3, .plex_path = "/m", .arr_path = "/arr/m", .files = evfiles,
+                      .n_files = 1, .source_bit = 1u << 3, .manual = true, .at = 33};
+    int64_t v3 = store_stage_event(s, &ev);
+    stage_hist(s, 2, "/tv/Done", 1000, HIST_OK, 20);
+    commit_ok(s);
+    store_close(s);
+
+    s = open_ok(f);
+    loaded l;
+    load_all(s, &l);
+    char want[256];
+    snprintf(want, sizeof want, "E2:syncing;E4:parked;S2:/tv/Done@1020;V%lld;V%lld;V%lld;",
+             (long long)v1, (long long)v2, (long long)v3);
+    assert_string_equal(l.log, want);
+
+    const q_entry *g = &l.last_entry;
+    assert_int_equal(g->id, 4);
+    assert_int_equal(g->section, 7);
+    assert_string_equal(l.entry_paths[0], odd);
+    assert_string_equal(l.entry_paths[1], odd);
+    assert_int_equal(g->first_seen, 100);
+    assert_int_equal(g->last_event, 200);
+    assert_true(g->due == UINT64_MAX);
+    assert_int_equal(g->state, ENTRY_PARKED);
+    assert_int_equal(g->attempts, 6);
+    assert_true(g->dirty);
+    assert_int_equal(g->dirty_first, 150);
+    assert_true(g->manual);
+    assert_int_equal(l.n_entry_files, 3);
+    assert_string_equal(l.entry_files[0], files[0]);
+    assert_string_equal(l.entry_files[1], files[1]);
+    assert_string_equal(l.entry_files[2], "");
+    assert_int_equal(g->sources, 5);
+    assert_int_equal(g->events, 9);
+    assert_string_equal(l.entry_park, "PLEX_TOKEN: Plex answered 401");
+    assert_string_equal(l.entry_err, "401");
+    assert_null(l.entry_hold);
+
+    assert_int_equal(l.n_event_files, 1);
+    assert_string_equal(l.event_files[0], evfiles[0]);
+    assert_int_equal(l.event_source, 1u << 3);
+    assert_true(l.event_manual);
+    assert_int_equal(l.event_at, 33);
+
+    /* a loader may leave out what it does not want */
+    store_loader only = {.ud = &l};
+    assert_int_equal(store_load(s, &only), 0);
+    store_close(s);
+    loaded_free(&l);
+}
+
+static void test_last_success_is_the_latest_ok_row_per_key(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    stage_hist(s, 1, "/tv/A", 1000, HIST_OK, 10);
+    stage_hist(s, 1, "/tv/A", 5000, HIST_OK, 10);   /* latest ok of (1, /tv/A) */
+    stage_hist(s, 1, "/tv/A", 9000, HIST_FAILED, 10); /* later but failed */
+    stage_hist(s, 2, "/tv/A", 2000, HIST_OK, 0);    /* other section: other key */
+    stage_hist(s, 1, "/tv/B", 3000, HIST_PARKED, 0); /* never ok: no line */
+    commit_ok(s);
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_success, 2);
+    assert_non_null(strstr(l.log, "S1:/tv/A@5010;"));
+    assert_non_null(strstr(l.log, "S2:/tv/A@2000;"));
+    assert_null(strstr(l.log, "/tv/B"));
+    store_close(s);
+    loaded_free(&l);
+}
+
+static void write_random(const char *path, size_t n)
+{
+    unsigned char buf[4096];
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    while (n > 0) {
+        size_t k = n < sizeof buf ? n : sizeof buf;
+        assert_int_equal(random_bytes(buf, k), 0);
+        buf[0] = 'X'; /* never the "SQLite format 3" magic by chance */
+        assert_int_equal(write(fd, buf, k), (ssize_t)k);
+        n -= k;
+    }
+    close(fd);
+}
+
+static bool read_file(const char *path, unsigned char *buf, size_t n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return false;
+    size_t got = fread(buf, 1, n, fp);
+    fclose(fp);
+    return got == n;
+}
+
+/* The name a corrupt database was moved to ("<db>.corrupt-<seconds>"), or "" */
+static void find_moved(const fixture *f, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    DIR *d = opendir(f->state);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *p = strstr(de->d_name, ".corrupt-");
+        if (p && strncmp(de->d_name, DB_NAME, strlen(DB_NAME)) == 0 && !strstr(p, "-wal") &&
+            !strstr(p, "-shm"))
+            snprintf(out, outlen, "%s/%s", f->state, de->d_name);
+    }
+    closedir(d);
+}
+
+static void assert_fresh_and_usable(const fixture *f, store_t *s)
+{
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_entries + l.n_events + l.n_success, 0);
+    stage_event(s, "/tv/After", 1);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 1);
+    loaded_free(&l);
+}
+
+static void test_random_bytes_db_is_moved_aside_with_wal_and_shm(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(mkdir(f->state, 0750), 0);
+    char wal[700], shm[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    snprintf(shm, sizeof shm, "%s-shm", f->db);
+    write_random(f->db, 8192);
+    write_random(wal, 4096);
+    write_random(shm, 32768);
+    unsigned char orig_db[8192], orig_wal[4096], got_db[8192], got_wal[4096];
+    assert_true(read_file(f->db, orig_db, sizeof orig_db));
+    assert_true(read_file(wal, orig_wal, sizeof orig_wal));
+
+    store_t *s = open_ok(f);
+    char moved[1024], p[1100];
+    find_moved(f, moved, sizeof moved);
+    assert_true(moved[0] != '\0');
+    assert_true(read_file(moved, got_db, sizeof got_db));
+    assert_memory_equal(got_db, orig_db, sizeof orig_db);
+    snprintf(p, sizeof p, "%s-wal", moved);
+    assert_true(read_file(p, got_wal, sizeof got_wal));
+    assert_memory_equal(got_wal, orig_wal, sizeof orig_wal);
+    snprintf(p, sizeof p, "%s-shm", moved);
+    assert_int_equal(access(p, F_OK), 0);
+
+    /* loud, and it names where the file went */
+    assert_non_null(strstr(logged, "ERROR"));
+    assert_non_null(strstr(logged, "CORRUPT"));
+    assert_non_null(strstr(logged, moved));
+
+    assert_fresh_and_usable(f, s);
+    store_close(s);
+}
+
+static void test_damaged_pages_found_by_quick_check_are_moved_aside(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    char big[2048];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 50; i++) {
+        store_history h = {.section = 1, .plex_path = big, .arr_path = big, .started = (uint64_t)i,
+                           .status = HIST_OK, .rclone = "ok", .plex = "ok"};
+        store_stage_history(s, &h);
+    }
+    commit_ok(s);
+    store_close(s);
+
+    /* keep page 1 (header and schema) intact, smash every page after it */
+    struct stat st;
+    assert_int_equal(stat(f->db, &st), 0);
+    assert_true(st.st_size > 8 * 4096);
+    int fd = open(f->db, O_WRONLY);
+    assert_true(fd >= 0);
+    unsigned char junk[4096];
+    memset(junk, 0xa5, sizeof junk);
+    for (off_t off = 4096; off < st.st_size; off += 4096)
+        assert_int_equal(pwrite(fd, junk, sizeof junk, off), (ssize_t)sizeof junk);
+    close(fd);
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    write_random(wal, 1000);
+
+    s = open_ok(f);
+    char moved[1024], p[1100];
+    find_moved(f, moved, sizeof moved);
+    assert_true(moved[0] != '\0');
+    snprintf(p, sizeof p, "%s-wal", moved);
+    assert_int_equal(access(p, F_OK), 0); /* its WAL went with it */
+    assert_non_null(strstr(logged, moved));
+    assert_true(strstr(logged, "integrity check") || strstr(logged, "malformed"));
+    assert_fresh_and_usable(f, s);
+    store_close(s);
+}
+
+/* SQLite ignores a WAL whose header fails its checksum: the database is fine and holds
+ * acknowledged work, so it must be kept, not moved aside. */
+static void test_valid_db_with_garbage_wal_keeps_its_rows(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    q_entry e = make_entry(11, "/tv/Keep", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
+    commit_ok(s);
+    store_close(s);
+    char wal[700], shm[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    snprintf(shm, sizeof shm, "%s-shm", f->db);
+    write_random(wal, 16384);
+    write_random(shm, 32768);
+
+    s = open_ok(f);
+    char moved[1024];
+    find_moved(f, moved, sizeof moved);
+    assert_string_equal(moved, "");
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_entries, 1);
+    assert_int_equal(l.last_entry.id, 11);
+    store_close(s);
+    loaded_free(&l);
+}
+
+static void test_newer_schema_is_refused_and_left_untouched(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(mkdir(f->state, 0750), 0);
+    sql_exec(f->db, "CREATE TABLE future (x); INSERT INTO future VALUES (1);"
+                    " PRAGMA user_version = 2;");
+    store_t *s = (store_t *)1;
+    char err[512] = "";
+    assert_int_equal(store_open(&s, f->state, 1, err, sizeof err), -EPROTO);
+    assert_null(s);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s was written by a newer version of plex-servarr-sync (schema 2 > 1); refusing to "
+             "start so no acknowledged work is lost",
+             f->db);
+    assert_string_equal(err, want);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM future"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"),
+                     0);
+    char moved[1024];
+    find_moved(f, moved, sizeof moved);
+    assert_string_equal(moved, "");
+}
+
+static void test_state_dir_that_cannot_be_created_is_refused(void **state)
+{
+    fixture *f = *state;
+    char file[300];
+    snprintf(file, sizeof file, "%s/file", f->tmp);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    snprintf(f->state, sizeof f->state, "%s/file/state", f->tmp);
+    store_t *s = (store_t *)1;
+    char err[512] = "";
+    assert_int_equal(store_open(&s, f->state, 0, err, sizeof err), -ENOTDIR);
+    assert_null(s);
+    assert_non_null(strstr(err, f->state));
+    assert_non_null(strstr(err, strerror(ENOTDIR)));
+
+    /* a file where the directory should be */
+    assert_int_equal(store_open(&s, file, 0, err, sizeof err), -ENOTDIR);
+    assert_non_null(strstr(err, file));
+}
+
+static void test_prune_deletes_only_old_rows_and_at_most_max(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    for (int i = 0; i < 10; i++)
+        stage_hist(s, 1, "/tv/Old", 1000 + (uint64_t)i, HIST_OK, 1);
+    for (int i = 0; i < 5; i++)
+        stage_hist(s, 1, "/tv/New", 5000 + (uint64_t)i, HIST_OK, 1);
+    commit_ok(s);
+    assert_int_equal(store_prune(s, 5000, 4), 4);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 11);
+    /* the oldest go first */
+    assert_int_equal(sql_int(f->db, "SELECT min(started) FROM history"), 1004);
+    assert_int_equal(store_prune(s, 5000, 1000), 6);
+    assert_int_equal(store_prune(s, 5000, 1000), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history WHERE started >= 5000"), 5);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 5);
+    store_close(s);
+}
+
+static void test_history_pages_newest_first_with_search_and_status(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    /* ids 1..12; every third failed */
+    for (int i = 1; i <= 12; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/tv/Show %d", i);
+        stage_hist(s, 1, p, 100 * (uint64_t)i, i % 3 == 0 ? HIST_FAILED : HIST_OK, 1);
+    }
+    stage_hist(s, 1, "/tv/100% Real", 2000, HIST_OK, 1);   /* id 13 */
+    stage_hist(s, 1, "/tv/a_b", 2100, HIST_SKIPPED, 1);     /* id 14 */
+    stage_hist(s, 1, "/tv/axb", 2200, HIST_PARKED, 1);      /* id 15 */
+    commit_ok(s);
+
+    hlist l;
+    list(s, NULL, -1, 0, 5, &l);
+    assert_int_equal(l.n, 5);
+    assert_int_equal(l.ids[0], 15);
+    assert_int_equal(l.ids[4], 11);
+    list(s, NULL, -1, l.ids[4], 5, &l); /* next page */
+    assert_int_equal(l.n, 5);
+    assert_int_equal(l.ids[0], 10);
+    assert_int_equal(l.ids[4], 6);
+    list(s, NULL, -1, 3, 500, &l);
+    assert_int_equal(l.n, 2);
+
+    list(s, NULL, HIST_FAILED, 0, 500, &l);
+    assert_int_equal(l.n, 4);
+    assert_int_equal(l.ids[0], 12);
+    assert_int_equal(l.st[0], HIST_FAILED);
+    list(s, NULL, HIST_FAILED, 12, 2, &l);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.ids[0], 9);
+    assert_int_equal(l.ids[1], 6);
+
+    list(s, "Show 1", -1, 0, 500, &l); /* Show 1, 10, 11, 12 */
+    assert_int_equal(l.n, 4);
+    list(s, "show 1", HIST_OK, 0, 500, &l); /* case-insensitive; 12 failed */
+    assert_int_equal(l.n, 3);
+    /* % and _ are literal in a search */
+    list(s, "100%", -1, 0, 500, &l);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.paths[0], "/tv/100% Real");
+    list(s, "a_b", -1, 0, 500, &l);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.paths[0], "/tv/a_b");
+    assert_int_equal(l.st[0], HIST_SKIPPED);
+    list(s, "%", -1, 0, 500, &l);
+    assert_int_equal(l.n, 1);
+    list(s, "\\", -1, 0, 500, &l);
+    assert_int_equal(l.n, 0);
+    list(s, "", -1, 0, 500, &l); /* empty search = all */
+    assert_int_equal(l.n, 15);
+    store_close(s);
+}
+
+static void test_history_stats_count_each_status(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    store_stats st;
+    assert_int_equal(store_history_stats(s, &st), 0);
+    assert_int_equal(st.total, 0);
+    assert_int_equal(st.last_sync, 0);
+    assert_int_equal(st.last_sync_id, 0);
+    assert_int_equal(st.avg_duration_ms, 0);
+
+    stage_hist(s, 1, "/a", 100, HIST_OK, 100);
+    stage_hist(s, 1, "/a", 200, HIST_OK, 301);
+    stage_hist(s, 1, "/a", 300, HIST_FAILED, 9999);
+    stage_hist(s, 1, "/a", 400, HIST_PARKED, 0);
+    stage_hist(s, 1, "/a", 500, HIST_SKIPPED, 0);
+    stage_hist(s, 1, "/a", 450, HIST_SKIPPED, 0);
+    commit_ok(s);
+    assert_int_equal(store_history_stats(s, &st), 0);
+    assert_int_equal(st.total, 6);
+    assert_int_equal(st.ok, 2);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.parked, 1);
+    assert_int_equal(st.skipped, 2);
+    assert_int_equal(st.avg_duration_ms, 201); /* (100 + 301) / 2, rounded */
+    assert_int_equal(st.last_sync_id, 6);
+    assert_int_equal(st.last_sync, 450);
+    assert_string_equal(hist_status_name(HIST_PARKED), "parked");
+    store_close(s);
+}
+
+static void test_two_thousand_staged_events_commit_in_one_call(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    int64_t first = 0, last = 0;
+    for (int i = 0; i < 2000; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/tv/Show %d", i);
+        last = stage_event(s, p, (uint64_t)i);
+        if (i == 0)
+            first = last;
+        /* and many entry snapshots, each id put several times */
+        q_entry e = make_entry(1 + i % 700, p, ENTRY_WAITING);
+        e.events = (unsigned)i;
+        store_stage_entry_put(s, &e);
+    }
+    assert_int_equal(last - first, 1999);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 2000);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 700);
+    /* the last snapshot of each id won */
+    assert_int_equal(sql_int(f->db, "SELECT events FROM entries WHERE id = 1"), 1400);
+    assert_int_equal(sql_int(f->db, "SELECT events FROM entries WHERE id = 700"), 1399);
+    assert_int_equal(store_max_entry_id(s), 700);
+    store_close(s);
+}
+
+static void test_close_discards_staged_rows(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    stage_event(s, "/tv/Lost", 1);
+    q_entry e = make_entry(1, "/tv/Lost", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
+    stage_hist(s, 1, "/tv/Lost", 1, HIST_OK, 1);
+    assert_int_equal(store_max_entry_id(s), 1); /* staged ids count */
+    store_close(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_open_creates_state_dir_and_schema),
+        T(test_bad_arguments_are_refused),
+        T(test_reopen_keeps_entries_inbox_and_history),
+        T(test_event_ids_never_repeat_after_inbox_emptied),
+        T(test_group_commit_writes_events_entries_and_history_together),
+        T(test_failed_commit_discards_events_and_keeps_entry_changes),
+        T(test_put_then_del_cancels_the_put),
+        T(test_same_id_put_twice_keeps_the_last_snapshot),
+        T(test_load_gives_entries_then_successes_then_events_oldest_first),
+        T(test_last_success_is_the_latest_ok_row_per_key),
+        T(test_random_bytes_db_is_moved_aside_with_wal_and_shm),
+        T(test_damaged_pages_found_by_quick_check_are_moved_aside),
+        T(test_valid_db_with_garbage_wal_keeps_its_rows),
+        T(test_newer_schema_is_refused_and_left_untouched),
+        T(test_state_dir_that_cannot_be_created_is_refused),
+        T(test_prune_deletes_only_old_rows_and_at_most_max),
+        T(test_history_pages_newest_first_with_search_and_status),
+        T(test_history_stats_count_each_status),
+        T(test_two_thousand_staged_events_commit_in_one_call),
+        T(test_close_discards_staged_rows),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
