@@ -239,7 +239,8 @@ class AnchorTest(CoreCase):
         folder_a, folder_b = os.path.dirname(self.file_a), os.path.dirname(self.file_b)
         for f in (self.file_a, self.file_b):
             show_root = os.path.dirname(os.path.dirname(f))
-            p = rig.sonarr_download(show_root, os.path.relpath(f, show_root))
+            p = rig.sonarr_download(show_root, os.path.relpath(f, show_root),
+                                    title=os.path.basename(show_root))
             self.assertWebhookAccepted(self.daemon.webhook("sonarr", p),
                                        ("queued", "unresolved"))
 
