@@ -50,8 +50,18 @@ typedef struct staged_req {
     struct staged_req *next;
 } staged_req;
 
+/* Webhook event types counted in /metrics: a fixed list (api.c maps eventType onto it; anything
+ * else is "other"), so no label value ever comes from client input. */
+#define APP_EVENT_KINDS 25
+/* Index into app_counters.webhook_events for an eventType (case-insensitive); "other" for
+ * unknown or NULL. */
+int api_event_kind(const char *event_type);
+const char *api_event_kind_name(int kind);
+
 typedef struct app_counters {
     uint64_t webhooks[APP_COUNT];     /* requests accepted per app */
+    uint64_t webhook_events[APP_COUNT][APP_EVENT_KINDS]; /* accepted, by app and event type */
+    uint64_t manual_requests;         /* manual triggers queued (form and API) */
     uint64_t webhook_errors;          /* 4xx answers to webhooks */
     uint64_t scans_ok, scans_failed, scans_parked, scans_skipped;
     uint64_t rclone_calls_ok, rclone_calls_failed;
@@ -60,6 +70,20 @@ typedef struct app_counters {
     uint64_t sync_ms_buckets[12];     /* histogram of sync durations (see api.c) */
     uint64_t sync_ms_sum, sync_count;
 } app_counters;
+
+/* Reachability probes (api.c): Plex's /identity and each rclone mount's rc/noop, started when
+ * /api/stats or /health is asked and the last round is older than a few seconds. */
+typedef struct app_probes {
+    uint64_t started;          /* mono ms of the last round started, 0 = never */
+    bool in_flight;            /* a round is out */
+    bool plex_done;            /* a round has answered for Plex */
+    bool plex_up;              /* Plex answered (any HTTP status) */
+    uint64_t plex_checked;     /* wall ms */
+    bool rclone_done;          /* a round has answered for rclone */
+    unsigned rclone_mounts;    /* mounts probed in that round */
+    unsigned rclone_up;        /* of them, how many answered */
+    uint64_t rclone_checked;   /* wall ms */
+} app_probes;
 
 struct app {
     uv_loop_t *loop;
@@ -90,6 +114,7 @@ struct app {
     uv_idle_t flush_idle;        /* keeps the loop turning while entry snapshots wait to be written */
     staged_req *staged_head, *staged_tail;
     size_t staged_events;
+    uint64_t commit_fail_streak; /* consecutive failed commits: logged at the first and at recovery */
 
     uv_timer_t queue_timer;
     uv_timer_t section_timer;
@@ -99,8 +124,12 @@ struct app {
 
     sync_job *jobs;              /* in flight */
     app_counters counters;
+    app_probes probes;           /* api.c */
     uint64_t started_at;         /* wall ms */
-    bool stopping;
+    bool stopping;               /* SIGTERM/SIGINT: no new syncs; in-flight ones get a grace time */
+    bool stop_done;              /* the grace time is over: final commit made, handles closing */
+    bool reload_refused;         /* the last SIGHUP's file did not validate (shown in STATUS=) */
+    uv_timer_t stop_timer;       /* the grace time (and the turn after the last sync ended) */
     int exit_code;
 };
 
@@ -146,6 +175,10 @@ size_t router_body_limit(void *ud, const http_request *r);
 /* Check Basic credentials against user/pass (constant time; the password compared as given in
  * UTF-8 and as its ISO-8859-1 bytes). */
 bool auth_basic_ok(const http_request *r, const char *user, const char *pass);
+/* Answer 401 with a Basic challenge for realm. A request that carried credentials is a failed
+ * login: its answer is delayed per client address (doubling from 0.25 s up to 5 s; X-Forwarded-For
+ * believed only from TRUSTED_PROXIES), with a uv timer, so the handler returns at once. */
+void auth_reject(app_t *a, http_request *r, const char *realm);
 
 /* ---- api.c ---- */
 void api_health(app_t *a, http_request *r);

@@ -36,6 +36,13 @@ typedef struct cfg_mount {
     char *pass; /* NULL when not set */
 } cfg_mount;
 
+/* TRUSTED_PROXIES item: one address or network. IPv4 is held in its IPv4-mapped IPv6 form
+ * (::ffff:a.b.c.d) with the prefix length counted on those 128 bits (a /24 becomes /120). */
+typedef struct cfg_cidr {
+    unsigned char addr[16]; /* network address, host bits cleared */
+    unsigned prefix;        /* 0..128 */
+} cfg_cidr;
+
 typedef enum { DURABILITY_FULL = 0, DURABILITY_PROCESS = 1 } cfg_durability;
 typedef enum { SCAN_SCOPE_FOLDER = 0, SCAN_SCOPE_ROOT = 1 } cfg_scan_scope;
 
@@ -58,6 +65,8 @@ typedef struct config {
     char *manual_user;        /* MANUAL_USER, default admin */
     char *manual_pass;        /* MANUAL_PASS; NULL when unset (main generates one) */
     char *trusted_proxies;    /* TRUSTED_PROXIES, NULL if unset (raw list, comma separated) */
+    cfg_cidr *trusted;        /* TRUSTED_PROXIES parsed: IPs and CIDRs (IPv4 as ::ffff:0:0/96) */
+    size_t n_trusted;
 
     /* rclone */
     bool use_rclone;          /* USE_RCLONE, default true (the step still needs a URL) */
@@ -89,6 +98,7 @@ typedef struct config {
     size_t max_header_bytes;       /* MAX_HEADER_BYTES, default 16 KiB */
     size_t max_webhook_body;       /* MAX_WEBHOOK_BODY, default 16 MiB */
     size_t max_body;               /* MAX_BODY, default 64 KiB (every other route) */
+    size_t max_buffered_bytes;     /* MAX_BUFFERED_BYTES, default 256 MiB (all requests together) */
     int max_connections;           /* MAX_CONNECTIONS, default 4096 */
     uint64_t header_timeout_ms;    /* HEADER_TIMEOUT, default 10s */
     uint64_t idle_timeout_ms;      /* IDLE_TIMEOUT, default 60s (keep-alive and body) */

@@ -18,7 +18,9 @@ typedef enum {
     HTTPC_ERR_DNS,         /* name did not resolve */
     HTTPC_ERR_TIMEOUT,     /* no complete answer within timeout_ms */
     HTTPC_ERR_TOO_BIG,     /* response body larger than max_response_bytes */
-    HTTPC_ERR_PROTOCOL,    /* garbage / TLS mismatch / other curl errors */
+    HTTPC_ERR_PROTOCOL,    /* garbage / other curl errors */
+    HTTPC_ERR_TLS,         /* TLS spoken to a plain-HTTP port, or the certificate refused: a
+                              retry cannot help (the URL's scheme or the certificate is wrong) */
 } httpc_error;
 
 typedef struct httpc_opts {

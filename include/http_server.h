@@ -66,7 +66,9 @@ typedef struct http_server_opts {
     void *ud;
 } http_server_opts;
 
-/* Bind and listen. Returns 0 or a negative libuv error code (err filled). */
+/* Bind and listen. Returns 0 or a negative libuv error code (err filled). Also raises the soft
+ * RLIMIT_NOFILE to the hard limit (logged at debug; a warning when it is still below
+ * max_connections). */
 int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **out, char *err,
                       size_t errlen);
 /* Stop accepting; existing connections finish their current request then close. */
@@ -81,6 +83,10 @@ int http_server_port(const http_server *s); /* the bound port (useful with port 
  * close. */
 void http_respond(http_request *r, int status, const char *content_type, const char *body,
                   size_t len, const char *extra_headers);
+/* The handler holds r only to answer it later on purpose (a delayed 401): when the connection
+ * limit is reached, r's connection may be closed to make room (oldest first, as connections
+ * still sending headers are); http_respond() then sends nothing and frees r as usual. */
+void http_request_evictable(http_request *r);
 /* Convenience: {"status": <status_word>, "message": msg} JSON, e.g. 400 "bad_request". */
 void http_respond_json_error(http_request *r, int status, const char *message);
 

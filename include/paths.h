@@ -26,7 +26,7 @@ char *paths_replace(const char *path, const cfg_replacements *r, bool *matched);
 /* Validate a webhook/manual input path given in arr terms (already mapped through
  * PATH_REPLACEMENTS when it was an "X:\" drive path). Returns NULL when fine, or a static reason:
  * "path is empty", "path is not absolute", "path contains a control character",
- * "path has a '.' or '..' component", "path is too long". */
+ * "path has a '.' or '..' component", "path is too long", "path is not valid UTF-8". */
 const char *paths_check(const char *p);
 
 /* Parse a JSON object text (a replacement map such as '{"/data/tv": "/tv"}'; the value may

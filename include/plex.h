@@ -41,7 +41,9 @@ int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path
  * (http_status is then Plex's 2xx). Answers are capped at 4 MiB. */
 int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void *ud, httpc_req **out);
 /* Classify a Plex answer by status (exposed for tests): transport error, 408, 429, 5xx ->
- * TRANSIENT; 2xx OK; 401/403 AUTH; 404 NOT_FOUND; anything else (3xx, other 4xx) BAD. */
+ * TRANSIENT; 2xx OK; 401/403 AUTH; 404 NOT_FOUND; anything else (3xx, other 4xx) BAD. A TLS
+ * failure (HTTPC_ERR_TLS: https:// to a plain port, certificate refused) is BAD too: repeating
+ * it cannot help. */
 plex_status plex_classify(const httpc_result *res);
 
 #endif

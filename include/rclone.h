@@ -46,7 +46,8 @@ void rclone_cancel(rclone_op *op);
  * Details (ADDED): dir_key NULL classifies a vfs/forget answer (any 2xx is OK). "file does not
  * exist" returns RCLONE_RES_ABSENT with *missing = 1 (the caller decides whether to walk up).
  * When result has no dir_key entry but exactly one entry, that entry is used (one dir per call).
- * 408/429/5xx (except the fs errors)/transport -> TRANSIENT; 401/403 -> CONFIG
+ * 408/429/5xx (except the fs errors)/transport -> TRANSIENT (but a TLS failure, HTTPC_ERR_TLS,
+ * is CONFIG "RCLONE_RC_URL"); 401/403 -> CONFIG
  * "RCLONE_RC_USER/RCLONE_RC_PASS" (403 naming --rc-no-auth adds a hint); 404, 3xx, 400
  * "unsupported charset" and other 4xx -> CONFIG "RCLONE_RC_URL"; 5xx "no VFS found with name",
  * "more than one VFS active", "no VFS active", `unknown key "fs"` -> CONFIG "RCLONE_FS".

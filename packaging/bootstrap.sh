@@ -11,7 +11,10 @@ case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
   libsqlite3-dev libsystemd-dev node-llhttp)
-test_pkgs=(libcmocka-dev python3 rclone curl)
+test_pkgs=(libcmocka-dev python3 rclone curl chromium dpkg-dev file systemd)
+# node and npm for the browser test: Debian's packages, unless a node (and its npm) is already there
+command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 
@@ -36,7 +39,9 @@ if [ "$mode" = run ]; then
 fi
 
 # Tests: a plain build and a sanitized build (ASan + UBSan abort on the first report), each
-# running the whole suite: unit tests (cmocka) and integration tests (the real binary).
+# running the whole suite: unit tests (cmocka), integration tests (the real binary) and the
+# browser test of the web page (registered by CMake once test/e2e/node_modules exists).
+npm ci --prefix test/e2e --no-audit --no-fund
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSS_WERROR=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j2

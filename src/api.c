@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "app.h"
 #include "log.h"
@@ -14,24 +16,10 @@
 static void respond_cjson(http_request *r, int status, cJSON *j)
 {
     char *text = cJSON_PrintUnformatted(j);
-    http_respond(r, status, "application/json", text, strlen(text), "Cache-Control: no-store\r\n");
+    http_respond(r, status, "application/json", text, strlen(text),
+                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
     free(text);
     cJSON_Delete(j);
-}
-
-static const char *source_names(unsigned bits, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    size_t off = 0;
-    for (int i = 0; i < APP_COUNT; i++) {
-        if (bits & (1u << i)) {
-            int w = snprintf(buf + off, n - off, "%s%s", off ? "," : "", arr_app_name((arr_app)i));
-            if (w < 0 || (size_t)w >= n - off)
-                break;
-            off += (size_t)w;
-        }
-    }
-    return buf;
 }
 
 static cJSON *sources_array(unsigned bits)
@@ -43,24 +31,263 @@ static cJSON *sources_array(unsigned bits)
     return arr;
 }
 
+/* ---- webhook event types for /metrics (a fixed list) ---- */
+
+static const struct {
+    const char *type;  /* eventType as the *arr apps send it (compared case-insensitively) */
+    const char *label; /* label value */
+} event_kinds[APP_EVENT_KINDS] = {
+    {"Download", "download"},
+    {"Rename", "rename"},
+    {"Retag", "retag"},
+    {"EpisodeFileDelete", "episode_file_delete"},
+    {"MovieFileDelete", "movie_file_delete"},
+    {"BookFileDelete", "book_file_delete"},
+    {"TrackFileDelete", "track_file_delete"},
+    {"SeriesDelete", "series_delete"},
+    {"MovieDelete", "movie_delete"},
+    {"AlbumDelete", "album_delete"},
+    {"ArtistDelete", "artist_delete"},
+    {"BookDelete", "book_delete"},
+    {"AuthorDelete", "author_delete"},
+    {"Test", "test"},
+    {"Grab", "grab"},
+    {"Health", "health"},
+    {"HealthRestored", "health_restored"},
+    {"ApplicationUpdate", "application_update"},
+    {"SeriesAdd", "series_add"},
+    {"MovieAdded", "movie_added"},
+    {"ArtistAdd", "artist_add"},
+    {"AuthorAdded", "author_added"},
+    {"ManualInteractionRequired", "manual_interaction_required"},
+    {"AlbumDownload", "album_download"},
+    {NULL, "other"}, /* must stay last */
+};
+
+int api_event_kind(const char *event_type)
+{
+    for (int i = 0; event_type && i < APP_EVENT_KINDS - 1; i++)
+        if (strcasecmp(event_type, event_kinds[i].type) == 0)
+            return i;
+    return APP_EVENT_KINDS - 1;
+}
+
+const char *api_event_kind_name(int kind)
+{
+    return kind >= 0 && kind < APP_EVENT_KINDS ? event_kinds[kind].label : "other";
+}
+
+/* ---- reachability probes: do Plex and rclone answer right now? ---- */
+
+#define PROBE_EVERY_MS 5000u
+#define PROBE_TIMEOUT_MS 5000u
+
+typedef struct probe_round {
+    app_t *a;
+    unsigned pending;
+    bool aborted;       /* a call was dropped without an answer (shutdown) */
+    bool plex_asked, plex_up;
+    unsigned rc_mounts, rc_up;
+} probe_round;
+
+typedef struct probe_call {
+    probe_round *round;
+    bool plex;
+} probe_call;
+
+static void probe_round_release(probe_round *pr)
+{
+    if (--pr->pending)
+        return;
+    app_t *a = pr->a;
+    if (!pr->aborted) {
+        uint64_t now = wall_ms();
+        a->probes.in_flight = false;
+        if (pr->plex_asked) {
+            a->probes.plex_done = true;
+            a->probes.plex_up = pr->plex_up;
+            a->probes.plex_checked = now;
+        }
+        if (pr->rc_mounts) {
+            a->probes.rclone_done = true;
+            a->probes.rclone_mounts = pr->rc_mounts;
+            a->probes.rclone_up = pr->rc_up;
+            a->probes.rclone_checked = now;
+        }
+        /* Plex is back and its library list was never read: read it now (rate-limited), so
+         * unresolved folders need not wait for SECTION_REFRESH. */
+        if (pr->plex_up && !a->libs.fetched_at && !a->plex_auth_failed && !a->stopping)
+            app_sections_miss(a);
+    }
+    free(pr);
+}
+
+static void on_probe(void *ud, const httpc_result *res)
+{
+    probe_call *c = ud;
+    probe_round *pr = c->round;
+    bool up = res->error == HTTPC_OK && res->status > 0 && res->status < 500;
+    if (c->plex)
+        pr->plex_up = up;
+    else if (up)
+        pr->rc_up++;
+    free(c);
+    probe_round_release(pr);
+}
+
+static void on_probe_dropped(void *ud)
+{
+    probe_call *c = ud;
+    probe_round *pr = c->round;
+    pr->aborted = true;
+    free(c);
+    probe_round_release(pr);
+}
+
+static bool probe_start(probe_round *pr, bool plex, const char *method, const char *url, const char *user,
+                        const char *pass)
+{
+    static const char *const json_headers[] = {"Accept: application/json", "Content-Type: application/json",
+                                               NULL};
+    static const char *const get_headers[] = {"Accept: application/json", NULL};
+    bool post = strcmp(method, "POST") == 0;
+    httpc_opts o = {.method = method,
+                    .url = url,
+                    .headers = post ? json_headers : get_headers,
+                    .body = post ? "{}" : NULL,
+                    .body_len = post ? 2 : 0,
+                    .user = user,
+                    .pass = user ? (pass ? pass : "") : NULL,
+                    .timeout_ms = PROBE_TIMEOUT_MS,
+                    .max_response_bytes = 64 * 1024};
+    probe_call *c = xcalloc(1, sizeof *c);
+    c->round = pr;
+    c->plex = plex;
+    pr->pending++;
+    httpc_req *req;
+    if (httpc_request_ex(pr->a->httpc, &o, on_probe, c, on_probe_dropped, &req) < 0) {
+        pr->pending--;
+        free(c);
+        return false;
+    }
+    return true;
+}
+
+/* Start a round when the last one is older than PROBE_EVERY_MS; answers use the last finished
+ * round (or what the syncs saw, before any). */
+static void probes_maybe_start(app_t *a)
+{
+    if (a->stopping || !a->httpc || a->probes.in_flight)
+        return;
+    uint64_t now = mono_ms();
+    if (a->probes.started && now - a->probes.started < PROBE_EVERY_MS)
+        return;
+    a->probes.started = now;
+    probe_round *pr = xcalloc(1, sizeof *pr);
+    pr->a = a;
+    pr->pending = 1; /* held while starting, so no answer can finish the round early */
+    if (a->cfg.plex_url && *a->cfg.plex_url) {
+        char *url = xasprintf("%s/identity", a->cfg.plex_url);
+        pr->plex_asked = probe_start(pr, true, "GET", url, NULL, NULL);
+        free(url);
+    }
+    for (size_t i = 0; a->cfg.use_rclone && i < a->cfg.n_mounts; i++) {
+        const cfg_mount *m = &a->cfg.mounts[i];
+        if (!m->url || !*m->url)
+            continue;
+        char *url = xasprintf("%s/rc/noop", m->url);
+        pr->rc_mounts++;
+        probe_start(pr, false, "POST", url, m->user, m->pass);
+        free(url);
+    }
+    a->probes.in_flight = pr->pending > 1;
+    if (!pr->plex_asked && !pr->rc_mounts)
+        pr->aborted = true; /* nothing to ask: leave the last results as they are */
+    probe_round_release(pr);
+}
+
+static bool plex_configured(const app_t *a) { return a->cfg.plex_url && *a->cfg.plex_url; }
+
+static bool plex_answers(const app_t *a)
+{
+    return a->probes.plex_done ? a->probes.plex_up : a->plex_reachable;
+}
+
+static bool rclone_enabled(const app_t *a) { return a->cfg.use_rclone && a->cfg.n_mounts > 0; }
+
+static bool rclone_answers(const app_t *a)
+{
+    if (!rclone_enabled(a))
+        return true;
+    if (a->probes.rclone_done)
+        return a->probes.rclone_up == a->probes.rclone_mounts;
+    return !a->rclone_error || a->rclone_reachable;
+}
+
+static const char *library_title(const app_t *a, long section)
+{
+    for (size_t i = 0; i < a->libs.n; i++)
+        if (a->libs.v[i].key == section)
+            return a->libs.v[i].title;
+    return NULL;
+}
+
+static void add_section(cJSON *o, const app_t *a, long section)
+{
+    if (section == QUEUE_SECTION_UNRESOLVED) {
+        cJSON_AddNullToObject(o, "section");
+        return;
+    }
+    cJSON_AddNumberToObject(o, "section", (double)section);
+    const char *title = library_title(a, section);
+    if (title)
+        cJSON_AddStringToObject(o, "section_title", title);
+}
+
+static void add_time(cJSON *o, const char *name, uint64_t wall)
+{
+    if (wall)
+        cJSON_AddNumberToObject(o, name, (double)wall);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+/* SECTION_MAPPING prefixes that lie outside every location of their library (Plex ignores a
+ * scan there). Only known once the library list has been read. */
+static size_t mappings_outside(const app_t *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; a->libs.fetched_at && i < a->cfg.n_section_map; i++) {
+        section_match m;
+        size_t nm = 0;
+        if (sections_match(&a->cfg, &a->libs, a->cfg.section_map[i].prefix, &m, 1, &nm) == SECTIONS_MATCHED &&
+            nm == 1 && m.library && m.outside_locations)
+            n++;
+    }
+    return n;
+}
+
 /* ---- /health ---- */
 
 void api_health(app_t *a, http_request *r)
 {
+    probes_maybe_start(a);
     cJSON *j = cJSON_CreateObject();
     cJSON *degraded = cJSON_CreateArray();
-    bool plex_configured = a->cfg.plex_url && *a->cfg.plex_url;
-    if (!plex_configured)
+    bool plex_conf = plex_configured(a);
+    if (!plex_conf)
         cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: PLEX_URL is not set"));
     else if (a->plex_auth_failed)
         cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: token refused (PLEX_TOKEN)"));
-    else if (!a->plex_reachable)
+    else if (!plex_answers(a))
         cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: not reachable"));
-    if (a->rclone_error && !a->rclone_reachable)
+    else if (!a->libs.fetched_at && a->cfg.n_section_map == 0)
+        cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: library list not read yet"));
+    if (!rclone_answers(a))
         cJSON_AddItemToArray(degraded, cJSON_CreateString("rclone: not reachable"));
     const char *failed[16];
     size_t nf = fscheck_failed_mounts(a->fs, failed, ARRAY_SIZE(failed));
-    for (size_t i = 0; i < nf; i++) {
+    for (size_t i = 0; i < nf && i < ARRAY_SIZE(failed); i++) {
         char line[600];
         snprintf(line, sizeof line, "mount %s: stat hung", failed[i]);
         cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
@@ -77,6 +304,13 @@ void api_health(app_t *a, http_request *r)
         snprintf(line, sizeof line, "%zu folder%s held by anchors", held, held == 1 ? "" : "s");
         cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
     }
+    size_t outside = mappings_outside(a);
+    if (outside) {
+        char line[128];
+        snprintf(line, sizeof line, "SECTION_MAPPING: %zu prefix%s outside its library's locations (Plex ignores "
+                 "scans there)", outside, outside == 1 ? "" : "es");
+        cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
+    }
     int n_degraded = cJSON_GetArraySize(degraded);
     cJSON_AddStringToObject(j, "status", n_degraded ? "degraded" : "ok");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
@@ -89,11 +323,12 @@ void api_health(app_t *a, http_request *r)
     cJSON_AddNumberToObject(q, "held", (double)held);
     cJSON_AddNumberToObject(q, "unresolved", (double)queue_count_state(a->q, ENTRY_UNRESOLVED));
     cJSON *plex = cJSON_AddObjectToObject(j, "plex");
-    cJSON_AddBoolToObject(plex, "configured", plex_configured);
-    cJSON_AddBoolToObject(plex, "reachable", a->plex_reachable);
+    cJSON_AddBoolToObject(plex, "configured", plex_conf);
+    cJSON_AddBoolToObject(plex, "reachable", plex_conf && plex_answers(a));
     cJSON_AddNumberToObject(plex, "libraries", (double)a->libs.n);
     cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
     cJSON_AddNumberToObject(rc, "mounts", (double)(a->cfg.use_rclone ? a->cfg.n_mounts : 0));
+    cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
     bool strict = false;
     char *s = http_query_get(r->query, "strict");
     if (s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0))
@@ -104,8 +339,17 @@ void api_health(app_t *a, http_request *r)
 
 /* ---- /api/stats (keeps the Python script's shape for dashboard widgets) ---- */
 
+static cJSON *states_object(const app_t *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int s = 0; s < ENTRY_STATE_COUNT; s++)
+        cJSON_AddNumberToObject(o, entry_state_name((entry_state)s), (double)queue_count_state(a->q, (entry_state)s));
+    return o;
+}
+
 void api_stats(app_t *a, http_request *r)
 {
+    probes_maybe_start(a);
     store_stats st;
     if (store_history_stats(a->store, &st) < 0) {
         http_respond_json_error(r, 500, "cannot read the history");
@@ -116,11 +360,14 @@ void api_stats(app_t *a, http_request *r)
     cJSON_AddNumberToObject(syncs, "total", (double)st.total);
     cJSON_AddNumberToObject(syncs, "ok", (double)st.ok);
     cJSON_AddNumberToObject(syncs, "failed", (double)(st.failed + st.parked));
+    cJSON_AddNumberToObject(syncs, "parked", (double)st.parked);
+    cJSON_AddNumberToObject(syncs, "skipped", (double)st.skipped);
     cJSON_AddNumberToObject(syncs, "avg_duration_ms", (double)st.avg_duration_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
     cJSON_AddNumberToObject(q, "depth", (double)queue_count(a->q));
     cJSON_AddNumberToObject(q, "syncing", (double)sync_count(a));
     cJSON_AddNumberToObject(q, "parked", (double)queue_count_state(a->q, ENTRY_PARKED));
+    cJSON_AddItemToObject(q, "by_state", states_object(a));
     if (st.last_sync) {
         char iso[32];
         time_t t = (time_t)(st.last_sync / 1000);
@@ -131,29 +378,109 @@ void api_stats(app_t *a, http_request *r)
     } else {
         cJSON_AddNullToObject(j, "last_sync");
     }
-    cJSON_AddBoolToObject(j, "plex_reachable", a->plex_reachable);
-    cJSON_AddBoolToObject(j, "rclone_reachable", a->cfg.n_mounts == 0 || !a->rclone_error || a->rclone_reachable);
+    bool plex_conf = plex_configured(a);
+    cJSON_AddBoolToObject(j, "plex_reachable", plex_conf && plex_answers(a));
+    cJSON_AddBoolToObject(j, "rclone_reachable", rclone_answers(a));
+    cJSON *plex = cJSON_AddObjectToObject(j, "plex");
+    cJSON_AddBoolToObject(plex, "configured", plex_conf);
+    cJSON_AddBoolToObject(plex, "reachable", plex_conf && plex_answers(a));
+    cJSON_AddBoolToObject(plex, "token_refused", a->plex_auth_failed);
+    add_time(plex, "checked_at", a->probes.plex_done ? a->probes.plex_checked : 0);
+    cJSON_AddNumberToObject(plex, "libraries", (double)a->libs.n);
+    add_time(plex, "libraries_read_at", a->libs.fetched_at);
+    if (a->plex_error)
+        cJSON_AddStringToObject(plex, "error", a->plex_error);
+    else
+        cJSON_AddNullToObject(plex, "error");
+    cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
+    cJSON_AddBoolToObject(rc, "enabled", rclone_enabled(a));
+    cJSON_AddNumberToObject(rc, "mounts", (double)(a->cfg.use_rclone ? a->cfg.n_mounts : 0));
+    cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
+    if (a->probes.rclone_done)
+        cJSON_AddNumberToObject(rc, "mounts_answering", (double)a->probes.rclone_up);
+    else
+        cJSON_AddNullToObject(rc, "mounts_answering");
+    add_time(rc, "checked_at", a->probes.rclone_done ? a->probes.rclone_checked : 0);
+    if (a->rclone_error)
+        cJSON_AddStringToObject(rc, "error", a->rclone_error);
+    else
+        cJSON_AddNullToObject(rc, "error");
+    cJSON_AddStringToObject(j, "version", PSS_VERSION);
+    cJSON_AddNumberToObject(j, "uptime_s", (double)((wall_ms() - a->started_at) / 1000));
     respond_cjson(r, 200, j);
 }
 
 /* ---- /api/queue ---- */
 
-typedef struct queue_dump {
-    cJSON *arr;
-    uint64_t now;
-} queue_dump;
+#define QUEUE_VIEW_DEFAULT 200
+#define QUEUE_VIEW_MAX 1000
 
-static void dump_entry(void *ud, const q_entry *e)
+typedef struct queue_view {
+    const q_entry **v;
+    size_t n, cap;
+    int state;          /* -1 = all */
+    const char *search; /* NULL = all */
+} queue_view;
+
+/* ASCII case-insensitive substring test (paths are compared this way elsewhere too). */
+static bool ci_contains(const char *hay, const char *needle)
 {
-    queue_dump *d = ud;
+    size_t n = strlen(needle);
+    if (n == 0)
+        return true;
+    for (; *hay; hay++)
+        if (ascii_strncasecmp(hay, needle, n) == 0)
+            return true;
+    return false;
+}
+
+static void collect_entry(void *ud, const q_entry *e)
+{
+    queue_view *v = ud;
+    if (v->state >= 0 && (int)e->state != v->state)
+        return;
+    if (v->search && !ci_contains(e->plex_path, v->search) && !(e->arr_path && ci_contains(e->arr_path, v->search)))
+        return;
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 64;
+        v->v = xrealloc(v->v, v->cap * sizeof *v->v);
+    }
+    v->v[v->n++] = e;
+}
+
+/* Display order: what runs now, then what needs a person (parked), then what waits by due time,
+ * then what waits for Plex's library list. */
+static int state_rank(entry_state s)
+{
+    switch (s) {
+    case ENTRY_SYNCING: return 0;
+    case ENTRY_CHECKING: return 1;
+    case ENTRY_READY: return 2;
+    case ENTRY_PARKED: return 3;
+    case ENTRY_UNRESOLVED: return 5;
+    default: return 4;
+    }
+}
+
+static int cmp_entries(const void *pa, const void *pb)
+{
+    const q_entry *a = *(const q_entry *const *)pa, *b = *(const q_entry *const *)pb;
+    int ra = state_rank(a->state), rb = state_rank(b->state);
+    if (ra != rb)
+        return ra < rb ? -1 : 1;
+    uint64_t ka = ra == 4 ? a->due : a->first_seen, kb = rb == 4 ? b->due : b->first_seen;
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static cJSON *entry_json(const app_t *a, const q_entry *e, uint64_t now)
+{
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", (double)e->id);
-    if (e->section == QUEUE_SECTION_UNRESOLVED)
-        cJSON_AddNullToObject(o, "section");
-    else
-        cJSON_AddNumberToObject(o, "section", (double)e->section);
+    add_section(o, a, e->section);
     cJSON_AddStringToObject(o, "plex_path", e->plex_path);
-    cJSON_AddStringToObject(o, "arr_path", e->arr_path);
+    cJSON_AddStringToObject(o, "arr_path", e->arr_path ? e->arr_path : "");
     cJSON_AddStringToObject(o, "state", entry_state_name(e->state));
     cJSON_AddNumberToObject(o, "first_seen", (double)e->first_seen);
     cJSON_AddNumberToObject(o, "last_event", (double)e->last_event);
@@ -161,56 +488,107 @@ static void dump_entry(void *ud, const q_entry *e)
                  e->state == ENTRY_RETRY || e->state == ENTRY_READY;
     if (timed) {
         cJSON_AddNumberToObject(o, "due", (double)e->due);
-        cJSON_AddNumberToObject(o, "due_in_ms", (double)(e->due > d->now ? e->due - d->now : 0));
+        cJSON_AddNumberToObject(o, "due_in_ms", (double)(e->due > now ? e->due - now : 0));
+    } else {
+        cJSON_AddNullToObject(o, "due");
+        cJSON_AddNullToObject(o, "due_in_ms");
     }
     cJSON_AddNumberToObject(o, "attempts", e->attempts);
     cJSON_AddNumberToObject(o, "events", e->events);
+    cJSON_AddNumberToObject(o, "files", (double)e->n_files);
     cJSON_AddBoolToObject(o, "dirty", e->dirty);
     cJSON_AddBoolToObject(o, "manual", e->manual);
     cJSON_AddItemToObject(o, "sources", sources_array(e->sources));
-    if (e->park_reason)
+    if (e->state == ENTRY_PARKED && e->park_reason)
         cJSON_AddStringToObject(o, "park_reason", e->park_reason);
-    if (e->hold_reason && e->state == ENTRY_HELD)
+    if (e->state == ENTRY_HELD && e->hold_reason)
         cJSON_AddStringToObject(o, "hold_reason", e->hold_reason);
     if (e->last_error)
         cJSON_AddStringToObject(o, "last_error", e->last_error);
-    cJSON_AddItemToArray(d->arr, o);
+    cJSON_AddBoolToObject(o, "can_retry", e->state == ENTRY_PARKED);
+    return o;
 }
 
 void api_queue(app_t *a, http_request *r)
 {
+    queue_view v = {.state = -1};
+    char *state = http_query_get(r->query, "state");
+    char *search = http_query_get(r->query, "search");
+    char *limit = http_query_get(r->query, "limit");
+    long lim = QUEUE_VIEW_DEFAULT;
+    const char *bad = NULL;
+    if (state && *state) {
+        for (int s = 0; s < ENTRY_STATE_COUNT; s++)
+            if (strcmp(state, entry_state_name((entry_state)s)) == 0)
+                v.state = s;
+        if (v.state < 0)
+            bad = "unknown state; use unresolved, waiting, aging, held, ready, checking, syncing, retry or parked";
+    }
+    if (limit && *limit) {
+        char *end;
+        lim = strtol(limit, &end, 10);
+        if (*end || lim < 1)
+            bad = "limit must be a positive number";
+        else if (lim > QUEUE_VIEW_MAX)
+            lim = QUEUE_VIEW_MAX;
+    }
+    if (search && *search)
+        v.search = search;
+    if (bad) {
+        free(state);
+        free(search);
+        free(limit);
+        http_respond_json_error(r, 400, bad);
+        return;
+    }
+    uint64_t now = wall_ms();
+    queue_foreach(a->q, collect_entry, &v);
+    if (v.n > 1)
+        qsort(v.v, v.n, sizeof *v.v, cmp_entries);
     cJSON *j = cJSON_CreateObject();
-    queue_dump d = {.arr = cJSON_CreateArray(), .now = wall_ms()};
-    /* The page shows a bounded view; the count says how many there are in all. */
-    queue_foreach(a->q, dump_entry, &d);
     cJSON_AddNumberToObject(j, "depth", (double)queue_count(a->q));
-    cJSON_AddNumberToObject(j, "now", (double)d.now);
-    cJSON_AddItemToObject(j, "entries", d.arr);
+    cJSON_AddNumberToObject(j, "matching", (double)v.n);
+    cJSON_AddNumberToObject(j, "now", (double)now);
+    cJSON_AddItemToObject(j, "by_state", states_object(a));
+    cJSON *arr = cJSON_AddArrayToObject(j, "entries");
+    for (size_t i = 0; i < v.n && i < (size_t)lim; i++)
+        cJSON_AddItemToArray(arr, entry_json(a, v.v[i], now));
+    cJSON_AddBoolToObject(j, "truncated", v.n > (size_t)lim);
+    free(v.v);
+    free(state);
+    free(search);
+    free(limit);
     respond_cjson(r, 200, j);
 }
 
 /* ---- /api/history ---- */
 
+typedef struct history_dump {
+    const app_t *a;
+    cJSON *arr;
+} history_dump;
+
 static void dump_history(void *ud, const store_history *h)
 {
-    cJSON *arr = ud;
-    char srcbuf[64];
+    history_dump *d = ud;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", (double)h->id);
-    cJSON_AddNumberToObject(o, "section", (double)h->section);
+    add_section(o, d->a, h->section);
     cJSON_AddStringToObject(o, "plex_path", h->plex_path ? h->plex_path : "");
     cJSON_AddStringToObject(o, "arr_path", h->arr_path ? h->arr_path : "");
     cJSON_AddStringToObject(o, "status", hist_status_name(h->status));
     cJSON_AddNumberToObject(o, "started", (double)h->started);
     cJSON_AddNumberToObject(o, "duration_ms", (double)h->duration_ms);
-    cJSON_AddStringToObject(o, "sources", source_names(h->sources, srcbuf, sizeof srcbuf));
+    cJSON_AddItemToObject(o, "sources", sources_array(h->sources));
     cJSON_AddNumberToObject(o, "events", h->events);
     cJSON_AddStringToObject(o, "rclone", h->rclone ? h->rclone : "");
     cJSON_AddStringToObject(o, "plex", h->plex ? h->plex : "");
     cJSON_AddNumberToObject(o, "attempt", h->attempt);
     if (h->error)
         cJSON_AddStringToObject(o, "error", h->error);
-    cJSON_AddItemToArray(arr, o);
+    else
+        cJSON_AddNullToObject(o, "error");
+    cJSON_AddItemToArray(d->arr, o);
 }
 
 void api_history(app_t *a, http_request *r)
@@ -220,38 +598,60 @@ void api_history(app_t *a, http_request *r)
     char *status = http_query_get(r->query, "status");
     char *before = http_query_get(r->query, "before");
     char *limit = http_query_get(r->query, "limit");
+    const char *bad = NULL;
     if (search && *search)
         q.search = search;
-    if (status && *status) {
-        static const char *const names[] = {"ok", "failed", "parked", "skipped"};
-        for (int i = 0; i < 4; i++)
-            if (strcmp(status, names[i]) == 0)
+    if (status && *status && strcmp(status, "all") != 0) {
+        for (int i = HIST_OK; i <= HIST_SKIPPED; i++)
+            if (strcmp(status, hist_status_name((hist_status)i)) == 0)
                 q.status = i;
+        if (q.status < 0)
+            bad = "status must be ok, failed, parked, skipped or all";
     }
-    if (before)
-        q.before_id = strtoll(before, NULL, 10);
-    if (limit) {
-        long l = strtol(limit, NULL, 10);
-        q.limit = l < 1 ? 1 : l > 500 ? 500 : (int)l;
+    if (before && *before) {
+        char *end;
+        long long b = strtoll(before, &end, 10);
+        if (*end || b < 1)
+            bad = "before must be a history id";
+        else
+            q.before_id = b;
+    }
+    if (limit && *limit) {
+        char *end;
+        long l = strtol(limit, &end, 10);
+        if (*end || l < 1)
+            bad = "limit must be a positive number";
+        else
+            q.limit = l > 500 ? 500 : (int)l;
+    }
+    if (bad) {
+        free(search);
+        free(status);
+        free(before);
+        free(limit);
+        http_respond_json_error(r, 400, bad);
+        return;
     }
     cJSON *j = cJSON_CreateObject();
-    cJSON *arr = cJSON_CreateArray();
-    int rc = store_history_list(a->store, &q, dump_history, arr);
+    history_dump d = {.a = a, .arr = cJSON_CreateArray()};
+    int rc = store_history_list(a->store, &q, dump_history, &d);
     free(search);
     free(status);
     free(before);
     free(limit);
     if (rc < 0) {
-        cJSON_Delete(arr);
+        cJSON_Delete(d.arr);
         cJSON_Delete(j);
         http_respond_json_error(r, 500, "cannot read the history");
         return;
     }
-    int n = cJSON_GetArraySize(arr);
-    cJSON_AddItemToObject(j, "items", arr);
+    int n = cJSON_GetArraySize(d.arr);
+    cJSON_AddItemToObject(j, "items", d.arr);
     if (n == q.limit && n > 0) {
-        cJSON *last = cJSON_GetArrayItem(arr, n - 1);
+        cJSON *last = cJSON_GetArrayItem(d.arr, n - 1);
         cJSON_AddNumberToObject(j, "next_before", cJSON_GetObjectItem(last, "id")->valuedouble);
+    } else {
+        cJSON_AddNullToObject(j, "next_before");
     }
     respond_cjson(r, 200, j);
 }
@@ -267,11 +667,30 @@ static void on_resolve_exists(void *ud, bool exists, const char *why)
 {
     resolve_ctx *c = ud;
     cJSON *host = cJSON_GetObjectItem(c->j, "host");
-    cJSON_AddBoolToObject(host, "exists", exists);
-    if (!exists && why)
-        cJSON_AddStringToObject(host, "error", why);
+    cJSON_ReplaceItemInObject(host, "exists", cJSON_CreateBool(exists));
+    if (!exists) {
+        cJSON_AddStringToObject(host, "error", why ? why : "not found");
+        char line[200];
+        snprintf(line, sizeof line, "the host path does not exist on this machine (%s): the minimum age "
+                 "falls back to the event time", why ? why : "not found");
+        cJSON_AddItemToArray(cJSON_GetObjectItem(c->j, "warnings"), cJSON_CreateString(line));
+    }
     respond_cjson(c->r, 200, c->j);
     free(c);
+}
+
+/* An RC URL without any user:password@ part, for display. */
+static char *url_without_userinfo(const char *url)
+{
+    const char *s = strstr(url, "://");
+    if (!s)
+        return xstrdup(url);
+    s += 3;
+    size_t auth_len = strcspn(s, "/?#");
+    const char *at = memchr(s, '@', auth_len);
+    if (!at)
+        return xstrdup(url);
+    return xasprintf("%.*s%s", (int)(s - url), url, at + 1);
 }
 
 void api_resolve(app_t *a, http_request *r)
@@ -299,6 +718,7 @@ void api_resolve(app_t *a, http_request *r)
     }
     free(norm);
     cJSON *j = cJSON_CreateObject();
+    cJSON *warnings = cJSON_CreateArray();
     cJSON_AddStringToObject(j, "arr_path", fp.arr);
     cJSON_AddStringToObject(j, "plex_path", fp.plex);
     section_match m[16];
@@ -311,26 +731,54 @@ void api_resolve(app_t *a, http_request *r)
         cJSON_AddStringToObject(o, "source", m[i].source == SECTION_FROM_MAPPING ? "SECTION_MAPPING" : "plex");
         if (m[i].library)
             cJSON_AddStringToObject(o, "title", m[i].library->title ? m[i].library->title : "");
+        else
+            cJSON_AddNullToObject(o, "title");
         cJSON_AddBoolToObject(o, "outside_locations", m[i].outside_locations);
+        if (m[i].outside_locations) {
+            char line[160];
+            snprintf(line, sizeof line, "the folder lies outside the locations of section %ld: Plex will "
+                     "ignore the scan (check SECTION_MAPPING)", m[i].section);
+            cJSON_AddItemToArray(warnings, cJSON_CreateString(line));
+        }
         cJSON_AddItemToArray(secs, o);
     }
     cJSON_AddStringToObject(j, "resolution",
                             sr == SECTIONS_MATCHED ? "matched" : sr == SECTIONS_UNRESOLVED ? "unresolved" : "no_match");
+    cJSON_AddBoolToObject(j, "will_queue", sr != SECTIONS_NO_MATCH);
+    if (sr == SECTIONS_UNRESOLVED)
+        cJSON_AddItemToArray(warnings, cJSON_CreateString("Plex's library list has not been read yet: the "
+                                                          "folder would wait as unresolved"));
+    else if (sr == SECTIONS_NO_MATCH)
+        cJSON_AddItemToArray(warnings, cJSON_CreateString("no Plex library holds this folder: it would be "
+                                                          "skipped (check PATH_REPLACEMENTS)"));
     size_t n_roots = 0;
     const char **roots = sections_all_roots(&a->cfg, &a->libs, &n_roots);
-    cJSON_AddBoolToObject(j, "library_root", paths_is_library_root_or_above(&a->cfg, fp.plex, roots, n_roots));
+    bool lib_root = paths_is_library_root_or_above(&a->cfg, fp.plex, roots, n_roots);
     free(roots);
+    cJSON_AddBoolToObject(j, "library_root", lib_root);
+    if (lib_root)
+        cJSON_AddItemToArray(warnings, cJSON_CreateString("this is a library root (or above one): Plex "
+                                                          "will scan the whole library"));
     cJSON *host = cJSON_AddObjectToObject(j, "host");
     cJSON_AddStringToObject(host, "path", fp.host);
+    cJSON_AddNullToObject(host, "exists");
     cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
+    cJSON_AddBoolToObject(rc, "enabled", a->cfg.use_rclone);
     if (fp.mount && a->cfg.use_rclone) {
+        char *url = url_without_userinfo(fp.mount->url);
         cJSON_AddStringToObject(rc, "mount", fp.mount->root);
-        cJSON_AddStringToObject(rc, "url", fp.mount->url);
+        cJSON_AddStringToObject(rc, "url", url);
         cJSON_AddStringToObject(rc, "vfs_dir", fp.vfs_dir);
         cJSON_AddBoolToObject(rc, "recursive", paths_depth(fp.vfs_dir) >= 2);
+        free(url);
     } else {
         cJSON_AddNullToObject(rc, "mount");
+        cJSON_AddNullToObject(rc, "vfs_dir");
+        cJSON_AddStringToObject(rc, "reason", a->cfg.use_rclone ? "outside every rclone mount root: the rclone "
+                                                                  "step is skipped"
+                                                                : "USE_RCLONE is off");
     }
+    cJSON_AddItemToObject(j, "warnings", warnings);
     resolve_ctx *c = xcalloc(1, sizeof *c);
     c->r = r;
     c->j = j;
@@ -363,10 +811,17 @@ void api_metrics(app_t *a, http_request *r)
     buf_t b;
     buf_init(&b, 0);
     const app_counters *c = &a->counters;
-    buf_appends(&b, "# HELP pss_webhooks_total Webhook requests accepted, by app.\n# TYPE pss_webhooks_total counter\n");
-    for (int i = 0; i < APP_COUNT; i++)
-        buf_printf(&b, "pss_webhooks_total{app=\"%s\"} %llu\n", arr_app_name((arr_app)i),
-                   (unsigned long long)c->webhooks[i]);
+    /* Every app has its "download" series from the start; other events appear once seen. */
+    buf_appends(&b, "# HELP pss_webhooks_total Webhook requests accepted, by app and event type.\n"
+                    "# TYPE pss_webhooks_total counter\n");
+    for (int i = 0; i < APP_MANUAL; i++)
+        for (int k = 0; k < APP_EVENT_KINDS; k++)
+            if (k == 0 || c->webhook_events[i][k])
+                buf_printf(&b, "pss_webhooks_total{app=\"%s\",event=\"%s\"} %llu\n", arr_app_name((arr_app)i),
+                           api_event_kind_name(k), (unsigned long long)c->webhook_events[i][k]);
+    buf_printf(&b, "# HELP pss_manual_requests_total Manual scans queued (page, API and form).\n"
+                   "# TYPE pss_manual_requests_total counter\npss_manual_requests_total %llu\n",
+               (unsigned long long)c->manual_requests);
     buf_printf(&b, "# HELP pss_webhook_errors_total Webhook requests refused (4xx).\n"
                    "# TYPE pss_webhook_errors_total counter\npss_webhook_errors_total %llu\n",
                (unsigned long long)c->webhook_errors);
@@ -399,8 +854,11 @@ void api_metrics(app_t *a, http_request *r)
     buf_printf(&b, "# HELP pss_commits_total Group commits of the state database.\n# TYPE pss_commits_total counter\n"
                    "pss_commits_total{outcome=\"ok\"} %llu\npss_commits_total{outcome=\"failed\"} %llu\n",
                (unsigned long long)(c->commits - c->commit_failures), (unsigned long long)c->commit_failures);
-    buf_printf(&b, "# HELP pss_plex_up Whether Plex answered the last call.\n# TYPE pss_plex_up gauge\npss_plex_up %d\n",
-               a->plex_reachable ? 1 : 0);
+    buf_printf(&b, "# HELP pss_plex_up Whether Plex answers.\n# TYPE pss_plex_up gauge\npss_plex_up %d\n",
+               plex_configured(a) && plex_answers(a) ? 1 : 0);
+    buf_printf(&b, "# HELP pss_rclone_up Whether every rclone mount answers (1 when rclone is off).\n"
+                   "# TYPE pss_rclone_up gauge\npss_rclone_up %d\n",
+               rclone_answers(a) ? 1 : 0);
     http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
     buf_free(&b);
 }

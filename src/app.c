@@ -61,10 +61,15 @@ static void on_queue_timer(uv_timer_t *t)
     app_schedule(a);
 }
 
+static void stop_when_idle(app_t *a);
+
 void app_schedule(app_t *a)
 {
-    if (a->stopping)
+    if (a->stopping) {
+        /* A sync ended during the shutdown grace time: the last one lets the stop finish. */
+        stop_when_idle(a);
         return;
+    }
     uint64_t next = queue_next_wakeup(a->q);
     if (next == UINT64_MAX) {
         uv_timer_stop(&a->queue_timer);
@@ -103,8 +108,26 @@ static int remap_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, 
             out[i].plex_path = xstrdup(fp.plex);
             (*n)++;
         }
+    } else if (!a->libs.fetched_at || wall_ms() - a->libs.fetched_at >= a->cfg.section_refresh_ms) {
+        /* Only a fresh list may drop acknowledged work (as for a new webhook); a reload that
+         * meets a stale one keeps the entry until the next list decides. */
+        folder_paths_free(&fp);
+        return -1;
     } else {
         log_warn("skipped '%s' (Plex path '%s'): no Plex library holds it", log_esc(arr_path), log_esc(fp.plex));
+        /* The entry ends here: one "skipped" row, so the history shows where it went. */
+        store_history h = {
+            .section = QUEUE_SECTION_UNRESOLVED,
+            .plex_path = fp.plex,
+            .arr_path = fp.arr,
+            .started = wall_ms(),
+            .status = HIST_SKIPPED,
+            .rclone = "skipped",
+            .plex = "skipped",
+            .error = "no Plex library holds it",
+        };
+        store_stage_history(a->store, &h);
+        a->counters.scans_skipped++;
     }
     folder_paths_free(&fp);
     return 0;
@@ -341,7 +364,17 @@ static void on_commit_check(uv_check_t *h)
     a->counters.commits++;
     if (rc < 0) {
         a->counters.commit_failures++;
-        log_error("could not write the state database: %s", log_esc(err));
+        /* Once per streak: on a full disk every later turn fails the same way (the count is in
+         * /metrics, and each refused request carries the reason in its 503). */
+        if (a->commit_fail_streak++ == 0)
+            log_error("could not write the state database: %s; webhooks are answered 503 until it "
+                      "can be written again", log_esc(err));
+        else
+            log_debug("could not write the state database: %s", log_esc(err));
+    } else if (a->commit_fail_streak) {
+        log_info("the state database can be written again (after %llu failed commit%s)",
+                 (unsigned long long)a->commit_fail_streak, a->commit_fail_streak == 1 ? "" : "s");
+        a->commit_fail_streak = 0;
     }
     for (staged_req *s = list, *next; s; s = next) {
         next = s->next;
@@ -352,9 +385,13 @@ static void on_commit_check(uv_check_t *h)
     if (list)
         app_schedule(a);
     /* Applying the events staged entry snapshots: write them on the next turn, without letting
-     * the loop sleep first (under load they ride along with the next turn's events). */
-    if (store_has_staged(a->store) && !a->stopping)
+     * the loop sleep first (under load they ride along with the next turn's events). After a
+     * failure, what is left waits for a turn something else brings (a request, a sync, the
+     * prune timer at least every minute): retrying at once would spin on a full disk. */
+    if (rc == 0 && store_has_staged(a->store) && !a->stopping)
         uv_idle_start(&a->flush_idle, on_flush_idle);
+    else
+        uv_idle_stop(&a->flush_idle);
 }
 
 /* ---- history pruning ---- */
@@ -371,13 +408,46 @@ static void on_prune_timer(uv_timer_t *t)
     uv_timer_start(&a->prune_timer, on_prune_timer, n == PRUNE_BATCH ? 0 : PRUNE_INTERVAL_MS, 0);
 }
 
-/* ---- watchdog ---- */
+/* ---- systemd: watchdog and status ---- */
 
+#define NOTIFY_STATUS_MS 10000u /* STATUS= refresh without a watchdog (with one: every ping) */
+
+static void update_status(app_t *a)
+{
+    size_t n = queue_count(a->q), syncing = sync_count(a), parked = queue_count_state(a->q, ENTRY_PARKED);
+    const char *note = a->reload_refused ? "Reload refused, previous configuration running (see the log). " : "";
+    if (a->stopping)
+        notify_status("Stopping: %zu sync%s in flight, %zu folder%s queued", syncing, syncing == 1 ? "" : "s", n,
+                      n == 1 ? "" : "s");
+    else if (parked)
+        notify_status("%sQueue: %zu folder%s (%zu syncing, %zu parked: see the web page)", note, n,
+                      n == 1 ? "" : "s", syncing, parked);
+    else
+        notify_status("%sQueue: %zu folder%s (%zu syncing)", note, n, n == 1 ? "" : "s", syncing);
+}
+
+/* A ping from a loop timer: a loop stuck anywhere stops pinging, and systemd restarts it. */
 static void on_watchdog(uv_timer_t *t)
 {
     app_t *a = container_of(t, app_t, watchdog_timer);
     notify_watchdog();
-    notify_status("%zu queued, %zu syncing", queue_count(a->q), sync_count(a));
+    update_status(a);
+}
+
+/* Under systemd only (NOTIFY_SOCKET): ping at half WATCHDOG_USEC when the watchdog is on, and
+ * keep STATUS= current. Without NOTIFY_SOCKET the timer never starts. */
+static void start_notify_timer(app_t *a)
+{
+    if (!notify_enabled())
+        return;
+    uint64_t wd_us = notify_watchdog_usec();
+    uint64_t every = wd_us ? wd_us / 2000u : NOTIFY_STATUS_MS;
+    if (every == 0)
+        every = 1;
+    if (wd_us)
+        log_debug("systemd watchdog: %llu ms, pinging every %llu ms", (unsigned long long)(wd_us / 1000u),
+                  (unsigned long long)every);
+    uv_timer_start(&a->watchdog_timer, on_watchdog, every, every);
 }
 
 /* ---- reload ---- */
@@ -395,8 +465,12 @@ static void app_reload(app_t *a)
     config_t next;
     char err[512];
     if (config_load(&next, &a->env, a->env_file, err, sizeof err) < 0) {
-        log_error("reload refused, keeping the running configuration: %s", err);
+        /* Nothing of the new file is applied: the queue, the connections and the running
+         * configuration stay exactly as they were. */
+        log_error("reload refused, keeping the running configuration: %s", log_esc(err));
+        a->reload_refused = true;
         notify_ready();
+        update_status(a);
         return;
     }
     if (next.port != a->cfg.port || str_changed(next.bind_address, a->cfg.bind_address) ||
@@ -409,9 +483,14 @@ static void app_reload(app_t *a)
     next.state_dir = xstrdup(a->cfg.state_dir);
     next.port = a->cfg.port;
     bool plex_changed = str_changed(next.plex_url, a->cfg.plex_url) || str_changed(next.plex_token, a->cfg.plex_token);
+    bool tz_changed = str_changed(next.tz, a->cfg.tz);
     config_free(&a->cfg);
     a->cfg = next;
     log_set_level((log_level_t)a->cfg.log_level);
+    if (tz_changed && a->cfg.tz && *a->cfg.tz) {
+        setenv("TZ", a->cfg.tz, 1);
+        log_init();
+    }
     if (a->cfg.manual_pass) {
         free(a->manual_pass);
         a->manual_pass = xstrdup(a->cfg.manual_pass);
@@ -441,12 +520,20 @@ static void app_reload(app_t *a)
         log_info("unparked %d folder%s", unparked, unparked == 1 ? "" : "s");
     arm_section_timer(a);
     if (plex_changed) {
+        /* Another Plex (or token): its library list is read afresh; an answer still on its way
+         * from the old one must not be taken for it. */
+        if (a->libs_req) {
+            httpc_cancel(a->libs_req);
+            a->libs_req = NULL;
+        }
         plex_libraries_free(&a->libs);
         memset(&a->libs, 0, sizeof a->libs);
     }
     remap_all(a);
     sections_fetch(a);
+    a->reload_refused = false;
     notify_ready();
+    update_status(a);
 }
 
 /* ---- shutdown ---- */
@@ -457,32 +544,34 @@ static void on_httpc_closed(void *ud) { (void)ud; }
 static void on_fs_closed(void *ud) { (void)ud; }
 static void on_srv_closed(void *ud) { (void)ud; }
 
-static void app_stop(app_t *a, int code)
+/* Shutdown: stop accepting, let the syncs in flight finish for up to STOP_GRACE_MS, then
+ * cancel the rest (their entries are on disk as interrupted and run again at the next start),
+ * answer and commit what is staged, and close every handle so uv_run returns. */
+#define STOP_GRACE_MS 10000u
+
+static void stop_finish(app_t *a)
 {
-    if (a->stopping)
+    if (a->stop_done)
         return;
-    a->stopping = true;
-    a->exit_code = code;
-    notify_stopping();
-    log_info("stopping: %zu folder%s stay queued for the next start", queue_count(a->q),
-             queue_count(a->q) == 1 ? "" : "s");
-    if (a->srv)
-        http_server_stop_accepting(a->srv);
+    a->stop_done = true;
+    size_t left = sync_count(a);
+    if (left)
+        log_warn("%zu sync%s still in flight: cancelled; %s queued and run%s again at the next start", left,
+                 left == 1 ? "" : "s", left == 1 ? "it stays" : "they stay", left == 1 ? "s" : "");
     sync_cancel_all(a);
-    if (a->libs_req) {
-        httpc_cancel(a->libs_req);
-        a->libs_req = NULL;
-    }
     /* Answer what is staged (it commits now), then persist the queue's latest state. */
     on_commit_check(&a->commit_check);
     char err[256];
     if (store_has_staged(a->store) && store_commit(a->store, err, sizeof err) < 0)
         log_error("could not write the final state: %s", log_esc(err));
+    log_info("stopped: %zu folder%s stay%s queued for the next start", queue_count(a->q),
+             queue_count(a->q) == 1 ? "" : "s", queue_count(a->q) == 1 ? "s" : "");
     uv_timer_stop(&a->queue_timer);
     uv_close((uv_handle_t *)&a->queue_timer, close_nothing);
     uv_close((uv_handle_t *)&a->section_timer, close_nothing);
     uv_close((uv_handle_t *)&a->prune_timer, close_nothing);
     uv_close((uv_handle_t *)&a->watchdog_timer, close_nothing);
+    uv_close((uv_handle_t *)&a->stop_timer, close_nothing);
     uv_close((uv_handle_t *)&a->commit_check, close_nothing);
     uv_close((uv_handle_t *)&a->flush_idle, close_nothing);
     uv_close((uv_handle_t *)&a->sig_hup, close_nothing);
@@ -498,11 +587,61 @@ static void app_stop(app_t *a, int code)
     a->fs = NULL;
 }
 
+static void on_stop_timer(uv_timer_t *t)
+{
+    app_t *a = container_of(t, app_t, stop_timer);
+    stop_finish(a);
+}
+
+/* From app_schedule while stopping: once no sync is left, finish on the next turn (not from
+ * inside the sync's own callback, which still holds its request). */
+static void stop_when_idle(app_t *a)
+{
+    if (a->stop_done || a->jobs)
+        return;
+    uv_timer_start(&a->stop_timer, on_stop_timer, 0, 0);
+}
+
+static void app_stop(app_t *a, int code)
+{
+    if (a->stopping) {
+        /* A second SIGTERM/SIGINT: do not wait for the syncs in flight. */
+        if (!a->stop_done) {
+            log_info("asked again: not waiting for the syncs in flight");
+            stop_finish(a);
+        }
+        return;
+    }
+    a->stopping = true;
+    a->exit_code = code;
+    notify_stopping();
+    if (a->srv)
+        http_server_stop_accepting(a->srv);
+    uv_timer_stop(&a->queue_timer);
+    if (a->libs_req) {
+        httpc_cancel(a->libs_req);
+        a->libs_req = NULL;
+    }
+    size_t n = sync_count(a);
+    update_status(a);
+    if (n == 0) {
+        stop_finish(a);
+        return;
+    }
+    log_info("stopping: no new connections; waiting up to %u s for %zu sync%s in flight", STOP_GRACE_MS / 1000u,
+             n, n == 1 ? "" : "s");
+    uv_timer_start(&a->stop_timer, on_stop_timer, STOP_GRACE_MS, 0);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *a = h->data;
     if (signum == SIGHUP) {
-        log_info("SIGHUP: reloading %s", a->env_file ? log_esc(a->env_file) : ".env");
+        if (a->stopping) {
+            log_info("SIGHUP ignored: stopping");
+            return;
+        }
+        log_info("SIGHUP: reloading %s", a->env_file ? log_esc(a->env_file) : "./.env");
         app_reload(a);
         return;
     }
@@ -511,15 +650,6 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* ---- start-up ---- */
-
-static int ensure_state_dir(const char *dir)
-{
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        log_error("STATE_DIR '%s' cannot be created: %s", log_esc(dir), strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 /* MANUAL_PASS unset: use (or create) a random one in STATE_DIR, mode 0600. The log names the
  * file, never the password. */
@@ -626,11 +756,11 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     a->started_at = wall_ms();
     log_set_level((log_level_t)a->cfg.log_level);
 
-    if (ensure_state_dir(a->cfg.state_dir) < 0)
-        return -1;
     char err[512] = "";
+    /* store_open creates STATE_DIR with its parents and checks it can be written; its message
+     * names the directory or the file (missing, not a directory, corrupt-and-stuck, newer). */
     if (store_open(&a->store, a->cfg.state_dir, a->cfg.durability == DURABILITY_FULL ? 0 : 1, err, sizeof err) < 0) {
-        log_error("cannot open the state database: %s", err);
+        log_error("cannot use STATE_DIR '%s': %s", log_esc(a->cfg.state_dir), log_esc(err));
         return -1;
     }
     a->manual_pass = manual_password(&a->cfg);
@@ -659,6 +789,11 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     a->httpc = httpc_new(loop);
     a->fs = fscheck_new(loop, 10000);
     a->web_dir = static_find_web_dir();
+    if (a->web_dir)
+        log_debug("web files from %s", log_esc(a->web_dir));
+    else
+        log_warn("the web files (index.html) are not installed beside the binary nor in %s: the web page "
+                 "answers 404 (set PSS_WEB_DIR)", PSS_WEB_DIR_INSTALLED);
 
     http_server_opts so = {
         .bind_address = a->cfg.bind_address,
@@ -667,6 +802,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         .header_timeout_ms = a->cfg.header_timeout_ms,
         .idle_timeout_ms = a->cfg.idle_timeout_ms,
         .max_connections = a->cfg.max_connections,
+        .max_buffered_bytes = a->cfg.max_buffered_bytes,
         .body_limit = router_body_limit,
         .handler = router_handle,
         .ud = a,
@@ -680,6 +816,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     uv_timer_init(loop, &a->section_timer);
     uv_timer_init(loop, &a->prune_timer);
     uv_timer_init(loop, &a->watchdog_timer);
+    uv_timer_init(loop, &a->stop_timer);
     uv_idle_init(loop, &a->flush_idle);
     uv_check_init(loop, &a->commit_check);
     uv_check_start(&a->commit_check, on_commit_check);
@@ -729,14 +866,11 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     arm_section_timer(a);
     sections_fetch(a);
     uv_timer_start(&a->prune_timer, on_prune_timer, 1000, 0);
-    uint64_t wd = notify_watchdog_usec();
-    if (wd) {
-        uint64_t every = wd / 2000u;
-        uv_timer_start(&a->watchdog_timer, on_watchdog, every ? every : 1, every ? every : 1);
-    }
+    start_notify_timer(a);
     app_schedule(a);
+    /* Listening, state loaded: systemd may now start what comes after us. */
     notify_ready();
-    notify_status("%zu queued", queue_count(a->q));
+    update_status(a);
     return 0;
 }
 

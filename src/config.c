@@ -631,7 +631,7 @@ static const cfg_opt opts[] = {
     {.name = "MANUAL_PASS", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(c.manual_pass),
      .help = "password for the UI (unset: generated once into STATE_DIR)"},
     {.name = "TRUSTED_PROXIES", .type = OPT_STRING, FIELD(c.trusted_proxies),
-     .help = "comma-separated proxy addresses whose X-Forwarded-For is believed"},
+     .help = "comma-separated proxy IPs or CIDRs (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
 
     /* rclone */
     {.name = "USE_RCLONE", .type = OPT_BOOL, .def = "true", FIELD(c.use_rclone),
@@ -692,6 +692,9 @@ static const cfg_opt opts[] = {
      .def = "16777216", FIELD(c.max_webhook_body), .help = "largest webhook body, in bytes"},
     {.name = "MAX_BODY", .type = OPT_INT, .min = 1024, .max = 16 * 1024 * 1024, .def = "65536",
      FIELD(c.max_body), .help = "largest body of every other request, in bytes"},
+    {.name = "MAX_BUFFERED_BYTES", .type = OPT_INT, .min = 1024 * 1024, .max = 64LL * 1024 * 1024 * 1024,
+     .def = "268435456", FIELD(c.max_buffered_bytes),
+     .help = "bytes held by all connections together (requests, responses); 503 beyond"},
     {.name = "MAX_CONNECTIONS", .type = OPT_INT, .min = 1, .max = 1000000, .def = "4096",
      FIELD(c.max_connections), .help = "most open client connections"},
     {.name = "HEADER_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = 10 * MS_MIN, .def = "10s",
@@ -1389,6 +1392,80 @@ static int cross_checks(cfg_ctx *x, char *err, size_t errlen)
         return cross_fail(x, "WEBHOOK_PASS", "must be set when WEBHOOK_USER is set", err, errlen);
     if (c->webhook_pass && !c->webhook_user)
         return cross_fail(x, "WEBHOOK_USER", "must be set when WEBHOOK_PASS is set", err, errlen);
+    if (c->max_buffered_bytes < c->max_webhook_body)
+        return cross_fail(x, "MAX_BUFFERED_BYTES", "must not be smaller than MAX_WEBHOOK_BODY", err, errlen);
+    return 0;
+}
+
+/* One TRUSTED_PROXIES item ("192.0.2.7", "10.0.0.0/8", "::1", "fd00::/8") into *out. */
+static bool cidr_parse(const char *s, size_t len, cfg_cidr *out)
+{
+    char text[64];
+    if (len == 0 || len >= sizeof text)
+        return false;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    char *slash = strchr(text, '/');
+    long prefix = -1;
+    if (slash) {
+        *slash = '\0';
+        const char *d = slash + 1;
+        if (!*d || strlen(d) > 3)
+            return false;
+        prefix = 0;
+        for (; *d; d++) {
+            if (*d < '0' || *d > '9')
+                return false;
+            prefix = prefix * 10 + (*d - '0');
+        }
+    }
+    unsigned char a4[4];
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, text, a4) == 1) {
+        if (prefix > 32)
+            return false;
+        out->addr[10] = out->addr[11] = 0xff;
+        memcpy(out->addr + 12, a4, 4);
+        out->prefix = prefix < 0 ? 128 : (unsigned)prefix + 96;
+    } else if (inet_pton(AF_INET6, text, out->addr) == 1) {
+        if (prefix > 128)
+            return false;
+        out->prefix = prefix < 0 ? 128 : (unsigned)prefix;
+    } else {
+        return false;
+    }
+    for (unsigned bit = out->prefix; bit < 128; bit++) /* network address: host bits cleared */
+        out->addr[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+    return true;
+}
+
+/* TRUSTED_PROXIES: comma-separated IPs and CIDRs (spaces around items ignored). */
+static int trusted_parse(cfg_ctx *x, char *err, size_t errlen)
+{
+    config_t *c = &x->c;
+    const char *p = c->trusted_proxies;
+    if (!p)
+        return 0;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *b = p, *e = end;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > b) {
+            cfg_cidr one;
+            if (!cidr_parse(b, (size_t)(e - b), &one))
+                return cross_fail(x, "TRUSTED_PROXIES",
+                                  "each item must be an IPv4 or IPv6 address, optionally with a /prefix",
+                                  err, errlen);
+            c->trusted = xrealloc(c->trusted, (c->n_trusted + 1) * sizeof *c->trusted);
+            c->trusted[c->n_trusted++] = one;
+        }
+        p = *end ? end + 1 : end;
+    }
     return 0;
 }
 
@@ -1408,6 +1485,9 @@ int config_build(config_t *out, const env_map *env, const env_map *file_vars, ch
     }
     x.c.local_path_repl_set = x.c.local_path_repl.n > 0;
     rc = cross_checks(&x, err, errlen);
+    if (rc)
+        goto out;
+    rc = trusted_parse(&x, err, errlen);
     if (rc)
         goto out;
     rc = mounts_combine(&x, err, errlen);
@@ -1473,6 +1553,7 @@ void config_free(config_t *c)
     free(c->manual_user);
     free(c->manual_pass);
     free(c->trusted_proxies);
+    free(c->trusted);
     for (size_t i = 0; i < c->n_mounts; i++)
         mount_free(&c->mounts[i]);
     free(c->mounts);

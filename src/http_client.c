@@ -155,6 +155,28 @@ static httpc_error map_curl_error(CURLcode rc, bool too_big)
     }
 }
 
+/* TLS failures that repeat on every try: the peer does not speak TLS at all (our ClientHello
+ * reached a plain-HTTP server, whose answer OpenSSL reads as a bad record), or its certificate
+ * is refused. A handshake cut short by a reset is an ordinary connection failure. */
+static bool tls_config_error(CURLcode rc, const char *errbuf)
+{
+    switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return true;
+    case CURLE_SSL_CONNECT_ERROR:
+        return strstr(errbuf, "wrong version number") || strstr(errbuf, "packet length too long") ||
+               strstr(errbuf, "unknown protocol") || strstr(errbuf, "record layer failure") ||
+               strstr(errbuf, "http request") || strstr(errbuf, "certificate");
+    default:
+        return false;
+    }
+}
+
 /* The transfer of r ended with rc (already removed from the multi handle): report it, free it. */
 static void req_finish(httpc_t *h, httpc_req *r, CURLcode rc)
 {
@@ -162,6 +184,8 @@ static void req_finish(httpc_t *h, httpc_req *r, CURLcode rc)
     memset(&res, 0, sizeof res);
     res.elapsed_ms = mono_ms() - r->start_ms;
     res.error = rc == CURLE_OK ? HTTPC_OK : map_curl_error(rc, r->too_big);
+    if (res.error == HTTPC_ERR_PROTOCOL && tls_config_error(rc, r->errbuf))
+        res.error = HTTPC_ERR_TLS;
     if (res.error == HTTPC_OK) {
         long status = 0;
         char *ctype = NULL;

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "log.h"
@@ -83,6 +84,10 @@ struct http_conn {
     bool handed;       /* req is held by the handler */
     bool close_after;  /* close (linger) once the write completes */
     bool cont_pending;
+    bool evictable;    /* the handler holds the request only to delay its answer */
+    const char *exec_start, *exec_end; /* the bytes of the llhttp_execute() call running */
+    const char *value_end; /* end of the last header value piece, to tell a fold from a split */
+    bool value_end_at_exec_end;
     int fail_status;   /* set by a parser callback that stops the parse */
     const char *fail_msg;
     llhttp_t parser;
@@ -110,6 +115,7 @@ struct http_server {
     int port;
     void (*done)(void *ud);
     void *done_ud;
+    char *spare_rbuf;    /* an emptied read buffer, kept for the next connection that reads */
 };
 
 static char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -413,7 +419,12 @@ static void conn_account(http_conn *c)
 
 static void conn_drop_input(http_conn *c)
 {
-    free(c->rbuf);
+    /* An emptied buffer goes back to the server for the next read: a 64 KiB malloc and free per
+     * request cost more than parsing it (glibc consolidates its heap on every such free). */
+    if (c->rbuf && c->srv && !c->srv->spare_rbuf && !c->srv->closing)
+        c->srv->spare_rbuf = c->rbuf;
+    else
+        free(c->rbuf);
     c->rbuf = NULL;
     c->rpos = c->rlen = 0;
 }
@@ -462,6 +473,7 @@ static void server_maybe_finish(http_server *s)
     s->head = s->tail = NULL;
     if (s->done)
         s->done(s->done_ud);
+    free(s->spare_rbuf);
     free(s);
 }
 
@@ -685,8 +697,53 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     http_conn *c = p->data;
     if (count_header_bytes(c, n))
         return -1;
+    /* llhttp accepts obsolete line folding ("X: a\r\n b") and hands the continuation over as
+     * one more piece of the value, after a gap (the CRLF). A value merely split between two
+     * reads continues exactly where the previous piece ended, or at the start of the next. */
+    if (c->req->value.len > 0 && n > 0 && (at[0] == ' ' || at[0] == '\t')) {
+        bool contiguous = at == c->value_end || (c->value_end_at_exec_end && at == c->exec_start);
+        if (!contiguous) {
+            log_warn("http: %s: bad request (folded header line), answering 400", c->label);
+            c->fail_status = 400;
+            c->fail_msg = "folded header line";
+            return -1;
+        }
+    }
+    c->value_end = at + n;
+    c->value_end_at_exec_end = at + n == c->exec_end;
     buf_append(&c->req->value, at, n);
     return 0;
+}
+
+/* RFC 9110 token characters: a header name is one token. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* The parser is lenient in places a server must not be (RFC 9112 5.1 and 5.2): whitespace in
+ * or after a name ("Transfer-Encoding : chunked" is a classic smuggling vector), and obsolete
+ * line folding or other control bytes in a value. Answer those with 400. */
+static int header_line_ok(http_conn *c, const buf_t *name, const buf_t *value)
+{
+    const char *why = NULL;
+    if (name->len == 0)
+        why = "empty header name";
+    for (size_t i = 0; !why && i < name->len; i++)
+        if (!is_tchar((unsigned char)name->data[i]))
+            why = "invalid character in a header name";
+    for (size_t i = 0; !why && i < value->len; i++) {
+        unsigned char ch = (unsigned char)value->data[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            why = ch == '\r' || ch == '\n' ? "folded header line" : "control character in a header value";
+    }
+    if (!why)
+        return 0;
+    log_warn("http: %s: bad request (%s), answering 400", c->label, why);
+    c->fail_status = 400;
+    c->fail_msg = why;
+    return -1;
 }
 
 /* Called for every header line, even one with an empty value; also for chunked trailers,
@@ -696,6 +753,8 @@ static int on_header_value_complete(llhttp_t *p)
     http_conn *c = p->data;
     req_priv *q = c->req;
     if (count_header_bytes(c, HEADER_LINE_OVERHEAD))
+        return -1;
+    if (header_line_ok(c, &q->name, &q->value))
         return -1;
     if (q->pub.n_headers == q->headers_cap) {
         q->headers_cap = q->headers_cap ? q->headers_cap * 2 : 16;
@@ -850,6 +909,8 @@ static void conn_parse(http_conn *c)
            (c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY)) {
         const char *data = c->rbuf + c->rpos;
         size_t len = c->rlen - c->rpos;
+        c->exec_start = data;
+        c->exec_end = data + len;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         if (err == HPE_OK) {
             c->rpos = c->rlen;
@@ -875,7 +936,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     http_conn *c = container_of((uv_tcp_t *)h, http_conn, tcp);
     (void)suggested;
     if (!c->rbuf) {
-        c->rbuf = xmalloc(READ_CHUNK);
+        if (c->srv && c->srv->spare_rbuf) {
+            c->rbuf = c->srv->spare_rbuf;
+            c->srv->spare_rbuf = NULL;
+        } else {
+            c->rbuf = xmalloc(READ_CHUNK);
+        }
         c->rpos = c->rlen = 0;
     } else if (c->rpos > 0) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
@@ -1034,12 +1100,13 @@ static http_conn *conn_new(http_server *s)
     return c;
 }
 
-/* Oldest connection doing no work yet: waiting for (or receiving) request headers, or
- * lingering after its last response. */
+/* Oldest connection doing no work yet: waiting for (or receiving) request headers, lingering
+ * after its last response, or holding a request only to delay its answer (a failed login). */
 static http_conn *oldest_evictable(http_server *s)
 {
     for (http_conn *c = s->head; c; c = c->next)
-        if (c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_LINGER)
+        if (c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_LINGER ||
+            (c->state == CONN_HANDLING && c->evictable))
             return c;
     return NULL;
 }
@@ -1083,6 +1150,36 @@ static void on_connection(uv_stream_t *ls, int status)
 }
 
 /* ---- server ------------------------------------------------------------------------------- */
+
+/* Every connection is a file descriptor: raise the soft RLIMIT_NOFILE to the hard limit, so the
+ * connection limit (not a default soft limit of 1024) decides when clients are turned away. */
+static void raise_fd_limit(int max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_debug("http: getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
+            rl.rlim_cur = rl.rlim_max;
+            log_debug("http: open file limit raised from %llu to %llu", (unsigned long long)before,
+                      (unsigned long long)rl.rlim_cur);
+        } else {
+            log_debug("http: open file limit stays %llu (raising it to %llu: %s)",
+                      (unsigned long long)before, (unsigned long long)rl.rlim_max, strerror(errno));
+        }
+    } else {
+        log_debug("http: open file limit %llu (already the hard limit)", (unsigned long long)before);
+    }
+    /* Room for the listener, the state database, rclone/Plex connections and libuv's own. */
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_connections + 64 > rl.rlim_cur)
+        log_warn("http: MAX_CONNECTIONS is %d but only %llu files may be open; connections past "
+                 "that are refused by the kernel, not closed by age",
+                 max_connections, (unsigned long long)rl.rlim_cur);
+}
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
@@ -1137,6 +1234,7 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **
         s->o.max_connections = DEFAULT_MAX_CONNECTIONS;
     if (!s->o.max_buffered_bytes)
         s->o.max_buffered_bytes = DEFAULT_MAX_BUFFERED;
+    raise_fd_limit(s->o.max_connections);
     llhttp_settings_init(&s->settings);
     s->settings.on_message_begin = on_message_begin;
     s->settings.on_url = on_url;
@@ -1241,6 +1339,7 @@ void http_respond(http_request *r, int status, const char *content_type, const c
         status = 500;
     }
     http_server *s = c->srv;
+    c->evictable = false;
     bool close = !r->keep_alive || s->draining || s->closing;
     bool head = req_is_head(q);
     buf_t out;
@@ -1252,6 +1351,13 @@ void http_respond(http_request *r, int status, const char *content_type, const c
     req_free(q);
     size_t n = out.len;
     conn_write(c, buf_steal(&out), n, close);
+}
+
+void http_request_evictable(http_request *r)
+{
+    http_conn *c = r->conn;
+    if (c->state == CONN_HANDLING && c->req == (req_priv *)r)
+        c->evictable = true;
 }
 
 void http_respond_json_error(http_request *r, int status, const char *message)

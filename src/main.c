@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "app.h"
+#include "check.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -22,7 +23,8 @@ static void usage(FILE *f)
             "Options:\n"
             "  --env-file PATH  read variables from PATH (default: ./.env if it exists);\n"
             "                   the environment wins over the file\n"
-            "  -n, --check      validate the configuration and exit (0 = valid)\n"
+            "  -n, --check      validate the configuration, then try Plex, rclone, STATE_DIR and\n"
+            "                   the anchor files; one line per check; exit 0 only if all pass\n"
             "  -h, --help       this text and the list of variables\n"
             "  -V, --version    print the version\n"
             "\n"
@@ -62,7 +64,10 @@ int main(int argc, char **argv)
     config_t cfg;
     char err[512];
     if (config_load(&cfg, &env, env_file, err, sizeof err) < 0) {
-        log_error("configuration error: %s", err);
+        if (check)
+            printf("%-5s %-16s %s\n", "FAIL", "config", log_esc(err));
+        else
+            log_error("configuration error: %s", log_esc(err));
         env_map_free(&env);
         return 1;
     }
@@ -71,11 +76,18 @@ int main(int argc, char **argv)
         log_init();
     }
     if (check) {
-        printf("configuration OK\n");
+        /* Only the check lines on stdout; the log (stderr) says only what goes wrong. */
+        log_set_level(LOG_LVL_ERROR);
+        int rc = check_run(&cfg, env_file, stdout);
         config_free(&cfg);
         env_map_free(&env);
-        return 0;
+        return rc;
     }
+    const char *env_path = check_env_file_path(env_file);
+    if (check_world_readable(env_path))
+        log_warn("%s is readable by every user and may hold PLEX_TOKEN and passwords: chmod o-r it (the "
+                 "package installs it root:plex-servarr-sync, mode 0640)",
+                 log_esc(env_path));
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("libcurl failed to initialize");

@@ -99,6 +99,44 @@ static bool has_dot_component(const char *p)
     }
 }
 
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+static bool valid_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        } else {
+            return false;
+        }
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
+            return false;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
 const char *paths_check(const char *p)
 {
     if (!p || !p[0])
@@ -111,6 +149,9 @@ const char *paths_check(const char *p)
         if (ch < 0x20 || ch == 0x7f)
             return "path contains a control character";
     }
+    /* The *arr apps send JSON (UTF-8 by definition) and browsers UTF-8 forms; Plex wants UTF-8. */
+    if (!valid_utf8((const unsigned char *)p, n))
+        return "path is not valid UTF-8";
     if (p[0] != '/' && p[0] != '\\')
         return "path is not absolute";
     if (has_dot_component(p))

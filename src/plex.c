@@ -24,6 +24,8 @@ typedef struct plex_call {
 
 plex_status plex_classify(const httpc_result *res)
 {
+    if (res->error == HTTPC_ERR_TLS)
+        return PLEX_RES_BAD; /* the same on every try: PLEX_URL's scheme or the certificate */
     if (res->error != HTTPC_OK)
         return PLEX_RES_TRANSIENT;
     long st = res->status;
@@ -78,10 +80,15 @@ static void describe(const httpc_result *res, plex_status st, char *msg, size_t 
             [HTTPC_ERR_TIMEOUT] = "timed out",
             [HTTPC_ERR_TOO_BIG] = "answer too large",
             [HTTPC_ERR_PROTOCOL] = "protocol error",
+            [HTTPC_ERR_TLS] = "TLS failed",
         };
         const char *kind = (size_t)res->error < ARRAY_SIZE(kinds) ? kinds[res->error] : "error";
         snprintf(msg, msglen, "no answer from Plex (%s): ", kind);
         esc_append(msg, msglen, res->message ? res->message : "", res->message ? strlen(res->message) : 0);
+        if (res->error == HTTPC_ERR_TLS) {
+            size_t n = strlen(msg);
+            snprintf(msg + n, msglen - n, " (check PLEX_URL: http:// or https://, and Plex's certificate)");
+        }
         return;
     }
     const char *hint = "";
@@ -93,7 +100,10 @@ static void describe(const httpc_result *res, plex_status st, char *msg, size_t 
     if (st != PLEX_RES_OK && res->body_len) {
         size_t n = strlen(msg);
         snprintf(msg + n, msglen - n, ": ");
-        esc_append(msg, msglen, res->body, res->body_len);
+        size_t blen = res->body_len;
+        while (blen > 0 && strchr(" \t\r\n", res->body[blen - 1]))
+            blen--;
+        esc_append(msg, msglen, res->body, blen);
     }
 }
 

@@ -86,6 +86,8 @@ static void str_append(char *out, size_t outlen, const char *s)
 static void msg_set(char *msg, size_t msglen, const char *prefix, const char *esc_text, size_t esc_len)
 {
     snprintf(msg, msglen, "%s", prefix);
+    while (esc_text && esc_len > 0 && strchr(" \t\r\n", esc_text[esc_len - 1]))
+        esc_len--; /* "Unauthorized\n" reads better without its line break */
     if (esc_text)
         esc_append(msg, msglen, esc_text, esc_len, RCLONE_EXCERPT);
 }
@@ -110,6 +112,7 @@ static const char *transport_kind(httpc_error e)
     case HTTPC_ERR_TIMEOUT: return "timed out";
     case HTTPC_ERR_TOO_BIG: return "answer too large";
     case HTTPC_ERR_PROTOCOL: return "protocol error";
+    case HTTPC_ERR_TLS: return "TLS failed";
     case HTTPC_OK: break;
     }
     return "error";
@@ -182,6 +185,11 @@ rclone_status rclone_classify(const httpc_result *res, const char *dir_key, int 
         snprintf(head, sizeof head, "no answer from rclone (%s): ", transport_kind(res->error));
         const char *m = res->message ? res->message : "";
         msg_set(msg, msglen, head, m, strlen(m));
+        if (res->error == HTTPC_ERR_TLS) { /* https:// to rclone's plain port, or its certificate */
+            str_append(msg, msglen, " (http:// or https://?)");
+            *variable = VAR_URL;
+            return RCLONE_RES_CONFIG;
+        }
         return RCLONE_RES_TRANSIENT;
     }
 
@@ -228,7 +236,8 @@ rclone_status rclone_classify(const httpc_result *res, const char *dir_key, int 
     } else if ((st >= 300 && st < 400) || (st >= 400 && st < 500)) {
         /* A redirect (never followed) or a refused request: repeating it cannot help. */
         *variable = VAR_URL;
-        snprintf(head, sizeof head, "unexpected answer from rclone (HTTP %ld): ", st);
+        snprintf(head, sizeof head, "unexpected answer from rclone (HTTP %ld%s): ", st,
+                 st < 400 ? ", a redirect, not followed" : "");
         msg_set(msg, msglen, head, text, tlen);
         out = RCLONE_RES_CONFIG;
     } else {

@@ -27,12 +27,9 @@ static void respond_status(http_request *r, int status, const char *word, const 
     respond_cjson(r, status, j);
 }
 
-static void challenge(http_request *r, const char *realm)
+static void challenge(app_t *a, http_request *r, const char *realm)
 {
-    char hdr[160];
-    snprintf(hdr, sizeof hdr, "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", realm);
-    static const char body[] = "{\"status\":\"unauthorized\",\"message\":\"Authentication required\"}";
-    http_respond(r, 401, "application/json", body, sizeof body - 1, hdr);
+    auth_reject(a, r, realm); /* auth.c: failed logins are answered after a delay */
 }
 
 static bool is_json_type(const char *ct)
@@ -97,6 +94,40 @@ static void add_skip(cJSON *skipped, const char *arr_path, const char *reason)
     cJSON_AddItemToArray(skipped, o);
 }
 
+/* One "skipped" history row per folder no library holds, so the history says why nothing was
+ * scanned. Not part of the acknowledgement: nothing durable is promised for a skip, so the
+ * answer goes out now and the rows ride along with this turn's group commit. Staged only once
+ * the request as a whole is accepted (a 400 for a later folder records nothing). */
+static void stage_skipped(app_t *a, arr_app app, uint64_t at, const cJSON *skipped)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, skipped)
+    {
+        const char *arr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "arr_path"));
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reason"));
+        if (!arr)
+            continue;
+        folder_paths fp;
+        bool mapped = paths_resolve(&a->cfg, arr, &fp, NULL) == 0;
+        store_history h = {
+            .section = QUEUE_SECTION_UNRESOLVED,
+            .plex_path = mapped ? fp.plex : arr,
+            .arr_path = mapped ? fp.arr : arr,
+            .sources = 1u << app,
+            .events = 1,
+            .started = at,
+            .status = HIST_SKIPPED,
+            .rclone = "skipped",
+            .plex = "skipped",
+            .error = why,
+        };
+        store_stage_history(a->store, &h);
+        a->counters.scans_skipped++;
+        if (mapped)
+            folder_paths_free(&fp);
+    }
+}
+
 static void handle_webhook(app_t *a, http_request *r, arr_app app)
 {
     const config_t *c = &a->cfg;
@@ -104,7 +135,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         !auth_basic_ok(r, c->webhook_user ? c->webhook_user : "", c->webhook_pass ? c->webhook_pass : "")) {
         log_warn("webhook from %s refused: bad or missing credentials", log_esc(r->remote_addr));
         a->counters.webhook_errors++;
-        challenge(r, "plex-servarr-sync webhooks");
+        challenge(a, r, "plex-servarr-sync webhooks");
         return;
     }
     if (!is_json_type(http_header_get(r, "Content-Type"))) {
@@ -121,6 +152,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         return;
     }
     a->counters.webhooks[app]++;
+    a->counters.webhook_events[app][api_event_kind(ev.event_type)]++;
     if (ev.is_test) {
         log_info("%s: Test event received", arr_app_name(app));
         respond_status(r, 200, "test_success", "plex-servarr-sync received the test event");
@@ -160,14 +192,13 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
             wh_event_free(&ev);
             return;
         }
-        if (n == 0) {
+        if (n == 0)
             add_skip(skipped, ev.folders[i].path, skip ? skip : "no Plex library holds it");
-            a->counters.scans_skipped++;
-        }
         free(skip);
     }
     wh_event_free(&ev);
     if (s->n_folders == 0) {
+        stage_skipped(a, app, s->at, skipped);
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "status", "skipped");
         cJSON_AddItemToObject(j, "skipped", skipped);
@@ -182,8 +213,10 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         staged_free(s);
         return;
     }
-    if (cJSON_GetArraySize(skipped) > 0)
+    if (cJSON_GetArraySize(skipped) > 0) {
+        stage_skipped(a, app, s->at, skipped);
         s->skipped_json = cJSON_PrintUnformatted(skipped);
+    }
     cJSON_Delete(skipped);
     app_stage(a, s);
 }
@@ -247,6 +280,7 @@ static int stage_manual(app_t *a, http_request *r, const char *raw, bool html, c
         staged_free(s);
         return n < 0 ? 400 : 422;
     }
+    a->counters.manual_requests++;
     app_stage(a, s);
     return 0;
 }
@@ -287,7 +321,10 @@ void api_scans(app_t *a, http_request *r)
     if (is_json_type(http_header_get(r, "Content-Type"))) {
         cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
         const cJSON *p = j ? cJSON_GetObjectItemCaseSensitive(j, "path") : NULL;
-        if (cJSON_IsString(p))
+        /* cJSON cuts a string at a NUL (raw or \u0000): refuse such a body (400) rather than
+         * queue a shorter path than the one named. */
+        bool nul = memchr(r->body, '\0', r->body_len) || strstr(r->body, "\\u0000");
+        if (cJSON_IsString(p) && !nul)
             path = xstrdup(p->valuestring);
         cJSON_Delete(j);
     } else if (is_form_type(http_header_get(r, "Content-Type"))) {
@@ -386,7 +423,7 @@ static bool manual_auth(app_t *a, http_request *r)
         return true;
     if (http_header_get(r, "Authorization"))
         log_warn("%s %s from %s refused: bad credentials", r->method, log_esc(r->path), log_esc(r->remote_addr));
-    challenge(r, "plex-servarr-sync");
+    challenge(a, r, "plex-servarr-sync");
     return false;
 }
 

@@ -1,5 +1,6 @@
 /* static.c: the UI's files from web/: GET and HEAD only, names confined to the web directory
- * (no "..", no symlink escaping it), open then fstat, errno mapped to 404/403/500. */
+ * (no "..", no symlink escaping it; /static/ names stay inside web/static), open then fstat, errno
+ * mapped to 404/403/500. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,32 +15,43 @@
 
 #define STATIC_MAX_FILE (4u << 20)
 
+/* Where the UI files are: $PSS_WEB_DIR; else the install prefix of the running binary
+ * (<prefix>/bin/.. -> <prefix>/share/plex-servarr-sync/web, so a relocated or staged install
+ * finds its own copy); else the prefix configured at build time; else the source tree (a binary
+ * run from its build directory). The configured prefix wins over the source tree only for an
+ * installed binary (under /usr/), so a build-tree binary serves the checkout's files and edits
+ * show up at once. */
 char *static_find_web_dir(void)
 {
-    const char *env = getenv("PSS_WEB_DIR");
-    const char *candidates[] = {env, PSS_WEB_DIR_INSTALLED, PSS_WEB_DIR_SOURCE};
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
+    char *beside = NULL;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash && slash > exe) {
+            *slash = '\0';
+            beside = xasprintf("%s/../share/plex-servarr-sync/web", exe);
+            *slash = '/';
+        }
+    }
+    const char *candidates[] = {getenv("PSS_WEB_DIR"), beside, PSS_WEB_DIR_INSTALLED, PSS_WEB_DIR_SOURCE};
+    char *found = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(candidates) && !found; i++) {
         if (!candidates[i] || !*candidates[i])
             continue;
         char *path = xasprintf("%s/index.html", candidates[i]);
         bool ok = access(path, R_OK) == 0;
         free(path);
-        /* The installed copy wins only for an installed binary; a build-tree binary serves the
-         * checkout's files so edits show up at once. */
-        if (ok && i == 1 && n > 0) {
-            exe[n] = '\0';
-            if (strncmp(exe, "/usr/", 5) != 0 && access(PSS_WEB_DIR_SOURCE "/index.html", R_OK) == 0)
-                continue;
-        }
-        if (ok) {
-            char real[PATH_MAX];
-            if (realpath(candidates[i], real))
-                return xstrdup(real);
-        }
+        if (ok && i == 2 && n > 0 && strncmp(exe, "/usr/", 5) != 0 &&
+            access(PSS_WEB_DIR_SOURCE "/index.html", R_OK) == 0)
+            continue;
+        char real[PATH_MAX];
+        if (ok && realpath(candidates[i], real))
+            found = xstrdup(real);
     }
-    return NULL;
+    free(beside);
+    return found;
 }
 
 static const char *mime_of(const char *name)
@@ -80,7 +92,8 @@ static void serve_fd(http_request *r, int fd, const char *name)
     free(data);
 }
 
-static void serve_name(app_t *a, http_request *r, const char *name)
+/* Serve web_dir/name when its canonical path lies inside web_dir/jail ("" = web_dir itself). */
+static void serve_name(app_t *a, http_request *r, const char *name, const char *jail)
 {
     if (!a->web_dir) {
         http_respond_json_error(r, 404, "the web files are not installed");
@@ -96,8 +109,13 @@ static void serve_name(app_t *a, http_request *r, const char *name)
         return;
     }
     free(path);
-    size_t wl = strlen(a->web_dir);
-    if (strncmp(real, a->web_dir, wl) != 0 || real[wl] != '/') {
+    char *jail_path = *jail ? xasprintf("%s/%s", a->web_dir, jail) : xstrdup(a->web_dir);
+    char root[PATH_MAX];
+    bool inside = realpath(jail_path, root) != NULL;
+    free(jail_path);
+    size_t wl = inside ? strlen(root) : 0;
+    inside = inside && strncmp(real, root, wl) == 0 && real[wl] == '/';
+    if (!inside) {
         http_respond_json_error(r, 404, "not found");
         return;
     }
@@ -112,7 +130,7 @@ static void serve_name(app_t *a, http_request *r, const char *name)
 
 void static_serve(app_t *a, http_request *r, const char *name)
 {
-    serve_name(a, r, name);
+    serve_name(a, r, name, "");
 }
 
 void static_serve_path(app_t *a, http_request *r, const char *url_path)
@@ -126,6 +144,8 @@ void static_serve_path(app_t *a, http_request *r, const char *url_path)
     }
     char *full = xasprintf("static/%s", name);
     free(name);
-    serve_name(a, r, full);
+    /* /static/... names files under web/static only: a symlink there may point elsewhere inside
+     * web/static, never to the page itself or out of the directory. */
+    serve_name(a, r, full, "static");
     free(full);
 }

@@ -193,7 +193,8 @@ static void on_plex(void *ud, const plex_result *r)
         a->counters.plex_calls_failed++;
         a->plex_reachable = true;
         j->plex_outcome = "rejected";
-        snprintf(msg, sizeof msg, "PLEX_URL: Plex refused the scan request: %s", r->message ? r->message : "");
+        snprintf(msg, sizeof msg, "PLEX_URL: the scan request failed and cannot succeed as it is: %s",
+                 r->message ? r->message : "");
         job_finish(j, SYNC_PARKED, msg);
         return;
     case PLEX_RES_TRANSIENT:

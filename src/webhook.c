@@ -443,9 +443,18 @@ static int collapse_to_root(wh_ctx *x)
  * paths_check then refuses as a control character naming the field. */
 static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
 {
+    /* Bytes that need a look, inside and outside strings; the rest are skipped in a tight loop. */
+    static const unsigned char stop_in[256] = {[0] = 1, ['"'] = 1, ['\\'] = 1};
+    static const unsigned char stop_out[256] = {[0] = 1, ['"'] = 1, ['{'] = 1, ['['] = 1,
+                                                ['}'] = 1, [']'] = 1};
+    const unsigned char *u = (const unsigned char *)b;
+    const unsigned char *stop = stop_out;
     int depth = 0;
     bool in_str = false;
     for (size_t i = 0; i < n; i++) {
+        while (!stop[u[i]])
+            if (++i == n)
+                return true;
         char c = b[i];
         if (c == '\0') {
             *has_nul = true;
@@ -462,9 +471,11 @@ static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
                 i++;
             } else if (c == '"') {
                 in_str = false;
+                stop = stop_out;
             }
         } else if (c == '"') {
             in_str = true;
+            stop = stop_in;
         } else if (c == '{' || c == '[') {
             if (++depth > WEBHOOK_MAX_DEPTH)
                 return false;
@@ -473,6 +484,48 @@ static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
         }
     }
     return true;
+}
+
+/* cJSON allocates every node, key and string on its own, and the tree of one payload lives only
+ * for the call: a bump arena serves them while webhook_parse runs (frees inside it are no-ops;
+ * whatever does not fit comes from malloc and is freed as usual). One thread runs the loop and
+ * nothing else parses JSON while the hooks are in place. */
+#define ARENA_BYTES ((size_t)64 * 1024)
+
+static struct {
+    _Alignas(16) unsigned char mem[ARENA_BYTES];
+    size_t used;
+} arena;
+
+static void *arena_malloc(size_t n)
+{
+    size_t need = (n + 15u) & ~(size_t)15u;
+    if (need >= n && need <= ARENA_BYTES - arena.used) {
+        void *p = arena.mem + arena.used;
+        arena.used += need;
+        return p;
+    }
+    return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+    if ((unsigned char *)p >= arena.mem && (unsigned char *)p < arena.mem + ARENA_BYTES)
+        return;
+    free(p);
+}
+
+static void arena_begin(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = arena_malloc, .free_fn = arena_free};
+    arena.used = 0;
+    cJSON_InitHooks(&hooks);
+}
+
+static void arena_end(void)
+{
+    cJSON_InitHooks(NULL);
+    arena.used = 0;
 }
 
 static cJSON *parse_body(wh_ctx *x, const char *body, size_t len)
@@ -582,9 +635,11 @@ int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, 
     x.max_folders = c->max_folders_per_event > 0 ? (size_t)c->max_folders_per_event
                                                  : WEBHOOK_DEFAULT_MAX_FOLDERS;
 
+    arena_begin();
     cJSON *json = parse_body(&x, body, len);
     int rc = json ? interpret(&x, json) : -EINVAL;
     cJSON_Delete(json);
+    arena_end();
     free(x.slots);
     list_free(x.all_files, x.n_all);
     if (rc) {

@@ -339,19 +339,32 @@ class DaemonError(RuntimeError):
     pass
 
 
+# A sanitizer's report in the daemon's output (AddressSanitizer, LeakSanitizer, UBSan).
+SANITIZER_REPORT = re.compile(r"ERROR: (?:Address|Leak|Thread|Memory)Sanitizer|runtime error:")
+
+
 class Daemon:
     """The binary under test, in its own working directory.
 
     env: the configuration. With env_file=True (the default) it is written to <workdir>/daemon.env
     and passed with --env-file, and the process environment is empty but for PASSTHROUGH_ENV;
-    with env_file=False the variables go into the process environment instead (no file)."""
+    with env_file=False the variables go into the process environment instead (no file).
+    popen_kwargs: extra arguments for subprocess.Popen (e.g. restore_signals=False).
+    proc_env: extra variables for the process environment in either mode (e.g. NOTIFY_SOCKET,
+    WATCHDOG_USEC, JOURNAL_STREAM: what systemd would set).
 
-    def __init__(self, workdir, env, env_file=True, binary=None, args=()):
+    Several Daemon objects may share one workdir (a restart): each reads the log from where it
+    started (log_offset)."""
+
+    def __init__(self, workdir, env, env_file=True, binary=None, args=(), popen_kwargs=None,
+                 proc_env=None):
         self.workdir = workdir
         self.env = {k: str(v) for k, v in env.items()}
         self.use_env_file = env_file
         self.binary = binary or BINARY
         self.args = list(args)
+        self.popen_kwargs = dict(popen_kwargs or {})
+        self.proc_env = {k: str(v) for k, v in (proc_env or {}).items()}
         self.port = int(self.env["PORT"])
         self.proc = None
         self.log_path = os.path.join(workdir, "daemon.log")
@@ -359,6 +372,8 @@ class Daemon:
         self.exit_code = None
         self.stopped = False   # stop() was called
         self.killed = False    # kill() was called
+        self.log_offset = 0    # where this process's output starts in log_path
+        self.sanitizer_report = None  # set by stop(): the report's lines, or None
 
     # ---- lifecycle ----
     def start(self, timeout=20.0):
@@ -376,12 +391,14 @@ class Daemon:
             cmd += ["--env-file", self.env_path]
         else:
             penv.update(self.env)
+        penv.update(self.proc_env)
         cmd += self.args
         logf = open(self.log_path, "ab")
         try:
+            self.log_offset = logf.seek(0, os.SEEK_END)
             self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=penv, stdin=subprocess.DEVNULL,
                                          stdout=logf, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, **self.popen_kwargs)
         finally:
             logf.close()
         ok = wait_until(lambda: self.proc.poll() is not None or self._healthy(), timeout)
@@ -404,8 +421,10 @@ class Daemon:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout=15.0):
-        """SIGTERM, then wait; SIGKILL if it does not exit in time. Returns the exit code."""
+    def stop(self, timeout=15.0, check=True):
+        """SIGTERM, then wait; SIGKILL if it does not exit in time. Returns the exit code.
+        A sanitizer report in this process's output (a clean stop must have none) is kept in
+        sanitizer_report and, with check=True, raised as DaemonError."""
         if self.proc is None:
             return self.exit_code
         self.stopped = True
@@ -417,6 +436,12 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait(10)
         self.exit_code = self.proc.returncode
+        if not self.killed:
+            lines = [ln for ln in self.own_log().splitlines() if SANITIZER_REPORT.search(ln)]
+            self.sanitizer_report = lines or None
+            if lines and check:
+                raise DaemonError("sanitizer report in the daemon's output:\n"
+                                  + "\n".join(lines[:20]))
         return self.exit_code
 
     def kill(self):
@@ -435,6 +460,15 @@ class Daemon:
         try:
             with open(self.log_path, encoding="utf-8", errors="replace") as f:
                 return f.read()
+        except OSError:
+            return ""
+
+    def own_log(self):
+        """The output of this process only (the log file may hold earlier runs before it)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_offset)
+                return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -510,6 +544,8 @@ class RigTestCase(unittest.TestCase):
 
     use_rclone = True
     plex_running_at_start = True
+    daemon_popen_kwargs = None  # extra subprocess.Popen arguments for start_daemon()
+    daemon_proc_env = None      # extra process environment for start_daemon() (Daemon.proc_env)
 
     def setUp(self):
         self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="pss-it-"))
@@ -580,7 +616,8 @@ class RigTestCase(unittest.TestCase):
             os.makedirs(env["STATE_DIR"], mode=0o700, exist_ok=True)
         self.addCleanup(self._stop_daemon)
         for attempt in range(3):
-            self.daemon = Daemon(workdir, env)
+            self.daemon = Daemon(workdir, env, popen_kwargs=self.daemon_popen_kwargs,
+                                 proc_env=self.daemon_proc_env)
             try:
                 return self.daemon.start()
             except DaemonError:
@@ -636,13 +673,16 @@ class RigTestCase(unittest.TestCase):
         if d is None or d.proc is None or d.killed:
             return
         died = None if d.stopped else d.proc.poll()
-        code = d.stop()
+        code = d.stop(check=False)
         if self._failed():
             return
         if died is not None:
             self.fail("the daemon died during the test (exit %s)" % died)
         if code != 0:
             self.fail("the daemon exited with %s after SIGTERM" % code)
+        if d.sanitizer_report:
+            self.fail("sanitizer report in the daemon's output:\n"
+                      + "\n".join(d.sanitizer_report[:20]))
 
     def _failed(self):
         """Has this test failed so far? (Inside a cleanup, outcome.success is reset, so look at

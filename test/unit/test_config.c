@@ -780,6 +780,51 @@ static void test_webhook_auth_needs_user_and_password(void **state)
     assert_string_equal(err, "WEBHOOK_USER: must be set when WEBHOOK_PASS is set");
 }
 
+static void test_trusted_proxies_are_parsed_into_networks(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    const char *kv[] = {"TRUSTED_PROXIES", " 10.1.2.3/8, ::1 ,192.0.2.7,fd00:ab::/16,,", NULL};
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_int_equal(c.n_trusted, 4);
+    static const unsigned char net10[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0};
+    assert_memory_equal(c.trusted[0].addr, net10, 16); /* host bits cleared */
+    assert_int_equal(c.trusted[0].prefix, 8 + 96);
+    static const unsigned char lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    assert_memory_equal(c.trusted[1].addr, lo6, 16);
+    assert_int_equal(c.trusted[1].prefix, 128);
+    assert_int_equal(c.trusted[2].prefix, 128);
+    assert_int_equal(c.trusted[3].addr[0], 0xfd);
+    assert_int_equal(c.trusted[3].addr[1], 0x00);
+    assert_int_equal(c.trusted[3].addr[2], 0);
+    assert_int_equal(c.trusted[3].prefix, 16);
+    config_free(&c);
+
+    static const char *const bad[] = {"proxy.lan", "10.0.0.0/33", "::1/129", "10.0.0.1/", "1.2.3.4/x", "1.2.3"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        expect_bad("TRUSTED_PROXIES", bad[i], err, sizeof err);
+        assert_non_null(strstr(err, "TRUSTED_PROXIES"));
+    }
+}
+
+static void test_buffered_bytes_must_hold_one_webhook(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    const char *kv[] = {"MAX_BUFFERED_BYTES", "2097152", "MAX_WEBHOOK_BODY", "4194304", NULL};
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "MAX_BUFFERED_BYTES: must not be smaller than MAX_WEBHOOK_BODY"));
+    const char *ok[] = {"MAX_BUFFERED_BYTES", "4194304", "MAX_WEBHOOK_BODY", "4194304", NULL};
+    assert_int_equal(build(&c, ok, NULL, err, sizeof err), 0);
+    assert_int_equal(c.max_buffered_bytes, 4194304);
+    config_free(&c);
+    assert_int_equal(build(&c, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(c.max_buffered_bytes, (size_t)256 << 20);
+    config_free(&c);
+}
+
 static void test_failed_build_leaves_the_output_untouched(void **state)
 {
     (void)state;
@@ -1227,6 +1272,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_values_are_never_echoed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_delay_below_delay_is_an_error_naming_max_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_auth_needs_user_and_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trusted_proxies_are_parsed_into_networks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffered_bytes_must_hold_one_webhook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_build_leaves_the_output_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_depth_and_string_length_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_python_script_env_file_loads_unchanged, setup, teardown),

@@ -133,6 +133,11 @@ static void test_check_refuses_relative_empty_control_dots_and_long(void **state
     assert_string_equal(paths_check(NULL), "path is empty");
     assert_string_equal(paths_check(""), "path is empty");
     assert_string_equal(paths_check("tv/Show"), "path is not absolute");
+    assert_null(paths_check("/music/\xf0\x9f\x8e\xb5 \xe2\x80\x94 \xed\x9f\xbf"));
+    static const char *const bad_utf8[] = {"/tv/\xff", "/tv/Am\xe9lie", "/tv/\xc0\xae\xc0\xae",
+                                           "/tv/\xed\xa0\x80", "/tv/\xf4\x90\x80\x80", "/tv/\xe2\x80"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof *bad_utf8; i++)
+        assert_string_equal(paths_check(bad_utf8[i]), "path is not valid UTF-8");
     assert_string_equal(paths_check("C:/testpath"), "path is not absolute");
     assert_string_equal(paths_check("/tv/Show\r\n<0>x"), "path contains a control character");
     assert_string_equal(paths_check("/tv/Show\n"), "path contains a control character");

@@ -89,10 +89,11 @@ static void test_429_408_and_plain_5xx_are_transient(void **state)
 static void test_auth_failures_park_on_the_credentials(void **state)
 {
     (void)state;
-    cls c = classify(HTTPC_OK, 401, "Unauthorized\n", "a");
+    cls c = classify(HTTPC_OK, 401, "Unauthorized\nby the proxy\n", "a");
     assert_int_equal(c.st, RCLONE_RES_CONFIG);
     assert_string_equal(c.variable, VAR_AUTH);
-    assert_non_null(strstr(c.msg, "Unauthorized\\n")); /* escaped */
+    assert_non_null(strstr(c.msg, "Unauthorized\\nby the proxy")); /* escaped */
+    assert_null(strstr(c.msg, "proxy\\n")); /* the final line break is dropped */
 
     c = classify(HTTPC_OK, 403,
                  "{\"error\":\"authentication must be set up on the rc server to use \\\"vfs/forget\\\" or the "

@@ -1,0 +1,504 @@
+/* plex-servarr-sync page: queue, history, stats and the manual trigger with its preview.
+ * Plain script, no dependencies. Every value from the daemon is put into the page as text
+ * (textContent, never innerHTML), so a folder named <img src=x onerror=alert(1)> shows as text. */
+'use strict';
+
+(function () {
+  const QUEUE_EVERY = 2000;     // ms between queue and stats refreshes
+  const HISTORY_EVERY = 5000;   // ms between history refreshes (first page only)
+  const HISTORY_PAGE = 50;
+
+  const $ = (id) => document.getElementById(id);
+
+  /* ---- small DOM helpers ---- */
+
+  function el(tag, props, ...children) {
+    const n = document.createElement(tag);
+    if (props) {
+      for (const [k, v] of Object.entries(props)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === 'class') n.className = v;
+        else if (k === 'text') n.textContent = String(v);
+        else if (k === 'dataset') Object.assign(n.dataset, v);
+        else if (k === 'on') for (const [ev, fn] of Object.entries(v)) n.addEventListener(ev, fn);
+        else n.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    for (const c of children) {
+      if (c === undefined || c === null || c === false) continue;
+      n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return n;
+  }
+
+  function setText(id, text) {
+    const n = $(id);
+    if (n.textContent !== text) n.textContent = text;
+  }
+
+  /* ---- formatting ---- */
+
+  function fmtDuration(ms) {
+    if (ms === null || ms === undefined) return '–';
+    if (ms < 1000) return Math.round(ms) + ' ms';
+    const s = ms / 1000;
+    if (s < 60) return (s < 10 ? s.toFixed(1) : Math.round(s)) + ' s';
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + Math.round(s % 60) + ' s';
+    const h = Math.floor(m / 60);
+    if (h < 48) return h + ' h ' + (m % 60) + ' min';
+    return Math.floor(h / 24) + ' d ' + (h % 24) + ' h';
+  }
+
+  function fmtIn(ms) {
+    if (ms <= 500) return 'now';
+    return 'in ' + fmtDuration(Math.ceil(ms / 1000) * 1000);
+  }
+
+  function fmtAgo(wallMs) {
+    const d = Date.now() - wallMs;
+    if (d < 5000) return 'just now';
+    return fmtDuration(Math.round(d / 1000) * 1000) + ' ago';
+  }
+
+  function fmtTime(wallMs) {
+    const d = new Date(wallMs);
+    const today = new Date();
+    const sameDay = d.toDateString() === today.toDateString();
+    const t = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return sameDay ? t : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + t;
+  }
+
+  function sectionText(o) {
+    if (o.section === null || o.section === undefined) return '–';
+    return o.section_title ? o.section_title + ' (' + o.section + ')' : String(o.section);
+  }
+
+  /* ---- API ---- */
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function api(path, opts) {
+    const init = Object.assign({ credentials: 'same-origin', cache: 'no-store', headers: {} }, opts || {});
+    init.headers = Object.assign({ Accept: 'application/json' }, init.headers);
+    const res = await fetch(path, init);
+    let body = null;
+    try { body = await res.json(); } catch (e) { body = null; }
+    if (!res.ok && res.status !== 202) {
+      throw new ApiError(res.status, (body && body.message) || ('HTTP ' + res.status));
+    }
+    return body;
+  }
+
+  /* ---- live indicator ---- */
+
+  let lastOk = 0;
+  function live(ok, text) {
+    const n = $('st-live');
+    n.className = 'pill ' + (ok ? 'up' : 'down');
+    n.querySelector('b').textContent = text;
+    if (ok) lastOk = Date.now();
+  }
+
+  function pill(id, state, text, title) {
+    const n = $(id);
+    n.className = 'pill ' + state;
+    n.querySelector('b').textContent = text;
+    if (title) n.title = title; else n.removeAttribute('title');
+  }
+
+  /* ---- stats ---- */
+
+  function renderStats(s) {
+    setText('s-total', String(s.syncs.total));
+    setText('s-ok', String(s.syncs.ok));
+    setText('s-failed', String(s.syncs.failed));
+    setText('s-avg', s.syncs.ok ? fmtDuration(s.syncs.avg_duration_ms) : '–');
+    setText('s-depth', String(s.queue.depth));
+    setText('s-last', s.last_sync ? fmtAgo(Date.parse(s.last_sync)) : 'never');
+    $('s-last').title = s.last_sync ? new Date(s.last_sync).toLocaleString() : '';
+
+    const p = s.plex || {};
+    if (!p.configured) pill('st-plex', 'down', 'not set', 'PLEX_URL is not set');
+    else if (p.token_refused) pill('st-plex', 'down', 'token refused', 'Plex refused PLEX_TOKEN; fix it and reload');
+    else if (s.plex_reachable) pill('st-plex', 'up', 'answers', p.libraries + ' libraries');
+    else pill('st-plex', 'down', 'no answer', p.error || 'Plex does not answer');
+
+    const r = s.rclone || {};
+    if (!r.enabled) pill('st-rclone', 'off', 'off', 'USE_RCLONE is off or no mount is configured');
+    else if (s.rclone_reachable) pill('st-rclone', 'up', 'answers', r.mounts + (r.mounts === 1 ? ' mount' : ' mounts'));
+    else pill('st-rclone', 'down', 'no answer', r.error || 'rclone does not answer');
+
+    setText('version', 'plex-servarr-sync ' + s.version);
+  }
+
+  /* ---- queue ---- */
+
+  const STATE_LABEL = {
+    unresolved: 'unresolved', waiting: 'waiting', aging: 'aging', held: 'held by anchor',
+    ready: 'ready', checking: 'checking', syncing: 'syncing', retry: 'retrying', parked: 'parked',
+  };
+  const STATE_CLASS = {
+    unresolved: 'warn', waiting: 'info', aging: 'info', held: 'warn', ready: 'info',
+    checking: 'run', syncing: 'run', retry: 'warn', parked: 'bad', queued: 'info',
+  };
+
+  let queueData = null;       // last /api/queue answer
+  let queueAt = 0;            // performance.now() when it arrived
+  const retrying = new Set(); // ids whose retry is in flight
+
+  function dueLeft(e) {
+    if (e.due_in_ms === null || e.due_in_ms === undefined) return null;
+    return Math.max(0, e.due_in_ms - (performance.now() - queueAt));
+  }
+
+  function stateDetail(e) {
+    const left = dueLeft(e);
+    switch (e.state) {
+      case 'unresolved': return 'waiting for Plex\'s library list';
+      case 'waiting': return 'debounce: scans ' + fmtIn(left);
+      case 'aging': return 'files too new: scans ' + fmtIn(left);
+      case 'held': return (e.hold_reason || 'anchor missing') + '; re-check ' + fmtIn(left);
+      case 'ready': return 'waiting for a free slot';
+      case 'checking': return 'checking files and anchors';
+      case 'syncing': return 'rclone, then Plex';
+      case 'retry': return 'retrying ' + fmtIn(left) + ' (' + e.attempts + ' failed)' +
+        (e.last_error ? ': ' + e.last_error : '');
+      case 'parked': return e.park_reason || e.last_error || 'configuration error';
+      case 'queued': return 'queued just now';
+      default: return '';
+    }
+  }
+
+  async function retryEntry(id, button) {
+    retrying.add(id);
+    button.disabled = true;
+    button.textContent = 'Retrying…';
+    try {
+      await api('/api/queue/' + encodeURIComponent(id) + '/retry', { method: 'POST' });
+    } catch (err) {
+      setMsg('Retry failed: ' + err.message, 'bad');
+    } finally {
+      retrying.delete(id);
+      refreshQueue();
+    }
+  }
+
+  function queueRow(e) {
+    const state = el('td', { class: 'state', 'data-label': 'State' },
+      el('span', { class: 'badge ' + (STATE_CLASS[e.state] || 'info'), text: STATE_LABEL[e.state] || e.state }),
+      el('span', { class: 'detail', text: stateDetail(e) }));
+    if (e.state === 'parked' && e.can_retry !== false && e.id !== undefined) {
+      const b = el('button', { type: 'button', class: 'small retry', 'data-id': e.id, text: 'Retry' });
+      b.addEventListener('click', () => retryEntry(e.id, b));
+      if (retrying.has(e.id)) { b.disabled = true; b.textContent = 'Retrying…'; }
+      state.append(b);
+    }
+    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: e.plex_path }));
+    if (e.arr_path && e.arr_path !== e.plex_path) folder.append(el('span', { class: 'sub path', text: 'arr: ' + e.arr_path }));
+    const sources = (e.sources || []).join(', ');
+    const events = el('td', { 'data-label': 'Events' },
+      String(e.events === undefined ? 1 : e.events) + (e.events === 1 ? ' event' : ' events'),
+      sources ? el('span', { class: 'sub', text: sources }) : null,
+      e.dirty ? el('span', { class: 'sub', text: 'changed while syncing: runs again' }) : null);
+    const left = dueLeft(e);
+    const due = el('td', { class: 'due', 'data-label': 'Due', title: e.due ? new Date(e.due).toLocaleString() : '' },
+      left === null ? (e.state === 'syncing' || e.state === 'checking' ? 'now' : '–') : fmtIn(left));
+    return el('tr', { dataset: { id: e.id === undefined ? '' : String(e.id), state: e.state } },
+      folder, el('td', { 'data-label': 'Section', text: sectionText(e) }), state, events, due);
+  }
+
+  function renderQueue() {
+    const q = queueData;
+    if (!q) return;
+    const body = $('q-body');
+    const rows = q.entries.map(queueRow);
+    body.replaceChildren(...rows);
+    $('q-empty').hidden = q.entries.length > 0;
+    $('q-table').hidden = q.entries.length === 0;
+    setText('q-count', q.depth ? String(q.depth) : '');
+    const chips = [];
+    for (const [state, n] of Object.entries(q.by_state || {})) {
+      if (n > 0) chips.push(el('span', { class: 'chip ' + (STATE_CLASS[state] || ''), text: n + ' ' + (STATE_LABEL[state] || state) }));
+    }
+    $('q-states').replaceChildren(...chips);
+    const more = $('q-more');
+    more.hidden = !q.truncated;
+    if (q.truncated) more.textContent = 'Showing ' + q.entries.length + ' of ' + q.matching + ' folders.';
+  }
+
+  // Countdowns tick between refreshes without asking the daemon.
+  function tickQueue() {
+    const q = queueData;
+    if (!q) return;
+    const rows = $('q-body').children;
+    for (let i = 0; i < rows.length && i < q.entries.length; i++) {
+      const e = q.entries[i];
+      const left = dueLeft(e);
+      if (left === null) continue;
+      const due = rows[i].querySelector('.due');
+      const detail = rows[i].querySelector('.detail');
+      const t = fmtIn(left);
+      if (due && due.textContent !== t) due.textContent = t;
+      const d = stateDetail(e);
+      if (detail && detail.textContent !== d) detail.textContent = d;
+    }
+  }
+
+  /* ---- history ---- */
+
+  const hist = { items: [], nextBefore: null, search: '', status: '' };
+
+  function historyRow(h) {
+    const status = el('td', { 'data-label': 'Status' },
+      el('span', { class: 'badge ' + (h.status === 'ok' ? 'ok' : h.status === 'skipped' ? 'info' : 'bad'), text: h.status }),
+      h.attempt > 1 ? el('span', { class: 'sub', text: 'attempt ' + h.attempt }) : null);
+    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: h.plex_path }));
+    if (h.arr_path && h.arr_path !== h.plex_path) folder.append(el('span', { class: 'sub path', text: 'arr: ' + h.arr_path }));
+    const steps = 'rclone ' + (h.rclone || '–') + ' · Plex ' + (h.plex || '–');
+    const details = el('td', { class: 'details', 'data-label': 'Details' }, el('span', { text: steps }));
+    if (h.error) details.append(el('span', { class: 'error', text: h.error }));
+    const sources = (h.sources || []).join(', ') || '–';
+    return el('tr', { dataset: { id: String(h.id), status: h.status } },
+      el('td', { class: 'when', 'data-label': 'When', title: new Date(h.started).toLocaleString(), text: fmtTime(h.started) }),
+      folder,
+      el('td', { 'data-label': 'Section', text: sectionText(h) }),
+      status,
+      el('td', { 'data-label': 'Duration', text: fmtDuration(h.duration_ms) }),
+      el('td', { 'data-label': 'Sources' }, sources,
+        el('span', { class: 'sub', text: h.events + (h.events === 1 ? ' event' : ' events') })),
+      details);
+  }
+
+  function renderHistory() {
+    $('h-body').replaceChildren(...hist.items.map(historyRow));
+    const none = hist.items.length === 0;
+    $('h-empty').hidden = !none;
+    $('h-empty').textContent = hist.search || hist.status ? 'Nothing matches.' : 'No sync has run yet.';
+    $('h-table').hidden = none;
+    $('h-more').hidden = hist.nextBefore === null;
+  }
+
+  function historyQuery(before) {
+    const p = new URLSearchParams();
+    p.set('limit', String(HISTORY_PAGE));
+    if (hist.search) p.set('search', hist.search);
+    if (hist.status) p.set('status', hist.status);
+    if (before) p.set('before', String(before));
+    return '/api/history?' + p.toString();
+  }
+
+  let historySeq = 0;
+  async function refreshHistory() {
+    const seq = ++historySeq;
+    const want = { search: hist.search, status: hist.status };
+    const data = await api(historyQuery(null));
+    if (seq !== historySeq || want.search !== hist.search || want.status !== hist.status) return;
+    // Keep the older pages already loaded: replace the newest page, keep what is below it.
+    const newest = data.items;
+    const lowest = newest.length ? newest[newest.length - 1].id : Infinity;
+    const older = hist.items.filter((h) => h.id < lowest && data.next_before !== null);
+    hist.items = newest.concat(older);
+    if (older.length === 0) hist.nextBefore = data.next_before;
+    renderHistory();
+  }
+
+  async function loadOlder() {
+    if (hist.nextBefore === null) return;
+    const btn = $('h-more');
+    btn.disabled = true;
+    try {
+      const data = await api(historyQuery(hist.nextBefore));
+      const have = new Set(hist.items.map((h) => h.id));
+      hist.items = hist.items.concat(data.items.filter((h) => !have.has(h.id)));
+      hist.nextBefore = data.next_before;
+      renderHistory();
+    } catch (err) {
+      setMsg('Cannot load the history: ' + err.message, 'bad');
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  /* ---- manual trigger with preview ---- */
+
+  let preview = null; // { path, data }
+
+  function setMsg(text, kind) {
+    const m = $('scan-msg');
+    m.textContent = text;
+    m.className = 'msg' + (kind ? ' ' + kind : '');
+  }
+
+  function renderPreview(d) {
+    setText('pv-plex', d.plex_path);
+    const sec = $('pv-section');
+    sec.replaceChildren();
+    if (d.sections.length) {
+      for (const s of d.sections) {
+        const from = s.source === 'SECTION_MAPPING' ? 'from SECTION_MAPPING' : 'from Plex\'s library list';
+        sec.append(el('div', null, (s.title ? s.title + ' ' : '') + '(' + s.section + ') ',
+          el('span', { class: 'sub inline', text: from }),
+          s.outside_locations ? el('span', { class: 'badge warn', text: 'outside the library\'s locations' }) : null));
+      }
+    } else {
+      sec.textContent = d.resolution === 'unresolved' ? 'unknown until Plex\'s library list is read' : 'none: no library holds it';
+    }
+    const host = $('pv-host');
+    host.replaceChildren(el('span', { class: 'path', text: d.host.path }), ' ',
+      d.host.exists === true ? el('span', { class: 'badge ok', text: 'exists' })
+        : d.host.exists === false ? el('span', { class: 'badge warn', text: 'missing' + (d.host.error ? ' (' + d.host.error + ')' : '') })
+          : el('span', { class: 'badge info', text: 'not checked' }));
+    const rc = $('pv-rclone');
+    if (d.rclone.mount) {
+      rc.replaceChildren(
+        el('div', null, 'mount ', el('span', { class: 'path', text: d.rclone.mount }),
+          d.rclone.url ? el('span', { class: 'sub inline', text: ' via ' + d.rclone.url }) : null),
+        el('div', null, 'VFS dir ', el('span', { class: 'path', text: d.rclone.vfs_dir === '' ? '(mount root)' : d.rclone.vfs_dir }),
+          el('span', { class: 'sub inline', text: d.rclone.recursive ? ' recursive' : ' not recursive' })));
+    } else {
+      rc.textContent = d.rclone.reason || 'skipped';
+    }
+    $('pv-warnings').replaceChildren(...(d.warnings || []).map((w) => el('li', { text: w })));
+    $('preview').hidden = false;
+  }
+
+  async function doPreview(path) {
+    const scan = $('scan-btn');
+    scan.disabled = true;
+    preview = null;
+    setMsg('Resolving…');
+    try {
+      const d = await api('/api/resolve?path=' + encodeURIComponent(path));
+      if ($('path').value.trim() !== path) return;
+      preview = { path, data: d };
+      renderPreview(d);
+      scan.disabled = !d.will_queue;
+      setMsg(d.will_queue ? 'This is what a scan will do. Press "Scan now" to queue it.'
+        : 'This folder would be skipped: no Plex library holds it.', d.will_queue ? '' : 'bad');
+    } catch (err) {
+      $('preview').hidden = true;
+      setMsg(err.message, 'bad');
+    }
+  }
+
+  async function doScan(path) {
+    const scan = $('scan-btn');
+    scan.disabled = true;
+    setMsg('Queueing…');
+    try {
+      const d = await api('/api/scans', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ path }),
+      });
+      const shown = (d.entries || []).map((e) => e.merged_into ? e.plex_path + ' (merged into ' + e.merged_into + ')' : e.plex_path);
+      setMsg((d.status === 'unresolved' ? 'Queued, waiting for Plex\'s library list: ' : 'Queued: ') + shown.join(', '), 'ok');
+      // Show it at once; the refresh below replaces these rows with the daemon's view.
+      if (queueData) {
+        const known = new Set(queueData.entries.map((e) => e.id));
+        for (const e of d.entries || []) {
+          if (e.id !== undefined && known.has(e.id)) continue;
+          queueData.entries.unshift({
+            id: e.id, plex_path: e.merged_into || e.plex_path, arr_path: e.arr_path, section: e.section,
+            section_title: null, state: e.state || 'queued', events: 1, sources: ['manual'], manual: true,
+            due_in_ms: null, attempts: 0,
+          });
+        }
+        queueAt = queueAt || performance.now();
+        renderQueue();
+      }
+      refreshQueue();
+      refreshStats();
+    } catch (err) {
+      setMsg('Not queued: ' + err.message, 'bad');
+    } finally {
+      scan.disabled = !(preview && preview.path === $('path').value.trim() && preview.data.will_queue);
+    }
+  }
+
+  /* ---- refresh loops ---- */
+
+  async function refreshQueue() {
+    const d = await api('/api/queue');
+    queueData = d;
+    queueAt = performance.now();
+    renderQueue();
+  }
+
+  async function refreshStats() {
+    renderStats(await api('/api/stats'));
+  }
+
+  function loop(fn, every) {
+    let timer = null;
+    const run = async () => {
+      timer = null;
+      try {
+        await fn();
+        live(true, 'live');
+      } catch (err) {
+        live(false, err.status === 401 ? 'signed out' : 'offline');
+      }
+      if (!document.hidden) timer = setTimeout(run, every);
+    };
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && timer === null) run();
+    });
+    run();
+  }
+
+  /* ---- wiring ---- */
+
+  function init() {
+    const form = $('scan-form');
+    const input = $('path');
+    const previewBtn = $('preview-btn');
+    const scanBtn = $('scan-btn');
+    previewBtn.hidden = false;
+    scanBtn.disabled = true;
+
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const path = input.value.trim();
+      if (!path) { setMsg('Enter a folder path.', 'bad'); return; }
+      const fresh = preview && preview.path === path;
+      if (ev.submitter === scanBtn && fresh && preview.data.will_queue) doScan(path);
+      else doPreview(path);
+    });
+    input.addEventListener('input', () => {
+      if (preview && preview.path !== input.value.trim()) {
+        scanBtn.disabled = true;
+        setMsg('');
+      }
+    });
+
+    let searchTimer = null;
+    const filtersChanged = () => {
+      hist.search = $('h-search').value.trim();
+      hist.status = $('h-status').value;
+      hist.items = [];
+      hist.nextBefore = null;
+      refreshHistory().catch((err) => setMsg('Cannot load the history: ' + err.message, 'bad'));
+    };
+    $('h-search').addEventListener('input', () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(filtersChanged, 250);
+    });
+    $('h-status').addEventListener('change', filtersChanged);
+    $('h-filters').addEventListener('submit', (ev) => { ev.preventDefault(); filtersChanged(); });
+    $('h-more').addEventListener('click', loadOlder);
+
+    loop(async () => { await Promise.all([refreshQueue(), refreshStats()]); }, QUEUE_EVERY);
+    loop(refreshHistory, HISTORY_EVERY);
+    setInterval(() => {
+      tickQueue();
+      if (lastOk && Date.now() - lastOk > 15000) live(false, 'stale');
+    }, 1000);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+}());
