@@ -112,6 +112,7 @@ struct app {
     /* group commit */
     uv_check_t commit_check;
     uv_idle_t flush_idle;        /* keeps the loop turning while entry snapshots wait to be written */
+    uv_prepare_t log_prepare;    /* writes a turn's log lines in one go before the loop waits */
     staged_req *staged_head, *staged_tail;
     size_t staged_events;
     uint64_t commit_fail_streak; /* consecutive failed commits: logged at the first and at recovery */

@@ -112,8 +112,10 @@ void http_respond_json_error(http_request *r, int status, const char *message);
  *   408; a body with no bytes for idle_timeout_ms gets 408; a response the peer does not
  *   take within idle_timeout_ms closes the connection. Every answer the server gives by
  *   itself (400, 408, 413, 431, 503) is a JSON error with "Connection: close".
- * - max_connections: when full, the oldest connection that is not busy (waiting for or
- *   receiving headers, or closing) is closed to make room; if none, the new one is closed.
+ * - max_connections: when full, a connection that is not busy is closed to make room: the
+ *   oldest lingering one (response sent, closing) or holding a request marked with
+ *   http_request_evictable(); else the oldest waiting for or receiving its headers (one accepted
+ *   less than 250 ms ago that has sent nothing yet is spared). If none, the new one is closed.
  * - max_buffered_bytes counts read buffers, requests (headers and bodies) and responses not
  *   yet written; a read that takes the total over it gets 503 on that connection.
  * - "Expect: 100-continue" is answered with "100 Continue" when the body is within the limit.

@@ -7,6 +7,8 @@
 #ifndef PSS_LOG_H
 #define PSS_LOG_H
 
+#include <stdbool.h>
+
 #include <stdarg.h>
 
 typedef enum { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG } log_level_t;
@@ -26,6 +28,13 @@ void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
  * buffers (8 slots, each up to 1024 output bytes, longer text is cut with "..."), so several
  * may be used in one log call. Not reentrant, which is fine on one loop. NULL gives "(null)". */
 const char *log_esc(const char *s);
+
+/* Buffered output (the daemon's loop turns it on): lines below ERROR collect in memory and go to
+ * stderr in one write at log_flush(), which the loop calls once per turn, before it waits and
+ * before it answers the requests of the turn; an ERROR line, a full buffer, turning buffering
+ * off and exit() flush first. Off by default: every line is written at once. */
+void log_set_buffered(bool on);
+void log_flush(void);
 
 /* Testing hook: send log output to this function instead of stderr (NULL restores). */
 typedef void (*log_sink_fn)(log_level_t lvl, const char *line);

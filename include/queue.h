@@ -43,18 +43,17 @@ typedef struct q_entry {
     entry_state state;
     unsigned attempts;     /* finished failed attempts (never reset by events) */
     bool dirty;            /* an event arrived while syncing */
-    uint64_t dirty_first;  /* wall ms of the first such event */
     bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
+    unsigned sources;      /* bit (1u << arr_app) per app that sent events */
+    uint64_t dirty_first;  /* wall ms of the first such event */
     char **files;          /* event files, arr paths, at most QUEUE_MAX_FILES (extra ones dropped) */
     size_t n_files;
-    unsigned sources;      /* bit (1u << arr_app) per app that sent events */
     unsigned events;       /* events merged into this entry */
+    uint32_t heap_idx;     /* owned by the queue (the fields are ordered to leave no padding) */
     char *park_reason;     /* ENTRY_PARKED: what to fix ("PLEX_TOKEN: Plex answered 401") */
     char *last_error;      /* last failure text, NULL if none */
     char *hold_reason;     /* ENTRY_HELD: why */
-    /* owned by the queue: */
-    size_t heap_idx;
-    struct q_entry *hnext; /* hash chain */
+    struct q_entry *hnext; /* hash chain, owned by the queue */
 } q_entry;
 
 typedef struct queue_params {

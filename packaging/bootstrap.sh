@@ -11,7 +11,8 @@ case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
   libsqlite3-dev libsystemd-dev node-llhttp)
-test_pkgs=(libcmocka-dev python3 rclone curl chromium dpkg-dev file systemd)
+test_pkgs=(libcmocka-dev python3 rclone curl chromium dpkg-dev file systemd clang libclang-rt-14-dev
+  valgrind)
 # node and npm for the browser test: Debian's packages, unless a node (and its npm) is already there
 command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
@@ -49,3 +50,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPSS_SANITIZE=ON -DPSS_WERROR
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2
+# Fuzzing (libFuzzer, clang from Debian): every target for 30 s (test/fuzz/README_SECTION.md).
+test/fuzz/run.sh 30
+# Memcheck on the plain build: unit tests and a named set of integration tests under valgrind.
+PSS_VALGRIND=1 ctest --test-dir build -L valgrind --output-on-failure

@@ -349,6 +349,12 @@ static void apply_staged(app_t *a, staged_req *s)
 
 static void on_flush_idle(uv_idle_t *h) { (void)h; }
 
+static void on_log_prepare(uv_prepare_t *h)
+{
+    (void)h;
+    log_flush();
+}
+
 static void on_commit_check(uv_check_t *h)
 {
     app_t *a = container_of(h, app_t, commit_check);
@@ -376,10 +382,12 @@ static void on_commit_check(uv_check_t *h)
                  (unsigned long long)a->commit_fail_streak, a->commit_fail_streak == 1 ? "" : "s");
         a->commit_fail_streak = 0;
     }
+    if (rc == 0)
+        for (staged_req *s = list; s; s = s->next)
+            apply_staged(a, s);
+    log_flush(); /* the turn's log lines, in one write, before its answers */
     for (staged_req *s = list, *next; s; s = next) {
         next = s->next;
-        if (rc == 0)
-            apply_staged(a, s);
         router_staged_done(a, s, rc == 0, rc == 0 ? NULL : err);
     }
     if (list)
@@ -566,6 +574,7 @@ static void stop_finish(app_t *a)
         log_error("could not write the final state: %s", log_esc(err));
     log_info("stopped: %zu folder%s stay%s queued for the next start", queue_count(a->q),
              queue_count(a->q) == 1 ? "" : "s", queue_count(a->q) == 1 ? "s" : "");
+    log_set_buffered(false);
     uv_timer_stop(&a->queue_timer);
     uv_close((uv_handle_t *)&a->queue_timer, close_nothing);
     uv_close((uv_handle_t *)&a->section_timer, close_nothing);
@@ -574,6 +583,7 @@ static void stop_finish(app_t *a)
     uv_close((uv_handle_t *)&a->stop_timer, close_nothing);
     uv_close((uv_handle_t *)&a->commit_check, close_nothing);
     uv_close((uv_handle_t *)&a->flush_idle, close_nothing);
+    uv_close((uv_handle_t *)&a->log_prepare, close_nothing);
     uv_close((uv_handle_t *)&a->sig_hup, close_nothing);
     uv_close((uv_handle_t *)&a->sig_term, close_nothing);
     uv_close((uv_handle_t *)&a->sig_int, close_nothing);
@@ -821,6 +831,10 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     uv_check_init(loop, &a->commit_check);
     uv_check_start(&a->commit_check, on_commit_check);
     uv_unref((uv_handle_t *)&a->commit_check);
+    uv_prepare_init(loop, &a->log_prepare);
+    uv_prepare_start(&a->log_prepare, on_log_prepare);
+    uv_unref((uv_handle_t *)&a->log_prepare);
+    log_set_buffered(true);
     uv_signal_init(loop, &a->sig_hup);
     uv_signal_init(loop, &a->sig_term);
     uv_signal_init(loop, &a->sig_int);

@@ -198,7 +198,6 @@ static bool client_addr(const config_t *c, const http_request *r, unsigned char 
 
 typedef struct fail_ent {
     unsigned char key[16];
-    bool used;
     unsigned failures;
     unsigned held;      /* delayed answers waiting: the entry may not be reused meanwhile */
     uint64_t last_ms;   /* mono ms of the last failure */
@@ -285,7 +284,6 @@ static uint32_t ent_get(const unsigned char key[16])
     fail_ent *e = ENT(i);
     memset(e, 0, sizeof *e);
     memcpy(e->key, key, 16);
-    e->used = true;
     e->hnext = tbl.buckets[h];
     tbl.buckets[h] = i;
     lru_push_front(i);

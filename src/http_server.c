@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -39,6 +40,7 @@
 #define LISTEN_BACKLOG 511
 #define READ_CHUNK ((size_t)65536)
 #define LINGER_MAX_MS 2000
+#define EVICT_GRACE_MS 250 /* a new connection's time to send its first bytes before eviction */
 #define HEADER_LINE_OVERHEAD 4 /* ": " and CRLF of each header line, as on the wire */
 #define DEFAULT_MAX_HEADER_BYTES ((size_t)16384)
 #define DEFAULT_HEADER_TIMEOUT_MS 10000
@@ -85,6 +87,8 @@ struct http_conn {
     bool close_after;  /* close (linger) once the write completes */
     bool cont_pending;
     bool evictable;    /* the handler holds the request only to delay its answer */
+    bool got_bytes;    /* anything was read on it yet */
+    uint64_t accepted_at; /* loop time (ms) of the accept */
     const char *exec_start, *exec_end; /* the bytes of the llhttp_execute() call running */
     const char *value_end; /* end of the last header value piece, to tell a fold from a split */
     bool value_end_at_exec_end;
@@ -186,13 +190,24 @@ static void append_date(buf_t *b)
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    /* The line changes once a second: formatted then, copied for every response in between
+     * (the loop is the only caller). */
+    static time_t line_at = (time_t)-1;
+    static char line[64];
+    static int line_len;
     time_t now = time(NULL);
-    struct tm tm;
-    if (!gmtime_r(&now, &tm))
-        return;
-    buf_printf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday % 7],
-               tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-               tm.tm_sec);
+    if (now != line_at) {
+        struct tm tm;
+        if (!gmtime_r(&now, &tm))
+            return;
+        line_len = snprintf(line, sizeof line, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                            days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+                            tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (line_len <= 0 || (size_t)line_len >= sizeof line)
+            return;
+        line_at = now;
+    }
+    buf_append(b, line, (size_t)line_len);
 }
 
 /* Whole response (head and, unless HEAD or a bodiless status, body) into b. */
@@ -200,12 +215,21 @@ static void build_response(buf_t *b, int status, const char *content_type, const
                            size_t len, const char *extra_headers, bool close, bool head)
 {
     bool bodiless = status == 204 || status == 304;
-    buf_printf(b, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status));
+    char num[32];
+    snprintf(num, sizeof num, "HTTP/1.1 %d ", status);
+    buf_appends(b, num);
+    buf_appends(b, http_status_reason(status));
+    buf_appends(b, "\r\n");
     append_date(b);
-    if (content_type && !bodiless)
-        buf_printf(b, "Content-Type: %s\r\n", content_type);
-    if (!bodiless)
-        buf_printf(b, "Content-Length: %zu\r\n", len);
+    if (content_type && !bodiless) {
+        buf_appends(b, "Content-Type: ");
+        buf_appends(b, content_type);
+        buf_appends(b, "\r\n");
+    }
+    if (!bodiless) {
+        snprintf(num, sizeof num, "Content-Length: %zu\r\n", len);
+        buf_appends(b, num);
+    }
     buf_appends(b, close ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
     if (extra_headers && *extra_headers) {
         size_t n = strlen(extra_headers);
@@ -972,6 +996,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->rlen += (size_t)nread;
+    c->got_bytes = true;
     if (c->state == CONN_BODY)
         conn_idle_timer(c, s->o.idle_timeout_ms);
     conn_account(c);
@@ -1097,16 +1122,35 @@ static http_conn *conn_new(http_server *s)
     s->tail = c;
     s->n_conns++;
     c->state = CONN_IDLE;
+    c->accepted_at = uv_now(s->loop);
     return c;
 }
 
-/* Oldest connection doing no work yet: waiting for (or receiving) request headers, lingering
- * after its last response, or holding a request only to delay its answer (a failed login). */
+/* Has the peer sent anything: read already, or waiting in the socket. */
+static bool conn_has_sent(http_conn *c)
+{
+    if (c->got_bytes)
+        return true;
+    uv_os_fd_t fd;
+    int pending = 0;
+    return uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
+           pending > 0;
+}
+
+/* The connection to close when the limit is reached: one doing no work. First the oldest that
+ * is done (lingering after its last response) or only waits to be told "no" (a delayed answer
+ * to a failed login); else the oldest waiting for, or still sending, its request head, except a
+ * connection accepted less than EVICT_GRACE_MS ago that has sent nothing yet: a burst of
+ * accepts must not close connections that could not even have spoken. */
 static http_conn *oldest_evictable(http_server *s)
 {
     for (http_conn *c = s->head; c; c = c->next)
-        if (c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_LINGER ||
-            (c->state == CONN_HANDLING && c->evictable))
+        if (c->state == CONN_LINGER || (c->state == CONN_HANDLING && c->evictable))
+            return c;
+    uint64_t now = uv_now(s->loop);
+    for (http_conn *c = s->head; c; c = c->next)
+        if ((c->state == CONN_IDLE || c->state == CONN_HEADERS) &&
+            (now - c->accepted_at >= EVICT_GRACE_MS || conn_has_sent(c)))
             return c;
     return NULL;
 }

@@ -13,6 +13,35 @@ static log_level_t level = LOG_LVL_INFO;
 static bool journal;
 static log_sink_fn sink;
 
+/* Buffered output: one write per loop turn instead of one per line. */
+#define LOG_BUF_BYTES 65536
+static bool buffered;
+static char *obuf;
+static size_t olen;
+
+void log_flush(void)
+{
+    if (olen) {
+        fwrite(obuf, 1, olen, stderr);
+        olen = 0;
+    }
+}
+
+void log_set_buffered(bool on)
+{
+    static bool at_exit;
+    if (on && !obuf) {
+        obuf = malloc(LOG_BUF_BYTES);
+        if (!obuf)
+            return; /* unbuffered, as before */
+    }
+    if (on && !at_exit)
+        at_exit = atexit(log_flush) == 0;
+    if (!on)
+        log_flush();
+    buffered = on;
+}
+
 void log_init(void)
 {
     const char *js = getenv("JOURNAL_STREAM");
@@ -51,13 +80,26 @@ static void emit(log_level_t lvl, const char *fmt, va_list ap)
     if (journal) {
         off = (size_t)snprintf(line, sizeof line, "<%d>", prio[lvl]);
     } else {
+        /* The local date and time change once a second: converted then, copied in between. */
+        static time_t stamp_at = (time_t)-1;
+        static char stamp[32];
+        static size_t stamp_len;
         struct timespec ts;
-        struct tm tm;
         clock_gettime(CLOCK_REALTIME, &ts);
-        localtime_r(&ts.tv_sec, &tm);
-        off = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
-        off += (size_t)snprintf(line + off, sizeof line - off, ".%03ld %-5s ", ts.tv_nsec / 1000000L,
-                                tag[lvl]);
+        if (ts.tv_sec != stamp_at) {
+            struct tm tm;
+            localtime_r(&ts.tv_sec, &tm);
+            stamp_len = strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+            stamp_at = ts.tv_sec;
+        }
+        memcpy(line, stamp, stamp_len);
+        off = stamp_len;
+        long ms = ts.tv_nsec / 1000000L;
+        line[off++] = '.';
+        line[off++] = (char)('0' + ms / 100);
+        line[off++] = (char)('0' + ms / 10 % 10);
+        line[off++] = (char)('0' + ms % 10);
+        off += (size_t)snprintf(line + off, sizeof line - off, " %-5s ", tag[lvl]);
     }
     int n = vsnprintf(line + off, sizeof line - off, fmt, ap);
     if (n < 0)
@@ -75,6 +117,14 @@ static void emit(log_level_t lvl, const char *fmt, va_list ap)
         return;
     }
     line[off++] = '\n';
+    if (buffered && lvl != LOG_LVL_ERROR) {
+        if (olen + off > LOG_BUF_BYTES)
+            log_flush();
+        memcpy(obuf + olen, line, off);
+        olen += off;
+        return;
+    }
+    log_flush(); /* what came before goes first */
     fwrite(line, 1, off, stderr);
 }
 
@@ -113,6 +163,23 @@ const char *log_esc(const char *s)
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        /* a run of bytes that need no escape, copied at once */
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != 0x7f && *p != '\\')
+            p++;
+        if (p > run) {
+            size_t n = (size_t)(p - run), room = SLOT - 4 - o;
+            if (n > room) {
+                memcpy(out + o, run, room);
+                memcpy(out + o + room, "...", 3);
+                o += room + 3;
+                break;
+            }
+            memcpy(out + o, run, n);
+            o += n;
+            if (!*p)
+                break;
+        }
         char tmp[4];
         size_t k = 0;
         if (*p == '\n') {

@@ -269,7 +269,7 @@ static void vec_push(qvec *v, qent *x)
 
 static void list_add(qvec *v, qent *x)
 {
-    x->e.heap_idx = v->n;
+    x->e.heap_idx = (uint32_t)v->n; /* MAX_PENDING is far below 2^32 */
     vec_push(v, x);
 }
 
@@ -277,7 +277,7 @@ static void list_del(qvec *v, qent *x)
 {
     size_t i = x->e.heap_idx;
     v->v[i] = v->v[--v->n];
-    v->v[i]->e.heap_idx = i;
+    v->v[i]->e.heap_idx = (uint32_t)i;
 }
 
 static bool before(const qent *a, const qent *b)
@@ -288,7 +288,7 @@ static bool before(const qent *a, const qent *b)
 static void heap_set(qvec *h, size_t i, qent *x)
 {
     h->v[i] = x;
-    x->e.heap_idx = i;
+    x->e.heap_idx = (uint32_t)i;
 }
 
 static void heap_up(qvec *h, size_t i)

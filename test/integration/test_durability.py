@@ -518,6 +518,7 @@ class CooldownAcrossRestartTest(DurabilityCase):
         self.daemon.kill()
 
         self.start_daemon(**env)
+        self.wait_libraries()  # before the list is read, a new folder waits as "unresolved"
         self.post_show(show)
         other = self.post_show("Other Show")  # cooldown is per folder: this one runs now
         e = self.entries()[folder]

@@ -481,17 +481,19 @@ class LimitsTest(HostileCase):
         self.assertEqual([e["plex_path"] for e in body["entries"]], [root], body)
 
     def test_max_pending_entries_then_503(self):
-        # MAX_PENDING cannot be set below 100000: fill it with ten Lidarr events of 10000
+        # MAX_PENDING cannot be set below 100000: fill it with a hundred Lidarr events of 1000
         # album folders each, then one more folder is refused.
-        self.start_daemon(MAX_PENDING="100000", MAX_FOLDERS_PER_EVENT="10000",
+        self.start_daemon(MAX_PENDING="100000", MAX_FOLDERS_PER_EVENT="1000",
                           WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="1h", LOG_LEVEL="info")
         probe = self.show_file("Probe")
         touch(probe)
         self.wait_library_list(probe)  # one entry: the probe's season
         t0 = time.monotonic()
-        for k in range(10):
-            payload, _ = self.lidarr("Artist %d" % k, 10000 if k < 9 else 9999)
-            r = self.daemon.webhook("lidarr", payload)
+        for k in range(100):
+            payload, _ = self.lidarr("Artist %d" % k, 1000 if k < 99 else 999)
+            body = json.dumps(payload).encode()
+            r = self.daemon.request("POST", "/webhook/lidarr", body=body, timeout=120,
+                                    headers={"Content-Type": "application/json"})
             self.assertEqual(r.status, 202, r)
         note("queued 100000 folders in %.1f s" % (time.monotonic() - t0))
         auth = (MANUAL_USER, MANUAL_PASS)
@@ -684,7 +686,17 @@ class SlowClientsTest(HostileCase):
         self.assertServing()
 
     def test_a_client_that_never_reads_does_not_grow_memory(self):
-        self.start_daemon(IDLE_TIMEOUT="60s")
+        # Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before
+        # reuse, which would read as growth: keep it small (a plain build ignores the variable).
+        asan = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "quarantine_size_mb=4"
+        try:
+            self.start_daemon(IDLE_TIMEOUT="60s")
+        finally:
+            if asan is None:
+                del os.environ["ASAN_OPTIONS"]
+            else:
+                os.environ["ASAN_OPTIONS"] = asan
         pid = self.daemon.proc.pid
         for _ in range(20):  # warm up allocator arenas with ordinary traffic
             self.assertIn(self.daemon.get("/static/app.js").status, (200, 404))
@@ -914,8 +926,10 @@ class AuthTest(HostileCase):
             self.assertNotIn(secret, log)
 
     def test_a_flood_of_failures_cannot_lock_sonarr_out(self):
-        # 16 delayed answers per address at most, then 429 at once; 20 connections in all
-        self.start_daemon(**self.auth_env(WEBHOOK_DELAY="0", MAX_CONNECTIONS="20"))
+        # 14 clients keep failing; each failure now waits 5 s and holds its connection, and 12
+        # connections are all the daemon takes: without the held ones being closable first,
+        # every slot would be taken by a client waiting for its 401.
+        self.start_daemon(**self.auth_env(WEBHOOK_DELAY="0", MAX_CONNECTIONS="12"))
         f, folder = self.season("Flood Show")
         payload = self.sonarr_for(f)
         for i in range(7):  # from now on each failure waits 5 s
@@ -931,19 +945,16 @@ class AuthTest(HostileCase):
                 except OSError:
                     results.append("closed")
 
-        threads = [threading.Thread(target=flood, daemon=True) for _ in range(80)]
+        threads = [threading.Thread(target=flood, daemon=True) for _ in range(14)]
         for t in threads:
             t.start()
         try:
-            # wait until the flood fills the daemon's connections with delayed answers
             self.assertTrue(wait_until(lambda: self.log_lines_matching(
-                r"connections open \(limit 20\)") and 429 in results, 30))
-            t0 = time.monotonic()
+                r"connections open \(limit 12\)"), 30), "the flood never filled the daemon")
             r, t = self.timed_webhook(payload, WEBHOOK_PASS)
-            note("right password during a flood of 80 failing clients: %.1f ms" % (t * 1000))
+            note("right password during a flood of 14 failing clients: %.1f ms" % (t * 1000))
             self.assertWebhookAccepted(r, ("queued", "unresolved"))
             self.assertLess(t, 1.0)
-            self.assertLess(time.monotonic() - t0, 2.0)
         finally:
             stop.set()
             for t in threads:
@@ -972,6 +983,32 @@ class AuthTest(HostileCase):
         r, t = self.timed_webhook(payload, WEBHOOK_PASS, {"X-Forwarded-For": "203.0.113.9"})
         self.assertEqual(r.status, 200, r)
         self.assertLess(t, 0.5)
+
+    def test_stopping_while_failed_logins_wait_exits_cleanly(self):
+        self.start_daemon(**self.auth_env())
+        payload = load_fixture("sonarr-test")
+        for _ in range(7):
+            self.timed_webhook(payload, "bad")
+        answers = []
+
+        def fail_once():
+            try:
+                answers.append(self.timed_webhook(payload, "bad")[0].status)
+            except OSError:
+                answers.append("closed")
+
+        threads = [threading.Thread(target=fail_once, daemon=True) for _ in range(5)]
+        for t in threads:
+            t.start()
+        self.assertTrue(wait_until(lambda: len(self.log_lines_matching(
+            r"auth: failure \d+ from 127\.0\.0\.1: answering in 5000 ms")) >= 6, 20))
+        t0 = time.monotonic()
+        self.assertEqual(self.daemon.stop(), 0)
+        # the held answers do not hold the exit up for their whole delay
+        self.assertLess(time.monotonic() - t0, 4.0)
+        for t in threads:
+            t.join(10)
+        self.assertEqual(len(answers), 5)
 
     def test_health_and_metrics_expose_no_secret(self):
         rc = RcloneDouble(mode="auth", user="rcuser", password="rclone-secret-Hh7").start()

@@ -46,7 +46,7 @@ static void log_sink(log_level_t lvl, const char *line)
 
 /* ---- test context ------------------------------------------------------------------------- */
 
-enum handler_mode { H_ECHO, H_DEFER, H_HOLD, H_QUERY, H_JSON_ERROR, H_HEADER, H_BIG };
+enum handler_mode { H_ECHO, H_DEFER, H_HOLD, H_HOLD_EVICTABLE, H_QUERY, H_JSON_ERROR, H_HEADER, H_BIG };
 
 #define BIG_RESPONSE ((size_t)48 << 20) /* more than loopback socket buffers can absorb */
 
@@ -124,6 +124,10 @@ static void handler(void *ud, http_request *r)
         break;
     case H_HOLD:
         t->held[t->n_held++] = r;
+        break;
+    case H_HOLD_EVICTABLE:
+        t->held[t->n_held++] = r;
+        http_request_evictable(r);
         break;
     case H_QUERY: {
         char *v = http_query_get(r->query, "path");
@@ -803,6 +807,47 @@ static void cl_get_v6(int port, buf_t *out)
     close(fd);
 }
 
+/* Header lines a lenient parser would take: each on its own connection, then a value split
+ * between two writes right before a space, which is no fold. */
+static void cl_bad_header_lines(int port, buf_t *out)
+{
+    static const char *const reqs[] = {
+        "GET /a HTTP/1.1\r\nHost: t\r\nX-Test: a\r\n b\r\n\r\n",          /* obsolete fold */
+        "GET /b HTTP/1.1\r\nHost: t\r\nX-Test : a\r\n\r\n",                 /* space in name */
+        "GET /c HTTP/1.1\r\nHost: t\r\nX-Test: a\x01b\r\n\r\n",            /* control byte */
+        "GET /d HTTP/1.1\r\nHost: t\r\nX(Test): a\r\n\r\n",                  /* not a token */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(reqs); i++) {
+        int fd = cl_connect(port);
+        cl_send(fd, reqs[i]);
+        buf_appends(out, "\nBAD:");
+        cl_until_closed(fd, out);
+        close(fd);
+    }
+    int fd = cl_connect(port);
+    cl_send(fd, "GET /split HTTP/1.1\r\nHost: t\r\nX-Test: a");
+    usleep(50000);
+    cl_send(fd, " b\r\n\r\n");
+    buf_appends(out, "\nSPLIT:");
+    cl_response(fd, out, false);
+    close(fd);
+}
+
+static void cl_hold_then_evict(int port, buf_t *out)
+{
+    int c1 = cl_connect(port);
+    cl_send(c1, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+    usleep(100000); /* handed to the handler, which holds it evictable */
+    int c2 = cl_connect(port);
+    cl_send(c2, "GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
+    buf_appends(out, "C1:");
+    cl_until_closed(c1, out);
+    buf_appends(out, "\nC2:");
+    cl_response(c2, out, false);
+    close(c1);
+    close(c2);
+}
+
 /* ---- tests -------------------------------------------------------------------------------- */
 
 static void test_get_and_post_are_answered(void **state)
@@ -1186,6 +1231,43 @@ static void test_expect_continue_gets_interim_response(void **state)
     finish(&t);
 }
 
+static void test_lenient_header_lines_get_400_but_split_values_pass(void **state)
+{
+    (void)state;
+    tctx t;
+    start(&t);
+    t.mode = H_HEADER;
+    const char *out = run_client(&t, cl_bad_header_lines);
+    const char *want[] = {"\nBAD:HTTP/1.1 400 ", "folded header line", "\nBAD:HTTP/1.1 400 ",
+                          "invalid character in a header name", "\nBAD:HTTP/1.1 400 ",
+                          "\nBAD:HTTP/1.1 400 ", "\nSPLIT:HTTP/1.1 200 OK", "[a b][t]"};
+    assert_in_order(out, want, ARRAY_SIZE(want));
+    assert_int_equal(t.handled, 1);
+    finish(&t);
+}
+
+static void test_full_server_closes_a_held_evictable_request_first(void **state)
+{
+    (void)state;
+    tctx t;
+    http_server_opts o = {.max_connections = 1};
+    start_opts(&t, &o);
+    t.mode = H_HOLD_EVICTABLE;
+    client cl;
+    client_start(&t, &cl, cl_hold_then_evict);
+    wait_handled(&t, 2);
+    /* The first connection was closed to make room; its request is still valid and its
+     * answer is dropped; the second is answered. */
+    http_respond(t.held[0], 401, "text/plain", "no", 2, NULL);
+    http_respond(t.held[1], 200, "text/plain", "yes", 3, NULL);
+    const char *out = client_wait(&t, &cl);
+    const char *want[] = {"C1:<CLOSED>", "\nC2:HTTP/1.1 200 OK", "\r\n\r\nyes"};
+    assert_in_order(out, want, ARRAY_SIZE(want));
+    assert_lacks(out, "401");
+    client_free(&cl);
+    finish(&t);
+}
+
 static void test_buffered_bytes_cap_gets_503(void **state)
 {
     (void)state;
@@ -1310,6 +1392,8 @@ int main(void)
         cmocka_unit_test(test_json_error_is_escaped_valid_json),
         cmocka_unit_test(test_expect_continue_gets_interim_response),
         cmocka_unit_test(test_buffered_bytes_cap_gets_503),
+        cmocka_unit_test(test_lenient_header_lines_get_400_but_split_values_pass),
+        cmocka_unit_test(test_full_server_closes_a_held_evictable_request_first),
         cmocka_unit_test(test_headers_arriving_in_pieces_are_joined_and_trimmed),
         cmocka_unit_test(test_ipv6_literal_and_remote_addr),
         cmocka_unit_test(test_start_fails_cleanly),

@@ -170,7 +170,14 @@ static void thd__parse(thd_conn *c)
         r.head_len = head_len;
         r.body = c->in + head_len;
         r.body_len = body_len;
-        sscanf(c->in, "%15s %2047s", r.method, r.target);
+        /* sscanf needs a C string: the request line alone (c->in is not NUL-terminated). */
+        char line[2100];
+        size_t ll = (size_t)((char *)memchr(c->in, '\r', head_len) - c->in);
+        if (ll >= sizeof line)
+            ll = sizeof line - 1;
+        memcpy(line, c->in, ll);
+        line[ll] = '\0';
+        sscanf(line, "%15s %2047s", r.method, r.target);
         c->srv->n_requests++;
         c->in_handler = true;
         c->srv->handler(c->srv->ud, c, &r);
