@@ -46,6 +46,14 @@ uint64_t mono_ms(void);
 /* Case-insensitive ASCII compare of n bytes (paths are compared this way, as the script did). */
 int ascii_strncasecmp(const char *a, const char *b, size_t n);
 
+/* Append len bytes of s to the NUL-terminated text in out (size outlen), escaped for one log
+ * line: control bytes and '\\' escaped, UTF-8 kept whole, cut at max input bytes with "...". */
+void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, size_t max);
+
+/* Normalize a path's spelling: '\' becomes '/', repeated '/' collapse, a trailing '/' is
+ * dropped ("/" stays "/"). No validation. Returns a new string. One rule for every module. */
+char *path_normalize(const char *p);
+
 /* Percent-encode every byte outside RFC 3986 unreserved (A-Z a-z 0-9 - . _ ~). */
 char *url_encode(const char *s);
 

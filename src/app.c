@@ -209,6 +209,16 @@ static void arm_section_timer(app_t *a)
 
 /* ---- mapping a requested folder ---- */
 
+static size_t pow2_ceil(size_t n)
+{
+    size_t p = 1;
+    if (n == 0)
+        return 0;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
 void app_folder_free(app_folder *f)
 {
     free(f->arr_path);
@@ -258,7 +268,11 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
         return 0;
     }
     size_t k = r == SECTIONS_UNRESOLVED ? 1 : nm;
-    *out = xrealloc(*out, (*n_out + k) * sizeof **out);
+    /* The array's capacity is the power of two at or above its count: growing by doubling keeps
+     * an event with thousands of folders linear. */
+    size_t have = pow2_ceil(*n_out), need = *n_out + k;
+    if (need > have)
+        *out = xrealloc(*out, pow2_ceil(need) * sizeof **out);
     for (size_t i = 0; i < k; i++) {
         app_folder *f = &(*out)[(*n_out)++];
         memset(f, 0, sizeof *f);

@@ -74,24 +74,6 @@ static char *trim_dup(const char *s)
     return xstrndup(s, n);
 }
 
-/* The rule of paths_normalize (kept here so config does not depend on paths): '\' becomes '/',
- * repeated '/' collapse, a trailing '/' is dropped, "/" stays "/". */
-static char *norm_path(const char *p)
-{
-    size_t n = strlen(p), o = 0;
-    char *out = xmalloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i] == '\\' ? '/' : p[i];
-        if (ch == '/' && o > 0 && out[o - 1] == '/')
-            continue;
-        out[o++] = ch;
-    }
-    while (o > 1 && out[o - 1] == '/')
-        o--;
-    out[o] = '\0';
-    return out;
-}
-
 static bool same_ci(const char *a, const char *b)
 {
     size_t n = strlen(a);
@@ -863,7 +845,7 @@ static int opt_path(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size
         set_err(why, whylen, "contains a control character");
         return -EINVAL;
     }
-    char *p = norm_path(v);
+    char *p = path_normalize(v);
     if ((o->flags & OPT_ABSOLUTE) && p[0] != '/') {
         set_err(why, whylen, "must be an absolute path");
         free(p);
@@ -1005,8 +987,8 @@ static int json_replacements(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char 
             set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
             return -EINVAL;
         }
-        char *from = norm_path(key);
-        char *to = norm_path(it->valuestring);
+        char *from = path_normalize(key);
+        char *to = path_normalize(it->valuestring);
         bool dup = false;
         for (size_t i = 0; i < r->n && !dup; i++) {
             if (!same_ci(r->v[i].from, from))
@@ -1077,7 +1059,7 @@ static int json_sections(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why
             set_err(why, whylen, "the section of '%s' must be a positive whole number", log_esc(key));
             return -EINVAL;
         }
-        char *prefix = norm_path(key);
+        char *prefix = path_normalize(key);
         bool dup = false;
         for (size_t i = 0; i < c->n_section_map && !dup; i++) {
             if (!same_ci(c->section_map[i].prefix, prefix))
@@ -1120,7 +1102,7 @@ static int json_anchors(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why,
             set_err(why, whylen, "item %zu contains a control character", idx);
             return -EINVAL;
         }
-        char *p = norm_path(it->valuestring);
+        char *p = path_normalize(it->valuestring);
         if (p[0] != '/') {
             set_err(why, whylen, "item %zu ('%s') must be an absolute path", idx, log_esc(p));
             free(p);
@@ -1183,7 +1165,7 @@ static int mount_from_json(const cJSON *item, size_t idx, cfg_mount *m, char *wh
         set_err(why, whylen, "item %zu: root is required", idx);
         return -EINVAL;
     }
-    char *root = norm_path(m->root);
+    char *root = path_normalize(m->root);
     free(m->root);
     m->root = root;
     if (root[0] != '/') {

@@ -90,7 +90,9 @@ struct http_conn {
     bool got_bytes;    /* anything was read on it yet */
     uint64_t accepted_at; /* loop time (ms) of the accept */
     const char *exec_start, *exec_end; /* the bytes of the llhttp_execute() call running */
+    unsigned exec_id;  /* counts llhttp_execute() calls */
     const char *value_end; /* end of the last header value piece, to tell a fold from a split */
+    unsigned value_exec_id; /* the call that piece came in */
     bool value_end_at_exec_end;
     int fail_status;   /* set by a parser callback that stops the parse */
     const char *fail_msg;
@@ -723,9 +725,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         return -1;
     /* llhttp accepts obsolete line folding ("X: a\r\n b") and hands the continuation over as
      * one more piece of the value, after a gap (the CRLF). A value merely split between two
-     * reads continues exactly where the previous piece ended, or at the start of the next. */
+     * reads continues exactly where the previous piece ended (same call), or at the start of
+     * the very next call when the previous piece ended its call's data. */
     if (c->req->value.len > 0 && n > 0 && (at[0] == ' ' || at[0] == '\t')) {
-        bool contiguous = at == c->value_end || (c->value_end_at_exec_end && at == c->exec_start);
+        bool contiguous = (c->value_exec_id == c->exec_id && at == c->value_end) ||
+                          (c->value_exec_id + 1 == c->exec_id && c->value_end_at_exec_end &&
+                           at == c->exec_start);
         if (!contiguous) {
             log_warn("http: %s: bad request (folded header line), answering 400", c->label);
             c->fail_status = 400;
@@ -734,6 +739,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         }
     }
     c->value_end = at + n;
+    c->value_exec_id = c->exec_id;
     c->value_end_at_exec_end = at + n == c->exec_end;
     buf_append(&c->req->value, at, n);
     return 0;
@@ -935,6 +941,7 @@ static void conn_parse(http_conn *c)
         size_t len = c->rlen - c->rpos;
         c->exec_start = data;
         c->exec_end = data + len;
+        c->exec_id++;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         if (err == HPE_OK) {
             c->rpos = c->rlen;

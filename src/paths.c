@@ -10,22 +10,7 @@
 
 char *paths_normalize(const char *p)
 {
-    if (!p)
-        p = "";
-    size_t n = strlen(p);
-    char *out = xmalloc(n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i] == '\\' ? '/' : p[i];
-        if (ch == '/' && o > 0 && out[o - 1] == '/')
-            continue;
-        out[o++] = ch;
-    }
-    /* A trailing '/' goes, unless it is the whole path ("/"). */
-    if (o > 1 && out[o - 1] == '/')
-        o--;
-    out[o] = '\0';
-    return out;
+    return path_normalize(p ? p : "");
 }
 
 bool paths_has_prefix(const char *path, const char *prefix, bool ci)

@@ -40,35 +40,6 @@ plex_status plex_classify(const httpc_result *res)
     return PLEX_RES_BAD;
 }
 
-/* Append an escaped, bounded excerpt of s to out (control bytes escaped, UTF-8 kept whole). */
-static void esc_append(char *out, size_t outlen, const char *s, size_t len)
-{
-    size_t o = strlen(out);
-    bool cut = false;
-    if (len > PLEX_EXCERPT) {
-        len = PLEX_EXCERPT;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-            len--;
-        cut = true;
-    }
-    for (size_t i = 0; i < len && o + 5 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\n' || c == '\r' || c == '\t' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
-        } else if (c < 0x20 || c == 0x7f) {
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    if (cut && o + 4 < outlen) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o < outlen ? o : outlen - 1] = '\0';
-}
-
 /* One line for the log and the UI. Never holds the URL (the token travels in a header anyway). */
 static void describe(const httpc_result *res, plex_status st, char *msg, size_t msglen)
 {
@@ -84,7 +55,7 @@ static void describe(const httpc_result *res, plex_status st, char *msg, size_t 
         };
         const char *kind = (size_t)res->error < ARRAY_SIZE(kinds) ? kinds[res->error] : "error";
         snprintf(msg, msglen, "no answer from Plex (%s): ", kind);
-        esc_append(msg, msglen, res->message ? res->message : "", res->message ? strlen(res->message) : 0);
+        str_append_escaped(msg, msglen, res->message ? res->message : "", res->message ? strlen(res->message) : 0, PLEX_EXCERPT);
         if (res->error == HTTPC_ERR_TLS) {
             size_t n = strlen(msg);
             snprintf(msg + n, msglen - n, " (check PLEX_URL: http:// or https://, and Plex's certificate)");
@@ -103,7 +74,7 @@ static void describe(const httpc_result *res, plex_status st, char *msg, size_t 
         size_t blen = res->body_len;
         while (blen > 0 && strchr(" \t\r\n", res->body[blen - 1]))
             blen--;
-        esc_append(msg, msglen, res->body, blen);
+        str_append_escaped(msg, msglen, res->body, blen, PLEX_EXCERPT);
     }
 }
 
@@ -145,7 +116,7 @@ static void on_sections(void *ud, const httpc_result *res)
         r.status = PLEX_RES_BAD;
         snprintf(msg, sizeof msg, "unreadable library list (HTTP %ld, %s): ", res->status,
                  res->content_type ? res->content_type : "no content type");
-        esc_append(msg, sizeof msg, err, strlen(err));
+        str_append_escaped(msg, sizeof msg, err, strlen(err), PLEX_EXCERPT);
         cb(cb_ud, &r, NULL);
         return;
     }

@@ -45,36 +45,6 @@ struct rclone_op {
 
 /* ---- text helpers ---------------------------------------------------------------------- */
 
-/* Append s (len bytes) to out escaped for one log line: control bytes and '\\' escaped, UTF-8
- * kept, cut at max input bytes with "..." (never inside a UTF-8 sequence). */
-static void esc_append(char *out, size_t outlen, const char *s, size_t len, size_t max)
-{
-    size_t o = strlen(out);
-    bool cut = false;
-    if (len > max) {
-        len = max;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-            len--;
-        cut = true;
-    }
-    for (size_t i = 0; i < len && o + 5 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\n' || c == '\r' || c == '\t' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
-        } else if (c < 0x20 || c == 0x7f) {
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    if (cut && o + 4 < outlen) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o < outlen ? o : outlen - 1] = '\0';
-}
-
 static void str_append(char *out, size_t outlen, const char *s)
 {
     size_t n = strlen(out);
@@ -89,7 +59,7 @@ static void msg_set(char *msg, size_t msglen, const char *prefix, const char *es
     while (esc_text && esc_len > 0 && strchr(" \t\r\n", esc_text[esc_len - 1]))
         esc_len--; /* "Unauthorized\n" reads better without its line break */
     if (esc_text)
-        esc_append(msg, msglen, esc_text, esc_len, RCLONE_EXCERPT);
+        str_append_escaped(msg, msglen, esc_text, esc_len, RCLONE_EXCERPT);
 }
 
 /* The text worth quoting from an error answer: rc.Error's "error" field, else the raw body. */
@@ -364,7 +334,7 @@ static void op_message(rclone_op *op, const char *what, const char *dir, const c
 {
     op->msg[0] = '\0';
     snprintf(op->msg, sizeof op->msg, "%s '", what);
-    esc_append(op->msg, sizeof op->msg, dir, strlen(dir), 256);
+    str_append_escaped(op->msg, sizeof op->msg, dir, strlen(dir), 256);
     size_t n = strlen(op->msg);
     snprintf(op->msg + n, sizeof op->msg - n, "': %s", detail);
 }
@@ -434,7 +404,7 @@ static void on_answer(void *ud, const httpc_result *res)
         snprintf(detail2, sizeof detail2, "%s after refreshing ", missing ? "absent" : "OK");
         if (*op->cur) {
             str_append(detail2, sizeof detail2, "'");
-            esc_append(detail2, sizeof detail2, op->cur, strlen(op->cur), 256);
+            str_append_escaped(detail2, sizeof detail2, op->cur, strlen(op->cur), 256);
             str_append(detail2, sizeof detail2, "'");
         } else {
             str_append(detail2, sizeof detail2, "the mount root");

@@ -188,6 +188,54 @@ int ascii_strncasecmp(const char *a, const char *b, size_t n)
     return 0;
 }
 
+/* Append s (len bytes) to out escaped for one log line: control bytes and '\\' escaped, UTF-8
+ * kept, cut at max input bytes with "..." (never inside a UTF-8 sequence). */
+void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, size_t max)
+{
+    size_t o = strlen(out);
+    bool cut = false;
+    if (len > max) {
+        len = max;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+        cut = true;
+    }
+    for (size_t i = 0; i < len && o + 5 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n' || c == '\r' || c == '\t' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (cut && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+}
+
+char *path_normalize(const char *p)
+{
+    size_t n = strlen(p);
+    char *out = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i] == '\\' ? '/' : p[i];
+        if (ch == '/' && o > 0 && out[o - 1] == '/')
+            continue;
+        out[o++] = ch;
+    }
+    /* A trailing '/' goes, unless it is the whole path ("/"). */
+    if (o > 1 && out[o - 1] == '/')
+        o--;
+    out[o] = '\0';
+    return out;
+}
+
 char *url_encode(const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
