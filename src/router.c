@@ -18,40 +18,6 @@ static void respond_cjson(http_request *r, int status, cJSON *j)
     cJSON_Delete(j);
 }
 
-/* ,"name":"value" with value escaped as cJSON_PrintUnformatted escapes it. */
-static void json_member(buf_t *b, const char *name, const char *value)
-{
-    static const char hex[] = "0123456789abcdef";
-    buf_appends(b, ",\"");
-    buf_appends(b, name);
-    buf_appends(b, "\":\"");
-    const char *run = value;
-    for (const char *p = value;; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        buf_append(b, run, (size_t)(p - run));
-        if (!c)
-            break;
-        char esc[7] = {'\\', (char)c, 0};
-        switch (c) {
-        case '"': case '\\': break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-        }
-        buf_appends(b, esc);
-        run = p + 1;
-    }
-    buf_appends(b, "\"");
-}
-
 static void respond_status(http_request *r, int status, const char *word, const char *message)
 {
     cJSON *j = cJSON_CreateObject();
@@ -397,40 +363,34 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
         staged_free(s);
         return;
     }
-    /* The answer to every accepted webhook: written straight into one buffer (no JSON tree). */
-    buf_t b;
-    buf_init(&b, 0);
-    buf_appends(&b, all_unresolved ? "{\"status\":\"unresolved\",\"entries\":["
-                                   : "{\"status\":\"queued\",\"entries\":[");
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "status", all_unresolved ? "unresolved" : "queued");
+    cJSON *entries = cJSON_AddArrayToObject(j, "entries");
     for (size_t i = 0; i < s->n_folders; i++) {
         app_folder *f = &s->folders[i];
-        char num[32];
+        cJSON *o = cJSON_CreateObject();
         if (f->section == QUEUE_SECTION_UNRESOLVED)
-            buf_appends(&b, i ? ",{\"section\":null" : "{\"section\":null");
-        else {
-            snprintf(num, sizeof num, "%s{\"section\":%ld", i ? "," : "", f->section);
-            buf_appends(&b, num);
-        }
-        json_member(&b, "plex_path", f->plex_path);
-        json_member(&b, "arr_path", f->arr_path);
+            cJSON_AddNullToObject(o, "section");
+        else
+            cJSON_AddNumberToObject(o, "section", (double)f->section);
+        cJSON_AddStringToObject(o, "plex_path", f->plex_path);
+        cJSON_AddStringToObject(o, "arr_path", f->arr_path);
         if (f->applied) {
-            snprintf(num, sizeof num, ",\"id\":%lld", (long long)f->entry_id);
-            buf_appends(&b, num);
-            json_member(&b, "state", entry_state_name(f->state));
-            json_member(&b, "queued_as", f->kind == QADD_NEW ? "new" : f->kind == QADD_MERGED ? "merged" : "rerun");
+            cJSON_AddNumberToObject(o, "id", (double)f->entry_id);
+            cJSON_AddStringToObject(o, "state", entry_state_name(f->state));
+            cJSON_AddStringToObject(o, "queued_as",
+                                    f->kind == QADD_NEW ? "new" : f->kind == QADD_MERGED ? "merged" : "rerun");
             if (f->carrier_path && strcmp(f->carrier_path, f->plex_path) != 0)
-                json_member(&b, "merged_into", f->carrier_path);
+                cJSON_AddStringToObject(o, "merged_into", f->carrier_path);
         }
-        buf_appends(&b, "}");
+        cJSON_AddItemToArray(entries, o);
     }
-    buf_appends(&b, "]");
-    if (s->skipped_json) { /* already a JSON array (cJSON_PrintUnformatted) */
-        buf_appends(&b, ",\"skipped\":");
-        buf_appends(&b, s->skipped_json);
+    if (s->skipped_json) {
+        cJSON *skipped = cJSON_Parse(s->skipped_json);
+        if (skipped)
+            cJSON_AddItemToObject(j, "skipped", skipped);
     }
-    buf_appends(&b, "}");
-    http_respond(r, 202, "application/json", b.data, b.len, NULL);
-    buf_free(&b);
+    respond_cjson(r, 202, j);
     staged_free(s);
 }
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "paths.h"
 #include "util.h"
 
@@ -112,7 +114,6 @@ typedef struct wh_ctx {
     size_t n_slots; /* a power of two, at least twice the folder count */
     char **all_files; /* every event file (up to WEBHOOK_MAX_FILES), for a root folder */
     size_t n_all;
-    struct arena *arena; /* the body's tree and decoded strings */
 } wh_ctx;
 
 static int werr(wh_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -220,483 +221,40 @@ static void want_file(wh_ctx *x, const char *file)
     free(dir);
 }
 
-/* ---- the body: a small JSON reader --------------------------------------------------- */
-
-/* The body is read by a small, strict JSON reader made for this: one pass over the bytes builds
- * a tree whose strings still point into the body, and a field is decoded (into the same arena)
- * only when it is read. Everything lives in one arena per call. A general-purpose parser spent
- * five times the instructions on the same payload, most of them allocating and copying fields
- * nobody reads (images, mediaInfo, customFormatInfo, ...).
- *
- * What it accepts is RFC 8259 JSON, with the allowances of the parser it replaces: any byte up
- * to 0x20 counts as whitespace between tokens, a UTF-8 byte order mark may start the body, and
- * numbers are read as strtod reads them (see scan_number). A NUL, raw or as \u0000, would cut a C string short and so hide what follows it
- * from paths_check: it decodes as U+0001, which paths_check refuses as a control character
- * naming the field. Nesting deeper than WEBHOOK_MAX_DEPTH is refused. */
-
-typedef enum { JV_NULL, JV_FALSE, JV_TRUE, JV_NUMBER, JV_STRING, JV_ARRAY, JV_OBJECT } jv_type;
-
-typedef struct jv jv;
-struct jv {
-    jv *next;        /* next member or element */
-    jv *child;       /* array, object: the first element or member */
-    const char *key; /* object member: its name, raw (between the quotes) */
-    const char *raw; /* string: its contents, raw (between the quotes) */
-    char *str;       /* string: decoded and NUL-terminated, once read */
-    uint32_t key_len, raw_len;
-    unsigned char type;
-    bool key_esc, raw_esc; /* a backslash or a NUL inside: needs decoding */
-};
-
-#define ARENA_BLOCK ((size_t)64 * 1024)
-
-typedef struct ablock {
-    struct ablock *next;
-    void *pad; /* keeps what follows the header 16-byte aligned */
-} ablock;
-
-typedef struct arena {
-    unsigned char *p;
-    size_t left;
-    ablock *extra; /* blocks taken from malloc once the first is full */
-} arena;
-
-/* The first block: one payload's tree almost always fits. The loop runs on one thread. */
-static _Alignas(16) unsigned char arena_first[ARENA_BLOCK];
-
-static void arena_init(arena *a)
-{
-    a->p = arena_first;
-    a->left = sizeof arena_first;
-    a->extra = NULL;
-}
-
-static void *arena_alloc(arena *a, size_t n)
-{
-    n = (n + 15u) & ~(size_t)15u;
-    if (n > a->left) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        ablock *b = xmalloc(sizeof *b + cap);
-        b->next = a->extra;
-        a->extra = b;
-        a->p = (unsigned char *)(b + 1);
-        a->left = cap;
-    }
-    void *r = a->p;
-    a->p += n;
-    a->left -= n;
-    return r;
-}
-
-static void arena_free(arena *a)
-{
-    for (ablock *b = a->extra, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    a->extra = NULL;
-}
-
-typedef struct jparser {
-    const unsigned char *p, *end;
-    arena *a;
-    int depth;
-    bool too_deep;
-} jparser;
-
-static jv *jv_new(jparser *j)
-{
-    jv *v = arena_alloc(j->a, sizeof *v);
-    memset(v, 0, sizeof *v);
-    return v;
-}
-
-#define ONES ((uint64_t)0x0101010101010101ULL)
-
-/* Eight bytes at p, whatever their alignment. */
-static uint64_t load8(const unsigned char *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
-static void skip_ws(jparser *j)
-{
-    /* pretty-printed payloads indent with runs of spaces: eight at a time */
-    while (j->end - j->p >= 8 && load8(j->p) == ONES * ' ')
-        j->p += 8;
-    while (j->p < j->end && *j->p <= 0x20)
-        j->p++;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Four hex digits at p (end bounds the input): the code unit, or -1. */
-static long hex4(const unsigned char *p, const unsigned char *end)
-{
-    if (end - p < 4)
-        return -1;
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/* The string whose opening quote is at j->p: its raw contents, checked (escapes, surrogate
- * pairs); j->p ends after the closing quote. */
-static bool scan_string(jparser *j, const char **raw, uint32_t *len, bool *esc)
-{
-    static const unsigned char stop[256] = {[0] = 1, ['"'] = 1, ['\\'] = 1};
-    const unsigned char *start = j->p + 1, *p = start, *end = j->end;
-    bool e = false;
-    for (;;) {
-        while (p < end && !stop[*p])
-            p++;
-        if (p >= end)
-            return false;
-        if (*p == '"')
-            break;
-        e = true;
-        if (*p == '\0') {
-            p++;
-            continue;
-        }
-        if (end - p < 2)
-            return false;
-        switch (p[1]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            p += 2;
-            break;
-        case 'u': {
-            long cp = hex4(p + 2, end);
-            if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff))
-                return false;
-            p += 6;
-            if (cp >= 0xd800 && cp <= 0xdbff) { /* a high surrogate: its low half must follow */
-                long lo = end - p >= 2 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2, end) : -1;
-                if (lo < 0xdc00 || lo > 0xdfff)
-                    return false;
-                p += 6;
-            }
-            break;
-        }
-        default:
-            return false;
-        }
-    }
-    if ((size_t)(p - start) > UINT32_MAX)
-        return false;
-    *raw = (const char *)start;
-    *len = (uint32_t)(p - start);
-    *esc = e;
-    j->p = p + 1;
-    return true;
-}
-
-/* A checked string's contents, decoded: escapes resolved, NUL (raw or \u0000) as U+0001.
- * Decoding never grows the text, so len + 1 bytes hold it. */
-static char *decode_string(arena *a, const char *raw, uint32_t len, bool esc)
-{
-    char *out = arena_alloc(a, (size_t)len + 1);
-    if (!esc) {
-        memcpy(out, raw, len);
-        out[len] = '\0';
-        return out;
-    }
-    const unsigned char *p = (const unsigned char *)raw, *end = p + len;
-    unsigned char *o = (unsigned char *)out;
-    while (p < end) {
-        if (*p != '\\') {
-            *o++ = *p ? *p : 0x01;
-            p++;
-            continue;
-        }
-        unsigned char c = p[1];
-        p += 2;
-        switch (c) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned long cp = (unsigned long)hex4(p, end);
-            p += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                unsigned long lo = (unsigned long)hex4(p + 2, end);
-                p += 6;
-                cp = 0x10000 + (((cp & 0x3ff) << 10) | (lo & 0x3ff));
-            }
-            if (cp == 0)
-                cp = 1;
-            if (cp < 0x80) {
-                *o++ = (unsigned char)cp;
-            } else if (cp < 0x800) {
-                *o++ = (unsigned char)(0xc0 | (cp >> 6));
-                *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-            } else if (cp < 0x10000) {
-                *o++ = (unsigned char)(0xe0 | (cp >> 12));
-                *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-                *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-            } else {
-                *o++ = (unsigned char)(0xf0 | (cp >> 18));
-                *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-                *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-                *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-            }
-            break;
-        }
-        default: *o++ = c; break; /* '"', '\\', '/' */
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static size_t scan_digits(jparser *j)
-{
-    const unsigned char *s = j->p;
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-        j->p++;
-    return (size_t)(j->p - s);
-}
-
-/* A number as strtod reads one, which is what the *arr apps' payloads have always been held to:
- * -? (digits (. digits*)? | . digits) ([eE] [+-]? digits)?, the exponent only when whole, and
- * no longer than 63 characters (parse_value sees to the first character: '-' or a digit). */
-static bool scan_number(jparser *j)
-{
-    const unsigned char *s = j->p;
-    if (*j->p == '-')
-        j->p++;
-    size_t digits = scan_digits(j);
-    if (j->p < j->end && *j->p == '.') {
-        j->p++;
-        digits += scan_digits(j);
-    }
-    if (!digits)
-        return false;
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        const unsigned char *e = j->p++;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
-        if (!scan_digits(j))
-            j->p = e; /* not an exponent: the number ends before the 'e' */
-    }
-    return j->p - s <= 63;
-}
-
-static bool scan_literal(jparser *j, const char *word, size_t n)
-{
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
-        return false;
-    j->p += n;
-    return true;
-}
-
-static bool parse_value(jparser *j, jv *v);
-
-static bool enter(jparser *j)
-{
-    if (++j->depth > WEBHOOK_MAX_DEPTH) {
-        j->too_deep = true;
-        return false;
-    }
-    j->p++;
-    skip_ws(j);
-    return true;
-}
-
-static bool parse_array(jparser *j, jv *v)
-{
-    v->type = JV_ARRAY;
-    if (!enter(j))
-        return false;
-    if (j->p < j->end && *j->p == ']') {
-        j->p++;
-        j->depth--;
-        return true;
-    }
-    jv **tail = &v->child;
-    for (;;) {
-        jv *e = jv_new(j);
-        if (!parse_value(j, e))
-            return false;
-        *tail = e;
-        tail = &e->next;
-        skip_ws(j);
-        if (j->p >= j->end)
-            return false;
-        if (*j->p == ']') {
-            j->p++;
-            j->depth--;
-            return true;
-        }
-        if (*j->p++ != ',')
-            return false;
-    }
-}
-
-static bool parse_object(jparser *j, jv *v)
-{
-    v->type = JV_OBJECT;
-    if (!enter(j))
-        return false;
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        j->depth--;
-        return true;
-    }
-    jv **tail = &v->child;
-    for (;;) {
-        skip_ws(j);
-        if (j->p >= j->end || *j->p != '"')
-            return false;
-        jv *m = jv_new(j);
-        if (!scan_string(j, &m->key, &m->key_len, &m->key_esc))
-            return false;
-        skip_ws(j);
-        if (j->p >= j->end || *j->p++ != ':')
-            return false;
-        if (!parse_value(j, m))
-            return false;
-        *tail = m;
-        tail = &m->next;
-        skip_ws(j);
-        if (j->p >= j->end)
-            return false;
-        if (*j->p == '}') {
-            j->p++;
-            j->depth--;
-            return true;
-        }
-        if (*j->p++ != ',')
-            return false;
-    }
-}
-
-static bool parse_value(jparser *j, jv *v)
-{
-    skip_ws(j);
-    if (j->p >= j->end)
-        return false;
-    switch (*j->p) {
-    case '{':
-        return parse_object(j, v);
-    case '[':
-        return parse_array(j, v);
-    case '"':
-        v->type = JV_STRING;
-        return scan_string(j, &v->raw, &v->raw_len, &v->raw_esc);
-    case 't':
-        v->type = JV_TRUE;
-        return scan_literal(j, "true", 4);
-    case 'f':
-        v->type = JV_FALSE;
-        return scan_literal(j, "false", 5);
-    case 'n':
-        v->type = JV_NULL;
-        return scan_literal(j, "null", 4);
-    default:
-        v->type = JV_NUMBER;
-        return (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) && scan_number(j);
-    }
-}
-
-static const jv *parse_body(wh_ctx *x, const char *body, size_t len)
-{
-    jparser j = {.p = (const unsigned char *)(body ? body : ""), .a = x->arena};
-    j.end = j.p + (body ? len : 0);
-    if (j.end - j.p >= 3 && memcmp(j.p, "\xef\xbb\xbf", 3) == 0)
-        j.p += 3;
-    jv *root = jv_new(&j);
-    bool ok = parse_value(&j, root);
-    /* after the value, only whitespace */
-    while (ok && j.p < j.end && (*j.p == ' ' || *j.p == '\t' || *j.p == '\r' || *j.p == '\n'))
-        j.p++;
-    if (j.too_deep) {
-        werr(x, "JSON nested too deeply");
-        return NULL;
-    }
-    if (!ok || j.p != j.end) {
-        werr(x, "body is not valid JSON");
-        return NULL;
-    }
-    if (root->type != JV_OBJECT) {
-        werr(x, "body is not a JSON object");
-        return NULL;
-    }
-    return root;
-}
-
 /* ---- reading fields ------------------------------------------------------------------ */
 
-static bool key_is(wh_ctx *x, jv *m, const char *key)
+static const cJSON *field(const cJSON *obj, const char *key)
 {
-    if (!m->key_esc) {
-        size_t n = strlen(key);
-        return n == m->key_len && memcmp(m->key, key, n) == 0;
-    }
-    return strcmp(decode_string(x->arena, m->key, m->key_len, true), key) == 0;
-}
-
-/* The first member named key, NULL when there is none or it is null (Newtonsoft omits nulls;
- * a null is absent). */
-static jv *field(wh_ctx *x, const jv *obj, const char *key)
-{
-    if (!obj || obj->type != JV_OBJECT)
-        return NULL;
-    for (jv *m = obj->child; m; m = m->next)
-        if (key_is(x, m, key))
-            return m->type == JV_NULL ? NULL : m;
-    return NULL;
-}
-
-static const char *jv_str(wh_ctx *x, jv *v)
-{
-    if (!v->str)
-        v->str = decode_string(x->arena, v->raw, v->raw_len, v->raw_esc);
-    return v->str;
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNull(it) ? NULL : it; /* Newtonsoft omits nulls; treat a null as absent */
 }
 
 /* A string field; *out = NULL when absent, null or "". */
-static int get_str(wh_ctx *x, const jv *obj, const char *where, const char *key, const char **out)
+static int get_str(wh_ctx *x, const cJSON *obj, const char *where, const char *key, const char **out)
 {
-    jv *it = field(x, obj, key);
+    const cJSON *it = field(obj, key);
     *out = NULL;
     if (!it)
         return 0;
-    if (it->type != JV_STRING)
+    if (!cJSON_IsString(it))
         return werr(x, "%s%s%s: must be a string", where, where[0] ? "." : "", key);
-    const char *s = jv_str(x, it);
-    if (s[0])
-        *out = s;
+    if (it->valuestring[0])
+        *out = it->valuestring;
     return 0;
 }
 
-static int get_obj(wh_ctx *x, const jv *obj, const char *key, const jv **out)
+static int get_obj(wh_ctx *x, const cJSON *obj, const char *key, const cJSON **out)
 {
-    *out = field(x, obj, key);
-    if (*out && (*out)->type != JV_OBJECT)
+    *out = field(obj, key);
+    if (*out && !cJSON_IsObject(*out))
         return werr(x, "%s: must be an object", key);
     return 0;
 }
 
-static int get_array(wh_ctx *x, const jv *obj, const char *key, const jv **out)
+static int get_array(wh_ctx *x, const cJSON *obj, const char *key, const cJSON **out)
 {
-    *out = field(x, obj, key);
-    if (*out && (*out)->type != JV_ARRAY)
+    *out = field(obj, key);
+    if (*out && !cJSON_IsArray(*out))
         return werr(x, "%s: must be an array", key);
     return 0;
 }
@@ -729,7 +287,7 @@ static int abs_path(wh_ctx *x, const char *raw, const char *where, const char *k
 
 /* The path of one file entry: root + entry[rel_key], or entry[abs_key] when the root or the
  * relative path is missing (or first, when prefer_abs). *out = NULL when it has neither. */
-static int entry_path(wh_ctx *x, const jv *entry, const char *where, const char *rel_key,
+static int entry_path(wh_ctx *x, const cJSON *entry, const char *where, const char *rel_key,
                       const char *abs_key, bool prefer_abs, char **out)
 {
     const char *rel, *abs;
@@ -752,9 +310,9 @@ static int entry_path(wh_ctx *x, const jv *entry, const char *where, const char 
 }
 
 /* One file object: the folder holding it. */
-static int take_file(wh_ctx *x, const jv *entry, const char *where)
+static int take_file(wh_ctx *x, const cJSON *entry, const char *where)
 {
-    if (entry->type != JV_OBJECT)
+    if (!cJSON_IsObject(entry))
         return werr(x, "%s: must be an object", where);
     char *p;
     int rc = entry_path(x, entry, where, "relativePath", "path", false, &p);
@@ -764,14 +322,14 @@ static int take_file(wh_ctx *x, const jv *entry, const char *where)
     return rc;
 }
 
-static int take_file_array(wh_ctx *x, const jv *root, const char *key)
+static int take_file_array(wh_ctx *x, const cJSON *root, const char *key)
 {
-    const jv *arr, *it;
+    const cJSON *arr, *it;
     int rc = get_array(x, root, key, &arr);
     size_t i = 0;
     if (rc || !arr)
         return rc;
-    for (it = arr->child; it; it = it->next) {
+    cJSON_ArrayForEach(it, arr) {
         char where[96];
         snprintf(where, sizeof(where), "%s[%zu]", key, i++);
         if ((rc = take_file(x, it, where)))
@@ -781,10 +339,10 @@ static int take_file_array(wh_ctx *x, const jv *root, const char *key)
 }
 
 /* Download, *FileDelete, Retag: the folders of the listed files and of deletedFiles[]. */
-static int take_files(wh_ctx *x, const jv *root)
+static int take_files(wh_ctx *x, const cJSON *root)
 {
     const app_shape *s = x->shape;
-    const jv *one;
+    const cJSON *one;
     int rc = get_obj(x, root, s->file_one, &one);
     if (rc == 0 && one)
         rc = take_file(x, one, s->file_one);
@@ -797,10 +355,10 @@ static int take_files(wh_ctx *x, const jv *root)
 
 /* Rename: the old and new folder of each renamed file; for Radarr the movie folder and the
  * old folders. */
-static int take_renamed(wh_ctx *x, const jv *root)
+static int take_renamed(wh_ctx *x, const cJSON *root)
 {
     const app_shape *s = x->shape;
-    const jv *arr, *it;
+    const cJSON *arr, *it;
     int rc = get_array(x, root, s->renamed, &arr);
     size_t i = 0;
     if (rc || !arr)
@@ -808,11 +366,11 @@ static int take_renamed(wh_ctx *x, const jv *root)
     bool new_is_root = s->rename_new_is_root && x->ev->root;
     if (new_is_root)
         want(x, x->ev->root, NULL);
-    for (it = arr->child; it; it = it->next) {
+    cJSON_ArrayForEach(it, arr) {
         char where[96];
         char *old_p = NULL, *new_p = NULL;
         snprintf(where, sizeof(where), "%s[%zu]", s->renamed, i++);
-        if (it->type != JV_OBJECT)
+        if (!cJSON_IsObject(it))
             return werr(x, "%s: must be an object", where);
         rc = entry_path(x, it, where, "previousRelativePath", "previousPath", true, &old_p);
         if (rc == 0)
@@ -834,12 +392,12 @@ static int take_renamed(wh_ctx *x, const jv *root)
 }
 
 /* SeriesDelete & co: the root folder, only when the files were deleted. */
-static int take_root_delete(wh_ctx *x, const jv *root)
+static int take_root_delete(wh_ctx *x, const cJSON *root)
 {
-    const jv *del = field(x, root, "deletedFiles");
-    if (del && del->type != JV_TRUE && del->type != JV_FALSE)
+    const cJSON *del = field(root, "deletedFiles");
+    if (del && !cJSON_IsBool(del))
         return werr(x, "deletedFiles: must be a boolean");
-    if (!del || del->type != JV_TRUE) {
+    if (!cJSON_IsTrue(del)) {
         x->ev->ignored = true; /* the folder is still there, unchanged: nothing to scan */
         return 0;
     }
@@ -877,20 +435,99 @@ static int collapse_to_root(wh_ctx *x)
     return 0;
 }
 
-/* ---- the event ----------------------------------------------------------------------- */
+/* ---- the body ------------------------------------------------------------------------ */
 
-static int interpret(wh_ctx *x, const jv *json)
+/* One pass over the raw body outside cJSON: the nesting depth (cJSON allows 1000), and NULs.
+ * A NUL, raw or as \u0000, would silently cut a cJSON string short and so hide what follows
+ * it from paths_check; when `fix` (a copy of the body) is given, each becomes U+0001, which
+ * paths_check then refuses as a control character naming the field. */
+static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        if (c == '\0') {
+            *has_nul = true;
+            if (fix)
+                fix[i] = '\x01';
+        }
+        if (in_str) {
+            if (c == '\\') {
+                if (i + 5 < n && b[i + 1] == 'u' && memcmp(b + i + 2, "0000", 4) == 0) {
+                    *has_nul = true;
+                    if (fix)
+                        fix[i + 5] = '1';
+                }
+                i++;
+            } else if (c == '"') {
+                in_str = false;
+            }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > WEBHOOK_MAX_DEPTH)
+                return false;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
+static cJSON *parse_body(wh_ctx *x, const char *body, size_t len)
+{
+    bool has_nul = false;
+    char *copy = NULL;
+    if (!body)
+        len = 0;
+    if (!json_prescan(body, len, NULL, &has_nul)) {
+        werr(x, "JSON nested too deeply");
+        return NULL;
+    }
+    if (has_nul) {
+        copy = xmalloc(len + 1);
+        memcpy(copy, body, len);
+        copy[len] = '\0';
+        json_prescan(body, len, copy, &has_nul);
+        body = copy;
+    }
+    const char *end = NULL;
+    cJSON *root = len ? cJSON_ParseWithLengthOpts(body, len, &end, false) : NULL;
+    if (root) {
+        /* cJSON stops after the first value; anything but whitespace after it is an error. */
+        size_t off = (size_t)(end - body);
+        while (off < len && (body[off] == ' ' || body[off] == '\t' || body[off] == '\r' ||
+                             body[off] == '\n'))
+            off++;
+        if (off != len) {
+            cJSON_Delete(root);
+            root = NULL;
+        }
+    }
+    free(copy);
+    if (!root)
+        werr(x, "body is not valid JSON");
+    else if (!cJSON_IsObject(root)) {
+        werr(x, "body is not a JSON object");
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
+
+static int interpret(wh_ctx *x, const cJSON *json)
 {
     wh_event *ev = x->ev;
-    jv *type = field(x, json, "eventType");
-    if (type && type->type != JV_STRING)
+    const cJSON *type = field(json, "eventType");
+    if (type && !cJSON_IsString(type))
         return werr(x, "eventType must be a string");
-    ev->event_type = xstrdup(type ? jv_str(x, type) : "");
+    ev->event_type = xstrdup(type ? type->valuestring : "");
 
-    const jv *root_obj = field(x, json, x->shape->root_obj);
-    jv *title = field(x, root_obj, x->shape->title_key); /* NULL unless root_obj is an object */
-    if (title && title->type == JV_STRING)
-        ev->title = xstrdup(jv_str(x, title));
+    const cJSON *root_obj = field(json, x->shape->root_obj);
+    const cJSON *title = cJSON_IsObject(root_obj) ? field(root_obj, x->shape->title_key) : NULL;
+    if (cJSON_IsString(title))
+        ev->title = xstrdup(title->valuestring);
 
     ev_kind kind = classify(x->shape, ev->event_type);
     if (kind == EV_TEST) {
@@ -945,12 +582,9 @@ int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, 
     x.max_folders = c->max_folders_per_event > 0 ? (size_t)c->max_folders_per_event
                                                  : WEBHOOK_DEFAULT_MAX_FOLDERS;
 
-    arena a;
-    arena_init(&a);
-    x.arena = &a;
-    const jv *json = parse_body(&x, body, len);
+    cJSON *json = parse_body(&x, body, len);
     int rc = json ? interpret(&x, json) : -EINVAL;
-    arena_free(&a);
+    cJSON_Delete(json);
     free(x.slots);
     list_free(x.all_files, x.n_all);
     if (rc) {

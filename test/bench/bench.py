@@ -916,7 +916,8 @@ def table(res, env_note):
         dr = res.get("drain_%d" % c)
         if isinstance(dr, dict):
             row("4", "drain %d folders, MAX_CONCURRENT_SYNCS=%d" % (dr["n"], c),
-                "%.2f s (at most %d refreshes at once)" % (dr["elapsed"], dr["max_concurrent"]),
+                "%.2f s (at most %d refresh%s at once)" % (
+                    dr["elapsed"], dr["max_concurrent"], "" if dr["max_concurrent"] == 1 else "es"),
                 "ideal %d × 0.5 s / %d = %.2f s" % (dr["n"], c, dr["ideal"]),
                 "≤ 1.2 × ideal",
                 "%s (%.3f ×)" % (mark(dr["ratio"] <= 1.2 and dr["distinct"] == dr["n"]),
