@@ -23,6 +23,9 @@ typedef enum {
                               retry cannot help (the URL's scheme or the certificate is wrong) */
 } httpc_error;
 
+/* Short human name of a transport error ("connection failed", "timed out", ...). */
+const char *httpc_error_name(httpc_error e);
+
 typedef struct httpc_opts {
     const char *method;        /* "GET" or "POST" */
     const char *url;

@@ -158,20 +158,6 @@ static int http_sync(checker *c, const httpc_opts *o, answer *a)
     return 0;
 }
 
-static const char *transport_kind(httpc_error e)
-{
-    switch (e) {
-    case HTTPC_ERR_CONNECT: return "connection failed";
-    case HTTPC_ERR_DNS: return "name did not resolve";
-    case HTTPC_ERR_TIMEOUT: return "timed out";
-    case HTTPC_ERR_TOO_BIG: return "answer too large";
-    case HTTPC_ERR_PROTOCOL: return "protocol error";
-    case HTTPC_ERR_TLS: return "TLS error (http:// against https, or a refused certificate?)";
-    case HTTPC_OK: break;
-    }
-    return "error";
-}
-
 /* A URL for display: no user:password@ part. */
 static char *url_shown(const char *url)
 {
@@ -205,7 +191,7 @@ static bool check_plex_identity(checker *c, const char *shown)
         say(c, CK_FAIL, "plex", "cannot send a request to %s (%s): check PLEX_URL", log_esc(shown), strerror(-rc));
     } else if (a.error != HTTPC_OK) {
         say(c, CK_FAIL, "plex", "no answer from %s (%s: %s): check PLEX_URL and that Plex is running and reachable "
-            "from this host", log_esc(shown), transport_kind(a.error), log_esc(a.message));
+            "from this host", log_esc(shown), httpc_error_name(a.error), log_esc(a.message));
     } else if (a.status >= 300 && a.status < 400) {
         say(c, CK_FAIL, "plex", "%s answered HTTP %ld (a redirect, which the daemon does not follow): set PLEX_URL "
             "to the address it redirects to (https?)", log_esc(shown), a.status);
@@ -472,7 +458,7 @@ static bool check_rclone_auth(checker *c, const cfg_mount *m, const char *where,
     bool ok = false;
     if (a.error != HTTPC_OK) {
         say(c, CK_FAIL, "rclone", "%s: no answer (%s: %s): check RCLONE_RC_URL and that rclone runs with --rc "
-            "--rc-addr", where, transport_kind(a.error), log_esc(a.message));
+            "--rc-addr", where, httpc_error_name(a.error), log_esc(a.message));
     } else if (a.status >= 200 && a.status < 300) {
         *reached = true;
         ok = true;

@@ -531,3 +531,17 @@ void httpc_close(httpc_t *h, void (*done)(void *ud), void *ud)
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, timer_closed);
 }
+
+const char *httpc_error_name(httpc_error e)
+{
+    switch (e) {
+    case HTTPC_OK: return "ok";
+    case HTTPC_ERR_CONNECT: return "connection failed";
+    case HTTPC_ERR_DNS: return "name did not resolve";
+    case HTTPC_ERR_TIMEOUT: return "timed out";
+    case HTTPC_ERR_TOO_BIG: return "answer too large";
+    case HTTPC_ERR_PROTOCOL: return "protocol error";
+    case HTTPC_ERR_TLS: return "TLS failed";
+    }
+    return "error";
+}

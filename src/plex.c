@@ -44,16 +44,7 @@ plex_status plex_classify(const httpc_result *res)
 static void describe(const httpc_result *res, plex_status st, char *msg, size_t msglen)
 {
     if (res->error != HTTPC_OK) {
-        static const char *const kinds[] = {
-            [HTTPC_OK] = "ok",
-            [HTTPC_ERR_CONNECT] = "connection failed",
-            [HTTPC_ERR_DNS] = "name did not resolve",
-            [HTTPC_ERR_TIMEOUT] = "timed out",
-            [HTTPC_ERR_TOO_BIG] = "answer too large",
-            [HTTPC_ERR_PROTOCOL] = "protocol error",
-            [HTTPC_ERR_TLS] = "TLS failed",
-        };
-        const char *kind = (size_t)res->error < ARRAY_SIZE(kinds) ? kinds[res->error] : "error";
+        const char *kind = httpc_error_name(res->error);
         snprintf(msg, msglen, "no answer from Plex (%s): ", kind);
         str_append_escaped(msg, msglen, res->message ? res->message : "", res->message ? strlen(res->message) : 0, PLEX_EXCERPT);
         if (res->error == HTTPC_ERR_TLS) {

@@ -74,20 +74,6 @@ static const char *error_text(const httpc_result *res, cJSON *json, size_t *len)
     return res->body ? res->body : "";
 }
 
-static const char *transport_kind(httpc_error e)
-{
-    switch (e) {
-    case HTTPC_ERR_CONNECT: return "connection failed";
-    case HTTPC_ERR_DNS: return "name did not resolve";
-    case HTTPC_ERR_TIMEOUT: return "timed out";
-    case HTTPC_ERR_TOO_BIG: return "answer too large";
-    case HTTPC_ERR_PROTOCOL: return "protocol error";
-    case HTTPC_ERR_TLS: return "TLS failed";
-    case HTTPC_OK: break;
-    }
-    return "error";
-}
-
 static bool is_fs_error(const char *text)
 {
     static const char *const needles[] = {"no VFS found with name", "more than one VFS active", "no VFS active",
@@ -152,7 +138,7 @@ rclone_status rclone_classify(const httpc_result *res, const char *dir_key, int 
 
     if (res->error != HTTPC_OK) {
         char head[96];
-        snprintf(head, sizeof head, "no answer from rclone (%s): ", transport_kind(res->error));
+        snprintf(head, sizeof head, "no answer from rclone (%s): ", httpc_error_name(res->error));
         const char *m = res->message ? res->message : "";
         msg_set(msg, msglen, head, m, strlen(m));
         if (res->error == HTTPC_ERR_TLS) { /* https:// to rclone's plain port, or its certificate */
