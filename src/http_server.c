@@ -1317,7 +1317,7 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **
     }
     s->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                        : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    log_info("http: listening on %s port %d", log_esc(host), s->port);
+    log_debug("http: listening on %s port %d", log_esc(host), s->port);
     *out = s;
     return 0;
 }
