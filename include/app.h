@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <cjson/cJSON.h>
 #include <uv.h>
 
 #include "config.h"
@@ -23,7 +24,7 @@ typedef struct sync_job sync_job;
 
 /* One folder a request asks for, after mapping: what gets staged. */
 typedef struct app_folder {
-    /* after the commit, what carries it: */
+    /* once applied to the queue, what carries it: */
     bool applied;
     int64_t entry_id;
     entry_state state;
@@ -34,7 +35,6 @@ typedef struct app_folder {
     long section;      /* QUEUE_SECTION_UNRESOLVED when unknown */
     char **files;
     size_t n_files;
-    int64_t event_id;  /* inbox id once staged */
 } app_folder;
 
 /* A request waiting for the group commit. */
@@ -43,6 +43,7 @@ typedef struct staged_req {
     arr_app app;
     bool manual;
     bool html;          /* answer with the manual page instead of JSON */
+    bool queue_full;    /* a folder found the queue full when applied (answered 503) */
     app_folder *folders;
     size_t n_folders;
     char *skipped_json; /* JSON array text of skipped folders, or NULL */
@@ -151,7 +152,8 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
                    char **skip_reason);
 void app_folder_free(app_folder *f);
 
-/* Stage a request's folders for the next group commit; the response is written after it. */
+/* Hand a request's folders to the next group commit: applied to the queue at the end of the
+ * loop turn, then committed; the response is written after the commit. */
 void app_stage(app_t *a, staged_req *s);
 /* Ask for a library list refresh because a folder matched nothing (at most once a minute). */
 void app_sections_miss(app_t *a);
@@ -182,6 +184,8 @@ bool auth_basic_ok(const http_request *r, const char *user, const char *pass);
 void auth_reject(app_t *a, http_request *r, const char *realm);
 
 /* ---- api.c ---- */
+/* Answer with a JSON document (no-store, nosniff) and delete it. */
+void api_respond_json(http_request *r, int status, cJSON *j);
 void api_health(app_t *a, http_request *r);
 void api_metrics(app_t *a, http_request *r);
 void api_stats(app_t *a, http_request *r);

@@ -1,12 +1,14 @@
 /* store.h: durable state in SQLite (WAL), touched from the loop thread only.
  *
- * Acknowledgement model (group commit): a webhook's events are staged as "inbox" rows; one
- * commit per loop turn (store_commit from a uv_check handle) writes every staged row in one
- * transaction. Only after that commit succeeds does the owner apply the events to the in-memory
- * queue and answer 2xx. Entry snapshots (the queue's state) are staged by the owner as entries
- * change and written by the next commit together with the deletion of the inbox rows they
- * absorbed, so at any instant: acknowledged event = an inbox row, or part of an entry row.
- * Start-up loads entries, then replays leftover inbox rows into the queue. */
+ * Acknowledgement model (group commit): the owner applies a loop turn's webhook events to the
+ * in-memory queue, which stages a snapshot of every entry they create or change; one commit per
+ * loop turn (store_commit from a uv_check handle) writes all staged rows in one transaction, and
+ * only then are the turn's requests answered 2xx. So an acknowledged event is always part of an
+ * entry row (or of a history row once scanned): one row write per changed entry, whatever the
+ * number of events merged into it.
+ *
+ * The inbox table is what earlier builds acknowledged events into (a row per event, applied
+ * later). Nothing writes it now; start-up replays and deletes rows such a build left behind. */
 #ifndef PSS_STORE_H
 #define PSS_STORE_H
 
@@ -31,9 +33,9 @@ int store_open(store_t **out, const char *state_dir, int durability, char *err, 
 void store_close(store_t *s);   /* commits nothing; discards staged rows */
 const char *store_path(const store_t *s);
 
-/* ---- one acknowledged folder event (inbox row) ---- */
+/* ---- a leftover inbox row (see above), as start-up replays it ---- */
 typedef struct store_event {
-    int64_t id;                 /* assigned by store_stage_event */
+    int64_t id;
     long section;
     const char *plex_path;
     const char *arr_path;
@@ -44,14 +46,11 @@ typedef struct store_event {
     uint64_t at;
 } store_event;
 
-/* Stage (copy) an event; returns its inbox id (> 0). Written by the next store_commit. */
-int64_t store_stage_event(store_t *s, const store_event *ev);
-
 /* Stage a snapshot of an entry (copied now; a later snapshot of the same id replaces it) or
  * its deletion. */
 void store_stage_entry_put(store_t *s, const q_entry *e);
 void store_stage_entry_del(store_t *s, int64_t entry_id);
-/* Stage deletion of an inbox row whose event has been applied to the queue. */
+/* Stage deletion of a replayed inbox row whose event has been applied to the queue. */
 void store_stage_event_done(store_t *s, int64_t event_id);
 
 /* ---- history ---- */
@@ -78,13 +77,13 @@ void store_stage_history(store_t *s, const store_history *h);
 bool store_has_staged(const store_t *s);
 
 /* Write everything staged in one transaction. On success returns 0 and clears the staging.
- * On failure returns a negative code (err says why), rolls back, DISCARDS the staged events
- * (their requests get 503) and KEEPS the staged entry snapshots, deletions and history for the
- * next commit. */
+ * On failure returns a negative code (err says why), rolls back and KEEPS everything staged for
+ * the next commit (the in-memory queue already holds those changes; the turn's requests get
+ * 503, since nothing of theirs is on disk yet). */
 int store_commit(store_t *s, char *err, size_t errlen);
 
 /* Test hook, not for production code: the next store_commit that has something staged fails
- * after writing its inbox rows (as a full disk would), rolls back and returns -EIO, exactly as a
+ * after writing its entry rows (as a full disk would), rolls back and returns -EIO, exactly as a
  * real failure does. */
 void store_test_fail_next_commit(store_t *s);
 

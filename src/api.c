@@ -13,12 +13,15 @@
 #include "paths.h"
 #include "util.h"
 
-static void respond_cjson(http_request *r, int status, cJSON *j)
+void api_respond_json(http_request *r, int status, cJSON *j)
 {
     char *text = cJSON_PrintUnformatted(j);
-    http_respond(r, status, "application/json", text, strlen(text),
-                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
-    free(text);
+    if (text)
+        http_respond(r, status, "application/json", text, strlen(text),
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
+    else
+        http_respond_json_error(r, 500, "out of memory");
+    cJSON_free(text);
     cJSON_Delete(j);
 }
 
@@ -334,7 +337,7 @@ void api_health(app_t *a, http_request *r)
     if (s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0))
         strict = true;
     free(s);
-    respond_cjson(r, strict && n_degraded ? 503 : 200, j);
+    api_respond_json(r, strict && n_degraded ? 503 : 200, j);
 }
 
 /* ---- /api/stats (keeps the Python script's shape for dashboard widgets) ---- */
@@ -407,7 +410,7 @@ void api_stats(app_t *a, http_request *r)
         cJSON_AddNullToObject(rc, "error");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
     cJSON_AddNumberToObject(j, "uptime_s", (double)((wall_ms() - a->started_at) / 1000));
-    respond_cjson(r, 200, j);
+    api_respond_json(r, 200, j);
 }
 
 /* ---- /api/queue ---- */
@@ -558,7 +561,7 @@ void api_queue(app_t *a, http_request *r)
     free(state);
     free(search);
     free(limit);
-    respond_cjson(r, 200, j);
+    api_respond_json(r, 200, j);
 }
 
 /* ---- /api/history ---- */
@@ -653,7 +656,7 @@ void api_history(app_t *a, http_request *r)
     } else {
         cJSON_AddNullToObject(j, "next_before");
     }
-    respond_cjson(r, 200, j);
+    api_respond_json(r, 200, j);
 }
 
 /* ---- /api/resolve: what the daemon would do with a path ---- */
@@ -675,7 +678,7 @@ static void on_resolve_exists(void *ud, bool exists, const char *why)
                  "falls back to the event time", why ? why : "not found");
         cJSON_AddItemToArray(cJSON_GetObjectItem(c->j, "warnings"), cJSON_CreateString(line));
     }
-    respond_cjson(c->r, 200, c->j);
+    api_respond_json(c->r, 200, c->j);
     free(c);
 }
 
@@ -784,7 +787,7 @@ void api_resolve(app_t *a, http_request *r)
     c->j = j;
     fscheck_op *op;
     if (fscheck_exists(a->fs, fp.host, on_resolve_exists, c, &op) < 0) {
-        respond_cjson(r, 200, j);
+        api_respond_json(r, 200, j);
         free(c);
     }
     folder_paths_free(&fp);

@@ -295,20 +295,6 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
 
 void app_stage(app_t *a, staged_req *s)
 {
-    for (size_t i = 0; i < s->n_folders; i++) {
-        app_folder *f = &s->folders[i];
-        store_event ev = {
-            .section = f->section,
-            .plex_path = f->plex_path,
-            .arr_path = f->arr_path,
-            .files = (const char *const *)f->files,
-            .n_files = f->n_files,
-            .source_bit = 1u << s->app,
-            .manual = s->manual,
-            .at = s->at,
-        };
-        f->event_id = store_stage_event(a->store, &ev);
-    }
     a->staged_events += s->n_folders;
     s->next = NULL;
     if (a->staged_tail)
@@ -318,8 +304,11 @@ void app_stage(app_t *a, staged_req *s)
     a->staged_tail = s;
 }
 
+/* Apply a request's folders to the queue, which stages the entry snapshots the commit writes. */
 static void apply_staged(app_t *a, staged_req *s)
 {
+    uint64_t now = wall_ms();
+    const char *src = arr_app_name(s->app);
     for (size_t i = 0; i < s->n_folders; i++) {
         app_folder *f = &s->folders[i];
         q_event ev = {
@@ -333,20 +322,18 @@ static void apply_staged(app_t *a, staged_req *s)
             .at = s->at,
         };
         q_add_result res;
-        int rc = queue_add(a->q, &ev, wall_ms(), &res);
-        if (rc < 0) {
-            /* Committed but not applied: the inbox row stays and is replayed at the next start. */
-            log_error("queue is full (MAX_PENDING=%ld): '%s' stays in the store until restart",
-                      a->cfg.max_pending, log_esc(f->plex_path));
+        if (queue_add(a->q, &ev, now, &res) < 0) {
+            /* Not reached while the request's MAX_PENDING check holds; answered 503 if it is. */
+            log_error("queue is full (MAX_PENDING=%ld): '%s' is not queued", a->cfg.max_pending,
+                      log_esc(f->plex_path));
+            s->queue_full = true;
             continue;
         }
-        store_stage_event_done(a->store, f->event_id);
         f->applied = true;
         f->entry_id = res.entry->id;
         f->state = res.entry->state;
         f->kind = res.kind;
         f->carrier_path = xstrdup(res.entry->plex_path);
-        const char *src = arr_app_name(s->app);
         if (f->section == QUEUE_SECTION_UNRESOLVED)
             log_info("%s: '%s' unresolved (no Plex library list yet); queued until one arrives", src,
                      log_esc(f->plex_path));
@@ -380,6 +367,8 @@ static void on_commit_check(uv_check_t *h)
     staged_req *list = a->staged_head;
     a->staged_head = a->staged_tail = NULL;
     a->staged_events = 0;
+    for (staged_req *s = list; s; s = s->next)
+        apply_staged(a, s);
     int rc = store_commit(a->store, err, sizeof err);
     a->counters.commits++;
     if (rc < 0) {
@@ -387,8 +376,9 @@ static void on_commit_check(uv_check_t *h)
         /* Once per streak: on a full disk every later turn fails the same way (the count is in
          * /metrics, and each refused request carries the reason in its 503). */
         if (a->commit_fail_streak++ == 0)
-            log_error("could not write the state database: %s; webhooks are answered 503 until it "
-                      "can be written again", log_esc(err));
+            log_error("could not write the state database: %s; webhooks are answered 503 (and "
+                      "their scans kept in memory only) until it can be written again",
+                      log_esc(err));
         else
             log_debug("could not write the state database: %s", log_esc(err));
     } else if (a->commit_fail_streak) {
@@ -396,9 +386,6 @@ static void on_commit_check(uv_check_t *h)
                  (unsigned long long)a->commit_fail_streak, a->commit_fail_streak == 1 ? "" : "s");
         a->commit_fail_streak = 0;
     }
-    if (rc == 0)
-        for (staged_req *s = list; s; s = s->next)
-            apply_staged(a, s);
     log_flush(); /* the turn's log lines, in one write, before its answers */
     for (staged_req *s = list, *next; s; s = next) {
         next = s->next;

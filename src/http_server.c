@@ -88,6 +88,7 @@ struct http_conn {
     bool cont_pending;
     bool evictable;    /* the handler holds the request only to delay its answer */
     bool got_bytes;    /* anything was read on it yet */
+    bool peer_eof;     /* the peer half-closed while its request was handled or answered */
     uint64_t accepted_at; /* loop time (ms) of the accept */
     const char *exec_start, *exec_end; /* the bytes of the llhttp_execute() call running */
     unsigned exec_id;  /* counts llhttp_execute() calls */
@@ -605,6 +606,17 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     uv_timer_stop(&c->idle_timer);
+    if (c->peer_eof) {
+        /* Requests it sent before its half-close are still answered, one by one; then it is
+         * done (lingering would wait for an end of stream that has already come). */
+        if (!c->close_after && !c->srv->draining) {
+            conn_next_request(c);
+            if (c->state != CONN_IDLE && c->state != CONN_HEADERS && c->state != CONN_BODY)
+                return; /* handling the next one, or answering an error about it */
+        }
+        conn_close(c);
+        return;
+    }
     /* Draining may have begun while this keep-alive response was in flight. */
     if (c->close_after || c->srv->draining)
         conn_linger(c);
@@ -990,7 +1002,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (nread == 0)
         return;
+    bool busy = c->state == CONN_HANDLING || c->state == CONN_WRITING;
     if (nread < 0) {
+        if (nread == UV_EOF && busy) {
+            c->peer_eof = true; /* its answer is still written (see on_write) */
+            conn_update_reading(c);
+            return;
+        }
         if (nread != UV_EOF)
             log_debug("http: %s: read: %s", c->label, uv_strerror((int)nread));
         else if (c->state == CONN_HEADERS || c->state == CONN_BODY)
@@ -1004,6 +1022,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     c->rlen += (size_t)nread;
     c->got_bytes = true;
+    if (busy) {
+        /* The next pipelined request: parsed once this one is answered. */
+        conn_account(c);
+        conn_update_reading(c);
+        return;
+    }
     if (c->state == CONN_BODY)
         conn_idle_timer(c, s->o.idle_timeout_ms);
     conn_account(c);
@@ -1018,10 +1042,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     conn_update_reading(c);
 }
 
+/* Reading stays on while a request is handled and answered, as long as the read buffer has
+ * room: stopping and restarting it around every request cost two epoll_ctl calls each. Bytes
+ * read meanwhile (a pipelined request) wait in the buffer; a full buffer stops reading. */
 static void conn_update_reading(http_conn *c)
 {
+    bool busy = c->state == CONN_HANDLING || c->state == CONN_WRITING;
+    bool room = !c->rbuf || c->rlen - c->rpos < READ_CHUNK;
     bool want = c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY ||
-                c->state == CONN_LINGER;
+                c->state == CONN_LINGER ||
+                (busy && room && !c->peer_eof && c->srv &&
+                 c->srv->buffered <= c->srv->o.max_buffered_bytes);
     if (want && !c->reading) {
         int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         if (rc != 0) {

@@ -6,17 +6,10 @@
 #include <strings.h>
 
 #include "app.h"
+#include "json_arena.h"
 #include "log.h"
 #include "paths.h"
 #include "util.h"
-
-static void respond_cjson(http_request *r, int status, cJSON *j)
-{
-    char *text = cJSON_PrintUnformatted(j);
-    http_respond(r, status, "application/json", text, strlen(text), NULL);
-    free(text);
-    cJSON_Delete(j);
-}
 
 static void respond_status(http_request *r, int status, const char *word, const char *message)
 {
@@ -24,7 +17,7 @@ static void respond_status(http_request *r, int status, const char *word, const 
     cJSON_AddStringToObject(j, "status", word);
     if (message)
         cJSON_AddStringToObject(j, "message", message);
-    respond_cjson(r, status, j);
+    api_respond_json(r, status, j);
 }
 
 static void challenge(app_t *a, http_request *r, const char *realm)
@@ -158,7 +151,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "status", "ignored");
         cJSON_AddStringToObject(j, "eventType", ev.event_type ? ev.event_type : "");
-        respond_cjson(r, 200, j);
+        api_respond_json(r, 200, j);
         wh_event_free(&ev);
         return;
     }
@@ -196,7 +189,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "status", "skipped");
         cJSON_AddItemToObject(j, "skipped", skipped);
-        respond_cjson(r, 200, j);
+        api_respond_json(r, 200, j);
         staged_free(s);
         return;
     }
@@ -340,14 +333,19 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
 {
     (void)a;
     http_request *r = s->req;
-    if (!committed) {
+    if (!committed || s->queue_full) {
         char msg[400];
-        snprintf(msg, sizeof msg, "the request could not be recorded (%s); nothing was queued",
-                 err && *err ? err : "state database error");
+        if (!committed)
+            snprintf(msg, sizeof msg,
+                     "the request could not be recorded (%s); its scan is queued in memory only and "
+                     "is lost if the daemon stops before the database can be written again",
+                     err && *err ? err : "state database error");
+        else
+            snprintf(msg, sizeof msg, "too many folders are pending (MAX_PENDING); try again later");
         if (s->html)
             respond_manual_page(r, 503, msg);
         else
-            respond_status(r, 503, "unavailable", msg);
+            respond_status(r, 503, committed ? "queue_full" : "unavailable", msg);
         staged_free(s);
         return;
     }
@@ -363,6 +361,7 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
         staged_free(s);
         return;
     }
+    json_arena_begin(); /* the answer's tree and text live until it is written */
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "status", all_unresolved ? "unresolved" : "queued");
     cJSON *entries = cJSON_AddArrayToObject(j, "entries");
@@ -390,7 +389,8 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
         if (skipped)
             cJSON_AddItemToObject(j, "skipped", skipped);
     }
-    respond_cjson(r, 202, j);
+    api_respond_json(r, 202, j);
+    json_arena_end();
     staged_free(s);
 }
 

@@ -85,7 +85,6 @@ enum {
     ST_BEGIN = 0,
     ST_COMMIT,
     ST_ROLLBACK,
-    ST_INBOX_INSERT,
     ST_INBOX_DELETE,
     ST_ENTRY_PUT,
     ST_ENTRY_DELETE,
@@ -98,8 +97,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_INBOX_INSERT] = "INSERT INTO inbox (id, section, plex_path, arr_path, files, source_bit,"
-                        " manual, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_INBOX_DELETE] = "DELETE FROM inbox WHERE id = ?",
     [ST_ENTRY_PUT] = "INSERT OR REPLACE INTO entries (id, section, plex_path, arr_path, first_seen,"
                      " last_event, due, state, attempts, dirty, dirty_first, manual, files,"
@@ -114,18 +111,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 };
 
 /* ---- staging ---- */
-
-typedef struct staged_event {
-    int64_t id;
-    long section;
-    char *plex_path;
-    char *arr_path;
-    unsigned char *files; /* encoded, see files_encode() */
-    size_t files_len;
-    unsigned source_bit;
-    bool manual;
-    uint64_t at;
-} staged_event;
 
 /* The one pending change of an entry id: its latest snapshot, or its deletion. */
 typedef struct staged_entry {
@@ -161,16 +146,13 @@ struct store {
     char *path;
     sqlite3_stmt *stmt[ST_COUNT];
     char sqlerr[256];        /* text of the last SQLite failure */
-    int64_t last_event_id;   /* last inbox id handed out */
     bool fail_next_commit;   /* test hook */
 
-    staged_event *ev;
-    size_t n_ev, cap_ev;
     staged_entry *ops;       /* one per entry id, in staging order */
     size_t n_ops, cap_ops;
     uint32_t *slots;         /* open addressing over ops: index + 1, 0 = empty */
     size_t n_slots;          /* power of two, at least twice n_ops */
-    int64_t *done;
+    int64_t *done;           /* replayed inbox rows to delete */
     size_t n_done, cap_done;
     staged_history *hist;
     size_t n_hist, cap_hist;
@@ -657,17 +639,6 @@ static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t 
         if (ret < 0)
             goto fail;
     }
-    /* AUTOINCREMENT's sequence remembers ids of inbox rows already deleted, so ids never repeat
-     * across restarts (a log line about event 42 always means one event). */
-    ret = query_int(s,
-                    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence"
-                    " WHERE name = 'inbox'), 0), coalesce((SELECT max(id) FROM inbox), 0))",
-                    &s->last_event_id, &rc);
-    if (ret < 0) {
-        *corrupt = sqlite_is_corrupt(rc);
-        seterr(err, errlen, "cannot read %s: %s", s->path, s->sqlerr);
-        goto fail;
-    }
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
     return 0;
 fail:
@@ -753,13 +724,6 @@ const char *store_path(const store_t *s)
 
 /* ---- staging ---- */
 
-static void staged_event_free(staged_event *e)
-{
-    free(e->plex_path);
-    free(e->arr_path);
-    free(e->files);
-}
-
 static void staged_entry_clear(staged_entry *op)
 {
     free(op->plex_path);
@@ -782,16 +746,8 @@ static void staged_history_free(staged_history *h)
     free(h->error);
 }
 
-static void discard_events(store_t *s)
-{
-    for (size_t i = 0; i < s->n_ev; i++)
-        staged_event_free(&s->ev[i]);
-    s->n_ev = 0;
-}
-
 static void discard_all(store_t *s)
 {
-    discard_events(s);
     for (size_t i = 0; i < s->n_ops; i++)
         staged_entry_clear(&s->ops[i]);
     s->n_ops = 0;
@@ -809,30 +765,12 @@ void store_close(store_t *s)
         return;
     discard_all(s);
     db_close(s);
-    free(s->ev);
     free(s->ops);
     free(s->slots);
     free(s->done);
     free(s->hist);
     free(s->path);
     free(s);
-}
-
-int64_t store_stage_event(store_t *s, const store_event *ev)
-{
-    if (!ev || !ev->plex_path || !ev->arr_path || (ev->n_files > 0 && !ev->files))
-        return -EINVAL;
-    s->ev = grow(s->ev, &s->cap_ev, s->n_ev + 1, sizeof *s->ev);
-    staged_event *e = &s->ev[s->n_ev++];
-    e->id = ++s->last_event_id;
-    e->section = ev->section;
-    e->plex_path = xstrdup(ev->plex_path);
-    e->arr_path = xstrdup(ev->arr_path);
-    files_encode(ev->files, ev->n_files, &e->files, &e->files_len);
-    e->source_bit = ev->source_bit;
-    e->manual = ev->manual;
-    e->at = ev->at;
-    return e->id;
 }
 
 static size_t id_hash(int64_t id)
@@ -949,7 +887,7 @@ void store_stage_history(store_t *s, const store_history *h)
 
 bool store_has_staged(const store_t *s)
 {
-    return s->n_ev || s->n_ops || s->n_done || s->n_hist;
+    return s->n_ops || s->n_done || s->n_hist;
 }
 
 void store_test_fail_next_commit(store_t *s)
@@ -958,26 +896,6 @@ void store_test_fail_next_commit(store_t *s)
 }
 
 /* ---- commit ---- */
-
-static int write_events(store_t *s)
-{
-    binder b = {0};
-    int ret = stmt_get(s, ST_INBOX_INSERT, &b.st);
-    for (size_t i = 0; ret == 0 && i < s->n_ev; i++) {
-        const staged_event *e = &s->ev[i];
-        b.idx = 0;
-        b_int(&b, e->id);
-        b_int(&b, e->section);
-        b_text(&b, e->plex_path);
-        b_text(&b, e->arr_path);
-        b_blob(&b, e->files, e->files_len);
-        b_int(&b, e->source_bit);
-        b_int(&b, e->manual);
-        b_u64(&b, e->at);
-        ret = stmt_finish(s, &b);
-    }
-    return ret;
-}
 
 /* Deletions first: a key may move from an entry being deleted to a new one in the same turn. */
 static int write_entries(store_t *s)
@@ -1064,18 +982,14 @@ int store_commit(store_t *s, char *err, size_t errlen)
     const char *step = "begin";
     int ret = run_cached(s, ST_BEGIN);
     if (ret == 0) {
-        step = "inbox";
-        ret = write_events(s);
+        step = "entries";
+        ret = write_entries(s);
     }
     if (ret == 0 && s->fail_next_commit) {
         s->fail_next_commit = false;
         step = "test hook";
         snprintf(s->sqlerr, sizeof s->sqlerr, "injected failure");
         ret = -EIO;
-    }
-    if (ret == 0) {
-        step = "entries";
-        ret = write_entries(s);
     }
     if (ret == 0) {
         step = "inbox cleanup";
@@ -1093,14 +1007,11 @@ int store_commit(store_t *s, char *err, size_t errlen)
         discard_all(s);
         return 0;
     }
-    size_t lost = s->n_ev;
-    seterr(err, errlen, "%s: commit failed (%s): %s; %zu staged event%s discarded", s->path, step,
-           s->sqlerr, lost, lost == 1 ? "" : "s");
+    seterr(err, errlen, "%s: commit failed (%s): %s", s->path, step, s->sqlerr);
     /* A failed COMMIT (or a statement error SQLite did not roll back itself) leaves the
      * transaction open; it must end here or every later commit would fail on BEGIN. */
     if (!sqlite3_get_autocommit(s->db) && run_cached(s, ST_ROLLBACK) < 0)
         log_error("store: %s: rollback failed: %s", log_esc(s->path), log_esc(s->sqlerr));
-    discard_events(s);
     return ret;
 }
 

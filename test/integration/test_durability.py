@@ -597,16 +597,20 @@ class CommitFailureTest(DurabilityCase):
         drop = ("due_in_ms",)
         return {k: {f: v for f, v in e.items() if f not in drop} for k, e in entries.items()}
 
-    def test_a_failed_commit_answers_503_and_leaves_the_queue_as_before(self):
+    def test_a_failed_commit_answers_503_keeps_the_scan_and_writes_it_later(self):
+        """A full disk: nothing of the request is on disk, so it is not acknowledged (503); its
+        scan stays queued in memory (the *arr apps do not resend a webhook) and is written with
+        the first commit that succeeds."""
         env = dict(WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="1h")
         self.start_daemon(**env)
         self.wait_libraries()
         kept = self.post_show("Kept Show")
         self.assertTrue(wait_until(lambda: kept in self.entries(), 10))
-        before = self.stable(self.entries())
+        before = self.entries()
         self.addCleanup(lambda: self.daemon.running() and self.set_fsize(resource.RLIM_INFINITY))
 
         self.set_fsize(1)  # every write past the first byte of a file fails: a full disk
+        lost = None
         for show in ("Lost Show", "Kept Show"):  # a new folder, and one merging into an entry
             f = self.show_file(show)
             touch(f)
@@ -614,21 +618,32 @@ class CommitFailureTest(DurabilityCase):
             self.assertEqual(r.status, 503, r)
             body = r.json()
             self.assertEqual(body["status"], "unavailable", r)
-            self.assertRegex(body["message"], r"could not be recorded.*nothing was queued", r)
-            self.assertEqual(self.stable(self.entries()), before, "the queue changed")
+            self.assertRegex(body["message"], r"could not be recorded.*in memory only", r)
+            if show == "Lost Show":
+                lost = self.show_folder(show)
         metrics = self.daemon.get("/metrics").text
         self.assertRegex(metrics, r'pss_commits_total\{outcome="failed"\} [1-9]')
+        now = self.entries()
+        self.assertEqual(set(now), {kept, lost}, "the scans are queued in memory")
+        self.assertEqual(now[kept]["events"], before[kept]["events"] + 1)
 
-        self.set_fsize(resource.RLIM_INFINITY)  # space again: the next webhook is recorded
+        # killed before the disk has room: what was never committed is gone, the rest stays
+        self.restart(**env)
+        self.wait_libraries()
+        self.assertEqual(set(self.entries()), {kept})
+        self.assertEqual(self.entries()[kept]["events"], before[kept]["events"])
+
+        self.set_fsize(1)
+        r = self.daemon.webhook("sonarr", self.sonarr_for(self.show_file("Lost Show")))
+        self.assertEqual(r.status, 503, r)
+        self.set_fsize(resource.RLIM_INFINITY)  # space again: the next turn writes both
         later = self.post_show("Later Show")
-        self.assertEqual(set(self.entries()), {kept, later})
+        self.assertEqual(set(self.entries()), {kept, lost, later})
 
-        self.restart()
+        self.restart(**env)
         got = self.entries()
-        self.assertEqual(set(got), {kept, later}, "after SIGKILL and restart")
-        self.assertEqual(got[kept]["events"], before[kept]["events"])
+        self.assertEqual(set(got), {kept, lost, later}, "after SIGKILL and restart")
         self.assertEqual(self.plex.refreshes(), [])
-
 
     def failed_commits(self):
         m = re.search(r'pss_commits_total\{outcome="failed"\} (\d+)',

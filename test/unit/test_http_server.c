@@ -547,6 +547,21 @@ static void cl_pipelined(int port, buf_t *out)
     close(fd);
 }
 
+/* Requests, then a half-close (shutdown of the sending side) before any answer: as `nc -N`
+ * and some scripts do. Every request sent is still answered, then the connection closes. */
+static void cl_pipelined_then_half_close(int port, buf_t *out)
+{
+    int fd = cl_connect(port);
+    cl_send(fd, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+                "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz"
+                "GET /d HTTP/1.1\r\nHost: t\r\n\r\n");
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 3; i++)
+        cl_response(fd, out, false);
+    cl_until_closed(fd, out);
+    close(fd);
+}
+
 static void cl_big_header(int port, buf_t *out)
 {
     char big[2100];
@@ -917,6 +932,22 @@ static void test_deferred_response_holds_back_the_next_pipelined_request(void **
     const char *want[] = {"GET /a|", "GET /b|", "POST /c|xyz", "GET /d|", "<CLOSED>"};
     assert_in_order(out, want, ARRAY_SIZE(want));
     finish(&t);
+}
+
+static void test_half_closed_client_gets_every_answer_then_a_close(void **state)
+{
+    for (int deferred = 0; deferred < 2; deferred++) {
+        tctx t;
+        start(&t);
+        if (deferred)
+            t.mode = H_DEFER; /* the end of stream arrives while a request is being handled */
+        const char *out = run_client(&t, cl_pipelined_then_half_close);
+        assert_int_equal(t.handled, 3);
+        const char *want[] = {"GET /a|", "POST /c|xyz", "GET /d|", "<CLOSED>"};
+        assert_in_order(out, want, ARRAY_SIZE(want));
+        finish(&t);
+    }
+    (void)state;
 }
 
 static void test_oversized_headers_get_431_and_close(void **state)
@@ -1383,6 +1414,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive_serves_two_requests_on_one_connection),
         cmocka_unit_test(test_pipelined_requests_are_answered_in_order),
         cmocka_unit_test(test_deferred_response_holds_back_the_next_pipelined_request),
+        cmocka_unit_test(test_half_closed_client_gets_every_answer_then_a_close),
         cmocka_unit_test(test_oversized_headers_get_431_and_close),
         cmocka_unit_test(test_body_over_limit_gets_413_without_being_read),
         cmocka_unit_test(test_chunked_body_is_assembled_and_capped),

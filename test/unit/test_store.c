@@ -128,22 +128,42 @@ static void sql_exec(const char *db, const char *sql)
 
 /* ---- builders ---- */
 
-static int64_t stage_event(store_t *s, const char *plex, uint64_t at)
+/* An inbox row as an earlier build left it (nothing writes the inbox now; start-up replays it).
+ * The database must exist (a store opened once). Returns the row's id. */
+static int64_t plant_event_full(const char *db, long section, const char *plex, const char *arr,
+                                const char *const *files, size_t n_files, unsigned source_bit,
+                                bool manual, uint64_t at)
+{
+    buf_t blob = {0};
+    for (size_t i = 0; i < n_files; i++)
+        buf_append(&blob, files[i], strlen(files[i]) + 1); /* each path and its NUL */
+    sqlite3 *c = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c,
+                                        "INSERT INTO inbox (section, plex_path, arr_path, files,"
+                                        " source_bit, manual, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, section);
+    sqlite3_bind_text(st, 2, plex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, arr, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 4, blob.data ? blob.data : "", (int)blob.len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, source_bit);
+    sqlite3_bind_int(st, 6, manual);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)at);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    int64_t id = sqlite3_last_insert_rowid(c);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    buf_free(&blob);
+    return id;
+}
+
+static int64_t plant_event(const fixture *f, const char *plex, uint64_t at)
 {
     static const char *const files[] = {"/tv/Show/Season 1/a.mkv", "/tv/Show/Season 1/b.mkv"};
-    store_event ev = {
-        .section = 2,
-        .plex_path = plex,
-        .arr_path = plex,
-        .files = files,
-        .n_files = 2,
-        .source_bit = 1u << 0,
-        .manual = false,
-        .at = at,
-    };
-    int64_t id = store_stage_event(s, &ev);
-    assert_true(id > 0);
-    return id;
+    return plant_event_full(f->db, 2, plex, plex, files, 2, 1u << 0, false, at);
 }
 
 static q_entry make_entry(int64_t id, const char *plex, entry_state st)
@@ -349,9 +369,6 @@ static void test_bad_arguments_are_refused(void **state)
     assert_null(s);
     assert_int_equal(store_open(&s, "", 0, err, sizeof err), -EINVAL);
     s = open_ok(f);
-    store_event ev = {.plex_path = NULL, .arr_path = "/x"};
-    assert_int_equal(store_stage_event(s, &ev), -EINVAL);
-    assert_false(store_has_staged(s));
     hlist l;
     store_history_query q = {.status = -1, .limit = 0};
     assert_int_equal(store_history_list(s, &q, hl_add, &l), -EINVAL);
@@ -368,12 +385,12 @@ static void test_reopen_keeps_entries_inbox_and_history(void **state)
 {
     fixture *f = *state;
     store_t *s = open_ok(f);
-    int64_t ev = stage_event(s, "/tv/Show/Season 1", 111);
     q_entry e = make_entry(7, "/tv/Show/Season 1", ENTRY_WAITING);
     store_stage_entry_put(s, &e);
     stage_hist(s, 2, "/tv/Old", 5000, HIST_OK, 10);
     commit_ok(s);
     store_close(s);
+    plant_event(f, "/tv/Show/Season 2", 111);
 
     s = open_ok(f);
     loaded l;
@@ -384,67 +401,67 @@ static void test_reopen_keeps_entries_inbox_and_history(void **state)
     assert_int_equal(l.last_entry.id, 7);
     assert_int_equal(l.event_at, 111);
     assert_int_equal(store_max_entry_id(s), 7);
-    /* ids keep counting from where they were, never reused */
-    assert_true(stage_event(s, "/tv/Other", 222) > ev);
     store_close(s);
     loaded_free(&l);
 }
 
-static void test_event_ids_never_repeat_after_inbox_emptied(void **state)
+static void test_replayed_inbox_rows_are_deleted_with_the_entries_they_became(void **state)
 {
     fixture *f = *state;
-    store_t *s = open_ok(f);
-    int64_t a = stage_event(s, "/m/A", 1);
-    int64_t b = stage_event(s, "/m/B", 2);
+    store_close(open_ok(f));
+    int64_t a = plant_event(f, "/m/A", 1);
+    int64_t b = plant_event(f, "/m/B", 2);
     assert_int_equal(b, a + 1);
-    commit_ok(s);
+
+    store_t *s = open_ok(f);
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_events, 2);
+    /* the owner applies each to its queue: the entry and the row's deletion commit together */
+    q_entry e = make_entry(1, "/m/A", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
     store_stage_event_done(s, a);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT group_concat(id) FROM inbox"), b);
     store_stage_event_done(s, b);
     commit_ok(s);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
     store_close(s);
-
-    s = open_ok(f);
-    assert_true(stage_event(s, "/m/C", 3) > b);
-    store_close(s);
+    loaded_free(&l);
 }
 
-static void test_group_commit_writes_events_entries_and_history_together(void **state)
+static void test_group_commit_writes_entries_deletions_and_history_together(void **state)
 {
     fixture *f = *state;
     store_t *s = open_ok(f);
-    int64_t id1 = stage_event(s, "/tv/A", 10);
-    int64_t id2 = stage_event(s, "/tv/B", 11);
-    int64_t id3 = stage_event(s, "/tv/C", 12);
-    assert_true(id1 < id2 && id2 < id3);
     q_entry e1 = make_entry(1, "/tv/A", ENTRY_WAITING);
     q_entry e2 = make_entry(2, "/tv/B", ENTRY_READY);
+    q_entry e3 = make_entry(3, "/tv/C", ENTRY_WAITING);
     store_stage_entry_put(s, &e1);
     store_stage_entry_put(s, &e2);
+    store_stage_entry_put(s, &e3);
     stage_hist(s, 2, "/tv/Z", 100, HIST_OK, 5);
     assert_true(store_has_staged(s));
 
     /* staging touches nothing on disk */
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 0);
 
     commit_ok(s);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 3);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 3);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 1);
-    assert_int_equal(sql_int(f->db, "SELECT group_concat(id) = '1,2,3' FROM (SELECT id FROM inbox"
-                                    " ORDER BY id)"),
-                     1);
 
-    /* the events were absorbed: their inbox rows go in the same commit as the entry change */
+    /* events merged into an entry, another scanned and gone: one transaction */
     e1.events = 3;
     store_stage_entry_put(s, &e1);
-    store_stage_event_done(s, id1);
-    store_stage_event_done(s, id2);
-    store_stage_event_done(s, id3);
+    store_stage_entry_del(s, 2);
+    stage_hist(s, 2, "/tv/B", 200, HIST_OK, 5);
     commit_ok(s);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
     assert_int_equal(sql_int(f->db, "SELECT events FROM entries WHERE id = 1"), 3);
+    assert_int_equal(sql_int(f->db, "SELECT group_concat(id) = '1,3' FROM (SELECT id FROM entries"
+                                    " ORDER BY id)"),
+                     1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 2);
 
     /* nothing staged: nothing to do */
     char err[64];
@@ -452,20 +469,21 @@ static void test_group_commit_writes_events_entries_and_history_together(void **
     store_close(s);
 }
 
-static void test_failed_commit_discards_events_and_keeps_entry_changes(void **state)
+static void test_failed_commit_writes_nothing_and_keeps_everything_staged(void **state)
 {
     fixture *f = *state;
     store_t *s = open_ok(f);
     q_entry old = make_entry(9, "/tv/Gone", ENTRY_WAITING);
     store_stage_entry_put(s, &old);
-    int64_t done_ev = stage_event(s, "/tv/Gone", 5);
     commit_ok(s);
+    store_close(s);
+    int64_t leftover = plant_event(f, "/tv/Gone", 5);
+    s = open_ok(f);
 
-    int64_t ev = stage_event(s, "/tv/New", 50);
     q_entry e = make_entry(3, "/tv/New", ENTRY_WAITING);
     store_stage_entry_put(s, &e);
     store_stage_entry_del(s, 9);
-    store_stage_event_done(s, done_ev);
+    store_stage_event_done(s, leftover);
     stage_hist(s, 2, "/tv/Gone", 40, HIST_OK, 1);
 
     store_test_fail_next_commit(s);
@@ -473,22 +491,18 @@ static void test_failed_commit_discards_events_and_keeps_entry_changes(void **st
     int rc = store_commit(s, err, sizeof err);
     assert_true(rc < 0);
     assert_non_null(strstr(err, f->db));
-    assert_non_null(strstr(err, "1 staged event discarded"));
-    /* rolled back: the inbox row written before the failure is gone, nothing else applied */
+    assert_non_null(strstr(err, "injected failure"));
+    /* rolled back: the entry rows written before the failure are gone, nothing else applied */
+    assert_int_equal(sql_int(f->db, "SELECT group_concat(id) FROM entries"), 9);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 1);
-    char q[128];
-    snprintf(q, sizeof q, "SELECT count(*) FROM inbox WHERE id = %lld", (long long)ev);
-    assert_int_equal(sql_int(f->db, q), 0);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries WHERE id = 9"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 0);
     assert_true(store_has_staged(s));
 
+    /* the next commit writes all of it */
     commit_ok(s);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0); /* done row deleted */
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
     assert_int_equal(sql_int(f->db, "SELECT group_concat(id) FROM entries"), 3);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 1);
-    /* the discarded event's id is not handed out again */
-    assert_true(stage_event(s, "/tv/Again", 60) > ev);
     store_close(s);
 }
 
@@ -566,15 +580,13 @@ static void test_load_gives_entries_then_successes_then_events_oldest_first(void
     q_entry e2 = make_entry(2, "/tv/Two", ENTRY_SYNCING);
     store_stage_entry_put(s, &e2);
 
-    int64_t v1 = stage_event(s, "/tv/First", 1);
-    int64_t v2 = stage_event(s, "/tv/Second", 2);
-    static const char *const evfiles[] = {"/m/\x01odd\x7f.mkv"};
-    store_event ev = {.section = 3, .plex_path = "/m", .arr_path = "/arr/m", .files = evfiles,
-                      .n_files = 1, .source_bit = 1u << 3, .manual = true, .at = 33};
-    int64_t v3 = store_stage_event(s, &ev);
     stage_hist(s, 2, "/tv/Done", 1000, HIST_OK, 20);
     commit_ok(s);
     store_close(s);
+    int64_t v1 = plant_event(f, "/tv/First", 1);
+    int64_t v2 = plant_event(f, "/tv/Second", 2);
+    static const char *const evfiles[] = {"/m/\x01odd\x7f.mkv"};
+    int64_t v3 = plant_event_full(f->db, 3, "/m", "/arr/m", evfiles, 1, 1u << 3, true, 33);
 
     s = open_ok(f);
     loaded l;
@@ -686,9 +698,10 @@ static void assert_fresh_and_usable(const fixture *f, store_t *s)
     loaded l;
     load_all(s, &l);
     assert_int_equal(l.n_entries + l.n_events + l.n_success, 0);
-    stage_event(s, "/tv/After", 1);
+    q_entry e = make_entry(1, "/tv/After", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
     commit_ok(s);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 1);
     loaded_free(&l);
 }
 
@@ -951,25 +964,19 @@ static void test_history_stats_count_each_status(void **state)
     store_close(s);
 }
 
-static void test_two_thousand_staged_events_commit_in_one_call(void **state)
+static void test_two_thousand_snapshots_commit_in_one_call(void **state)
 {
     fixture *f = *state;
     store_t *s = open_ok(f);
-    int64_t first = 0, last = 0;
     for (int i = 0; i < 2000; i++) {
         char p[64];
         snprintf(p, sizeof p, "/tv/Show %d", i);
-        last = stage_event(s, p, (uint64_t)i);
-        if (i == 0)
-            first = last;
-        /* and many entry snapshots, each id put several times */
+        /* many entry snapshots, each id put several times (events merging into it) */
         q_entry e = make_entry(1 + i % 700, p, ENTRY_WAITING);
         e.events = (unsigned)i;
         store_stage_entry_put(s, &e);
     }
-    assert_int_equal(last - first, 1999);
     commit_ok(s);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 2000);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 700);
     /* the last snapshot of each id won */
     assert_int_equal(sql_int(f->db, "SELECT events FROM entries WHERE id = 1"), 1400);
@@ -982,13 +989,11 @@ static void test_close_discards_staged_rows(void **state)
 {
     fixture *f = *state;
     store_t *s = open_ok(f);
-    stage_event(s, "/tv/Lost", 1);
     q_entry e = make_entry(1, "/tv/Lost", ENTRY_WAITING);
     store_stage_entry_put(s, &e);
     stage_hist(s, 1, "/tv/Lost", 1, HIST_OK, 1);
     assert_int_equal(store_max_entry_id(s), 1); /* staged ids count */
     store_close(s);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM inbox"), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 0);
 }
@@ -1001,9 +1006,9 @@ int main(void)
         T(test_open_creates_state_dir_and_schema),
         T(test_bad_arguments_are_refused),
         T(test_reopen_keeps_entries_inbox_and_history),
-        T(test_event_ids_never_repeat_after_inbox_emptied),
-        T(test_group_commit_writes_events_entries_and_history_together),
-        T(test_failed_commit_discards_events_and_keeps_entry_changes),
+        T(test_replayed_inbox_rows_are_deleted_with_the_entries_they_became),
+        T(test_group_commit_writes_entries_deletions_and_history_together),
+        T(test_failed_commit_writes_nothing_and_keeps_everything_staged),
         T(test_put_then_del_cancels_the_put),
         T(test_same_id_put_twice_keeps_the_last_snapshot),
         T(test_load_gives_entries_then_successes_then_events_oldest_first),
@@ -1016,7 +1021,7 @@ int main(void)
         T(test_prune_deletes_only_old_rows_and_at_most_max),
         T(test_history_pages_newest_first_with_search_and_status),
         T(test_history_stats_count_each_status),
-        T(test_two_thousand_staged_events_commit_in_one_call),
+        T(test_two_thousand_snapshots_commit_in_one_call),
         T(test_close_discards_staged_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
