@@ -117,6 +117,12 @@ struct app {
     staged_req *staged_head, *staged_tail;
     size_t staged_events;
     uint64_t commit_fail_streak; /* consecutive failed commits: logged at the first and at recovery */
+    /* DURABILITY=full: committed requests are answered once an fdatasync of the WAL, run on
+     * libuv's thread pool while the loop goes on, has covered their commit. */
+    uv_fs_t wal_sync;
+    bool wal_syncing;
+    staged_req *sync_wait_head, *sync_wait_tail; /* committed, waiting for the next sync */
+    staged_req *syncing;                         /* covered by the sync in flight */
 
     uv_timer_t queue_timer;
     uv_timer_t section_timer;

@@ -22,8 +22,18 @@
 
 typedef struct store store_t;
 
-/* Open (creating) STATE_DIR/plex-servarr-sync.db. WAL mode; synchronous FULL (durability 0)
- * or NORMAL (1); busy timeout; schema created or migrated by PRAGMA user_version.
+/* How a commit reaches stable storage (store_open's `durability`). */
+enum {
+    STORE_SYNC_COMMIT = 0, /* synchronous=FULL: SQLite syncs the WAL inside every commit */
+    STORE_SYNC_NONE = 1,   /* synchronous=NORMAL: survives a crash of the process, not of the OS */
+    /* synchronous=NORMAL, and the owner syncs the WAL itself (store_wal_fd): a commit is on
+     * stable storage once an fdatasync of that descriptor that began after it has returned. The
+     * owner can so sync off its loop and cover many commits with one sync. */
+    STORE_SYNC_OWNER = 2,
+};
+
+/* Open (creating) STATE_DIR/plex-servarr-sync.db. WAL mode; synchronous per `durability`
+ * (STORE_SYNC_*); busy timeout; schema created or migrated by PRAGMA user_version.
  * A corrupt file (SQLITE_CORRUPT / SQLITE_NOTADB on open or on quick_check) is renamed to
  * "<db>.corrupt-<unix time>" with its -wal and -shm, logged loudly (log_error), and a fresh one
  * created. A user_version newer than STORE_SCHEMA_VERSION is refused: -EPROTO with err saying
@@ -32,6 +42,11 @@ typedef struct store store_t;
 int store_open(store_t **out, const char *state_dir, int durability, char *err, size_t errlen);
 void store_close(store_t *s);   /* commits nothing; discards staged rows */
 const char *store_path(const store_t *s);
+
+/* STORE_SYNC_OWNER: a descriptor of the database's WAL file for fdatasync(2), or -errno.
+ * Reopened if SQLite has replaced the file since the last call; owned by the store. Checkpoints
+ * (which copy the WAL into the database) sync both files themselves, as SQLite always does. */
+int store_wal_fd(store_t *s);
 
 /* ---- a leftover inbox row (see above), as start-up replays it ---- */
 typedef struct store_event {

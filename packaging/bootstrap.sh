@@ -16,7 +16,7 @@ case "$mode" in run|test) ;; *) echo "usage: $0 run|test | $0 packages run|test"
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
   libsqlite3-dev libsystemd-dev node-llhttp)
-test_pkgs=(libcmocka-dev python3 rclone curl chromium dpkg-dev file systemd clang libclang-rt-14-dev
+test_pkgs=(libcmocka-dev python3 rclone curl strace chromium dpkg-dev file systemd clang libclang-rt-14-dev
   valgrind)
 # node and npm for the browser test: Debian's packages, unless a node (and its npm) is already there
 command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs)

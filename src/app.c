@@ -356,6 +356,77 @@ static void on_log_prepare(uv_prepare_t *h)
     log_flush();
 }
 
+/* ---- acknowledging (DURABILITY=full: after the WAL is on stable storage) ---- */
+
+static void answer_all(app_t *a, staged_req *list, bool ok, const char *err)
+{
+    for (staged_req *s = list, *next; s; s = next) {
+        next = s->next;
+        router_staged_done(a, s, ok, err);
+    }
+}
+
+static void wal_sync_start(app_t *a);
+
+static void on_wal_synced(uv_fs_t *req)
+{
+    app_t *a = container_of(req, app_t, wal_sync);
+    int rc = (int)req->result;
+    uv_fs_req_cleanup(req);
+    a->wal_syncing = false;
+    staged_req *list = a->syncing;
+    a->syncing = NULL;
+    char err[320] = "";
+    if (rc < 0 && list) {
+        a->counters.commit_failures++;
+        snprintf(err, sizeof err, "%s-wal: fdatasync: %s", store_path(a->store), uv_strerror(rc));
+        log_error("could not make the state database durable: %s", log_esc(err));
+    }
+    answer_all(a, list, rc >= 0, err);
+    wal_sync_start(a);
+}
+
+/* One sync in flight at a time; it covers every commit made before it began, so what commits
+ * meanwhile rides on the next one. */
+static void wal_sync_start(app_t *a)
+{
+    if (a->wal_syncing || !a->sync_wait_head)
+        return;
+    staged_req *list = a->sync_wait_head;
+    a->sync_wait_head = a->sync_wait_tail = NULL;
+    int fd = store_wal_fd(a->store);
+    int rc = fd < 0 ? fd : uv_fs_fdatasync(a->loop, &a->wal_sync, fd, on_wal_synced);
+    if (rc < 0) {
+        char err[320];
+        snprintf(err, sizeof err, "%s-wal: %s", store_path(a->store), uv_strerror(rc));
+        a->counters.commit_failures++;
+        log_error("could not make the state database durable: %s", log_esc(err));
+        answer_all(a, list, false, err);
+        return;
+    }
+    a->syncing = list;
+    a->wal_syncing = true;
+}
+
+/* At shutdown: sync on the loop (the final state included) and answer everyone still waiting
+ * (a sync in flight finds nothing left to answer when it ends). */
+static void wal_sync_now(app_t *a)
+{
+    if (a->cfg.durability != DURABILITY_FULL)
+        return;
+    int fd = store_wal_fd(a->store);
+    int rc = fd < 0 ? fd : fdatasync(fd) == 0 ? 0 : -errno;
+    char err[320] = "";
+    if (rc < 0) {
+        snprintf(err, sizeof err, "%s-wal: fdatasync: %s", store_path(a->store), strerror(-rc));
+        log_error("could not make the state database durable: %s", log_esc(err));
+    }
+    staged_req *first = a->syncing, *second = a->sync_wait_head;
+    a->syncing = a->sync_wait_head = a->sync_wait_tail = NULL;
+    answer_all(a, first, rc == 0, err);
+    answer_all(a, second, rc == 0, err);
+}
+
 static void on_commit_check(uv_check_t *h)
 {
     app_t *a = container_of(h, app_t, commit_check);
@@ -387,9 +458,17 @@ static void on_commit_check(uv_check_t *h)
         a->commit_fail_streak = 0;
     }
     log_flush(); /* the turn's log lines, in one write, before its answers */
-    for (staged_req *s = list, *next; s; s = next) {
-        next = s->next;
-        router_staged_done(a, s, rc == 0, rc == 0 ? NULL : err);
+    if (rc == 0 && list && a->cfg.durability == DURABILITY_FULL) {
+        if (a->sync_wait_tail)
+            a->sync_wait_tail->next = list;
+        else
+            a->sync_wait_head = list;
+        while (list->next)
+            list = list->next;
+        a->sync_wait_tail = list;
+        wal_sync_start(a);
+    } else {
+        answer_all(a, list, rc == 0, rc == 0 ? NULL : err);
     }
     if (list)
         app_schedule(a);
@@ -573,6 +652,7 @@ static void stop_finish(app_t *a)
     char err[256];
     if (store_has_staged(a->store) && store_commit(a->store, err, sizeof err) < 0)
         log_error("could not write the final state: %s", log_esc(err));
+    wal_sync_now(a);
     log_info("stopped: %zu folder%s stay%s queued for the next start", queue_count(a->q),
              queue_count(a->q) == 1 ? "" : "s", queue_count(a->q) == 1 ? "s" : "");
     log_set_buffered(false);
@@ -770,7 +850,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     char err[512] = "";
     /* store_open creates STATE_DIR with its parents and checks it can be written; its message
      * names the directory or the file (missing, not a directory, corrupt-and-stuck, newer). */
-    if (store_open(&a->store, a->cfg.state_dir, a->cfg.durability == DURABILITY_FULL ? 0 : 1, err, sizeof err) < 0) {
+    if (store_open(&a->store, a->cfg.state_dir, a->cfg.durability == DURABILITY_FULL ? STORE_SYNC_OWNER : STORE_SYNC_NONE, err, sizeof err) < 0) {
         log_error("cannot use STATE_DIR '%s': %s", log_esc(a->cfg.state_dir), log_esc(err));
         return -1;
     }

@@ -629,6 +629,26 @@ static void conn_write(http_conn *c, char *data, size_t len, bool close_after)
 {
     c->state = CONN_WRITING;
     c->close_after = close_after;
+    /* A keep-alive answer with nothing buffered behind it is first tried at once: when the
+     * socket takes it all (the usual case), the connection is ready for its next request here,
+     * without the write request's round trip through the loop (and the epoll_ctl that libuv
+     * makes when its write queue drains). Buffered input (a pipelined request) takes the queued
+     * path, so the next request is never dispatched from inside this handler's answer. */
+    if (!close_after && !c->peer_eof && !c->srv->draining && (!c->rbuf || c->rpos == c->rlen)) {
+        uv_buf_t b = uv_buf_init(data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n == (int)len) {
+            free(data);
+            uv_timer_stop(&c->idle_timer);
+            conn_next_request(c);
+            conn_account(c);
+            return;
+        }
+        if (n > 0) { /* the rest goes through the queue */
+            memmove(data, data + n, len - (size_t)n);
+            len -= (size_t)n;
+        }
+    }
     c->wbuf = data;
     c->wlen = len;
     conn_update_reading(c);

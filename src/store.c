@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -147,6 +148,9 @@ struct store {
     sqlite3_stmt *stmt[ST_COUNT];
     char sqlerr[256];        /* text of the last SQLite failure */
     bool fail_next_commit;   /* test hook */
+    int wal_fd;              /* store_wal_fd(), -1 until asked for */
+    dev_t wal_dev;
+    ino_t wal_ino;
 
     staged_entry *ops;       /* one per entry id, in staging order */
     size_t n_ops, cap_ops;
@@ -621,8 +625,8 @@ static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t 
     ret = set_journal_wal(s, err, errlen);
     if (ret < 0)
         goto fail;
-    ret = pragma(s, durability == 0 ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", err,
-                 errlen);
+    ret = pragma(s, durability == STORE_SYNC_COMMIT ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                 err, errlen);
     if (ret < 0)
         goto fail;
     /* 512 KiB of page cache (SQLite's default is 2 MB): it holds the hot pages of a working
@@ -692,14 +696,16 @@ int store_open(store_t **out, const char *state_dir, int durability, char *err, 
         seterr(err, errlen, "state directory not set");
         return -EINVAL;
     }
-    if (durability != 0 && durability != 1) {
-        seterr(err, errlen, "bad durability %d (0 = full, 1 = process)", durability);
+    if (durability != STORE_SYNC_COMMIT && durability != STORE_SYNC_NONE &&
+        durability != STORE_SYNC_OWNER) {
+        seterr(err, errlen, "bad durability %d (see STORE_SYNC_*)", durability);
         return -EINVAL;
     }
     int ret = state_dir_ready(state_dir, err, errlen);
     if (ret < 0)
         return ret;
     store_t *s = xcalloc(1, sizeof *s);
+    s->wal_fd = -1;
     size_t n = strlen(state_dir);
     s->path = xasprintf("%s%s%s", state_dir, state_dir[n - 1] == '/' ? "" : "/", STORE_DB_NAME);
     bool corrupt = false;
@@ -720,6 +726,34 @@ int store_open(store_t **out, const char *state_dir, int durability, char *err, 
 const char *store_path(const store_t *s)
 {
     return s->path;
+}
+
+int store_wal_fd(store_t *s)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s-wal", s->path);
+    struct stat now;
+    if (stat(p, &now) != 0)
+        return -errno;
+    if (s->wal_fd >= 0 && (s->wal_dev != now.st_dev || s->wal_ino != now.st_ino)) {
+        close(s->wal_fd);
+        s->wal_fd = -1;
+    }
+    if (s->wal_fd < 0) {
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        s->wal_fd = fd;
+        s->wal_dev = st.st_dev;
+        s->wal_ino = st.st_ino;
+    }
+    return s->wal_fd;
 }
 
 /* ---- staging ---- */
@@ -765,6 +799,8 @@ void store_close(store_t *s)
         return;
     discard_all(s);
     db_close(s);
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
     free(s->ops);
     free(s->slots);
     free(s->done);

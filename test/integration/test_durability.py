@@ -16,8 +16,10 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 import unittest
@@ -582,6 +584,60 @@ class HistoryTest(DurabilityCase):
                         "history rows left: %d" % remaining())
         self.assertEqual({h["plex_path"] for h in self.history()},
                          {"/recent/%d" % i for i in range(5)})
+
+
+class WalSyncTest(DurabilityCase):
+    """What DURABILITY means at the system-call level, watched with strace on the running daemon:
+    with `full` a webhook's 202 is written only after an fdatasync of the database's WAL has
+    returned, one that began after the commit wrote its frames (so the answer survives a power
+    loss); with `process` the answer does not wait for any sync."""
+    use_rclone = False
+
+    def trace_webhook(self, durability):
+        if not shutil.which("strace"):
+            self.fail("strace is not installed (packaging/bootstrap.sh packages test lists it)")
+        self.start_daemon(DURABILITY=durability, WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="1h")
+        self.wait_libraries()
+        self.post_show("Warm Show")  # the WAL exists and libuv's thread pool has started
+        pid = self.daemon.proc.pid
+        out = os.path.join(self.tmp, "strace-%s.txt" % durability)
+        cmd = ["strace", "-f", "-qq", "-s", "64", "-e",
+               "trace=fdatasync,fsync,pwrite64,write,writev,sendmsg", "-o", out]
+        for tid in os.listdir("/proc/%d/task" % pid):  # every thread, pool threads included
+            cmd += ["-p", tid]
+        err_path = out + ".err"
+        with open(err_path, "wb") as err_f:
+            tracer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_f)
+        self.addCleanup(lambda: tracer.poll() is None and tracer.kill())
+
+        def traced():
+            with open("/proc/%d/status" % pid) as f:
+                return re.search(r"^TracerPid:\s+[1-9]", f.read(), re.M) is not None
+        if not wait_until(lambda: tracer.poll() is not None or traced(), 10) or not traced():
+            with open(err_path, encoding="utf-8", errors="replace") as f:
+                err = f.read().strip()
+            self.skipTest("cannot trace the daemon here (ptrace not permitted?): %s" % err)
+        self.post_show("Traced Show")
+        tracer.terminate()
+        tracer.wait(10)
+        with open(out, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        answer = [i for i, ln in enumerate(lines) if "HTTP/1.1 202" in ln]
+        self.assertTrue(answer, "no 202 in the trace:\n%s" % "\n".join(lines[-40:]))
+        frames = [i for i, ln in enumerate(lines[:answer[0]]) if "pwrite64(" in ln]
+        self.assertTrue(frames, "the commit wrote no WAL frames before the 202")
+        synced = [i for i, ln in enumerate(lines[frames[-1]:answer[0]], frames[-1])
+                  if re.search(r"(fdatasync\(\d+\)|<\.\.\. fdatasync resumed>\)) += 0", ln)]
+        return lines, synced
+
+    def test_full_answers_after_the_wal_is_synced(self):
+        lines, synced = self.trace_webhook("full")
+        self.assertTrue(synced, "202 written before any fdatasync of the WAL returned:\n%s"
+                        % "\n".join(lines[-40:]))
+
+    def test_process_answers_without_waiting_for_a_sync(self):
+        lines, synced = self.trace_webhook("process")
+        self.assertEqual(synced, [], "\n".join(lines[-40:]))
 
 
 class CommitFailureTest(DurabilityCase):

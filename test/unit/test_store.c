@@ -365,7 +365,7 @@ static void test_bad_arguments_are_refused(void **state)
     fixture *f = *state;
     store_t *s = (store_t *)1;
     char err[256] = "";
-    assert_int_equal(store_open(&s, f->state, 2, err, sizeof err), -EINVAL);
+    assert_int_equal(store_open(&s, f->state, 3, err, sizeof err), -EINVAL);
     assert_null(s);
     assert_int_equal(store_open(&s, "", 0, err, sizeof err), -EINVAL);
     s = open_ok(f);
@@ -378,6 +378,29 @@ static void test_bad_arguments_are_refused(void **state)
     q.status = 7;
     assert_int_equal(store_history_list(s, &q, hl_add, &l), -EINVAL);
     assert_int_equal(store_prune(s, 10, 0), -EINVAL);
+    store_close(s);
+}
+
+static void test_owner_synced_store_hands_out_its_wal(void **state)
+{
+    fixture *f = *state;
+    char err[512] = "";
+    store_t *s = NULL;
+    assert_int_equal(store_open(&s, f->state, STORE_SYNC_OWNER, err, sizeof err), 0);
+    q_entry e = make_entry(1, "/tv/A", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
+    commit_ok(s);
+    int fd = store_wal_fd(s);
+    assert_true(fd >= 0);
+    assert_int_equal(store_wal_fd(s), fd); /* kept while it is the same file */
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    struct stat by_fd, by_path;
+    assert_int_equal(fstat(fd, &by_fd), 0);
+    assert_int_equal(stat(wal, &by_path), 0);
+    assert_true(by_fd.st_ino == by_path.st_ino && by_fd.st_dev == by_path.st_dev);
+    assert_true(by_fd.st_size > 0); /* the commit's frames are in it */
+    assert_int_equal(fdatasync(fd), 0);
     store_close(s);
 }
 
@@ -1005,6 +1028,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_open_creates_state_dir_and_schema),
         T(test_bad_arguments_are_refused),
+        T(test_owner_synced_store_hands_out_its_wal),
         T(test_reopen_keeps_entries_inbox_and_history),
         T(test_replayed_inbox_rows_are_deleted_with_the_entries_they_became),
         T(test_group_commit_writes_entries_deletions_and_history_together),
