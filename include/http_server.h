@@ -87,6 +87,9 @@ void http_respond(http_request *r, int status, const char *content_type, const c
  * limit is reached, r's connection may be closed to make room (oldest first, as connections
  * still sending headers are); http_respond() then sends nothing and frees r as usual. */
 void http_request_evictable(http_request *r);
+/* The handler is done with the body (it keeps r only to answer later): free it now; r->body
+ * becomes "" for the rest of r's life. */
+void http_request_drop_body(http_request *r);
 /* Convenience: {"status": <status_word>, "message": msg} JSON, e.g. 400 "bad_request". */
 void http_respond_json_error(http_request *r, int status, const char *message);
 

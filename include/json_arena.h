@@ -8,8 +8,8 @@
  * that memory, and json_arena_end() takes it all back at once.
  *
  * Rules: everything cJSON allocates inside a scope (trees, cJSON_Print text) must be released
- * or abandoned before the scope ends, and released with cJSON_Delete / cJSON_free, never
- * free(). Outside a scope cJSON uses malloc and free as usual, and memory from either world may
+ * or abandoned before the scope ends (a tree that only that scope built may simply be left to
+ * json_arena_end), and released with cJSON_Delete / cJSON_free, never free(). Outside a scope cJSON uses malloc and free as usual, and memory from either world may
  * be released in the other. Scopes nest (the outermost end resets). Loop thread only. Under
  * AddressSanitizer the arena's free space is poisoned, so a use after the scope is reported. */
 #ifndef PSS_JSON_ARENA_H

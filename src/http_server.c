@@ -1455,6 +1455,19 @@ void http_respond(http_request *r, int status, const char *content_type, const c
     conn_write(c, buf_steal(&out), n, close);
 }
 
+void http_request_drop_body(http_request *r)
+{
+    req_priv *q = (req_priv *)r;
+    static char empty[1];
+    free(q->body);
+    q->body = NULL;
+    q->body_len = q->body_cap = 0;
+    r->body = empty;
+    r->body_len = 0;
+    if (r->conn->req == q)
+        conn_account(r->conn);
+}
+
 void http_request_evictable(http_request *r)
 {
     http_conn *c = r->conn;

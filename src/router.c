@@ -132,7 +132,11 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     }
     wh_event ev;
     char err[256];
-    if (webhook_parse(c, app, r->body, r->body_len, &ev, err, sizeof err) < 0) {
+    int parsed = webhook_parse(c, app, r->body, r->body_len, &ev, err, sizeof err);
+    /* What is needed is copied out: the body is not held while the commit (and, with
+     * DURABILITY=full, the sync) is waited for. */
+    http_request_drop_body(r);
+    if (parsed < 0) {
         log_warn("%s webhook from %s refused: %s", arr_app_name(app), log_esc(r->remote_addr), log_esc(err));
         a->counters.webhook_errors++;
         respond_status(r, 400, "bad_request", err);
