@@ -14,8 +14,10 @@ test/bench/run.sh builds the daemon in Release (build-bench/) and runs this; run
             acknowledged event must be in it.
   memory    peak RSS (/usr/bin/time -v) of the daemon idle, after 2,000 and after 100,000
             different folders were queued.
-  e2e       WEBHOOK_DELAY=0: from the webhook's 2xx to the Plex double receiving the refresh, for
-            1,000 folders, without the rclone step and with it (real `rclone serve`).
+  e2e       WEBHOOK_DELAY=0: from the webhook's 2xx (and from sending it) to the Plex double
+            receiving the refresh, for 1,000 folders, without the rclone step and with it (real
+            `rclone serve`). Negative from the 2xx: the scan began before the answer, which waits
+            for the database's sync.
   drain     200 folders queued at once, the Plex double answering each refresh after 500 ms;
             time until all are scanned with MAX_CONCURRENT_SYNCS 1, 4 and 16.
   slowloris webhook latency (fresh connection each) while 1,000 connections trickle a request head.
@@ -639,7 +641,10 @@ def bench_e2e(binary, tmp, opts, with_rclone):
             raise RuntimeError("the daemon never read the Plex double's library list")
         if plex.wait_path(os.path.join(probe, "Season 01"), 30) is None:
             raise RuntimeError("the probe folder was never scanned")
-        lat = []
+        # From the 2xx, as the benchmark is defined. With DURABILITY=full (the default) the 2xx
+        # waits for the WAL's sync while the scan has already begun, so this can be negative;
+        # from the request's sending it is the latency a user sees.
+        lat, lat_sent = [], []
         for i in range(n):
             show = "E2E Show %04d" % i
             series = os.path.join(tv, show)
@@ -649,6 +654,7 @@ def bench_e2e(binary, tmp, opts, with_rclone):
             with open(os.path.join(season, fname), "wb") as f:
                 f.write(b"x")
             body = webhook_body(series, show)
+            t_sent = time.monotonic()
             status, data = conn.post("/webhook/sonarr", body)
             t_ack = time.monotonic()
             if status != 202:
@@ -657,16 +663,19 @@ def bench_e2e(binary, tmp, opts, with_rclone):
             if t_ref is None:
                 raise RuntimeError("no refresh for %s within 30 s" % season)
             lat.append(t_ref - t_ack)
+            lat_sent.append(t_ref - t_sent)
         conn.close()
         if with_rclone:
             ref = rclone_refresh_times(rc, media, 100 if opts.quick else 200)
         else:
             ref = plex_round_trips(plex.port)
         res = {"n": n, "p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat),
+               "sent_p50": pct(lat_sent, 50), "sent_p99": pct(lat_sent, 99),
                "ref_p50": pct(ref, 50), "ref_p99": pct(ref, 99)}
-        log("e2e %s rclone: p50 %s p99 %s max %s (reference p50 %s p99 %s)" % (
-            "with" if with_rclone else "without", fmt_ms(res["p50"]), fmt_ms(res["p99"]),
-            fmt_ms(res["max"]), fmt_ms(res["ref_p50"]), fmt_ms(res["ref_p99"])))
+        log("e2e %s rclone: p50 %s p99 %s max %s; from sending p50 %s p99 %s (reference p50 %s "
+            "p99 %s)" % ("with" if with_rclone else "without", fmt_ms(res["p50"]),
+                         fmt_ms(res["p99"]), fmt_ms(res["max"]), fmt_ms(res["sent_p50"]),
+                         fmt_ms(res["sent_p99"]), fmt_ms(res["ref_p50"]), fmt_ms(res["ref_p99"])))
         return res
     finally:
         if d:
@@ -906,7 +915,9 @@ def table(res, env_note):
         e = res.get(key)
         if isinstance(e, dict):
             row("3", "%s (%s folders)" % (label, fmt_int(e["n"])),
-                "p50 %s, p99 %s (max %s)" % (fmt_ms(e["p50"]), fmt_ms(e["p99"]), fmt_ms(e["max"])),
+                "from the 2xx: p50 %s, p99 %s (max %s); from sending the request: p50 %s, p99 %s"
+                % (fmt_ms(e["p50"]), fmt_ms(e["p99"]), fmt_ms(e["max"]), fmt_ms(e["sent_p50"]),
+                   fmt_ms(e["sent_p99"])),
                 "%s: p50 %s, p99 %s" % (refname, fmt_ms(e["ref_p50"]), fmt_ms(e["ref_p99"])),
                 "p99 < %d ms" % int(limit * 1000), mark(e["p99"] < limit))
         elif e:
