@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* One prefix rewrite (PATH_REPLACEMENTS, RCLONE_PATH_REPLACEMENTS, LOCAL_PATH_REPLACEMENTS).
- * `from` is normalized (see paths_normalize) and matched case-insensitively by whole component. */
+ * `from` is normalized (see path_normalize in util.h) and matched case-insensitively by whole component. */
 typedef struct cfg_replacement {
     char *from;
     char *to;

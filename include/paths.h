@@ -10,10 +10,6 @@
 
 #define PATHS_MAX 4096 /* longest path accepted, in bytes */
 
-/* Normalize: '\' becomes '/', repeated '/' collapse, trailing '/' dropped (but "/" stays "/").
- * Returns a new string. Does not validate. */
-char *paths_normalize(const char *p);
-
 /* True when `prefix` equals `path` or is a prefix of it ending at a component boundary
  * ("/tv/Show" is a prefix of "/tv/Show/S1", not of "/tv/Show 2"). Both normalized.
  * ci = compare ASCII case-insensitively. "/" is a prefix of every absolute path. */

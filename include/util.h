@@ -51,7 +51,8 @@ int ascii_strncasecmp(const char *a, const char *b, size_t n);
 void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, size_t max);
 
 /* Normalize a path's spelling: '\' becomes '/', repeated '/' collapse, a trailing '/' is
- * dropped ("/" stays "/"). No validation. Returns a new string. One rule for every module. */
+ * dropped ("/" stays "/"); NULL reads as "". No validation. Returns a new string. One rule for
+ * every module. */
 char *path_normalize(const char *p);
 
 /* Percent-encode every byte outside RFC 3986 unreserved (A-Z a-z 0-9 - . _ ~). */

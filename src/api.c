@@ -704,7 +704,7 @@ void api_resolve(app_t *a, http_request *r)
         http_respond_json_error(r, 400, "give ?path=/folder/as/arr/sees/it");
         return;
     }
-    char *norm = paths_normalize(raw);
+    char *norm = path_normalize(raw);
     free(raw);
     const char *bad = paths_check(norm);
     if (bad) {

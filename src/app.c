@@ -366,23 +366,31 @@ static void answer_all(app_t *a, staged_req *list, bool ok, const char *err)
     }
 }
 
+/* Answer the requests a WAL sync covered: 2xx when it worked (rc 0), else 503 with the reason
+ * (`step` names the call that failed). */
+static void wal_answer(app_t *a, staged_req *list, int rc, const char *step)
+{
+    char err[320] = "";
+    if (rc < 0) {
+        a->counters.commit_failures++;
+        snprintf(err, sizeof err, "%s-wal: %s%s%s", store_path(a->store), step, *step ? ": " : "",
+                 uv_strerror(rc));
+        log_error("could not make the state database durable: %s", log_esc(err));
+    }
+    answer_all(a, list, rc == 0, err);
+}
+
 static void wal_sync_start(app_t *a);
 
 static void on_wal_synced(uv_fs_t *req)
 {
     app_t *a = container_of(req, app_t, wal_sync);
-    int rc = (int)req->result;
+    int rc = req->result < 0 ? (int)req->result : 0;
     uv_fs_req_cleanup(req);
     a->wal_syncing = false;
     staged_req *list = a->syncing;
     a->syncing = NULL;
-    char err[320] = "";
-    if (rc < 0 && list) {
-        a->counters.commit_failures++;
-        snprintf(err, sizeof err, "%s-wal: fdatasync: %s", store_path(a->store), uv_strerror(rc));
-        log_error("could not make the state database durable: %s", log_esc(err));
-    }
-    answer_all(a, list, rc >= 0, err);
+    wal_answer(a, list, rc, "fdatasync");
     wal_sync_start(a);
 }
 
@@ -397,34 +405,28 @@ static void wal_sync_start(app_t *a)
     int fd = store_wal_fd(a->store);
     int rc = fd < 0 ? fd : uv_fs_fdatasync(a->loop, &a->wal_sync, fd, on_wal_synced);
     if (rc < 0) {
-        char err[320];
-        snprintf(err, sizeof err, "%s-wal: %s", store_path(a->store), uv_strerror(rc));
-        a->counters.commit_failures++;
-        log_error("could not make the state database durable: %s", log_esc(err));
-        answer_all(a, list, false, err);
+        wal_answer(a, list, rc, "");
         return;
     }
     a->syncing = list;
     a->wal_syncing = true;
 }
 
-/* At shutdown: sync on the loop (the final state included) and answer everyone still waiting
- * (a sync in flight finds nothing left to answer when it ends). */
+/* At shutdown: sync on the loop (the final state included) and answer everyone still waiting,
+ * oldest first (a sync in flight finds nothing left to answer when it ends). */
 static void wal_sync_now(app_t *a)
 {
     if (a->cfg.durability != DURABILITY_FULL)
         return;
     int fd = store_wal_fd(a->store);
     int rc = fd < 0 ? fd : fdatasync(fd) == 0 ? 0 : -errno;
-    char err[320] = "";
-    if (rc < 0) {
-        snprintf(err, sizeof err, "%s-wal: fdatasync: %s", store_path(a->store), strerror(-rc));
-        log_error("could not make the state database durable: %s", log_esc(err));
-    }
-    staged_req *first = a->syncing, *second = a->sync_wait_head;
+    staged_req *list = a->syncing;
+    staged_req **end = &list;
+    while (*end)
+        end = &(*end)->next;
+    *end = a->sync_wait_head;
     a->syncing = a->sync_wait_head = a->sync_wait_tail = NULL;
-    answer_all(a, first, rc == 0, err);
-    answer_all(a, second, rc == 0, err);
+    wal_answer(a, list, rc, "fdatasync");
 }
 
 static void on_commit_check(uv_check_t *h)

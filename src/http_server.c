@@ -129,6 +129,13 @@ static char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static void conn_close(http_conn *c);
 static void conn_parse(http_conn *c);
+
+/* The handler has the request, or its answer is being written. */
+static bool conn_busy(const http_conn *c)
+{
+    return c->state == CONN_HANDLING || c->state == CONN_WRITING;
+}
+
 static void conn_update_reading(http_conn *c);
 static void on_idle_timeout(uv_timer_t *t);
 static void on_header_timeout(uv_timer_t *t);
@@ -1022,7 +1029,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (nread == 0)
         return;
-    bool busy = c->state == CONN_HANDLING || c->state == CONN_WRITING;
+    bool busy = conn_busy(c);
     if (nread < 0) {
         if (nread == UV_EOF && busy) {
             c->peer_eof = true; /* its answer is still written (see on_write) */
@@ -1067,7 +1074,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
  * read meanwhile (a pipelined request) wait in the buffer; a full buffer stops reading. */
 static void conn_update_reading(http_conn *c)
 {
-    bool busy = c->state == CONN_HANDLING || c->state == CONN_WRITING;
+    bool busy = conn_busy(c);
     bool room = !c->rbuf || c->rlen - c->rpos < READ_CHUNK;
     bool want = c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY ||
                 c->state == CONN_LINGER ||

@@ -8,11 +8,6 @@
 
 #include "util.h"
 
-char *paths_normalize(const char *p)
-{
-    return path_normalize(p ? p : "");
-}
-
 bool paths_has_prefix(const char *path, const char *prefix, bool ci)
 {
     if (!path || !prefix)
@@ -53,7 +48,7 @@ static const cfg_replacement *replacement_for(const char *norm, const cfg_replac
 
 char *paths_replace(const char *path, const cfg_replacements *r, bool *matched)
 {
-    char *norm = paths_normalize(path);
+    char *norm = path_normalize(path);
     const cfg_replacement *m = replacement_for(norm, r);
     if (matched)
         *matched = m != NULL;
@@ -64,7 +59,7 @@ char *paths_replace(const char *path, const cfg_replacements *r, bool *matched)
     while (*rest == '/')
         rest++;
     char *joined = rest[0] ? xasprintf("%s/%s", m->to, rest) : xstrdup(m->to);
-    char *out = paths_normalize(joined);
+    char *out = path_normalize(joined);
     free(joined);
     free(norm);
     return out;
@@ -173,7 +168,7 @@ int paths_resolve(const config_t *c, const char *arr, folder_paths *out, const c
 {
     const char *reason = NULL;
     memset(out, 0, sizeof(*out));
-    out->arr = paths_normalize(arr);
+    out->arr = path_normalize(arr);
     out->plex = paths_replace(out->arr, &c->path_repl, NULL);
     out->host = c->local_path_repl_set ? paths_replace(out->arr, &c->local_path_repl, NULL)
                                        : xstrdup(out->plex);
@@ -224,7 +219,7 @@ void folder_paths_free(folder_paths *f)
 
 char *paths_dirname(const char *p)
 {
-    char *n = paths_normalize(p);
+    char *n = path_normalize(p);
     char *slash = strrchr(n, '/');
     if (!slash)
         n[0] = '\0';      /* a bare name has no folder of its own */
@@ -238,11 +233,11 @@ char *paths_dirname(const char *p)
 char *paths_join(const char *dir, const char *rel)
 {
     if (!dir || !dir[0])
-        return paths_normalize(rel);
+        return path_normalize(rel);
     if (!rel || !rel[0])
-        return paths_normalize(dir);
+        return path_normalize(dir);
     char *joined = xasprintf("%s/%s", dir, rel);
-    char *out = paths_normalize(joined);
+    char *out = path_normalize(joined);
     free(joined);
     return out;
 }
@@ -268,7 +263,7 @@ static bool is_at_or_above(const char *plex_path, const char *root)
 {
     if (!root || !root[0])
         return false;
-    char *n = paths_normalize(root);
+    char *n = path_normalize(root);
     bool hit = paths_has_prefix(n, plex_path, true);
     free(n);
     return hit;
@@ -277,7 +272,7 @@ static bool is_at_or_above(const char *plex_path, const char *root)
 bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
                                     const char *const *locations, size_t n_locations)
 {
-    char *p = paths_normalize(plex_path);
+    char *p = path_normalize(plex_path);
     bool hit = strcmp(p, "/") == 0 || p[0] == '\0';
     for (size_t i = 0; !hit && i < n_locations; i++)
         hit = is_at_or_above(p, locations[i]);

@@ -11,6 +11,8 @@
 #include "paths.h"
 #include "util.h"
 
+static const char queue_full_msg[] = "too many folders are pending (MAX_PENDING); try again later";
+
 static void respond_status(http_request *r, int status, const char *word, const char *message)
 {
     cJSON *j = cJSON_CreateObject();
@@ -199,7 +201,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     }
     if (queue_count(a->q) + a->staged_events + s->n_folders > (size_t)c->max_pending) {
         log_error("queue full (MAX_PENDING=%ld): refusing a %s webhook", c->max_pending, arr_app_name(app));
-        respond_status(r, 503, "queue_full", "too many folders are pending (MAX_PENDING); try again later");
+        respond_status(r, 503, "queue_full", queue_full_msg);
         cJSON_Delete(skipped);
         staged_free(s);
         return;
@@ -248,7 +250,7 @@ static void respond_manual_page(http_request *r, int status, const char *message
 /* Queue one folder named by a person (arr terms). Shared by the form and the JSON API. */
 static int stage_manual(app_t *a, http_request *r, const char *raw, bool html, char *msg, size_t msglen)
 {
-    char *norm = paths_normalize(raw);
+    char *norm = path_normalize(raw);
     const char *bad = paths_check(norm);
     if (bad) {
         snprintf(msg, msglen, "%s", bad);
@@ -345,7 +347,7 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
                      "is lost if the daemon stops before the database can be written again",
                      err && *err ? err : "state database error");
         else
-            snprintf(msg, sizeof msg, "too many folders are pending (MAX_PENDING); try again later");
+            snprintf(msg, sizeof msg, "%s", queue_full_msg);
         if (s->html)
             respond_manual_page(r, 503, msg);
         else

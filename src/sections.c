@@ -90,7 +90,7 @@ static int location_add(plex_libraries *l, const char *path, char *err, size_t e
     plex_library *lib = &l->v[l->n - 1];
     if (!path || !path[0])
         return 0;
-    char *norm = paths_normalize(path);
+    char *norm = path_normalize(path);
     for (size_t i = 0; i < lib->n_locations; i++) {
         if (strcmp(lib->locations[i], norm) == 0) {
             free(norm);

@@ -107,8 +107,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HISTORY_INSERT] = "INSERT INTO history (section, plex_path, arr_path, sources, events,"
                           " started, duration_ms, status, rclone, plex, error, attempt)"
                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [ST_PRUNE] = "DELETE FROM history WHERE id IN"
-                 " (SELECT id FROM history WHERE started < ? ORDER BY started LIMIT ?)",
+    [ST_PRUNE] = ("DELETE FROM history WHERE id IN"
+                  " (SELECT id FROM history WHERE started < ? ORDER BY started LIMIT ?)"),
 };
 
 /* ---- staging ---- */

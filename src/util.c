@@ -220,6 +220,8 @@ void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, siz
 
 char *path_normalize(const char *p)
 {
+    if (!p)
+        p = "";
     size_t n = strlen(p);
     char *out = xmalloc(n + 1);
     size_t o = 0;

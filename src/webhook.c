@@ -271,7 +271,7 @@ static bool is_drive_path(const char *p)
  * PATH_REPLACEMENTS, then checked. */
 static int abs_path(wh_ctx *x, const char *raw, const char *where, const char *key, char **out)
 {
-    char *p = paths_normalize(raw);
+    char *p = path_normalize(raw);
     if (is_drive_path(p)) {
         char *mapped = paths_replace(p, &x->c->path_repl, NULL);
         free(p);

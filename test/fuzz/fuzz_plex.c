@@ -6,6 +6,7 @@
 
 #include "fuzz_common.h"
 #include "paths.h"
+#include "util.h"
 #include "plex.h"
 #include "sections.h"
 
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (libs.v[i].n_locations > 64)
                 abort();
             for (size_t k = 0; k < libs.v[i].n_locations; k++) {
-                char *again = paths_normalize(libs.v[i].locations[k]);
+                char *again = path_normalize(libs.v[i].locations[k]);
                 if (strcmp(again, libs.v[i].locations[k]) != 0)
                     abort();
                 free(again);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "paths.h"
+#include "util.h"
 
 /* A config with only what paths.c reads; everything else zero. */
 static config_t make_config(void)
@@ -22,7 +23,7 @@ static config_t make_config(void)
 
 static void assert_normalized(const char *in, const char *want)
 {
-    char *got = paths_normalize(in);
+    char *got = path_normalize(in);
     assert_string_equal(got, want);
     free(got);
 }
