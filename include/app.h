@@ -102,6 +102,8 @@ struct app {
 
     /* Plex library list */
     plex_libraries libs;
+    const char **roots;          /* library roots, built when first needed (app_is_library_root) */
+    size_t n_roots;
     httpc_req *libs_req;
     uint64_t libs_last_attempt;  /* mono ms */
     bool plex_reachable;         /* last call got an HTTP answer */
@@ -157,6 +159,8 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
                    bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
                    char **skip_reason);
 void app_folder_free(app_folder *f);
+/* Whether a Plex path is a library location or above one (scanning it scans a whole library). */
+bool app_is_library_root(app_t *a, const char *plex_path);
 
 /* Hand a request's folders to the next group commit: applied to the queue at the end of the
  * loop turn, then committed; the response is written after the commit. */

@@ -23,4 +23,11 @@ void json_arena_end(void);
 /* Bytes held by the arena between scopes (its first chunk), for tests and metrics. */
 size_t json_arena_kept(void);
 
+/* Add an integer member. cJSON keeps every number as a double and prints it with two
+ * snprintf calls and an sscanf (to check the round trip); an integer is written out directly
+ * as a raw member instead, the same text for any value a double holds exactly. Returns the
+ * item, NULL when out of memory. */
+typedef struct cJSON cJSON;
+cJSON *json_add_int(cJSON *obj, const char *name, long long v);
+
 #endif

@@ -21,7 +21,15 @@ int log_level_parse(const char *s, log_level_t *out); /* error|warn|warning|info
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Debug lines are common on hot paths and usually off: the level is tested before the
+ * arguments (log_esc copies, formatting) are evaluated. */
+extern log_level_t log_level_now;
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_level_now >= LOG_LVL_DEBUG)                                                        \
+            log_debug_line(__VA_ARGS__);                                                           \
+    } while (0)
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)); /* exit(1) */
 
 /* Escape untrusted text for a log line. Returns a pointer into one of a small ring of static

@@ -33,6 +33,7 @@ typedef struct buf {
 void buf_init(buf_t *b, size_t max);
 void buf_free(buf_t *b);
 void buf_reset(buf_t *b);                            /* len = 0, keeps memory */
+int buf_reserve(buf_t *b, size_t extra);              /* room for extra more bytes; 0 or -ENOBUFS */
 int buf_append(buf_t *b, const void *p, size_t n);    /* 0, or -ENOBUFS past max (b unchanged) */
 int buf_appends(buf_t *b, const char *s);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -54,6 +55,10 @@ void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, siz
  * dropped ("/" stays "/"); NULL reads as "". No validation. Returns a new string. One rule for
  * every module. */
 char *path_normalize(const char *p);
+/* The same, in place (normalizing never lengthens a path); returns the new length. */
+size_t path_normalize_in_place(char *s);
+/* Whether path_normalize would return p unchanged. */
+bool path_is_normal(const char *p);
 
 /* Percent-encode every byte outside RFC 3986 unreserved (A-Z a-z 0-9 - . _ ~). */
 char *url_encode(const char *s);

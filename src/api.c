@@ -2,6 +2,7 @@
  * history and the counters, plus the path preview. Label values in /metrics come from fixed
  * lists only (states, apps, outcomes), never from paths or client input. */
 #include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "json_arena.h"
 #include "log.h"
 #include "paths.h"
 #include "util.h"
@@ -241,7 +243,7 @@ static void add_section(cJSON *o, const app_t *a, long section)
         cJSON_AddNullToObject(o, "section");
         return;
     }
-    cJSON_AddNumberToObject(o, "section", (double)section);
+    json_add_int(o, "section", section);
     const char *title = library_title(a, section);
     if (title)
         cJSON_AddStringToObject(o, "section_title", title);
@@ -250,7 +252,7 @@ static void add_section(cJSON *o, const app_t *a, long section)
 static void add_time(cJSON *o, const char *name, uint64_t wall)
 {
     if (wall)
-        cJSON_AddNumberToObject(o, name, (double)wall);
+        json_add_int(o, name, wall);
     else
         cJSON_AddNullToObject(o, name);
 }
@@ -317,20 +319,20 @@ void api_health(app_t *a, http_request *r)
     int n_degraded = cJSON_GetArraySize(degraded);
     cJSON_AddStringToObject(j, "status", n_degraded ? "degraded" : "ok");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
-    cJSON_AddNumberToObject(j, "uptime_s", (double)((wall_ms() - a->started_at) / 1000));
+    json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
     cJSON_AddItemToObject(j, "degraded", degraded);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
-    cJSON_AddNumberToObject(q, "depth", (double)queue_count(a->q));
-    cJSON_AddNumberToObject(q, "syncing", (double)sync_count(a));
-    cJSON_AddNumberToObject(q, "parked", (double)parked);
-    cJSON_AddNumberToObject(q, "held", (double)held);
-    cJSON_AddNumberToObject(q, "unresolved", (double)queue_count_state(a->q, ENTRY_UNRESOLVED));
+    json_add_int(q, "depth", queue_count(a->q));
+    json_add_int(q, "syncing", sync_count(a));
+    json_add_int(q, "parked", parked);
+    json_add_int(q, "held", held);
+    json_add_int(q, "unresolved", queue_count_state(a->q, ENTRY_UNRESOLVED));
     cJSON *plex = cJSON_AddObjectToObject(j, "plex");
     cJSON_AddBoolToObject(plex, "configured", plex_conf);
     cJSON_AddBoolToObject(plex, "reachable", plex_conf && plex_answers(a));
-    cJSON_AddNumberToObject(plex, "libraries", (double)a->libs.n);
+    json_add_int(plex, "libraries", a->libs.n);
     cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
-    cJSON_AddNumberToObject(rc, "mounts", (double)(a->cfg.use_rclone ? a->cfg.n_mounts : 0));
+    json_add_int(rc, "mounts", (a->cfg.use_rclone ? a->cfg.n_mounts : 0));
     cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
     bool strict = false;
     char *s = http_query_get(r->query, "strict");
@@ -346,7 +348,7 @@ static cJSON *states_object(const app_t *a)
 {
     cJSON *o = cJSON_CreateObject();
     for (int s = 0; s < ENTRY_STATE_COUNT; s++)
-        cJSON_AddNumberToObject(o, entry_state_name((entry_state)s), (double)queue_count_state(a->q, (entry_state)s));
+        json_add_int(o, entry_state_name((entry_state)s), queue_count_state(a->q, (entry_state)s));
     return o;
 }
 
@@ -360,16 +362,16 @@ void api_stats(app_t *a, http_request *r)
     }
     cJSON *j = cJSON_CreateObject();
     cJSON *syncs = cJSON_AddObjectToObject(j, "syncs");
-    cJSON_AddNumberToObject(syncs, "total", (double)st.total);
-    cJSON_AddNumberToObject(syncs, "ok", (double)st.ok);
-    cJSON_AddNumberToObject(syncs, "failed", (double)(st.failed + st.parked));
-    cJSON_AddNumberToObject(syncs, "parked", (double)st.parked);
-    cJSON_AddNumberToObject(syncs, "skipped", (double)st.skipped);
-    cJSON_AddNumberToObject(syncs, "avg_duration_ms", (double)st.avg_duration_ms);
+    json_add_int(syncs, "total", st.total);
+    json_add_int(syncs, "ok", st.ok);
+    json_add_int(syncs, "failed", (st.failed + st.parked));
+    json_add_int(syncs, "parked", st.parked);
+    json_add_int(syncs, "skipped", st.skipped);
+    json_add_int(syncs, "avg_duration_ms", st.avg_duration_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
-    cJSON_AddNumberToObject(q, "depth", (double)queue_count(a->q));
-    cJSON_AddNumberToObject(q, "syncing", (double)sync_count(a));
-    cJSON_AddNumberToObject(q, "parked", (double)queue_count_state(a->q, ENTRY_PARKED));
+    json_add_int(q, "depth", queue_count(a->q));
+    json_add_int(q, "syncing", sync_count(a));
+    json_add_int(q, "parked", queue_count_state(a->q, ENTRY_PARKED));
     cJSON_AddItemToObject(q, "by_state", states_object(a));
     if (st.last_sync) {
         char iso[32];
@@ -389,7 +391,7 @@ void api_stats(app_t *a, http_request *r)
     cJSON_AddBoolToObject(plex, "reachable", plex_conf && plex_answers(a));
     cJSON_AddBoolToObject(plex, "token_refused", a->plex_auth_failed);
     add_time(plex, "checked_at", a->probes.plex_done ? a->probes.plex_checked : 0);
-    cJSON_AddNumberToObject(plex, "libraries", (double)a->libs.n);
+    json_add_int(plex, "libraries", a->libs.n);
     add_time(plex, "libraries_read_at", a->libs.fetched_at);
     if (a->plex_error)
         cJSON_AddStringToObject(plex, "error", a->plex_error);
@@ -397,10 +399,10 @@ void api_stats(app_t *a, http_request *r)
         cJSON_AddNullToObject(plex, "error");
     cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
     cJSON_AddBoolToObject(rc, "enabled", rclone_enabled(a));
-    cJSON_AddNumberToObject(rc, "mounts", (double)(a->cfg.use_rclone ? a->cfg.n_mounts : 0));
+    json_add_int(rc, "mounts", (a->cfg.use_rclone ? a->cfg.n_mounts : 0));
     cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
     if (a->probes.rclone_done)
-        cJSON_AddNumberToObject(rc, "mounts_answering", (double)a->probes.rclone_up);
+        json_add_int(rc, "mounts_answering", a->probes.rclone_up);
     else
         cJSON_AddNullToObject(rc, "mounts_answering");
     add_time(rc, "checked_at", a->probes.rclone_done ? a->probes.rclone_checked : 0);
@@ -409,7 +411,7 @@ void api_stats(app_t *a, http_request *r)
     else
         cJSON_AddNullToObject(rc, "error");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
-    cJSON_AddNumberToObject(j, "uptime_s", (double)((wall_ms() - a->started_at) / 1000));
+    json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
     api_respond_json(r, 200, j);
 }
 
@@ -480,25 +482,25 @@ static int cmp_entries(const void *pa, const void *pb)
 static cJSON *entry_json(const app_t *a, const q_entry *e, uint64_t now)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)e->id);
+    json_add_int(o, "id", e->id);
     add_section(o, a, e->section);
     cJSON_AddStringToObject(o, "plex_path", e->plex_path);
     cJSON_AddStringToObject(o, "arr_path", e->arr_path ? e->arr_path : "");
     cJSON_AddStringToObject(o, "state", entry_state_name(e->state));
-    cJSON_AddNumberToObject(o, "first_seen", (double)e->first_seen);
-    cJSON_AddNumberToObject(o, "last_event", (double)e->last_event);
+    json_add_int(o, "first_seen", e->first_seen);
+    json_add_int(o, "last_event", e->last_event);
     bool timed = e->state == ENTRY_WAITING || e->state == ENTRY_AGING || e->state == ENTRY_HELD ||
                  e->state == ENTRY_RETRY || e->state == ENTRY_READY;
     if (timed) {
-        cJSON_AddNumberToObject(o, "due", (double)e->due);
-        cJSON_AddNumberToObject(o, "due_in_ms", (double)(e->due > now ? e->due - now : 0));
+        json_add_int(o, "due", e->due);
+        json_add_int(o, "due_in_ms", (e->due > now ? e->due - now : 0));
     } else {
         cJSON_AddNullToObject(o, "due");
         cJSON_AddNullToObject(o, "due_in_ms");
     }
-    cJSON_AddNumberToObject(o, "attempts", e->attempts);
-    cJSON_AddNumberToObject(o, "events", e->events);
-    cJSON_AddNumberToObject(o, "files", (double)e->n_files);
+    json_add_int(o, "attempts", e->attempts);
+    json_add_int(o, "events", e->events);
+    json_add_int(o, "files", e->n_files);
     cJSON_AddBoolToObject(o, "dirty", e->dirty);
     cJSON_AddBoolToObject(o, "manual", e->manual);
     cJSON_AddItemToObject(o, "sources", sources_array(e->sources));
@@ -549,9 +551,9 @@ void api_queue(app_t *a, http_request *r)
     if (v.n > 1)
         qsort(v.v, v.n, sizeof *v.v, cmp_entries);
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "depth", (double)queue_count(a->q));
-    cJSON_AddNumberToObject(j, "matching", (double)v.n);
-    cJSON_AddNumberToObject(j, "now", (double)now);
+    json_add_int(j, "depth", queue_count(a->q));
+    json_add_int(j, "matching", v.n);
+    json_add_int(j, "now", now);
     cJSON_AddItemToObject(j, "by_state", states_object(a));
     cJSON *arr = cJSON_AddArrayToObject(j, "entries");
     for (size_t i = 0; i < v.n && i < (size_t)lim; i++)
@@ -569,24 +571,26 @@ void api_queue(app_t *a, http_request *r)
 typedef struct history_dump {
     const app_t *a;
     cJSON *arr;
+    long long last_id; /* the last row's, for next_before */
 } history_dump;
 
 static void dump_history(void *ud, const store_history *h)
 {
     history_dump *d = ud;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)h->id);
+    d->last_id = h->id;
+    json_add_int(o, "id", h->id);
     add_section(o, d->a, h->section);
     cJSON_AddStringToObject(o, "plex_path", h->plex_path ? h->plex_path : "");
     cJSON_AddStringToObject(o, "arr_path", h->arr_path ? h->arr_path : "");
     cJSON_AddStringToObject(o, "status", hist_status_name(h->status));
-    cJSON_AddNumberToObject(o, "started", (double)h->started);
-    cJSON_AddNumberToObject(o, "duration_ms", (double)h->duration_ms);
+    json_add_int(o, "started", h->started);
+    json_add_int(o, "duration_ms", h->duration_ms);
     cJSON_AddItemToObject(o, "sources", sources_array(h->sources));
-    cJSON_AddNumberToObject(o, "events", h->events);
+    json_add_int(o, "events", h->events);
     cJSON_AddStringToObject(o, "rclone", h->rclone ? h->rclone : "");
     cJSON_AddStringToObject(o, "plex", h->plex ? h->plex : "");
-    cJSON_AddNumberToObject(o, "attempt", h->attempt);
+    json_add_int(o, "attempt", h->attempt);
     if (h->error)
         cJSON_AddStringToObject(o, "error", h->error);
     else
@@ -650,12 +654,10 @@ void api_history(app_t *a, http_request *r)
     }
     int n = cJSON_GetArraySize(d.arr);
     cJSON_AddItemToObject(j, "items", d.arr);
-    if (n == q.limit && n > 0) {
-        cJSON *last = cJSON_GetArrayItem(d.arr, n - 1);
-        cJSON_AddNumberToObject(j, "next_before", cJSON_GetObjectItem(last, "id")->valuedouble);
-    } else {
+    if (n == q.limit && n > 0)
+        json_add_int(j, "next_before", d.last_id);
+    else
         cJSON_AddNullToObject(j, "next_before");
-    }
     api_respond_json(r, 200, j);
 }
 
@@ -730,7 +732,7 @@ void api_resolve(app_t *a, http_request *r)
     cJSON *secs = cJSON_AddArrayToObject(j, "sections");
     for (size_t i = 0; sr == SECTIONS_MATCHED && i < nm; i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "section", (double)m[i].section);
+        json_add_int(o, "section", m[i].section);
         cJSON_AddStringToObject(o, "source", m[i].source == SECTION_FROM_MAPPING ? "SECTION_MAPPING" : "plex");
         if (m[i].library)
             cJSON_AddStringToObject(o, "title", m[i].library->title ? m[i].library->title : "");
@@ -754,10 +756,7 @@ void api_resolve(app_t *a, http_request *r)
     else if (sr == SECTIONS_NO_MATCH)
         cJSON_AddItemToArray(warnings, cJSON_CreateString("no Plex library holds this folder: it would be "
                                                           "skipped (check PATH_REPLACEMENTS)"));
-    size_t n_roots = 0;
-    const char **roots = sections_all_roots(&a->cfg, &a->libs, &n_roots);
-    bool lib_root = paths_is_library_root_or_above(&a->cfg, fp.plex, roots, n_roots);
-    free(roots);
+    bool lib_root = app_is_library_root(a, fp.plex);
     cJSON_AddBoolToObject(j, "library_root", lib_root);
     if (lib_root)
         cJSON_AddItemToArray(warnings, cJSON_CreateString("this is a library root (or above one): Plex "

@@ -141,6 +141,15 @@ static void remap_all(app_t *a)
     app_schedule(a);
 }
 
+/* The library roots (Plex's locations and SECTION_MAPPING's prefixes) are listed once per
+ * library list and configuration, not per webhook. */
+static void roots_forget(app_t *a)
+{
+    free(a->roots);
+    a->roots = NULL;
+    a->n_roots = 0;
+}
+
 static void on_sections(void *ud, const plex_result *r, plex_libraries *libs)
 {
     app_t *a = ud;
@@ -165,6 +174,7 @@ static void on_sections(void *ud, const plex_result *r, plex_libraries *libs)
     a->plex_error = NULL;
     bool first = a->libs.fetched_at == 0;
     plex_libraries_free(&a->libs);
+    roots_forget(a);
     a->libs = *libs;
     memset(libs, 0, sizeof *libs);
     a->libs.fetched_at = wall_ms();
@@ -229,6 +239,13 @@ void app_folder_free(app_folder *f)
     free(f->files);
 }
 
+bool app_is_library_root(app_t *a, const char *plex_path)
+{
+    if (!a->roots)
+        a->roots = sections_all_roots(&a->cfg, &a->libs, &a->n_roots);
+    return paths_is_library_root_or_above(&a->cfg, plex_path, a->roots, a->n_roots);
+}
+
 int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files,
                    bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
                    char **skip_reason)
@@ -241,11 +258,7 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
         return -1;
     }
     if (!allow_library_root) {
-        size_t n_roots = 0;
-        const char **roots = sections_all_roots(&a->cfg, &a->libs, &n_roots);
-        bool root = paths_is_library_root_or_above(&a->cfg, fp.plex, roots, n_roots);
-        free(roots);
-        if (root) {
+        if (app_is_library_root(a, fp.plex)) {
             folder_paths_free(&fp);
             *err = "folder is a library location or above one; a webhook never scans a whole library";
             return -1;
@@ -576,6 +589,7 @@ static void app_reload(app_t *a)
     bool tz_changed = str_changed(next.tz, a->cfg.tz);
     config_free(&a->cfg);
     a->cfg = next;
+    roots_forget(a);
     log_set_level((log_level_t)a->cfg.log_level);
     if (tz_changed && a->cfg.tz && *a->cfg.tz) {
         setenv("TZ", a->cfg.tz, 1);
@@ -617,6 +631,7 @@ static void app_reload(app_t *a)
             a->libs_req = NULL;
         }
         plex_libraries_free(&a->libs);
+        roots_forget(a);
         memset(&a->libs, 0, sizeof a->libs);
     }
     remap_all(a);
@@ -996,6 +1011,7 @@ void app_free(app_t *a)
     if (a->store)
         store_close(a->store);
     plex_libraries_free(&a->libs);
+    roots_forget(a);
     config_free(&a->cfg);
     env_map_free(&a->env);
     free(a->env_file);

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <llhttp.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,16 @@
 #define DEFAULT_MAX_CONNECTIONS 4096
 #define DEFAULT_MAX_BUFFERED ((size_t)256 << 20)
 #define DEFAULT_BODY_LIMIT ((size_t)1 << 20)
+/* A body that fits (webhook payloads are a few KiB) is read into a buffer of this size, and the
+ * buffer is kept for the next body instead of freed: a malloc of that size per request made
+ * glibc consolidate its free lists every time. A few are kept, for requests handled at once. */
+#define SPARE_BODY_BYTES ((size_t)8192)
+#define SPARE_BODIES 4
+/* Finished requests kept for the next ones, as the bodies are: a request is over 1 KiB. */
+#define SPARE_REQS 8
+/* Room reserved for a request's text (target and headers); a buffer that grew past twice this
+ * is not kept when the request is. */
+#define REQ_TEXT_BYTES ((size_t)512)
 
 typedef enum {
     CONN_IDLE,
@@ -59,16 +70,35 @@ typedef enum {
     CONN_CLOSING,
 } conn_state;
 
-/* A request under construction, then handed out; handlers see only `pub` (first member). */
+/* Where a header's name and value start in its request's text. */
+typedef struct hdr_at {
+    size_t name, value;
+} hdr_at;
+
+/* Headers most requests stay within: kept inside the request, not allocated. */
+#define INLINE_HEADERS 16
+
+/* A request under construction, then handed out; handlers see only `pub` (first member).
+ * Its strings live in one buffer, `text`: the target and a NUL, the path (when a query
+ * follows it) and a NUL, then each header line as "name\0value\0". pub's pointers are set
+ * from the offsets once the headers are complete, and again whenever `text` moves (trailers
+ * of a chunked body). */
 typedef struct req_priv {
     http_request pub;
-    buf_t url;          /* request target, in pieces */
-    buf_t name, value;  /* header being received, in pieces */
+    buf_t text;
+    bool target_done;    /* the target and path are in text */
+    bool published;      /* pub's pointers are set */
+    size_t path_at, query_at;
+    size_t name_at, value_at; /* of the header line being received; SIZE_MAX when not begun */
+    hdr_at *at;          /* per header; at_inline until more than INLINE_HEADERS */
     size_t headers_cap;
     size_t header_bytes; /* URL + names + values + per-line overhead */
     char *body;
     size_t body_len, body_cap, body_limit;
     size_t body_expected; /* Content-Length, 0 if chunked */
+    /* Last: a reused request is cleared up to here (these need no clearing). */
+    http_header headers_inline[INLINE_HEADERS];
+    hdr_at at_inline[INLINE_HEADERS];
 } req_priv;
 
 struct http_conn {
@@ -123,6 +153,10 @@ struct http_server {
     void (*done)(void *ud);
     void *done_ud;
     char *spare_rbuf;    /* an emptied read buffer, kept for the next connection that reads */
+    char *spare_body[SPARE_BODIES]; /* emptied SPARE_BODY_BYTES body buffers, for the next bodies */
+    size_t n_spare_body;
+    req_priv *spare_req[SPARE_REQS]; /* finished requests, kept (with their text buffer) for reuse */
+    size_t n_spare_req;
 };
 
 static char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -220,35 +254,54 @@ static void append_date(buf_t *b)
     buf_append(b, line, (size_t)line_len);
 }
 
-/* Whole response (head and, unless HEAD or a bodiless status, body) into b. */
+/* Decimal digits of v, written to end at `end`; returns where they start. */
+static char *fmt_size(char *end, size_t v)
+{
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
+/* Whole response (head and, unless HEAD or a bodiless status, body) into b, sized once: every
+ * webhook is answered through here. */
 static void build_response(buf_t *b, int status, const char *content_type, const char *body,
                            size_t len, const char *extra_headers, bool close, bool head)
 {
     bool bodiless = status == 204 || status == 304;
-    char num[32];
-    snprintf(num, sizeof num, "HTTP/1.1 %d ", status);
-    buf_appends(b, num);
-    buf_appends(b, http_status_reason(status));
-    buf_appends(b, "\r\n");
+    bool with_body = !head && !bodiless && len;
+    const char *reason = http_status_reason(status);
+    size_t extra = extra_headers ? strlen(extra_headers) : 0;
+    buf_reserve(b, 160 + strlen(reason) + (content_type ? strlen(content_type) : 0) + extra +
+                       (with_body ? len : 0));
+    char status_line[16] = "HTTP/1.1 000 ";
+    status_line[9] = (char)('0' + status / 100 % 10);
+    status_line[10] = (char)('0' + status / 10 % 10);
+    status_line[11] = (char)('0' + status % 10);
+    buf_append(b, status_line, 13);
+    buf_appends(b, reason);
+    buf_append(b, "\r\n", 2);
     append_date(b);
     if (content_type && !bodiless) {
         buf_appends(b, "Content-Type: ");
         buf_appends(b, content_type);
-        buf_appends(b, "\r\n");
+        buf_append(b, "\r\n", 2);
     }
     if (!bodiless) {
-        snprintf(num, sizeof num, "Content-Length: %zu\r\n", len);
-        buf_appends(b, num);
+        char num[24];
+        char *digits = fmt_size(num + sizeof num, len);
+        buf_appends(b, "Content-Length: ");
+        buf_append(b, digits, (size_t)(num + sizeof num - digits));
+        buf_append(b, "\r\n", 2);
     }
     buf_appends(b, close ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
-    if (extra_headers && *extra_headers) {
-        size_t n = strlen(extra_headers);
-        buf_append(b, extra_headers, n);
-        if (n < 2 || memcmp(extra_headers + n - 2, "\r\n", 2) != 0)
-            buf_appends(b, "\r\n");
+    if (extra) {
+        buf_append(b, extra_headers, extra);
+        if (extra < 2 || memcmp(extra_headers + extra - 2, "\r\n", 2) != 0)
+            buf_append(b, "\r\n", 2);
     }
-    buf_appends(b, "\r\n");
-    if (!head && !bodiless && len)
+    buf_append(b, "\r\n", 2);
+    if (with_body)
         buf_append(b, body, len);
 }
 
@@ -343,23 +396,82 @@ static void build_json_error(buf_t *b, int status, const char *message)
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
+/* q's body buffer goes back to the server's spares, or is freed. */
+static void req_release_body(req_priv *q)
+{
+    http_server *s = q->pub.conn ? q->pub.conn->srv : NULL;
+    if (q->body && q->body_cap == SPARE_BODY_BYTES && s && !s->closing &&
+        s->n_spare_body < SPARE_BODIES)
+        s->spare_body[s->n_spare_body++] = q->body;
+    else
+        free(q->body);
+    q->body = NULL;
+    q->body_len = q->body_cap = 0;
+}
+
 static void req_free(req_priv *q)
 {
     if (!q)
         return;
-    free(q->pub.target);
-    free(q->pub.path);
-    free(q->pub.query);
-    for (size_t i = 0; i < q->pub.n_headers; i++) {
-        free(q->pub.headers[i].name);
-        free(q->pub.headers[i].value);
+    if (q->pub.headers != q->headers_inline) {
+        free(q->pub.headers);
+        free(q->at);
     }
-    free(q->pub.headers);
-    buf_free(&q->url);
-    buf_free(&q->name);
-    buf_free(&q->value);
-    free(q->body);
+    req_release_body(q);
+    http_server *s = q->pub.conn ? q->pub.conn->srv : NULL;
+    if (s && !s->closing && s->n_spare_req < SPARE_REQS && q->text.cap <= 2 * REQ_TEXT_BYTES) {
+        s->spare_req[s->n_spare_req++] = q;
+        return;
+    }
+    buf_free(&q->text);
     free(q);
+}
+
+/* A cleared request for c, reused when the server has one. */
+static req_priv *req_new(http_conn *c)
+{
+    http_server *s = c->srv;
+    req_priv *q;
+    if (s && s->n_spare_req) {
+        q = s->spare_req[--s->n_spare_req];
+        buf_t text = q->text;
+        memset(q, 0, offsetof(req_priv, headers_inline));
+        q->text = text;
+        buf_reset(&q->text);
+    } else {
+        q = xmalloc(sizeof *q);
+        memset(q, 0, offsetof(req_priv, headers_inline));
+        buf_init(&q->text, 0);
+        buf_reserve(&q->text, REQ_TEXT_BYTES); /* a usual request line and headers, at once */
+    }
+    q->name_at = q->value_at = SIZE_MAX;
+    q->pub.headers = q->headers_inline;
+    q->at = q->at_inline;
+    q->headers_cap = INLINE_HEADERS;
+    q->pub.conn = c;
+    return q;
+}
+
+/* pub's strings, from their offsets in text. */
+static void req_publish(req_priv *q)
+{
+    char *t = q->text.data;
+    q->pub.target = t;
+    q->pub.path = t + q->path_at;
+    q->pub.query = t + q->query_at;
+    for (size_t i = 0; i < q->pub.n_headers; i++) {
+        q->pub.headers[i].name = t + q->at[i].name;
+        q->pub.headers[i].value = t + q->at[i].value;
+    }
+    q->published = true;
+}
+
+static void req_text_append(req_priv *q, const char *p, size_t n)
+{
+    const char *was = q->text.data;
+    buf_append(&q->text, p, n);
+    if (q->published && q->text.data != was)
+        req_publish(q);
 }
 
 static bool req_is_head(const req_priv *q)
@@ -508,6 +620,12 @@ static void server_maybe_finish(http_server *s)
     if (s->done)
         s->done(s->done_ud);
     free(s->spare_rbuf);
+    for (size_t i = 0; i < s->n_spare_body; i++)
+        free(s->spare_body[i]);
+    for (size_t i = 0; i < s->n_spare_req; i++) {
+        buf_free(&s->spare_req[i]->text);
+        free(s->spare_req[i]);
+    }
     free(s);
 }
 
@@ -713,7 +831,7 @@ static int count_header_bytes(http_conn *c, size_t n)
     size_t max = c->srv->o.max_header_bytes;
     if (n > max || q->header_bytes > max - n) {
         log_warn("http: %s: request headers over %zu bytes (%s), answering 431", c->label, max,
-                 log_esc(q->url.data ? q->url.data : ""));
+                 log_esc(q->text.data ? q->text.data : ""));
         c->fail_status = 431;
         c->fail_msg = "request headers too large";
         return -1;
@@ -726,11 +844,7 @@ static int on_message_begin(llhttp_t *p)
 {
     http_conn *c = p->data;
     req_free(c->req); /* none expected: one request at a time */
-    req_priv *q = xcalloc(1, sizeof *q);
-    buf_init(&q->url, 0);
-    buf_init(&q->name, 0);
-    buf_init(&q->value, 0);
-    q->pub.conn = c;
+    req_priv *q = req_new(c);
     memcpy(q->pub.remote_addr, c->peer, sizeof q->pub.remote_addr);
     c->req = q;
     c->state = CONN_HEADERS;
@@ -744,16 +858,61 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
     http_conn *c = p->data;
     if (count_header_bytes(c, n))
         return -1;
-    buf_append(&c->req->url, at, n);
+    req_text_append(c->req, at, n);
+    return 0;
+}
+
+/* The target is complete: end it, and add the path when a query follows it (the query is the
+ * target's own tail). */
+static void req_end_target(req_priv *q)
+{
+    if (q->target_done)
+        return;
+    q->target_done = true;
+    size_t len = q->text.len;
+    const char *qm = len ? memchr(q->text.data, '?', len) : NULL;
+    size_t path_len = qm ? (size_t)(qm - q->text.data) : 0;
+    buf_reserve(&q->text, 1 + (qm ? path_len + 1 : 0)); /* text does not move below */
+    buf_append(&q->text, "", 1);
+    if (qm) {
+        q->query_at = path_len + 1;
+        q->path_at = q->text.len;
+        buf_append(&q->text, q->text.data, path_len);
+        buf_append(&q->text, "", 1);
+    } else {
+        q->path_at = 0;
+        q->query_at = len; /* the target's NUL: "" */
+    }
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    req_end_target(c->req);
     return 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     http_conn *c = p->data;
+    req_priv *q = c->req;
     if (count_header_bytes(c, n))
         return -1;
-    buf_append(&c->req->name, at, n);
+    req_end_target(q);
+    if (q->name_at == SIZE_MAX)
+        q->name_at = q->text.len;
+    req_text_append(q, at, n);
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    req_priv *q = c->req;
+    if (q->name_at == SIZE_MAX)
+        q->name_at = q->text.len; /* an empty name: refused when the line is complete */
+    req_text_append(q, "", 1);
+    q->value_at = q->text.len;
     return 0;
 }
 
@@ -766,7 +925,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
      * one more piece of the value, after a gap (the CRLF). A value merely split between two
      * reads continues exactly where the previous piece ended (same call), or at the start of
      * the very next call when the previous piece ended its call's data. */
-    if (c->req->value.len > 0 && n > 0 && (at[0] == ' ' || at[0] == '\t')) {
+    req_priv *q = c->req;
+    if (q->value_at == SIZE_MAX) /* a value without a name: cannot happen with llhttp */
+        return -1;
+    if (q->text.len > q->value_at && n > 0 && (at[0] == ' ' || at[0] == '\t')) {
         bool contiguous = (c->value_exec_id == c->exec_id && at == c->value_end) ||
                           (c->value_exec_id + 1 == c->exec_id && c->value_end_at_exec_end &&
                            at == c->exec_start);
@@ -780,7 +942,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     c->value_end = at + n;
     c->value_exec_id = c->exec_id;
     c->value_end_at_exec_end = at + n == c->exec_end;
-    buf_append(&c->req->value, at, n);
+    req_text_append(q, at, n);
     return 0;
 }
 
@@ -794,16 +956,17 @@ static bool is_tchar(unsigned char ch)
 /* The parser is lenient in places a server must not be (RFC 9112 5.1 and 5.2): whitespace in
  * or after a name ("Transfer-Encoding : chunked" is a classic smuggling vector), and obsolete
  * line folding or other control bytes in a value. Answer those with 400. */
-static int header_line_ok(http_conn *c, const buf_t *name, const buf_t *value)
+static int header_line_ok(http_conn *c, const char *name, size_t name_len, const char *value,
+                          size_t value_len)
 {
     const char *why = NULL;
-    if (name->len == 0)
+    if (name_len == 0)
         why = "empty header name";
-    for (size_t i = 0; !why && i < name->len; i++)
-        if (!is_tchar((unsigned char)name->data[i]))
+    for (size_t i = 0; !why && i < name_len; i++)
+        if (!is_tchar((unsigned char)name[i]))
             why = "invalid character in a header name";
-    for (size_t i = 0; !why && i < value->len; i++) {
-        unsigned char ch = (unsigned char)value->data[i];
+    for (size_t i = 0; !why && i < value_len; i++) {
+        unsigned char ch = (unsigned char)value[i];
         if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
             why = ch == '\r' || ch == '\n' ? "folded header line" : "control character in a header value";
     }
@@ -823,38 +986,44 @@ static int on_header_value_complete(llhttp_t *p)
     req_priv *q = c->req;
     if (count_header_bytes(c, HEADER_LINE_OVERHEAD))
         return -1;
-    if (header_line_ok(c, &q->name, &q->value))
+    if (q->value_at == SIZE_MAX) { /* no name was ever completed: cannot happen with llhttp */
+        header_line_ok(c, "", 0, "", 0);
         return -1;
-    if (q->pub.n_headers == q->headers_cap) {
-        q->headers_cap = q->headers_cap ? q->headers_cap * 2 : 16;
-        q->pub.headers = xrealloc(q->pub.headers, q->headers_cap * sizeof *q->pub.headers);
     }
-    const char *v = q->value.data ? q->value.data : "";
-    size_t vlen = q->value.len;
+    size_t name_at = q->name_at, value_at = q->value_at;
+    q->name_at = q->value_at = SIZE_MAX;
+    const char *name = q->text.data + name_at;
+    size_t name_len = value_at - 1 - name_at, vlen = q->text.len - value_at;
+    if (header_line_ok(c, name, name_len, q->text.data + value_at, vlen))
+        return -1;
+    /* Surrounding whitespace trimmed: the value starts later and ends sooner in text. */
+    const char *v = q->text.data + value_at;
     while (vlen && (*v == ' ' || *v == '\t')) {
         v++;
         vlen--;
+        value_at++;
     }
     while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
         vlen--;
-    http_header *h = &q->pub.headers[q->pub.n_headers++];
-    h->name = buf_steal(&q->name);
-    h->value = xstrndup(v, vlen);
-    buf_reset(&q->value);
-    return 0;
-}
-
-static void req_split_target(req_priv *q)
-{
-    q->pub.target = buf_steal(&q->url);
-    char *qm = strchr(q->pub.target, '?');
-    if (qm) {
-        q->pub.path = xstrndup(q->pub.target, (size_t)(qm - q->pub.target));
-        q->pub.query = xstrdup(qm + 1);
-    } else {
-        q->pub.path = xstrdup(q->pub.target);
-        q->pub.query = xstrdup("");
+    q->text.len = value_at + vlen;
+    req_text_append(q, "", 1);
+    if (q->pub.n_headers == q->headers_cap) {
+        size_t cap = q->headers_cap * 2;
+        if (q->pub.headers == q->headers_inline) {
+            q->pub.headers = xmalloc(cap * sizeof *q->pub.headers);
+            q->at = xmalloc(cap * sizeof *q->at);
+            memcpy(q->pub.headers, q->headers_inline, sizeof q->headers_inline);
+            memcpy(q->at, q->at_inline, sizeof q->at_inline);
+        } else {
+            q->pub.headers = xrealloc(q->pub.headers, cap * sizeof *q->pub.headers);
+            q->at = xrealloc(q->at, cap * sizeof *q->at);
+        }
+        q->headers_cap = cap;
     }
+    q->at[q->pub.n_headers++] = (hdr_at){.name = name_at, .value = value_at};
+    if (q->published) /* a trailer */
+        req_publish(q);
+    return 0;
 }
 
 static void maybe_send_continue(http_conn *c, const llhttp_t *p)
@@ -875,7 +1044,8 @@ static int on_headers_complete(llhttp_t *p)
     http_server *s = c->srv;
     req_priv *q = c->req;
     uv_timer_stop(&c->header_timer);
-    req_split_target(q);
+    req_end_target(q);
+    req_publish(q);
     q->pub.method = llhttp_method_name((llhttp_method_t)p->method);
     /* Upgrades (and CONNECT) are not spoken here: answer, then close. */
     q->pub.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
@@ -911,7 +1081,12 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
         return -1;
     }
     size_t need = q->body_len + n + 1;
-    if (need > q->body_cap) {
+    size_t known = q->body_expected ? q->body_expected + 1 : need;
+    if (!q->body && known <= SPARE_BODY_BYTES && need <= SPARE_BODY_BYTES) {
+        http_server *s = c->srv;
+        q->body = s && s->n_spare_body ? s->spare_body[--s->n_spare_body] : xmalloc(SPARE_BODY_BYTES);
+        q->body_cap = SPARE_BODY_BYTES;
+    } else if (need > q->body_cap) {
         /* Grow with the bytes received (doubling), never past what the body may need, so a
          * large Content-Length that is never sent costs nothing. */
         size_t ceiling = q->body_expected ? q->body_expected + 1
@@ -1347,7 +1522,9 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **
     llhttp_settings_init(&s->settings);
     s->settings.on_message_begin = on_message_begin;
     s->settings.on_url = on_url;
+    s->settings.on_url_complete = on_url_complete;
     s->settings.on_header_field = on_header_field;
+    s->settings.on_header_field_complete = on_header_field_complete;
     s->settings.on_header_value = on_header_value;
     s->settings.on_header_value_complete = on_header_value_complete;
     s->settings.on_headers_complete = on_headers_complete;
@@ -1466,9 +1643,7 @@ void http_request_drop_body(http_request *r)
 {
     req_priv *q = (req_priv *)r;
     static char empty[1];
-    free(q->body);
-    q->body = NULL;
-    q->body_len = q->body_cap = 0;
+    req_release_body(q);
     r->body = empty;
     r->body_len = 0;
     if (r->conn->req == q)

@@ -121,3 +121,16 @@ size_t json_arena_kept(void)
 {
     return first ? first->size : 0;
 }
+
+cJSON *json_add_int(cJSON *obj, const char *name, long long v)
+{
+    char text[24], *p = text + sizeof text;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    *--p = '\0';
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return cJSON_AddRawToObject(obj, name, p);
+}

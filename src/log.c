@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
-static log_level_t level = LOG_LVL_INFO;
+log_level_t log_level_now = LOG_LVL_INFO;
 static bool journal;
 static log_sink_fn sink;
 
@@ -49,9 +49,9 @@ void log_init(void)
     tzset();
 }
 
-void log_set_level(log_level_t lvl) { level = lvl; }
+void log_set_level(log_level_t lvl) { log_level_now = lvl; }
 
-log_level_t log_get_level(void) { return level; }
+log_level_t log_get_level(void) { return log_level_now; }
 
 void log_set_sink(log_sink_fn fn) { sink = fn; }
 
@@ -73,12 +73,14 @@ int log_level_parse(const char *s, log_level_t *out)
 
 static void emit(log_level_t lvl, const char *fmt, va_list ap)
 {
-    static const int prio[] = {3, 4, 6, 7};
-    static const char *const tag[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    /* Copied, not formatted: a line is written per webhook. */
+    static const char prio[][4] = {"<3>", "<4>", "<6>", "<7>"};
+    static const char tag[][8] = {" ERROR ", " WARN  ", " INFO  ", " DEBUG "};
     char line[4096];
     size_t off = 0;
     if (journal) {
-        off = (size_t)snprintf(line, sizeof line, "<%d>", prio[lvl]);
+        memcpy(line, prio[lvl], 3);
+        off = 3;
     } else {
         /* The local date and time change once a second: converted then, copied in between. */
         static time_t stamp_at = (time_t)-1;
@@ -99,7 +101,8 @@ static void emit(log_level_t lvl, const char *fmt, va_list ap)
         line[off++] = (char)('0' + ms / 100);
         line[off++] = (char)('0' + ms / 10 % 10);
         line[off++] = (char)('0' + ms % 10);
-        off += (size_t)snprintf(line + off, sizeof line - off, " %-5s ", tag[lvl]);
+        memcpy(line + off, tag[lvl], 7);
+        off += 7;
     }
     int n = vsnprintf(line + off, sizeof line - off, fmt, ap);
     if (n < 0)
@@ -131,7 +134,7 @@ static void emit(log_level_t lvl, const char *fmt, va_list ap)
 #define LOG_FN(name, lvl)                                                                          \
     void name(const char *fmt, ...)                                                                \
     {                                                                                              \
-        if (lvl > level)                                                                           \
+        if (lvl > log_level_now)                                                                   \
             return;                                                                                \
         va_list ap;                                                                                \
         va_start(ap, fmt);                                                                         \
@@ -141,7 +144,7 @@ static void emit(log_level_t lvl, const char *fmt, va_list ap)
 LOG_FN(log_error, LOG_LVL_ERROR)
 LOG_FN(log_warn, LOG_LVL_WARN)
 LOG_FN(log_info, LOG_LVL_INFO)
-LOG_FN(log_debug, LOG_LVL_DEBUG)
+LOG_FN(log_debug_line, LOG_LVL_DEBUG)
 
 void log_fatal(const char *fmt, ...)
 {

@@ -46,6 +46,18 @@ static const cfg_replacement *replacement_for(const char *norm, const cfg_replac
     return best;
 }
 
+/* dir + '/' + rel, normalized. */
+static char *join_normalized(const char *dir, const char *rel)
+{
+    size_t dl = strlen(dir), rl = strlen(rel);
+    char *out = xmalloc(dl + 1 + rl + 1);
+    memcpy(out, dir, dl);
+    out[dl] = '/';
+    memcpy(out + dl + 1, rel, rl + 1);
+    path_normalize_in_place(out);
+    return out;
+}
+
 char *paths_replace(const char *path, const cfg_replacements *r, bool *matched)
 {
     char *norm = path_normalize(path);
@@ -58,9 +70,7 @@ char *paths_replace(const char *path, const cfg_replacements *r, bool *matched)
     const char *rest = norm + strlen(m->from);
     while (*rest == '/')
         rest++;
-    char *joined = rest[0] ? xasprintf("%s/%s", m->to, rest) : xstrdup(m->to);
-    char *out = path_normalize(joined);
-    free(joined);
+    char *out = rest[0] ? join_normalized(m->to, rest) : path_normalize(m->to);
     free(norm);
     return out;
 }
@@ -236,10 +246,7 @@ char *paths_join(const char *dir, const char *rel)
         return path_normalize(rel);
     if (!rel || !rel[0])
         return path_normalize(dir);
-    char *joined = xasprintf("%s/%s", dir, rel);
-    char *out = path_normalize(joined);
-    free(joined);
-    return out;
+    return join_normalized(dir, rel);
 }
 
 int paths_depth(const char *rel)
@@ -263,6 +270,8 @@ static bool is_at_or_above(const char *plex_path, const char *root)
 {
     if (!root || !root[0])
         return false;
+    if (path_is_normal(root)) /* configured roots are, Plex's usually are */
+        return paths_has_prefix(root, plex_path, true);
     char *n = path_normalize(root);
     bool hit = paths_has_prefix(n, plex_path, true);
     free(n);
@@ -272,7 +281,10 @@ static bool is_at_or_above(const char *plex_path, const char *root)
 bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
                                     const char *const *locations, size_t n_locations)
 {
-    char *p = path_normalize(plex_path);
+    if (!plex_path)
+        plex_path = "";
+    char *copy = path_is_normal(plex_path) ? NULL : path_normalize(plex_path);
+    const char *p = copy ? copy : plex_path;
     bool hit = strcmp(p, "/") == 0 || p[0] == '\0';
     for (size_t i = 0; !hit && i < n_locations; i++)
         hit = is_at_or_above(p, locations[i]);
@@ -282,6 +294,6 @@ bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
         hit = is_at_or_above(p, c->path_repl.v[i].to) || is_at_or_above(p, c->path_repl.v[i].from);
     for (size_t i = 0; !hit && i < c->n_section_map; i++)
         hit = is_at_or_above(p, c->section_map[i].prefix);
-    free(p);
+    free(copy);
     return hit;
 }

@@ -377,11 +377,11 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
         if (f->section == QUEUE_SECTION_UNRESOLVED)
             cJSON_AddNullToObject(o, "section");
         else
-            cJSON_AddNumberToObject(o, "section", (double)f->section);
+            json_add_int(o, "section", f->section);
         cJSON_AddStringToObject(o, "plex_path", f->plex_path);
         cJSON_AddStringToObject(o, "arr_path", f->arr_path);
         if (f->applied) {
-            cJSON_AddNumberToObject(o, "id", (double)f->entry_id);
+            json_add_int(o, "id", f->entry_id);
             cJSON_AddStringToObject(o, "state", entry_state_name(f->state));
             cJSON_AddStringToObject(o, "queued_as",
                                     f->kind == QADD_NEW ? "new" : f->kind == QADD_MERGED ? "merged" : "rerun");

@@ -96,7 +96,7 @@ void buf_reset(buf_t *b)
         b->data[0] = '\0';
 }
 
-static int buf_reserve(buf_t *b, size_t extra)
+int buf_reserve(buf_t *b, size_t extra)
 {
     if (b->max && (extra > b->max || b->len > b->max - extra))
         return -ENOBUFS;
@@ -218,23 +218,39 @@ void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, siz
     out[o < outlen ? o : outlen - 1] = '\0';
 }
 
-char *path_normalize(const char *p)
+bool path_is_normal(const char *p)
 {
-    if (!p)
-        p = "";
     size_t n = strlen(p);
-    char *out = xmalloc(n + 1);
+    return !memchr(p, '\\', n) && !strstr(p, "//") && (n < 2 || p[n - 1] != '/');
+}
+
+size_t path_normalize_in_place(char *s)
+{
+    /* Most paths are normal already (no '\\', no "//"): found with vectorized searches. */
+    if (!strchr(s, '\\') && !strstr(s, "//")) {
+        size_t n = strlen(s);
+        if (n > 1 && s[n - 1] == '/')
+            s[--n] = '\0';
+        return n;
+    }
     size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i] == '\\' ? '/' : p[i];
-        if (ch == '/' && o > 0 && out[o - 1] == '/')
+    for (size_t i = 0; s[i]; i++) {
+        char ch = s[i] == '\\' ? '/' : s[i];
+        if (ch == '/' && o > 0 && s[o - 1] == '/')
             continue;
-        out[o++] = ch;
+        s[o++] = ch;
     }
     /* A trailing '/' goes, unless it is the whole path ("/"). */
-    if (o > 1 && out[o - 1] == '/')
+    if (o > 1 && s[o - 1] == '/')
         o--;
-    out[o] = '\0';
+    s[o] = '\0';
+    return o;
+}
+
+char *path_normalize(const char *p)
+{
+    char *out = xstrdup(p ? p : "");
+    path_normalize_in_place(out);
     return out;
 }
 

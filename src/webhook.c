@@ -438,10 +438,23 @@ static int collapse_to_root(wh_ctx *x)
 
 /* ---- the body ------------------------------------------------------------------------ */
 
+/* Whether the four characters after "\u" make cJSON write a NUL: "0000", and also any that are
+ * not four hex digits (cJSON reads those as 0 instead of refusing them). */
+static bool escape_is_nul(const char *h)
+{
+    for (int i = 0; i < 4; i++) {
+        char ch = h[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+            return true;
+    }
+    return memcmp(h, "0000", 4) == 0;
+}
+
 /* One pass over the raw body outside cJSON: the nesting depth (cJSON allows 1000), and NULs.
- * A NUL, raw or as \u0000, would silently cut a cJSON string short and so hide what follows
- * it from paths_check; when `fix` (a copy of the body) is given, each becomes U+0001, which
- * paths_check then refuses as a control character naming the field. */
+ * A NUL, raw or as \u0000 (or a \u escape without four hex digits, which cJSON reads as 0),
+ * would silently cut a cJSON string short and so hide what follows it from paths_check; when
+ * `fix` (a copy of the body) is given, each becomes U+0001, which paths_check then refuses as a
+ * control character naming the field. */
 static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
 {
     /* Inside a string only these bytes matter; the rest of a string is skipped in a tight loop
@@ -464,10 +477,10 @@ static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
         }
         if (in_str) {
             if (c == '\\') {
-                if (i + 5 < n && b[i + 1] == 'u' && memcmp(b + i + 2, "0000", 4) == 0) {
+                if (i + 5 < n && b[i + 1] == 'u' && escape_is_nul(b + i + 2)) {
                     *has_nul = true;
                     if (fix)
-                        fix[i + 5] = '1';
+                        memcpy(fix + i + 2, "0001", 4);
                 }
                 i++;
             } else if (c == '"') {
@@ -486,8 +499,8 @@ static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
 }
 
 /* Whether json_prescan can find nothing: too few brackets to nest past the limit, no NUL and no
- * "\u0000" anywhere. memchr and memmem are vectorized, so the usual payload costs a fraction
- * of the byte-by-byte scan. */
+ * "\u0000" anywhere. memchr is vectorized, so the usual payload costs a fraction of the
+ * byte-by-byte scan. */
 static bool json_surely_plain(const char *b, size_t n)
 {
     size_t opens = 0;
@@ -497,7 +510,273 @@ static bool json_surely_plain(const char *b, size_t n)
     for (const char *p = b, *end = b + n; (p = memchr(p, '[', (size_t)(end - p))) != NULL; p++)
         if (++opens > WEBHOOK_MAX_DEPTH)
             return false;
-    return !memchr(b, '\0', n) && !memmem(b, n, "\\u0000", 6);
+    if (memchr(b, '\0', n))
+        return false;
+    /* "\u0000": backslashes are rare in a payload (escapes only), so they are found with memchr
+     * and the escape after each checked, instead of searching for the six bytes everywhere. */
+    for (const char *p = b, *end = b + n; (p = memchr(p, '\\', (size_t)(end - p))) != NULL; p += 2) {
+        if (end - p >= 6 && p[1] == 'u' && escape_is_nul(p + 2))
+            return false;
+        if (end - p < 2)
+            break;
+    }
+    return true;
+}
+
+/* ---- reading only the members interpret() uses ---------------------------------------- */
+
+/* A payload is mostly members nothing here reads ("episodes", "release", "customFormatInfo",
+ * images and media info inside the rest): building cJSON nodes for them was the largest cost of
+ * a webhook. So the top-level object is walked here: a member interpret() reads is parsed by
+ * cJSON from where its value starts (cJSON says where it ended); any other member is only
+ * checked to be valid JSON, with rules at least as strict as cJSON's. Whatever this walk is
+ * not sure of (an escape in a key, a BOM, a value it would refuse) sends the body to the
+ * whole-body parse instead, so the outcome is always the one parsing everything would give;
+ * the fuzzer checks exactly that. */
+
+bool webhook_selective = true;
+
+typedef struct jwalk {
+    const char *p, *end;
+} jwalk;
+
+static void jw_space(jwalk *w)
+{
+    while (w->p < w->end && (*w->p == ' ' || *w->p == '\t' || *w->p == '\n' || *w->p == '\r'))
+        w->p++;
+}
+
+static bool jw_hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = p[i];
+        unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                     : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                     : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                              : 16u;
+        if (d == 16)
+            return false;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return true;
+}
+
+/* At '"': past the closing quote. Refused (where cJSON may accept): raw control bytes, escapes
+ * cJSON reads leniently (bad hex digits, lone surrogates). */
+static bool jw_string(jwalk *w)
+{
+    static const bool stop[256] = {
+        ['"'] = true, ['\\'] = true, [0] = true, [1] = true, [2] = true, [3] = true, [4] = true,
+        [5] = true, [6] = true, [7] = true, [8] = true, [9] = true, [10] = true, [11] = true,
+        [12] = true, [13] = true, [14] = true, [15] = true, [16] = true, [17] = true, [18] = true,
+        [19] = true, [20] = true, [21] = true, [22] = true, [23] = true, [24] = true, [25] = true,
+        [26] = true, [27] = true, [28] = true, [29] = true, [30] = true, [31] = true};
+    const char *p = w->p + 1, *end = w->end;
+    for (;;) {
+        while (p < end && !stop[(unsigned char)*p])
+            p++;
+        if (p >= end || (*p != '"' && *p != '\\'))
+            return false;
+        if (*p == '"') {
+            w->p = p + 1;
+            return true;
+        }
+        if (end - p < 2)
+            return false;
+        char e = p[1];
+        if (e == 'u') {
+            unsigned u, lo;
+            if (end - p < 6 || !jw_hex4(p + 2, &u) || (u >= 0xDC00 && u <= 0xDFFF))
+                return false;
+            p += 6;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !jw_hex4(p + 2, &lo) ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return false;
+                p += 6;
+            }
+        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                   e == 'r' || e == 't') {
+            p += 2;
+        } else {
+            return false;
+        }
+    }
+}
+
+static bool jw_digits(jwalk *w)
+{
+    const char *s = w->p;
+    while (w->p < w->end && *w->p >= '0' && *w->p <= '9')
+        w->p++;
+    return w->p > s;
+}
+
+/* RFC 8259 number, and at most 63 characters: cJSON reads no more than that. */
+static bool jw_number(jwalk *w)
+{
+    const char *s = w->p;
+    if (w->p < w->end && *w->p == '-')
+        w->p++;
+    if (w->p < w->end && *w->p == '0')
+        w->p++;
+    else if (!jw_digits(w))
+        return false;
+    if (w->p < w->end && *w->p == '.') {
+        w->p++;
+        if (!jw_digits(w))
+            return false;
+    }
+    if (w->p < w->end && (*w->p == 'e' || *w->p == 'E')) {
+        w->p++;
+        if (w->p < w->end && (*w->p == '+' || *w->p == '-'))
+            w->p++;
+        if (!jw_digits(w))
+            return false;
+    }
+    return w->p - s <= 63;
+}
+
+static bool jw_word(jwalk *w, const char *word, size_t n)
+{
+    if ((size_t)(w->end - w->p) < n || memcmp(w->p, word, n) != 0)
+        return false;
+    w->p += n;
+    return true;
+}
+
+/* A value, after any whitespace; past it. Depth is bounded by the caller's bracket count. */
+static bool jw_value(jwalk *w)
+{
+    jw_space(w);
+    if (w->p >= w->end)
+        return false;
+    char open = *w->p;
+    switch (open) {
+    case '"':
+        return jw_string(w);
+    case 't':
+        return jw_word(w, "true", 4);
+    case 'f':
+        return jw_word(w, "false", 5);
+    case 'n':
+        return jw_word(w, "null", 4);
+    case '{':
+    case '[': {
+        char close = open == '{' ? '}' : ']';
+        w->p++;
+        jw_space(w);
+        if (w->p < w->end && *w->p == close) {
+            w->p++;
+            return true;
+        }
+        for (;;) {
+            if (open == '{') {
+                jw_space(w);
+                if (w->p >= w->end || *w->p != '"' || !jw_string(w))
+                    return false;
+                jw_space(w);
+                if (w->p >= w->end || *w->p != ':')
+                    return false;
+                w->p++;
+            }
+            if (!jw_value(w))
+                return false;
+            jw_space(w);
+            if (w->p >= w->end)
+                return false;
+            if (*w->p == close) {
+                w->p++;
+                return true;
+            }
+            if (*w->p != ',')
+                return false;
+            w->p++;
+        }
+    }
+    default:
+        return (open == '-' || (open >= '0' && open <= '9')) && jw_number(w);
+    }
+}
+
+static bool member_wanted(const app_shape *s, const char *key, size_t n)
+{
+    const char *const names[] = {"eventType", s->root_obj, s->file_one, s->file_many, s->renamed,
+                                 "deletedFiles"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        if (names[i] && strlen(names[i]) == n && memcmp(names[i], key, n) == 0)
+            return true;
+    return false;
+}
+
+/* The body's object with only the members interpret() reads, or NULL: parse it all instead.
+ * Called inside the arena scope. */
+static cJSON *parse_selected(const app_shape *shape, const char *body, size_t len)
+{
+    jwalk w = {body, body + len};
+    jw_space(&w);
+    if (w.p >= w.end || *w.p != '{')
+        return NULL;
+    w.p++;
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    jw_space(&w);
+    bool empty = w.p < w.end && *w.p == '}';
+    if (empty)
+        w.p++;
+    while (!empty) {
+        jw_space(&w);
+        const char *key = w.p + 1;
+        if (w.p >= w.end || *w.p != '"' || !jw_string(&w))
+            goto refuse;
+        size_t key_len = (size_t)(w.p - 1 - key);
+        if (memchr(key, '\\', key_len)) /* cJSON would read the escapes: let it */
+            goto refuse;
+        jw_space(&w);
+        if (w.p >= w.end || *w.p != ':')
+            goto refuse;
+        w.p++;
+        jw_space(&w);
+        if (member_wanted(shape, key, key_len)) {
+            /* cJSON starts exactly at the value: it would skip a BOM or control bytes there,
+             * which a whole-body parse refuses. */
+            char c0 = w.p < w.end ? *w.p : '\0';
+            if (!(c0 == '{' || c0 == '[' || c0 == '"' || c0 == 't' || c0 == 'f' || c0 == 'n' ||
+                  c0 == '-' || (c0 >= '0' && c0 <= '9')))
+                goto refuse;
+            const char *vend = NULL;
+            cJSON *v = cJSON_ParseWithLengthOpts(w.p, (size_t)(w.end - w.p), &vend, false);
+            if (!v)
+                goto refuse;
+            char name[32];
+            memcpy(name, key, key_len); /* wanted names are short */
+            name[key_len] = '\0';
+            cJSON_AddItemToObject(root, name, v);
+            w.p = vend;
+        } else if (!jw_value(&w)) {
+            goto refuse;
+        }
+        jw_space(&w);
+        if (w.p >= w.end)
+            goto refuse;
+        if (*w.p == '}') {
+            w.p++;
+            break;
+        }
+        if (*w.p != ',')
+            goto refuse;
+        w.p++;
+    }
+    jw_space(&w);
+    if (w.p != w.end)
+        goto refuse;
+    return root;
+refuse:
+    cJSON_Delete(root);
+    return NULL;
 }
 
 static cJSON *parse_body(wh_ctx *x, const char *body, size_t len)
@@ -517,8 +796,13 @@ static cJSON *parse_body(wh_ctx *x, const char *body, size_t len)
         json_prescan(body, len, copy, &has_nul);
         body = copy;
     }
+    cJSON *root = NULL;
+    if (webhook_selective && !copy && len)
+        root = parse_selected(x->shape, body, len);
+    if (root)
+        return root;
     const char *end = NULL;
-    cJSON *root = len ? cJSON_ParseWithLengthOpts(body, len, &end, false) : NULL;
+    root = len ? cJSON_ParseWithLengthOpts(body, len, &end, false) : NULL;
     if (root) {
         /* cJSON stops after the first value; anything but whitespace after it is an error. */
         size_t off = (size_t)(end - body);
