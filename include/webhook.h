@@ -54,5 +54,7 @@ void wh_event_free(wh_event *e);
 /* Testing: false makes webhook_parse build cJSON's tree of the whole body, the reference the
  * default (only the members it reads are parsed) must always agree with. */
 extern bool webhook_selective;
+/* Testing: bodies parsed whole (by choice above, or because the walk left them to cJSON). */
+extern unsigned long webhook_whole_parses;
 
 #endif
