@@ -60,6 +60,10 @@ size_t path_normalize_in_place(char *s);
 /* Whether path_normalize would return p unchanged. */
 bool path_is_normal(const char *p);
 
+/* The decimal digits of v, written so they end just before `end`; returns where they start
+ * (room for 20 digits is enough). For hot paths that would otherwise call printf. */
+char *fmt_digits(char *end, unsigned long long v);
+
 /* Percent-encode every byte outside RFC 3986 unreserved (A-Z a-z 0-9 - . _ ~). */
 char *url_encode(const char *s);
 

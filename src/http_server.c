@@ -254,15 +254,6 @@ static void append_date(buf_t *b)
     buf_append(b, line, (size_t)line_len);
 }
 
-/* Decimal digits of v, written to end at `end`; returns where they start. */
-static char *fmt_size(char *end, size_t v)
-{
-    do
-        *--end = (char)('0' + v % 10);
-    while (v /= 10);
-    return end;
-}
-
 /* Whole response (head and, unless HEAD or a bodiless status, body) into b, sized once: every
  * webhook is answered through here. */
 static void build_response(buf_t *b, int status, const char *content_type, const char *body,
@@ -289,7 +280,7 @@ static void build_response(buf_t *b, int status, const char *content_type, const
     }
     if (!bodiless) {
         char num[24];
-        char *digits = fmt_size(num + sizeof num, len);
+        char *digits = fmt_digits(num + sizeof num, len);
         buf_appends(b, "Content-Length: ");
         buf_append(b, digits, (size_t)(num + sizeof num - digits));
         buf_append(b, "\r\n", 2);

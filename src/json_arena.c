@@ -124,12 +124,10 @@ size_t json_arena_kept(void)
 
 cJSON *json_add_int(cJSON *obj, const char *name, long long v)
 {
-    char text[24], *p = text + sizeof text;
+    char text[24];
+    text[sizeof text - 1] = '\0';
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    *--p = '\0';
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
+    char *p = fmt_digits(text + sizeof text - 1, u);
     if (v < 0)
         *--p = '-';
     return cJSON_AddRawToObject(obj, name, p);

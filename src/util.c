@@ -254,6 +254,14 @@ char *path_normalize(const char *p)
     return out;
 }
 
+char *fmt_digits(char *end, unsigned long long v)
+{
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
 char *url_encode(const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";

@@ -2,6 +2,7 @@
  * size, memory reused from one scope to the next, nesting, and memory crossing between the
  * arena and malloc in both directions (AddressSanitizer and valgrind runs check nothing leaks
  * and nothing is freed wrongly). */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,6 +124,27 @@ static void test_malloc_and_arena_memory_cross_freely(void **state)
     cJSON_Delete(after);
 }
 
+static void test_integers_print_as_printf_does(void **state)
+{
+    (void)state;
+    const long long values[] = {0, 7, -7, 42, 1764460800123LL, -1000000, 9007199254740993LL,
+                                LLONG_MAX, LLONG_MIN};
+    for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
+        cJSON *o = cJSON_CreateObject();
+        assert_non_null(json_add_int(o, "n", values[i]));
+        char *text = cJSON_PrintUnformatted(o);
+        char want[64];
+        snprintf(want, sizeof want, "{\"n\":%lld}", values[i]);
+        assert_string_equal(text, want);
+        /* and it reads back as the number */
+        cJSON *back = cJSON_Parse(text);
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(back, "n")));
+        cJSON_Delete(back);
+        cJSON_free(text);
+        cJSON_Delete(o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_each_scope_reuses_the_same_memory),
         cmocka_unit_test(test_inner_scope_end_keeps_the_outer_tree),
         cmocka_unit_test(test_malloc_and_arena_memory_cross_freely),
+        cmocka_unit_test(test_integers_print_as_printf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
