@@ -704,7 +704,7 @@ static bool jw_value(jwalk *w)
 static bool key_in(const char *const *names, size_t n_names, const char *key, size_t n)
 {
     for (size_t i = 0; i < n_names; i++)
-        if (names[i] && strlen(names[i]) == n && memcmp(names[i], key, n) == 0)
+        if (names[i] && names[i][0] == key[0] && strncmp(names[i], key, n) == 0 && !names[i][n])
             return true;
     return false;
 }
