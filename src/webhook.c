@@ -499,8 +499,8 @@ static bool json_prescan(const char *b, size_t n, char *fix, bool *has_nul)
 }
 
 /* Whether json_prescan can find nothing: too few brackets to nest past the limit, no NUL and no
- * "\u0000" anywhere. memchr is vectorized, so the usual payload costs a fraction of the
- * byte-by-byte scan. */
+ * escape cJSON would read as one. memchr is vectorized, so the usual payload costs a fraction of
+ * the byte-by-byte scan. */
 static bool json_surely_plain(const char *b, size_t n)
 {
     size_t opens = 0;
@@ -512,8 +512,8 @@ static bool json_surely_plain(const char *b, size_t n)
             return false;
     if (memchr(b, '\0', n))
         return false;
-    /* "\u0000": backslashes are rare in a payload (escapes only), so they are found with memchr
-     * and the escape after each checked, instead of searching for the six bytes everywhere. */
+    /* Backslashes are rare in a payload (escapes only): found with memchr, and the escape after
+     * each checked. */
     for (const char *p = b, *end = b + n; (p = memchr(p, '\\', (size_t)(end - p))) != NULL; p += 2) {
         if (end - p >= 6 && p[1] == 'u' && escape_is_nul(p + 2))
             return false;
