@@ -647,6 +647,27 @@ static bool jw_word(jwalk *w, const char *word, size_t n)
     return true;
 }
 
+/* At an opening bracket: past it; true when the container is empty (past its close, too). */
+static bool jw_open_empty(jwalk *w, char close)
+{
+    w->p++;
+    jw_space(w);
+    if (w->p < w->end && *w->p == close) {
+        w->p++;
+        return true;
+    }
+    return false;
+}
+
+/* After a member or element: 1 past the closing bracket, 0 past a comma, -1 for anything else. */
+static int jw_next(jwalk *w, char close)
+{
+    jw_space(w);
+    if (w->p >= w->end || (*w->p != close && *w->p != ','))
+        return -1;
+    return *w->p++ == close ? 1 : 0;
+}
+
 /* A value, after any whitespace; past it. Depth is bounded by the caller's bracket count. */
 static bool jw_value(jwalk *w)
 {
@@ -666,12 +687,8 @@ static bool jw_value(jwalk *w)
     case '{':
     case '[': {
         char close = open == '{' ? '}' : ']';
-        w->p++;
-        jw_space(w);
-        if (w->p < w->end && *w->p == close) {
-            w->p++;
+        if (jw_open_empty(w, close))
             return true;
-        }
         for (;;) {
             if (open == '{') {
                 jw_space(w);
@@ -684,16 +701,9 @@ static bool jw_value(jwalk *w)
             }
             if (!jw_value(w))
                 return false;
-            jw_space(w);
-            if (w->p >= w->end)
-                return false;
-            if (*w->p == close) {
-                w->p++;
-                return true;
-            }
-            if (*w->p != ',')
-                return false;
-            w->p++;
+            int next = jw_next(w, close);
+            if (next)
+                return next > 0;
         }
     }
     default:
@@ -749,31 +759,20 @@ static cJSON *jw_kept(jwalk *w, const app_shape *s)
         return jw_object(w, s, 1);
     if (w->p >= w->end || *w->p != '[')
         return jw_cjson(w);
-    w->p++;
     cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return NULL;
-    jw_space(w);
-    if (w->p < w->end && *w->p == ']') {
-        w->p++;
+    if (!arr || jw_open_empty(w, ']'))
         return arr;
-    }
     for (;;) {
         jw_space(w);
         cJSON *item = w->p < w->end && *w->p == '{' ? jw_object(w, s, 1) : jw_cjson(w);
         if (!item)
             break;
         cJSON_AddItemToArray(arr, item);
-        jw_space(w);
-        if (w->p >= w->end)
-            break;
-        if (*w->p == ']') {
-            w->p++;
+        int next = jw_next(w, ']');
+        if (next > 0)
             return arr;
-        }
-        if (*w->p != ',')
+        if (next < 0)
             break;
-        w->p++;
     }
     cJSON_Delete(arr);
     return NULL;
@@ -783,15 +782,9 @@ static cJSON *jw_kept(jwalk *w, const app_shape *s)
  * first one), the others checked and skipped. NULL: parse the whole body instead. */
 static cJSON *jw_object(jwalk *w, const app_shape *s, int level)
 {
-    w->p++;
     cJSON *obj = cJSON_CreateObject();
-    if (!obj)
-        return NULL;
-    jw_space(w);
-    if (w->p < w->end && *w->p == '}') {
-        w->p++;
+    if (!obj || jw_open_empty(w, '}'))
         return obj;
-    }
     for (;;) {
         jw_space(w);
         const char *key = w->p + 1;
@@ -816,16 +809,11 @@ static cJSON *jw_object(jwalk *w, const app_shape *s, int level)
         } else if (!jw_value(w)) {
             break;
         }
-        jw_space(w);
-        if (w->p >= w->end)
-            break;
-        if (*w->p == '}') {
-            w->p++;
+        int next = jw_next(w, '}');
+        if (next > 0)
             return obj;
-        }
-        if (*w->p != ',')
+        if (next < 0)
             break;
-        w->p++;
     }
     cJSON_Delete(obj);
     return NULL;
