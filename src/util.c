@@ -226,13 +226,9 @@ bool path_is_normal(const char *p)
 
 size_t path_normalize_in_place(char *s)
 {
-    /* Most paths are normal already (no '\\', no "//"): found with vectorized searches. */
-    if (!strchr(s, '\\') && !strstr(s, "//")) {
-        size_t n = strlen(s);
-        if (n > 1 && s[n - 1] == '/')
-            s[--n] = '\0';
-        return n;
-    }
+    /* Most paths are normal already: found with vectorized searches, left as they are. */
+    if (path_is_normal(s))
+        return strlen(s);
     size_t o = 0;
     for (size_t i = 0; s[i]; i++) {
         char ch = s[i] == '\\' ? '/' : s[i];
