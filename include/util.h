@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PSS_VERSION "0.1.0"
+#ifndef PSS_VERSION /* set by CMake from project(VERSION) */
+#define PSS_VERSION "unknown"
+#endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))

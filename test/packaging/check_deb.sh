@@ -101,7 +101,7 @@ for f in "$src"/web/static/*; do
   [ -f "$f" ] || continue
   expect "/usr/share/$PKG/web/static/$(basename "$f")" -rw-r--r--
 done
-stray=$(awk '{print $3}' "$tmp/list" | grep -Ev "^\./(|etc/|etc/$PKG/.*|lib/|lib/systemd/|lib/systemd/system/|lib/systemd/system/$UNIT|usr/|usr/bin/|usr/bin/$PKG|usr/share/|usr/share/$PKG/.*|usr/share/doc/|usr/share/doc/$PKG/.*)$" || true)
+stray=$(awk '{print $3}' "$tmp/list" | grep -Ev "^\./(|etc/|etc/$PKG/.*|lib/|lib/systemd/|lib/systemd/system/|lib/systemd/system/$UNIT|usr/|usr/bin/|usr/bin/$PKG|usr/share/|usr/share/$PKG/.*|usr/share/doc/|usr/share/doc/$PKG/.*|usr/share/man/|usr/share/man/man8/|usr/share/man/man8/$PKG.8.gz|usr/share/lintian/|usr/share/lintian/overrides/|usr/share/lintian/overrides/$PKG)$" || true)
 judge "no file outside the expected places" "unexpected files: $stray" [ -z "$stray" ]
 odd=$(awk 'substr($1, 9, 1) == "w" || $1 ~ /[sS]/ || $2 != "root/root"' "$tmp/list")
 judge "nothing world-writable, setuid or not owned by root" "odd modes or owners: $odd" [ -z "$odd" ]
