@@ -13,38 +13,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "http_message.h"
+
 typedef struct http_server http_server;
-typedef struct http_conn http_conn;
-
-typedef struct http_header {
-    char *name;   /* as received */
-    char *value;  /* surrounding whitespace trimmed */
-} http_header;
-
-typedef struct http_request {
-    http_conn *conn;
-    const char *method;    /* "GET", "POST", ... */
-    char *target;          /* raw request target, e.g. "/api/resolve?path=%2Ftv" */
-    char *path;            /* target before '?', NOT percent-decoded */
-    char *query;           /* after '?', "" if none */
-    http_header *headers;
-    size_t n_headers;
-    char *body;            /* NUL-terminated (the NUL is not counted) */
-    size_t body_len;
-    char remote_addr[64];  /* peer address text */
-    bool keep_alive;
-    uint64_t received_at;  /* mono ms when the request was complete */
-    void *route_ud;        /* free slot for the router/handler */
-} http_request;
-
-/* Case-insensitive header lookup; NULL if absent. */
-const char *http_header_get(const http_request *r, const char *name);
-/* Value of query parameter `name`, percent-decoded ('+' = space), or NULL. New string. */
-char *http_query_get(const char *query, const char *name);
-/* Same for an application/x-www-form-urlencoded body. */
-#define http_form_get(body, name) http_query_get((body), (name))
-/* Percent-decode; returns a new string or NULL on malformed escapes. */
-char *http_url_decode(const char *s, size_t len, bool plus_is_space);
 
 /* Called once the request's headers are complete, before its body is read: return the body cap
  * for it (bytes) so an oversized body gets 413 without being buffered. */
@@ -93,10 +64,7 @@ void http_request_drop_body(http_request *r);
 /* Convenience: {"status": <status_word>, "message": msg} JSON, e.g. 400 "bad_request". */
 void http_respond_json_error(http_request *r, int status, const char *message);
 
-/* Added with the implementation. Reason phrase for a status ("Not Found"), "" if unknown. The
- * JSON error's status word is this phrase in snake case ("payload_too_large"), or "error".
- *
- * Details of the contract above, as implemented:
+/* Details of the contract above, as implemented:
  * - http_respond(): the first call frees the request, a second one is a use-after-free. A
  *   status outside 200..599 is logged and sent as 500. HEAD gets the head only (with the
  *   Content-Length of the body it would have had); 204 and 304 get neither body nor length.
@@ -126,6 +94,4 @@ void http_respond_json_error(http_request *r, int status, const char *message);
  *   the loop once more before uv_loop_close(). http_server_close() always finishes in a
  *   callback (never before it returns); call it once. After http_server_stop_accepting(),
  *   idle connections close at once and busy ones after their current response. */
-const char *http_status_reason(int status);
-
 #endif

@@ -17,7 +17,12 @@ case "$mode" in run|test) ;; *) echo "usage: $0 run|test | $0 packages run|test"
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
   libsqlite3-dev libsystemd-dev node-llhttp)
 test_pkgs=(libcmocka-dev python3 rclone curl strace chromium dpkg-dev file systemd clang libclang-rt-14-dev
-  valgrind)
+  valgrind lintian)
+# The deployment tests: a real systemd (systemd-nspawn --boot on a debootstrapped Debian 12) and a
+# real container runtime (podman, with runc: crun refuses the hybrid cgroup layout of some hosts).
+deploy_pkgs=(debootstrap systemd-container podman buildah runc containernetworking-plugins uidmap
+  slirp4netns fuse-overlayfs util-linux)
+test_pkgs+=("${deploy_pkgs[@]}")
 # node and npm for the browser test: Debian's packages, unless a node (and its npm) is already there
 command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
@@ -54,12 +59,14 @@ fi
 npm ci --prefix test/e2e --no-audit --no-fund
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSS_WERROR=ON
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j2
+ctest --test-dir build --output-on-failure -j2 -LE deploy
+# The deployment tests, one at a time (each boots a container and builds or installs the package).
+ctest --test-dir build --output-on-failure -L deploy
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPSS_SANITIZE=ON -DPSS_WERROR=ON
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j2
-# Fuzzing (libFuzzer, clang from Debian): every target for 30 s (test/fuzz/README_SECTION.md).
+  ctest --test-dir build-asan --output-on-failure -j2 -LE deploy
+# Fuzzing (libFuzzer, clang from Debian): every target for 30 s (test/README.md, "Fuzzing").
 test/fuzz/run.sh 30
 # Memcheck on the plain build: unit tests and a named set of integration tests under valgrind.
 PSS_VALGRIND=1 ctest --test-dir build -L valgrind --output-on-failure
