@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "util.h"
+
 log_level_t log_level_now = LOG_LVL_INFO;
 static bool journal;
 static log_sink_fn sink;
@@ -160,59 +162,10 @@ const char *log_esc(const char *s)
     enum { SLOTS = 8, SLOT = 1024 };
     static char ring[SLOTS][SLOT];
     static unsigned next;
-    char *out = ring[next++ % SLOTS];
     if (!s)
         return "(null)";
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        /* a run of bytes that need no escape, copied at once */
-        const unsigned char *run = p;
-        while (*p >= 0x20 && *p != 0x7f && *p != '\\')
-            p++;
-        if (p > run) {
-            size_t n = (size_t)(p - run), room = SLOT - 4 - o;
-            if (n > room) {
-                memcpy(out + o, run, room);
-                memcpy(out + o + room, "...", 3);
-                o += room + 3;
-                break;
-            }
-            memcpy(out + o, run, n);
-            o += n;
-            if (!*p)
-                break;
-        }
-        char tmp[4];
-        size_t k = 0;
-        if (*p == '\n') {
-            tmp[k++] = '\\';
-            tmp[k++] = 'n';
-        } else if (*p == '\r') {
-            tmp[k++] = '\\';
-            tmp[k++] = 'r';
-        } else if (*p == '\t') {
-            tmp[k++] = '\\';
-            tmp[k++] = 't';
-        } else if (*p < 0x20 || *p == 0x7f) {
-            tmp[k++] = '\\';
-            tmp[k++] = 'x';
-            tmp[k++] = hex[*p >> 4];
-            tmp[k++] = hex[*p & 15];
-        } else if (*p == '\\') {
-            tmp[k++] = '\\';
-            tmp[k++] = '\\';
-        } else {
-            tmp[k++] = (char)*p;
-        }
-        if (o + k > SLOT - 4) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        memcpy(out + o, tmp, k);
-        o += k;
-    }
-    out[o] = '\0';
+    char *out = ring[next++ % SLOTS];
+    out[0] = '\0';
+    str_append_escaped(out, SLOT, s, strlen(s), SLOT);
     return out;
 }

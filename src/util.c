@@ -188,11 +188,39 @@ int ascii_strncasecmp(const char *a, const char *b, size_t n)
     return 0;
 }
 
+/* Whether a byte may not appear as it is in a log line. */
+static bool needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f || c == '\\';
+}
+
+/* The escape of such a byte into tmp; returns its length. */
+static size_t escape_byte(unsigned char c, char tmp[4])
+{
+    static const char hex[] = "0123456789abcdef";
+    tmp[0] = '\\';
+    switch (c) {
+    case '\n': tmp[1] = 'n'; return 2;
+    case '\r': tmp[1] = 'r'; return 2;
+    case '\t': tmp[1] = 't'; return 2;
+    case '\\': tmp[1] = '\\'; return 2;
+    default:
+        tmp[1] = 'x';
+        tmp[2] = hex[c >> 4];
+        tmp[3] = hex[c & 15];
+        return 4;
+    }
+}
+
 /* Append s (len bytes) to out escaped for one log line: control bytes and '\\' escaped, UTF-8
- * kept, cut at max input bytes with "..." (never inside a UTF-8 sequence). */
+ * kept whole. Cut with "..." at max input bytes, or where out is full; never inside a UTF-8
+ * sequence. Runs of plain bytes are copied at once (paths are mostly that). */
 void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, size_t max)
 {
-    size_t o = strlen(out);
+    size_t o0 = strnlen(out, outlen), o = o0;
+    if (outlen < 4 || o0 >= outlen - 1)
+        return;
+    size_t room = outlen - 4; /* "..." and the NUL always fit after o <= room */
     bool cut = false;
     if (len > max) {
         len = max;
@@ -200,22 +228,47 @@ void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, siz
             len--;
         cut = true;
     }
-    for (size_t i = 0; i < len && o + 5 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\n' || c == '\r' || c == '\t' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
-        } else if (c < 0x20 || c == 0x7f) {
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-        } else {
-            out[o++] = (char)c;
+    for (size_t i = 0; i < len;) {
+        size_t run = i;
+        while (run < len && !needs_escape((unsigned char)s[run]))
+            run++;
+        size_t n = run - i;
+        if (n > room - o) {
+            memcpy(out + o, s + i, room - o);
+            o = room;
+            cut = true;
+            break;
         }
+        memcpy(out + o, s + i, n);
+        o += n;
+        i = run;
+        if (i == len)
+            break;
+        char tmp[4];
+        size_t k = escape_byte((unsigned char)s[i], tmp);
+        if (k > room - o) {
+            cut = true;
+            break;
+        }
+        memcpy(out + o, tmp, k);
+        o += k;
+        i++;
     }
-    if (cut && o + 4 < outlen) {
+    if (cut) {
+        /* back to the start of a UTF-8 sequence that was not copied whole */
+        size_t b = o;
+        while (b > o0 && ((unsigned char)out[b - 1] & 0xC0) == 0x80)
+            b--;
+        if (b > o0 && (unsigned char)out[b - 1] >= 0xC0) {
+            unsigned char lead = (unsigned char)out[b - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+            if (o - (b - 1) < need)
+                o = b - 1;
+        }
         memcpy(out + o, "...", 3);
         o += 3;
     }
-    out[o < outlen ? o : outlen - 1] = '\0';
+    out[o] = '\0';
 }
 
 bool path_is_normal(const char *p)
