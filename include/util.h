@@ -46,6 +46,13 @@ uint64_t wall_ms(void);
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for measuring durations. */
 uint64_t mono_ms(void);
 
+/* One hash for every table (FNV-1a, 64 bits). Chainable: start from HASH_INIT, pass each
+ * result on to hash more bytes. Not for hostile keys an attacker can choose freely in bulk:
+ * every table that uses it bounds its chains or its size. */
+#define HASH_INIT 14695981039346656037ULL
+uint64_t hash_bytes(uint64_t h, const void *p, size_t n);
+uint64_t hash_str(const char *s); /* hash_bytes(HASH_INIT, s, strlen(s)) */
+
 /* Case-insensitive ASCII compare of n bytes (paths are compared this way, as the script did). */
 int ascii_strncasecmp(const char *a, const char *b, size_t n);
 

@@ -214,10 +214,7 @@ static struct {
 
 static uint32_t key_hash(const unsigned char k[16])
 {
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ k[i]) * 16777619u;
-    return h & (THROTTLE_BUCKETS - 1);
+    return (uint32_t)(hash_bytes(HASH_INIT, k, 16) & (THROTTLE_BUCKETS - 1));
 }
 
 #define ENT(i) (&tbl.ents[(i) - 1])

@@ -130,17 +130,9 @@ static int werr(wh_ctx *x, const char *fmt, ...)
     return -EINVAL;
 }
 
-static size_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (size_t)h;
-}
-
 static void slots_insert(size_t *slots, size_t n_slots, const char *path, size_t value)
 {
-    size_t i = str_hash(path) & (n_slots - 1);
+    size_t i = (size_t)hash_str(path) & (n_slots - 1);
     while (slots[i])
         i = (i + 1) & (n_slots - 1);
     slots[i] = value;
@@ -164,7 +156,7 @@ static wh_folder *folder_get(wh_ctx *x, const char *path)
     wh_event *ev = x->ev;
     if (x->n_slots) {
         size_t mask = x->n_slots - 1;
-        for (size_t i = str_hash(path) & mask; x->slots[i]; i = (i + 1) & mask) {
+        for (size_t i = (size_t)hash_str(path) & mask; x->slots[i]; i = (i + 1) & mask) {
             if (strcmp(ev->folders[x->slots[i] - 1].path, path) == 0)
                 return &ev->folders[x->slots[i] - 1];
         }

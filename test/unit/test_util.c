@@ -189,6 +189,16 @@ static void test_random_bytes_fill_the_buffer(void **state)
     assert_memory_not_equal(a, b, sizeof a);
 }
 
+static void test_hash_is_fnv1a_and_chains(void **state)
+{
+    (void)state;
+    /* FNV-1a 64-bit reference values */
+    assert_true(hash_str("") == 0xcbf29ce484222325ULL);
+    assert_true(hash_str("a") == 0xaf63dc4c8601ec8cULL);
+    assert_true(hash_str("foobar") == 0x85944171f73967e8ULL);
+    assert_true(hash_bytes(hash_bytes(HASH_INIT, "foo", 3), "bar", 3) == hash_str("foobar"));
+}
+
 static void test_case_insensitive_compare_is_ascii_only(void **state)
 {
     (void)state;
@@ -212,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_constant_time_compare_compares_bytes_and_lengths),
         cmocka_unit_test(test_base64_round_trips_and_refuses_bad_input),
         cmocka_unit_test(test_random_bytes_fill_the_buffer),
+        cmocka_unit_test(test_hash_is_fnv1a_and_chains),
         cmocka_unit_test(test_case_insensitive_compare_is_ascii_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
