@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "log.h"
 #include "paths.h"
 #include "util.h"
@@ -15,52 +16,6 @@
 #define FSCHECK_MAX_PATHS 100000 /* files or anchors in one operation */
 #define FSCHECK_DEFAULT_HANG_MS 10000
 #define FSCHECK_MAX_HANG_MS (24u * 3600u * 1000u) /* keeps deadline sums far from overflow */
-
-/* Intrusive circular doubly-linked list; a node on no list points at itself, so removing a
- * node never needs to know which list holds it. */
-struct link {
-    struct link *prev, *next;
-};
-
-static void list_init(struct link *h) { h->prev = h->next = h; }
-
-static bool list_empty(const struct link *h) { return h->next == h; }
-
-static void list_push(struct link *h, struct link *n)
-{
-    n->prev = h->prev;
-    n->next = h;
-    h->prev->next = n;
-    h->prev = n;
-}
-
-static void list_del(struct link *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = n;
-}
-
-static struct link *list_pop(struct link *h)
-{
-    if (list_empty(h))
-        return NULL;
-    struct link *n = h->next;
-    list_del(n);
-    return n;
-}
-
-/* Move every node of `from` to the empty list `to`. */
-static void list_take(struct link *to, struct link *from)
-{
-    if (list_empty(from))
-        return;
-    to->next = from->next;
-    to->prev = from->prev;
-    to->next->prev = to;
-    to->prev->next = to;
-    list_init(from);
-}
 
 typedef enum { OP_MTIME, OP_ANCHORS, OP_EXISTS } op_kind;
 
@@ -76,8 +31,8 @@ typedef struct mount mount_t;
 typedef struct stat_req stat_req;
 
 struct fscheck_op {
-    struct link link; /* mount queue or f->ready */
-    struct link all;  /* f->ops, until its callback starts */
+    list_node link; /* mount queue or f->ready */
+    list_node all;  /* f->ops, until its callback starts */
     fscheck_t *f;
     op_kind kind;
     op_state state;
@@ -97,7 +52,7 @@ struct fscheck_op {
 };
 
 struct mount {
-    struct link link; /* f->mounts */
+    list_node link; /* f->mounts */
     char *root;
     size_t root_len;
     bool configured; /* in the last fscheck_set_mounts list (the "/" mount always is) */
@@ -105,7 +60,7 @@ struct mount {
     uint64_t started;   /* uv_now() when the slot's request was issued */
     stat_req *inflight; /* the one request occupying the slot */
     size_t n_in_flight; /* counted at issue and at return, checked by the test hook */
-    struct link queue;  /* ops waiting for the slot, FIFO */
+    list_node queue;  /* ops waiting for the slot, FIFO */
     uint64_t delay_ms;  /* test hook */
 };
 
@@ -131,10 +86,10 @@ struct stat_req {
 struct fscheck {
     uv_loop_t *loop;
     uint64_t hang_ms;
-    struct link mounts; /* first node is the "/" mount */
+    list_node mounts; /* first node is the "/" mount */
     mount_t *slash;
-    struct link ops;    /* every op whose callback has not started */
-    struct link ready;  /* answered ops, called from `idle` on the next loop turn */
+    list_node ops;    /* every op whose callback has not started */
+    list_node ready;  /* answered ops, called from `idle` on the next loop turn */
     uv_timer_t hang;    /* due at the earliest deadline of a healthy mount's request */
     uv_idle_t idle;
     size_t handles_open;
@@ -179,7 +134,7 @@ static bool anchor_guards(const char *anchor, const char *path)
 
 static mount_t *mount_find(const fscheck_t *f, const char *root, size_t len)
 {
-    for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
+    for (list_node *l = f->mounts.next; l != &f->mounts; l = l->next) {
         mount_t *m = container_of(l, mount_t, link);
         if (m->root_len == len && memcmp(m->root, root, len) == 0)
             return m;
@@ -202,7 +157,7 @@ static mount_t *mount_new(fscheck_t *f, const char *root, size_t len)
 static mount_t *mount_for(fscheck_t *f, const char *path)
 {
     mount_t *best = f->slash;
-    for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
+    for (list_node *l = f->mounts.next; l != &f->mounts; l = l->next) {
         mount_t *m = container_of(l, mount_t, link);
         if (m->configured && m->root_len > best->root_len && paths_has_prefix(path, m->root, false))
             best = m;
@@ -236,7 +191,7 @@ static void fmt_secs(char *buf, size_t n, uint64_t ms)
 static void hang_rearm(fscheck_t *f)
 {
     uint64_t next = UINT64_MAX;
-    for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
+    for (list_node *l = f->mounts.next; l != &f->mounts; l = l->next) {
         mount_t *m = container_of(l, mount_t, link);
         if (m->inflight && !m->failed && m->started + f->hang_ms < next)
             next = m->started + f->hang_ms;
@@ -394,10 +349,10 @@ static void op_call(fscheck_op *op)
 static void on_idle(uv_idle_t *h)
 {
     fscheck_t *f = h->data;
-    struct link batch;
+    list_node batch;
     list_init(&batch);
     list_take(&batch, &f->ready);
-    struct link *l;
+    list_node *l;
     while ((l = list_pop(&batch))) {
         fscheck_op *op = container_of(l, fscheck_op, link);
         list_del(&op->all); /* fscheck_close from inside the callback must not free it */
@@ -488,7 +443,7 @@ static void mount_pump(mount_t *m)
 {
     if (m->inflight || m->failed)
         return;
-    struct link *l = list_pop(&m->queue);
+    list_node *l = list_pop(&m->queue);
     if (l)
         mount_issue(m, container_of(l, fscheck_op, link));
 }
@@ -540,7 +495,7 @@ static void mount_fail(fscheck_t *f, mount_t *m)
         op->req = NULL;
         op_step(op, op_take_hang(op, m));
     }
-    struct link *l;
+    list_node *l;
     while ((l = list_pop(&m->queue))) {
         op = container_of(l, fscheck_op, link);
         op_step(op, op_take_hang(op, m));
@@ -551,7 +506,7 @@ static void on_hang(uv_timer_t *t)
 {
     fscheck_t *f = t->data;
     uint64_t now = uv_now(f->loop);
-    for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
+    for (list_node *l = f->mounts.next; l != &f->mounts; l = l->next) {
         mount_t *m = container_of(l, mount_t, link);
         if (m->inflight && !m->failed && now >= m->started + f->hang_ms)
             mount_fail(f, m);
@@ -586,7 +541,7 @@ void fscheck_set_mounts(fscheck_t *f, const char *const *roots, size_t n)
 {
     if (!f || f->closing)
         return;
-    for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
+    for (list_node *l = f->mounts.next; l != &f->mounts; l = l->next) {
         mount_t *m = container_of(l, mount_t, link);
         m->configured = m == f->slash;
     }
@@ -607,7 +562,7 @@ void fscheck_set_mounts(fscheck_t *f, const char *const *roots, size_t n)
         else
             mount_new(f, roots[i], len);
     }
-    struct link *l = f->mounts.next;
+    list_node *l = f->mounts.next;
     while (l != &f->mounts) {
         mount_t *m = container_of(l, mount_t, link);
         l = l->next;
@@ -707,7 +662,7 @@ size_t fscheck_failed_mounts(const fscheck_t *f, const char **out, size_t max)
     size_t count = 0;
     if (!f)
         return 0;
-    for (struct link *l = f->mounts.next; l != &f->mounts; l = l->next) {
+    for (list_node *l = f->mounts.next; l != &f->mounts; l = l->next) {
         const mount_t *m = container_of(l, mount_t, link);
         if (!m->failed)
             continue;
@@ -765,7 +720,7 @@ void fscheck_close(fscheck_t *f, void (*done)(void *ud), void *ud)
     f->closing = true;
     f->done = done;
     f->done_ud = ud;
-    struct link *l;
+    list_node *l;
     while ((l = f->ops.next) != &f->ops) {
         fscheck_op *op = container_of(l, fscheck_op, all);
         op_detach(op);

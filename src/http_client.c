@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "log.h"
 #include "util.h"
 
@@ -21,7 +22,7 @@ typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     httpc_t *h;
-    struct sock_ctx *prev, *next; /* h->socks, while not closing */
+    list_node link; /* h->socks, while not closing */
 } sock_ctx;
 
 struct httpc_req {
@@ -37,15 +38,15 @@ struct httpc_req {
     void (*release)(void *ud);
     void *ud;
     uint64_t start_ms;
-    httpc_req *prev, *next; /* h->reqs */
+    list_node link; /* h->reqs */
 };
 
 struct httpc {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
-    sock_ctx *socks;
-    httpc_req *reqs;
+    list_node socks; /* sock_ctx */
+    list_node reqs;  /* httpc_req */
     size_t n_reqs;
     size_t open_handles; /* timer + polls not yet through their close callback */
     bool closing;
@@ -59,23 +60,13 @@ static bool curl_inited;
 
 static void req_link(httpc_t *h, httpc_req *r)
 {
-    r->prev = NULL;
-    r->next = h->reqs;
-    if (h->reqs)
-        h->reqs->prev = r;
-    h->reqs = r;
+    list_push(&h->reqs, &r->link);
     h->n_reqs++;
 }
 
 static void req_unlink(httpc_t *h, httpc_req *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        h->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
+    list_del(&r->link);
     h->n_reqs--;
 }
 
@@ -119,14 +110,7 @@ static void timer_closed(uv_handle_t *handle)
 
 static void sock_close(sock_ctx *s)
 {
-    httpc_t *h = s->h;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        h->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    list_del(&s->link);
     uv_poll_stop(&s->poll);
     uv_close((uv_handle_t *)&s->poll, sock_closed);
 }
@@ -285,6 +269,7 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
         return 0;
     if (!s) {
         s = xcalloc(1, sizeof *s);
+        list_init(&s->link);
         s->fd = fd;
         s->h = h;
         int rc = uv_poll_init_socket(h->loop, &s->poll, fd);
@@ -294,10 +279,7 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
             return -1; /* curl fails the transfers on this socket */
         }
         h->open_handles++;
-        s->next = h->socks;
-        if (h->socks)
-            h->socks->prev = s;
-        h->socks = s;
+        list_push(&h->socks, &s->link);
         curl_multi_assign(h->multi, fd, s);
     }
     int events = 0;
@@ -350,6 +332,8 @@ httpc_t *httpc_new(uv_loop_t *loop)
         curl_inited = true;
     }
     httpc_t *h = xcalloc(1, sizeof *h);
+    list_init(&h->socks);
+    list_init(&h->reqs);
     h->loop = loop;
     h->multi = curl_multi_init();
     if (!h->multi) {
@@ -458,6 +442,7 @@ int httpc_request_ex(httpc_t *h, const httpc_opts *o, httpc_cb cb, void *ud, voi
         return -ESHUTDOWN;
 
     httpc_req *r = xcalloc(1, sizeof *r);
+    list_init(&r->link);
     r->h = h;
     r->cb = cb;
     r->ud = ud;
@@ -520,14 +505,14 @@ void httpc_close(httpc_t *h, void (*done)(void *ud), void *ud)
     h->closing = true;
     h->done = done;
     h->done_ud = ud;
-    while (h->reqs)
-        req_abort(h, h->reqs);
+    while (!list_empty(&h->reqs))
+        req_abort(h, container_of(h->reqs.next, httpc_req, link));
     /* Cleanup may still report CURL_POLL_REMOVE for cached connections; the socket callback
      * closes those polls, and we close whatever is left below. */
     curl_multi_cleanup(h->multi);
     h->multi = NULL;
-    while (h->socks)
-        sock_close(h->socks);
+    while (!list_empty(&h->socks))
+        sock_close(container_of(h->socks.next, sock_ctx, link));
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, timer_closed);
 }

@@ -34,6 +34,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 
+#include "list.h"
 #include "log.h"
 #include "util.h"
 
@@ -102,7 +103,7 @@ typedef struct req_priv {
 
 struct http_conn {
     http_server *srv;  /* NULL once the server is gone and only an orphan request keeps us */
-    http_conn *prev, *next; /* server's list, oldest accepted first */
+    list_node link;    /* the server's connections, oldest accepted first */
     uv_tcp_t tcp;
     uv_timer_t header_timer;
     uv_timer_t idle_timer;
@@ -143,7 +144,7 @@ struct http_server {
     uv_timer_t anchor; /* never started: guarantees close always completes in a callback */
     llhttp_settings_t settings;
     http_server_opts o;
-    http_conn *head, *tail;
+    list_node conns;     /* http_conn, oldest accepted first */
     size_t n_conns;      /* connections not yet closing */
     size_t buffered;     /* bytes held by all connections' buffers, requests and responses */
     unsigned open_handles;
@@ -282,21 +283,6 @@ static void conn_drop_input(http_conn *c)
     c->rpos = c->rlen = 0;
 }
 
-static void conn_unlink(http_conn *c)
-{
-    http_server *s = c->srv;
-    if (!s)
-        return;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        s->tail = c->prev;
-    c->prev = c->next = NULL;
-}
 
 /* Frees c once its handles are closed and no handler holds its request. */
 static void conn_maybe_free(http_conn *c)
@@ -308,7 +294,7 @@ static void conn_maybe_free(http_conn *c)
     c->wbuf = NULL;
     c->wlen = 0;
     conn_account(c);
-    conn_unlink(c);
+    list_del(&c->link);
     free(c);
 }
 
@@ -318,12 +304,11 @@ static void server_maybe_finish(http_server *s)
         return;
     /* What is left are connections whose request a handler still holds: they no longer
      * need the server; http_respond() frees them. */
-    for (http_conn *c = s->head, *next; c; c = next) {
-        next = c->next;
-        c->prev = c->next = NULL;
+    list_for_each_safe(n, tmp, &s->conns) {
+        http_conn *c = container_of(n, http_conn, link);
+        list_del(&c->link);
         c->srv = NULL;
     }
-    s->head = s->tail = NULL;
     if (s->done)
         s->done(s->done_ud);
     free(s->spare_rbuf);
@@ -1052,6 +1037,7 @@ static void conn_set_peer(http_conn *c)
 static http_conn *conn_new(http_server *s)
 {
     http_conn *c = xcalloc(1, sizeof *c);
+    list_init(&c->link);
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->header_timer);
@@ -1061,12 +1047,7 @@ static http_conn *conn_new(http_server *s)
     llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
     c->parser.data = c;
     snprintf(c->label, sizeof c->label, "unknown");
-    c->prev = s->tail;
-    if (s->tail)
-        s->tail->next = c;
-    else
-        s->head = c;
-    s->tail = c;
+    list_push(&s->conns, &c->link);
     s->n_conns++;
     c->state = CONN_IDLE;
     c->accepted_at = uv_now(s->loop);
@@ -1091,14 +1072,18 @@ static bool conn_has_sent(http_conn *c)
  * accepts must not close connections that could not even have spoken. */
 static http_conn *oldest_evictable(http_server *s)
 {
-    for (http_conn *c = s->head; c; c = c->next)
+    list_for_each(n, &s->conns) {
+        http_conn *c = container_of(n, http_conn, link);
         if (c->state == CONN_LINGER || (c->state == CONN_HANDLING && c->evictable))
             return c;
+    }
     uint64_t now = uv_now(s->loop);
-    for (http_conn *c = s->head; c; c = c->next)
+    list_for_each(n, &s->conns) {
+        http_conn *c = container_of(n, http_conn, link);
         if ((c->state == CONN_IDLE || c->state == CONN_HEADERS) &&
             (now - c->accepted_at >= EVICT_GRACE_MS || conn_has_sent(c)))
             return c;
+    }
     return NULL;
 }
 
@@ -1212,6 +1197,7 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **
     }
 
     http_server *s = xcalloc(1, sizeof *s);
+    list_init(&s->conns);
     s->loop = loop;
     s->o = *o;
     s->o.bind_address = NULL; /* not kept: the caller's string may go away */
@@ -1273,8 +1259,8 @@ void http_server_stop_accepting(http_server *s)
         s->listener_open = false;
         uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
     }
-    for (http_conn *c = s->head, *next; c; c = next) {
-        next = c->next;
+    list_for_each_safe(n, tmp, &s->conns) {
+        http_conn *c = container_of(n, http_conn, link);
         if (c->state == CONN_IDLE && c->rpos == c->rlen)
             conn_close(c);
     }
@@ -1292,10 +1278,8 @@ void http_server_close(http_server *s, void (*done)(void *ud), void *ud)
         uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
     }
     uv_close((uv_handle_t *)&s->anchor, on_server_handle_closed);
-    for (http_conn *c = s->head, *next; c; c = next) {
-        next = c->next;
-        conn_close(c);
-    }
+    list_for_each_safe(n, tmp, &s->conns)
+        conn_close(container_of(n, http_conn, link));
 }
 
 size_t http_server_conn_count(const http_server *s)

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "list.h"
 #include "util.h"
 
 static void test_buffer_refuses_to_grow_past_its_maximum_and_stays_unchanged(void **state)
@@ -199,6 +200,40 @@ static void test_hash_is_fnv1a_and_chains(void **state)
     assert_true(hash_bytes(hash_bytes(HASH_INIT, "foo", 3), "bar", 3) == hash_str("foobar"));
 }
 
+typedef struct item {
+    int v;
+    list_node link;
+} item;
+
+static void test_list_keeps_order_and_a_node_leaves_whatever_list_holds_it(void **state)
+{
+    (void)state;
+    list_node h, other;
+    list_init(&h);
+    list_init(&other);
+    item it[4];
+    for (int i = 0; i < 4; i++) {
+        it[i].v = i;
+        list_init(&it[i].link);
+        list_push(&h, &it[i].link);
+    }
+    list_del(&it[1].link);
+    list_del(&it[1].link); /* a second removal is harmless */
+    int seen[4], n = 0;
+    list_for_each(l, &h) seen[n++] = container_of(l, item, link)->v;
+    assert_int_equal(n, 3);
+    assert_int_equal(seen[0], 0);
+    assert_int_equal(seen[1], 2);
+    assert_int_equal(seen[2], 3);
+    list_take(&other, &h);
+    assert_true(list_empty(&h));
+    list_for_each_safe(l, tmp, &other) list_del(l); /* removing inside the safe walk */
+    assert_true(list_empty(&other));
+    list_push(&h, &it[3].link);
+    assert_ptr_equal(list_pop(&h), &it[3].link);
+    assert_null(list_pop(&h));
+}
+
 static void test_case_insensitive_compare_is_ascii_only(void **state)
 {
     (void)state;
@@ -223,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_base64_round_trips_and_refuses_bad_input),
         cmocka_unit_test(test_random_bytes_fill_the_buffer),
         cmocka_unit_test(test_hash_is_fnv1a_and_chains),
+        cmocka_unit_test(test_list_keeps_order_and_a_node_leaves_whatever_list_holds_it),
         cmocka_unit_test(test_case_insensitive_compare_is_ascii_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
