@@ -117,16 +117,10 @@ static void stage_skipped(app_t *a, arr_app app, uint64_t at, const cJSON *skipp
     }
 }
 
+/* A webhook, once authenticated (the route's AUTH_WEBHOOK). */
 static void handle_webhook(app_t *a, http_request *r, arr_app app)
 {
     const config_t *c = &a->cfg;
-    if ((c->webhook_user || c->webhook_pass) &&
-        !auth_basic_ok(r, c->webhook_user ? c->webhook_user : "", c->webhook_pass ? c->webhook_pass : "")) {
-        log_warn("webhook from %s refused: bad or missing credentials", log_esc(r->remote_addr));
-        a->counters.webhook_errors++;
-        challenge(a, r, "plex-servarr-sync webhooks");
-        return;
-    }
     if (!is_json_type(http_header_get(r, "Content-Type"))) {
         a->counters.webhook_errors++;
         respond_status(r, 415, "unsupported_media_type", "webhooks must be sent with Content-Type: application/json");
@@ -278,12 +272,9 @@ static int stage_manual(app_t *a, http_request *r, const char *raw, bool html, c
     return 0;
 }
 
+/* The Python script's form, once authenticated and checked same-site by its route. */
 static void handle_manual_post(app_t *a, http_request *r)
 {
-    if (cross_site(r)) {
-        respond_status(r, 403, "forbidden", "cross-site request refused");
-        return;
-    }
     if (!is_form_type(http_header_get(r, "Content-Type"))) {
         respond_manual_page(r, 415, "The form must be sent as application/x-www-form-urlencoded.");
         return;
@@ -304,12 +295,9 @@ static void handle_manual_post(app_t *a, http_request *r)
     free(path);
 }
 
+/* POST /api/scans, once authenticated and checked same-site by its route. */
 void api_scans(app_t *a, http_request *r)
 {
-    if (cross_site(r)) {
-        respond_status(r, 403, "forbidden", "cross-site request refused");
-        return;
-    }
     char *path = NULL;
     if (is_json_type(http_header_get(r, "Content-Type"))) {
         cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
@@ -400,24 +388,174 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
     staged_free(s);
 }
 
-/* ---- dispatch ---- */
+/* ---- dispatch: the routes as rows ---- */
 
-size_t router_body_limit(void *ud, const http_request *r)
+enum { M_GET = 1u, M_POST = 2u, M_PUT = 4u }; /* M_GET takes HEAD too */
+
+typedef enum {
+    AUTH_NONE,
+    AUTH_WEBHOOK, /* WEBHOOK_USER/WEBHOOK_PASS, when set */
+    AUTH_MANUAL,  /* MANUAL_USER/MANUAL_PASS, always */
+} route_auth;
+
+/* One row of the HTTP surface. A request's path picks its rows: the rows whose `path` equals it,
+ * else those with the longest `prefix` it starts with. Then, in this order: a prefix row's
+ * `accept` (false: 404 with `miss`), the method (405 naming the rows' methods), authentication
+ * (401), the cross-site rule (403), and the handler, which gets the path after the prefix. */
+typedef struct route {
+    const char *path;   /* exact path, or the prefix when `prefix` */
+    bool prefix;
+    unsigned methods;   /* M_*; 0: the path exists only to answer 404 with `miss` */
+    route_auth auth;
+    bool same_site;     /* a state-changing call from the page: cross-site requests refused */
+    bool webhook_body;  /* the body cap is MAX_WEBHOOK_BODY (else MAX_BODY) */
+    bool (*accept)(const char *rest);
+    const char *miss;   /* the 404's message when `accept` refuses, or for methods 0 */
+    void (*handle)(app_t *a, http_request *r, const char *rest);
+} route;
+
+static bool webhook_app(const char *rest)
 {
-    app_t *a = ud;
-    if (strncmp(r->path, "/webhook/", 9) == 0 && strcmp(r->path, "/webhook/manual") != 0)
-        return a->cfg.max_webhook_body;
-    return a->cfg.max_body;
+    arr_app app;
+    return arr_app_parse(rest, &app) == 0 && app != APP_MANUAL;
 }
 
-static bool method_is(const http_request *r, const char *m) { return strcmp(r->method, m) == 0; }
-
-static void method_not_allowed(http_request *r, const char *allow)
+static void route_webhook(app_t *a, http_request *r, const char *rest)
 {
-    char hdr[96];
-    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    arr_app app;
+    arr_app_parse(rest, &app); /* accepted by webhook_app */
+    handle_webhook(a, r, app);
+}
+
+/* "<id>/retry" with a positive decimal id; *id filled when given. */
+static bool retry_id(const char *rest, int64_t *id)
+{
+    char *end;
+    long long v = strtoll(rest, &end, 10);
+    if (end == rest || v <= 0 || strcmp(end, "/retry") != 0)
+        return false;
+    if (id)
+        *id = v;
+    return true;
+}
+
+static bool retry_path(const char *rest) { return retry_id(rest, NULL); }
+
+static void route_retry(app_t *a, http_request *r, const char *rest)
+{
+    int64_t id = 0;
+    retry_id(rest, &id);
+    api_retry(a, r, id);
+}
+
+static void route_index(app_t *a, http_request *r, const char *rest)
+{
+    (void)rest;
+    static_serve(a, r, "index.html");
+}
+
+static void route_static(app_t *a, http_request *r, const char *rest)
+{
+    (void)rest;
+    static_serve_path(a, r, strcmp(r->path, "/favicon.ico") == 0 ? "/static/favicon.svg" : r->path);
+}
+
+#define ROUTE_API(fn)                                                                              \
+    static void route_##fn(app_t *a, http_request *r, const char *rest)                          \
+    {                                                                                              \
+        (void)rest;                                                                                \
+        fn(a, r);                                                                                  \
+    }
+ROUTE_API(api_health)
+ROUTE_API(api_metrics)
+ROUTE_API(api_queue)
+ROUTE_API(api_history)
+ROUTE_API(api_stats)
+ROUTE_API(api_resolve)
+ROUTE_API(api_scans)
+ROUTE_API(handle_manual_post)
+
+static const char api_miss[] = "no such API endpoint";
+
+static const route routes[] = {
+    /* path              prefix methods        auth          same_site webhook_body */
+    {"/webhook/", true, M_POST | M_PUT, AUTH_WEBHOOK, false, true, webhook_app,
+     "unknown webhook; use /webhook/sonarr, radarr, lidarr or readarr", route_webhook},
+    {"/webhook/manual", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_index},
+    {"/webhook/manual", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_handle_manual_post},
+    {"/", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_index},
+    {"/health", false, M_GET, AUTH_NONE, false, false, NULL, NULL, route_api_health},
+    {"/metrics", false, M_GET, AUTH_NONE, false, false, NULL, NULL, route_api_metrics},
+    {"/static/", true, M_GET, AUTH_NONE, false, false, NULL, NULL, route_static},
+    {"/favicon.ico", false, M_GET, AUTH_NONE, false, false, NULL, NULL, route_static},
+    {"/favicon.svg", false, M_GET, AUTH_NONE, false, false, NULL, NULL, route_static},
+    {"/api/queue", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_queue},
+    {"/api/history", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_history},
+    {"/api/stats", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_stats},
+    {"/api/resolve", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_resolve},
+    {"/api/scans", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_api_scans},
+    {"/api/queue/", true, M_POST, AUTH_MANUAL, true, false, retry_path, api_miss, route_retry},
+    {"/api/", true, 0, AUTH_NONE, false, false, NULL, api_miss, NULL},
+};
+
+/* The rows a path picks, as routes[*first .. *first + count): the rows of an exact path (a path's
+ * rows are adjacent in the table), else the row of the longest prefix the path starts with.
+ * 0 when none. */
+static size_t route_rows(const char *path, size_t *first)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        if (routes[i].prefix || strcmp(path, routes[i].path) != 0)
+            continue;
+        size_t n = 1;
+        while (i + n < ARRAY_SIZE(routes) && !routes[i + n].prefix && strcmp(path, routes[i + n].path) == 0)
+            n++;
+        *first = i;
+        return n;
+    }
+    size_t best = 0, n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        size_t len = strlen(routes[i].path);
+        if (routes[i].prefix && len > best && strncmp(path, routes[i].path, len) == 0) {
+            best = len;
+            *first = i;
+            n = 1;
+        }
+    }
+    return n;
+}
+
+static unsigned method_bit(const char *m)
+{
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+        return M_GET;
+    if (strcmp(m, "POST") == 0)
+        return M_POST;
+    if (strcmp(m, "PUT") == 0)
+        return M_PUT;
+    return 0;
+}
+
+static void method_not_allowed(http_request *r, unsigned allowed)
+{
+    static const struct {
+        unsigned bit;
+        const char *names;
+    } order[] = {{M_GET, "GET, HEAD"}, {M_POST, "POST"}, {M_PUT, "PUT"}};
+    buf_t hdr;
+    buf_init(&hdr, 0);
+    buf_appends(&hdr, "Allow: ");
+    const char *sep = "";
+    for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+        if (allowed & order[i].bit) {
+            buf_appends(&hdr, sep);
+            buf_appends(&hdr, order[i].names);
+            sep = ", ";
+        }
+    }
+    buf_appends(&hdr, "\r\n");
     static const char body[] = "{\"status\":\"method_not_allowed\",\"message\":\"method not allowed here\"}";
-    http_respond(r, 405, "application/json", body, sizeof body - 1, hdr);
+    http_respond(r, 405, "application/json", body, sizeof body - 1, hdr.data);
+    buf_free(&hdr);
 }
 
 static bool manual_auth(app_t *a, http_request *r)
@@ -430,124 +568,69 @@ static bool manual_auth(app_t *a, http_request *r)
     return false;
 }
 
-static bool parse_id(const char *s, int64_t *out)
+static bool webhook_auth(app_t *a, http_request *r)
 {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || v <= 0)
-        return false;
-    *out = v;
-    return true;
+    const config_t *c = &a->cfg;
+    if (!c->webhook_user && !c->webhook_pass)
+        return true;
+    if (auth_basic_ok(r, c->webhook_user ? c->webhook_user : "", c->webhook_pass ? c->webhook_pass : ""))
+        return true;
+    log_warn("webhook from %s refused: bad or missing credentials", log_esc(r->remote_addr));
+    a->counters.webhook_errors++;
+    challenge(a, r, "plex-servarr-sync webhooks");
+    return false;
+}
+
+/* Whether r may go on to its handler; when not, it has been answered (401). */
+static bool authenticated(app_t *a, http_request *r, route_auth auth)
+{
+    switch (auth) {
+    case AUTH_NONE: return true;
+    case AUTH_WEBHOOK: return webhook_auth(a, r);
+    case AUTH_MANUAL: return manual_auth(a, r);
+    }
+    return false;
+}
+
+size_t router_body_limit(void *ud, const http_request *r)
+{
+    app_t *a = ud;
+    size_t first = 0, n = route_rows(r->path, &first);
+    for (size_t i = first; i < first + n; i++)
+        if (routes[i].webhook_body)
+            return a->cfg.max_webhook_body;
+    return a->cfg.max_body;
 }
 
 void router_handle(void *ud, http_request *r)
 {
     app_t *a = ud;
-    const char *p = r->path;
-    bool get = method_is(r, "GET") || method_is(r, "HEAD");
-
-    if (strncmp(p, "/webhook/", 9) == 0 && strcmp(p, "/webhook/manual") != 0) {
-        arr_app app;
-        if (arr_app_parse(p + 9, &app) < 0 || app == APP_MANUAL) {
-            respond_status(r, 404, "not_found", "unknown webhook; use /webhook/sonarr, radarr, lidarr or readarr");
-            return;
-        }
-        if (!method_is(r, "POST") && !method_is(r, "PUT")) {
-            method_not_allowed(r, "POST, PUT");
-            return;
-        }
-        handle_webhook(a, r, app);
+    size_t first = 0, n = route_rows(r->path, &first);
+    if (n == 0) {
+        respond_status(r, 404, "not_found", "no such page");
         return;
     }
-    if (strcmp(p, "/health") == 0) {
-        if (!get) {
-            method_not_allowed(r, "GET, HEAD");
-            return;
-        }
-        api_health(a, r);
+    const char *rest = routes[first].prefix ? r->path + strlen(routes[first].path) : "";
+    if (!routes[first].methods || (routes[first].accept && !routes[first].accept(rest))) {
+        respond_status(r, 404, "not_found", routes[first].miss ? routes[first].miss : "no such page");
         return;
     }
-    if (strcmp(p, "/metrics") == 0) {
-        if (!get) {
-            method_not_allowed(r, "GET, HEAD");
-            return;
-        }
-        api_metrics(a, r);
+    unsigned bit = method_bit(r->method), allowed = 0;
+    const route *rt = NULL;
+    for (size_t i = first; i < first + n; i++) {
+        allowed |= routes[i].methods;
+        if (!rt && (routes[i].methods & bit))
+            rt = &routes[i];
+    }
+    if (!rt) {
+        method_not_allowed(r, allowed);
         return;
     }
-    if (strncmp(p, "/static/", 8) == 0 || strcmp(p, "/favicon.ico") == 0 || strcmp(p, "/favicon.svg") == 0) {
-        if (!get) {
-            method_not_allowed(r, "GET, HEAD");
-            return;
-        }
-        static_serve_path(a, r, strcmp(p, "/favicon.ico") == 0 ? "/static/favicon.svg" : p);
+    if (!authenticated(a, r, rt->auth))
+        return;
+    if (rt->same_site && cross_site(r)) {
+        respond_status(r, 403, "forbidden", "cross-site request refused");
         return;
     }
-    if (strcmp(p, "/") == 0 || strcmp(p, "/webhook/manual") == 0) {
-        if (get) {
-            if (manual_auth(a, r))
-                static_serve(a, r, "index.html");
-            return;
-        }
-        if (method_is(r, "POST") && strcmp(p, "/webhook/manual") == 0) {
-            if (manual_auth(a, r))
-                handle_manual_post(a, r);
-            return;
-        }
-        method_not_allowed(r, strcmp(p, "/") == 0 ? "GET, HEAD" : "GET, HEAD, POST");
-        return;
-    }
-    if (strncmp(p, "/api/", 5) == 0) {
-        const char *name = p + 5;
-        static const char *const gets[] = {"queue", "history", "stats", "resolve"};
-        bool known_get = false;
-        for (size_t i = 0; i < ARRAY_SIZE(gets); i++)
-            if (strcmp(name, gets[i]) == 0)
-                known_get = true;
-        bool scans = strcmp(name, "scans") == 0;
-        int64_t id = 0;
-        bool retry = strncmp(name, "queue/", 6) == 0 && strlen(name) > 12 &&
-                     strcmp(name + strlen(name) - 6, "/retry") == 0;
-        if (retry) {
-            char idbuf[32];
-            size_t len = strlen(name) - 12;
-            retry = len < sizeof idbuf;
-            if (retry) {
-                memcpy(idbuf, name + 6, len);
-                idbuf[len] = '\0';
-                retry = parse_id(idbuf, &id);
-            }
-        }
-        if (!known_get && !scans && !retry) {
-            respond_status(r, 404, "not_found", "no such API endpoint");
-            return;
-        }
-        if (known_get && !get) {
-            method_not_allowed(r, "GET, HEAD");
-            return;
-        }
-        if ((scans || retry) && !method_is(r, "POST")) {
-            method_not_allowed(r, "POST");
-            return;
-        }
-        if (!manual_auth(a, r))
-            return;
-        if (scans)
-            api_scans(a, r);
-        else if (retry) {
-            if (cross_site(r))
-                respond_status(r, 403, "forbidden", "cross-site request refused");
-            else
-                api_retry(a, r, id);
-        } else if (strcmp(name, "queue") == 0)
-            api_queue(a, r);
-        else if (strcmp(name, "history") == 0)
-            api_history(a, r);
-        else if (strcmp(name, "stats") == 0)
-            api_stats(a, r);
-        else
-            api_resolve(a, r);
-        return;
-    }
-    respond_status(r, 404, "not_found", "no such page");
+    rt->handle(a, r, rest);
 }
