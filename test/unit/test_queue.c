@@ -162,6 +162,18 @@ static q_entry *take_and_sync(fx *f, uint64_t now, const char *path)
     return e;
 }
 
+/* queue_age_checked, asserting what it returns: e itself while it is old enough. */
+static q_entry *age_check(fx *f, q_entry *e, uint64_t newest, uint64_t now, bool *old_enough)
+{
+    q_entry *next = queue_age_checked(f->q, e, newest, now, old_enough);
+    assert_non_null(next);
+    if (*old_enough) {
+        assert_ptr_equal(next, e);
+        assert_int_equal(next->state, ENTRY_CHECKING);
+    }
+    return next;
+}
+
 /* ---- debounce ---- */
 
 static void test_burst_for_one_folder_is_one_entry_due_at_last_event_plus_delay(void **state)
@@ -424,7 +436,7 @@ static void test_ancestor_waits_for_nested_sync_then_absorbs_its_retry(void **st
 
     memset(&f->r, 0, sizeof f->r);
     uint64_t end = T0 + 80 * SEC;
-    queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", end);
+    assert_ptr_equal(queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", end), show);
     assert_null(queue_find_id(f->q, s1_id));
     assert_int_equal(queue_count(f->q), 1);
     assert_int_equal(f->r.dels, 1);
@@ -448,7 +460,7 @@ static void test_ancestor_absorbs_the_dirty_rerun_of_a_nested_sync(void **state)
     add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR); /* dirty */
     q_entry *show = add(f, "/tv/Show", T0 + 32 * SEC);
     assert_null(queue_take_ready(f->q, T0 + 62 * SEC, NULL));
-    queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 70 * SEC);
+    assert_ptr_equal(queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 70 * SEC), show);
     assert_int_equal(queue_count(f->q), 1);
     assert_true(has_file(show, "/tv/Show/S1/late.mkv"));
     assert_int_equal(show->first_seen, T0 + 31 * SEC);
@@ -465,7 +477,7 @@ static void test_ancestor_starts_when_nested_sync_ends_cleanly(void **state)
     /* the blocked ancestor does not stop unrelated work */
     take(f, T0 + 70 * SEC, "/tv/Other");
     assert_int_equal(queue_count_state(f->q, ENTRY_READY), 1);
-    queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 80 * SEC);
+    assert_null(queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 80 * SEC)); /* nothing left of s1 */
     assert_true(queue_next_wakeup(f->q) <= T0 + 80 * SEC);
     bool age = true;
     q_entry *e = queue_take_ready(f->q, T0 + 80 * SEC, &age);
@@ -486,7 +498,9 @@ static void test_ancestor_absorbs_a_nested_entry_sent_back_to_age(void **state)
     int64_t s1_id = s1->id;
     q_entry *show = add(f, "/tv/Show", T0 + 31 * SEC);
     assert_null(queue_take_ready(f->q, T0 + 61 * SEC, NULL)); /* blocked by the checking S1 */
-    assert_false(queue_age_checked(f->q, s1, T0 + 60 * SEC, T0 + 62 * SEC));
+    bool old_enough = true;
+    assert_ptr_equal(age_check(f, s1, T0 + 60 * SEC, T0 + 62 * SEC, &old_enough), show);
+    assert_false(old_enough);
     assert_null(queue_find_id(f->q, s1_id));
     assert_int_equal(f->r.last_del_id, s1_id);
     assert_true(has_file(show, "/tv/Show/S1/a.mkv"));
@@ -564,7 +578,9 @@ static void test_minimum_age_rearms_for_the_remainder(void **state)
     assert_true(age);
     /* newest file written 20 s ago: 100 s to go */
     uint64_t now = T0 + 30 * SEC;
-    assert_false(queue_age_checked(f->q, e, now - 20 * SEC, now));
+    bool old_enough = true;
+    assert_ptr_equal(age_check(f, e, now - 20 * SEC, now, &old_enough), e); /* nothing took it over */
+    assert_false(old_enough);
     assert_int_equal(e->state, ENTRY_AGING);
     assert_int_equal(e->due, now + 100 * SEC);
     assert_int_equal(f->r.last_put_state, ENTRY_AGING);
@@ -577,8 +593,8 @@ static void test_minimum_age_rearms_for_the_remainder(void **state)
     assert_non_null(e);
     assert_true(age);
     /* an mtime from the future (clock skew) counts as unknown: the last event decides */
-    assert_true(queue_age_checked(f->q, e, now + 10 * MIN, now + 200 * SEC));
-    assert_int_equal(e->state, ENTRY_CHECKING);
+    age_check(f, e, now + 10 * MIN, now + 200 * SEC, &old_enough);
+    assert_true(old_enough);
 }
 
 static void test_manual_event_skips_debounce_age_and_cooldown(void **state)
@@ -653,7 +669,9 @@ static void test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max(void 
     uint64_t now = T0 + MIN;
     q_entry *e = queue_take_ready(f->q, now, NULL);
     assert_non_null(e);
-    assert_true(queue_age_checked(f->q, e, 0, now));
+    bool old_enough = false;
+    age_check(f, e, 0, now, &old_enough);
+    assert_true(old_enough);
     uint64_t expect[] = {5000, 10000, 20000, 40000, 60000, 60000, 60000};
     for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
         queue_sync_started(f->q, e, now);
@@ -726,8 +744,10 @@ static void test_hold_rechecks_later_without_age(void **state)
     fx_reopen(f);
     add(f, "/tv/Show", T0);
     q_entry *e = queue_take_ready(f->q, T0 + 2 * MIN, NULL);
-    assert_true(queue_age_checked(f->q, e, 0, T0 + 2 * MIN));
-    queue_hold(f->q, e, "anchor /mnt/media/.anchor missing", T0 + 2 * MIN);
+    bool old_enough = false;
+    age_check(f, e, 0, T0 + 2 * MIN, &old_enough);
+    assert_true(old_enough);
+    assert_ptr_equal(queue_hold(f->q, e, "anchor /mnt/media/.anchor missing", T0 + 2 * MIN), e);
     assert_int_equal(e->state, ENTRY_HELD);
     assert_string_equal(e->hold_reason, "anchor /mnt/media/.anchor missing");
     assert_int_equal(e->due, T0 + 2 * MIN + 30 * SEC);
