@@ -1,13 +1,17 @@
 /* test_queue.c: the queue's rules (DESIGN.md "The queue"), driven by a fake clock and a fixed
  * random number. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -760,6 +764,175 @@ static void test_hold_rechecks_later_without_age(void **state)
     assert_int_equal(queue_count(f->q), 0);
 }
 
+/* ---- lifetimes: what a report on a taken entry returns ---- */
+
+static void test_sync_done_returns_the_entry_while_it_carries_its_own_work(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *e = take_and_sync(f, T0 + MIN, "/tv/Show/S1");
+    int64_t id = e->id;
+
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_TRANSIENT, "Plex answered 503", T0 + MIN), e);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_ptr_equal(queue_find_id(f->q, id), e);
+
+    e = take_and_sync(f, e->due, "/tv/Show/S1");
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 2 * MIN), e);
+    assert_int_equal(e->state, ENTRY_PARKED);
+
+    assert_int_equal(queue_unpark(f->q, e, T0 + 3 * MIN), 1);
+    e = take_and_sync(f, T0 + 3 * MIN, "/tv/Show/S1");
+    add(f, "/tv/Show/S1", T0 + 3 * MIN + SEC); /* dirty: it runs again */
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 4 * MIN), e);
+    assert_int_equal(e->state, ENTRY_WAITING);
+
+    e = take_and_sync(f, e->due, "/tv/Show/S1");
+    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 5 * MIN)); /* clean: freed */
+    assert_null(queue_find_id(f->q, id));
+    assert_int_equal(f->r.last_del_id, id);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
+typedef enum { END_TRANSIENT, END_PARKED, END_DIRTY_OK, END_HOLD_CHECKING, END_HOLD_SYNCING, END_TOO_YOUNG } end_kind;
+
+/* Ends the sync (or check) of s1 as `how`; returns what the queue answered. */
+static q_entry *end_nested(fx *f, q_entry *s1, end_kind how, uint64_t now)
+{
+    bool old_enough = true;
+    switch (how) {
+    case END_TRANSIENT:
+        return queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", now);
+    case END_PARKED:
+        return queue_sync_done(f->q, s1, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", now);
+    case END_DIRTY_OK:
+        return queue_sync_done(f->q, s1, SYNC_OK, NULL, now);
+    case END_HOLD_CHECKING:
+    case END_HOLD_SYNCING:
+        return queue_hold(f->q, s1, "anchor /mnt/media/.anchor missing", now);
+    case END_TOO_YOUNG:
+    default: {
+        q_entry *next = age_check(f, s1, now, now, &old_enough);
+        assert_false(old_enough);
+        return next;
+    }
+    }
+}
+
+static void test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_report_returns(void **state)
+{
+    fx *f = *state;
+    for (end_kind how = END_TRANSIENT; how <= END_TOO_YOUNG; how++) {
+        f->p.min_age_ms = how == END_TOO_YOUNG ? 5 * MIN : 0;
+        fx_reopen(f);
+        add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
+        q_entry *s1 = queue_take_ready(f->q, T0 + 30 * SEC, NULL);
+        assert_non_null(s1);
+        if (how != END_HOLD_CHECKING && how != END_TOO_YOUNG)
+            queue_sync_started(f->q, s1, T0 + 30 * SEC);
+        if (how == END_DIRTY_OK)
+            add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR);
+        int64_t s1_id = s1->id;
+        q_entry *show = add(f, "/tv/Show", T0 + 32 * SEC);
+        int64_t show_id = show->id;
+        assert_null(queue_take_ready(f->q, T0 + 70 * SEC, NULL)); /* it waits for S1 */
+
+        q_entry *next = end_nested(f, s1, how, T0 + 80 * SEC);
+        s1 = NULL; /* freed: only `next` may be touched now */
+        assert_ptr_equal(next, show);
+        assert_int_equal(next->id, show_id);
+        assert_null(queue_find_id(f->q, s1_id));
+        assert_int_equal(f->r.last_del_id, s1_id);
+        assert_int_equal(queue_count(f->q), 1);
+        assert_true(has_file(next, "/tv/Show/S1/a.mkv"));
+        if (how == END_DIRTY_OK)
+            assert_true(has_file(next, "/tv/Show/S1/late.mkv"));
+        if (how == END_TRANSIENT)
+            assert_int_equal(next->attempts, 1);
+        /* the returned entry is the one that runs next, for both folders */
+        q_entry *e = queue_take_ready(f->q, next->due > T0 + 80 * SEC ? next->due : T0 + 80 * SEC, NULL);
+        assert_ptr_equal(e, next);
+        assert_string_equal(e->plex_path, "/tv/Show");
+    }
+}
+
+#ifndef NDEBUG /* the asserts are compiled in */
+/* Runs fn(f) in a child; true when the child stopped with SIGABRT (a failed assert). */
+static bool aborts(fx *f, void (*fn)(fx *f))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGABRT, SIG_DFL);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDERR_FILENO); /* the assert's message is expected */
+        fn(f);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static q_entry *waiting_entry(fx *f)
+{
+    q_entry *e = queue_find(f->q, TV, "/tv/Waiting");
+    assert_non_null(e);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    return e;
+}
+
+static void done_on_waiting(fx *f)
+{
+    queue_sync_done(f->q, waiting_entry(f), SYNC_TRANSIENT, "x", T0);
+}
+
+static void hold_on_waiting(fx *f)
+{
+    queue_hold(f->q, waiting_entry(f), "x", T0);
+}
+
+static void started_on_waiting(fx *f)
+{
+    queue_sync_started(f->q, waiting_entry(f), T0);
+}
+
+static void age_on_syncing(fx *f)
+{
+    bool old_enough;
+    queue_age_checked(f->q, queue_find(f->q, TV, "/tv/Syncing"), 0, T0 + MIN, &old_enough);
+}
+
+static void started_twice(fx *f)
+{
+    queue_sync_started(f->q, queue_find(f->q, TV, "/tv/Syncing"), T0 + MIN);
+}
+
+static void test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Syncing", T0);
+    take_and_sync(f, T0 + MIN, "/tv/Syncing");
+    add(f, "/tv/Waiting", T0 + MIN);
+    assert_true(aborts(f, done_on_waiting));
+    assert_true(aborts(f, hold_on_waiting));
+    assert_true(aborts(f, started_on_waiting));
+    assert_true(aborts(f, age_on_syncing));
+    assert_true(aborts(f, started_twice));
+    /* nothing changed here: the children had their own copy */
+    assert_int_equal(waiting_entry(f)->state, ENTRY_WAITING);
+    assert_int_equal(queue_count_state(f->q, ENTRY_SYNCING), 1);
+}
+#else
+static void test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert(void **state)
+{
+    (void)state;
+    skip(); /* NDEBUG: asserts are compiled out (release build) */
+}
+#endif
+
 /* ---- remap, restore, limits ---- */
 
 typedef struct map_rule {
@@ -1103,6 +1276,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parked_entry_waits_until_unparked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_rechecks_later_without_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_done_returns_the_entry_while_it_carries_its_own_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_report_returns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remap_merges_entries_that_now_share_a_key_and_splits_to_sections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remap_to_an_ancestor_merges_and_never_touches_syncing_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_reverts_syncing_and_clamps_future_due, setup, teardown),
