@@ -141,7 +141,7 @@ uint64_t queue_next_wakeup(const queue_t *q);
 q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age);
 
 /* Minimum-age answer for a CHECKING entry (asserted): newest_mtime is the newest mtime (wall ms)
- * among its event files on the host, 0 when none could be read.
+ * among its event files on the host, 0 when none could be read. old_enough must not be NULL.
  * - Old enough (or MINIMUM_AGE is 0): *old_enough = true, e stays CHECKING and is returned; the
  *   owner goes on to the anchor check.
  * - now - max(last_event, newest_mtime) < min_age: *old_enough = false, e goes to AGING with
@@ -164,15 +164,14 @@ typedef enum { SYNC_OK = 0, SYNC_TRANSIENT, SYNC_PARKED } sync_outcome;
  * WAITING) and the key's last success is recorded for cooldown. TRANSIENT: attempts++, RETRY with
  * due = now + random(0, min(retry_max, 5 s * 2^(attempts-1))). PARKED: PARKED with reason.
  * `error` (may be NULL) is kept as last_error. An entry that is not removed may be taken over
- * by a waiting ancestor (which keeps its backoff and attempts).
+ * by a waiting ancestor, which inherits its files, attempt count and backoff.
  * e may be FREED. Returns the entry now carrying e's work: NULL after a clean OK (nothing is
  * left), else e itself or the ancestor that took it over. */
 q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now);
 
 /* Unpark one entry (UI "retry") or all parked entries (reload that fixed the variable):
  * state WAITING, due = now. Returns the number unparked; 0 for an entry that is not parked.
- * Never frees an entry (a parked entry is not nested under a waiting one: a new ancestor
- * absorbs it when it arrives). */
+ * Never frees an entry: no ancestor takes an entry over here (it absorbs it when it arrives). */
 int queue_unpark(queue_t *q, q_entry *e, uint64_t now);
 int queue_unpark_all(queue_t *q, uint64_t now);
 
