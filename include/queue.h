@@ -6,7 +6,19 @@
  * drive it with a fake clock. The owner (app.c) arms one timer at queue_next_wakeup(), calls
  * queue_take_ready() when it fires, does the async work (fs checks, rclone, Plex) and reports
  * back with queue_age_checked(), queue_hold(), queue_sync_done(). Every change to an entry is
- * reported through the change callback so the owner can persist it. */
+ * reported through the change callback so the owner can persist it.
+ *
+ * Lifetimes. The queue owns every q_entry. An entry the owner took (CHECKING, then SYNCING) is
+ * neither merged, absorbed, re-mapped nor freed until the owner reports on it; any other entry
+ * may be freed by the next queue_add(), queue_take_ready() or queue_remap() (absorbed or merged
+ * into another), so keep its id (queue_find_id), never its pointer. The calls that end the
+ * owner's hold on an entry, queue_age_checked() (when too young), queue_hold() and
+ * queue_sync_done(), may free the entry they are given: a clean sync removes it, and an
+ * ancestor entry that arrived meanwhile and waited takes its work over. Each returns the entry
+ * that now carries the work (the one given, or that ancestor) or NULL when none is left; after
+ * the call the caller touches only what was returned. Copy e->id, e->plex_path and whatever
+ * else is needed afterwards before the call. Calling one of them for an entry in the wrong
+ * state is a bug, stopped by assert(). */
 #ifndef PSS_QUEUE_H
 #define PSS_QUEUE_H
 
@@ -128,29 +140,38 @@ uint64_t queue_next_wakeup(const queue_t *q);
  * MINIMUM_AGE is 0, and for retries/holds whose age was already satisfied). */
 q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age);
 
-/* Minimum-age answer for a CHECKING entry: newest_mtime is the newest mtime (wall ms) among its
- * event files on the host, 0 when none could be read. If now - max(last_event, newest_mtime) <
- * min_age the entry goes to AGING with due = the remainder and false is returned; else true (it
- * stays CHECKING and the owner goes on to the anchor check). */
-bool queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64_t now);
+/* Minimum-age answer for a CHECKING entry (asserted): newest_mtime is the newest mtime (wall ms)
+ * among its event files on the host, 0 when none could be read. old_enough must not be NULL.
+ * - Old enough (or MINIMUM_AGE is 0): *old_enough = true, e stays CHECKING and is returned; the
+ *   owner goes on to the anchor check.
+ * - now - max(last_event, newest_mtime) < min_age: *old_enough = false, e goes to AGING with
+ *   due = the remainder, and a waiting ancestor may take it over and FREE e. Returns the entry
+ *   now carrying e's work (e itself, or that ancestor; never NULL), whose due says when it runs. */
+q_entry *queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64_t now, bool *old_enough);
 
-/* Anchor check failed for a CHECKING or SYNCING entry: HELD, due = now + hold_recheck, reason kept. */
-void queue_hold(queue_t *q, q_entry *e, const char *reason, uint64_t now);
+/* Anchor check failed for a CHECKING or SYNCING entry (asserted): HELD, due = now + hold_recheck,
+ * reason kept. A waiting ancestor may take it over and FREE e. Returns the entry now carrying
+ * e's work (e itself, or that ancestor; never NULL). */
+q_entry *queue_hold(queue_t *q, q_entry *e, const char *reason, uint64_t now);
 
-/* CHECKING -> SYNCING (the first rclone call is about to go out). */
+/* CHECKING (asserted) -> SYNCING (the first rclone call is about to go out). Never frees e. */
 void queue_sync_started(queue_t *q, q_entry *e, uint64_t now);
 
 typedef enum { SYNC_OK = 0, SYNC_TRANSIENT, SYNC_PARKED } sync_outcome;
 
-/* A sync ended. OK: the entry is removed (or, when dirty, starts over: first_seen = dirty_first,
- * due = max(debounce due, now + cooldown), state WAITING), the key's last success is recorded
- * for cooldown, and waiting ancestors may now absorb it. TRANSIENT: attempts++, RETRY with
+/* A sync of a CHECKING or SYNCING entry (asserted) ended. OK: the entry is removed (or, when
+ * dirty, starts over: first_seen = dirty_first, due = max(debounce due, now + cooldown), state
+ * WAITING) and the key's last success is recorded for cooldown. TRANSIENT: attempts++, RETRY with
  * due = now + random(0, min(retry_max, 5 s * 2^(attempts-1))). PARKED: PARKED with reason.
- * `error` (may be NULL) is kept as last_error. */
-void queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now);
+ * `error` (may be NULL) is kept as last_error. An entry that is not removed may be taken over
+ * by a waiting ancestor, which inherits its files, attempt count and backoff.
+ * e may be FREED. Returns the entry now carrying e's work: NULL after a clean OK (nothing is
+ * left), else e itself or the ancestor that took it over. */
+q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now);
 
 /* Unpark one entry (UI "retry") or all parked entries (reload that fixed the variable):
- * state WAITING, due = now. Returns the number unparked. */
+ * state WAITING, due = now. Returns the number unparked; 0 for an entry that is not parked.
+ * Never frees an entry: no ancestor takes an entry over here (it absorbs it when it arrives). */
 int queue_unpark(queue_t *q, q_entry *e, uint64_t now);
 int queue_unpark_all(queue_t *q, uint64_t now);
 

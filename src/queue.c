@@ -2,6 +2,7 @@
  * each may run (DESIGN.md "The queue"). Pure logic: the caller passes the time in. */
 #include "queue.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -917,19 +918,21 @@ static void unblock(queue_t *q)
 
 /* x just left CHECKING/SYNCING and is placed for its new state. An ancestor entry that came in
  * meanwhile waited for it; it now takes over what remains (nested folders never sync at the
- * same time, and one scan of the ancestor covers both). Emits the changes. */
-static void settle(queue_t *q, qent *x, uint64_t now)
+ * same time, and one scan of the ancestor covers both) and x is freed. Emits the changes and
+ * returns the entry that carries the work: x or that ancestor. */
+static qent *settle(queue_t *q, qent *x, uint64_t now)
 {
     qent *anc, *act;
     scan_up(q, x->e.section, x->e.plex_path, strlen(x->e.plex_path), false, &anc, &act);
     if (!anc) {
         emit(q, x, QCHANGE_PUT);
-        return;
+        return x;
     }
     fold(anc, x);
     refresh_due(q, anc, now);
     ent_remove(q, x);
     emit(q, anc, QCHANGE_PUT);
+    return anc;
 }
 
 /* ---- public ---- */
@@ -1150,8 +1153,9 @@ q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age)
     }
 }
 
-/* x leaves CHECKING/SYNCING for state s with due d. */
-static void leave_active(queue_t *q, qent *x, entry_state s, uint64_t d, uint64_t now)
+/* x leaves CHECKING/SYNCING for state s with due d. x may be freed (settle): returns the entry
+ * that carries its work. */
+static q_entry *leave_active(queue_t *q, qent *x, entry_state s, uint64_t d, uint64_t now)
 {
     unplace(q, x);
     set_state(q, x, s);
@@ -1161,15 +1165,18 @@ static void leave_active(queue_t *q, qent *x, entry_state s, uint64_t d, uint64_
         x->e.hold_reason = NULL;
     }
     place(q, x);
-    settle(q, x, now);
+    qent *carrier = settle(q, x, now);
     unblock(q);
+    return &carrier->e;
 }
 
-bool queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64_t now)
+q_entry *queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64_t now, bool *old_enough)
 {
     qent *x = (qent *)e;
-    if (x->e.state != ENTRY_CHECKING || !q->p.min_age_ms)
-        return true;
+    assert(x && x->e.state == ENTRY_CHECKING);
+    *old_enough = true;
+    if (!q->p.min_age_ms)
+        return e; /* MINIMUM_AGE was set to 0 by a reload since the entry was taken */
     /* An mtime in the future (clock skew on the remote) is no evidence of a recent write and
      * would hold the folder until the clocks meet: treat it as unknown. */
     uint64_t ref = x->e.last_event;
@@ -1177,42 +1184,39 @@ bool queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64_t n
         ref = max64(ref, newest_mtime);
     uint64_t age = now > ref ? now - ref : 0;
     if (age >= q->p.min_age_ms)
-        return true;
-    leave_active(q, x, ENTRY_AGING, sat_add(now, q->p.min_age_ms - age), now);
-    return false;
+        return e;
+    *old_enough = false;
+    return leave_active(q, x, ENTRY_AGING, sat_add(now, q->p.min_age_ms - age), now);
 }
 
-void queue_hold(queue_t *q, q_entry *e, const char *reason, uint64_t now)
+q_entry *queue_hold(queue_t *q, q_entry *e, const char *reason, uint64_t now)
 {
     qent *x = (qent *)e;
-    if (!is_active(x->e.state))
-        return;
+    assert(x && is_active(x->e.state));
     replace_str(&x->e.hold_reason, reason ? reason : "held");
-    leave_active(q, x, ENTRY_HELD, sat_add(now, q->p.hold_recheck_ms), now);
+    return leave_active(q, x, ENTRY_HELD, sat_add(now, q->p.hold_recheck_ms), now);
 }
 
 void queue_sync_started(queue_t *q, q_entry *e, uint64_t now)
 {
     (void)now;
     qent *x = (qent *)e;
-    if (x->e.state != ENTRY_CHECKING)
-        return;
+    assert(x && x->e.state == ENTRY_CHECKING);
     set_state(q, x, ENTRY_SYNCING);
     emit(q, x, QCHANGE_PUT);
 }
 
-void queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now)
+q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now)
 {
     qent *x = (qent *)e;
-    if (!is_active(x->e.state))
-        return;
+    assert(x && is_active(x->e.state));
     switch (o) {
     case SYNC_OK: {
         queue_note_success(q, x->e.section, x->e.plex_path, now);
         if (!x->e.dirty) {
             ent_remove(q, x);
             unblock(q);
-            return;
+            return NULL;
         }
         /* Start over for the events that came during the run. */
         x->e.first_seen = x->e.dirty_first;
@@ -1229,8 +1233,7 @@ void queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, 
         uint64_t d = waiting_due(q, x, now);
         if (!x->e.manual)
             d = max64(d, sat_add(now, q->p.cooldown_ms));
-        leave_active(q, x, ENTRY_WAITING, d, now);
-        return;
+        return leave_active(q, x, ENTRY_WAITING, d, now);
     }
     case SYNC_TRANSIENT: {
         if (error)
@@ -1238,16 +1241,14 @@ void queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, 
         x->e.attempts = sat_addu(x->e.attempts, 1);
         uint64_t d = sat_add(now, backoff(q, x->e.attempts));
         x->not_before = d;
-        leave_active(q, x, ENTRY_RETRY, d, now);
-        return;
+        return leave_active(q, x, ENTRY_RETRY, d, now);
     }
     case SYNC_PARKED:
     default:
         if (error)
             replace_str(&x->e.last_error, error);
         replace_str(&x->e.park_reason, error ? error : "parked");
-        leave_active(q, x, ENTRY_PARKED, x->e.due, now);
-        return;
+        return leave_active(q, x, ENTRY_PARKED, x->e.due, now);
     }
 }
 

@@ -13,7 +13,8 @@
 
 struct sync_job {
     app_t *a;
-    q_entry *e;          /* stable while CHECKING/SYNCING: the queue neither merges nor frees it */
+    q_entry *e;          /* stable while CHECKING/SYNCING, until the job reports back to the queue
+                          * (queue_age_checked, queue_hold, queue_sync_done may free it) */
     folder_paths fp;
     cfg_mount mount;     /* private copy: a reload may free the configuration mid-flight */
     bool has_mount;
@@ -74,6 +75,45 @@ static void job_release(sync_job *j)
     app_schedule(a);
 }
 
+/* An anchor check failed: the queue holds the folder (or hands it to a waiting ancestor, freeing
+ * j->e), and the job ends. */
+static void job_hold(sync_job *j, const char *reason)
+{
+    int64_t id = j->e->id;
+    char *path = xstrdup(j->e->plex_path);
+    q_entry *next = queue_hold(j->a->q, j->e, reason, wall_ms());
+    j->e = NULL;
+    if (next->id != id)
+        log_info("'%s' taken over by '%s'", log_esc(path), log_esc(next->plex_path));
+    free(path);
+    job_release(j);
+}
+
+/* The minimum-age answer. When the folder is too young the queue sends it back to wait (or hands
+ * it to a waiting ancestor, freeing j->e): say so, end the job and return false. */
+static bool job_age_checked(sync_job *j, uint64_t newest)
+{
+    uint64_t now = wall_ms();
+    int64_t id = j->e->id;
+    char *path = xstrdup(j->e->plex_path);
+    bool old_enough;
+    q_entry *next = queue_age_checked(j->a->q, j->e, newest, now, &old_enough);
+    if (old_enough) {
+        free(path);
+        return true;
+    }
+    j->e = NULL;
+    double wait = (double)(next->due > now ? next->due - now : 0) / 1000.0;
+    if (next->id == id)
+        log_info("'%s' is younger than MINIMUM_AGE; waiting %.1f s more", log_esc(path), wait);
+    else
+        log_info("'%s' is younger than MINIMUM_AGE; taken over by '%s', which runs in %.1f s",
+                 log_esc(path), log_esc(next->plex_path), wait);
+    free(path);
+    job_release(j);
+    return false;
+}
+
 static void count_duration(app_t *a, uint64_t ms)
 {
     static const uint64_t bounds[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
@@ -83,6 +123,26 @@ static void count_duration(app_t *a, uint64_t ms)
     a->counters.sync_ms_buckets[i]++;
     a->counters.sync_ms_sum += ms;
     a->counters.sync_count++;
+}
+
+/* After queue_sync_done: when the folder's work runs again, and as part of which entry (a
+ * waiting ancestor may have taken it over). `next` is what the queue returned. */
+static void log_next_run(int64_t id, const char *path, unsigned attempt, sync_outcome o, const char *error,
+                         const q_entry *next, uint64_t now)
+{
+    if (!next)
+        return;
+    double wait = (double)(next->due > now ? next->due - now : 0) / 1000.0;
+    bool same = next->id == id;
+    if (o == SYNC_TRANSIENT && same)
+        log_warn("sync of '%s' failed (attempt %u): %s; retry in %.1f s", log_esc(path), attempt,
+                 log_esc(error), wait);
+    else if (o == SYNC_TRANSIENT)
+        log_warn("sync of '%s' failed (attempt %u): %s; taken over by '%s', which runs in %.1f s",
+                 log_esc(path), attempt, log_esc(error), log_esc(next->plex_path), wait);
+    else if (!same)
+        log_info("'%s' taken over by '%s', which runs in %.1f s", log_esc(path),
+                 log_esc(next->plex_path), wait);
 }
 
 /* The sync ended: one history row, counters, log line, then the queue decides what is next. */
@@ -127,14 +187,13 @@ static void job_finish(sync_job *j, sync_outcome o, const char *error)
         break;
     }
 
-    queue_sync_done(a->q, e, o, error, now);
-    if (o == SYNC_TRANSIENT) {
-        /* The queue set the backoff; say when it runs again. */
-        q_entry *again = queue_find_id(a->q, e->id);
-        uint64_t wait = again && again->due > now ? again->due - now : 0;
-        log_warn("sync of '%s' failed (attempt %u): %s; retry in %.1f s", log_esc(e->plex_path),
-                 again ? again->attempts : 0, log_esc(error), (double)wait / 1000.0);
-    }
+    /* queue_sync_done may free e: keep what the log line needs, then use only its answer. */
+    int64_t id = e->id;
+    char *path = xstrdup(e->plex_path);
+    q_entry *next = queue_sync_done(a->q, e, o, error, now);
+    j->e = e = NULL;
+    log_next_run(id, path, h.attempt, o, error, next, now);
+    free(path);
     job_unlink(j);
     job_free(j);
     app_schedule(a);
@@ -242,8 +301,7 @@ static void on_anchors_before_plex(void *ud, bool ok, const char *reason)
         /* The rclone step ran, but Plex must not scan a folder whose mount just failed: it
          * would see the folder empty and drop the items. Hold, and start over later. */
         log_warn("holding '%s' before the Plex call: %s", log_esc(j->e->plex_path), log_esc(reason));
-        queue_hold(j->a->q, j->e, reason, wall_ms());
-        job_release(j);
+        job_hold(j, reason);
         return;
     }
     step_plex(j);
@@ -334,8 +392,7 @@ static void on_anchors_before_rclone(void *ud, bool ok, const char *reason)
     j->fs_op = NULL;
     if (!ok) {
         log_warn("holding '%s': %s; re-checked every 30 s", log_esc(j->e->plex_path), log_esc(reason));
-        queue_hold(j->a->q, j->e, reason, wall_ms());
-        job_release(j);
+        job_hold(j, reason);
         return;
     }
     step_rclone(j);
@@ -359,14 +416,8 @@ static void on_age(void *ud, uint64_t newest)
 {
     sync_job *j = ud;
     j->fs_op = NULL;
-    uint64_t now = wall_ms();
-    if (!queue_age_checked(j->a->q, j->e, newest, now)) {
-        log_info("'%s' is younger than MINIMUM_AGE; waiting %.1f s more", log_esc(j->e->plex_path),
-                 (double)(j->e->due > now ? j->e->due - now : 0) / 1000.0);
-        job_release(j);
-        return;
-    }
-    step_anchors_before_rclone(j);
+    if (job_age_checked(j, newest))
+        step_anchors_before_rclone(j);
 }
 
 void sync_start(app_t *a, q_entry *e, bool needs_age)
@@ -415,12 +466,8 @@ void sync_start(app_t *a, q_entry *e, bool needs_age)
             return;
     } else if (needs_age) {
         /* No file to stat: the event time alone decides. */
-        uint64_t now = wall_ms();
-        if (!queue_age_checked(a->q, e, 0, now)) {
-            log_info("'%s' waits for MINIMUM_AGE", log_esc(e->plex_path));
-            job_release(j);
+        if (!job_age_checked(j, 0))
             return;
-        }
     }
     step_anchors_before_rclone(j);
 }

@@ -1,13 +1,17 @@
 /* test_queue.c: the queue's rules (DESIGN.md "The queue"), driven by a fake clock and a fixed
  * random number. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -160,6 +164,18 @@ static q_entry *take_and_sync(fx *f, uint64_t now, const char *path)
     queue_sync_started(f->q, e, now);
     assert_int_equal(e->state, ENTRY_SYNCING);
     return e;
+}
+
+/* queue_age_checked, asserting what it returns: e itself while it is old enough. */
+static q_entry *age_check(fx *f, q_entry *e, uint64_t newest, uint64_t now, bool *old_enough)
+{
+    q_entry *next = queue_age_checked(f->q, e, newest, now, old_enough);
+    assert_non_null(next);
+    if (*old_enough) {
+        assert_ptr_equal(next, e);
+        assert_int_equal(next->state, ENTRY_CHECKING);
+    }
+    return next;
 }
 
 /* ---- debounce ---- */
@@ -424,7 +440,7 @@ static void test_ancestor_waits_for_nested_sync_then_absorbs_its_retry(void **st
 
     memset(&f->r, 0, sizeof f->r);
     uint64_t end = T0 + 80 * SEC;
-    queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", end);
+    assert_ptr_equal(queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", end), show);
     assert_null(queue_find_id(f->q, s1_id));
     assert_int_equal(queue_count(f->q), 1);
     assert_int_equal(f->r.dels, 1);
@@ -448,7 +464,7 @@ static void test_ancestor_absorbs_the_dirty_rerun_of_a_nested_sync(void **state)
     add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR); /* dirty */
     q_entry *show = add(f, "/tv/Show", T0 + 32 * SEC);
     assert_null(queue_take_ready(f->q, T0 + 62 * SEC, NULL));
-    queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 70 * SEC);
+    assert_ptr_equal(queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 70 * SEC), show);
     assert_int_equal(queue_count(f->q), 1);
     assert_true(has_file(show, "/tv/Show/S1/late.mkv"));
     assert_int_equal(show->first_seen, T0 + 31 * SEC);
@@ -465,7 +481,7 @@ static void test_ancestor_starts_when_nested_sync_ends_cleanly(void **state)
     /* the blocked ancestor does not stop unrelated work */
     take(f, T0 + 70 * SEC, "/tv/Other");
     assert_int_equal(queue_count_state(f->q, ENTRY_READY), 1);
-    queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 80 * SEC);
+    assert_null(queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 80 * SEC)); /* nothing left of s1 */
     assert_true(queue_next_wakeup(f->q) <= T0 + 80 * SEC);
     bool age = true;
     q_entry *e = queue_take_ready(f->q, T0 + 80 * SEC, &age);
@@ -486,7 +502,9 @@ static void test_ancestor_absorbs_a_nested_entry_sent_back_to_age(void **state)
     int64_t s1_id = s1->id;
     q_entry *show = add(f, "/tv/Show", T0 + 31 * SEC);
     assert_null(queue_take_ready(f->q, T0 + 61 * SEC, NULL)); /* blocked by the checking S1 */
-    assert_false(queue_age_checked(f->q, s1, T0 + 60 * SEC, T0 + 62 * SEC));
+    bool old_enough = true;
+    assert_ptr_equal(age_check(f, s1, T0 + 60 * SEC, T0 + 62 * SEC, &old_enough), show);
+    assert_false(old_enough);
     assert_null(queue_find_id(f->q, s1_id));
     assert_int_equal(f->r.last_del_id, s1_id);
     assert_true(has_file(show, "/tv/Show/S1/a.mkv"));
@@ -564,7 +582,9 @@ static void test_minimum_age_rearms_for_the_remainder(void **state)
     assert_true(age);
     /* newest file written 20 s ago: 100 s to go */
     uint64_t now = T0 + 30 * SEC;
-    assert_false(queue_age_checked(f->q, e, now - 20 * SEC, now));
+    bool old_enough = true;
+    assert_ptr_equal(age_check(f, e, now - 20 * SEC, now, &old_enough), e); /* nothing took it over */
+    assert_false(old_enough);
     assert_int_equal(e->state, ENTRY_AGING);
     assert_int_equal(e->due, now + 100 * SEC);
     assert_int_equal(f->r.last_put_state, ENTRY_AGING);
@@ -577,8 +597,8 @@ static void test_minimum_age_rearms_for_the_remainder(void **state)
     assert_non_null(e);
     assert_true(age);
     /* an mtime from the future (clock skew) counts as unknown: the last event decides */
-    assert_true(queue_age_checked(f->q, e, now + 10 * MIN, now + 200 * SEC));
-    assert_int_equal(e->state, ENTRY_CHECKING);
+    age_check(f, e, now + 10 * MIN, now + 200 * SEC, &old_enough);
+    assert_true(old_enough);
 }
 
 static void test_manual_event_skips_debounce_age_and_cooldown(void **state)
@@ -653,7 +673,9 @@ static void test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max(void 
     uint64_t now = T0 + MIN;
     q_entry *e = queue_take_ready(f->q, now, NULL);
     assert_non_null(e);
-    assert_true(queue_age_checked(f->q, e, 0, now));
+    bool old_enough = false;
+    age_check(f, e, 0, now, &old_enough);
+    assert_true(old_enough);
     uint64_t expect[] = {5000, 10000, 20000, 40000, 60000, 60000, 60000};
     for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
         queue_sync_started(f->q, e, now);
@@ -726,8 +748,10 @@ static void test_hold_rechecks_later_without_age(void **state)
     fx_reopen(f);
     add(f, "/tv/Show", T0);
     q_entry *e = queue_take_ready(f->q, T0 + 2 * MIN, NULL);
-    assert_true(queue_age_checked(f->q, e, 0, T0 + 2 * MIN));
-    queue_hold(f->q, e, "anchor /mnt/media/.anchor missing", T0 + 2 * MIN);
+    bool old_enough = false;
+    age_check(f, e, 0, T0 + 2 * MIN, &old_enough);
+    assert_true(old_enough);
+    assert_ptr_equal(queue_hold(f->q, e, "anchor /mnt/media/.anchor missing", T0 + 2 * MIN), e);
     assert_int_equal(e->state, ENTRY_HELD);
     assert_string_equal(e->hold_reason, "anchor /mnt/media/.anchor missing");
     assert_int_equal(e->due, T0 + 2 * MIN + 30 * SEC);
@@ -739,6 +763,175 @@ static void test_hold_rechecks_later_without_age(void **state)
     queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 3 * MIN);
     assert_int_equal(queue_count(f->q), 0);
 }
+
+/* ---- lifetimes: what a report on a taken entry returns ---- */
+
+static void test_sync_done_returns_the_entry_while_it_carries_its_own_work(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Show/S1", T0);
+    q_entry *e = take_and_sync(f, T0 + MIN, "/tv/Show/S1");
+    int64_t id = e->id;
+
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_TRANSIENT, "Plex answered 503", T0 + MIN), e);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_ptr_equal(queue_find_id(f->q, id), e);
+
+    e = take_and_sync(f, e->due, "/tv/Show/S1");
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 2 * MIN), e);
+    assert_int_equal(e->state, ENTRY_PARKED);
+
+    assert_int_equal(queue_unpark(f->q, e, T0 + 3 * MIN), 1);
+    e = take_and_sync(f, T0 + 3 * MIN, "/tv/Show/S1");
+    add(f, "/tv/Show/S1", T0 + 3 * MIN + SEC); /* dirty: it runs again */
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 4 * MIN), e);
+    assert_int_equal(e->state, ENTRY_WAITING);
+
+    e = take_and_sync(f, e->due, "/tv/Show/S1");
+    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 5 * MIN)); /* clean: freed */
+    assert_null(queue_find_id(f->q, id));
+    assert_int_equal(f->r.last_del_id, id);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
+typedef enum { END_TRANSIENT, END_PARKED, END_DIRTY_OK, END_HOLD_CHECKING, END_HOLD_SYNCING, END_TOO_YOUNG } end_kind;
+
+/* Ends the sync (or check) of s1 as `how`; returns what the queue answered. */
+static q_entry *end_nested(fx *f, q_entry *s1, end_kind how, uint64_t now)
+{
+    bool old_enough = true;
+    switch (how) {
+    case END_TRANSIENT:
+        return queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", now);
+    case END_PARKED:
+        return queue_sync_done(f->q, s1, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", now);
+    case END_DIRTY_OK:
+        return queue_sync_done(f->q, s1, SYNC_OK, NULL, now);
+    case END_HOLD_CHECKING:
+    case END_HOLD_SYNCING:
+        return queue_hold(f->q, s1, "anchor /mnt/media/.anchor missing", now);
+    case END_TOO_YOUNG:
+    default: {
+        q_entry *next = age_check(f, s1, now, now, &old_enough);
+        assert_false(old_enough);
+        return next;
+    }
+    }
+}
+
+static void test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_report_returns(void **state)
+{
+    fx *f = *state;
+    for (end_kind how = END_TRANSIENT; how <= END_TOO_YOUNG; how++) {
+        f->p.min_age_ms = how == END_TOO_YOUNG ? 5 * MIN : 0;
+        fx_reopen(f);
+        add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
+        q_entry *s1 = queue_take_ready(f->q, T0 + 30 * SEC, NULL);
+        assert_non_null(s1);
+        if (how != END_HOLD_CHECKING && how != END_TOO_YOUNG)
+            queue_sync_started(f->q, s1, T0 + 30 * SEC);
+        if (how == END_DIRTY_OK)
+            add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR);
+        int64_t s1_id = s1->id;
+        q_entry *show = add(f, "/tv/Show", T0 + 32 * SEC);
+        int64_t show_id = show->id;
+        assert_null(queue_take_ready(f->q, T0 + 70 * SEC, NULL)); /* it waits for S1 */
+
+        q_entry *next = end_nested(f, s1, how, T0 + 80 * SEC);
+        s1 = NULL; /* freed: only `next` may be touched now */
+        assert_ptr_equal(next, show);
+        assert_int_equal(next->id, show_id);
+        assert_null(queue_find_id(f->q, s1_id));
+        assert_int_equal(f->r.last_del_id, s1_id);
+        assert_int_equal(queue_count(f->q), 1);
+        assert_true(has_file(next, "/tv/Show/S1/a.mkv"));
+        if (how == END_DIRTY_OK)
+            assert_true(has_file(next, "/tv/Show/S1/late.mkv"));
+        if (how == END_TRANSIENT)
+            assert_int_equal(next->attempts, 1);
+        /* the returned entry is the one that runs next, for both folders */
+        q_entry *e = queue_take_ready(f->q, next->due > T0 + 80 * SEC ? next->due : T0 + 80 * SEC, NULL);
+        assert_ptr_equal(e, next);
+        assert_string_equal(e->plex_path, "/tv/Show");
+    }
+}
+
+#ifndef NDEBUG /* the asserts are compiled in */
+/* Runs fn(f) in a child; true when the child stopped with SIGABRT (a failed assert). */
+static bool aborts(fx *f, void (*fn)(fx *f))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGABRT, SIG_DFL);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDERR_FILENO); /* the assert's message is expected */
+        fn(f);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static q_entry *waiting_entry(fx *f)
+{
+    q_entry *e = queue_find(f->q, TV, "/tv/Waiting");
+    assert_non_null(e);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    return e;
+}
+
+static void done_on_waiting(fx *f)
+{
+    queue_sync_done(f->q, waiting_entry(f), SYNC_TRANSIENT, "x", T0);
+}
+
+static void hold_on_waiting(fx *f)
+{
+    queue_hold(f->q, waiting_entry(f), "x", T0);
+}
+
+static void started_on_waiting(fx *f)
+{
+    queue_sync_started(f->q, waiting_entry(f), T0);
+}
+
+static void age_on_syncing(fx *f)
+{
+    bool old_enough;
+    queue_age_checked(f->q, queue_find(f->q, TV, "/tv/Syncing"), 0, T0 + MIN, &old_enough);
+}
+
+static void started_twice(fx *f)
+{
+    queue_sync_started(f->q, queue_find(f->q, TV, "/tv/Syncing"), T0 + MIN);
+}
+
+static void test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert(void **state)
+{
+    fx *f = *state;
+    add(f, "/tv/Syncing", T0);
+    take_and_sync(f, T0 + MIN, "/tv/Syncing");
+    add(f, "/tv/Waiting", T0 + MIN);
+    assert_true(aborts(f, done_on_waiting));
+    assert_true(aborts(f, hold_on_waiting));
+    assert_true(aborts(f, started_on_waiting));
+    assert_true(aborts(f, age_on_syncing));
+    assert_true(aborts(f, started_twice));
+    /* nothing changed here: the children had their own copy */
+    assert_int_equal(waiting_entry(f)->state, ENTRY_WAITING);
+    assert_int_equal(queue_count_state(f->q, ENTRY_SYNCING), 1);
+}
+#else
+static void test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert(void **state)
+{
+    (void)state;
+    skip(); /* NDEBUG: asserts are compiled out (release build) */
+}
+#endif
 
 /* ---- remap, restore, limits ---- */
 
@@ -1083,6 +1276,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parked_entry_waits_until_unparked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_rechecks_later_without_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_done_returns_the_entry_while_it_carries_its_own_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_report_returns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remap_merges_entries_that_now_share_a_key_and_splits_to_sections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remap_to_an_ancestor_merges_and_never_touches_syncing_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_reverts_syncing_and_clamps_future_due, setup, teardown),
