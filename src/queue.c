@@ -178,23 +178,14 @@ static bool nested(const qent *a, const qent *b)
 
 /* ---- hashing ---- */
 
+/* The section's bytes, least significant first (the same on every host), start the hash. */
 static uint64_t h_seed(long section)
 {
-    uint64_t h = 14695981039346656037ULL, s = (uint64_t)section;
-    for (int i = 0; i < 8; i++) {
-        h ^= (s >> (8 * i)) & 0xffu;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static uint64_t h_bytes(uint64_t h, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    uint64_t v = (uint64_t)section;
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return hash_bytes(HASH_INIT, b, sizeof b);
 }
 
 static uint32_t h_fin(uint64_t h)
@@ -207,7 +198,7 @@ static uint32_t h_fin(uint64_t h)
 
 static uint32_t key_hash(long section, const char *p, size_t len)
 {
-    return h_fin(h_bytes(h_seed(section), p, len));
+    return h_fin(hash_bytes(h_seed(section), p, len));
 }
 
 static uint32_t id_hash(int64_t id)
@@ -249,7 +240,7 @@ static bool pw_next(pwalk *w, size_t *L, uint32_t *h)
                 break;
             }
     }
-    w->st = h_bytes(w->st, w->p + w->at, next - w->at);
+    w->st = hash_bytes(w->st, w->p + w->at, next - w->at);
     w->at = next;
     w->done = next == w->len;
     *L = next;
