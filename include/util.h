@@ -73,6 +73,11 @@ bool path_is_normal(const char *p);
  * (room for 20 digits is enough). For hot paths that would otherwise call printf. */
 char *fmt_digits(char *end, unsigned long long v);
 
+/* The positive decimal integer that is exactly the len bytes at s (no sign, no spaces), capped at
+ * max: 0 with *out set, or -EINVAL (nothing else in those bytes, zero, or too many digits). One
+ * parser for ids and limits in paths and queries. */
+int parse_positive(const char *s, size_t len, long long max, long long *out);
+
 /* Percent-encode every byte outside RFC 3986 unreserved (A-Z a-z 0-9 - . _ ~). */
 char *url_encode(const char *s);
 

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -529,13 +530,12 @@ void api_queue(app_t *a, http_request *r)
         if (v.state < 0)
             bad = "unknown state; use unresolved, waiting, aging, held, ready, checking, syncing, retry or parked";
     }
+    long long ll;
     if (limit && *limit) {
-        char *end;
-        lim = strtol(limit, &end, 10);
-        if (*end || lim < 1)
+        if (parse_positive(limit, strlen(limit), QUEUE_VIEW_MAX, &ll) < 0)
             bad = "limit must be a positive number";
-        else if (lim > QUEUE_VIEW_MAX)
-            lim = QUEUE_VIEW_MAX;
+        else
+            lim = (long)ll;
     }
     if (search && *search)
         v.search = search;
@@ -615,21 +615,18 @@ void api_history(app_t *a, http_request *r)
         if (q.status < 0)
             bad = "status must be ok, failed, parked, skipped or all";
     }
+    long long v;
     if (before && *before) {
-        char *end;
-        long long b = strtoll(before, &end, 10);
-        if (*end || b < 1)
+        if (parse_positive(before, strlen(before), LLONG_MAX, &v) < 0)
             bad = "before must be a history id";
         else
-            q.before_id = b;
+            q.before_id = v;
     }
     if (limit && *limit) {
-        char *end;
-        long l = strtol(limit, &end, 10);
-        if (*end || l < 1)
+        if (parse_positive(limit, strlen(limit), 500, &v) < 0)
             bad = "limit must be a positive number";
         else
-            q.limit = l > 500 ? 500 : (int)l;
+            q.limit = (int)v;
     }
     if (bad) {
         free(search);

@@ -1,6 +1,7 @@
 /* router.c: the HTTP surface: which request goes to which handler, with what authentication,
  * content type and body cap; and the webhook and manual-trigger handlers themselves. */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -430,9 +431,10 @@ static void route_webhook(app_t *a, http_request *r, const char *rest)
 /* "<id>/retry" with a positive decimal id; *id filled when given. */
 static bool retry_id(const char *rest, int64_t *id)
 {
-    char *end;
-    long long v = strtoll(rest, &end, 10);
-    if (end == rest || v <= 0 || strcmp(end, "/retry") != 0)
+    const char *slash = strchr(rest, '/');
+    long long v;
+    if (!slash || strcmp(slash, "/retry") != 0 ||
+        parse_positive(rest, (size_t)(slash - rest), LLONG_MAX, &v) < 0)
         return false;
     if (id)
         *id = v;

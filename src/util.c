@@ -171,6 +171,22 @@ uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+int parse_positive(const char *s, size_t len, long long max, long long *out)
+{
+    if (!s || len == 0 || len > 18) /* 18 digits cannot overflow a long long */
+        return -EINVAL;
+    long long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < 1)
+        return -EINVAL;
+    *out = v > max ? max : v;
+    return 0;
+}
+
 uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;

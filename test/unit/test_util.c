@@ -234,6 +234,22 @@ static void test_list_keeps_order_and_a_node_leaves_whatever_list_holds_it(void 
     assert_null(list_pop(&h));
 }
 
+static void test_positive_integers_are_digits_only_and_capped(void **state)
+{
+    (void)state;
+    long long v = 0;
+    assert_int_equal(parse_positive("42", 2, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(parse_positive("4200", 4, 100, &v), 0);
+    assert_int_equal(v, 100);
+    assert_int_equal(parse_positive("7/retry", 1, 100, &v), 0);
+    assert_int_equal(v, 7);
+    const char *bad[] = {"", "0", "-1", "+1", " 1", "1x", "12345678901234567890", "00"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        assert_int_equal(parse_positive(bad[i], strlen(bad[i]), 100, &v), -EINVAL);
+    assert_int_equal(parse_positive(NULL, 0, 100, &v), -EINVAL);
+}
+
 static void test_case_insensitive_compare_is_ascii_only(void **state)
 {
     (void)state;
@@ -258,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_base64_round_trips_and_refuses_bad_input),
         cmocka_unit_test(test_random_bytes_fill_the_buffer),
         cmocka_unit_test(test_hash_is_fnv1a_and_chains),
+        cmocka_unit_test(test_positive_integers_are_digits_only_and_capped),
         cmocka_unit_test(test_list_keeps_order_and_a_node_leaves_whatever_list_holds_it),
         cmocka_unit_test(test_case_insensitive_compare_is_ascii_only),
     };
