@@ -562,6 +562,25 @@ static bool str_changed(const char *x, const char *y)
     return strcmp(x, y) != 0;
 }
 
+/* The fs checks' mounts: each anchor's directory and each rclone mount root (a stat that hangs
+ * there holds the folders below, not the whole queue). At start and after each reload. */
+static void apply_mount_roots(app_t *a)
+{
+    size_t n = a->cfg.n_anchors + a->cfg.n_mounts;
+    const char **roots = xcalloc(n ? n : 1, sizeof *roots);
+    char **dirs = xcalloc(a->cfg.n_anchors ? a->cfg.n_anchors : 1, sizeof *dirs);
+    size_t k = 0;
+    for (size_t i = 0; i < a->cfg.n_anchors; i++)
+        roots[k++] = dirs[i] = paths_dirname(a->cfg.anchors[i]);
+    for (size_t i = 0; i < a->cfg.n_mounts; i++)
+        roots[k++] = a->cfg.mounts[i].root;
+    fscheck_set_mounts(a->fs, roots, k);
+    for (size_t i = 0; i < a->cfg.n_anchors; i++)
+        free(dirs[i]);
+    free(dirs);
+    free(roots);
+}
+
 static void app_reload(app_t *a)
 {
     notify_reloading();
@@ -602,21 +621,7 @@ static void app_reload(app_t *a)
     queue_params p;
     queue_params_from(&a->cfg, &p);
     queue_set_params(a->q, &p);
-    {
-        size_t n = a->cfg.n_anchors + a->cfg.n_mounts;
-        const char **roots = xcalloc(n ? n : 1, sizeof *roots);
-        size_t k = 0;
-        char **dirs = xcalloc(a->cfg.n_anchors ? a->cfg.n_anchors : 1, sizeof *dirs);
-        for (size_t i = 0; i < a->cfg.n_anchors; i++)
-            roots[k++] = dirs[i] = paths_dirname(a->cfg.anchors[i]);
-        for (size_t i = 0; i < a->cfg.n_mounts; i++)
-            roots[k++] = a->cfg.mounts[i].root;
-        fscheck_set_mounts(a->fs, roots, k);
-        for (size_t i = 0; i < a->cfg.n_anchors; i++)
-            free(dirs[i]);
-        free(dirs);
-        free(roots);
-    }
+    apply_mount_roots(a);
     a->plex_auth_failed = false;
     int unparked = queue_unpark_all(a->q, wall_ms());
     log_info("configuration reloaded%s", unparked ? "; parked folders retry now" : "");
@@ -941,22 +946,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_int, on_signal, SIGINT);
 
-    /* Mount roots for the fs checks, exactly as a reload sets them. */
-    {
-        size_t n = a->cfg.n_anchors + a->cfg.n_mounts;
-        const char **roots = xcalloc(n ? n : 1, sizeof *roots);
-        char **dirs = xcalloc(a->cfg.n_anchors ? a->cfg.n_anchors : 1, sizeof *dirs);
-        size_t k = 0;
-        for (size_t i = 0; i < a->cfg.n_anchors; i++)
-            roots[k++] = dirs[i] = paths_dirname(a->cfg.anchors[i]);
-        for (size_t i = 0; i < a->cfg.n_mounts; i++)
-            roots[k++] = a->cfg.mounts[i].root;
-        fscheck_set_mounts(a->fs, roots, k);
-        for (size_t i = 0; i < a->cfg.n_anchors; i++)
-            free(dirs[i]);
-        free(dirs);
-        free(roots);
-    }
+    apply_mount_roots(a);
 
     log_info("plex-servarr-sync %s listening on %s:%d, state in %s (DURABILITY=%s)", PSS_VERSION,
              log_esc(a->cfg.bind_address), http_server_port(a->srv), log_esc(store_path(a->store)),
