@@ -372,6 +372,9 @@ def check_main(podman, work, plex):
         return
     p = podman("healthcheck", "run", name, check_rc=False)
     check(p.returncode == 0, "the image's HEALTHCHECK passes (podman healthcheck run)", p.stdout + p.stderr)
+    p = podman("exec", "-e", "PORT=1", name, "plex-servarr-sync", "--health", check_rc=False)
+    check(p.returncode == 1 and p.stdout.startswith("unhealthy: "), "the probe fails where nothing answers",
+          "exit %d: %s%s" % (p.returncode, p.stdout, p.stderr))
     uid = proc_status(podman, name, "Uid")
     check(uid is not None and uid[:2] == ["1000", "1000"], "the daemon runs as uid 1000", repr(uid))
     cap = proc_status(podman, name, "CapEff")
