@@ -122,6 +122,23 @@ class UnwritableStateDir(unittest.TestCase):
         state = os.path.join(self.tmp, "state")
         os.mkdir(state)
         os.chmod(state, 0o555 if os.geteuid() != 0 else 0o755)  # root owns it as root; else no write bit
+        self.expect_one_line(preexec, uid, gid, state)
+
+    def test_a_database_left_by_another_user_gets_the_same_line(self):
+        how = unprivileged()
+        if how is None:
+            self.skipTest("running as root without setpriv: cannot drop to an unprivileged user")
+        preexec, uid, gid = how
+        state = os.path.join(self.tmp, "state")
+        os.mkdir(state)
+        os.chown(state, uid, gid)  # the folder is the user's (chown without -R) ...
+        db = os.path.join(state, "plex-servarr-sync.db")
+        with open(db, "wb"):
+            pass
+        os.chmod(db, 0o444 if os.geteuid() != 0 else 0o644)  # ... the database is not
+        self.expect_one_line(preexec, uid, gid, state)
+
+    def expect_one_line(self, preexec, uid, gid, state):
         if not os.access(rig.BINARY, os.X_OK):
             self.skipTest("no binary")
         p = run_binary(preexec=preexec, env={"STATE_DIR": state, "PORT": free_port(), "MANUAL_PASS": "x",
