@@ -356,11 +356,26 @@ def start_main(podman, work, plex, hostport):
     write(envfile, "USE_RCLONE=false\nWEBHOOK_DELAY=0\nMANUAL_PASS=%s\n" % MANUAL_PASS)
     podman("volume", "rm", "-f", "pss-test-main", check_rc=False)
     return podman.run("pss-test-main", "--read-only", "--read-only-tmpfs=false", "--cap-drop=ALL",
+                      "--security-opt", "no-new-privileges",
                       "-p", "127.0.0.1:%d:5000" % hostport,
                       "-v", "%s:/app/.env:ro" % dotenv, "--env-file", envfile,
                       "-e", "PLEX_TOKEN_FILE=/run/secrets/plex_token",
                       "-v", "%s:/run/secrets:ro" % secrets,
-                      "-v", "%s:/media:ro" % media, "-v", "pss-test-main:/config")
+                      "-v", "%s:/media:ro,rslave" % media, "-v", "pss-test-main:/config")
+
+
+# What start_main() mirrors of packaging/container/compose.yaml; checked so the two stay together.
+COMPOSE_LINES = (r"^\s+env_file: \.env$", r"^\s+- \./\.env:/app/\.env:ro$", r"^\s+- config:/config$",
+                 r"^\s+- \S+:\S+:ro,rslave$", r'^\s+- "5000:5000"$', r"^\s+read_only: true$",
+                 r"^\s+cap_drop: \[ALL\]$", r'^\s+security_opt: \["no-new-privileges:true"\]$',
+                 r'^\s+test: \["CMD", "plex-servarr-sync", "--health"\]$')
+
+
+def check_compose_file():
+    with open(os.path.join(REPO, "packaging/container/compose.yaml"), encoding="utf-8") as f:
+        text = f.read()
+    missing = [p for p in COMPOSE_LINES if not re.search(p, text, re.M)]
+    check(not missing, "compose.yaml has the settings the main container is run with", repr(missing))
 
 
 def check_main(podman, work, plex):
@@ -531,6 +546,7 @@ def main():
         # it stays strict (a wrong or missing token is 401).
         plex = PlexDouble(token=PLEX_TOKEN, host="0.0.0.0",
                           sections=[{"key": "1", "type": "show", "title": "TV", "locations": [TV]}]).start()
+        check_compose_file()
         check_main(podman, work, plex)
         check_zombie_probe_sees_zombies(podman)
         check_queue_survives(podman, work)
