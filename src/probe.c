@@ -16,11 +16,18 @@ static bool is_wildcard(const char *addr)
            strcmp(addr, "::0") == 0 || strcmp(addr, "0:0:0:0:0:0:0:0") == 0;
 }
 
-int probe_health_url(const config_t *cfg, char *url, size_t urllen)
+int probe_health_url(const config_t *cfg, int i, char *url, size_t urllen)
 {
     const char *addr = cfg->bind_address;
-    if (is_wildcard(addr))
-        addr = addr && strchr(addr, ':') ? "::1" : "127.0.0.1";
+    if (is_wildcard(addr)) {
+        static const char *const v4[] = {"127.0.0.1"}, *const v6[] = {"127.0.0.1", "::1"};
+        bool dual = addr && strchr(addr, ':');
+        if (i < 0 || i >= (dual ? 2 : 1))
+            return -ENOENT;
+        addr = dual ? v6[i] : v4[i];
+    } else if (i != 0) {
+        return -ENOENT;
+    }
     bool v6 = strchr(addr, ':') != NULL;
     int n = snprintf(url, urllen, "http://%s%s%s:%d/health", v6 ? "[" : "", addr, v6 ? "]" : "", cfg->port);
     return n < 0 || (size_t)n >= urllen ? -ENAMETOOLONG : 0;
@@ -34,19 +41,13 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-int probe_health(const config_t *cfg, FILE *out)
+/* One GET; the status in *status when it was answered. */
+static CURLcode probe_get(const char *url, long *status, char *errbuf)
 {
-    char url[128];
-    if (probe_health_url(cfg, url, sizeof url) < 0) {
-        fprintf(out, "unhealthy: BIND_ADDRESS is too long for a URL\n");
-        return 1;
-    }
     CURL *h = curl_easy_init();
-    if (!h) {
-        fprintf(out, "unhealthy: libcurl failed to initialize\n");
-        return 1;
-    }
-    char errbuf[CURL_ERROR_SIZE] = "";
+    if (!h)
+        return CURLE_FAILED_INIT;
+    errbuf[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -56,10 +57,28 @@ int probe_health(const config_t *cfg, FILE *out)
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "plex-servarr-sync-health/" PSS_VERSION);
     CURLcode rc = curl_easy_perform(h);
-    long status = 0;
+    *status = 0;
     if (rc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(h);
+    return rc;
+}
+
+int probe_health(const config_t *cfg, FILE *out)
+{
+    char url[128], errbuf[CURL_ERROR_SIZE];
+    long status = 0;
+    CURLcode rc = CURLE_COULDNT_CONNECT;
+    for (int i = 0; rc == CURLE_COULDNT_CONNECT; i++) {
+        int r = probe_health_url(cfg, i, url, sizeof url);
+        if (r == -ENOENT)
+            break;
+        if (r < 0) {
+            fprintf(out, "unhealthy: BIND_ADDRESS is too long for a URL\n");
+            return 1;
+        }
+        rc = probe_get(url, &status, errbuf);
+    }
     if (rc != CURLE_OK) {
         fprintf(out, "unhealthy: GET %s: %s\n", url, *errbuf ? log_esc(errbuf) : curl_easy_strerror(rc));
         return 1;
