@@ -131,6 +131,8 @@ struct app {
     uv_timer_t prune_timer;
     uv_timer_t watchdog_timer;
     uv_signal_t sig_hup, sig_term, sig_int;
+    uv_signal_t sig_chld;        /* only as PID 1 (a container's init): reaps orphans */
+    bool reaping;                /* sig_chld is started */
 
     sync_job *jobs;              /* in flight */
     app_counters counters;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -690,6 +691,8 @@ static void stop_finish(app_t *a)
     uv_close((uv_handle_t *)&a->sig_hup, close_nothing);
     uv_close((uv_handle_t *)&a->sig_term, close_nothing);
     uv_close((uv_handle_t *)&a->sig_int, close_nothing);
+    if (a->reaping)
+        uv_close((uv_handle_t *)&a->sig_chld, close_nothing);
     if (a->srv) {
         http_server_close(a->srv, on_srv_closed, a);
         a->srv = NULL;
@@ -760,6 +763,44 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     log_info("%s received", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     app_stop(a, 0);
+}
+
+/* As PID 1 (a container without an init), processes orphaned inside the container (e.g. those
+ * of `docker exec` sessions) become our children; reap them so no zombie is left. The daemon
+ * itself starts no child process, so no exit status is taken from anyone who waits for it. */
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    int status;
+    while (waitpid(-1, &status, WNOHANG) > 0)
+        ;
+}
+
+static void start_reaper(app_t *a)
+{
+    if (getpid() != 1)
+        return;
+    uv_signal_init(a->loop, &a->sig_chld);
+    uv_signal_start(&a->sig_chld, on_sigchld, SIGCHLD);
+    uv_unref((uv_handle_t *)&a->sig_chld);
+    a->reaping = true;
+    on_sigchld(&a->sig_chld, SIGCHLD); /* any orphan that ended before the handler was there */
+}
+
+/* The one line for a STATE_DIR this user cannot write: the path, who we run as and the two
+ * fixes, worded for a container and for a plain run alike. */
+static void log_state_dir_denied(const char *dir, int rc)
+{
+    unsigned uid = (unsigned)geteuid(), gid = (unsigned)getegid();
+    if (rc == -EROFS)
+        log_error("STATE_DIR %s is on a read-only file system: mount a writable folder or volume there "
+                  "(with --read-only, STATE_DIR must be a volume)",
+                  log_esc(dir));
+    else
+        log_error("STATE_DIR %s is not writable by uid %u gid %u: give that user the folder (chown -R %u:%u it, or "
+                  "the host folder mounted there) or run as its owner (user: in compose, --user)",
+                  log_esc(dir), uid, gid, uid, gid);
 }
 
 /* ---- start-up ---- */
@@ -872,7 +913,13 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     char err[512] = "";
     /* store_open creates STATE_DIR with its parents and checks it can be written; its message
      * names the directory or the file (missing, not a directory, corrupt-and-stuck, newer). */
-    if (store_open(&a->store, a->cfg.state_dir, a->cfg.durability == DURABILITY_FULL ? STORE_SYNC_OWNER : STORE_SYNC_NONE, err, sizeof err) < 0) {
+    int rc = store_open(&a->store, a->cfg.state_dir,
+                        a->cfg.durability == DURABILITY_FULL ? STORE_SYNC_OWNER : STORE_SYNC_NONE, err, sizeof err);
+    if (rc == -EACCES || rc == -EPERM || rc == -EROFS) {
+        log_state_dir_denied(a->cfg.state_dir, rc);
+        return -1;
+    }
+    if (rc < 0) {
         log_error("cannot use STATE_DIR '%s': %s", log_esc(a->cfg.state_dir), log_esc(err));
         return -1;
     }
@@ -945,6 +992,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_int, on_signal, SIGINT);
+    start_reaper(a);
 
     apply_mount_roots(a);
 

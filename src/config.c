@@ -22,6 +22,7 @@
 #define CFG_JSON_TEXT_MAX (64 * 1024) /* longest JSON variable (a map of many prefixes) */
 #define CFG_JSON_DEPTH_MAX 16
 #define DOTENV_FILE_MAX (1024 * 1024)
+#define SECRET_FILE_MAX 4096          /* largest X_FILE secret (a token or a password) */
 #define WHY_MAX 512
 
 #define MS_SEC 1000LL
@@ -537,6 +538,7 @@ enum {
     OPT_URL = 1u << 1,      /* string: http(s) URL, trailing '/' dropped */
     OPT_IP = 1u << 2,       /* string: IPv4 or IPv6 literal */
     OPT_ABSOLUTE = 1u << 3, /* path: must start with '/' */
+    OPT_FILE = 1u << 4,     /* may come from the file named by NAME_FILE (container secrets) */
 };
 
 /* Everything config_build fills: the config plus the variables that only combine into it
@@ -582,7 +584,7 @@ static const cfg_opt opts[] = {
     /* Plex */
     {.name = "PLEX_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(c.plex_url),
      .help = "Plex base URL, e.g. http://127.0.0.1:32400 (unset: no Plex calls)"},
-    {.name = "PLEX_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(c.plex_token),
+    {.name = "PLEX_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(c.plex_token),
      .help = "Plex token (X-Plex-Token)"},
     {.name = "PLEX_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = MS_HOUR, .def = "30s",
      FIELD(c.plex_timeout_ms), .help = "limit for one Plex request"},
@@ -606,11 +608,11 @@ static const cfg_opt opts[] = {
      .help = "full: survives power loss; process: survives a crash of the process"},
     {.name = "WEBHOOK_USER", .type = OPT_STRING, FIELD(c.webhook_user),
      .help = "Basic auth user the *arr webhooks must send (unset: no auth)"},
-    {.name = "WEBHOOK_PASS", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(c.webhook_pass),
+    {.name = "WEBHOOK_PASS", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(c.webhook_pass),
      .help = "Basic auth password for the webhooks"},
     {.name = "MANUAL_USER", .type = OPT_STRING, .def = "admin", FIELD(c.manual_user),
      .help = "user for the UI and the manual trigger"},
-    {.name = "MANUAL_PASS", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(c.manual_pass),
+    {.name = "MANUAL_PASS", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(c.manual_pass),
      .help = "password for the UI (unset: generated once into STATE_DIR)"},
     {.name = "TRUSTED_PROXIES", .type = OPT_STRING, FIELD(c.trusted_proxies),
      .help = "comma-separated proxy IPs or CIDRs (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
@@ -627,7 +629,7 @@ static const cfg_opt opts[] = {
     {.name = "RCLONE_FS", .type = OPT_STRING, FIELD(rclone_fs),
      .help = "rclone fs= parameter of that mount (needed when rclone serves several)"},
     {.name = "RCLONE_RC_USER", .type = OPT_STRING, FIELD(rc_user), .help = "rclone RC user"},
-    {.name = "RCLONE_RC_PASS", .type = OPT_STRING, .flags = OPT_SECRET, FIELD(rc_pass),
+    {.name = "RCLONE_RC_PASS", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(rc_pass),
      .help = "rclone RC password"},
     {.name = "RCLONE_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = MS_DAY, .def = "10m",
      FIELD(c.rclone_timeout_ms), .help = "limit for one rclone call"},
@@ -1208,28 +1210,116 @@ static int json_mounts(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, 
 
 /* ---------------------------------------------------------------- config_build */
 
-/* The text an option takes: the environment's (even empty, as python-dotenv never overrides a
- * variable that exists), else the file's; "" means unset, which gives the default. New string
- * or NULL. */
-static char *opt_text(const cfg_ctx *x, const cfg_opt *o)
+/* A variable's raw text: the environment's (even empty, as python-dotenv never overrides a
+ * variable that exists), else the file's; NULL when neither has it. */
+static const char *var_get(const cfg_ctx *x, const char *key)
 {
-    const char *v = env_map_get(x->env, o->name);
-    if (!v)
-        v = env_map_get(x->file, o->name);
-    if (v && *v)
-        return xstrdup(v);
-    if (o->def_env) {
-        const char *d = env_map_get(x->env, o->def_env);
-        if (d && *d && *d != ':')
-            return xstrndup(d, strcspn(d, ":"));
-    }
-    return xstrdup(o->def);
+    const char *v = env_map_get(x->env, key);
+    return v ? v : env_map_get(x->file, key);
 }
 
-static void opt_fail(const cfg_opt *o, const char *v, const char *why, char *err, size_t errlen)
+static int secret_file_fail(const char *var, const char *path, int e, char *err, size_t errlen)
+{
+    set_err(err, errlen, "%s: cannot read '%s': %s", var, log_esc(path), strerror(e));
+    return -EINVAL;
+}
+
+/* Read the secret in `path` (named by `var`, e.g. PLEX_TOKEN_FILE): at most SECRET_FILE_MAX
+ * bytes, one trailing newline (\n or \r\n) dropped, as editors and `echo` leave one. Read at
+ * every config_build, so a reload (SIGHUP) sees a rotated secret. New string, or -EINVAL with err
+ * naming the variable and the path (never the content). */
+static int secret_file_read(const char *var, const char *path, char **out, char *err, size_t errlen)
+{
+    char buf[SECRET_FILE_MAX + 1];
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return secret_file_fail(var, path, errno, err, errlen);
+    while (len < sizeof buf) {
+        ssize_t n = read(fd, buf + len, sizeof buf - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return secret_file_fail(var, path, e, err, errlen);
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (len > SECRET_FILE_MAX) {
+        set_err(err, errlen, "%s: '%s' is larger than %d bytes", var, log_esc(path), SECRET_FILE_MAX);
+        return -EINVAL;
+    }
+    if (len && buf[len - 1] == '\n')
+        len--;
+    if (len && buf[len - 1] == '\r')
+        len--;
+    if (memchr(buf, '\0', len)) {
+        set_err(err, errlen, "%s: '%s' holds a NUL byte", var, log_esc(path));
+        return -EINVAL;
+    }
+    *out = xstrndup(buf, len);
+    return 0;
+}
+
+/* An OPT_FILE option named in NAME_FILE: *out is the file's content, or stays NULL when NAME_FILE
+ * is not set. Setting both NAME and NAME_FILE is an error: which one wins would be a guess. */
+static int opt_file_text(const cfg_ctx *x, const cfg_opt *o, char **out, char *err, size_t errlen)
+{
+    char var[64];
+    snprintf(var, sizeof var, "%s_FILE", o->name);
+    const char *path = var_get(x, var);
+    if (!path || !*path)
+        return 0;
+    const char *direct = var_get(x, o->name);
+    if (direct && *direct) {
+        set_err(err, errlen, "%s: %s is set too; set only one of them", var, o->name);
+        return -EINVAL;
+    }
+    return secret_file_read(var, path, out, err, errlen);
+}
+
+/* The text an option takes: from NAME_FILE for OPT_FILE options when that is set, else the
+ * variable's own text; "" means unset, which gives the default. *out is a new string or NULL;
+ * *from_file tells which (for messages). 0, or -EINVAL with err set. */
+static int opt_text(const cfg_ctx *x, const cfg_opt *o, char **out, bool *from_file, char *err, size_t errlen)
+{
+    *out = NULL;
+    *from_file = false;
+    if (o->flags & OPT_FILE) {
+        int rc = opt_file_text(x, o, out, err, errlen);
+        if (rc)
+            return rc;
+        if (*out && **out) {
+            *from_file = true;
+            return 0;
+        }
+        free(*out);
+        *out = NULL;
+    }
+    const char *v = var_get(x, o->name);
+    if (v && *v) {
+        *out = xstrdup(v);
+        return 0;
+    }
+    if (o->def_env) {
+        const char *d = env_map_get(x->env, o->def_env);
+        if (d && *d && *d != ':') {
+            *out = xstrndup(d, strcspn(d, ":"));
+            return 0;
+        }
+    }
+    *out = xstrdup(o->def);
+    return 0;
+}
+
+static void opt_fail(const cfg_opt *o, bool from_file, const char *v, const char *why, char *err, size_t errlen)
 {
     if (o->flags & OPT_SECRET)
-        set_err(err, errlen, "%s: %s", o->name, why);
+        set_err(err, errlen, "%s%s: %s", o->name, from_file ? "_FILE" : "", why);
     else
         set_err(err, errlen, "%s: %s (got '%s')", o->name, why, log_esc(v));
 }
@@ -1237,10 +1327,11 @@ static void opt_fail(const cfg_opt *o, const char *v, const char *why, char *err
 static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
 {
     char why[WHY_MAX];
-    char *v = opt_text(x, o);
-    int rc = 0;
-    if (!v)
-        return 0;
+    char *v;
+    bool from_file;
+    int rc = opt_text(x, o, &v, &from_file, err, errlen);
+    if (rc || !v)
+        return rc;
     switch (o->type) {
     case OPT_STRING:
         rc = opt_string(x, o, v, why, sizeof why);
@@ -1282,7 +1373,7 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
         break;
     }
     if (rc) {
-        opt_fail(o, v, why, err, errlen);
+        opt_fail(o, from_file, v, why, err, errlen);
         rc = -EINVAL;
     }
     free(v);
@@ -1301,9 +1392,11 @@ static const cfg_opt *opt_find(const char *name)
 static int cross_fail(const cfg_ctx *x, const char *name, const char *why, char *err, size_t errlen)
 {
     const cfg_opt *o = opt_find(name);
-    char *v = opt_text(x, o);
-    if (v)
-        opt_fail(o, v, why, err, errlen);
+    char *v;
+    bool from_file;
+    char scratch[WHY_MAX]; /* the table pass already read this option without error */
+    if (opt_text(x, o, &v, &from_file, scratch, sizeof scratch) == 0 && v)
+        opt_fail(o, from_file, v, why, err, errlen);
     else
         set_err(err, errlen, "%s: %s", name, why);
     free(v);
@@ -1562,5 +1655,10 @@ void config_print_help(void)
         if (o->def_env)
             printf(" (default: $%s when set)", o->def_env);
         putchar('\n');
+        if (o->flags & OPT_FILE) {
+            char var[64];
+            snprintf(var, sizeof var, "%s_FILE", o->name);
+            printf("%-26s %-18s file holding %s (one trailing newline dropped; not both)\n", var, "-", o->name);
+        }
     }
 }

@@ -10,12 +10,13 @@
 #include "check.h"
 #include "config.h"
 #include "log.h"
+#include "probe.h"
 #include "util.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: plex-servarr-sync [--env-file PATH] [--check]\n"
+            "Usage: plex-servarr-sync [--env-file PATH] [--check | --health]\n"
             "\n"
             "Receives Sonarr/Radarr/Lidarr/Readarr webhooks, refreshes rclone's VFS for the folder,\n"
             "then asks Plex to scan exactly that folder.\n"
@@ -25,6 +26,9 @@ static void usage(FILE *f)
             "                   the environment wins over the file\n"
             "  -n, --check      validate the configuration, then try Plex, rclone, STATE_DIR and\n"
             "                   the anchor files; one line per check; exit 0 only if all pass\n"
+            "  --health         ask the running daemon (PORT, on loopback when BIND_ADDRESS is a\n"
+            "                   wildcard) for /health; one line; exit 0 on 200, else 1 (for a\n"
+            "                   container's HEALTHCHECK)\n"
             "  -h, --help       this text and the list of variables\n"
             "  -V, --version    print the version\n"
             "\n"
@@ -34,7 +38,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *env_file = NULL;
-    bool check = false;
+    bool check = false, health = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
             env_file = argv[++i];
@@ -42,6 +46,8 @@ int main(int argc, char **argv)
             env_file = argv[i] + 11;
         } else if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--check") == 0) {
             check = true;
+        } else if (strcmp(argv[i], "--health") == 0) {
+            health = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             config_print_help();
@@ -56,8 +62,14 @@ int main(int argc, char **argv)
         }
     }
 
+    if (check && health) {
+        fprintf(stderr, "plex-servarr-sync: --check and --health do not go together\n");
+        return 2;
+    }
     log_init();
     signal(SIGPIPE, SIG_IGN);
+    if (health)
+        log_set_level(LOG_LVL_ERROR); /* the probe's one line, not the config's notes */
 
     env_map env;
     env_map_from_environ(&env);
@@ -66,6 +78,8 @@ int main(int argc, char **argv)
     if (config_load(&cfg, &env, env_file, err, sizeof err) < 0) {
         if (check)
             printf("%-5s %-16s %s\n", "FAIL", "config", log_esc(err));
+        else if (health)
+            printf("unhealthy: configuration error: %s\n", log_esc(err));
         else
             log_error("configuration error: %s", log_esc(err));
         env_map_free(&env);
@@ -79,6 +93,13 @@ int main(int argc, char **argv)
         /* Only the check lines on stdout; the log (stderr) says only what goes wrong. */
         log_set_level(LOG_LVL_ERROR);
         int rc = check_run(&cfg, env_file, stdout);
+        config_free(&cfg);
+        env_map_free(&env);
+        return rc;
+    }
+    if (health) {
+        int rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? probe_health(&cfg, stdout) : 1;
+        curl_global_cleanup();
         config_free(&cfg);
         env_map_free(&env);
         return rc;

@@ -442,6 +442,25 @@ static int query_int(store_t *s, const char *sql, int64_t *out, int *sqlite_rc)
 
 /* ---- opening ---- */
 
+/* The database and its -wal/-shm, when they exist, must be writable too: a folder chowned
+ * without -R, or a run under another uid, leaves them to their first owner, and SQLite would
+ * then only say "unable to open". */
+static int state_files_writable(const char *dir, char *err, size_t errlen)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    size_t n = strlen(dir);
+    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", STORE_DB_NAME, suffixes[i]);
+        if (access(p, R_OK | W_OK) != 0 && errno != ENOENT) {
+            int e = errno;
+            seterr(err, errlen, "%s is not writable: %s", p, strerror(e));
+            return -e;
+        }
+    }
+    return 0;
+}
+
 /* mkdir -p with mode 0750, then make sure the result is a directory we can write in. */
 static int state_dir_ready(const char *dir, char *err, size_t errlen)
 {
@@ -481,7 +500,7 @@ static int state_dir_ready(const char *dir, char *err, size_t errlen)
         seterr(err, errlen, "state directory %s is not writable: %s", dir, strerror(e));
         return -e;
     }
-    return 0;
+    return state_files_writable(dir, err, errlen);
 }
 
 static void db_close(store_t *s)

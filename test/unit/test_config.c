@@ -1240,6 +1240,159 @@ static void test_help_lists_every_variable(void **state)
     free(path);
 }
 
+/* ---------------------------------------------------------------- X_FILE secrets */
+
+static void test_secret_file_drops_one_trailing_newline(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {{"tok-1\n", "tok-1"}, {"tok-2\r\n", "tok-2"}, {"tok-3", "tok-3"}, {" sp ace \n", " sp ace "}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = write_temp(cases[i].text, strlen(cases[i].text));
+        const char *env[] = {"PLEX_TOKEN_FILE", path, NULL};
+        config_t c;
+        char err[512] = "";
+        assert_int_equal(build(&c, env, NULL, err, sizeof err), 0);
+        assert_string_equal(c.plex_token, cases[i].want);
+        config_free(&c);
+        unlink(path);
+        free(path);
+    }
+}
+
+static void test_every_secret_has_a_file_variant(void **state)
+{
+    (void)state;
+    char *path = write_temp("from-file\n", 10);
+    const char *env[] = {"WEBHOOK_USER", "u", "WEBHOOK_PASS_FILE", path, "MANUAL_PASS_FILE", path,
+                         "RCLONE_RC_URL", "http://127.0.0.1:5572", "RCLONE_RC_PASS_FILE", path, NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, env, NULL, err, sizeof err), 0);
+    assert_string_equal(c.webhook_pass, "from-file");
+    assert_string_equal(c.manual_pass, "from-file");
+    assert_int_equal(c.n_mounts, 1);
+    assert_string_equal(c.mounts[0].pass, "from-file");
+    config_free(&c);
+    unlink(path);
+    free(path);
+}
+
+static void test_secret_file_named_in_the_env_file_is_read(void **state)
+{
+    (void)state;
+    char *path = write_temp("dotenv-token\n", 13);
+    const char *file[] = {"PLEX_TOKEN_FILE", path, NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, NULL, file, err, sizeof err), 0);
+    assert_string_equal(c.plex_token, "dotenv-token");
+    config_free(&c);
+    unlink(path);
+    free(path);
+}
+
+static void test_secret_and_its_file_together_is_an_error(void **state)
+{
+    (void)state;
+    char *path = write_temp("s3cr3t\n", 7);
+    const char *env[] = {"MANUAL_PASS", "s3cr3t", "MANUAL_PASS_FILE", path, NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, env, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "MANUAL_PASS_FILE"));
+    assert_non_null(strstr(err, "only one"));
+    assert_null(strstr(err, "s3cr3t"));
+    /* The variable in the environment and its file in the env file: still both set. */
+    const char *env2[] = {"MANUAL_PASS", "s3cr3t", NULL};
+    const char *file2[] = {"MANUAL_PASS_FILE", path, NULL};
+    assert_int_equal(build(&c, env2, file2, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "MANUAL_PASS_FILE"));
+    unlink(path);
+    free(path);
+}
+
+static void test_unreadable_secret_file_names_the_variable_and_the_path(void **state)
+{
+    (void)state;
+    const char *env[] = {"RCLONE_RC_PASS_FILE", "/nonexistent/pss-secret", NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, env, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "RCLONE_RC_PASS_FILE: cannot read '/nonexistent/pss-secret': No such file or directory");
+    const char *dir[] = {"PLEX_TOKEN_FILE", "/", NULL};
+    assert_int_equal(build(&c, dir, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "PLEX_TOKEN_FILE: cannot read '/': Is a directory");
+}
+
+static void test_secret_file_content_is_checked_and_never_echoed(void **state)
+{
+    (void)state;
+    char *big = malloc(5000);
+    assert_non_null(big);
+    memset(big, 'x', 5000);
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *expect;
+    } cases[] = {
+        {"s3cr3t\n\n", 8, "PLEX_TOKEN_FILE: contains a control character"},
+        {"s3cr3t\0x", 8, "holds a NUL byte"},
+        {NULL, 5000, "is larger than 4096 bytes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = write_temp(cases[i].text ? cases[i].text : big, cases[i].len);
+        const char *env[] = {"PLEX_TOKEN_FILE", path, NULL};
+        config_t c;
+        char err[512] = "";
+        assert_int_equal(build(&c, env, NULL, err, sizeof err), -EINVAL);
+        if (!strstr(err, cases[i].expect))
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, err, cases[i].expect);
+        assert_non_null(strstr(err, "PLEX_TOKEN_FILE"));
+        assert_null(strstr(err, "s3cr3t"));
+        assert_null(strstr(err, "xxxx"));
+        unlink(path);
+        free(path);
+    }
+    free(big);
+}
+
+static void test_secret_file_is_read_again_at_each_build(void **state)
+{
+    (void)state;
+    char *path = write_temp("old\n", 4);
+    const char *env[] = {"PLEX_TOKEN_FILE", path, NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, env, NULL, err, sizeof err), 0);
+    assert_string_equal(c.plex_token, "old");
+    config_free(&c);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("rotated\n", f);
+    fclose(f);
+    assert_int_equal(build(&c, env, NULL, err, sizeof err), 0);
+    assert_string_equal(c.plex_token, "rotated");
+    config_free(&c);
+    unlink(path);
+    free(path);
+}
+
+static void test_empty_secret_file_means_unset(void **state)
+{
+    (void)state;
+    char *path = write_temp("\n", 1);
+    const char *env[] = {"PLEX_TOKEN_FILE", path, NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, env, NULL, err, sizeof err), 0);
+    assert_null(c.plex_token);
+    config_free(&c);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1294,6 +1447,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_load_reads_dot_env_in_working_directory_if_present, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_help_lists_every_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_file_drops_one_trailing_newline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_secret_has_a_file_variant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_file_named_in_the_env_file_is_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_and_its_file_together_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_secret_file_names_the_variable_and_the_path, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_secret_file_content_is_checked_and_never_echoed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_file_is_read_again_at_each_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_secret_file_means_unset, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
