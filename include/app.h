@@ -69,7 +69,7 @@ typedef struct app_counters {
     uint64_t plex_calls_ok, plex_calls_failed;
     uint64_t commits, commit_failures;
     uint64_t sync_ms_buckets[12];     /* histogram of sync durations (see api.c) */
-    uint64_t sync_ms_sum, sync_count;
+    uint64_t sync_us_sum, sync_count; /* microseconds: a fast scan is not 0 */
 } app_counters;
 
 /* Reachability probes (api.c): Plex's /identity and each rclone mount's rc/noop, started when

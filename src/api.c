@@ -848,8 +848,8 @@ void api_metrics(app_t *a, http_request *r)
     }
     cum += c->sync_ms_buckets[ARRAY_SIZE(le)];
     buf_printf(&b, "pss_sync_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-    buf_printf(&b, "pss_sync_duration_seconds_sum %.3f\npss_sync_duration_seconds_count %llu\n",
-               (double)c->sync_ms_sum / 1000.0, (unsigned long long)c->sync_count);
+    buf_printf(&b, "pss_sync_duration_seconds_sum %.6f\npss_sync_duration_seconds_count %llu\n",
+               (double)c->sync_us_sum / 1e6, (unsigned long long)c->sync_count);
     buf_printf(&b, "# HELP pss_commits_total Group commits of the state database.\n# TYPE pss_commits_total counter\n"
                    "pss_commits_total{outcome=\"ok\"} %llu\npss_commits_total{outcome=\"failed\"} %llu\n",
                (unsigned long long)(c->commits - c->commit_failures), (unsigned long long)c->commit_failures);

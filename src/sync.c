@@ -24,7 +24,7 @@ struct sync_job {
     rclone_op *rc_op;
     httpc_req *plex_req;
     uint64_t started;    /* wall ms */
-    uint64_t t0;         /* mono ms */
+    uint64_t t0;         /* uv_hrtime() ns at the start: durations below a millisecond count */
     bool synced;         /* reached queue_sync_started */
     const char *rclone_outcome;
     const char *plex_outcome;
@@ -114,14 +114,14 @@ static bool job_age_checked(sync_job *j, uint64_t newest)
     return false;
 }
 
-static void count_duration(app_t *a, uint64_t ms)
+static void count_duration(app_t *a, uint64_t us)
 {
-    static const uint64_t bounds[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+    static const uint64_t bounds_ms[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
     size_t i = 0;
-    while (i < ARRAY_SIZE(bounds) && ms > bounds[i])
+    while (i < ARRAY_SIZE(bounds_ms) && us > bounds_ms[i] * 1000u)
         i++;
     a->counters.sync_ms_buckets[i]++;
-    a->counters.sync_ms_sum += ms;
+    a->counters.sync_us_sum += us;
     a->counters.sync_count++;
 }
 
@@ -151,7 +151,7 @@ static void job_finish(sync_job *j, sync_outcome o, const char *error)
     app_t *a = j->a;
     q_entry *e = j->e;
     uint64_t now = wall_ms();
-    uint64_t dur = mono_ms() - j->t0;
+    uint64_t dur_us = (uv_hrtime() - j->t0) / 1000u, dur = dur_us / 1000u;
     char sbuf[32];
 
     store_history h = {
@@ -169,7 +169,7 @@ static void job_finish(sync_job *j, sync_outcome o, const char *error)
         .attempt = e->attempts + 1,
     };
     store_stage_history(a->store, &h);
-    count_duration(a, dur);
+    count_duration(a, dur_us);
 
     switch (o) {
     case SYNC_OK:
@@ -426,7 +426,7 @@ void sync_start(app_t *a, q_entry *e, bool needs_age)
     j->a = a;
     j->e = e;
     j->started = wall_ms();
-    j->t0 = mono_ms();
+    j->t0 = uv_hrtime();
     j->next = a->jobs;
     if (a->jobs)
         a->jobs->prev = j;
