@@ -14,6 +14,7 @@
 #include "fscheck.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "metrics.h"
 #include "queue.h"
 #include "sections.h"
 #include "store.h"
@@ -50,27 +51,6 @@ typedef struct staged_req {
     uint64_t at;        /* wall ms when the request arrived */
     struct staged_req *next;
 } staged_req;
-
-/* Webhook event types counted in /metrics: a fixed list (api.c maps eventType onto it; anything
- * else is "other"), so no label value ever comes from client input. */
-#define APP_EVENT_KINDS 25
-/* Index into app_counters.webhook_events for an eventType (case-insensitive); "other" for
- * unknown or NULL. */
-int api_event_kind(const char *event_type);
-const char *api_event_kind_name(int kind);
-
-typedef struct app_counters {
-    uint64_t webhooks[APP_COUNT];     /* requests accepted per app */
-    uint64_t webhook_events[APP_COUNT][APP_EVENT_KINDS]; /* accepted, by app and event type */
-    uint64_t manual_requests;         /* manual triggers queued (form and API) */
-    uint64_t webhook_errors;          /* 4xx answers to webhooks */
-    uint64_t scans_ok, scans_failed, scans_parked, scans_skipped;
-    uint64_t rclone_calls_ok, rclone_calls_failed;
-    uint64_t plex_calls_ok, plex_calls_failed;
-    uint64_t commits, commit_failures;
-    uint64_t sync_ms_buckets[12];     /* histogram of sync durations (see api.c) */
-    uint64_t sync_us_sum, sync_count; /* microseconds: a fast scan is not 0 */
-} app_counters;
 
 /* Reachability probes (api.c): Plex's /identity and each rclone mount's rc/noop, started when
  * /api/stats or /health is asked and the last round is older than a few seconds. */
@@ -135,7 +115,7 @@ struct app {
     bool reaping;                /* sig_chld is started */
 
     sync_job *jobs;              /* in flight */
-    app_counters counters;
+    metrics counters;
     app_probes probes;           /* api.c */
     uint64_t started_at;         /* wall ms */
     bool stopping;               /* SIGTERM/SIGINT: no new syncs; in-flight ones get a grace time */

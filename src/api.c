@@ -37,52 +37,6 @@ static cJSON *sources_array(unsigned bits)
     return arr;
 }
 
-/* ---- webhook event types for /metrics (a fixed list) ---- */
-
-static const struct {
-    const char *type;  /* eventType as the *arr apps send it (compared case-insensitively) */
-    const char *label; /* label value */
-} event_kinds[APP_EVENT_KINDS] = {
-    {"Download", "download"},
-    {"Rename", "rename"},
-    {"Retag", "retag"},
-    {"EpisodeFileDelete", "episode_file_delete"},
-    {"MovieFileDelete", "movie_file_delete"},
-    {"BookFileDelete", "book_file_delete"},
-    {"TrackFileDelete", "track_file_delete"},
-    {"SeriesDelete", "series_delete"},
-    {"MovieDelete", "movie_delete"},
-    {"AlbumDelete", "album_delete"},
-    {"ArtistDelete", "artist_delete"},
-    {"BookDelete", "book_delete"},
-    {"AuthorDelete", "author_delete"},
-    {"Test", "test"},
-    {"Grab", "grab"},
-    {"Health", "health"},
-    {"HealthRestored", "health_restored"},
-    {"ApplicationUpdate", "application_update"},
-    {"SeriesAdd", "series_add"},
-    {"MovieAdded", "movie_added"},
-    {"ArtistAdd", "artist_add"},
-    {"AuthorAdded", "author_added"},
-    {"ManualInteractionRequired", "manual_interaction_required"},
-    {"AlbumDownload", "album_download"},
-    {NULL, "other"}, /* must stay last */
-};
-
-int api_event_kind(const char *event_type)
-{
-    for (int i = 0; event_type && i < APP_EVENT_KINDS - 1; i++)
-        if (strcasecmp(event_type, event_kinds[i].type) == 0)
-            return i;
-    return APP_EVENT_KINDS - 1;
-}
-
-const char *api_event_kind_name(int kind)
-{
-    return kind >= 0 && kind < APP_EVENT_KINDS ? event_kinds[kind].label : "other";
-}
-
 /* ---- reachability probes: do Plex and rclone answer right now? ---- */
 
 #define PROBE_EVERY_MS 5000u
@@ -806,53 +760,14 @@ void api_retry(app_t *a, http_request *r, int64_t id)
 
 void api_metrics(app_t *a, http_request *r)
 {
-    static const char *const le[] = {"0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30"};
     buf_t b;
     buf_init(&b, 0);
-    const app_counters *c = &a->counters;
-    /* Every app has its "download" series from the start; other events appear once seen. */
-    buf_appends(&b, "# HELP pss_webhooks_total Webhook requests accepted, by app and event type.\n"
-                    "# TYPE pss_webhooks_total counter\n");
-    for (int i = 0; i < APP_MANUAL; i++)
-        for (int k = 0; k < APP_EVENT_KINDS; k++)
-            if (k == 0 || c->webhook_events[i][k])
-                buf_printf(&b, "pss_webhooks_total{app=\"%s\",event=\"%s\"} %llu\n", arr_app_name((arr_app)i),
-                           api_event_kind_name(k), (unsigned long long)c->webhook_events[i][k]);
-    buf_printf(&b, "# HELP pss_manual_requests_total Manual scans queued (page, API and form).\n"
-                   "# TYPE pss_manual_requests_total counter\npss_manual_requests_total %llu\n",
-               (unsigned long long)c->manual_requests);
-    buf_printf(&b, "# HELP pss_webhook_errors_total Webhook requests refused (4xx).\n"
-                   "# TYPE pss_webhook_errors_total counter\npss_webhook_errors_total %llu\n",
-               (unsigned long long)c->webhook_errors);
-    buf_printf(&b, "# HELP pss_scans_total Finished sync attempts, by outcome.\n# TYPE pss_scans_total counter\n"
-                   "pss_scans_total{outcome=\"ok\"} %llu\npss_scans_total{outcome=\"failed\"} %llu\n"
-                   "pss_scans_total{outcome=\"parked\"} %llu\npss_scans_total{outcome=\"skipped\"} %llu\n",
-               (unsigned long long)c->scans_ok, (unsigned long long)c->scans_failed,
-               (unsigned long long)c->scans_parked, (unsigned long long)c->scans_skipped);
+    metrics_render_requests(&a->counters, &b);
     buf_appends(&b, "# HELP pss_queue_entries Queued folders, by state.\n# TYPE pss_queue_entries gauge\n");
     for (int s = 0; s < ENTRY_STATE_COUNT; s++)
         buf_printf(&b, "pss_queue_entries{state=\"%s\"} %zu\n", entry_state_name((entry_state)s),
                    queue_count_state(a->q, (entry_state)s));
-    buf_printf(&b, "# HELP pss_rclone_calls_total rclone steps, by outcome.\n# TYPE pss_rclone_calls_total counter\n"
-                   "pss_rclone_calls_total{outcome=\"ok\"} %llu\npss_rclone_calls_total{outcome=\"failed\"} %llu\n",
-               (unsigned long long)c->rclone_calls_ok, (unsigned long long)c->rclone_calls_failed);
-    buf_printf(&b, "# HELP pss_plex_calls_total Plex scan calls, by outcome.\n# TYPE pss_plex_calls_total counter\n"
-                   "pss_plex_calls_total{outcome=\"ok\"} %llu\npss_plex_calls_total{outcome=\"failed\"} %llu\n",
-               (unsigned long long)c->plex_calls_ok, (unsigned long long)c->plex_calls_failed);
-    buf_appends(&b, "# HELP pss_sync_duration_seconds Duration of sync attempts.\n"
-                    "# TYPE pss_sync_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (size_t i = 0; i < ARRAY_SIZE(le); i++) {
-        cum += c->sync_ms_buckets[i];
-        buf_printf(&b, "pss_sync_duration_seconds_bucket{le=\"%s\"} %llu\n", le[i], (unsigned long long)cum);
-    }
-    cum += c->sync_ms_buckets[ARRAY_SIZE(le)];
-    buf_printf(&b, "pss_sync_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-    buf_printf(&b, "pss_sync_duration_seconds_sum %.6f\npss_sync_duration_seconds_count %llu\n",
-               (double)c->sync_us_sum / 1e6, (unsigned long long)c->sync_count);
-    buf_printf(&b, "# HELP pss_commits_total Group commits of the state database.\n# TYPE pss_commits_total counter\n"
-                   "pss_commits_total{outcome=\"ok\"} %llu\npss_commits_total{outcome=\"failed\"} %llu\n",
-               (unsigned long long)(c->commits - c->commit_failures), (unsigned long long)c->commit_failures);
+    metrics_render_work(&a->counters, &b);
     buf_printf(&b, "# HELP pss_plex_up Whether Plex answers.\n# TYPE pss_plex_up gauge\npss_plex_up %d\n",
                plex_configured(a) && plex_answers(a) ? 1 : 0);
     buf_printf(&b, "# HELP pss_rclone_up Whether every rclone mount answers (1 when rclone is off).\n"

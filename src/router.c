@@ -140,7 +140,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         return;
     }
     a->counters.webhooks[app]++;
-    a->counters.webhook_events[app][api_event_kind(ev.event_type)]++;
+    a->counters.webhook_events[app][metrics_event_kind(ev.event_type)]++;
     if (ev.is_test) {
         log_info("%s: Test event received", arr_app_name(app));
         respond_status(r, 200, "test_success", "plex-servarr-sync received the test event");

@@ -114,17 +114,6 @@ static bool job_age_checked(sync_job *j, uint64_t newest)
     return false;
 }
 
-static void count_duration(app_t *a, uint64_t us)
-{
-    static const uint64_t bounds_ms[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
-    size_t i = 0;
-    while (i < ARRAY_SIZE(bounds_ms) && us > bounds_ms[i] * 1000u)
-        i++;
-    a->counters.sync_ms_buckets[i]++;
-    a->counters.sync_us_sum += us;
-    a->counters.sync_count++;
-}
-
 /* After queue_sync_done: when the folder's work runs again, and as part of which entry (a
  * waiting ancestor may have taken it over). `next` is what the queue returned. */
 static void log_next_run(int64_t id, const char *path, unsigned attempt, sync_outcome o, const char *error,
@@ -169,7 +158,7 @@ static void job_finish(sync_job *j, sync_outcome o, const char *error)
         .attempt = e->attempts + 1,
     };
     store_stage_history(a->store, &h);
-    count_duration(a, dur_us);
+    metrics_count_sync(&a->counters, dur_us);
 
     switch (o) {
     case SYNC_OK:
