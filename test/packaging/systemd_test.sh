@@ -93,8 +93,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # ---- the cached root filesystem and the previous build's package ----------------------------
-exec 9>"$CACHE/.lock"
-flock -w 1800 9 || die "another run holds $CACHE/.lock"
+exec 9>"$CACHE/systemd-test.lock"
+flock -w 1800 9 || die "another run holds $CACHE/systemd-test.lock"
 
 key=$(printf '%s minbase %s\n' "$SUITE" "$INCLUDE" | sha256sum | cut -c1-12)
 rootfs=$CACHE/rootfs-$key
@@ -438,7 +438,7 @@ act=$(in_ct systemctl is-active "$UNIT" 2>/dev/null)
 # Remove keeps the state and the configuration; purge removes them.
 if in_ct apt-get remove -y "$PKG" >>"$work/apt.log" 2>&1; then ok "apt-get remove"; else fail "apt-get remove failed"; fi
 ls "$ct_root$STATE"/* >/dev/null 2>&1 && [ -f "$ct_root$CONF" ] &&
-  ok "remove keeps $STATE ($(ls "$ct_root$STATE" | tr '\n' ' ')) and $CONF" ||
+  ok "remove keeps $STATE ($(cd "$ct_root$STATE" && echo *)) and $CONF" ||
   fail "remove deleted the state or the configuration: $(ls -la "$ct_root$STATE" 2>&1)"
 if in_ct dpkg --purge "$PKG" >>"$work/apt.log" 2>&1; then ok "dpkg --purge"; else fail "dpkg --purge failed"; fi
 left=$(ls -d "$ct_root$STATE" "$ct_root/var/lib/private/$PKG" "$ct_root/etc/$PKG" \
