@@ -232,6 +232,7 @@ unit_ok() {
     fail "$1: the unit is $st"
     in_ct systemctl status --no-pager "$UNIT" 2>&1 | head -20
     journal
+    return 1
   fi
 }
 prop() { in_ct systemctl show -p "$1" --value "$UNIT" 2>/dev/null; }
@@ -324,7 +325,8 @@ if in_ct systemctl enable --now "$UNIT" >>"$work/systemctl.log" 2>&1; then
 else
   fail "systemctl enable --now $UNIT failed"
 fi
-unit_ok "active (running) after enable --now"
+# A unit that does not start makes every later check fail: stop here, its journal is above.
+unit_ok "active (running) after enable --now" || die "the unit does not start"
 [ "$(prop SubState)" = running ] && [ "$(prop Type)" = notify ] && ok "SubState running, Type=notify: READY=1 arrived" ||
   fail "SubState $(prop SubState), Type $(prop Type)"
 status=$(in_ct systemctl status --no-pager "$UNIT" 2>/dev/null | grep -m1 'Status: ')
