@@ -171,22 +171,6 @@ if run_postinst env STUB_GETENT_PASSWD=0 STUB_GETENT_GROUP=0 STUB_STATOVERRIDE=0
 else
   fail "postinst configure failed (user exists)"
 fi
-# DynamicUser='s layout (/var/lib/private/NAME, /var/lib/NAME a link to it) is moved back.
-mkdir -p "$tmp/root/var/lib/private/$PKG"
-echo queue >"$tmp/root/var/lib/private/$PKG/$PKG.db"
-ln -s "private/$PKG" "$tmp/root/var/lib/$PKG"
-if run_postinst env STUB_GETENT_PASSWD=0 STUB_GETENT_GROUP=0; then
-  if [ -d "$tmp/root/var/lib/$PKG" ] && [ ! -L "$tmp/root/var/lib/$PKG" ] &&
-    [ -f "$tmp/root/var/lib/$PKG/$PKG.db" ] && [ ! -e "$tmp/root/var/lib/private/$PKG" ] &&
-    grep -qx "chown -R $PKG:$PKG $tmp/root/var/lib/$PKG" "$tmp/calls"; then
-    ok "postinst moves DynamicUser's /var/lib/private/$PKG back to /var/lib/$PKG and gives it to $PKG"
-  else
-    fail "postinst did not move the DynamicUser state back: $(ls -la "$tmp/root/var/lib" "$tmp/root/var/lib/private" 2>&1) $(cat "$tmp/calls")"
-  fi
-else
-  fail "postinst configure failed (DynamicUser state)"
-fi
-rm -rf "$tmp/root/var"
 
 # ---- cmake --install lays out the same tree ---------------------------------------------------
 if DESTDIR="$tmp/inst" "$cmake" --install "$build" --prefix /usr >"$tmp/install.log" 2>&1; then
