@@ -18,10 +18,10 @@
 #include "queue.h"
 #include "sections.h"
 #include "store.h"
+#include "sync.h"
 #include "webhook.h"
 
 typedef struct app app_t;
-typedef struct sync_job sync_job;
 
 /* One folder a request asks for, after mapping: what gets staged. */
 typedef struct app_folder {
@@ -114,7 +114,7 @@ struct app {
     uv_signal_t sig_chld;        /* only as PID 1 (a container's init): reaps orphans */
     bool reaping;                /* sig_chld is started */
 
-    sync_job *jobs;              /* in flight */
+    sync_env sync;               /* what sync jobs work with, and the jobs in flight */
     metrics counters;
     app_probes probes;           /* api.c */
     uint64_t started_at;         /* wall ms */
@@ -153,11 +153,6 @@ void app_sections_miss(app_t *a);
 void app_schedule(app_t *a);
 /* Retry a parked entry now (UI). */
 int app_retry_entry(app_t *a, int64_t id);
-
-/* ---- sync.c ---- */
-void sync_start(app_t *a, q_entry *e, bool needs_age);
-void sync_cancel_all(app_t *a);
-size_t sync_count(const app_t *a);
 
 /* ---- router.c ---- */
 void router_handle(void *ud, http_request *r);

@@ -278,7 +278,7 @@ void api_health(app_t *a, http_request *r)
     cJSON_AddItemToObject(j, "degraded", degraded);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
     json_add_int(q, "depth", queue_count(a->q));
-    json_add_int(q, "syncing", sync_count(a));
+    json_add_int(q, "syncing", sync_count(&a->sync));
     json_add_int(q, "parked", parked);
     json_add_int(q, "held", held);
     json_add_int(q, "unresolved", queue_count_state(a->q, ENTRY_UNRESOLVED));
@@ -325,7 +325,7 @@ void api_stats(app_t *a, http_request *r)
     json_add_int(syncs, "avg_duration_ms", st.avg_duration_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
     json_add_int(q, "depth", queue_count(a->q));
-    json_add_int(q, "syncing", sync_count(a));
+    json_add_int(q, "syncing", sync_count(&a->sync));
     json_add_int(q, "parked", queue_count_state(a->q, ENTRY_PARKED));
     cJSON_AddItemToObject(q, "by_state", states_object(a));
     if (st.last_sync) {

@@ -47,6 +47,60 @@ static void on_queue_change(void *ud, const q_entry *e, q_change what)
         store_stage_entry_del(a->store, e->id);
 }
 
+/* ---- what sync jobs report ---- */
+
+static void replace_text(char **dst, const char *text)
+{
+    free(*dst);
+    *dst = xstrdup(text);
+}
+
+static void on_sync_news(void *ud, sync_news_kind kind, const char *error)
+{
+    app_t *a = ud;
+    switch (kind) {
+    case SYNC_NEWS_PLEX_OK:
+        a->plex_reachable = true;
+        break;
+    case SYNC_NEWS_PLEX_REFUSED:
+        a->plex_reachable = true;
+        a->plex_auth_failed = true;
+        replace_text(&a->plex_error, error);
+        break;
+    case SYNC_NEWS_PLEX_DOWN:
+        a->plex_reachable = false;
+        replace_text(&a->plex_error, error);
+        break;
+    case SYNC_NEWS_RCLONE_OK:
+        a->rclone_reachable = true;
+        break;
+    case SYNC_NEWS_RCLONE_REFUSED:
+        a->rclone_reachable = true;
+        replace_text(&a->rclone_error, error);
+        break;
+    case SYNC_NEWS_RCLONE_FAILED:
+        replace_text(&a->rclone_error, error);
+        break;
+    }
+}
+
+static void on_sync_sections_stale(void *ud) { app_sections_miss(ud); }
+
+static bool on_sync_plex_refused(void *ud)
+{
+    const app_t *a = ud;
+    return a->plex_auth_failed;
+}
+
+static void on_sync_ended(void *ud) { app_schedule(ud); }
+
+static const sync_hooks sync_hooks_of_app = {
+    .news = on_sync_news,
+    .sections_stale = on_sync_sections_stale,
+    .plex_refused = on_sync_plex_refused,
+    .ended = on_sync_ended,
+};
+
 /* ---- the queue's timer ---- */
 
 static void on_queue_timer(uv_timer_t *t)
@@ -58,7 +112,7 @@ static void on_queue_timer(uv_timer_t *t)
     bool needs_age;
     q_entry *e;
     while ((e = queue_take_ready(a->q, now, &needs_age)) != NULL)
-        sync_start(a, e, needs_age);
+        sync_start(&a->sync, e, needs_age, &sync_hooks_of_app, a);
     app_schedule(a);
 }
 
@@ -518,7 +572,7 @@ static void on_prune_timer(uv_timer_t *t)
 
 static void update_status(app_t *a)
 {
-    size_t n = queue_count(a->q), syncing = sync_count(a), parked = queue_count_state(a->q, ENTRY_PARKED);
+    size_t n = queue_count(a->q), syncing = sync_count(&a->sync), parked = queue_count_state(a->q, ENTRY_PARKED);
     const char *note = a->reload_refused ? "Reload refused, previous configuration running (see the log). " : "";
     if (a->stopping)
         notify_status("Stopping: %zu sync%s in flight, %zu folder%s queued", syncing, syncing == 1 ? "" : "s", n,
@@ -665,11 +719,11 @@ static void stop_finish(app_t *a)
     if (a->stop_done)
         return;
     a->stop_done = true;
-    size_t left = sync_count(a);
+    size_t left = sync_count(&a->sync);
     if (left)
         log_warn("%zu sync%s still in flight: cancelled; %s queued and run%s again at the next start", left,
                  left == 1 ? "" : "s", left == 1 ? "it stays" : "they stay", left == 1 ? "s" : "");
-    sync_cancel_all(a);
+    sync_cancel_all(&a->sync);
     /* Answer what is staged (it commits now), then persist the queue's latest state. */
     on_commit_check(&a->commit_check);
     char err[256];
@@ -713,7 +767,7 @@ static void on_stop_timer(uv_timer_t *t)
  * inside the sync's own callback, which still holds its request). */
 static void stop_when_idle(app_t *a)
 {
-    if (a->stop_done || a->jobs)
+    if (a->stop_done || sync_count(&a->sync))
         return;
     uv_timer_start(&a->stop_timer, on_stop_timer, 0, 0);
 }
@@ -738,7 +792,7 @@ static void app_stop(app_t *a, int code)
         httpc_cancel(a->libs_req);
         a->libs_req = NULL;
     }
-    size_t n = sync_count(a);
+    size_t n = sync_count(&a->sync);
     update_status(a);
     if (n == 0) {
         stop_finish(a);
@@ -903,6 +957,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
 {
     memset(a, 0, sizeof *a);
     a->loop = loop;
+    list_init(&a->sync.jobs); /* before anything that may end in app_abort */
     a->cfg = *cfg;
     memset(cfg, 0, sizeof *cfg);
     a->env = *env;
@@ -948,6 +1003,13 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
 
     a->httpc = httpc_new(loop);
     a->fs = fscheck_new(loop, 10000);
+    a->sync.cfg = &a->cfg;
+    a->sync.q = a->q;
+    a->sync.store = a->store;
+    a->sync.httpc = a->httpc;
+    a->sync.fs = a->fs;
+    a->sync.libs = &a->libs;
+    a->sync.m = &a->counters;
     a->web_dir = static_find_web_dir();
     if (a->web_dir)
         log_debug("web files from %s", log_esc(a->web_dir));

@@ -4,15 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "sync.h"
 #include "log.h"
 #include "paths.h"
 #include "plex.h"
 #include "rclone.h"
 #include "util.h"
 
+typedef struct sync_job sync_job;
+
 struct sync_job {
-    app_t *a;
+    sync_env *env;
+    const sync_hooks *hooks;
+    void *ud;            /* the hooks' */
     q_entry *e;          /* stable while CHECKING/SYNCING, until the job reports back to the queue
                           * (queue_age_checked, queue_hold, queue_sync_done may free it) */
     folder_paths fp;
@@ -28,7 +32,7 @@ struct sync_job {
     bool synced;         /* reached queue_sync_started */
     const char *rclone_outcome;
     const char *plex_outcome;
-    sync_job *next, *prev;
+    list_node link;      /* env->jobs */
 };
 
 static void step_anchors_before_rclone(sync_job *j);
@@ -37,13 +41,7 @@ static void step_plex(sync_job *j);
 
 static void job_unlink(sync_job *j)
 {
-    app_t *a = j->a;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        a->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
+    list_del(&j->link);
 }
 
 static void job_free(sync_job *j)
@@ -69,10 +67,11 @@ static const char *section_text(long section, char *buf, size_t n)
 /* End of the job without a sync (age wait, hold): the queue already knows; just let go. */
 static void job_release(sync_job *j)
 {
-    app_t *a = j->a;
+    const sync_hooks *hooks = j->hooks;
+    void *ud = j->ud;
     job_unlink(j);
     job_free(j);
-    app_schedule(a);
+    hooks->ended(ud);
 }
 
 /* An anchor check failed: the queue holds the folder (or hands it to a waiting ancestor, freeing
@@ -81,7 +80,7 @@ static void job_hold(sync_job *j, const char *reason)
 {
     int64_t id = j->e->id;
     char *path = xstrdup(j->e->plex_path);
-    q_entry *next = queue_hold(j->a->q, j->e, reason, wall_ms());
+    q_entry *next = queue_hold(j->env->q, j->e, reason, wall_ms());
     j->e = NULL;
     if (next->id != id)
         log_info("'%s' taken over by '%s'", log_esc(path), log_esc(next->plex_path));
@@ -97,7 +96,7 @@ static bool job_age_checked(sync_job *j, uint64_t newest)
     int64_t id = j->e->id;
     char *path = xstrdup(j->e->plex_path);
     bool old_enough;
-    q_entry *next = queue_age_checked(j->a->q, j->e, newest, now, &old_enough);
+    q_entry *next = queue_age_checked(j->env->q, j->e, newest, now, &old_enough);
     if (old_enough) {
         free(path);
         return true;
@@ -137,7 +136,7 @@ static void log_next_run(int64_t id, const char *path, unsigned attempt, sync_ou
 /* The sync ended: one history row, counters, log line, then the queue decides what is next. */
 static void job_finish(sync_job *j, sync_outcome o, const char *error)
 {
-    app_t *a = j->a;
+    sync_env *env = j->env;
     q_entry *e = j->e;
     uint64_t now = wall_ms();
     uint64_t dur_us = (uv_hrtime() - j->t0) / 1000u, dur = dur_us / 1000u;
@@ -157,21 +156,21 @@ static void job_finish(sync_job *j, sync_outcome o, const char *error)
         .error = error,
         .attempt = e->attempts + 1,
     };
-    store_stage_history(a->store, &h);
-    metrics_count_sync(&a->counters, dur_us);
+    store_stage_history(env->store, &h);
+    metrics_count_sync(env->m, dur_us);
 
     switch (o) {
     case SYNC_OK:
-        a->counters.scans_ok++;
+        env->m->scans_ok++;
         log_info("scanned section %s '%s' (%u event%s, rclone %s) in %llu ms",
                  section_text(e->section, sbuf, sizeof sbuf), log_esc(e->plex_path), e->events,
                  e->events == 1 ? "" : "s", h.rclone, (unsigned long long)dur);
         break;
     case SYNC_TRANSIENT:
-        a->counters.scans_failed++;
+        env->m->scans_failed++;
         break;
     case SYNC_PARKED:
-        a->counters.scans_parked++;
+        env->m->scans_parked++;
         log_error("parked '%s': %s", log_esc(e->plex_path), log_esc(error));
         break;
     }
@@ -179,67 +178,68 @@ static void job_finish(sync_job *j, sync_outcome o, const char *error)
     /* queue_sync_done may free e: keep what the log line needs, then use only its answer. */
     int64_t id = e->id;
     char *path = xstrdup(e->plex_path);
-    q_entry *next = queue_sync_done(a->q, e, o, error, now);
+    q_entry *next = queue_sync_done(env->q, e, o, error, now);
     j->e = e = NULL;
     log_next_run(id, path, h.attempt, o, error, next, now);
     free(path);
-    job_unlink(j);
-    job_free(j);
-    app_schedule(a);
+    job_release(j);
 }
 
 /* ---- Plex ---- */
 
+/* A section 404 parks only if it persists after re-reading the sections: with a list read after
+ * the failure that still lacks the id, the mapping is wrong. Else the list may be stale. */
+static void plex_not_found(sync_job *j)
+{
+    const plex_libraries *libs = j->env->libs;
+    char msg[512];
+    bool known = false;
+    for (size_t i = 0; i < libs->n; i++)
+        if (libs->v[i].key == j->e->section)
+            known = true;
+    if (libs->fetched_at && !known && j->e->attempts > 0) {
+        snprintf(msg, sizeof msg, "SECTION_MAPPING: Plex has no library section %ld (HTTP 404)", j->e->section);
+        job_finish(j, SYNC_PARKED, msg);
+        return;
+    }
+    j->hooks->sections_stale(j->ud);
+    snprintf(msg, sizeof msg, "Plex answered HTTP 404 for section %ld; re-reading its libraries", j->e->section);
+    job_finish(j, SYNC_TRANSIENT, msg);
+}
+
+
 static void on_plex(void *ud, const plex_result *r)
 {
     sync_job *j = ud;
-    app_t *a = j->a;
+    sync_env *env = j->env;
     j->plex_req = NULL;
     char msg[512];
+    if (r->status == PLEX_RES_OK)
+        env->m->plex_calls_ok++;
+    else
+        env->m->plex_calls_failed++;
     switch (r->status) {
     case PLEX_RES_OK:
-        a->counters.plex_calls_ok++;
-        a->plex_reachable = true;
+        j->hooks->news(j->ud, SYNC_NEWS_PLEX_OK, NULL);
         j->plex_outcome = "ok";
         job_finish(j, SYNC_OK, NULL);
         return;
     case PLEX_RES_AUTH:
-        a->counters.plex_calls_failed++;
-        a->plex_reachable = true;
-        a->plex_auth_failed = true;
-        free(a->plex_error);
-        a->plex_error = xasprintf("Plex answered HTTP %ld: PLEX_TOKEN is wrong or lacks access", r->http_status);
+        snprintf(msg, sizeof msg, "Plex answered HTTP %ld: PLEX_TOKEN is wrong or lacks access", r->http_status);
+        j->hooks->news(j->ud, SYNC_NEWS_PLEX_REFUSED, msg);
         log_error("Plex answered HTTP %ld to a scan: fix PLEX_TOKEN; no Plex calls until a reload",
                   r->http_status);
         j->plex_outcome = "unauthorized";
         snprintf(msg, sizeof msg, "PLEX_TOKEN: Plex answered HTTP %ld", r->http_status);
         job_finish(j, SYNC_PARKED, msg);
         return;
-    case PLEX_RES_NOT_FOUND: {
-        a->counters.plex_calls_failed++;
-        a->plex_reachable = true;
+    case PLEX_RES_NOT_FOUND:
+        j->hooks->news(j->ud, SYNC_NEWS_PLEX_OK, NULL);
         j->plex_outcome = "not_found";
-        /* A section 404 parks only if it persists after re-reading the sections: with a list
-         * read after the failure that still lacks the id, the mapping is wrong. */
-        bool known = false;
-        for (size_t i = 0; i < a->libs.n; i++)
-            if (a->libs.v[i].key == j->e->section)
-                known = true;
-        if (a->libs.fetched_at && !known && j->e->attempts > 0) {
-            snprintf(msg, sizeof msg, "SECTION_MAPPING: Plex has no library section %ld (HTTP 404)",
-                     j->e->section);
-            job_finish(j, SYNC_PARKED, msg);
-        } else {
-            app_sections_miss(a);
-            snprintf(msg, sizeof msg, "Plex answered HTTP 404 for section %ld; re-reading its libraries",
-                     j->e->section);
-            job_finish(j, SYNC_TRANSIENT, msg);
-        }
+        plex_not_found(j);
         return;
-    }
     case PLEX_RES_BAD:
-        a->counters.plex_calls_failed++;
-        a->plex_reachable = true;
+        j->hooks->news(j->ud, SYNC_NEWS_PLEX_OK, NULL);
         j->plex_outcome = "rejected";
         snprintf(msg, sizeof msg, "PLEX_URL: the scan request failed and cannot succeed as it is: %s",
                  r->message ? r->message : "");
@@ -247,12 +247,9 @@ static void on_plex(void *ud, const plex_result *r)
         return;
     case PLEX_RES_TRANSIENT:
     default:
-        a->counters.plex_calls_failed++;
-        if (r->http_status == 0) {
-            a->plex_reachable = false;
-            free(a->plex_error);
-            a->plex_error = xstrdup(r->message ? r->message : "Plex did not answer");
-        }
+        /* An HTTP answer (a 5xx) still says Plex is there; no answer says it is not. */
+        if (r->http_status == 0)
+            j->hooks->news(j->ud, SYNC_NEWS_PLEX_DOWN, r->message ? r->message : "Plex did not answer");
         j->plex_outcome = "failed";
         snprintf(msg, sizeof msg, "Plex: %s", r->message ? r->message : "failed");
         job_finish(j, SYNC_TRANSIENT, msg);
@@ -262,18 +259,17 @@ static void on_plex(void *ud, const plex_result *r)
 
 static void step_plex(sync_job *j)
 {
-    app_t *a = j->a;
-    const config_t *c = &a->cfg;
+    const config_t *c = j->env->cfg;
     if (!c->plex_url || !*c->plex_url) {
         job_finish(j, SYNC_PARKED, "PLEX_URL: not set, so nothing can be scanned");
         return;
     }
-    if (a->plex_auth_failed) {
+    if (j->hooks->plex_refused(j->ud)) {
         job_finish(j, SYNC_PARKED, "PLEX_TOKEN: Plex refused the token; fix it and reload");
         return;
     }
     log_debug("asking Plex to scan section %ld '%s'", j->e->section, log_esc(j->e->plex_path));
-    int rc = plex_scan(a->httpc, c, j->e->section, j->e->plex_path, on_plex, j, &j->plex_req);
+    int rc = plex_scan(j->env->httpc, c, j->e->section, j->e->plex_path, on_plex, j, &j->plex_req);
     if (rc < 0) {
         j->plex_outcome = "failed";
         job_finish(j, SYNC_TRANSIENT, "could not start the Plex request");
@@ -298,12 +294,12 @@ static void on_anchors_before_plex(void *ud, bool ok, const char *reason)
 
 static void step_anchors_before_plex(sync_job *j)
 {
-    app_t *a = j->a;
-    if (a->cfg.n_anchors == 0) {
+    const config_t *c = j->env->cfg;
+    if (c->n_anchors == 0) {
         step_plex(j);
         return;
     }
-    if (fscheck_anchors(a->fs, (const char *const *)a->cfg.anchors, a->cfg.n_anchors, j->fp.host,
+    if (fscheck_anchors(j->env->fs, (const char *const *)c->anchors, c->n_anchors, j->fp.host,
                         on_anchors_before_plex, j, &j->fs_op) < 0)
         step_plex(j);
 }
@@ -313,42 +309,40 @@ static void step_anchors_before_plex(sync_job *j)
 static void on_rclone(void *ud, const rclone_result *r)
 {
     sync_job *j = ud;
-    app_t *a = j->a;
+    sync_env *env = j->env;
     j->rc_op = NULL;
     char msg[640];
     switch (r->status) {
     case RCLONE_RES_OK:
-        a->counters.rclone_calls_ok++;
-        a->rclone_reachable = true;
+        env->m->rclone_calls_ok++;
+        j->hooks->news(j->ud, SYNC_NEWS_RCLONE_OK, NULL);
         j->rclone_outcome = "ok";
         log_info("rclone refreshed '%s' (%s)", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
         step_anchors_before_plex(j);
         return;
     case RCLONE_RES_ABSENT:
-        a->counters.rclone_calls_ok++;
-        a->rclone_reachable = true;
+        env->m->rclone_calls_ok++;
+        j->hooks->news(j->ud, SYNC_NEWS_RCLONE_OK, NULL);
         j->rclone_outcome = "absent";
         log_info("rclone: '%s' does not exist (removed?); Plex scans it so it notices",
                  log_esc(j->fp.vfs_dir));
         step_anchors_before_plex(j);
         return;
     case RCLONE_RES_CONFIG:
-        a->counters.rclone_calls_failed++;
-        a->rclone_reachable = true;
+        env->m->rclone_calls_failed++;
         j->rclone_outcome = "config_error";
-        free(a->rclone_error);
-        a->rclone_error = xasprintf("%s: %s", r->variable ? r->variable : "RCLONE_RC_URL",
-                                    r->message ? r->message : "");
+        snprintf(msg, sizeof msg, "%s: %s", r->variable ? r->variable : "RCLONE_RC_URL",
+                 r->message ? r->message : "");
+        j->hooks->news(j->ud, SYNC_NEWS_RCLONE_REFUSED, msg);
         snprintf(msg, sizeof msg, "%s: %s", r->variable ? r->variable : "RCLONE_RC_URL",
                  r->message ? r->message : "rclone refused the call");
         job_finish(j, SYNC_PARKED, msg);
         return;
     case RCLONE_RES_TRANSIENT:
     default:
-        a->counters.rclone_calls_failed++;
+        env->m->rclone_calls_failed++;
         j->rclone_outcome = "failed";
-        free(a->rclone_error);
-        a->rclone_error = xstrdup(r->message ? r->message : "rclone failed");
+        j->hooks->news(j->ud, SYNC_NEWS_RCLONE_FAILED, r->message ? r->message : "rclone failed");
         snprintf(msg, sizeof msg, "rclone: %s", r->message ? r->message : "failed");
         job_finish(j, SYNC_TRANSIENT, msg);
         return;
@@ -357,8 +351,8 @@ static void on_rclone(void *ud, const rclone_result *r)
 
 static void step_rclone(sync_job *j)
 {
-    app_t *a = j->a;
-    queue_sync_started(a->q, j->e, wall_ms());
+    sync_env *env = j->env;
+    queue_sync_started(env->q, j->e, wall_ms());
     j->synced = true;
     if (!j->has_mount) {
         j->rclone_outcome = "skipped";
@@ -366,7 +360,7 @@ static void step_rclone(sync_job *j)
         return;
     }
     log_debug("rclone: forget + refresh '%s' on %s", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
-    if (rclone_refresh_folder(a->httpc, &j->mount, j->fp.vfs_dir, a->cfg.rclone_timeout_ms, on_rclone, j,
+    if (rclone_refresh_folder(env->httpc, &j->mount, j->fp.vfs_dir, env->cfg->rclone_timeout_ms, on_rclone, j,
                               &j->rc_op) < 0) {
         j->rclone_outcome = "failed";
         job_finish(j, SYNC_TRANSIENT, "could not start the rclone request");
@@ -389,12 +383,12 @@ static void on_anchors_before_rclone(void *ud, bool ok, const char *reason)
 
 static void step_anchors_before_rclone(sync_job *j)
 {
-    app_t *a = j->a;
-    if (a->cfg.n_anchors == 0) {
+    const config_t *c = j->env->cfg;
+    if (c->n_anchors == 0) {
         step_rclone(j);
         return;
     }
-    if (fscheck_anchors(a->fs, (const char *const *)a->cfg.anchors, a->cfg.n_anchors, j->fp.host,
+    if (fscheck_anchors(j->env->fs, (const char *const *)c->anchors, c->n_anchors, j->fp.host,
                         on_anchors_before_rclone, j, &j->fs_op) < 0)
         step_rclone(j);
 }
@@ -409,20 +403,20 @@ static void on_age(void *ud, uint64_t newest)
         step_anchors_before_rclone(j);
 }
 
-void sync_start(app_t *a, q_entry *e, bool needs_age)
+void sync_start(sync_env *env, q_entry *e, bool needs_age, const sync_hooks *hooks, void *ud)
 {
     sync_job *j = xcalloc(1, sizeof *j);
-    j->a = a;
+    j->env = env;
+    j->hooks = hooks;
+    j->ud = ud;
+    const config_t *c = env->cfg;
     j->e = e;
     j->started = wall_ms();
     j->t0 = uv_hrtime();
-    j->next = a->jobs;
-    if (a->jobs)
-        a->jobs->prev = j;
-    a->jobs = j;
+    list_push(&env->jobs, &j->link);
 
     const char *why = NULL;
-    if (paths_resolve(&a->cfg, e->arr_path, &j->fp, &why) < 0) {
+    if (paths_resolve(c, e->arr_path, &j->fp, &why) < 0) {
         char msg[512];
         snprintf(msg, sizeof msg, "PATH_REPLACEMENTS: '%s' maps to no usable path (%s)", e->arr_path,
                  why ? why : "invalid");
@@ -430,7 +424,7 @@ void sync_start(app_t *a, q_entry *e, bool needs_age)
         job_finish(j, SYNC_PARKED, msg);
         return;
     }
-    if (j->fp.mount && a->cfg.use_rclone) {
+    if (j->fp.mount && c->use_rclone) {
         j->has_mount = true;
         j->mount.root = xstrdup(j->fp.mount->root);
         j->mount.url = xstrdup(j->fp.mount->url);
@@ -444,13 +438,13 @@ void sync_start(app_t *a, q_entry *e, bool needs_age)
         j->host_files = xcalloc(e->n_files, sizeof *j->host_files);
         for (size_t i = 0; i < e->n_files; i++) {
             folder_paths f;
-            if (paths_resolve(&a->cfg, e->files[i], &f, NULL) == 0) {
+            if (paths_resolve(c, e->files[i], &f, NULL) == 0) {
                 j->host_files[j->n_host_files++] = f.host;
                 f.host = NULL;
                 folder_paths_free(&f);
             }
         }
-        if (fscheck_newest_mtime(a->fs, (const char *const *)j->host_files, j->n_host_files, on_age, j,
+        if (fscheck_newest_mtime(env->fs, (const char *const *)j->host_files, j->n_host_files, on_age, j,
                                  &j->fs_op) == 0)
             return;
     } else if (needs_age) {
@@ -461,25 +455,24 @@ void sync_start(app_t *a, q_entry *e, bool needs_age)
     step_anchors_before_rclone(j);
 }
 
-void sync_cancel_all(app_t *a)
+void sync_cancel_all(sync_env *env)
 {
-    while (a->jobs) {
-        sync_job *j = a->jobs;
+    list_node *n;
+    while ((n = list_pop(&env->jobs)) != NULL) {
+        sync_job *j = container_of(n, sync_job, link);
         if (j->fs_op)
             fscheck_cancel(j->fs_op);
         if (j->rc_op)
             rclone_cancel(j->rc_op);
         if (j->plex_req)
             httpc_cancel(j->plex_req);
-        job_unlink(j);
         job_free(j);
     }
 }
 
-size_t sync_count(const app_t *a)
+size_t sync_count(const sync_env *env)
 {
     size_t n = 0;
-    for (const sync_job *j = a->jobs; j; j = j->next)
-        n++;
+    list_for_each(l, &env->jobs) n++;
     return n;
 }
