@@ -7,7 +7,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <cjson/cJSON.h>
 #include <uv.h>
 
 #include "config.h"
@@ -38,8 +37,16 @@ typedef struct app_folder {
     size_t n_files;
 } app_folder;
 
-/* A request waiting for the group commit. */
-typedef struct staged_req {
+typedef struct staged_req staged_req;
+/* The group commit for s ended: committed (its folders applied to the queue, their entries filled
+ * in) or not (err says why). The callee answers the request and frees s. */
+typedef void (*staged_done_fn)(void *ud, staged_req *s, bool committed, const char *err);
+
+/* A request waiting for the group commit; whoever stages it says, in `done`, what happens when
+ * the commit ends (the owner knows nothing of the request behind it). */
+struct staged_req {
+    staged_done_fn done;
+    void *done_ud;
     http_request *req;
     arr_app app;
     bool manual;
@@ -50,7 +57,7 @@ typedef struct staged_req {
     char *skipped_json; /* JSON array text of skipped folders, or NULL */
     uint64_t at;        /* wall ms when the request arrived */
     struct staged_req *next;
-} staged_req;
+};
 
 /* Reachability probes (api.c): Plex's /identity and each rclone mount's rc/noop, started when
  * /api/stats or /health is asked and the last round is older than a few seconds. */
@@ -71,7 +78,6 @@ struct app {
     env_map env;            /* the environment at start (reload re-reads the file over it) */
     char *env_file;         /* --env-file, or NULL for ./.env */
     config_t cfg;
-    char *web_dir;          /* where the UI files are */
     char *manual_pass;      /* effective MANUAL_PASS (configured or generated) */
 
     queue_t *q;
@@ -125,8 +131,16 @@ struct app {
     int exit_code;
 };
 
-/* Start everything on loop. Returns 0, or non-zero after logging why (the caller exits 1). */
-int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_file, config_t *cfg);
+/* Who answers the HTTP requests (the router, above the owner): both get the app as their ud. */
+typedef struct app_http {
+    http_handler_fn handler;
+    http_body_limit_fn body_limit;
+} app_http;
+
+/* Start everything on loop, requests going to http. Returns 0, or non-zero after logging why (the
+ * caller exits 1). */
+int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_file, config_t *cfg,
+              const app_http *http);
 /* After a failed app_start: close the handles it opened (then run the loop to let them close). */
 void app_abort(app_t *a);
 /* Release everything after uv_run returned. */
@@ -153,40 +167,5 @@ void app_sections_miss(app_t *a);
 void app_schedule(app_t *a);
 /* Retry a parked entry now (UI). */
 int app_retry_entry(app_t *a, int64_t id);
-
-/* ---- router.c ---- */
-void router_handle(void *ud, http_request *r);
-/* The group commit for s ended: committed (folders applied to the queue, entries filled in
- * by app) or not (err says why): write the response and free s. */
-void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err);
-size_t router_body_limit(void *ud, const http_request *r);
-
-/* ---- auth.c ---- */
-/* Check Basic credentials against user/pass (constant time; the password compared as given in
- * UTF-8 and as its ISO-8859-1 bytes). */
-bool auth_basic_ok(const http_request *r, const char *user, const char *pass);
-/* Answer 401 with a Basic challenge for realm. A request that carried credentials is a failed
- * login: its answer is delayed per client address (doubling from 0.25 s up to 5 s; X-Forwarded-For
- * believed only from TRUSTED_PROXIES), with a uv timer, so the handler returns at once. */
-void auth_reject(app_t *a, http_request *r, const char *realm);
-
-/* ---- api.c ---- */
-/* Answer with a JSON document (no-store, nosniff) and delete it. */
-void api_respond_json(http_request *r, int status, cJSON *j);
-void api_health(app_t *a, http_request *r);
-void api_metrics(app_t *a, http_request *r);
-void api_stats(app_t *a, http_request *r);
-void api_queue(app_t *a, http_request *r);
-void api_history(app_t *a, http_request *r);
-void api_resolve(app_t *a, http_request *r);
-void api_scans(app_t *a, http_request *r);
-void api_retry(app_t *a, http_request *r, int64_t id);
-
-/* ---- static.c ---- */
-/* Serve a file from web_dir (GET/HEAD); name is a route-chosen file name, never client input. */
-void static_serve(app_t *a, http_request *r, const char *name);
-/* Serve /static/<file> from client input: canonicalized, confined to web_dir. */
-void static_serve_path(app_t *a, http_request *r, const char *url_path);
-char *static_find_web_dir(void);
 
 #endif

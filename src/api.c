@@ -10,23 +10,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "app.h"
+#include "api.h"
+#include "http_json.h"
 #include "json_arena.h"
 #include "log.h"
 #include "paths.h"
 #include "util.h"
-
-void api_respond_json(http_request *r, int status, cJSON *j)
-{
-    char *text = cJSON_PrintUnformatted(j);
-    if (text)
-        http_respond(r, status, "application/json", text, strlen(text),
-                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
-    else
-        http_respond_json_error(r, 500, "out of memory");
-    cJSON_free(text);
-    cJSON_Delete(j);
-}
 
 static cJSON *sources_array(unsigned bits)
 {
@@ -294,7 +283,7 @@ void api_health(app_t *a, http_request *r)
     if (s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0))
         strict = true;
     free(s);
-    api_respond_json(r, strict && n_degraded ? 503 : 200, j);
+    http_respond_cjson(r, strict && n_degraded ? 503 : 200, j);
 }
 
 /* ---- /api/stats (keeps the Python script's shape for dashboard widgets) ---- */
@@ -367,7 +356,7 @@ void api_stats(app_t *a, http_request *r)
         cJSON_AddNullToObject(rc, "error");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
     json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
-    api_respond_json(r, 200, j);
+    http_respond_cjson(r, 200, j);
 }
 
 /* ---- /api/queue ---- */
@@ -517,7 +506,7 @@ void api_queue(app_t *a, http_request *r)
     free(state);
     free(search);
     free(limit);
-    api_respond_json(r, 200, j);
+    http_respond_cjson(r, 200, j);
 }
 
 /* ---- /api/history ---- */
@@ -609,7 +598,7 @@ void api_history(app_t *a, http_request *r)
         json_add_int(j, "next_before", d.last_id);
     else
         cJSON_AddNullToObject(j, "next_before");
-    api_respond_json(r, 200, j);
+    http_respond_cjson(r, 200, j);
 }
 
 /* ---- /api/resolve: what the daemon would do with a path ---- */
@@ -631,7 +620,7 @@ static void on_resolve_exists(void *ud, bool exists, const char *why)
                  "falls back to the event time", why ? why : "not found");
         cJSON_AddItemToArray(cJSON_GetObjectItem(c->j, "warnings"), cJSON_CreateString(line));
     }
-    api_respond_json(c->r, 200, c->j);
+    http_respond_cjson(c->r, 200, c->j);
     free(c);
 }
 
@@ -737,7 +726,7 @@ void api_resolve(app_t *a, http_request *r)
     c->j = j;
     fscheck_op *op;
     if (fscheck_exists(a->fs, fp.host, on_resolve_exists, c, &op) < 0) {
-        api_respond_json(r, 200, j);
+        http_respond_cjson(r, 200, j);
         free(c);
     }
     folder_paths_free(&fp);

@@ -426,11 +426,12 @@ static void on_log_prepare(uv_prepare_t *h)
 
 /* ---- acknowledging (DURABILITY=full: after the WAL is on stable storage) ---- */
 
-static void answer_all(app_t *a, staged_req *list, bool ok, const char *err)
+/* Each staged request's own completion callback says what its commit came to. */
+static void answer_all(staged_req *list, bool ok, const char *err)
 {
     for (staged_req *s = list, *next; s; s = next) {
         next = s->next;
-        router_staged_done(a, s, ok, err);
+        s->done(s->done_ud, s, ok, err);
     }
 }
 
@@ -445,7 +446,7 @@ static void wal_answer(app_t *a, staged_req *list, int rc, const char *step)
                  uv_strerror(rc));
         log_error("could not make the state database durable: %s", log_esc(err));
     }
-    answer_all(a, list, rc == 0, err);
+    answer_all(list, rc == 0, err);
 }
 
 static void wal_sync_start(app_t *a);
@@ -538,7 +539,7 @@ static void on_commit_check(uv_check_t *h)
         a->sync_wait_tail = list;
         wal_sync_start(a);
     } else {
-        answer_all(a, list, rc == 0, rc == 0 ? NULL : err);
+        answer_all(list, rc == 0, rc == 0 ? NULL : err);
     }
     if (list)
         app_schedule(a);
@@ -953,7 +954,8 @@ static bool is_loopback(const char *addr)
     return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
 }
 
-int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_file, config_t *cfg)
+int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_file, config_t *cfg,
+              const app_http *http)
 {
     memset(a, 0, sizeof *a);
     a->loop = loop;
@@ -1010,12 +1012,6 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     a->sync.fs = a->fs;
     a->sync.libs = &a->libs;
     a->sync.m = &a->counters;
-    a->web_dir = static_find_web_dir();
-    if (a->web_dir)
-        log_debug("web files from %s", log_esc(a->web_dir));
-    else
-        log_warn("the web files (index.html) are not installed beside the binary nor in %s: the web page "
-                 "answers 404 (set PSS_WEB_DIR)", PSS_WEB_DIR_INSTALLED);
 
     http_server_opts so = {
         .bind_address = a->cfg.bind_address,
@@ -1025,8 +1021,8 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         .idle_timeout_ms = a->cfg.idle_timeout_ms,
         .max_connections = a->cfg.max_connections,
         .max_buffered_bytes = a->cfg.max_buffered_bytes,
-        .body_limit = router_body_limit,
-        .handler = router_handle,
+        .body_limit = http->body_limit,
+        .handler = http->handler,
         .ud = a,
     };
     if (http_server_start(loop, &so, &a->srv, err, sizeof err) < 0) {
@@ -1115,7 +1111,6 @@ void app_free(app_t *a)
     config_free(&a->cfg);
     env_map_free(&a->env);
     free(a->env_file);
-    free(a->web_dir);
     free(a->manual_pass);
     free(a->plex_error);
     free(a->rclone_error);

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app.h"
+#include "auth.h"
 #include "log.h"
 #include "util.h"
 

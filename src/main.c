@@ -11,6 +11,8 @@
 #include "config.h"
 #include "log.h"
 #include "probe.h"
+#include "router.h"
+#include "static.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -116,8 +118,11 @@ int main(int argc, char **argv)
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
+    log_set_level((log_level_t)cfg.log_level);
+    static_init();
     app_t app;
-    int rc = app_start(&app, &loop, &env, env_file, &cfg);
+    static const app_http http = {.handler = router_handle, .body_limit = router_body_limit};
+    int rc = app_start(&app, &loop, &env, env_file, &cfg, &http);
     if (rc == 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = app.exit_code;
@@ -128,6 +133,7 @@ int main(int argc, char **argv)
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     app_free(&app);
+    static_free();
     if (uv_loop_close(&loop) != 0)
         log_debug("the loop still had handles at exit");
     curl_global_cleanup();

@@ -6,8 +6,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app.h"
+#include "router.h"
+
+#include "api.h"
+#include "auth.h"
+#include "http_json.h"
 #include "json_arena.h"
+#include "static.h"
 #include "log.h"
 #include "paths.h"
 #include "util.h"
@@ -20,7 +25,7 @@ static void respond_status(http_request *r, int status, const char *word, const 
     cJSON_AddStringToObject(j, "status", word);
     if (message)
         cJSON_AddStringToObject(j, "message", message);
-    api_respond_json(r, status, j);
+    http_respond_cjson(r, status, j);
 }
 
 static void challenge(app_t *a, http_request *r, const char *realm)
@@ -64,6 +69,8 @@ static bool cross_site(const http_request *r)
         return true;
     return strcmp(o + 3, host) != 0;
 }
+
+static void on_committed(void *ud, staged_req *s, bool committed, const char *err);
 
 static void staged_free(staged_req *s)
 {
@@ -152,7 +159,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "status", "ignored");
         cJSON_AddStringToObject(j, "eventType", ev.event_type ? ev.event_type : "");
-        api_respond_json(r, 200, j);
+        http_respond_cjson(r, 200, j);
         wh_event_free(&ev);
         return;
     }
@@ -160,6 +167,8 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
              ev.title ? log_esc(ev.title) : "?", ev.n_folders, ev.n_folders == 1 ? "" : "s");
 
     staged_req *s = xcalloc(1, sizeof *s);
+    s->done = on_committed;
+    s->done_ud = a;
     s->req = r;
     s->app = app;
     s->at = wall_ms();
@@ -190,7 +199,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "status", "skipped");
         cJSON_AddItemToObject(j, "skipped", skipped);
-        api_respond_json(r, 200, j);
+        http_respond_cjson(r, 200, j);
         staged_free(s);
         return;
     }
@@ -253,6 +262,8 @@ static int stage_manual(app_t *a, http_request *r, const char *raw, bool html, c
         return 400;
     }
     staged_req *s = xcalloc(1, sizeof *s);
+    s->done = on_committed;
+    s->done_ud = a;
     s->req = r;
     s->app = APP_MANUAL;
     s->manual = true;
@@ -324,9 +335,10 @@ void api_scans(app_t *a, http_request *r)
         respond_status(r, st, st == 422 ? "skipped" : "bad_request", msg);
 }
 
-void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err)
+/* The group commit of a staged request ended: the request's answer. */
+static void on_committed(void *ud, staged_req *s, bool committed, const char *err)
 {
-    (void)a;
+    (void)ud;
     http_request *r = s->req;
     if (!committed || s->queue_full) {
         char msg[400];
@@ -384,7 +396,7 @@ void router_staged_done(app_t *a, staged_req *s, bool committed, const char *err
         if (skipped)
             cJSON_AddItemToObject(j, "skipped", skipped);
     }
-    api_respond_json(r, 202, j);
+    http_respond_cjson(r, 202, j);
     json_arena_end();
     staged_free(s);
 }
@@ -453,13 +465,15 @@ static void route_retry(app_t *a, http_request *r, const char *rest)
 static void route_index(app_t *a, http_request *r, const char *rest)
 {
     (void)rest;
-    static_serve(a, r, "index.html");
+    (void)a;
+    static_serve(r, "index.html");
 }
 
 static void route_static(app_t *a, http_request *r, const char *rest)
 {
     (void)rest;
-    static_serve_path(a, r, strcmp(r->path, "/favicon.ico") == 0 ? "/static/favicon.svg" : r->path);
+    (void)a;
+    static_serve_path(r, strcmp(r->path, "/favicon.ico") == 0 ? "/static/favicon.svg" : r->path);
 }
 
 #define ROUTE_API(fn)                                                                              \

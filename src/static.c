@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app.h"
+#include "static.h"
+#include "http_server.h"
 #include "log.h"
 #include "util.h"
 
@@ -21,7 +22,7 @@
  * run from its build directory). The configured prefix wins over the source tree only for an
  * installed binary (under /usr/), so a build-tree binary serves the checkout's files and edits
  * show up at once. */
-char *static_find_web_dir(void)
+static char *find_web_dir(void)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -92,14 +93,34 @@ static void serve_fd(http_request *r, int fd, const char *name)
     free(data);
 }
 
-/* Serve web_dir/name when its canonical path lies inside web_dir/jail ("" = web_dir itself). */
-static void serve_name(app_t *a, http_request *r, const char *name, const char *jail)
+/* The web directory found at start, NULL when there is none. */
+static char *web_dir;
+
+void static_init(void)
 {
-    if (!a->web_dir) {
+    free(web_dir);
+    web_dir = find_web_dir();
+    if (web_dir)
+        log_debug("web files from %s", log_esc(web_dir));
+    else
+        log_warn("the web files (index.html) are not installed beside the binary nor in %s: the web page "
+                 "answers 404 (set PSS_WEB_DIR)", PSS_WEB_DIR_INSTALLED);
+}
+
+void static_free(void)
+{
+    free(web_dir);
+    web_dir = NULL;
+}
+
+/* Serve web_dir/name when its canonical path lies inside web_dir/jail ("" = web_dir itself). */
+static void serve_name(http_request *r, const char *name, const char *jail)
+{
+    if (!web_dir) {
         http_respond_json_error(r, 404, "the web files are not installed");
         return;
     }
-    char *path = xasprintf("%s/%s", a->web_dir, name);
+    char *path = xasprintf("%s/%s", web_dir, name);
     char real[PATH_MAX];
     /* Canonicalize, then require the result to stay inside web_dir (defeats ".." and symlinks). */
     if (!realpath(path, real)) {
@@ -109,7 +130,7 @@ static void serve_name(app_t *a, http_request *r, const char *name, const char *
         return;
     }
     free(path);
-    char *jail_path = *jail ? xasprintf("%s/%s", a->web_dir, jail) : xstrdup(a->web_dir);
+    char *jail_path = *jail ? xasprintf("%s/%s", web_dir, jail) : xstrdup(web_dir);
     char root[PATH_MAX];
     bool inside = realpath(jail_path, root) != NULL;
     free(jail_path);
@@ -128,12 +149,12 @@ static void serve_name(app_t *a, http_request *r, const char *name, const char *
     close(fd);
 }
 
-void static_serve(app_t *a, http_request *r, const char *name)
+void static_serve(http_request *r, const char *name)
 {
-    serve_name(a, r, name, "");
+    serve_name(r, name, "");
 }
 
-void static_serve_path(app_t *a, http_request *r, const char *url_path)
+void static_serve_path(http_request *r, const char *url_path)
 {
     const char *rest = url_path + strlen("/static/");
     char *name = http_url_decode(rest, strlen(rest), false);
@@ -146,6 +167,6 @@ void static_serve_path(app_t *a, http_request *r, const char *url_path)
     free(name);
     /* /static/... names files under web/static only: a symlink there may point elsewhere inside
      * web/static, never to the page itself or out of the directory. */
-    serve_name(a, r, full, "static");
+    serve_name(r, full, "static");
     free(full);
 }

@@ -20,7 +20,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "app.h"
+#include "router.h"
+#include "static.h"
 #include "fuzz_common.h"
 #include "http_server.h"
 #include "util.h"
@@ -96,7 +97,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     uv_loop_init(&loop);
-    if (app_start(&app, &loop, &env, NULL, &cfg) != 0) {
+    static const app_http http = {.handler = router_handle, .body_limit = router_body_limit};
+    static_init();
+    if (app_start(&app, &loop, &env, NULL, &cfg, &http) != 0) {
         fprintf(stderr, "fuzz_http: the application did not start\n");
         abort();
     }

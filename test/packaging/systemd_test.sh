@@ -249,13 +249,13 @@ boot() {
   ct_pid=$!
   nspawn_pids+=("$ct_pid")
   ct_init=
-  local end=$((SECONDS + 30))
+  local end=$((SECONDS + 90))
   while [ -z "$ct_init" ] && [ "$SECONDS" -lt "$end" ]; do
     kill -0 "$ct_pid" 2>/dev/null || break
     ct_init=$(ps -o pid= --ppid "$ct_pid" | head -1 | tr -d ' ')
     [ -n "$ct_init" ] || sleep 0.1
   done
-  if [ -z "$ct_init" ] || ! wait_until 60 system_up; then
+  if [ -z "$ct_init" ] || ! wait_until 180 system_up; then
     tail -30 "$work/$ct_name.log"
     die "the container $ct_name did not boot"
   fi
@@ -263,10 +263,10 @@ boot() {
 # shutdown_ct [reboot]: end the container (a reboot of it ends the nspawn process too).
 shutdown_ct() {
   in_ct systemctl "${1:-poweroff}" >/dev/null 2>&1
-  local end=$((SECONDS + 60))
+  local end=$((SECONDS + 120))
   while kill -0 "$ct_pid" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.2; done
   if kill -0 "$ct_pid" 2>/dev/null; then
-    fail "the container did not shut down within 60 s"
+    fail "the container did not shut down within 120 s"
     kill -KILL "$ct_pid" 2>/dev/null
   fi
   wait "$ct_pid" 2>/dev/null
@@ -357,7 +357,7 @@ fi
 # A webhook reaches the Plex double.
 code=$(hook hook-a)
 [ "$code" = 200 ] || [ "$code" = 202 ] && ok "webhook accepted (HTTP $code)" || fail "webhook: HTTP $code"
-if wait_until 30 plex_saw "/data/tv/Show A"; then
+if wait_until 90 plex_saw "/data/tv/Show A"; then
   ok "the Plex double got the scan: $(grep -F 'path=/data/tv/Show A' "$ct_root/root/plex-double.log" | head -1 | cut -d' ' -f2-)"
 else
   fail "the Plex double got no scan of /data/tv/Show A: $(tail -3 "$ct_root/root/plex-double.log" 2>&1)"
@@ -370,7 +370,7 @@ configure "WEBHOOK_DELAY=1h" "WEBHOOK_MAX_DELAY=2h" "LOG_LEVEL=debug"
 reloads=$(in_ct journalctl -u "$UNIT" --no-pager 2>/dev/null | grep -c 'configuration reloaded')
 in_ct systemctl reload "$UNIT" >>"$work/systemctl.log" 2>&1 || fail "systemctl reload failed"
 reloaded() { [ "$(in_ct journalctl -u "$UNIT" --no-pager 2>/dev/null | grep -c 'configuration reloaded')" -gt "$reloads" ]; }
-if wait_until 20 reloaded && [ "$(main_pid)" = "$pid" ]; then
+if wait_until 60 reloaded && [ "$(main_pid)" = "$pid" ]; then
   ok "systemctl reload: MainPID $pid kept, the journal says 'configuration reloaded'"
 else
   fail "systemctl reload: MainPID $pid -> $(main_pid), reloaded: $(reloaded && echo yes || echo no)"
@@ -378,7 +378,7 @@ else
 fi
 unit_ok "active after the reload"
 code=$(hook hook-b)
-if wait_until 10 queued "/data/tv/Show B"; then
+if wait_until 30 queued "/data/tv/Show B"; then
   ok "with the reloaded WEBHOOK_DELAY=1h the folder /data/tv/Show B stays queued (HTTP $code)"
 else
   fail "/data/tv/Show B is not in /api/queue: $(api /api/queue | head -c 300)"
@@ -388,7 +388,7 @@ wait_until 5 plex_saw "/data/tv/Show B" && fail "Show B was scanned despite WEBH
 # A restart keeps the queue.
 in_ct systemctl restart "$UNIT" >>"$work/systemctl.log" 2>&1
 unit_ok "active after systemctl restart"
-wait_until 10 queued "/data/tv/Show B" && ok "the queue survives a restart" ||
+wait_until 30 queued "/data/tv/Show B" && ok "the queue survives a restart" ||
   fail "the queue lost /data/tv/Show B across a restart"
 
 # The watchdog kills a stopped event loop and systemd starts the daemon again.
@@ -399,7 +399,7 @@ if [ "${pid:-0}" -gt 1 ] 2>/dev/null; then
 else
   fail "no main process to stop (MainPID '$pid')"
 fi
-if wait_until 90 new_main_pid "$pid" && wait_until 30 health; then
+if wait_until 240 new_main_pid "$pid" && wait_until 90 health; then
   ok "SIGSTOP: a new MainPID $(main_pid) after $((SECONDS - t0)) s"
 else
   fail "SIGSTOP of $pid: no new main process after $((SECONDS - t0)) s"
@@ -407,15 +407,15 @@ else
 fi
 journal_has "Watchdog timeout" && ok "the journal says 'Watchdog timeout'" || { fail "no 'Watchdog timeout' in the journal"; journal; }
 unit_ok "active after the watchdog's restart"
-wait_until 10 queued "/data/tv/Show B" && ok "the queue survives the watchdog's kill" ||
+wait_until 30 queued "/data/tv/Show B" && ok "the queue survives the watchdog's kill" ||
   fail "the queue lost /data/tv/Show B after the watchdog's kill"
 
 # A reboot of the container: the unit starts at boot and the queue is still there.
 shutdown_ct reboot
 boot "$r1" "pss-fresh-$$"
-wait_until 30 health
+wait_until 90 health
 unit_ok "active after a reboot of the container (started at boot)"
-wait_until 10 queued "/data/tv/Show B" && ok "the queue survives a reboot" ||
+wait_until 30 queued "/data/tv/Show B" && ok "the queue survives a reboot" ||
   fail "the queue lost /data/tv/Show B across a reboot"
 
 # An upgrade: the edited env file, the queue and a running service stay.
@@ -428,7 +428,7 @@ if apt_install /root/new2.deb; then ok "upgrade to $version+pkgtest2"; else tail
 [ "$(owner_mode "$CONF")" = "root:$PKG 640" ] && ok "$CONF still root:$PKG 0640" || fail "$CONF is $(owner_mode "$CONF")"
 new_main_pid "$pid" && ok "the upgrade restarted the daemon" || fail "the upgrade did not restart the daemon"
 unit_ok "active after the upgrade"
-wait_until 10 queued "/data/tv/Show B" && ok "the upgrade keeps the queue" || fail "the upgrade lost /data/tv/Show B"
+wait_until 30 queued "/data/tv/Show B" && ok "the upgrade keeps the queue" || fail "the upgrade lost /data/tv/Show B"
 
 # Stop: SIGTERM, the queue written, exit 0.
 in_ct systemctl stop "$UNIT" >>"$work/systemctl.log" 2>&1
@@ -484,10 +484,10 @@ if [ "$old_deb" = "$work/old.deb" ]; then
 fi
 in_ct sh -c "mkdir -p -m 0700 /var/lib/private && mkdir -p -m 0750 /var/lib/private/$PKG"
 seed=$(in_ct sh -c "/usr/bin/$PKG --env-file /root/seed.env >/root/seed.log 2>&1 & echo \$!")
-wait_until 20 health 5001 && hook hook-c 5001 >/dev/null
-if wait_until 10 queued "/data/tv/Show C" 5001; then
+wait_until 60 health 5001 && hook hook-c 5001 >/dev/null
+if wait_until 30 queued "/data/tv/Show C" 5001; then
   [ "${seed:-0}" -gt 1 ] && in_ct sh -c "kill -TERM $seed"
-  wait_until 20 in_ct sh -c "! kill -0 $seed" || fail "the previous daemon did not stop"
+  wait_until 60 in_ct sh -c "! kill -0 $seed" || fail "the previous daemon did not stop"
   in_ct sh -c "chown -R 61234:61234 /var/lib/private/$PKG && ln -s private/$PKG $STATE"
   ok "the previous build's state: /data/tv/Show C queued in /var/lib/private/$PKG, $STATE a link"
   [ -z "$fallback" ] || in_ct systemctl start "$UNIT" >>"$work/systemctl.log" 2>&1
@@ -498,7 +498,7 @@ fi
 
 if apt_install /root/new1.deb; then ok "upgrade from $(basename "$old_deb") to $version+pkgtest1"; else
   tail -20 "$work/apt.log"; fail "the upgrade from the previous package failed"; fi
-wait_until 30 health
+wait_until 90 health
 if [ -n "$fallback" ]; then
   unit_ok "active after the upgrade"
 else
@@ -516,7 +516,7 @@ if [ -d "$ct_root$STATE" ] && [ ! -L "$ct_root$STATE" ] && [ "$(owner_mode "$STA
 else
   fail "the state: $(ls -la "$ct_root$STATE" "$ct_root/var/lib/private" 2>&1 | tr '\n' ' ')"
 fi
-wait_until 10 queued "/data/tv/Show C" && ok "the upgrade keeps the previous build's queue" ||
+wait_until 30 queued "/data/tv/Show C" && ok "the upgrade keeps the previous build's queue" ||
   fail "the queue lost /data/tv/Show C across the upgrade: $(api /api/queue | head -c 300)"
 shutdown_ct
 

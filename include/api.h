@@ -1,0 +1,19 @@
+/* api.h: the JSON API and the monitoring endpoints (api.c), answered from the owner's state:
+ * /health, /metrics, /api/stats, /api/queue, /api/history, /api/resolve, the retry of a parked
+ * entry; and the reachability probes /health and /api/stats start. */
+#ifndef PSS_API_H
+#define PSS_API_H
+
+#include <stdint.h>
+
+#include "app.h"
+
+void api_health(app_t *a, http_request *r);
+void api_metrics(app_t *a, http_request *r);
+void api_stats(app_t *a, http_request *r);
+void api_queue(app_t *a, http_request *r);
+void api_history(app_t *a, http_request *r);
+void api_resolve(app_t *a, http_request *r);
+void api_retry(app_t *a, http_request *r, int64_t id);
+
+#endif
