@@ -115,7 +115,7 @@ typedef struct store_loader {
 int store_load(store_t *s, const store_loader *l);
 int64_t store_max_entry_id(store_t *s);
 
-/* ---- reading for the API ---- */
+/* ---- reading for the API (store_history.c, the pss_store_history library) ---- */
 typedef struct store_history_query {
     const char *search;   /* substring of plex_path or arr_path, NULL = all */
     int status;           /* -1 = all, else hist_status */

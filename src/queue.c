@@ -1,23 +1,13 @@
 /* queue.c: pending scans, one entry per (section, Plex path), and the rules that decide when
- * each may run (DESIGN.md "The queue"). Pure logic: the caller passes the time in. */
-#include "queue.h"
-
-#include <assert.h>
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "util.h"
-
-/*
+ * each may run (DESIGN.md "The queue"). Pure logic: the caller passes the time in. The index
+ * structures the rules work over are queue_index.c's.
+ *
  * Storage. Everything is intrusive, so an entry costs one allocation (struct, Plex path and arr
  * path together) plus one for its file list (pointer array and strings together):
- * - a chained hash table on (section, plex_path) and one on id;
- * - a folder trie hashed by (section, folder prefix): a node exists for every folder with at
- *   least one entry strictly beneath it and counts them; an entry hangs off the node of its
- *   parent folder. A new entry whose own path has no node has no descendants, so queue_add costs
- *   O(depth) hash lookups; when a node exists its subtree lists exactly the descendants;
- * - where the entry waits, by state (q_entry.heap_idx is its index there):
+ * - the entries by (section, plex_path) with the folder tree over them, and by id
+ *   (queue_index.h); a new entry whose own path has no folder node has no descendants, so
+ *   queue_add costs O(depth) hash lookups;
+ * - where the entry waits, by state (q_entry.heap_idx is its slot in a heap):
  *     timed heap  WAITING, AGING, HELD, RETRY, ordered by (due, id);
  *     ready heap  READY entries held back by the concurrency limit;
  *     blocked     READY entries held back by a nested CHECKING/SYNCING entry, looked at again
@@ -26,10 +16,17 @@
  *   UNRESOLVED and PARKED entries have no timer and sit in none of them.
  * READY entries stay out of the timed heap so queue_next_wakeup() never reports a past time for
  * work that cannot start (the owner's timer would spin).
- *
- * Hashes: FNV-1a over the section, then the path bytes. It runs left to right, so one pass over
- * a path gives the hash of every ancestor prefix on the way (pwalk).
  */
+#include "queue.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "list.h"
+#include "queue_index.h"
+#include "util.h"
 
 #define BACKOFF_BASE_MS 5000ULL
 #define BACKOFF_MAX_SHIFT 40 /* 5000 << 40 still fits in 64 bits; beyond, the cap is retry_max */
@@ -39,40 +36,17 @@
 enum { IN_NONE = 0, IN_TIMED, IN_READY, IN_BLOCKED, IN_ACTIVE };
 
 typedef struct qent qent;
-typedef struct dnode dnode;
 
 struct qent {
-    q_entry e;                  /* first member: a q_entry * is a qent * */
-    qent *idnext;               /* id hash chain */
-    qent *dnext, *dprev;        /* entries of the same parent folder node */
+    qi_node n;                  /* first member, and n.e first in it: a q_entry * is a qent * */
+    list_node wait;             /* on the blocked or the active list */
     uint64_t not_before;        /* absorbed or own backoff end: a backoff is never shortened */
-    uint32_t khash;             /* hash of (section, plex_path) */
     unsigned where : 3;         /* IN_* */
     unsigned ready_from : 4;    /* state before READY: decides needs_age */
     unsigned plex_heap : 1;     /* plex_path was allocated apart (re-mapped) */
     unsigned dirty_manual : 1;  /* a manual event arrived while checking/syncing */
-    unsigned indexed : 1;       /* in the key table and trie, counted */
     char inl[];                 /* plex_path, then arr_path when it differs */
 };
-
-struct dnode {
-    dnode *hnext;
-    dnode *parent, *child, *next, *prev;
-    qent *entries;              /* entries whose parent folder is this one */
-    long section;
-    uint32_t hash;
-    uint32_t below;             /* entries strictly beneath */
-    size_t len;
-    char key[];
-};
-
-typedef struct crec {           /* cooldown memory: last successful scan of a key */
-    struct crec *next;
-    long section;
-    uint64_t at;
-    uint32_t hash;
-    char key[];
-} crec;
 
 typedef struct qvec {
     qent **v;
@@ -83,16 +57,15 @@ struct queue {
     queue_params p;
     queue_change_fn on_change;
     void *ud;
-    q_entry **kb;               /* key table (chained through q_entry.hnext) */
-    size_t nkb, count;
-    qent **ib;                  /* id table (holds detached entries during a remap too) */
-    size_t nib, nid;
-    dnode **db;                 /* folder trie */
-    size_t ndb, ndn;
-    crec **cb;                  /* cooldown records */
-    size_t ncb, ncr, csweep;
+    qi_keys keys;               /* entries by key, and the folder tree */
+    qi_ids ids;                 /* by id (holds detached entries during a remap too) */
+    qi_stamps cooled;           /* cooldown memory: last successful scan of a key */
+    size_t csweep;
     uint64_t cnow;
-    qvec timed, ready, blocked, active, scratch;
+    qi_heap timed, ready;
+    list_node blocked, active;  /* qent.wait */
+    size_t n_active;
+    qvec scratch;
     size_t nstate[ENTRY_STATE_COUNT];
     int64_t next_id;
     uint64_t rng;
@@ -108,6 +81,16 @@ const char *entry_state_name(entry_state s)
 }
 
 /* ---- small helpers ---- */
+
+static qent *of_node(qi_node *n)
+{
+    return n ? container_of(n, qent, n) : NULL;
+}
+
+static qent *of_entry(q_entry *e)
+{
+    return e ? of_node(container_of(e, qi_node, e)) : NULL;
+}
 
 static uint64_t max64(uint64_t a, uint64_t b)
 {
@@ -147,7 +130,7 @@ static size_t max_active(const queue_t *q)
 static void emit(queue_t *q, qent *x, q_change what)
 {
     if (q->on_change)
-        q->on_change(q->ud, &x->e, what);
+        q->on_change(q->ud, &x->n.e, what);
 }
 
 static void replace_str(char **dst, const char *src)
@@ -170,85 +153,11 @@ static bool is_above(const char *a, size_t alen, const char *b, size_t blen)
 
 static bool nested(const qent *a, const qent *b)
 {
-    if (a->e.section != b->e.section)
+    if (a->n.e.section != b->n.e.section)
         return false;
-    size_t al = strlen(a->e.plex_path), bl = strlen(b->e.plex_path);
-    return is_above(a->e.plex_path, al, b->e.plex_path, bl) || is_above(b->e.plex_path, bl, a->e.plex_path, al);
+    size_t al = strlen(a->n.e.plex_path), bl = strlen(b->n.e.plex_path);
+    return is_above(a->n.e.plex_path, al, b->n.e.plex_path, bl) || is_above(b->n.e.plex_path, bl, a->n.e.plex_path, al);
 }
-
-/* ---- hashing ---- */
-
-/* The section's bytes, least significant first (the same on every host), start the hash. */
-static uint64_t h_seed(long section)
-{
-    uint64_t v = (uint64_t)section;
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    return hash_bytes(HASH_INIT, b, sizeof b);
-}
-
-static uint32_t h_fin(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return (uint32_t)h;
-}
-
-static uint32_t key_hash(long section, const char *p, size_t len)
-{
-    return h_fin(hash_bytes(h_seed(section), p, len));
-}
-
-static uint32_t id_hash(int64_t id)
-{
-    uint64_t z = (uint64_t)id;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return (uint32_t)(z ^ (z >> 31));
-}
-
-/* Walks the prefixes of a path from the top: each proper ancestor, then the path itself. */
-typedef struct pwalk {
-    const char *p;
-    size_t len, at;
-    uint64_t st;
-    bool done;
-} pwalk;
-
-static void pw_init(pwalk *w, long section, const char *p, size_t len)
-{
-    w->p = p;
-    w->len = len;
-    w->at = 0;
-    w->st = h_seed(section);
-    w->done = len == 0;
-}
-
-static bool pw_next(pwalk *w, size_t *L, uint32_t *h)
-{
-    if (w->done)
-        return false;
-    size_t next = w->len;
-    if (w->at == 0 && w->len > 1 && w->p[0] == '/') {
-        next = 1; /* the root "/" */
-    } else {
-        for (size_t i = w->at + 1; i < w->len; i++)
-            if (w->p[i] == '/') {
-                next = i;
-                break;
-            }
-    }
-    w->st = hash_bytes(w->st, w->p + w->at, next - w->at);
-    w->at = next;
-    w->done = next == w->len;
-    *L = next;
-    *h = h_fin(w->st);
-    return true;
-}
-
-/* ---- vectors and heaps ---- */
 
 static void vec_push(qvec *v, qent *x)
 {
@@ -259,102 +168,21 @@ static void vec_push(qvec *v, qent *x)
     v->v[v->n++] = x;
 }
 
-static void list_add(qvec *v, qent *x)
-{
-    x->e.heap_idx = (uint32_t)v->n; /* MAX_PENDING is far below 2^32 */
-    vec_push(v, x);
-}
-
-static void list_del(qvec *v, qent *x)
-{
-    size_t i = x->e.heap_idx;
-    v->v[i] = v->v[--v->n];
-    v->v[i]->e.heap_idx = (uint32_t)i;
-}
-
-static bool before(const qent *a, const qent *b)
-{
-    return a->e.due < b->e.due || (a->e.due == b->e.due && a->e.id < b->e.id);
-}
-
-static void heap_set(qvec *h, size_t i, qent *x)
-{
-    h->v[i] = x;
-    x->e.heap_idx = (uint32_t)i;
-}
-
-static void heap_up(qvec *h, size_t i)
-{
-    qent *x = h->v[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(x, h->v[parent]))
-            break;
-        heap_set(h, i, h->v[parent]);
-        i = parent;
-    }
-    heap_set(h, i, x);
-}
-
-static void heap_down(qvec *h, size_t i)
-{
-    qent *x = h->v[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(h->v[c + 1], h->v[c]))
-            c++;
-        if (!before(h->v[c], x))
-            break;
-        heap_set(h, i, h->v[c]);
-        i = c;
-    }
-    heap_set(h, i, x);
-}
-
-static void heap_push(qvec *h, qent *x)
-{
-    vec_push(h, x);
-    heap_up(h, h->n - 1);
-}
-
-static void heap_del(qvec *h, qent *x)
-{
-    size_t i = x->e.heap_idx;
-    qent *last = h->v[--h->n];
-    if (i < h->n) {
-        heap_set(h, i, last);
-        heap_up(h, i);
-        heap_down(h, last->e.heap_idx);
-    }
-}
-
-static void heap_fix(qvec *h, qent *x)
-{
-    heap_up(h, x->e.heap_idx);
-    heap_down(h, x->e.heap_idx);
-}
-
-static qent *heap_top(const qvec *h)
-{
-    return h->n ? h->v[0] : NULL;
-}
-
 /* ---- placement by state ---- */
 
 static void place(queue_t *q, qent *x)
 {
-    entry_state s = x->e.state;
+    entry_state s = x->n.e.state;
     if (is_timed(s)) {
         x->where = IN_TIMED;
-        heap_push(&q->timed, x);
+        qi_heap_push(&q->timed, &x->n);
     } else if (s == ENTRY_READY) {
         x->where = IN_READY;
-        heap_push(&q->ready, x);
+        qi_heap_push(&q->ready, &x->n);
     } else if (is_active(s)) {
         x->where = IN_ACTIVE;
-        list_add(&q->active, x);
+        list_push(&q->active, &x->wait);
+        q->n_active++;
     } else {
         x->where = IN_NONE;
     }
@@ -364,16 +192,17 @@ static void unplace(queue_t *q, qent *x)
 {
     switch (x->where) {
     case IN_TIMED:
-        heap_del(&q->timed, x);
+        qi_heap_del(&q->timed, &x->n);
         break;
     case IN_READY:
-        heap_del(&q->ready, x);
+        qi_heap_del(&q->ready, &x->n);
         break;
     case IN_BLOCKED:
-        list_del(&q->blocked, x);
+        list_del(&x->wait);
         break;
     case IN_ACTIVE:
-        list_del(&q->active, x);
+        list_del(&x->wait);
+        q->n_active--;
         break;
     default:
         break;
@@ -385,236 +214,55 @@ static void unplace(queue_t *q, qent *x)
 static void reschedule(queue_t *q, qent *x)
 {
     if (x->where == IN_TIMED)
-        heap_fix(&q->timed, x);
+        qi_heap_fix(&q->timed, &x->n);
     else if (x->where == IN_READY)
-        heap_fix(&q->ready, x);
+        qi_heap_fix(&q->ready, &x->n);
 }
 
 static void set_state(queue_t *q, qent *x, entry_state s)
 {
-    if (x->indexed) {
-        q->nstate[x->e.state]--;
+    if (x->n.keyed) {
+        q->nstate[x->n.e.state]--;
         q->nstate[s]++;
     }
-    x->e.state = s;
+    x->n.e.state = s;
 }
 
-/* ---- key table ---- */
+/* ---- indexes ---- */
 
-/* Doubles a chained table when it holds as many items as buckets (load factor <= 1). */
-#define TABLE_GROW(tab, nb, count, type, link, hashfn)                                   \
-    do {                                                                                 \
-        if ((count) < (nb))                                                              \
-            break;                                                                       \
-        size_t nn_ = (nb) ? (nb) * 2 : 256;                                              \
-        type **nt_ = xcalloc(nn_, sizeof *nt_);                                          \
-        for (size_t i_ = 0; i_ < (nb); i_++)                                             \
-            for (type *x_ = (tab)[i_], *nx_; x_; x_ = nx_) {                             \
-                nx_ = x_->link;                                                          \
-                size_t b_ = hashfn(x_) & (nn_ - 1);                                      \
-                x_->link = nt_[b_];                                                      \
-                nt_[b_] = x_;                                                            \
-            }                                                                            \
-        free(tab);                                                                       \
-        (tab) = nt_;                                                                     \
-        (nb) = nn_;                                                                      \
-    } while (0)
-
-#define ENTRY_KHASH(e) (((const qent *)(e))->khash)
-#define ENTRY_IDHASH(x) id_hash((x)->e.id)
-#define NODE_HASH(n) ((n)->hash)
-
-static qent *kt_find(const queue_t *q, long section, const char *p, size_t len, uint32_t h)
+/* Keyed entries are the ones counted, by state. */
+static void index_insert(queue_t *q, qent *x)
 {
-    if (!q->nkb)
-        return NULL;
-    for (q_entry *e = q->kb[h & (q->nkb - 1)]; e; e = e->hnext) {
-        qent *x = (qent *)e;
-        if (x->khash == h && e->section == section && strncmp(e->plex_path, p, len) == 0 && e->plex_path[len] == '\0')
-            return x;
-    }
-    return NULL;
+    qi_keys_insert(&q->keys, &x->n);
+    q->nstate[x->n.e.state]++;
 }
 
-static void id_insert(queue_t *q, qent *x)
+static void index_remove(queue_t *q, qent *x)
 {
-    TABLE_GROW(q->ib, q->nib, q->nid, qent, idnext, ENTRY_IDHASH);
-    size_t b = id_hash(x->e.id) & (q->nib - 1);
-    x->idnext = q->ib[b];
-    q->ib[b] = x;
-    q->nid++;
+    if (!x->n.keyed)
+        return;
+    qi_keys_remove(&q->keys, &x->n);
+    q->nstate[x->n.e.state]--;
 }
 
-static void id_remove(queue_t *q, qent *x)
+static qent *key_find(const queue_t *q, long section, const char *p, size_t len)
 {
-    qent **pp = &q->ib[id_hash(x->e.id) & (q->nib - 1)];
-    while (*pp != x)
-        pp = &(*pp)->idnext;
-    *pp = x->idnext;
-    q->nid--;
+    return of_node(qi_keys_find(&q->keys, section, p, len));
 }
 
-static qent *id_find(const queue_t *q, int64_t id)
+static void collect_one(void *ud, qi_node *n)
 {
-    if (!q->nib)
-        return NULL;
-    for (qent *x = q->ib[id_hash(id) & (q->nib - 1)]; x; x = x->idnext)
-        if (x->e.id == id)
-            return x;
-    return NULL;
-}
-
-/* ---- folder trie ---- */
-
-static dnode *dt_find(const queue_t *q, long section, const char *p, size_t len, uint32_t h)
-{
-    if (!q->ndb)
-        return NULL;
-    for (dnode *n = q->db[h & (q->ndb - 1)]; n; n = n->hnext)
-        if (n->hash == h && n->section == section && n->len == len && memcmp(n->key, p, len) == 0)
-            return n;
-    return NULL;
-}
-
-static dnode *dt_make(queue_t *q, dnode *parent, long section, const char *p, size_t len, uint32_t h)
-{
-    TABLE_GROW(q->db, q->ndb, q->ndn, dnode, hnext, NODE_HASH);
-    dnode *n = xcalloc(1, sizeof *n + len + 1);
-    n->section = section;
-    n->hash = h;
-    n->len = len;
-    memcpy(n->key, p, len);
-    n->parent = parent;
-    if (parent) {
-        n->next = parent->child;
-        if (parent->child)
-            parent->child->prev = n;
-        parent->child = n;
-    }
-    size_t b = h & (q->ndb - 1);
-    n->hnext = q->db[b];
-    q->db[b] = n;
-    q->ndn++;
-    return n;
-}
-
-static void dt_drop(queue_t *q, dnode *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else if (n->parent)
-        n->parent->child = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    dnode **pp = &q->db[n->hash & (q->ndb - 1)];
-    while (*pp != n)
-        pp = &(*pp)->hnext;
-    *pp = n->hnext;
-    q->ndn--;
-    free(n);
-}
-
-static void trie_add(queue_t *q, qent *x)
-{
-    const char *p = x->e.plex_path;
-    size_t len = strlen(p), L;
-    uint32_t h;
-    pwalk w;
-    dnode *parent = NULL;
-    pw_init(&w, x->e.section, p, len);
-    while (pw_next(&w, &L, &h) && L < len) {
-        dnode *n = dt_find(q, x->e.section, p, L, h);
-        if (!n)
-            n = dt_make(q, parent, x->e.section, p, L, h);
-        n->below++;
-        parent = n;
-    }
-    x->dprev = NULL;
-    x->dnext = NULL;
-    if (parent) {
-        x->dnext = parent->entries;
-        if (parent->entries)
-            parent->entries->dprev = x;
-        parent->entries = x;
-    }
-}
-
-static void trie_remove(queue_t *q, qent *x)
-{
-    const char *p = x->e.plex_path;
-    size_t len = strlen(p), L, plen = 0;
-    uint32_t h, ph = 0;
-    pwalk w;
-    pw_init(&w, x->e.section, p, len);
-    while (pw_next(&w, &L, &h) && L < len) {
-        plen = L;
-        ph = h;
-    }
-    if (!plen)
-        return; /* a top-level path: no parent folder node */
-    dnode *n = dt_find(q, x->e.section, p, plen, ph);
-    if (x->dprev)
-        x->dprev->dnext = x->dnext;
-    else
-        n->entries = x->dnext;
-    if (x->dnext)
-        x->dnext->dprev = x->dprev;
-    while (n) {
-        dnode *up = n->parent;
-        if (--n->below == 0)
-            dt_drop(q, n);
-        n = up;
-    }
+    queue_t *q = ud;
+    if (!is_active(n->e.state))
+        vec_push(&q->scratch, of_node(n));
 }
 
 /* Non-active entries strictly beneath (section, p) into q->scratch; returns how many. */
 static size_t collect_below(queue_t *q, long section, const char *p, size_t len)
 {
     q->scratch.n = 0;
-    dnode *top = dt_find(q, section, p, len, key_hash(section, p, len));
-    dnode *n = top;
-    while (n) {
-        for (qent *x = n->entries; x; x = x->dnext)
-            if (!is_active(x->e.state))
-                vec_push(&q->scratch, x);
-        if (n->child) {
-            n = n->child;
-            continue;
-        }
-        while (n != top && !n->next)
-            n = n->parent;
-        n = n == top ? NULL : n->next;
-    }
+    qi_keys_below(&q->keys, section, p, len, collect_one, q);
     return q->scratch.n;
-}
-
-/* ---- indexes together ---- */
-
-static void index_insert(queue_t *q, qent *x)
-{
-    TABLE_GROW(q->kb, q->nkb, q->count, q_entry, hnext, ENTRY_KHASH);
-    x->khash = key_hash(x->e.section, x->e.plex_path, strlen(x->e.plex_path));
-    size_t b = x->khash & (q->nkb - 1);
-    x->e.hnext = q->kb[b];
-    q->kb[b] = &x->e;
-    trie_add(q, x);
-    q->count++;
-    q->nstate[x->e.state]++;
-    x->indexed = 1;
-}
-
-static void index_remove(queue_t *q, qent *x)
-{
-    if (!x->indexed)
-        return;
-    q_entry **pp = &q->kb[x->khash & (q->nkb - 1)];
-    while (*pp != &x->e)
-        pp = &(*pp)->hnext;
-    *pp = x->e.hnext;
-    trie_remove(q, x);
-    q->count--;
-    q->nstate[x->e.state]--;
-    x->indexed = 0;
 }
 
 /* ---- entries ---- */
@@ -626,35 +274,35 @@ static qent *ent_alloc(long section, const char *plex, const char *arr)
     size_t al = same ? 0 : strlen(arr) + 1;
     qent *x = xcalloc(1, sizeof *x + pl + al);
     memcpy(x->inl, plex, pl);
-    x->e.plex_path = x->inl;
-    x->e.arr_path = x->inl;
+    x->n.e.plex_path = x->inl;
+    x->n.e.arr_path = x->inl;
     if (!same) {
         memcpy(x->inl + pl, arr, al);
-        x->e.arr_path = x->inl + pl;
+        x->n.e.arr_path = x->inl + pl;
     }
-    x->e.section = section;
+    x->n.e.section = section;
     return x;
 }
 
 static void ent_free(qent *x)
 {
     if (x->plex_heap)
-        free(x->e.plex_path);
-    free(x->e.files);
-    free(x->e.park_reason);
-    free(x->e.last_error);
-    free(x->e.hold_reason);
+        free(x->n.e.plex_path);
+    free(x->n.e.files);
+    free(x->n.e.park_reason);
+    free(x->n.e.last_error);
+    free(x->n.e.hold_reason);
     free(x);
 }
 
 static void ent_set_path(qent *x, const char *p)
 {
     if (x->plex_heap)
-        free(x->e.plex_path);
+        free(x->n.e.plex_path);
     x->plex_heap = 0;
-    x->e.plex_path = x->inl;
+    x->n.e.plex_path = x->inl;
     if (strcmp(p, x->inl) != 0) {
-        x->e.plex_path = xstrdup(p);
+        x->n.e.plex_path = xstrdup(p);
         x->plex_heap = 1;
     }
 }
@@ -671,7 +319,7 @@ static void ent_remove(queue_t *q, qent *x)
     emit(q, x, QCHANGE_DEL);
     index_remove(q, x);
     unplace(q, x);
-    id_remove(q, x);
+    qi_ids_remove(&q->ids, &x->n);
     ent_free(x);
 }
 
@@ -728,23 +376,12 @@ static uint64_t debounce_due(const queue_t *q, uint64_t first, uint64_t last)
     return min64(sat_add(last, q->p.delay_ms), sat_add(first, cap));
 }
 
-static crec *crec_find(const queue_t *q, long section, const char *p, size_t len, uint32_t h)
-{
-    if (!q->ncb)
-        return NULL;
-    for (crec *r = q->cb[h & (q->ncb - 1)]; r; r = r->next)
-        if (r->hash == h && r->section == section && strncmp(r->key, p, len) == 0 && r->key[len] == '\0')
-            return r;
-    return NULL;
-}
-
 static uint64_t cooldown_until(const queue_t *q, long section, const char *p)
 {
-    if (!q->p.cooldown_ms || !q->ncr)
+    if (!q->p.cooldown_ms || !q->cooled.count)
         return 0;
-    size_t len = strlen(p);
-    crec *r = crec_find(q, section, p, len, key_hash(section, p, len));
-    return r ? sat_add(r->at, q->p.cooldown_ms) : 0;
+    const uint64_t *at = qi_stamps_find(&q->cooled, section, p, strlen(p));
+    return at ? sat_add(*at, q->p.cooldown_ms) : 0;
 }
 
 /* Due of a WAITING entry: the debounce window (or now for a manual one), not before the key's
@@ -752,11 +389,11 @@ static uint64_t cooldown_until(const queue_t *q, long section, const char *p)
 static uint64_t waiting_due(const queue_t *q, const qent *x, uint64_t now)
 {
     uint64_t d;
-    if (x->e.manual) {
+    if (x->n.e.manual) {
         d = now;
     } else {
-        d = debounce_due(q, x->e.first_seen, x->e.last_event);
-        d = max64(d, cooldown_until(q, x->e.section, x->e.plex_path));
+        d = debounce_due(q, x->n.e.first_seen, x->n.e.last_event);
+        d = max64(d, cooldown_until(q, x->n.e.section, x->n.e.plex_path));
     }
     return max64(d, x->not_before);
 }
@@ -764,15 +401,15 @@ static uint64_t waiting_due(const queue_t *q, const qent *x, uint64_t now)
 /* After a fold: WAITING recomputes its window; any other timed state only moves later. */
 static void refresh_due(queue_t *q, qent *x, uint64_t now)
 {
-    switch (x->e.state) {
+    switch (x->n.e.state) {
     case ENTRY_WAITING:
-        x->e.due = waiting_due(q, x, now);
+        x->n.e.due = waiting_due(q, x, now);
         break;
     case ENTRY_AGING:
     case ENTRY_HELD:
     case ENTRY_RETRY:
     case ENTRY_READY:
-        x->e.due = max64(x->e.due, x->not_before);
+        x->n.e.due = max64(x->n.e.due, x->not_before);
         break;
     default:
         break;
@@ -813,7 +450,7 @@ static uint64_t backoff(queue_t *q, unsigned attempts)
  * recomputes dst's due and removes src. */
 static void fold(qent *dst, qent *src)
 {
-    q_entry *d = &dst->e, *s = &src->e;
+    q_entry *d = &dst->n.e, *s = &src->n.e;
     d->first_seen = min64(d->first_seen, s->first_seen);
     d->last_event = max64(d->last_event, s->last_event);
     files_union(d, (const char *const *)s->files, s->n_files);
@@ -836,7 +473,7 @@ static void fold(qent *dst, qent *src)
 static void fold_dirty(qent *dst, uint64_t first, uint64_t last, const char *const *files, size_t n,
                        unsigned sources, unsigned events, bool manual)
 {
-    q_entry *d = &dst->e;
+    q_entry *d = &dst->n.e;
     d->dirty_first = d->dirty ? min64(d->dirty_first, first) : first;
     d->dirty = true;
     d->last_event = max64(d->last_event, last);
@@ -851,22 +488,16 @@ static void fold_dirty(qent *dst, uint64_t first, uint64_t last, const char *con
  * when self: *outer = the topmost one not CHECKING/SYNCING, *act = a CHECKING/SYNCING one. */
 static void scan_up(const queue_t *q, long section, const char *p, size_t len, bool self, qent **outer, qent **act)
 {
-    pwalk w;
-    size_t L;
-    uint32_t h;
+    qi_up w;
+    qi_node *n;
     *outer = *act = NULL;
-    pw_init(&w, section, p, len);
-    while (pw_next(&w, &L, &h)) {
-        if (L == len && !self)
-            break;
-        qent *x = kt_find(q, section, p, L, h);
-        if (!x)
-            continue;
-        if (is_active(x->e.state)) {
-            *act = x;
+    qi_up_init(&w, &q->keys, section, p, len, self);
+    while ((n = qi_up_next(&w))) {
+        if (is_active(n->e.state)) {
+            *act = of_node(n);
             continue;
         }
-        *outer = x;
+        *outer = of_node(n);
         return;
     }
 }
@@ -887,21 +518,21 @@ static unsigned absorb_scratch(queue_t *q, qent *x)
 
 static bool nested_with_active(const queue_t *q, const qent *x)
 {
-    for (size_t i = 0; i < q->active.n; i++)
-        if (q->active.v[i] != x && nested(q->active.v[i], x))
+    list_for_each(l, &q->active) {
+        const qent *a = container_of(l, qent, wait);
+        if (a != x && nested(a, x))
             return true;
+    }
     return false;
 }
 
 /* An entry stopped being CHECKING/SYNCING: READY entries it blocked may go. */
 static void unblock(queue_t *q)
 {
-    for (size_t i = 0; i < q->blocked.n;) {
-        qent *x = q->blocked.v[i];
-        if (nested_with_active(q, x)) {
-            i++;
+    list_for_each_safe(l, tmp, &q->blocked) {
+        qent *x = container_of(l, qent, wait);
+        if (nested_with_active(q, x))
             continue;
-        }
         unplace(q, x);
         place(q, x);
     }
@@ -914,7 +545,7 @@ static void unblock(queue_t *q)
 static qent *settle(queue_t *q, qent *x, uint64_t now)
 {
     qent *anc, *act;
-    scan_up(q, x->e.section, x->e.plex_path, strlen(x->e.plex_path), false, &anc, &act);
+    scan_up(q, x->n.e.section, x->n.e.plex_path, strlen(x->n.e.plex_path), false, &anc, &act);
     if (!anc) {
         emit(q, x, QCHANGE_PUT);
         return x;
@@ -936,38 +567,27 @@ queue_t *queue_new(const queue_params *p, queue_change_fn on_change, void *ud)
     q->ud = ud;
     q->next_id = 1;
     q->csweep = CREC_SWEEP_MIN;
+    list_init(&q->blocked);
+    list_init(&q->active);
     if (random_bytes(&q->rng, sizeof q->rng) < 0)
         q->rng = 0x853c49e6748fea9bULL ^ (uint64_t)(uintptr_t)q;
     return q;
+}
+
+static void free_node(qi_node *n)
+{
+    ent_free(of_node(n));
 }
 
 void queue_free(queue_t *q)
 {
     if (!q)
         return;
-    for (size_t i = 0; i < q->nib; i++)
-        for (qent *x = q->ib[i], *nx; x; x = nx) {
-            nx = x->idnext;
-            ent_free(x);
-        }
-    for (size_t i = 0; i < q->ndb; i++)
-        for (dnode *n = q->db[i], *nx; n; n = nx) {
-            nx = n->hnext;
-            free(n);
-        }
-    for (size_t i = 0; i < q->ncb; i++)
-        for (crec *r = q->cb[i], *nx; r; r = nx) {
-            nx = r->next;
-            free(r);
-        }
-    free(q->kb);
-    free(q->ib);
-    free(q->db);
-    free(q->cb);
-    free(q->timed.v);
-    free(q->ready.v);
-    free(q->blocked.v);
-    free(q->active.v);
+    qi_ids_drain(&q->ids, free_node);
+    qi_keys_free(&q->keys);
+    qi_stamps_free(&q->cooled);
+    qi_heap_free(&q->timed);
+    qi_heap_free(&q->ready);
     free(q->scratch.v);
     free(q);
 }
@@ -980,14 +600,14 @@ void queue_set_params(queue_t *q, const queue_params *p)
     q->scratch.n = 0;
     for (size_t i = 0; i < q->timed.n; i++)
         if (q->timed.v[i]->e.state == ENTRY_WAITING && !q->timed.v[i]->e.manual)
-            vec_push(&q->scratch, q->timed.v[i]);
+            vec_push(&q->scratch, of_node(q->timed.v[i]));
     for (size_t i = 0; i < q->scratch.n; i++) {
         qent *x = q->scratch.v[i];
-        uint64_t d = debounce_due(q, x->e.first_seen, x->e.last_event);
-        d = max64(max64(d, cooldown_until(q, x->e.section, x->e.plex_path)), x->not_before);
-        if (d == x->e.due)
+        uint64_t d = debounce_due(q, x->n.e.first_seen, x->n.e.last_event);
+        d = max64(max64(d, cooldown_until(q, x->n.e.section, x->n.e.plex_path)), x->not_before);
+        if (d == x->n.e.due)
             continue;
-        x->e.due = d;
+        x->n.e.due = d;
         reschedule(q, x);
         emit(q, x, QCHANGE_PUT);
     }
@@ -1002,7 +622,7 @@ void queue_set_next_id(queue_t *q, int64_t next_id)
 
 static void merge_event(queue_t *q, qent *x, const q_event *ev, uint64_t now)
 {
-    q_entry *e = &x->e;
+    q_entry *e = &x->n.e;
     e->first_seen = min64(e->first_seen, ev->at);
     e->last_event = max64(e->last_event, ev->at);
     files_union(e, ev->files, ev->n_files);
@@ -1031,42 +651,42 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
         merge_event(q, outer, ev, now);
         emit(q, outer, QCHANGE_PUT);
         if (res)
-            *res = (q_add_result){.kind = QADD_MERGED, .entry = &outer->e};
+            *res = (q_add_result){.kind = QADD_MERGED, .entry = &outer->n.e};
         return 0;
     }
     if (act) {
         fold_dirty(act, ev->at, ev->at, ev->files, ev->n_files, ev->source_bit, 1, ev->manual);
         emit(q, act, QCHANGE_PUT);
         if (res)
-            *res = (q_add_result){.kind = QADD_DIRTY, .entry = &act->e};
+            *res = (q_add_result){.kind = QADD_DIRTY, .entry = &act->n.e};
         return 0;
     }
 
     size_t nabs = collect_below(q, ev->section, p, len);
-    if (q->p.max_pending > 0 && q->count + 1 > (size_t)q->p.max_pending + nabs) {
+    if (q->p.max_pending > 0 && qi_keys_count(&q->keys) + 1 > (size_t)q->p.max_pending + nabs) {
         q->scratch.n = 0;
         return -ENOSPC;
     }
     qent *x = ent_alloc(ev->section, p, ev->arr_path);
-    x->e.id = take_id(q);
-    x->e.first_seen = x->e.last_event = ev->at;
-    x->e.sources = ev->source_bit;
-    x->e.events = 1;
-    x->e.manual = ev->manual;
-    files_union(&x->e, ev->files, ev->n_files);
-    x->e.state = ev->section == QUEUE_SECTION_UNRESOLVED ? ENTRY_UNRESOLVED : ENTRY_WAITING;
-    id_insert(q, x);
+    x->n.e.id = take_id(q);
+    x->n.e.first_seen = x->n.e.last_event = ev->at;
+    x->n.e.sources = ev->source_bit;
+    x->n.e.events = 1;
+    x->n.e.manual = ev->manual;
+    files_union(&x->n.e, ev->files, ev->n_files);
+    x->n.e.state = ev->section == QUEUE_SECTION_UNRESOLVED ? ENTRY_UNRESOLVED : ENTRY_WAITING;
+    qi_ids_insert(&q->ids, &x->n);
     /* Absorbed entries give up their state: a parked one's request is renewed by this event, so
      * the new entry waits like any other and carries no park reason (the error comes back by
      * itself if the cause is still there); a retry's backoff end is kept as not_before. */
     unsigned absorbed = absorb_scratch(q, x);
-    x->e.due = x->e.state == ENTRY_WAITING ? waiting_due(q, x, now)
-                                            : debounce_due(q, x->e.first_seen, x->e.last_event);
+    x->n.e.due = x->n.e.state == ENTRY_WAITING ? waiting_due(q, x, now)
+                                            : debounce_due(q, x->n.e.first_seen, x->n.e.last_event);
     index_insert(q, x);
     place(q, x);
     emit(q, x, QCHANGE_PUT);
     if (res)
-        *res = (q_add_result){.kind = QADD_NEW, .entry = &x->e, .absorbed = absorbed};
+        *res = (q_add_result){.kind = QADD_NEW, .entry = &x->n.e, .absorbed = absorbed};
     return 0;
 }
 
@@ -1074,10 +694,10 @@ uint64_t queue_next_wakeup(const queue_t *q)
 {
     /* Every timed state needs a slot to start; with none free nothing can run before a
      * CHECKING/SYNCING entry ends, and the owner looks again after that call. */
-    if (q->active.n >= max_active(q))
+    if (q->n_active >= max_active(q))
         return UINT64_MAX;
     uint64_t w = UINT64_MAX;
-    const qent *t = heap_top(&q->timed), *r = heap_top(&q->ready);
+    const qi_node *t = qi_heap_top(&q->timed), *r = qi_heap_top(&q->ready);
     if (t)
         w = t->e.due;
     if (r)
@@ -1088,14 +708,14 @@ uint64_t queue_next_wakeup(const queue_t *q)
 static void to_ready(queue_t *q, qent *x, bool blocked)
 {
     unplace(q, x);
-    if (x->e.state != ENTRY_READY) {
-        x->ready_from = x->e.state;
+    if (x->n.e.state != ENTRY_READY) {
+        x->ready_from = x->n.e.state;
         set_state(q, x, ENTRY_READY);
         emit(q, x, QCHANGE_PUT);
     }
     if (blocked) {
         x->where = IN_BLOCKED;
-        list_add(&q->blocked, x);
+        list_push(&q->blocked, &x->wait);
     } else {
         place(q, x);
     }
@@ -1105,42 +725,42 @@ q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age)
 {
     if (needs_age)
         *needs_age = false;
-    if (q->active.n >= max_active(q)) {
-        qent *t;
-        while ((t = heap_top(&q->timed)) && t->e.due <= now)
-            to_ready(q, t, false);
+    if (q->n_active >= max_active(q)) {
+        qi_node *t;
+        while ((t = qi_heap_top(&q->timed)) && t->e.due <= now)
+            to_ready(q, of_node(t), false);
         return NULL;
     }
     for (;;) {
-        qent *t = heap_top(&q->timed), *r = heap_top(&q->ready);
+        qi_node *t = qi_heap_top(&q->timed), *r = qi_heap_top(&q->ready);
         if (t && t->e.due > now)
             t = NULL;
         if (r && r->e.due > now)
             r = NULL;
-        qent *c = t && r ? (before(t, r) ? t : r) : (t ? t : r);
+        qent *c = of_node(t && r ? (qi_before(t, r) ? t : r) : (t ? t : r));
         if (!c)
             return NULL;
         if (nested_with_active(q, c)) {
             to_ready(q, c, true);
             continue;
         }
-        entry_state from = c->e.state == ENTRY_READY ? (entry_state)c->ready_from : c->e.state;
+        entry_state from = c->n.e.state == ENTRY_READY ? (entry_state)c->ready_from : c->n.e.state;
         unplace(q, c);
         /* Only a restore can leave pending entries nested; one scan of c covers them. */
-        collect_below(q, c->e.section, c->e.plex_path, strlen(c->e.plex_path));
+        collect_below(q, c->n.e.section, c->n.e.plex_path, strlen(c->n.e.plex_path));
         absorb_scratch(q, c);
         /* dirty means "an event arrived since this run started"; the run starting now includes
          * every event so far. */
-        c->e.dirty = false;
-        c->e.dirty_first = 0;
+        c->n.e.dirty = false;
+        c->n.e.dirty_first = 0;
         c->dirty_manual = 0;
         c->not_before = 0;
         set_state(q, c, ENTRY_CHECKING);
         place(q, c);
         if (needs_age)
-            *needs_age = q->p.min_age_ms > 0 && !c->e.manual && (from == ENTRY_WAITING || from == ENTRY_AGING);
+            *needs_age = q->p.min_age_ms > 0 && !c->n.e.manual && (from == ENTRY_WAITING || from == ENTRY_AGING);
         emit(q, c, QCHANGE_PUT);
-        return &c->e;
+        return &c->n.e;
     }
 }
 
@@ -1150,27 +770,27 @@ static q_entry *leave_active(queue_t *q, qent *x, entry_state s, uint64_t d, uin
 {
     unplace(q, x);
     set_state(q, x, s);
-    x->e.due = d;
+    x->n.e.due = d;
     if (s != ENTRY_HELD) {
-        free(x->e.hold_reason);
-        x->e.hold_reason = NULL;
+        free(x->n.e.hold_reason);
+        x->n.e.hold_reason = NULL;
     }
     place(q, x);
     qent *carrier = settle(q, x, now);
     unblock(q);
-    return &carrier->e;
+    return &carrier->n.e;
 }
 
 q_entry *queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64_t now, bool *old_enough)
 {
-    qent *x = (qent *)e;
-    assert(x && x->e.state == ENTRY_CHECKING);
+    qent *x = of_entry(e);
+    assert(x && x->n.e.state == ENTRY_CHECKING);
     *old_enough = true;
     if (!q->p.min_age_ms)
         return e; /* MINIMUM_AGE was set to 0 by a reload since the entry was taken */
     /* An mtime in the future (clock skew on the remote) is no evidence of a recent write and
      * would hold the folder until the clocks meet: treat it as unknown. */
-    uint64_t ref = x->e.last_event;
+    uint64_t ref = x->n.e.last_event;
     if (newest_mtime <= now)
         ref = max64(ref, newest_mtime);
     uint64_t age = now > ref ? now - ref : 0;
@@ -1182,77 +802,106 @@ q_entry *queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64
 
 q_entry *queue_hold(queue_t *q, q_entry *e, const char *reason, uint64_t now)
 {
-    qent *x = (qent *)e;
-    assert(x && is_active(x->e.state));
-    replace_str(&x->e.hold_reason, reason ? reason : "held");
+    qent *x = of_entry(e);
+    assert(x && is_active(x->n.e.state));
+    replace_str(&x->n.e.hold_reason, reason ? reason : "held");
     return leave_active(q, x, ENTRY_HELD, sat_add(now, q->p.hold_recheck_ms), now);
 }
 
 void queue_sync_started(queue_t *q, q_entry *e, uint64_t now)
 {
     (void)now;
-    qent *x = (qent *)e;
-    assert(x && x->e.state == ENTRY_CHECKING);
+    qent *x = of_entry(e);
+    assert(x && x->n.e.state == ENTRY_CHECKING);
     set_state(q, x, ENTRY_SYNCING);
     emit(q, x, QCHANGE_PUT);
 }
 
 q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now)
 {
-    qent *x = (qent *)e;
-    assert(x && is_active(x->e.state));
+    qent *x = of_entry(e);
+    assert(x && is_active(x->n.e.state));
     switch (o) {
     case SYNC_OK: {
-        queue_note_success(q, x->e.section, x->e.plex_path, now);
-        if (!x->e.dirty) {
+        queue_note_success(q, x->n.e.section, x->n.e.plex_path, now);
+        if (!x->n.e.dirty) {
             ent_remove(q, x);
             unblock(q);
             return NULL;
         }
         /* Start over for the events that came during the run. */
-        x->e.first_seen = x->e.dirty_first;
-        x->e.attempts = 0;
-        x->e.manual = x->dirty_manual;
-        x->e.dirty = false;
-        x->e.dirty_first = 0;
+        x->n.e.first_seen = x->n.e.dirty_first;
+        x->n.e.attempts = 0;
+        x->n.e.manual = x->dirty_manual;
+        x->n.e.dirty = false;
+        x->n.e.dirty_first = 0;
         x->dirty_manual = 0;
         x->not_before = 0;
-        free(x->e.last_error);
-        x->e.last_error = NULL;
-        free(x->e.park_reason);
-        x->e.park_reason = NULL;
+        free(x->n.e.last_error);
+        x->n.e.last_error = NULL;
+        free(x->n.e.park_reason);
+        x->n.e.park_reason = NULL;
         uint64_t d = waiting_due(q, x, now);
-        if (!x->e.manual)
+        if (!x->n.e.manual)
             d = max64(d, sat_add(now, q->p.cooldown_ms));
         return leave_active(q, x, ENTRY_WAITING, d, now);
     }
     case SYNC_TRANSIENT: {
         if (error)
-            replace_str(&x->e.last_error, error);
-        x->e.attempts = sat_addu(x->e.attempts, 1);
-        uint64_t d = sat_add(now, backoff(q, x->e.attempts));
+            replace_str(&x->n.e.last_error, error);
+        x->n.e.attempts = sat_addu(x->n.e.attempts, 1);
+        uint64_t d = sat_add(now, backoff(q, x->n.e.attempts));
         x->not_before = d;
         return leave_active(q, x, ENTRY_RETRY, d, now);
     }
     case SYNC_PARKED:
     default:
         if (error)
-            replace_str(&x->e.last_error, error);
-        replace_str(&x->e.park_reason, error ? error : "parked");
-        return leave_active(q, x, ENTRY_PARKED, x->e.due, now);
+            replace_str(&x->n.e.last_error, error);
+        replace_str(&x->n.e.park_reason, error ? error : "parked");
+        return leave_active(q, x, ENTRY_PARKED, x->n.e.due, now);
     }
+}
+
+typedef struct pick {
+    qvec *v;
+    bool (*want)(entry_state s);
+} pick;
+
+static void pick_one(void *ud, qi_node *n)
+{
+    pick *p = ud;
+    if (p->want(n->e.state))
+        vec_push(p->v, of_node(n));
+}
+
+/* The keyed entries whose state `want` accepts, into v (in table order). */
+static void collect_keyed(queue_t *q, qvec *v, bool (*want)(entry_state s))
+{
+    pick p = {v, want};
+    qi_keys_foreach(&q->keys, pick_one, &p);
+}
+
+static bool is_parked(entry_state s)
+{
+    return s == ENTRY_PARKED;
+}
+
+static bool is_idle(entry_state s)
+{
+    return !is_active(s);
 }
 
 int queue_unpark(queue_t *q, q_entry *e, uint64_t now)
 {
-    qent *x = (qent *)e;
-    if (!x || x->e.state != ENTRY_PARKED)
+    qent *x = of_entry(e);
+    if (!x || x->n.e.state != ENTRY_PARKED)
         return 0;
     unplace(q, x);
     set_state(q, x, ENTRY_WAITING);
-    free(x->e.park_reason);
-    x->e.park_reason = NULL;
-    x->e.due = now;
+    free(x->n.e.park_reason);
+    x->n.e.park_reason = NULL;
+    x->n.e.due = now;
     x->not_before = 0;
     place(q, x);
     emit(q, x, QCHANGE_PUT);
@@ -1264,13 +913,10 @@ int queue_unpark_all(queue_t *q, uint64_t now)
     if (!q->nstate[ENTRY_PARKED])
         return 0;
     qvec parked = {0};
-    for (size_t i = 0; i < q->nkb; i++)
-        for (q_entry *e = q->kb[i]; e; e = e->hnext)
-            if (e->state == ENTRY_PARKED)
-                vec_push(&parked, (qent *)e);
+    collect_keyed(q, &parked, is_parked);
     int n = 0;
     for (size_t i = 0; i < parked.n; i++)
-        n += queue_unpark(q, &parked.v[i]->e, now);
+        n += queue_unpark(q, &parked.v[i]->n.e, now);
     free(parked.v);
     return n;
 }
@@ -1283,17 +929,17 @@ static bool retarget(queue_t *q, qent *x, const q_mapping *m, uint64_t now)
     if (!m->plex_path || !m->plex_path[0])
         return false;
     /* "No library list yet" never undoes a resolution the entry already has. */
-    if (m->section == QUEUE_SECTION_UNRESOLVED && x->e.section != QUEUE_SECTION_UNRESOLVED)
+    if (m->section == QUEUE_SECTION_UNRESOLVED && x->n.e.section != QUEUE_SECTION_UNRESOLVED)
         return false;
     bool changed = false;
-    if (m->section != x->e.section || strcmp(m->plex_path, x->e.plex_path) != 0) {
-        x->e.section = m->section;
+    if (m->section != x->n.e.section || strcmp(m->plex_path, x->n.e.plex_path) != 0) {
+        x->n.e.section = m->section;
         ent_set_path(x, m->plex_path);
         changed = true;
     }
-    if (x->e.section != QUEUE_SECTION_UNRESOLVED && x->e.state == ENTRY_UNRESOLVED) {
-        x->e.state = ENTRY_WAITING;
-        x->e.due = waiting_due(q, x, now);
+    if (x->n.e.section != QUEUE_SECTION_UNRESOLVED && x->n.e.state == ENTRY_UNRESOLVED) {
+        x->n.e.state = ENTRY_WAITING;
+        x->n.e.due = waiting_due(q, x, now);
         changed = true;
     }
     return changed;
@@ -1303,25 +949,25 @@ static bool retarget(queue_t *q, qent *x, const q_mapping *m, uint64_t now)
  * Returns true when anything changed (and was emitted). */
 static bool relink(queue_t *q, qent *x, uint64_t now, bool changed)
 {
-    const char *p = x->e.plex_path;
+    const char *p = x->n.e.plex_path;
     size_t len = strlen(p);
     qent *outer, *act;
-    scan_up(q, x->e.section, p, len, true, &outer, &act);
+    scan_up(q, x->n.e.section, p, len, true, &outer, &act);
     if (outer || act) {
         if (outer) {
             fold(outer, x);
             refresh_due(q, outer, now);
         } else {
-            fold_dirty(act, x->e.first_seen, x->e.last_event, (const char *const *)x->e.files, x->e.n_files,
-                       x->e.sources, x->e.events, x->e.manual);
+            fold_dirty(act, x->n.e.first_seen, x->n.e.last_event, (const char *const *)x->n.e.files, x->n.e.n_files,
+                       x->n.e.sources, x->n.e.events, x->n.e.manual);
         }
         emit(q, x, QCHANGE_DEL);
-        id_remove(q, x);
+        qi_ids_remove(&q->ids, &x->n);
         ent_free(x);
         emit(q, outer ? outer : act, QCHANGE_PUT);
         return true;
     }
-    collect_below(q, x->e.section, p, len);
+    collect_below(q, x->n.e.section, p, len);
     if (absorb_scratch(q, x)) {
         refresh_due(q, x, now);
         changed = true;
@@ -1335,22 +981,22 @@ static bool relink(queue_t *q, qent *x, uint64_t now, bool changed)
 
 static qent *ent_clone(queue_t *q, const qent *src)
 {
-    qent *c = ent_alloc(src->e.section, src->e.plex_path, src->e.arr_path);
-    char *plex = c->e.plex_path, *arr = c->e.arr_path;
-    c->e = src->e;
-    c->e.plex_path = plex;
-    c->e.arr_path = arr;
-    c->e.hnext = NULL;
-    c->e.files = NULL;
-    c->e.n_files = 0;
-    files_set(&c->e, (const char *const *)src->e.files, src->e.n_files);
-    c->e.park_reason = xstrdup(src->e.park_reason);
-    c->e.last_error = xstrdup(src->e.last_error);
-    c->e.hold_reason = xstrdup(src->e.hold_reason);
+    qent *c = ent_alloc(src->n.e.section, src->n.e.plex_path, src->n.e.arr_path);
+    char *plex = c->n.e.plex_path, *arr = c->n.e.arr_path;
+    c->n.e = src->n.e;
+    c->n.e.plex_path = plex;
+    c->n.e.arr_path = arr;
+    c->n.e.hnext = NULL;
+    c->n.e.files = NULL;
+    c->n.e.n_files = 0;
+    files_set(&c->n.e, (const char *const *)src->n.e.files, src->n.e.n_files);
+    c->n.e.park_reason = xstrdup(src->n.e.park_reason);
+    c->n.e.last_error = xstrdup(src->n.e.last_error);
+    c->n.e.hold_reason = xstrdup(src->n.e.hold_reason);
     c->not_before = src->not_before;
     c->ready_from = src->ready_from;
-    c->e.id = take_id(q);
-    id_insert(q, c);
+    c->n.e.id = take_id(q);
+    qi_ids_insert(&q->ids, &c->n);
     return c;
 }
 
@@ -1362,7 +1008,7 @@ static size_t usable_mappings(const qent *x, const q_mapping *out, size_t n, con
         const q_mapping *m = &out[j];
         if (!m->plex_path || !m->plex_path[0])
             continue;
-        if (m->section == QUEUE_SECTION_UNRESOLVED && x->e.section != QUEUE_SECTION_UNRESOLVED)
+        if (m->section == QUEUE_SECTION_UNRESOLVED && x->n.e.section != QUEUE_SECTION_UNRESOLVED)
             continue;
         bool dup = false;
         for (size_t i = 0; i < k && !dup; i++)
@@ -1382,7 +1028,7 @@ static int remap_one(queue_t *q, qent *x, const q_mapping *out, size_t n, uint64
     size_t k = usable_mappings(x, out, n, use);
     bool keep = k == 0;
     for (size_t j = 0; j < k && !keep; j++)
-        keep = use[j]->section == x->e.section && strcmp(use[j]->plex_path, x->e.plex_path) == 0;
+        keep = use[j]->section == x->n.e.section && strcmp(use[j]->plex_path, x->n.e.plex_path) == 0;
     if (keep)
         return relink(q, x, now, false) ? 1 : 0;
     /* Clone before x is put back: x may merge away. */
@@ -1402,10 +1048,7 @@ static int remap_one(queue_t *q, qent *x, const q_mapping *out, size_t n, uint64
 int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now)
 {
     qvec work = {0};
-    for (size_t i = 0; i < q->nkb; i++)
-        for (q_entry *e = q->kb[i]; e; e = e->hnext)
-            if (!is_active(e->state))
-                vec_push(&work, (qent *)e);
+    collect_keyed(q, &work, is_idle);
     /* Detach them all first: putting one back may merge or absorb others. */
     for (size_t i = 0; i < work.n; i++) {
         index_remove(q, work.v[i]);
@@ -1417,7 +1060,7 @@ int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now)
         q_mapping out[REMAP_MAX];
         size_t n = 0;
         memset(out, 0, sizeof out);
-        int rc = fn(ud, x->e.arr_path, out, REMAP_MAX, &n);
+        int rc = fn(ud, x->n.e.arr_path, out, REMAP_MAX, &n);
         if (n > REMAP_MAX)
             n = REMAP_MAX;
         if (rc < 0) {
@@ -1425,7 +1068,7 @@ int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now)
                 changed++;
         } else if (n == 0) {
             emit(q, x, QCHANGE_DEL);
-            id_remove(q, x);
+            qi_ids_remove(&q->ids, &x->n);
             ent_free(x);
             changed++;
         } else {
@@ -1440,22 +1083,10 @@ int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now)
 
 /* ---- cooldown memory ---- */
 
-static void crec_sweep(queue_t *q)
+static bool cooled_down(void *ud, uint64_t at)
 {
-    for (size_t i = 0; i < q->ncb; i++) {
-        crec **pp = &q->cb[i];
-        while (*pp) {
-            crec *r = *pp;
-            if (sat_add(r->at, q->p.cooldown_ms) <= q->cnow) {
-                *pp = r->next;
-                free(r);
-                q->ncr--;
-            } else {
-                pp = &r->next;
-            }
-        }
-    }
-    q->csweep = max64(CREC_SWEEP_MIN, 2 * q->ncr);
+    const queue_t *q = ud;
+    return sat_add(at, q->p.cooldown_ms) <= q->cnow;
 }
 
 void queue_note_success(queue_t *q, long section, const char *plex_path, uint64_t at)
@@ -1464,28 +1095,20 @@ void queue_note_success(queue_t *q, long section, const char *plex_path, uint64_
         return; /* nothing to remember: no cooldown */
     q->cnow = max64(q->cnow, at);
     size_t len = strlen(plex_path);
-    uint32_t h = key_hash(section, plex_path, len);
-    crec *r = crec_find(q, section, plex_path, len, h);
-    if (r) {
-        r->at = max64(r->at, at);
+    uint64_t *last = qi_stamps_find(&q->cooled, section, plex_path, len);
+    if (last) {
+        *last = max64(*last, at);
         return;
     }
     if (sat_add(at, q->p.cooldown_ms) <= q->cnow)
         return; /* already over */
-    TABLE_GROW(q->cb, q->ncb, q->ncr, crec, next, NODE_HASH);
-    r = xmalloc(sizeof *r + len + 1);
-    r->section = section;
-    r->at = at;
-    r->hash = h;
-    memcpy(r->key, plex_path, len + 1);
-    size_t b = h & (q->ncb - 1);
-    r->next = q->cb[b];
-    q->cb[b] = r;
-    q->ncr++;
+    qi_stamps_add(&q->cooled, section, plex_path, len, at);
     /* Records older than the cooldown no longer matter; sweeping when the count doubles keeps
      * memory bounded by the successes of one cooldown window, at O(1) amortized. */
-    if (q->ncr > q->csweep)
-        crec_sweep(q);
+    if (q->cooled.count > q->csweep) {
+        qi_stamps_sweep(&q->cooled, cooled_down, q);
+        q->csweep = max64(CREC_SWEEP_MIN, 2 * q->cooled.count);
+    }
 }
 
 /* ---- restore ---- */
@@ -1495,46 +1118,45 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
     if (!e || !e->plex_path || !e->plex_path[0])
         return -EINVAL;
     size_t len = strlen(e->plex_path);
-    if (kt_find(q, e->section, e->plex_path, len, key_hash(e->section, e->plex_path, len)) ||
-        (e->id > 0 && id_find(q, e->id)))
+    if (key_find(q, e->section, e->plex_path, len) || (e->id > 0 && qi_ids_find(&q->ids, e->id)))
         return -EEXIST;
     qent *x = ent_alloc(e->section, e->plex_path, e->arr_path);
-    x->e.id = e->id > 0 ? e->id : take_id(q);
-    x->e.first_seen = e->first_seen;
-    x->e.last_event = e->last_event;
-    x->e.due = e->due;
-    x->e.state = (unsigned)e->state < ENTRY_STATE_COUNT ? e->state : ENTRY_WAITING;
-    x->e.attempts = e->attempts;
-    x->e.dirty = e->dirty;
-    x->e.dirty_first = e->dirty_first;
-    x->e.manual = e->manual;
-    files_set(&x->e, (const char *const *)e->files, e->files ? e->n_files : 0);
-    x->e.sources = e->sources;
-    x->e.events = e->events;
-    x->e.park_reason = xstrdup(e->park_reason);
-    x->e.last_error = xstrdup(e->last_error);
-    x->e.hold_reason = xstrdup(e->hold_reason);
+    x->n.e.id = e->id > 0 ? e->id : take_id(q);
+    x->n.e.first_seen = e->first_seen;
+    x->n.e.last_event = e->last_event;
+    x->n.e.due = e->due;
+    x->n.e.state = (unsigned)e->state < ENTRY_STATE_COUNT ? e->state : ENTRY_WAITING;
+    x->n.e.attempts = e->attempts;
+    x->n.e.dirty = e->dirty;
+    x->n.e.dirty_first = e->dirty_first;
+    x->n.e.manual = e->manual;
+    files_set(&x->n.e, (const char *const *)e->files, e->files ? e->n_files : 0);
+    x->n.e.sources = e->sources;
+    x->n.e.events = e->events;
+    x->n.e.park_reason = xstrdup(e->park_reason);
+    x->n.e.last_error = xstrdup(e->last_error);
+    x->n.e.hold_reason = xstrdup(e->hold_reason);
 
-    entry_state s = x->e.state;
-    if (x->e.section == QUEUE_SECTION_UNRESOLVED)
+    entry_state s = x->n.e.state;
+    if (x->n.e.section == QUEUE_SECTION_UNRESOLVED)
         s = ENTRY_UNRESOLVED;
     else if (s == ENTRY_UNRESOLVED)
         s = ENTRY_WAITING;
     /* Interrupted work runs again at once. A SYNCING entry had passed its age check; a CHECKING
      * one may not have (ready_from decides needs_age). */
-    x->ready_from = x->e.attempts > 0 || s == ENTRY_SYNCING ? ENTRY_RETRY : ENTRY_WAITING;
+    x->ready_from = x->n.e.attempts > 0 || s == ENTRY_SYNCING ? ENTRY_RETRY : ENTRY_WAITING;
     if (is_active(s)) {
         s = ENTRY_READY;
-        x->e.due = now;
+        x->n.e.due = now;
     }
-    x->e.state = s;
-    if ((is_timed(s) || s == ENTRY_READY) && q->p.clamp_future_ms && x->e.due > sat_add(now, q->p.clamp_future_ms))
-        x->e.due = sat_add(now, q->p.delay_ms); /* the clock jumped back: don't wait for ages */
+    x->n.e.state = s;
+    if ((is_timed(s) || s == ENTRY_READY) && q->p.clamp_future_ms && x->n.e.due > sat_add(now, q->p.clamp_future_ms))
+        x->n.e.due = sat_add(now, q->p.delay_ms); /* the clock jumped back: don't wait for ages */
     if (s == ENTRY_RETRY)
-        x->not_before = x->e.due;
-    if (x->e.id >= q->next_id)
-        q->next_id = x->e.id + 1;
-    id_insert(q, x);
+        x->not_before = x->n.e.due;
+    if (x->n.e.id >= q->next_id)
+        q->next_id = x->n.e.id + 1;
+    qi_ids_insert(&q->ids, &x->n);
     index_insert(q, x);
     place(q, x);
     return 0;
@@ -1546,20 +1168,19 @@ q_entry *queue_find(const queue_t *q, long section, const char *plex_path)
 {
     if (!plex_path)
         return NULL;
-    size_t len = strlen(plex_path);
-    qent *x = kt_find(q, section, plex_path, len, key_hash(section, plex_path, len));
-    return x ? &x->e : NULL;
+    qent *x = key_find(q, section, plex_path, strlen(plex_path));
+    return x ? &x->n.e : NULL;
 }
 
 q_entry *queue_find_id(const queue_t *q, int64_t id)
 {
-    qent *x = id_find(q, id);
+    qi_node *x = qi_ids_find(&q->ids, id);
     return x ? &x->e : NULL;
 }
 
 size_t queue_count(const queue_t *q)
 {
-    return q->count;
+    return qi_keys_count(&q->keys);
 }
 
 size_t queue_count_state(const queue_t *q, entry_state s)
@@ -1567,9 +1188,19 @@ size_t queue_count_state(const queue_t *q, entry_state s)
     return (unsigned)s < ENTRY_STATE_COUNT ? q->nstate[s] : 0;
 }
 
+typedef struct visit {
+    void (*fn)(void *ud, const q_entry *e);
+    void *ud;
+} visit;
+
+static void visit_one(void *ud, qi_node *n)
+{
+    const visit *v = ud;
+    v->fn(v->ud, &n->e);
+}
+
 void queue_foreach(const queue_t *q, void (*fn)(void *ud, const q_entry *e), void *ud)
 {
-    for (size_t i = 0; i < q->nkb; i++)
-        for (const q_entry *e = q->kb[i]; e; e = e->hnext)
-            fn(ud, e);
+    visit v = {fn, ud};
+    qi_keys_foreach(&q->keys, visit_one, &v);
 }

@@ -1,5 +1,6 @@
 /* store.c: durable state in SQLite (WAL): opening, corruption handling and migrations, the
- * in-memory staging area and its group commit, the start-up load, and history queries. */
+ * in-memory staging area and its group commit, and the start-up load. Reading and pruning the
+ * history table is store_history.c's. */
 #include "store.h"
 
 #include <errno.h>
@@ -15,11 +16,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_internal.h"
 #include "util.h"
 
 #define STORE_DB_NAME "plex-servarr-sync.db"
 #define STORE_BUSY_TIMEOUT_MS 5000
-#define STORE_HISTORY_MAX_LIMIT 500
 /* Room left in a path for ".corrupt-<seconds>.<n>-wal". */
 #define STORE_SUFFIX_ROOM 48
 
@@ -90,7 +91,6 @@ enum {
     ST_ENTRY_PUT,
     ST_ENTRY_DELETE,
     ST_HISTORY_INSERT,
-    ST_PRUNE,
     ST_COUNT
 };
 
@@ -107,8 +107,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HISTORY_INSERT] = "INSERT INTO history (section, plex_path, arr_path, sources, events,"
                           " started, duration_ms, status, rclone, plex, error, attempt)"
                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [ST_PRUNE] = ("DELETE FROM history WHERE id IN"
-                  " (SELECT id FROM history WHERE started < ? ORDER BY started LIMIT ?)"),
 };
 
 /* ---- staging ---- */
@@ -183,14 +181,6 @@ const char *hist_status_name(hist_status st)
     if ((unsigned)st < ARRAY_SIZE(hist_names))
         return hist_names[st];
     return "unknown";
-}
-
-static hist_status hist_status_parse(const char *name)
-{
-    for (size_t i = 0; name && i < ARRAY_SIZE(hist_names); i++)
-        if (strcmp(name, hist_names[i]) == 0)
-            return (hist_status)i;
-    return HIST_FAILED;
 }
 
 static const char *state_name(entry_state st)
@@ -1235,133 +1225,19 @@ int64_t store_max_entry_id(store_t *s)
     return max;
 }
 
-/* ---- history ---- */
+/* ---- for store_history.c (store_internal.h) ---- */
 
-/* LIKE pattern for "contains search": \ escapes the wildcards and itself. */
-static char *like_pattern(const char *search)
+sqlite3 *store_db(store_t *s)
 {
-    size_t n = strlen(search);
-    char *p = xmalloc(2 * n + 3);
-    size_t o = 0;
-    p[o++] = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (search[i] == '%' || search[i] == '_' || search[i] == '\\')
-            p[o++] = '\\';
-        p[o++] = search[i];
-    }
-    p[o++] = '%';
-    p[o] = '\0';
-    return p;
+    return s->db;
 }
 
-static void history_from_row(sqlite3_stmt *st, store_history *h)
+int store_sql_fail(store_t *s, int rc)
 {
-    h->id = sqlite3_column_int64(st, 0);
-    h->section = (long)sqlite3_column_int64(st, 1);
-    h->plex_path = nz((const char *)sqlite3_column_text(st, 2));
-    h->arr_path = nz((const char *)sqlite3_column_text(st, 3));
-    h->sources = (unsigned)sqlite3_column_int64(st, 4);
-    h->events = (unsigned)sqlite3_column_int64(st, 5);
-    h->started = (uint64_t)sqlite3_column_int64(st, 6);
-    h->duration_ms = (uint64_t)sqlite3_column_int64(st, 7);
-    h->status = hist_status_parse((const char *)sqlite3_column_text(st, 8));
-    h->rclone = nz((const char *)sqlite3_column_text(st, 9));
-    h->plex = nz((const char *)sqlite3_column_text(st, 10));
-    h->error = (const char *)sqlite3_column_text(st, 11);
-    h->attempt = (unsigned)sqlite3_column_int64(st, 12);
+    return sql_fail(s, rc);
 }
 
-int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud)
+const char *store_sqlerr(const store_t *s)
 {
-    if (!q || !fn || q->limit < 1 || q->limit > STORE_HISTORY_MAX_LIMIT || q->status < -1 ||
-        q->status > HIST_SKIPPED || q->before_id < 0)
-        return -EINVAL;
-    bool search = q->search && *q->search;
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT id, section, plex_path, arr_path, sources, events, started, duration_ms,"
-             " status, rclone, plex, error, attempt FROM history WHERE 1%s%s%s"
-             " ORDER BY id DESC LIMIT :limit",
-             q->before_id > 0 ? " AND id < :before" : "",
-             q->status >= 0 ? " AND status = :status" : "",
-             search ? " AND (plex_path LIKE :pat ESCAPE '\\' OR arr_path LIKE :pat ESCAPE '\\')"
-                    : "");
-    sqlite3_stmt *st = NULL;
-    char *pat = search ? like_pattern(q->search) : NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), q->limit);
-    if (rc == SQLITE_OK && q->before_id > 0)
-        rc = sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":before"), q->before_id);
-    if (rc == SQLITE_OK && q->status >= 0)
-        rc = sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":status"),
-                               hist_status_name((hist_status)q->status), -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && pat)
-        rc = sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":pat"), pat, -1,
-                               SQLITE_STATIC);
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-            break;
-        store_history h;
-        history_from_row(st, &h);
-        fn(ud, &h);
-    }
-    int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
-    if (ret < 0)
-        log_error("store: %s: reading history: %s", log_esc(s->path), log_esc(s->sqlerr));
-    sqlite3_finalize(st);
-    free(pat);
-    return ret;
-}
-
-int store_history_stats(store_t *s, store_stats *out)
-{
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        s->db,
-        "SELECT count(*), total(status = 'ok'), total(status = 'failed'),"
-        " total(status = 'parked'), total(status = 'skipped'),"
-        " coalesce(CAST(round(avg(CASE WHEN status = 'ok' THEN duration_ms END)) AS INTEGER), 0),"
-        " (SELECT id FROM history ORDER BY id DESC LIMIT 1),"
-        " (SELECT started FROM history ORDER BY id DESC LIMIT 1)"
-        " FROM history",
-        -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->total = (uint64_t)sqlite3_column_int64(st, 0);
-        out->ok = (uint64_t)sqlite3_column_int64(st, 1);
-        out->failed = (uint64_t)sqlite3_column_int64(st, 2);
-        out->parked = (uint64_t)sqlite3_column_int64(st, 3);
-        out->skipped = (uint64_t)sqlite3_column_int64(st, 4);
-        out->avg_duration_ms = (uint64_t)sqlite3_column_int64(st, 5);
-        out->last_sync_id = sqlite3_column_int64(st, 6);
-        out->last_sync = (uint64_t)sqlite3_column_int64(st, 7);
-        rc = SQLITE_DONE;
-    }
-    int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
-    if (ret < 0)
-        log_error("store: %s: history stats: %s", log_esc(s->path), log_esc(s->sqlerr));
-    sqlite3_finalize(st);
-    return ret;
-}
-
-int store_prune(store_t *s, uint64_t before, int max_rows)
-{
-    if (max_rows < 1)
-        return -EINVAL;
-    binder b = {0};
-    int ret = stmt_get(s, ST_PRUNE, &b.st);
-    if (ret == 0) {
-        b_u64(&b, before);
-        b_int(&b, max_rows);
-        ret = stmt_finish(s, &b);
-    }
-    if (ret < 0) {
-        log_error("store: %s: pruning history: %s", log_esc(s->path), log_esc(s->sqlerr));
-        return ret;
-    }
-    return sqlite3_changes(s->db);
+    return s->sqlerr;
 }
