@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +13,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
+#include "config_json.h"
 #include "log.h"
 #include "util.h"
 
-#define CFG_VALUE_MAX 4096           /* longest plain value, and longest string inside JSON */
-#define CFG_JSON_TEXT_MAX (64 * 1024) /* longest JSON variable (a map of many prefixes) */
-#define CFG_JSON_DEPTH_MAX 16
 #define SECRET_FILE_MAX 4096          /* largest X_FILE secret (a token or a password) */
 #define WHY_MAX 512
 
@@ -99,27 +94,6 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* Validate an http(s) URL and drop its trailing '/'s. NULL when fine, else the reason. */
-static const char *url_check(char *u)
-{
-    size_t skip;
-    if (ascii_strncasecmp(u, "http://", 7) == 0)
-        skip = 7;
-    else if (ascii_strncasecmp(u, "https://", 8) == 0)
-        skip = 8;
-    else
-        return "must start with http:// or https://";
-    for (const char *p = u; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return "must not contain spaces or control characters";
-    if (u[skip] == '\0' || u[skip] == '/')
-        return "has no host";
-    size_t n = strlen(u);
-    while (n > skip && u[n - 1] == '/')
-        u[--n] = '\0';
-    return NULL;
-}
-
 /* "250ms", "30s", "5m", "1h", "1d", "90s": the shortest exact spelling, for messages. */
 static void fmt_duration(uint64_t ms, char *out, size_t outlen)
 {
@@ -187,8 +161,7 @@ typedef enum {
     OPT_BOOL,
     OPT_DURATION,
     OPT_ENUM,
-    OPT_JSON_MAP,
-    OPT_JSON_LIST,
+    OPT_JSON,
     OPT_PATH,
 } opt_type;
 
@@ -212,8 +185,8 @@ typedef struct cfg_ctx {
 
 typedef struct cfg_opt cfg_opt;
 typedef int (*opt_enum_fn)(const char *v, int *out);
-/* Convert parsed JSON into the context; 0, or -EINVAL with `why` set. */
-typedef int (*opt_json_fn)(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+/* Parse a JSON value's text into the context (config_json.c); 0, or -EINVAL with `why` set. */
+typedef int (*opt_json_fn)(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 
 struct cfg_opt {
     const char *name;
@@ -234,10 +207,10 @@ struct cfg_opt {
 static int enum_durability(const char *v, int *out);
 static int enum_scan_scope(const char *v, int *out);
 static int enum_log_level(const char *v, int *out);
-static int json_replacements(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
-static int json_sections(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
-static int json_anchors(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
-static int json_mounts(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+static int json_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_sections(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_anchors(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_mounts(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 
 static const cfg_opt opts[] = {
     /* Plex */
@@ -251,7 +224,7 @@ static const cfg_opt opts[] = {
      FIELD(c.plex_identifier), .help = "X-Plex-Client-Identifier sent to Plex"},
     {.name = "SECTION_REFRESH", .type = OPT_DURATION, .min = MS_SEC, .max = MS_DAY, .def = "15m",
      FIELD(c.section_refresh_ms), .help = "how often Plex's library list is re-read"},
-    {.name = "SECTION_MAPPING", .type = OPT_JSON_MAP, .json = json_sections,
+    {.name = "SECTION_MAPPING", .type = OPT_JSON, .json = json_sections,
      .help = "JSON map of Plex path prefix -> section id, tried before Plex's library list"},
 
     /* server */
@@ -279,7 +252,7 @@ static const cfg_opt opts[] = {
     /* rclone */
     {.name = "USE_RCLONE", .type = OPT_BOOL, .def = "true", FIELD(c.use_rclone),
      .help = "refresh rclone's VFS before each scan"},
-    {.name = "RCLONE_MOUNTS", .type = OPT_JSON_LIST, .flags = OPT_SECRET, .json = json_mounts,
+    {.name = "RCLONE_MOUNTS", .type = OPT_JSON, .flags = OPT_SECRET, .json = json_mounts,
      .help = "JSON list of {root, url, fs, user, pass}, one per rclone mount"},
     {.name = "RCLONE_RC_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(rc_url),
      .help = "rclone remote-control URL of the one mount (shorthand for RCLONE_MOUNTS)"},
@@ -294,14 +267,14 @@ static const cfg_opt opts[] = {
      FIELD(c.rclone_timeout_ms), .help = "limit for one rclone call"},
 
     /* paths */
-    {.name = "PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+    {.name = "PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_replacements,
      FIELD(c.path_repl), .help = "JSON map of *arr path prefix -> Plex path prefix"},
-    {.name = "RCLONE_PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+    {.name = "RCLONE_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_replacements,
      FIELD(c.rclone_path_repl), .help = "JSON map of *arr path prefix -> rclone host path prefix"},
-    {.name = "LOCAL_PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+    {.name = "LOCAL_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_replacements,
      FIELD(c.local_path_repl),
      .help = "JSON map of *arr path prefix -> path this host can stat (unset: the Plex path)"},
-    {.name = "ANCHOR_FILES", .type = OPT_JSON_LIST, .json = json_anchors,
+    {.name = "ANCHOR_FILES", .type = OPT_JSON, .json = json_anchors,
      .help = "JSON list of files whose absence holds scans below their directory"},
     {.name = "SCAN_SCOPE", .type = OPT_ENUM, .def = "folder", .parse_enum = enum_scan_scope,
      .choices = "folder|root", FIELD(c.scan_scope),
@@ -476,7 +449,7 @@ static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, si
         goto bad;
     }
     if (o->flags & OPT_URL) {
-        const char *r = url_check(s);
+        const char *r = cfg_url_check(s);
         if (r) {
             set_err(why, whylen, "%s", r);
             goto bad;
@@ -516,355 +489,27 @@ static int opt_path(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size
     return 0;
 }
 
-/* Deepest bracket nesting of a JSON text, strings skipped. */
-static int json_depth(const char *s)
+/* The JSON variables' parsers (config_json.c), each pointed at its fields. */
+static int json_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
-    int depth = 0, max = 0;
-    bool in_str = false;
-    for (; *s; s++) {
-        if (in_str) {
-            if (*s == '\\' && s[1])
-                s++;
-            else if (*s == '"')
-                in_str = false;
-        } else if (*s == '"') {
-            in_str = true;
-        } else if (*s == '{' || *s == '[') {
-            if (++depth > max)
-                max = depth;
-        } else if (*s == '}' || *s == ']') {
-            depth--;
-        }
-    }
-    return max;
+    return cfg_json_replacements(o->name, v, opt_field(x, o), why, whylen);
 }
 
-/* Every key and string no longer than CFG_VALUE_MAX. */
-static bool json_strings_ok(const cJSON *j)
+static int json_sections(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
-    for (; j; j = j->next) {
-        if (j->string && strlen(j->string) > CFG_VALUE_MAX)
-            return false;
-        if (cJSON_IsString(j) && strlen(j->valuestring) > CFG_VALUE_MAX)
-            return false;
-        if (!json_strings_ok(j->child))
-            return false;
-    }
-    return true;
+    return cfg_json_sections(o->name, v, &x->c.section_map, &x->c.n_section_map, why, whylen);
 }
 
-static int opt_json(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
-{
-    if (strlen(v) > CFG_JSON_TEXT_MAX) {
-        set_err(why, whylen, "longer than %d bytes", CFG_JSON_TEXT_MAX);
-        return -EINVAL;
-    }
-    /* The script's .env wrote maps as '{...}' and its reader stripped one more layer of single
-     * quotes: a value that still carries them (set in the environment as is) means the same. */
-    char *t = trim_dup(v);
-    size_t n = strlen(t);
-    const char *text = t;
-    if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
-        t[n - 1] = '\0';
-        text = t + 1;
-    }
-    int rc = -EINVAL;
-    cJSON *j = NULL;
-    if (json_depth(text) > CFG_JSON_DEPTH_MAX) {
-        set_err(why, whylen, "JSON nested deeper than %d levels", CFG_JSON_DEPTH_MAX);
-        goto out;
-    }
-    const char *end = NULL;
-    j = cJSON_ParseWithOpts(text, &end, true);
-    if (!j) {
-        size_t at = end ? (size_t)(end - text) : 0;
-        set_err(why, whylen, "not valid JSON (error at byte %zu)", at);
-        goto out;
-    }
-    if (!json_strings_ok(j)) {
-        set_err(why, whylen, "a JSON string is longer than %d bytes", CFG_VALUE_MAX);
-        goto out;
-    }
-    if (o->type == OPT_JSON_MAP && !cJSON_IsObject(j)) {
-        set_err(why, whylen, "must be a JSON object such as {\"/from\": \"/to\"}");
-        goto out;
-    }
-    if (o->type == OPT_JSON_LIST && !cJSON_IsArray(j)) {
-        set_err(why, whylen, "must be a JSON list such as [...]");
-        goto out;
-    }
-    rc = o->json(x, o, j, why, whylen);
-out:
-    cJSON_Delete(j);
-    free(t);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- JSON converters */
-
-static int cmp_repl(const void *a, const void *b)
-{
-    const cfg_replacement *x = a, *y = b;
-    size_t lx = strlen(x->from), ly = strlen(y->from);
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x->from, y->from);
-}
-
-static int cmp_section(const void *a, const void *b)
-{
-    const cfg_section_map *x = a, *y = b;
-    size_t lx = strlen(x->prefix), ly = strlen(y->prefix);
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x->prefix, y->prefix);
-}
-
-static int cmp_mount(const void *a, const void *b)
-{
-    const cfg_mount *x = a, *y = b;
-    size_t lx = strlen(x->root), ly = strlen(y->root);
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x->root, y->root);
-}
-
-static int json_replacements(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
-{
-    cfg_replacements *r = opt_field(x, o);
-    r->v = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *r->v);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, j) {
-        const char *key = it->string;
-        if (!key || !*key) {
-            log_debug("%s: ignoring an entry with an empty key", o->name);
-            continue;
-        }
-        if (!cJSON_IsString(it)) {
-            set_err(why, whylen, "the value of '%s' must be a string", log_esc(key));
-            return -EINVAL;
-        }
-        if (has_ctl(key) || has_ctl(it->valuestring)) {
-            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
-            return -EINVAL;
-        }
-        char *from = path_normalize(key);
-        char *to = path_normalize(it->valuestring);
-        bool dup = false;
-        for (size_t i = 0; i < r->n && !dup; i++) {
-            if (!same_ci(r->v[i].from, from))
-                continue;
-            if (strcmp(r->v[i].to, to) != 0) {
-                set_err(why, whylen,
-                        "'%s' is given twice (ignoring case and slashes) with different targets",
-                        log_esc(from));
-                free(from);
-                free(to);
-                return -EINVAL;
-            }
-            dup = true;
-        }
-        if (dup) {
-            free(from);
-            free(to);
-            continue;
-        }
-        r->v[r->n].from = from;
-        r->v[r->n].to = to;
-        r->n++;
-    }
-    qsort(r->v, r->n, sizeof *r->v, cmp_repl);
-    return 0;
-}
-
-/* A section id: a JSON number or a numeric string, 1..INT_MAX. */
-static int section_id(const cJSON *it, long *out)
-{
-    if (cJSON_IsNumber(it)) {
-        double d = it->valuedouble;
-        if (!(d >= 1 && d <= INT_MAX) || d != (double)(long)d)
-            return -EINVAL;
-        *out = (long)d;
-        return 0;
-    }
-    if (cJSON_IsString(it)) {
-        char *t = trim_dup(it->valuestring);
-        uint64_t u = 0;
-        int rc = parse_u64(t, &u);
-        free(t);
-        if (rc || u < 1 || u > INT_MAX)
-            return -EINVAL;
-        *out = (long)u;
-        return 0;
-    }
-    return -EINVAL;
-}
-
-static int json_sections(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
-{
-    config_t *c = &x->c;
-    c->section_map = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *c->section_map);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, j) {
-        const char *key = it->string;
-        long id;
-        if (!key || !*key) {
-            log_debug("%s: ignoring an entry with an empty key", o->name);
-            continue;
-        }
-        if (has_ctl(key)) {
-            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
-            return -EINVAL;
-        }
-        if (section_id(it, &id) != 0) {
-            set_err(why, whylen, "the section of '%s' must be a positive whole number", log_esc(key));
-            return -EINVAL;
-        }
-        char *prefix = path_normalize(key);
-        bool dup = false;
-        for (size_t i = 0; i < c->n_section_map && !dup; i++) {
-            if (!same_ci(c->section_map[i].prefix, prefix))
-                continue;
-            if (c->section_map[i].section != id) {
-                set_err(why, whylen,
-                        "'%s' is given twice (ignoring case and slashes) with different sections",
-                        log_esc(prefix));
-                free(prefix);
-                return -EINVAL;
-            }
-            dup = true;
-        }
-        if (dup) {
-            free(prefix);
-            continue;
-        }
-        c->section_map[c->n_section_map].prefix = prefix;
-        c->section_map[c->n_section_map].section = id;
-        c->n_section_map++;
-    }
-    qsort(c->section_map, c->n_section_map, sizeof *c->section_map, cmp_section);
-    return 0;
-}
-
-static int json_anchors(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+static int json_anchors(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
     (void)o;
-    config_t *c = &x->c;
-    c->anchors = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *c->anchors);
-    const cJSON *it;
-    size_t idx = 0;
-    cJSON_ArrayForEach(it, j) {
-        idx++;
-        if (!cJSON_IsString(it) || !*it->valuestring) {
-            set_err(why, whylen, "item %zu must be a non-empty string", idx);
-            return -EINVAL;
-        }
-        if (has_ctl(it->valuestring)) {
-            set_err(why, whylen, "item %zu contains a control character", idx);
-            return -EINVAL;
-        }
-        char *p = path_normalize(it->valuestring);
-        if (p[0] != '/') {
-            set_err(why, whylen, "item %zu ('%s') must be an absolute path", idx, log_esc(p));
-            free(p);
-            return -EINVAL;
-        }
-        bool dup = false;
-        for (size_t i = 0; i < c->n_anchors && !dup; i++)
-            dup = strcmp(c->anchors[i], p) == 0;
-        if (dup) {
-            free(p);
-            continue;
-        }
-        c->anchors[c->n_anchors++] = p;
-    }
-    return 0;
+    return cfg_json_anchors(v, &x->c.anchors, &x->c.n_anchors, why, whylen);
 }
 
-static void mount_free(cfg_mount *m)
-{
-    free(m->root);
-    free(m->url);
-    free(m->fs);
-    free(m->user);
-    free(m->pass);
-}
-
-/* One RCLONE_MOUNTS item. RCLONE_MOUNTS is secret (it holds passwords): reasons never quote
- * a value other than the root. */
-static int mount_from_json(const cJSON *item, size_t idx, cfg_mount *m, char *why, size_t whylen)
-{
-    static const char *const keys[] = {"root", "url", "fs", "user", "pass"};
-    char **dst[] = {&m->root, &m->url, &m->fs, &m->user, &m->pass};
-    if (!cJSON_IsObject(item)) {
-        set_err(why, whylen, "item %zu must be an object {root, url, fs, user, pass}", idx);
-        return -EINVAL;
-    }
-    const cJSON *f;
-    cJSON_ArrayForEach(f, item) {
-        size_t k = 0;
-        while (k < ARRAY_SIZE(keys) && strcmp(f->string, keys[k]) != 0)
-            k++;
-        if (k == ARRAY_SIZE(keys)) {
-            set_err(why, whylen, "item %zu has an unknown key (allowed: root, url, fs, user, pass)", idx);
-            return -EINVAL;
-        }
-        if (cJSON_IsNull(f))
-            continue;
-        if (!cJSON_IsString(f)) {
-            set_err(why, whylen, "item %zu: %s must be a string", idx, keys[k]);
-            return -EINVAL;
-        }
-        if (has_ctl(f->valuestring)) {
-            set_err(why, whylen, "item %zu: %s contains a control character", idx, keys[k]);
-            return -EINVAL;
-        }
-        free(*dst[k]);
-        *dst[k] = *f->valuestring ? xstrdup(f->valuestring) : NULL;
-    }
-    if (!m->root) {
-        set_err(why, whylen, "item %zu: root is required", idx);
-        return -EINVAL;
-    }
-    char *root = path_normalize(m->root);
-    free(m->root);
-    m->root = root;
-    if (root[0] != '/') {
-        set_err(why, whylen, "item %zu: root must be an absolute path", idx);
-        return -EINVAL;
-    }
-    if (!m->url) {
-        set_err(why, whylen, "item %zu: url is required", idx);
-        return -EINVAL;
-    }
-    const char *r = url_check(m->url);
-    if (r) {
-        set_err(why, whylen, "item %zu: url %s", idx, r);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static int json_mounts(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+static int json_mounts(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
     (void)o;
-    x->mounts = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *x->mounts);
-    const cJSON *it;
-    size_t idx = 0;
-    cJSON_ArrayForEach(it, j) {
-        idx++;
-        cfg_mount *m = &x->mounts[x->n_mounts++];
-        if (mount_from_json(it, idx, m, why, whylen) != 0)
-            return -EINVAL;
-        for (size_t i = 0; i + 1 < x->n_mounts; i++) {
-            if (same_ci(x->mounts[i].root, m->root)) {
-                set_err(why, whylen, "item %zu: root '%s' is listed twice", idx, log_esc(m->root));
-                return -EINVAL;
-            }
-        }
-    }
-    qsort(x->mounts, x->n_mounts, sizeof *x->mounts, cmp_mount);
-    return 0;
+    return cfg_json_mounts(v, &x->mounts, &x->n_mounts, why, whylen);
 }
 
 /* ---------------------------------------------------------------- config_build */
@@ -1026,9 +671,8 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
             store_int(x, o, e);
         break;
     }
-    case OPT_JSON_MAP:
-    case OPT_JSON_LIST:
-        rc = opt_json(x, o, v, why, sizeof why);
+    case OPT_JSON:
+        rc = o->json(x, o, v, why, sizeof why);
         break;
     }
     if (rc) {
@@ -1071,7 +715,7 @@ static void ctx_free(cfg_ctx *x)
     free(x->rc_user);
     free(x->rc_pass);
     for (size_t i = 0; i < x->n_mounts; i++)
-        mount_free(&x->mounts[i]);
+        cfg_mount_free(&x->mounts[i]);
     free(x->mounts);
 }
 
@@ -1108,7 +752,7 @@ static int mounts_combine(cfg_ctx *x, char *err, size_t errlen)
     if (!c->use_rclone) {
         /* Checked above all the same, so turning the step back on cannot reveal a bad value. */
         for (size_t i = 0; i < c->n_mounts; i++)
-            mount_free(&c->mounts[i]);
+            cfg_mount_free(&c->mounts[i]);
         free(c->mounts);
         c->mounts = NULL;
         c->n_mounts = 0;
@@ -1289,7 +933,7 @@ void config_free(config_t *c)
     free(c->trusted_proxies);
     free(c->trusted);
     for (size_t i = 0; i < c->n_mounts; i++)
-        mount_free(&c->mounts[i]);
+        cfg_mount_free(&c->mounts[i]);
     free(c->mounts);
     free_repl(&c->path_repl);
     free_repl(&c->rclone_path_repl);
