@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dotenv.h"
 #include "fscheck.h"
 #include "http_client.h"
 #include "http_server.h"

@@ -1,13 +1,15 @@
 /* config.h: the daemon's configuration: a typed table of variables (type, range, default),
- * read from the environment, then filled in from a dotenv file for what the environment does
- * not set. Values keep the Python script's meaning and formats (JSON maps in single quotes,
- * durations like 30, 30s, 5m, 1h, 1d). */
+ * read from the environment, then filled in from a dotenv file (dotenv.h) for what the
+ * environment does not set. Values keep the Python script's meaning and formats (JSON maps in
+ * single quotes, durations like 30, 30s, 5m, 1h, 1d). */
 #ifndef PSS_CONFIG_H
 #define PSS_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dotenv.h"
 
 /* One prefix rewrite (PATH_REPLACEMENTS, RCLONE_PATH_REPLACEMENTS, LOCAL_PATH_REPLACEMENTS).
  * `from` is normalized (see path_normalize in util.h) and matched case-insensitively by whole component. */
@@ -106,27 +108,6 @@ typedef struct config {
     int log_level;                 /* LOG_LEVEL (log_level_t), default info */
     char *tz;                      /* TZ, passed to the process environment */
 } config_t;
-
-/* A snapshot of KEY=VALUE pairs (the process environment at start, so SIGHUP can re-read the
- * file over the original environment). */
-typedef struct env_map {
-    char **keys;
-    char **values;
-    size_t n;
-} env_map;
-
-void env_map_from_environ(env_map *m);           /* copies environ */
-const char *env_map_get(const env_map *m, const char *key);
-void env_map_set(env_map *m, const char *key, const char *value); /* replaces */
-void env_map_free(env_map *m);
-
-/* Parse a dotenv file's text into m: '#' comments, blank lines, optional "export ", KEY=VALUE,
- * single quotes (literal), double quotes (\n \t \" \\ escapes), unquoted values with trailing
- * " #comment" stripped and whitespace trimmed, '=' inside values kept. Returns 0, or -EINVAL with
- * err naming the line number and what is wrong. Keys already in m are replaced. */
-int dotenv_parse(const char *text, size_t len, env_map *m, char *err, size_t errlen);
-/* Read and parse a file; -errno if it cannot be read (err says why). */
-int dotenv_load(const char *path, env_map *m, char *err, size_t errlen);
 
 /* Duration: "30" (seconds), "30s", "5m", "1h", "1d", also "250ms"; surrounding spaces ignored.
  * 0 or -EINVAL. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "dotenv.h"
 #include "fscheck.h"
 #include "http_client.h"
 #include "log.h"

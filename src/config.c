@@ -1,11 +1,11 @@
 /* config.c: the configuration: a typed table of variables (type, range, default) parsed from the
- * environment over a dotenv file, with one message naming the variable at fault. */
+ * environment over a dotenv file (dotenv.c reads it), with one message naming the variable at
+ * fault. */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,15 +13,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
+#include "config_json.h"
 #include "log.h"
 #include "util.h"
 
-#define CFG_VALUE_MAX 4096           /* longest plain value, and longest string inside JSON */
-#define CFG_JSON_TEXT_MAX (64 * 1024) /* longest JSON variable (a map of many prefixes) */
-#define CFG_JSON_DEPTH_MAX 16
-#define DOTENV_FILE_MAX (1024 * 1024)
 #define SECRET_FILE_MAX 4096          /* largest X_FILE secret (a token or a password) */
 #define WHY_MAX 512
 
@@ -99,27 +94,6 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* Validate an http(s) URL and drop its trailing '/'s. NULL when fine, else the reason. */
-static const char *url_check(char *u)
-{
-    size_t skip;
-    if (ascii_strncasecmp(u, "http://", 7) == 0)
-        skip = 7;
-    else if (ascii_strncasecmp(u, "https://", 8) == 0)
-        skip = 8;
-    else
-        return "must start with http:// or https://";
-    for (const char *p = u; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return "must not contain spaces or control characters";
-    if (u[skip] == '\0' || u[skip] == '/')
-        return "has no host";
-    size_t n = strlen(u);
-    while (n > skip && u[n - 1] == '/')
-        u[--n] = '\0';
-    return NULL;
-}
-
 /* "250ms", "30s", "5m", "1h", "1d", "90s": the shortest exact spelling, for messages. */
 static void fmt_duration(uint64_t ms, char *out, size_t outlen)
 {
@@ -179,347 +153,6 @@ int parse_duration_ms(const char *s, uint64_t *out)
     return -EINVAL;
 }
 
-/* ---------------------------------------------------------------- env_map */
-
-/* The arrays hold pow2ceil(n) slots (at least 8), so growing needs no capacity field. */
-static size_t env_map_slots(size_t n)
-{
-    if (n == 0)
-        return 0;
-    size_t c = 8;
-    while (c < n)
-        c *= 2;
-    return c;
-}
-
-static void env_map_push(env_map *m, char *key, char *value)
-{
-    if (!m->keys || env_map_slots(m->n + 1) > env_map_slots(m->n)) {
-        size_t slots = env_map_slots(m->n + 1);
-        m->keys = xrealloc(m->keys, slots * sizeof *m->keys);
-        m->values = xrealloc(m->values, slots * sizeof *m->values);
-    }
-    m->keys[m->n] = key;
-    m->values[m->n] = value;
-    m->n++;
-}
-
-static ssize_t env_map_find(const env_map *m, const char *key)
-{
-    if (!m || !key)
-        return -1;
-    for (size_t i = 0; i < m->n; i++)
-        if (strcmp(m->keys[i], key) == 0)
-            return (ssize_t)i;
-    return -1;
-}
-
-/* Copies environ into m (m's previous contents are not freed: pass an empty map). When a name
- * appears twice, the first wins, as getenv(3) does. */
-void env_map_from_environ(env_map *m)
-{
-    m->keys = NULL;
-    m->values = NULL;
-    m->n = 0;
-    for (char **e = environ; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (!eq || eq == *e)
-            continue;
-        char *key = xstrndup(*e, (size_t)(eq - *e));
-        if (env_map_find(m, key) >= 0) {
-            free(key);
-            continue;
-        }
-        env_map_push(m, key, xstrdup(eq + 1));
-    }
-}
-
-const char *env_map_get(const env_map *m, const char *key)
-{
-    ssize_t i = env_map_find(m, key);
-    return i < 0 ? NULL : m->values[i];
-}
-
-/* Sets or replaces key; a NULL value removes the key. */
-void env_map_set(env_map *m, const char *key, const char *value)
-{
-    ssize_t i = env_map_find(m, key);
-    if (i >= 0) {
-        free(m->values[i]);
-        if (value) {
-            m->values[i] = xstrdup(value);
-            return;
-        }
-        free(m->keys[i]);
-        m->n--;
-        m->keys[i] = m->keys[m->n];
-        m->values[i] = m->values[m->n];
-        return;
-    }
-    if (value)
-        env_map_push(m, xstrdup(key), xstrdup(value));
-}
-
-void env_map_free(env_map *m)
-{
-    if (!m)
-        return;
-    for (size_t i = 0; i < m->n; i++) {
-        free(m->keys[i]);
-        free(m->values[i]);
-    }
-    free(m->keys);
-    free(m->values);
-    m->keys = NULL;
-    m->values = NULL;
-    m->n = 0;
-}
-
-/* ---------------------------------------------------------------- dotenv */
-
-static bool is_key_start(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-
-static bool is_key_char(char c)
-{
-    return is_key_start(c) || is_digit(c);
-}
-
-static bool is_line_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r';
-}
-
-typedef struct dotenv_cur {
-    const char *t;
-    size_t len, i, line;
-} dotenv_cur;
-
-/* After a closing quote only blanks and a '#' comment may follow on that line. */
-static bool dotenv_tail_ok(dotenv_cur *c)
-{
-    while (c->i < c->len && is_line_blank(c->t[c->i]))
-        c->i++;
-    if (c->i < c->len && c->t[c->i] == '#') {
-        while (c->i < c->len && c->t[c->i] != '\n')
-            c->i++;
-    }
-    return c->i >= c->len || c->t[c->i] == '\n';
-}
-
-/* Quoted value starting at the opening quote; may span lines ("\r\n" inside becomes "\n").
- * Single quotes are literal; double quotes decode \n \t \r \" \\ and keep other escapes as is. */
-static int dotenv_quoted(dotenv_cur *c, buf_t *v)
-{
-    char q = c->t[c->i++];
-    while (c->i < c->len) {
-        char ch = c->t[c->i];
-        if (ch == q) {
-            c->i++;
-            return 0;
-        }
-        if (ch == '\r' && c->i + 1 < c->len && c->t[c->i + 1] == '\n') {
-            c->i++;
-            continue;
-        }
-        if (ch == '\n')
-            c->line++;
-        if (q == '"' && ch == '\\' && c->i + 1 < c->len) {
-            char e = c->t[c->i + 1], d;
-            switch (e) {
-            case 'n': d = '\n'; break;
-            case 't': d = '\t'; break;
-            case 'r': d = '\r'; break;
-            case '"': d = '"'; break;
-            case '\\': d = '\\'; break;
-            default: d = 0; break;
-            }
-            if (d) {
-                if (buf_append(v, &d, 1))
-                    return -ENOBUFS;
-                c->i += 2;
-                continue;
-            }
-        }
-        if (buf_append(v, &ch, 1))
-            return -ENOBUFS;
-        c->i++;
-    }
-    return -EINVAL;
-}
-
-/* Unquoted value: to the end of the line, cut at a '#' that follows whitespace, trimmed. */
-static int dotenv_unquoted(dotenv_cur *c, buf_t *v)
-{
-    size_t s = c->i, e = c->i;
-    while (e < c->len && c->t[e] != '\n') {
-        /* c->t[s - 1] is '=' or a blank skipped after it: "A= #x" is empty, "A=#x" is "#x" */
-        if (c->t[e] == '#' && e > 0 && is_line_blank(c->t[e - 1]))
-            break;
-        e++;
-    }
-    c->i = e;
-    while (c->i < c->len && c->t[c->i] != '\n')
-        c->i++;
-    while (e > s && is_line_blank(c->t[e - 1]))
-        e--;
-    return buf_append(v, c->t + s, e - s);
-}
-
-static bool dotenv_line_has_eq(const dotenv_cur *c, size_t from)
-{
-    for (size_t k = from; k < c->len && c->t[k] != '\n'; k++)
-        if (c->t[k] == '=')
-            return true;
-    return false;
-}
-
-/* One KEY=VALUE line (c->i at its first non-blank byte) into tmp. */
-static int dotenv_assignment(dotenv_cur *c, env_map *tmp, char *err, size_t errlen)
-{
-    size_t line = c->line;
-    if (c->len - c->i > 6 && memcmp(c->t + c->i, "export", 6) == 0 &&
-        (c->t[c->i + 6] == ' ' || c->t[c->i + 6] == '\t')) {
-        c->i += 6;
-        while (c->i < c->len && is_line_blank(c->t[c->i]))
-            c->i++;
-    }
-    size_t ks = c->i;
-    while (c->i < c->len && is_key_char(c->t[c->i]))
-        c->i++;
-    size_t ke = c->i;
-    while (c->i < c->len && (c->t[c->i] == ' ' || c->t[c->i] == '\t'))
-        c->i++;
-    if (c->i >= c->len || c->t[c->i] != '=') {
-        if (dotenv_line_has_eq(c, ks))
-            set_err(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
-        else
-            set_err(err, errlen, "line %zu: expected KEY=VALUE", line);
-        return -EINVAL;
-    }
-    if (ke == ks || !is_key_start(c->t[ks])) {
-        set_err(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
-        return -EINVAL;
-    }
-    c->i++;
-    while (c->i < c->len && (c->t[c->i] == ' ' || c->t[c->i] == '\t'))
-        c->i++;
-
-    buf_t v;
-    buf_init(&v, DOTENV_FILE_MAX);
-    int rc;
-    if (c->i < c->len && (c->t[c->i] == '\'' || c->t[c->i] == '"')) {
-        rc = dotenv_quoted(c, &v);
-        if (rc == -EINVAL) {
-            set_err(err, errlen, "line %zu: unterminated quoted value", line);
-            goto out;
-        }
-        if (rc == 0 && !dotenv_tail_ok(c)) {
-            set_err(err, errlen, "line %zu: unexpected text after the closing quote", c->line);
-            rc = -EINVAL;
-            goto out;
-        }
-    } else {
-        rc = dotenv_unquoted(c, &v);
-    }
-    if (rc) {
-        set_err(err, errlen, "line %zu: value too long", line);
-        rc = -EINVAL;
-        goto out;
-    }
-    char *key = xstrndup(c->t + ks, ke - ks);
-    env_map_set(tmp, key, v.data ? v.data : "");
-    free(key);
-out:
-    buf_free(&v);
-    return rc;
-}
-
-int dotenv_parse(const char *text, size_t len, env_map *m, char *err, size_t errlen)
-{
-    dotenv_cur c = {.t = text, .len = len, .i = 0, .line = 1};
-    env_map tmp = {0};
-    int rc = 0;
-
-    const char *nul = memchr(text, '\0', len);
-    if (nul) {
-        size_t line = 1;
-        for (const char *p = text; p < nul; p++)
-            line += *p == '\n';
-        set_err(err, errlen, "line %zu: NUL byte", line);
-        return -EINVAL;
-    }
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        c.i = 3;
-
-    while (c.i < c.len) {
-        while (c.i < c.len && is_line_blank(c.t[c.i]))
-            c.i++;
-        if (c.i >= c.len)
-            break;
-        if (c.t[c.i] == '\n') {
-            c.i++;
-            c.line++;
-            continue;
-        }
-        if (c.t[c.i] == '#') {
-            while (c.i < c.len && c.t[c.i] != '\n')
-                c.i++;
-            continue;
-        }
-        rc = dotenv_assignment(&c, &tmp, err, errlen);
-        if (rc)
-            goto out;
-    }
-    /* Only a file that parsed entirely changes m. */
-    for (size_t i = 0; i < tmp.n; i++)
-        env_map_set(m, tmp.keys[i], tmp.values[i]);
-out:
-    env_map_free(&tmp);
-    return rc;
-}
-
-int dotenv_load(const char *path, env_map *m, char *err, size_t errlen)
-{
-    char perr[256];
-    char chunk[16384];
-    buf_t b;
-    int rc = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        set_err(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
-        return rc;
-    }
-    buf_init(&b, DOTENV_FILE_MAX);
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            set_err(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (buf_append(&b, chunk, (size_t)n)) {
-            rc = -EFBIG;
-            set_err(err, errlen, "%s: larger than %d bytes", log_esc(path), DOTENV_FILE_MAX);
-            goto out;
-        }
-    }
-    rc = dotenv_parse(b.data ? b.data : "", b.len, m, perr, sizeof perr);
-    if (rc)
-        set_err(err, errlen, "%s: %s", log_esc(path), perr);
-out:
-    close(fd);
-    buf_free(&b);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- the option table */
 
 typedef enum {
@@ -528,8 +161,7 @@ typedef enum {
     OPT_BOOL,
     OPT_DURATION,
     OPT_ENUM,
-    OPT_JSON_MAP,
-    OPT_JSON_LIST,
+    OPT_JSON,
     OPT_PATH,
 } opt_type;
 
@@ -553,8 +185,8 @@ typedef struct cfg_ctx {
 
 typedef struct cfg_opt cfg_opt;
 typedef int (*opt_enum_fn)(const char *v, int *out);
-/* Convert parsed JSON into the context; 0, or -EINVAL with `why` set. */
-typedef int (*opt_json_fn)(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+/* Parse a JSON value's text into the context (config_json.c); 0, or -EINVAL with `why` set. */
+typedef int (*opt_json_fn)(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 
 struct cfg_opt {
     const char *name;
@@ -575,10 +207,10 @@ struct cfg_opt {
 static int enum_durability(const char *v, int *out);
 static int enum_scan_scope(const char *v, int *out);
 static int enum_log_level(const char *v, int *out);
-static int json_replacements(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
-static int json_sections(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
-static int json_anchors(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
-static int json_mounts(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen);
+static int json_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_sections(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_anchors(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_mounts(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 
 static const cfg_opt opts[] = {
     /* Plex */
@@ -592,7 +224,7 @@ static const cfg_opt opts[] = {
      FIELD(c.plex_identifier), .help = "X-Plex-Client-Identifier sent to Plex"},
     {.name = "SECTION_REFRESH", .type = OPT_DURATION, .min = MS_SEC, .max = MS_DAY, .def = "15m",
      FIELD(c.section_refresh_ms), .help = "how often Plex's library list is re-read"},
-    {.name = "SECTION_MAPPING", .type = OPT_JSON_MAP, .json = json_sections,
+    {.name = "SECTION_MAPPING", .type = OPT_JSON, .json = json_sections,
      .help = "JSON map of Plex path prefix -> section id, tried before Plex's library list"},
 
     /* server */
@@ -620,7 +252,7 @@ static const cfg_opt opts[] = {
     /* rclone */
     {.name = "USE_RCLONE", .type = OPT_BOOL, .def = "true", FIELD(c.use_rclone),
      .help = "refresh rclone's VFS before each scan"},
-    {.name = "RCLONE_MOUNTS", .type = OPT_JSON_LIST, .flags = OPT_SECRET, .json = json_mounts,
+    {.name = "RCLONE_MOUNTS", .type = OPT_JSON, .flags = OPT_SECRET, .json = json_mounts,
      .help = "JSON list of {root, url, fs, user, pass}, one per rclone mount"},
     {.name = "RCLONE_RC_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(rc_url),
      .help = "rclone remote-control URL of the one mount (shorthand for RCLONE_MOUNTS)"},
@@ -635,14 +267,14 @@ static const cfg_opt opts[] = {
      FIELD(c.rclone_timeout_ms), .help = "limit for one rclone call"},
 
     /* paths */
-    {.name = "PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+    {.name = "PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_replacements,
      FIELD(c.path_repl), .help = "JSON map of *arr path prefix -> Plex path prefix"},
-    {.name = "RCLONE_PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+    {.name = "RCLONE_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_replacements,
      FIELD(c.rclone_path_repl), .help = "JSON map of *arr path prefix -> rclone host path prefix"},
-    {.name = "LOCAL_PATH_REPLACEMENTS", .type = OPT_JSON_MAP, .json = json_replacements,
+    {.name = "LOCAL_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_replacements,
      FIELD(c.local_path_repl),
      .help = "JSON map of *arr path prefix -> path this host can stat (unset: the Plex path)"},
-    {.name = "ANCHOR_FILES", .type = OPT_JSON_LIST, .json = json_anchors,
+    {.name = "ANCHOR_FILES", .type = OPT_JSON, .json = json_anchors,
      .help = "JSON list of files whose absence holds scans below their directory"},
     {.name = "SCAN_SCOPE", .type = OPT_ENUM, .def = "folder", .parse_enum = enum_scan_scope,
      .choices = "folder|root", FIELD(c.scan_scope),
@@ -817,7 +449,7 @@ static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, si
         goto bad;
     }
     if (o->flags & OPT_URL) {
-        const char *r = url_check(s);
+        const char *r = cfg_url_check(s);
         if (r) {
             set_err(why, whylen, "%s", r);
             goto bad;
@@ -857,355 +489,27 @@ static int opt_path(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size
     return 0;
 }
 
-/* Deepest bracket nesting of a JSON text, strings skipped. */
-static int json_depth(const char *s)
+/* The JSON variables' parsers (config_json.c), each pointed at its fields. */
+static int json_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
-    int depth = 0, max = 0;
-    bool in_str = false;
-    for (; *s; s++) {
-        if (in_str) {
-            if (*s == '\\' && s[1])
-                s++;
-            else if (*s == '"')
-                in_str = false;
-        } else if (*s == '"') {
-            in_str = true;
-        } else if (*s == '{' || *s == '[') {
-            if (++depth > max)
-                max = depth;
-        } else if (*s == '}' || *s == ']') {
-            depth--;
-        }
-    }
-    return max;
+    return cfg_json_replacements(o->name, v, opt_field(x, o), why, whylen);
 }
 
-/* Every key and string no longer than CFG_VALUE_MAX. */
-static bool json_strings_ok(const cJSON *j)
+static int json_sections(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
-    for (; j; j = j->next) {
-        if (j->string && strlen(j->string) > CFG_VALUE_MAX)
-            return false;
-        if (cJSON_IsString(j) && strlen(j->valuestring) > CFG_VALUE_MAX)
-            return false;
-        if (!json_strings_ok(j->child))
-            return false;
-    }
-    return true;
+    return cfg_json_sections(o->name, v, &x->c.section_map, &x->c.n_section_map, why, whylen);
 }
 
-static int opt_json(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
-{
-    if (strlen(v) > CFG_JSON_TEXT_MAX) {
-        set_err(why, whylen, "longer than %d bytes", CFG_JSON_TEXT_MAX);
-        return -EINVAL;
-    }
-    /* The script's .env wrote maps as '{...}' and its reader stripped one more layer of single
-     * quotes: a value that still carries them (set in the environment as is) means the same. */
-    char *t = trim_dup(v);
-    size_t n = strlen(t);
-    const char *text = t;
-    if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
-        t[n - 1] = '\0';
-        text = t + 1;
-    }
-    int rc = -EINVAL;
-    cJSON *j = NULL;
-    if (json_depth(text) > CFG_JSON_DEPTH_MAX) {
-        set_err(why, whylen, "JSON nested deeper than %d levels", CFG_JSON_DEPTH_MAX);
-        goto out;
-    }
-    const char *end = NULL;
-    j = cJSON_ParseWithOpts(text, &end, true);
-    if (!j) {
-        size_t at = end ? (size_t)(end - text) : 0;
-        set_err(why, whylen, "not valid JSON (error at byte %zu)", at);
-        goto out;
-    }
-    if (!json_strings_ok(j)) {
-        set_err(why, whylen, "a JSON string is longer than %d bytes", CFG_VALUE_MAX);
-        goto out;
-    }
-    if (o->type == OPT_JSON_MAP && !cJSON_IsObject(j)) {
-        set_err(why, whylen, "must be a JSON object such as {\"/from\": \"/to\"}");
-        goto out;
-    }
-    if (o->type == OPT_JSON_LIST && !cJSON_IsArray(j)) {
-        set_err(why, whylen, "must be a JSON list such as [...]");
-        goto out;
-    }
-    rc = o->json(x, o, j, why, whylen);
-out:
-    cJSON_Delete(j);
-    free(t);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- JSON converters */
-
-static int cmp_repl(const void *a, const void *b)
-{
-    const cfg_replacement *x = a, *y = b;
-    size_t lx = strlen(x->from), ly = strlen(y->from);
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x->from, y->from);
-}
-
-static int cmp_section(const void *a, const void *b)
-{
-    const cfg_section_map *x = a, *y = b;
-    size_t lx = strlen(x->prefix), ly = strlen(y->prefix);
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x->prefix, y->prefix);
-}
-
-static int cmp_mount(const void *a, const void *b)
-{
-    const cfg_mount *x = a, *y = b;
-    size_t lx = strlen(x->root), ly = strlen(y->root);
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x->root, y->root);
-}
-
-static int json_replacements(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
-{
-    cfg_replacements *r = opt_field(x, o);
-    r->v = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *r->v);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, j) {
-        const char *key = it->string;
-        if (!key || !*key) {
-            log_debug("%s: ignoring an entry with an empty key", o->name);
-            continue;
-        }
-        if (!cJSON_IsString(it)) {
-            set_err(why, whylen, "the value of '%s' must be a string", log_esc(key));
-            return -EINVAL;
-        }
-        if (has_ctl(key) || has_ctl(it->valuestring)) {
-            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
-            return -EINVAL;
-        }
-        char *from = path_normalize(key);
-        char *to = path_normalize(it->valuestring);
-        bool dup = false;
-        for (size_t i = 0; i < r->n && !dup; i++) {
-            if (!same_ci(r->v[i].from, from))
-                continue;
-            if (strcmp(r->v[i].to, to) != 0) {
-                set_err(why, whylen,
-                        "'%s' is given twice (ignoring case and slashes) with different targets",
-                        log_esc(from));
-                free(from);
-                free(to);
-                return -EINVAL;
-            }
-            dup = true;
-        }
-        if (dup) {
-            free(from);
-            free(to);
-            continue;
-        }
-        r->v[r->n].from = from;
-        r->v[r->n].to = to;
-        r->n++;
-    }
-    qsort(r->v, r->n, sizeof *r->v, cmp_repl);
-    return 0;
-}
-
-/* A section id: a JSON number or a numeric string, 1..INT_MAX. */
-static int section_id(const cJSON *it, long *out)
-{
-    if (cJSON_IsNumber(it)) {
-        double d = it->valuedouble;
-        if (!(d >= 1 && d <= INT_MAX) || d != (double)(long)d)
-            return -EINVAL;
-        *out = (long)d;
-        return 0;
-    }
-    if (cJSON_IsString(it)) {
-        char *t = trim_dup(it->valuestring);
-        uint64_t u = 0;
-        int rc = parse_u64(t, &u);
-        free(t);
-        if (rc || u < 1 || u > INT_MAX)
-            return -EINVAL;
-        *out = (long)u;
-        return 0;
-    }
-    return -EINVAL;
-}
-
-static int json_sections(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
-{
-    config_t *c = &x->c;
-    c->section_map = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *c->section_map);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, j) {
-        const char *key = it->string;
-        long id;
-        if (!key || !*key) {
-            log_debug("%s: ignoring an entry with an empty key", o->name);
-            continue;
-        }
-        if (has_ctl(key)) {
-            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
-            return -EINVAL;
-        }
-        if (section_id(it, &id) != 0) {
-            set_err(why, whylen, "the section of '%s' must be a positive whole number", log_esc(key));
-            return -EINVAL;
-        }
-        char *prefix = path_normalize(key);
-        bool dup = false;
-        for (size_t i = 0; i < c->n_section_map && !dup; i++) {
-            if (!same_ci(c->section_map[i].prefix, prefix))
-                continue;
-            if (c->section_map[i].section != id) {
-                set_err(why, whylen,
-                        "'%s' is given twice (ignoring case and slashes) with different sections",
-                        log_esc(prefix));
-                free(prefix);
-                return -EINVAL;
-            }
-            dup = true;
-        }
-        if (dup) {
-            free(prefix);
-            continue;
-        }
-        c->section_map[c->n_section_map].prefix = prefix;
-        c->section_map[c->n_section_map].section = id;
-        c->n_section_map++;
-    }
-    qsort(c->section_map, c->n_section_map, sizeof *c->section_map, cmp_section);
-    return 0;
-}
-
-static int json_anchors(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+static int json_anchors(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
     (void)o;
-    config_t *c = &x->c;
-    c->anchors = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *c->anchors);
-    const cJSON *it;
-    size_t idx = 0;
-    cJSON_ArrayForEach(it, j) {
-        idx++;
-        if (!cJSON_IsString(it) || !*it->valuestring) {
-            set_err(why, whylen, "item %zu must be a non-empty string", idx);
-            return -EINVAL;
-        }
-        if (has_ctl(it->valuestring)) {
-            set_err(why, whylen, "item %zu contains a control character", idx);
-            return -EINVAL;
-        }
-        char *p = path_normalize(it->valuestring);
-        if (p[0] != '/') {
-            set_err(why, whylen, "item %zu ('%s') must be an absolute path", idx, log_esc(p));
-            free(p);
-            return -EINVAL;
-        }
-        bool dup = false;
-        for (size_t i = 0; i < c->n_anchors && !dup; i++)
-            dup = strcmp(c->anchors[i], p) == 0;
-        if (dup) {
-            free(p);
-            continue;
-        }
-        c->anchors[c->n_anchors++] = p;
-    }
-    return 0;
+    return cfg_json_anchors(v, &x->c.anchors, &x->c.n_anchors, why, whylen);
 }
 
-static void mount_free(cfg_mount *m)
-{
-    free(m->root);
-    free(m->url);
-    free(m->fs);
-    free(m->user);
-    free(m->pass);
-}
-
-/* One RCLONE_MOUNTS item. RCLONE_MOUNTS is secret (it holds passwords): reasons never quote
- * a value other than the root. */
-static int mount_from_json(const cJSON *item, size_t idx, cfg_mount *m, char *why, size_t whylen)
-{
-    static const char *const keys[] = {"root", "url", "fs", "user", "pass"};
-    char **dst[] = {&m->root, &m->url, &m->fs, &m->user, &m->pass};
-    if (!cJSON_IsObject(item)) {
-        set_err(why, whylen, "item %zu must be an object {root, url, fs, user, pass}", idx);
-        return -EINVAL;
-    }
-    const cJSON *f;
-    cJSON_ArrayForEach(f, item) {
-        size_t k = 0;
-        while (k < ARRAY_SIZE(keys) && strcmp(f->string, keys[k]) != 0)
-            k++;
-        if (k == ARRAY_SIZE(keys)) {
-            set_err(why, whylen, "item %zu has an unknown key (allowed: root, url, fs, user, pass)", idx);
-            return -EINVAL;
-        }
-        if (cJSON_IsNull(f))
-            continue;
-        if (!cJSON_IsString(f)) {
-            set_err(why, whylen, "item %zu: %s must be a string", idx, keys[k]);
-            return -EINVAL;
-        }
-        if (has_ctl(f->valuestring)) {
-            set_err(why, whylen, "item %zu: %s contains a control character", idx, keys[k]);
-            return -EINVAL;
-        }
-        free(*dst[k]);
-        *dst[k] = *f->valuestring ? xstrdup(f->valuestring) : NULL;
-    }
-    if (!m->root) {
-        set_err(why, whylen, "item %zu: root is required", idx);
-        return -EINVAL;
-    }
-    char *root = path_normalize(m->root);
-    free(m->root);
-    m->root = root;
-    if (root[0] != '/') {
-        set_err(why, whylen, "item %zu: root must be an absolute path", idx);
-        return -EINVAL;
-    }
-    if (!m->url) {
-        set_err(why, whylen, "item %zu: url is required", idx);
-        return -EINVAL;
-    }
-    const char *r = url_check(m->url);
-    if (r) {
-        set_err(why, whylen, "item %zu: url %s", idx, r);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static int json_mounts(cfg_ctx *x, const cfg_opt *o, const cJSON *j, char *why, size_t whylen)
+static int json_mounts(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
     (void)o;
-    x->mounts = xcalloc((size_t)cJSON_GetArraySize(j), sizeof *x->mounts);
-    const cJSON *it;
-    size_t idx = 0;
-    cJSON_ArrayForEach(it, j) {
-        idx++;
-        cfg_mount *m = &x->mounts[x->n_mounts++];
-        if (mount_from_json(it, idx, m, why, whylen) != 0)
-            return -EINVAL;
-        for (size_t i = 0; i + 1 < x->n_mounts; i++) {
-            if (same_ci(x->mounts[i].root, m->root)) {
-                set_err(why, whylen, "item %zu: root '%s' is listed twice", idx, log_esc(m->root));
-                return -EINVAL;
-            }
-        }
-    }
-    qsort(x->mounts, x->n_mounts, sizeof *x->mounts, cmp_mount);
-    return 0;
+    return cfg_json_mounts(v, &x->mounts, &x->n_mounts, why, whylen);
 }
 
 /* ---------------------------------------------------------------- config_build */
@@ -1367,9 +671,8 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
             store_int(x, o, e);
         break;
     }
-    case OPT_JSON_MAP:
-    case OPT_JSON_LIST:
-        rc = opt_json(x, o, v, why, sizeof why);
+    case OPT_JSON:
+        rc = o->json(x, o, v, why, sizeof why);
         break;
     }
     if (rc) {
@@ -1412,7 +715,7 @@ static void ctx_free(cfg_ctx *x)
     free(x->rc_user);
     free(x->rc_pass);
     for (size_t i = 0; i < x->n_mounts; i++)
-        mount_free(&x->mounts[i]);
+        cfg_mount_free(&x->mounts[i]);
     free(x->mounts);
 }
 
@@ -1449,7 +752,7 @@ static int mounts_combine(cfg_ctx *x, char *err, size_t errlen)
     if (!c->use_rclone) {
         /* Checked above all the same, so turning the step back on cannot reveal a bad value. */
         for (size_t i = 0; i < c->n_mounts; i++)
-            mount_free(&c->mounts[i]);
+            cfg_mount_free(&c->mounts[i]);
         free(c->mounts);
         c->mounts = NULL;
         c->n_mounts = 0;
@@ -1630,7 +933,7 @@ void config_free(config_t *c)
     free(c->trusted_proxies);
     free(c->trusted);
     for (size_t i = 0; i < c->n_mounts; i++)
-        mount_free(&c->mounts[i]);
+        cfg_mount_free(&c->mounts[i]);
     free(c->mounts);
     free_repl(&c->path_repl);
     free_repl(&c->rclone_path_repl);

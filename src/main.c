@@ -9,6 +9,7 @@
 #include "app.h"
 #include "check.h"
 #include "config.h"
+#include "dotenv.h"
 #include "log.h"
 #include "probe.h"
 #include "router.h"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dotenv.h"
 #include "log.h"
 
 /* libFuzzer's entry points. */
