@@ -53,6 +53,12 @@ uint64_t mono_ms(void);
 uint64_t hash_bytes(uint64_t h, const void *p, size_t n);
 uint64_t hash_str(const char *s); /* hash_bytes(HASH_INIT, s, strlen(s)) */
 
+/* Small string checks every parser of configuration values uses. */
+bool str_has_ctl(const char *s);                 /* a byte < 0x20 or 0x7f */
+char *str_trim_dup(const char *s);               /* new string without surrounding whitespace */
+bool str_eq_ci(const char *a, const char *b);    /* equal, ASCII case-insensitively */
+int str_parse_u64(const char *s, uint64_t *out); /* digits only: 0, -EINVAL, or -ERANGE */
+
 /* Case-insensitive ASCII compare of n bytes (paths are compared this way, as the script did). */
 int ascii_strncasecmp(const char *a, const char *b, size_t n);
 

@@ -51,49 +51,6 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static bool has_ctl(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
-/* New string without surrounding whitespace. */
-static char *trim_dup(const char *s)
-{
-    while (*s && is_blank(*s))
-        s++;
-    size_t n = strlen(s);
-    while (n && is_blank(s[n - 1]))
-        n--;
-    return xstrndup(s, n);
-}
-
-static bool same_ci(const char *a, const char *b)
-{
-    size_t n = strlen(a);
-    return n == strlen(b) && ascii_strncasecmp(a, b, n) == 0;
-}
-
-/* Strict unsigned decimal: digits only, no sign, no spaces. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (!is_digit(*s))
-        return -EINVAL;
-    for (; is_digit(*s); s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
-    }
-    if (*s)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
 /* "250ms", "30s", "5m", "1h", "1d", "90s": the shortest exact spelling, for messages. */
 static void fmt_duration(uint64_t ms, char *out, size_t outlen)
 {
@@ -326,7 +283,7 @@ static const cfg_opt opts[] = {
 static int enum_word(const char *v, const char *const *words, size_t n, int *out)
 {
     for (size_t i = 0; i < n; i++) {
-        if (same_ci(v, words[i])) {
+        if (str_eq_ci(v, words[i])) {
             *out = (int)i;
             return 0;
         }
@@ -389,11 +346,11 @@ static int parse_bool(const char *v, bool *out)
     static const char *const yes[] = {"true", "1", "yes", "on"};
     static const char *const no[] = {"false", "0", "no", "off"};
     for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-        if (same_ci(v, yes[i])) {
+        if (str_eq_ci(v, yes[i])) {
             *out = true;
             return 0;
         }
-        if (same_ci(v, no[i])) {
+        if (str_eq_ci(v, no[i])) {
             *out = false;
             return 0;
         }
@@ -403,9 +360,9 @@ static int parse_bool(const char *v, bool *out)
 
 static int opt_int(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
-    char *t = trim_dup(v);
+    char *t = str_trim_dup(v);
     uint64_t u = 0;
-    int rc = parse_u64(t, &u);
+    int rc = str_parse_u64(t, &u);
     free(t);
     if (rc == -EINVAL) {
         set_err(why, whylen, "not a whole number");
@@ -443,8 +400,8 @@ static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, si
         set_err(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
         return -EINVAL;
     }
-    char *s = (o->flags & (OPT_URL | OPT_IP)) ? trim_dup(v) : xstrdup(v);
-    if (has_ctl(s)) {
+    char *s = (o->flags & (OPT_URL | OPT_IP)) ? str_trim_dup(v) : xstrdup(v);
+    if (str_has_ctl(s)) {
         set_err(why, whylen, "contains a control character");
         goto bad;
     }
@@ -475,7 +432,7 @@ static int opt_path(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size
         set_err(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
         return -EINVAL;
     }
-    if (has_ctl(v)) {
+    if (str_has_ctl(v)) {
         set_err(why, whylen, "contains a control character");
         return -EINVAL;
     }
@@ -650,7 +607,7 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
         rc = opt_duration(x, o, v, why, sizeof why);
         break;
     case OPT_BOOL: {
-        char *t = trim_dup(v);
+        char *t = str_trim_dup(v);
         bool b;
         rc = parse_bool(t, &b);
         free(t);
@@ -661,7 +618,7 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
         break;
     }
     case OPT_ENUM: {
-        char *t = trim_dup(v);
+        char *t = str_trim_dup(v);
         int e;
         rc = o->parse_enum(t, &e);
         free(t);

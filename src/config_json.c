@@ -29,58 +29,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---------------------------------------------------------------- small string helpers */
-
-/* config.c keeps its own copies of the ones it uses: five short helpers are not worth a
- * header of their own. */
-
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-}
-
-static bool has_ctl(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
-/* New string without surrounding whitespace. */
-static char *trim_dup(const char *s)
-{
-    while (*s && is_blank(*s))
-        s++;
-    size_t n = strlen(s);
-    while (n && is_blank(s[n - 1]))
-        n--;
-    return xstrndup(s, n);
-}
-
-static bool same_ci(const char *a, const char *b)
-{
-    size_t n = strlen(a);
-    return n == strlen(b) && ascii_strncasecmp(a, b, n) == 0;
-}
-
-/* Strict unsigned decimal: digits only, no sign, no spaces. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (*s < '0' || *s > '9')
-        return -EINVAL;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
-    }
-    if (*s)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
+/* ---------------------------------------------------------------- URLs */
 
 const char *cfg_url_check(char *u)
 {
@@ -152,7 +101,7 @@ static int json_value(const char *v, bool object, cJSON **out, char *why, size_t
     }
     /* The script's .env wrote maps as '{...}' and its reader stripped one more layer of single
      * quotes: a value that still carries them (set in the environment as is) means the same. */
-    char *t = trim_dup(v);
+    char *t = str_trim_dup(v);
     size_t n = strlen(t);
     const char *text = t;
     if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
@@ -236,7 +185,7 @@ static int replacements_from(const char *name, const cJSON *j, cfg_replacements 
             set_err(why, whylen, "the value of '%s' must be a string", log_esc(key));
             return -EINVAL;
         }
-        if (has_ctl(key) || has_ctl(it->valuestring)) {
+        if (str_has_ctl(key) || str_has_ctl(it->valuestring)) {
             set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
             return -EINVAL;
         }
@@ -244,7 +193,7 @@ static int replacements_from(const char *name, const cJSON *j, cfg_replacements 
         char *to = path_normalize(it->valuestring);
         bool dup = false;
         for (size_t i = 0; i < r->n && !dup; i++) {
-            if (!same_ci(r->v[i].from, from))
+            if (!str_eq_ci(r->v[i].from, from))
                 continue;
             if (strcmp(r->v[i].to, to) != 0) {
                 set_err(why, whylen,
@@ -280,9 +229,9 @@ static int section_id(const cJSON *it, long *out)
         return 0;
     }
     if (cJSON_IsString(it)) {
-        char *t = trim_dup(it->valuestring);
+        char *t = str_trim_dup(it->valuestring);
         uint64_t u = 0;
-        int rc = parse_u64(t, &u);
+        int rc = str_parse_u64(t, &u);
         free(t);
         if (rc || u < 1 || u > INT_MAX)
             return -EINVAL;
@@ -304,7 +253,7 @@ static int sections_from(const char *name, const cJSON *j, cfg_section_map **out
             log_debug("%s: ignoring an entry with an empty key", name);
             continue;
         }
-        if (has_ctl(key)) {
+        if (str_has_ctl(key)) {
             set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
             return -EINVAL;
         }
@@ -315,7 +264,7 @@ static int sections_from(const char *name, const cJSON *j, cfg_section_map **out
         char *prefix = path_normalize(key);
         bool dup = false;
         for (size_t i = 0; i < (*n) && !dup; i++) {
-            if (!same_ci((*out)[i].prefix, prefix))
+            if (!str_eq_ci((*out)[i].prefix, prefix))
                 continue;
             if ((*out)[i].section != id) {
                 set_err(why, whylen,
@@ -349,7 +298,7 @@ static int anchors_from(const cJSON *j, char ***out, size_t *n, char *why, size_
             set_err(why, whylen, "item %zu must be a non-empty string", idx);
             return -EINVAL;
         }
-        if (has_ctl(it->valuestring)) {
+        if (str_has_ctl(it->valuestring)) {
             set_err(why, whylen, "item %zu contains a control character", idx);
             return -EINVAL;
         }
@@ -405,7 +354,7 @@ static int mount_from_json(const cJSON *item, size_t idx, cfg_mount *m, char *wh
             set_err(why, whylen, "item %zu: %s must be a string", idx, keys[k]);
             return -EINVAL;
         }
-        if (has_ctl(f->valuestring)) {
+        if (str_has_ctl(f->valuestring)) {
             set_err(why, whylen, "item %zu: %s contains a control character", idx, keys[k]);
             return -EINVAL;
         }
@@ -446,7 +395,7 @@ static int mounts_from(const cJSON *j, cfg_mount **out, size_t *n, char *why, si
         if (mount_from_json(it, idx, m, why, whylen) != 0)
             return -EINVAL;
         for (size_t i = 0; i + 1 < (*n); i++) {
-            if (same_ci((*out)[i].root, m->root)) {
+            if (str_eq_ci((*out)[i].root, m->root)) {
                 set_err(why, whylen, "item %zu: root '%s' is listed twice", idx, log_esc(m->root));
                 return -EINVAL;
             }

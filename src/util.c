@@ -171,6 +171,52 @@ uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+bool str_has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+char *str_trim_dup(const char *s)
+{
+    while (*s && is_space(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && is_space(s[n - 1]))
+        n--;
+    return xstrndup(s, n);
+}
+
+bool str_eq_ci(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return n == strlen(b) && ascii_strncasecmp(a, b, n) == 0;
+}
+
+int str_parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -ERANGE;
+        v = v * 10 + d;
+    }
+    if (*s)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
 int parse_positive(const char *s, size_t len, long long max, long long *out)
 {
     if (!s || len == 0 || len > 18) /* 18 digits cannot overflow a long long */

@@ -250,6 +250,26 @@ static void test_positive_integers_are_digits_only_and_capped(void **state)
     assert_int_equal(parse_positive(NULL, 0, 100, &v), -EINVAL);
 }
 
+static void test_value_text_helpers(void **state)
+{
+    (void)state;
+    char *t = str_trim_dup(" \t /tv/Show \r\n");
+    assert_string_equal(t, "/tv/Show");
+    free(t);
+    assert_true(str_has_ctl("a\x01b"));
+    assert_true(str_has_ctl("a\x7f"));
+    assert_false(str_has_ctl("Amélie"));
+    assert_true(str_eq_ci("TRUE", "true"));
+    assert_false(str_eq_ci("true", "truer"));
+    uint64_t v = 0;
+    assert_int_equal(str_parse_u64("18446744073709551615", &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(str_parse_u64("18446744073709551616", &v), -ERANGE);
+    assert_int_equal(str_parse_u64("", &v), -EINVAL);
+    assert_int_equal(str_parse_u64("12a", &v), -EINVAL);
+    assert_int_equal(str_parse_u64("-1", &v), -EINVAL);
+}
+
 static void test_case_insensitive_compare_is_ascii_only(void **state)
 {
     (void)state;
@@ -276,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_hash_is_fnv1a_and_chains),
         cmocka_unit_test(test_positive_integers_are_digits_only_and_capped),
         cmocka_unit_test(test_list_keeps_order_and_a_node_leaves_whatever_list_holds_it),
+        cmocka_unit_test(test_value_text_helpers),
         cmocka_unit_test(test_case_insensitive_compare_is_ascii_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
