@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "dotenv.h"
+#include "folders.h"
 #include "fscheck.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -89,7 +90,7 @@ struct app {
 
     /* Plex library list */
     plex_libraries libs;
-    const char **roots;          /* library roots, built when first needed (app_is_library_root) */
+    const char **roots;          /* library roots, built when first needed (app_folder_libs) */
     size_t n_roots;
     httpc_req *libs_req;
     uint64_t libs_last_attempt;  /* mono ms */
@@ -156,8 +157,9 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
                    bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
                    char **skip_reason);
 void app_folder_free(app_folder *f);
-/* Whether a Plex path is a library location or above one (scanning it scans a whole library). */
-bool app_is_library_root(app_t *a, const char *plex_path);
+/* What the owner knows of the libraries now, for folders_plan (the preview uses it as the
+ * webhooks do). The roots are built once per library list and configuration. */
+void app_folder_libs(app_t *a, folder_libs *out);
 
 /* Hand a request's folders to the next group commit: applied to the queue at the end of the
  * loop turn, then committed; the response is written after the commit. */

@@ -638,6 +638,73 @@ static char *url_without_userinfo(const char *url)
     return xasprintf("%.*s%s", (int)(s - url), url, at + 1);
 }
 
+/* The preview's sections, each with where it came from; a warning for one whose library's
+ * locations do not hold the folder. */
+static cJSON *resolve_sections(const folder_plan *p, cJSON *warnings)
+{
+    cJSON *secs = cJSON_CreateArray();
+    for (size_t i = 0; i < p->n_sections; i++) {
+        const section_match *m = &p->sections[i];
+        cJSON *o = cJSON_CreateObject();
+        json_add_int(o, "section", m->section);
+        cJSON_AddStringToObject(o, "source", m->source == SECTION_FROM_MAPPING ? "SECTION_MAPPING" : "plex");
+        if (m->library)
+            cJSON_AddStringToObject(o, "title", m->library->title ? m->library->title : "");
+        else
+            cJSON_AddNullToObject(o, "title");
+        cJSON_AddBoolToObject(o, "outside_locations", m->outside_locations);
+        if (m->outside_locations) {
+            char line[160];
+            snprintf(line, sizeof line, "the folder lies outside the locations of section %ld: Plex will "
+                     "ignore the scan (check SECTION_MAPPING)", m->section);
+            cJSON_AddItemToArray(warnings, cJSON_CreateString(line));
+        }
+        cJSON_AddItemToArray(secs, o);
+    }
+    return secs;
+}
+
+/* What the preview says a webhook would do: queue it (matched or unresolved) or skip it. */
+static void resolve_verdict(const folder_plan *p, cJSON *j, cJSON *warnings)
+{
+    static const char *const names[] = {[FOLDER_MATCHED] = "matched", [FOLDER_UNRESOLVED] = "unresolved",
+                                        [FOLDER_NO_MATCH] = "no_match"};
+    cJSON_AddStringToObject(j, "resolution", names[p->verdict]);
+    cJSON_AddBoolToObject(j, "will_queue", p->verdict != FOLDER_NO_MATCH);
+    const char *w = NULL;
+    if (p->verdict == FOLDER_UNRESOLVED && p->stale_list)
+        w = "Plex's library list is older than SECTION_REFRESH and holds no library for this folder: the "
+            "folder would wait as unresolved until a fresh list decides";
+    else if (p->verdict == FOLDER_UNRESOLVED)
+        w = "Plex's library list has not been read yet: the folder would wait as unresolved";
+    else if (p->verdict == FOLDER_NO_MATCH)
+        w = "no Plex library holds this folder: it would be skipped (check PATH_REPLACEMENTS)";
+    if (w)
+        cJSON_AddItemToArray(warnings, cJSON_CreateString(w));
+}
+
+/* The preview's rclone step: the mount, its RC URL without credentials, the VFS dir. */
+static cJSON *resolve_rclone(const config_t *c, const folder_paths *fp)
+{
+    cJSON *rc = cJSON_CreateObject();
+    cJSON_AddBoolToObject(rc, "enabled", c->use_rclone);
+    if (fp->mount && c->use_rclone) {
+        char *url = url_without_userinfo(fp->mount->url);
+        cJSON_AddStringToObject(rc, "mount", fp->mount->root);
+        cJSON_AddStringToObject(rc, "url", url);
+        cJSON_AddStringToObject(rc, "vfs_dir", fp->vfs_dir);
+        cJSON_AddBoolToObject(rc, "recursive", paths_depth(fp->vfs_dir) >= 2);
+        free(url);
+    } else {
+        cJSON_AddNullToObject(rc, "mount");
+        cJSON_AddNullToObject(rc, "vfs_dir");
+        cJSON_AddStringToObject(rc, "reason", c->use_rclone ? "outside every rclone mount root: the rclone "
+                                                              "step is skipped"
+                                                            : "USE_RCLONE is off");
+    }
+    return rc;
+}
+
 void api_resolve(app_t *a, http_request *r)
 {
     char *raw = http_query_get(r->query, "path");
@@ -654,82 +721,42 @@ void api_resolve(app_t *a, http_request *r)
         free(norm);
         return;
     }
-    folder_paths fp;
+    folder_libs libs;
+    app_folder_libs(a, &libs);
+    folder_plan p;
     const char *why = NULL;
-    if (paths_resolve(&a->cfg, norm, &fp, &why) < 0) {
-        http_respond_json_error(r, 400, why ? why : "path maps to no absolute path");
+    if (folders_plan(&a->cfg, &libs, norm, &p, &why) < 0) {
+        http_respond_json_error(r, 400, why);
         free(norm);
         return;
     }
     free(norm);
+    const folder_paths *fp = &p.fp;
     cJSON *j = cJSON_CreateObject();
     cJSON *warnings = cJSON_CreateArray();
-    cJSON_AddStringToObject(j, "arr_path", fp.arr);
-    cJSON_AddStringToObject(j, "plex_path", fp.plex);
-    section_match m[16];
-    size_t nm = 0;
-    sections_result sr = sections_match(&a->cfg, &a->libs, fp.plex, m, ARRAY_SIZE(m), &nm);
-    cJSON *secs = cJSON_AddArrayToObject(j, "sections");
-    for (size_t i = 0; sr == SECTIONS_MATCHED && i < nm; i++) {
-        cJSON *o = cJSON_CreateObject();
-        json_add_int(o, "section", m[i].section);
-        cJSON_AddStringToObject(o, "source", m[i].source == SECTION_FROM_MAPPING ? "SECTION_MAPPING" : "plex");
-        if (m[i].library)
-            cJSON_AddStringToObject(o, "title", m[i].library->title ? m[i].library->title : "");
-        else
-            cJSON_AddNullToObject(o, "title");
-        cJSON_AddBoolToObject(o, "outside_locations", m[i].outside_locations);
-        if (m[i].outside_locations) {
-            char line[160];
-            snprintf(line, sizeof line, "the folder lies outside the locations of section %ld: Plex will "
-                     "ignore the scan (check SECTION_MAPPING)", m[i].section);
-            cJSON_AddItemToArray(warnings, cJSON_CreateString(line));
-        }
-        cJSON_AddItemToArray(secs, o);
-    }
-    cJSON_AddStringToObject(j, "resolution",
-                            sr == SECTIONS_MATCHED ? "matched" : sr == SECTIONS_UNRESOLVED ? "unresolved" : "no_match");
-    cJSON_AddBoolToObject(j, "will_queue", sr != SECTIONS_NO_MATCH);
-    if (sr == SECTIONS_UNRESOLVED)
-        cJSON_AddItemToArray(warnings, cJSON_CreateString("Plex's library list has not been read yet: the "
-                                                          "folder would wait as unresolved"));
-    else if (sr == SECTIONS_NO_MATCH)
-        cJSON_AddItemToArray(warnings, cJSON_CreateString("no Plex library holds this folder: it would be "
-                                                          "skipped (check PATH_REPLACEMENTS)"));
-    bool lib_root = app_is_library_root(a, fp.plex);
+    cJSON_AddStringToObject(j, "arr_path", fp->arr);
+    cJSON_AddStringToObject(j, "plex_path", fp->plex);
+    cJSON_AddItemToObject(j, "sections", resolve_sections(&p, warnings));
+    resolve_verdict(&p, j, warnings);
+    bool lib_root = p.library_root;
     cJSON_AddBoolToObject(j, "library_root", lib_root);
     if (lib_root)
         cJSON_AddItemToArray(warnings, cJSON_CreateString("this is a library root (or above one): Plex "
                                                           "will scan the whole library"));
     cJSON *host = cJSON_AddObjectToObject(j, "host");
-    cJSON_AddStringToObject(host, "path", fp.host);
+    cJSON_AddStringToObject(host, "path", fp->host);
     cJSON_AddNullToObject(host, "exists");
-    cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
-    cJSON_AddBoolToObject(rc, "enabled", a->cfg.use_rclone);
-    if (fp.mount && a->cfg.use_rclone) {
-        char *url = url_without_userinfo(fp.mount->url);
-        cJSON_AddStringToObject(rc, "mount", fp.mount->root);
-        cJSON_AddStringToObject(rc, "url", url);
-        cJSON_AddStringToObject(rc, "vfs_dir", fp.vfs_dir);
-        cJSON_AddBoolToObject(rc, "recursive", paths_depth(fp.vfs_dir) >= 2);
-        free(url);
-    } else {
-        cJSON_AddNullToObject(rc, "mount");
-        cJSON_AddNullToObject(rc, "vfs_dir");
-        cJSON_AddStringToObject(rc, "reason", a->cfg.use_rclone ? "outside every rclone mount root: the rclone "
-                                                                  "step is skipped"
-                                                                : "USE_RCLONE is off");
-    }
+    cJSON_AddItemToObject(j, "rclone", resolve_rclone(&a->cfg, fp));
     cJSON_AddItemToObject(j, "warnings", warnings);
     resolve_ctx *c = xcalloc(1, sizeof *c);
     c->r = r;
     c->j = j;
     fscheck_op *op;
-    if (fscheck_exists(a->fs, fp.host, on_resolve_exists, c, &op) < 0) {
+    if (fscheck_exists(a->fs, fp->host, on_resolve_exists, c, &op) < 0) {
         http_respond_cjson(r, 200, j);
         free(c);
     }
-    folder_paths_free(&fp);
+    folder_plan_free(&p);
 }
 
 void api_retry(app_t *a, http_request *r, int64_t id)

@@ -15,6 +15,7 @@
 #include "notify.h"
 #include "paths.h"
 #include "plex.h"
+#include "folders.h"
 #include "util.h"
 
 #define SECTIONS_MISS_INTERVAL_MS 60000u
@@ -144,37 +145,37 @@ typedef struct remap_ctx {
 static int remap_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n)
 {
     app_t *a = ud;
-    folder_paths fp;
     *n = 0;
-    /* A path the new configuration cannot map keeps its entry unchanged (negative = keep):
-     * a bad reload must never drop acknowledged work. */
-    if (paths_resolve(&a->cfg, arr_path, &fp, NULL) < 0)
+    folder_libs libs;
+    app_folder_libs(a, &libs);
+    folder_plan p;
+    const char *why;
+    /* A path the new configuration cannot map keeps its entry unchanged (negative = keep): a bad
+     * reload must never drop acknowledged work. Nor may a stale library list: the entry waits
+     * as it is for the next list to decide. */
+    if (folders_plan(&a->cfg, &libs, arr_path, &p, &why) < 0)
         return -1;
-    section_match m[16];
-    size_t nm = 0;
-    sections_result r = sections_match(&a->cfg, &a->libs, fp.plex, m, ARRAY_SIZE(m), &nm);
-    if (r == SECTIONS_UNRESOLVED) {
+    if (p.verdict == FOLDER_UNRESOLVED && p.stale_list) {
+        folder_plan_free(&p);
+        return -1;
+    }
+    if (p.verdict == FOLDER_UNRESOLVED) {
         out[0].section = QUEUE_SECTION_UNRESOLVED;
-        out[0].plex_path = xstrdup(fp.plex);
+        out[0].plex_path = xstrdup(p.fp.plex);
         *n = 1;
-    } else if (r == SECTIONS_MATCHED) {
-        for (size_t i = 0; i < nm && i < max; i++) {
-            out[i].section = m[i].section;
-            out[i].plex_path = xstrdup(fp.plex);
+    } else if (p.verdict == FOLDER_MATCHED) {
+        for (size_t i = 0; i < p.n_sections && i < max; i++) {
+            out[i].section = p.sections[i].section;
+            out[i].plex_path = xstrdup(p.fp.plex);
             (*n)++;
         }
-    } else if (!a->libs.fetched_at || wall_ms() - a->libs.fetched_at >= a->cfg.section_refresh_ms) {
-        /* Only a fresh list may drop acknowledged work (as for a new webhook); a reload that
-         * meets a stale one keeps the entry until the next list decides. */
-        folder_paths_free(&fp);
-        return -1;
     } else {
-        log_warn("skipped '%s' (Plex path '%s'): no Plex library holds it", log_esc(arr_path), log_esc(fp.plex));
+        log_warn("skipped '%s' (Plex path '%s'): no Plex library holds it", log_esc(arr_path), log_esc(p.fp.plex));
         /* The entry ends here: one "skipped" row, so the history shows where it went. */
         store_history h = {
             .section = QUEUE_SECTION_UNRESOLVED,
-            .plex_path = fp.plex,
-            .arr_path = fp.arr,
+            .plex_path = p.fp.plex,
+            .arr_path = p.fp.arr,
             .started = wall_ms(),
             .status = HIST_SKIPPED,
             .rclone = "skipped",
@@ -184,7 +185,7 @@ static int remap_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, 
         store_stage_history(a->store, &h);
         a->counters.scans_skipped++;
     }
-    folder_paths_free(&fp);
+    folder_plan_free(&p);
     return 0;
 }
 
@@ -294,48 +295,18 @@ void app_folder_free(app_folder *f)
     free(f->files);
 }
 
-bool app_is_library_root(app_t *a, const char *plex_path)
+void app_folder_libs(app_t *a, folder_libs *out)
 {
     if (!a->roots)
         a->roots = sections_all_roots(&a->cfg, &a->libs, &a->n_roots);
-    return paths_is_library_root_or_above(&a->cfg, plex_path, a->roots, a->n_roots);
+    *out = (folder_libs){.libs = &a->libs, .roots = a->roots, .n_roots = a->n_roots, .now = wall_ms()};
 }
 
-int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files,
-                   bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
-                   char **skip_reason)
+/* The staged folders of one plan: one per section, or one unresolved. */
+static void add_folders(const folder_plan *p, const char *const *files, size_t n_files, app_folder **out,
+                        size_t *n_out)
 {
-    folder_paths fp;
-    const char *why = NULL;
-    *skip_reason = NULL;
-    if (paths_resolve(&a->cfg, arr_path, &fp, &why) < 0) {
-        *err = why ? why : "path maps to no absolute Plex path";
-        return -1;
-    }
-    if (!allow_library_root) {
-        if (app_is_library_root(a, fp.plex)) {
-            folder_paths_free(&fp);
-            *err = "folder is a library location or above one; a webhook never scans a whole library";
-            return -1;
-        }
-    }
-    section_match m[16];
-    size_t nm = 0;
-    sections_result r = sections_match(&a->cfg, &a->libs, fp.plex, m, ARRAY_SIZE(m), &nm);
-    uint64_t age = a->libs.fetched_at ? wall_ms() - a->libs.fetched_at : UINT64_MAX;
-    if (r == SECTIONS_NO_MATCH && age >= a->cfg.section_refresh_ms)
-        r = SECTIONS_UNRESOLVED; /* the list is stale: wait for a fresh one before skipping */
-    if (r == SECTIONS_NO_MATCH || r == SECTIONS_UNRESOLVED)
-        app_sections_miss(a);
-    if (r == SECTIONS_NO_MATCH) {
-        *skip_reason = xasprintf("no Plex library holds '%s' (arr path '%s', host path '%s')", fp.plex,
-                                 fp.arr, fp.host);
-        log_warn("skipped: no Plex library holds '%s' (arr path '%s', host path '%s')", log_esc(fp.plex),
-                 log_esc(fp.arr), log_esc(fp.host));
-        folder_paths_free(&fp);
-        return 0;
-    }
-    size_t k = r == SECTIONS_UNRESOLVED ? 1 : nm;
+    size_t k = p->verdict == FOLDER_UNRESOLVED ? 1 : p->n_sections;
     /* The array's capacity is the power of two at or above its count: growing by doubling keeps
      * an event with thousands of folders linear. */
     size_t have = pow2_ceil(*n_out), need = *n_out + k;
@@ -344,19 +315,46 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
     for (size_t i = 0; i < k; i++) {
         app_folder *f = &(*out)[(*n_out)++];
         memset(f, 0, sizeof *f);
-        f->arr_path = xstrdup(fp.arr);
-        f->plex_path = xstrdup(fp.plex);
-        f->section = r == SECTIONS_UNRESOLVED ? QUEUE_SECTION_UNRESOLVED : m[i].section;
-        if (r == SECTIONS_MATCHED && m[i].outside_locations)
+        f->arr_path = xstrdup(p->fp.arr);
+        f->plex_path = xstrdup(p->fp.plex);
+        f->section = p->verdict == FOLDER_UNRESOLVED ? QUEUE_SECTION_UNRESOLVED : p->sections[i].section;
+        if (p->verdict == FOLDER_MATCHED && p->sections[i].outside_locations)
             log_warn("'%s' is mapped to section %ld but lies outside that library's locations; Plex will "
                      "ignore the scan (check SECTION_MAPPING / PATH_REPLACEMENTS)",
-                     log_esc(fp.plex), m[i].section);
+                     log_esc(p->fp.plex), p->sections[i].section);
         f->files = xcalloc(n_files ? n_files : 1, sizeof *f->files);
         for (size_t j = 0; j < n_files; j++)
             f->files[f->n_files++] = xstrdup(files[j]);
     }
-    folder_paths_free(&fp);
-    return (int)k;
+}
+
+int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files,
+                   bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
+                   char **skip_reason)
+{
+    *skip_reason = NULL;
+    folder_libs libs;
+    app_folder_libs(a, &libs);
+    folder_plan p;
+    if (folders_plan(&a->cfg, &libs, arr_path, &p, err) < 0)
+        return -1;
+    if (!allow_library_root && p.library_root) {
+        folder_plan_free(&p);
+        *err = "folder is a library location or above one; a webhook never scans a whole library";
+        return -1;
+    }
+    if (p.verdict != FOLDER_MATCHED)
+        app_sections_miss(a);
+    if (p.verdict == FOLDER_NO_MATCH) {
+        *skip_reason = folders_skip_reason(&p);
+        log_warn("skipped: %s", log_esc(*skip_reason));
+        folder_plan_free(&p);
+        return 0;
+    }
+    size_t before = *n_out;
+    add_folders(&p, files, n_files, out, n_out);
+    folder_plan_free(&p);
+    return (int)(*n_out - before);
 }
 
 /* ---- group commit ---- */
