@@ -60,11 +60,5 @@ void fscheck_close(fscheck_t *f, void (*done)(void *ud), void *ud);
  *   it returns, so uv_run keeps running until then; an owner that cannot wait may exit after
  *   done, and uv_loop_close() answers UV_EBUSY until the stat returns. */
 
-/* Test hooks. Requests of mount `root` (exact root as given to fscheck_set_mounts, or "/")
- * currently issued and not yet returned (0 or 1). */
-size_t fscheck_in_flight(const fscheck_t *f, const char *root);
-/* Every request of mount `root` waits `ms` on a uv timer before its real stat, occupying the
- * mount as a slow stat would (0 = no delay). Unknown roots are ignored. */
-void fscheck_test_set_stat_delay(fscheck_t *f, const char *root, uint64_t ms);
 
 #endif

@@ -44,8 +44,5 @@ const char *log_esc(const char *s);
 void log_set_buffered(bool on);
 void log_flush(void);
 
-/* Testing hook: send log output to this function instead of stderr (NULL restores). */
-typedef void (*log_sink_fn)(log_level_t lvl, const char *line);
-void log_set_sink(log_sink_fn fn);
 
 #endif

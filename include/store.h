@@ -97,10 +97,6 @@ bool store_has_staged(const store_t *s);
  * 503, since nothing of theirs is on disk yet). */
 int store_commit(store_t *s, char *err, size_t errlen);
 
-/* Test hook, not for production code: the next store_commit that has something staged fails
- * after writing its entry rows (as a full disk would), rolls back and returns -EIO, exactly as a
- * real failure does. */
-void store_test_fail_next_commit(store_t *s);
 
 /* ---- start-up ---- */
 typedef struct store_loader {

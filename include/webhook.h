@@ -51,10 +51,5 @@ int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, 
  * - app APP_MANUAL is refused ("no webhook payload format for 'manual'"). */
 void wh_event_free(wh_event *e);
 
-/* Testing: false makes webhook_parse build cJSON's tree of the whole body, the reference the
- * default (only the members it reads are parsed) must always agree with. */
-extern bool webhook_selective;
-/* Testing: bodies parsed whole (by choice above, or because the walk left them to cJSON). */
-extern unsigned long webhook_whole_parses;
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "list.h"
 #include "log.h"
+#include "test_hooks.h"
 #include "paths.h"
 #include "util.h"
 

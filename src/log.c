@@ -1,6 +1,7 @@
 /* log.c: leveled log lines on stderr; syslog priority prefixes under systemd, a local timestamp
  * otherwise; an escaping helper so untrusted text cannot forge records. */
 #include "log.h"
+#include "test_hooks.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "test_hooks.h"
 #include "store_internal.h"
 #include "util.h"
 

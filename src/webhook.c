@@ -13,6 +13,7 @@
 
 #include "json_arena.h"
 #include "paths.h"
+#include "test_hooks.h"
 #include "util.h"
 
 #define WEBHOOK_MAX_DEPTH 64

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "dotenv.h"
 #include "log.h"
+#include "test_hooks.h"
 
 /* libFuzzer's entry points. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);

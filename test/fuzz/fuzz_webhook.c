@@ -9,6 +9,7 @@
 #include "fuzz_common.h"
 #include "paths.h"
 #include "webhook.h"
+#include "test_hooks.h"
 
 static config_t folder_cfg, root_cfg;
 

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "dotenv.h"
 #include "log.h"
+#include "test_hooks.h"
 
 /* ---------------------------------------------------------------- helpers */
 

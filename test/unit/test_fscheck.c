@@ -19,6 +19,7 @@
 #include "fscheck.h"
 #include "log.h"
 #include "util.h"
+#include "test_hooks.h"
 
 #define P_MAX 512
 

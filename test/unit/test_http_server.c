@@ -25,6 +25,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "util.h"
+#include "test_hooks.h"
 
 #define GUARD_MS 30000
 #define MAX_SEEN 16

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "test_hooks.h"
 
 static char lines[8][4096];
 static log_level_t levels[8];

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "test_hooks.h"
 
 #define DB_NAME "plex-servarr-sync.db"
 

@@ -13,6 +13,7 @@
 
 #include "util.h"
 #include "webhook.h"
+#include "test_hooks.h"
 
 static config_t make_config(void)
 {
