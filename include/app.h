@@ -39,6 +39,12 @@ typedef struct app_folder {
     size_t n_files;
 } app_folder;
 
+/* A folder of a request that no library holds (an arr path and why). */
+typedef struct skipped_folder {
+    char *arr_path;
+    char *reason;
+} skipped_folder;
+
 typedef struct staged_req staged_req;
 /* The group commit for s ended: committed (its folders applied to the queue, their entries filled
  * in) or not (err says why). The callee answers the request and frees s. */
@@ -56,7 +62,8 @@ struct staged_req {
     bool queue_full;    /* a folder found the queue full when applied (answered 503) */
     app_folder *folders;
     size_t n_folders;
-    char *skipped_json; /* JSON array text of skipped folders, or NULL */
+    skipped_folder *skipped; /* folders no library holds: answered and recorded, not queued */
+    size_t n_skipped;
     uint64_t at;        /* wall ms when the request arrived */
     struct staged_req *next;
 };

@@ -38,15 +38,18 @@ static void usage(FILE *f)
             "Variables:\n");
 }
 
-int main(int argc, char **argv)
+typedef enum { MODE_DAEMON, MODE_CHECK, MODE_HEALTH } run_mode;
+
+/* The command line: 0 to go on, else the exit status (after --help, --version or a usage error,
+ * which are answered here). */
+static int parse_args(int argc, char **argv, const char **env_file, run_mode *mode)
 {
-    const char *env_file = NULL;
     bool check = false, health = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
-            env_file = argv[++i];
+            *env_file = argv[++i];
         } else if (strncmp(argv[i], "--env-file=", 11) == 0) {
-            env_file = argv[i] + 11;
+            *env_file = argv[i] + 11;
         } else if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--check") == 0) {
             check = true;
         } else if (strcmp(argv[i], "--health") == 0) {
@@ -54,59 +57,27 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             config_print_help();
-            return 0;
+            return -1;
         } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
             printf("plex-servarr-sync %s\n", PSS_VERSION);
-            return 0;
+            return -1;
         } else {
             fprintf(stderr, "plex-servarr-sync: unknown argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
         }
     }
-
     if (check && health) {
         fprintf(stderr, "plex-servarr-sync: --check and --health do not go together\n");
         return 2;
     }
-    log_init();
-    signal(SIGPIPE, SIG_IGN);
-    if (health)
-        log_set_level(LOG_LVL_ERROR); /* the probe's one line, not the config's notes */
+    *mode = check ? MODE_CHECK : health ? MODE_HEALTH : MODE_DAEMON;
+    return 0;
+}
 
-    env_map env;
-    env_map_from_environ(&env);
-    config_t cfg;
-    char err[512];
-    if (config_load(&cfg, &env, env_file, err, sizeof err) < 0) {
-        if (check)
-            printf("%-5s %-16s %s\n", "FAIL", "config", log_esc(err));
-        else if (health)
-            printf("unhealthy: configuration error: %s\n", log_esc(err));
-        else
-            log_error("configuration error: %s", log_esc(err));
-        env_map_free(&env);
-        return 1;
-    }
-    if (cfg.tz && *cfg.tz) {
-        setenv("TZ", cfg.tz, 1);
-        log_init();
-    }
-    if (check) {
-        /* Only the check lines on stdout; the log (stderr) says only what goes wrong. */
-        log_set_level(LOG_LVL_ERROR);
-        int rc = check_run(&cfg, env_file, stdout);
-        config_free(&cfg);
-        env_map_free(&env);
-        return rc;
-    }
-    if (health) {
-        int rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? probe_health(&cfg, stdout) : 1;
-        curl_global_cleanup();
-        config_free(&cfg);
-        env_map_free(&env);
-        return rc;
-    }
+/* The daemon: the loop, the owner on it, the router answering its requests. */
+static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
+{
     const char *env_path = check_env_file_path(env_file);
     if (check_world_readable(env_path))
         log_warn("%s is readable by every user and may hold PLEX_TOKEN and passwords: chmod o-r it (the "
@@ -119,11 +90,11 @@ int main(int argc, char **argv)
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    log_set_level((log_level_t)cfg.log_level);
+    log_set_level((log_level_t)cfg->log_level);
     static_init();
     app_t app;
     static const app_http http = {.handler = router_handle, .body_limit = router_body_limit};
-    int rc = app_start(&app, &loop, &env, env_file, &cfg, &http);
+    int rc = app_start(&app, &loop, env, env_file, cfg, &http);
     if (rc == 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = app.exit_code;
@@ -138,5 +109,50 @@ int main(int argc, char **argv)
     if (uv_loop_close(&loop) != 0)
         log_debug("the loop still had handles at exit");
     curl_global_cleanup();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_file = NULL;
+    run_mode mode = MODE_DAEMON;
+    int rc = parse_args(argc, argv, &env_file, &mode);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    log_init();
+    signal(SIGPIPE, SIG_IGN);
+    if (mode == MODE_HEALTH)
+        log_set_level(LOG_LVL_ERROR); /* the probe's one line, not the config's notes */
+
+    env_map env;
+    env_map_from_environ(&env);
+    config_t cfg;
+    char err[512];
+    if (config_load(&cfg, &env, env_file, err, sizeof err) < 0) {
+        if (mode == MODE_CHECK)
+            printf("%-5s %-16s %s\n", "FAIL", "config", log_esc(err));
+        else if (mode == MODE_HEALTH)
+            printf("unhealthy: configuration error: %s\n", log_esc(err));
+        else
+            log_error("configuration error: %s", log_esc(err));
+        env_map_free(&env);
+        return 1;
+    }
+    if (cfg.tz && *cfg.tz) {
+        setenv("TZ", cfg.tz, 1);
+        log_init();
+    }
+    if (mode == MODE_CHECK) {
+        /* Only the check lines on stdout; the log (stderr) says only what goes wrong. */
+        log_set_level(LOG_LVL_ERROR);
+        rc = check_run(&cfg, env_file, stdout);
+    } else if (mode == MODE_HEALTH) {
+        rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? probe_health(&cfg, stdout) : 1;
+        curl_global_cleanup();
+    } else {
+        return run_daemon(&env, env_file, &cfg); /* the app owns cfg and env from app_start on */
+    }
+    config_free(&cfg);
+    env_map_free(&env);
     return rc;
 }

@@ -77,52 +77,85 @@ static void staged_free(staged_req *s)
     for (size_t i = 0; i < s->n_folders; i++)
         app_folder_free(&s->folders[i]);
     free(s->folders);
-    free(s->skipped_json);
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        free(s->skipped[i].arr_path);
+        free(s->skipped[i].reason);
+    }
+    free(s->skipped);
     free(s);
 }
 
 /* ---- webhook ---- */
 
-static void add_skip(cJSON *skipped, const char *arr_path, const char *reason)
+static void add_skip(staged_req *s, const char *arr_path, const char *reason)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "arr_path", arr_path);
-    cJSON_AddStringToObject(o, "reason", reason);
-    cJSON_AddItemToArray(skipped, o);
+    s->skipped = xrealloc(s->skipped, (s->n_skipped + 1) * sizeof *s->skipped);
+    s->skipped[s->n_skipped++] = (skipped_folder){.arr_path = xstrdup(arr_path), .reason = xstrdup(reason)};
+}
+
+static cJSON *skipped_json(const staged_req *s)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "arr_path", s->skipped[i].arr_path);
+        cJSON_AddStringToObject(o, "reason", s->skipped[i].reason);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
 }
 
 /* One "skipped" history row per folder no library holds, so the history says why nothing was
  * scanned. Not part of the acknowledgement: nothing durable is promised for a skip, so the
  * answer goes out now and the rows ride along with this turn's group commit. Staged only once
  * the request as a whole is accepted (a 400 for a later folder records nothing). */
-static void stage_skipped(app_t *a, arr_app app, uint64_t at, const cJSON *skipped)
+static void stage_skipped(app_t *a, const staged_req *s)
 {
-    const cJSON *o;
-    cJSON_ArrayForEach(o, skipped)
-    {
-        const char *arr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "arr_path"));
-        const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reason"));
-        if (!arr)
-            continue;
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        const char *arr = s->skipped[i].arr_path;
         folder_paths fp;
         bool mapped = paths_resolve(&a->cfg, arr, &fp, NULL) == 0;
         store_history h = {
             .section = QUEUE_SECTION_UNRESOLVED,
             .plex_path = mapped ? fp.plex : arr,
             .arr_path = mapped ? fp.arr : arr,
-            .sources = 1u << app,
+            .sources = 1u << s->app,
             .events = 1,
-            .started = at,
+            .started = s->at,
             .status = HIST_SKIPPED,
             .rclone = "skipped",
             .plex = "skipped",
-            .error = why,
+            .error = s->skipped[i].reason,
         };
         store_stage_history(a->store, &h);
         a->counters.scans_skipped++;
         if (mapped)
             folder_paths_free(&fp);
     }
+}
+
+/* Every folder of the event to s: staged, or skipped (no library holds it). False when one may
+ * not be scanned from a webhook: r has been answered 400. */
+static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, staged_req *s)
+{
+    for (size_t i = 0; i < ev->n_folders; i++) {
+        const char *ferr = NULL;
+        char *skip = NULL;
+        int n = app_map_folder(a, ev->folders[i].path, (const char *const *)ev->folders[i].files,
+                               ev->folders[i].n_files, false, &s->folders, &s->n_folders, &ferr, &skip);
+        if (n < 0) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s: %s", ev->folders[i].path, ferr);
+            log_warn("%s webhook refused: %s", arr_app_name(s->app), log_esc(msg));
+            a->counters.webhook_errors++;
+            respond_status(r, 400, "bad_request", msg);
+            return false;
+        }
+        if (n == 0)
+            add_skip(s, ev->folders[i].path, skip ? skip : "no Plex library holds it");
+        free(skip);
+    }
+    return true;
 }
 
 /* A webhook, once authenticated (the route's AUTH_WEBHOOK). */
@@ -172,33 +205,17 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     s->req = r;
     s->app = app;
     s->at = wall_ms();
-    cJSON *skipped = cJSON_CreateArray();
-    for (size_t i = 0; i < ev.n_folders; i++) {
-        const char *ferr = NULL;
-        char *skip = NULL;
-        int n = app_map_folder(a, ev.folders[i].path, (const char *const *)ev.folders[i].files,
-                               ev.folders[i].n_files, false, &s->folders, &s->n_folders, &ferr, &skip);
-        if (n < 0) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s: %s", ev.folders[i].path, ferr);
-            log_warn("%s webhook refused: %s", arr_app_name(app), log_esc(msg));
-            a->counters.webhook_errors++;
-            respond_status(r, 400, "bad_request", msg);
-            cJSON_Delete(skipped);
-            staged_free(s);
-            wh_event_free(&ev);
-            return;
-        }
-        if (n == 0)
-            add_skip(skipped, ev.folders[i].path, skip ? skip : "no Plex library holds it");
-        free(skip);
-    }
+    bool mapped = map_event_folders(a, r, &ev, s);
     wh_event_free(&ev);
+    if (!mapped) {
+        staged_free(s);
+        return;
+    }
     if (s->n_folders == 0) {
-        stage_skipped(a, app, s->at, skipped);
+        stage_skipped(a, s);
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "status", "skipped");
-        cJSON_AddItemToObject(j, "skipped", skipped);
+        cJSON_AddItemToObject(j, "skipped", skipped_json(s));
         http_respond_cjson(r, 200, j);
         staged_free(s);
         return;
@@ -206,15 +223,10 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     if (queue_count(a->q) + a->staged_events + s->n_folders > (size_t)c->max_pending) {
         log_error("queue full (MAX_PENDING=%ld): refusing a %s webhook", c->max_pending, arr_app_name(app));
         respond_status(r, 503, "queue_full", queue_full_msg);
-        cJSON_Delete(skipped);
         staged_free(s);
         return;
     }
-    if (cJSON_GetArraySize(skipped) > 0) {
-        stage_skipped(a, app, s->at, skipped);
-        s->skipped_json = cJSON_PrintUnformatted(skipped);
-    }
-    cJSON_Delete(skipped);
+    stage_skipped(a, s);
     app_stage(a, s);
 }
 
@@ -391,11 +403,8 @@ static void on_committed(void *ud, staged_req *s, bool committed, const char *er
         }
         cJSON_AddItemToArray(entries, o);
     }
-    if (s->skipped_json) {
-        cJSON *skipped = cJSON_Parse(s->skipped_json);
-        if (skipped)
-            cJSON_AddItemToObject(j, "skipped", skipped);
-    }
+    if (s->n_skipped)
+        cJSON_AddItemToObject(j, "skipped", skipped_json(s));
     http_respond_cjson(r, 202, j);
     json_arena_end();
     staged_free(s);
