@@ -57,4 +57,9 @@ void http_build_json_error(buf_t *b, int status, const char *message);
  * valid whatever bytes s holds. */
 void http_json_escape(buf_t *b, const char *s);
 
+struct sockaddr;
+/* A peer's address as text (IPv4-mapped IPv6 shown as IPv4) into peer, and "addr:port" or
+ * "[addr]:port" into label, for requests and logs; "unknown" for anything else. */
+void http_peer_text(const struct sockaddr *sa, char *peer, size_t peerlen, char *label, size_t labellen);
+
 #endif

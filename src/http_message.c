@@ -3,6 +3,8 @@
  * percent-decoding of targets, queries and forms. Pure: no libuv, no sockets. */
 #include "http_message.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,4 +295,24 @@ char *http_query_get(const char *query, const char *name)
         p = *end ? end + 1 : end;
     }
     return NULL;
+}
+
+void http_peer_text(const struct sockaddr *sa, char *peer, size_t peerlen, char *label, size_t labellen)
+{
+    snprintf(peer, peerlen, "unknown");
+    snprintf(label, labellen, "unknown");
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        if (inet_ntop(AF_INET, &sin->sin_addr, peer, (socklen_t)peerlen))
+            snprintf(label, labellen, "%s:%u", peer, (unsigned)ntohs(sin->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as IPv4. */
+            if (inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], peer, (socklen_t)peerlen))
+                snprintf(label, labellen, "%s:%u", peer, (unsigned)ntohs(sin6->sin6_port));
+        } else if (inet_ntop(AF_INET6, &sin6->sin6_addr, peer, (socklen_t)peerlen)) {
+            snprintf(label, labellen, "[%s]:%u", peer, (unsigned)ntohs(sin6->sin6_port));
+        }
+    }
 }

@@ -1007,31 +1007,9 @@ static void conn_set_peer(http_conn *c)
 {
     struct sockaddr_storage ss;
     int len = (int)sizeof ss;
-    snprintf(c->peer, sizeof c->peer, "unknown");
-    snprintf(c->label, sizeof c->label, "unknown");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-        uv_ip4_name(sin, c->peer, sizeof c->peer);
-        snprintf(c->label, sizeof c->label, "%s:%u", c->peer, (unsigned)ntohs(sin->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as IPv4. */
-            struct sockaddr_in sin;
-            memset(&sin, 0, sizeof sin);
-            sin.sin_family = AF_INET;
-            memcpy(&sin.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
-            uv_ip4_name(&sin, c->peer, sizeof c->peer);
-            snprintf(c->label, sizeof c->label, "%s:%u", c->peer,
-                     (unsigned)ntohs(sin6->sin6_port));
-        } else {
-            uv_ip6_name(sin6, c->peer, sizeof c->peer);
-            snprintf(c->label, sizeof c->label, "[%s]:%u", c->peer,
-                     (unsigned)ntohs(sin6->sin6_port));
-        }
-    }
+        ss.ss_family = AF_UNSPEC;
+    http_peer_text((const struct sockaddr *)&ss, c->peer, sizeof c->peer, c->label, sizeof c->label);
 }
 
 static http_conn *conn_new(http_server *s)
@@ -1127,36 +1105,6 @@ static void on_connection(uv_stream_t *ls, int status)
 
 /* ---- server ------------------------------------------------------------------------------- */
 
-/* Every connection is a file descriptor: raise the soft RLIMIT_NOFILE to the hard limit, so the
- * connection limit (not a default soft limit of 1024) decides when clients are turned away. */
-static void raise_fd_limit(int max_connections)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        log_debug("http: getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
-        return;
-    }
-    rlim_t before = rl.rlim_cur;
-    if (rl.rlim_cur < rl.rlim_max) {
-        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
-            rl.rlim_cur = rl.rlim_max;
-            log_debug("http: open file limit raised from %llu to %llu", (unsigned long long)before,
-                      (unsigned long long)rl.rlim_cur);
-        } else {
-            log_debug("http: open file limit stays %llu (raising it to %llu: %s)",
-                      (unsigned long long)before, (unsigned long long)rl.rlim_max, strerror(errno));
-        }
-    } else {
-        log_debug("http: open file limit %llu (already the hard limit)", (unsigned long long)before);
-    }
-    /* Room for the listener, the state database, rclone/Plex connections and libuv's own. */
-    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_connections + 64 > rl.rlim_cur)
-        log_warn("http: MAX_CONNECTIONS is %d but only %llu files may be open; connections past "
-                 "that are refused by the kernel, not closed by age",
-                 max_connections, (unsigned long long)rl.rlim_cur);
-}
-
 static void on_server_handle_closed(uv_handle_t *h)
 {
     http_server *s = h->data;
@@ -1211,7 +1159,7 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **
         s->o.max_connections = DEFAULT_MAX_CONNECTIONS;
     if (!s->o.max_buffered_bytes)
         s->o.max_buffered_bytes = DEFAULT_MAX_BUFFERED;
-    raise_fd_limit(s->o.max_connections);
+    fd_limit_raise(s->o.max_connections);
     llhttp_settings_init(&s->settings);
     s->settings.on_message_begin = on_message_begin;
     s->settings.on_url = on_url;
