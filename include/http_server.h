@@ -37,9 +37,8 @@ typedef struct http_server_opts {
     void *ud;
 } http_server_opts;
 
-/* Bind and listen. Returns 0 or a negative libuv error code (err filled). Also raises the soft
- * RLIMIT_NOFILE to the hard limit (logged at debug; a warning when it is still below
- * max_connections). */
+/* Bind and listen. Returns 0 or a negative libuv error code (err filled). Every connection is a
+ * file: the caller raises RLIMIT_NOFILE to fit max_connections (main does). */
 int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **out, char *err,
                       size_t errlen);
 /* Stop accepting; existing connections finish their current request then close. */

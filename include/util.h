@@ -94,10 +94,6 @@ bool ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 char *base64_encode(const void *p, size_t n);
 int base64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
 
-/* Raise the soft RLIMIT_NOFILE to the hard limit (logged at debug), and warn when it is still
- * below max_connections + 64 (the listener, the database, upstream connections, libuv's own). */
-void fd_limit_raise(int max_connections);
-
 /* Fill with random bytes from getrandom(); 0 or a negative errno. */
 int random_bytes(void *p, size_t n);
 

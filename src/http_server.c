@@ -1159,7 +1159,6 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *o, http_server **
         s->o.max_connections = DEFAULT_MAX_CONNECTIONS;
     if (!s->o.max_buffered_bytes)
         s->o.max_buffered_bytes = DEFAULT_MAX_BUFFERED;
-    fd_limit_raise(s->o.max_connections);
     llhttp_settings_init(&s->settings);
     s->settings.on_message_begin = on_message_begin;
     s->settings.on_url = on_url;

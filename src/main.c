@@ -1,9 +1,30 @@
-/* main.c: command line, configuration, the loop; everything else is app.c's. */
+/* main.c: the command line, the configuration, and the three ways to run: the daemon, --check
+ * and --health.
+ *
+ * A map of src/, top to bottom; each file is a library of its own (CMakeLists.txt), linked only
+ * to what it calls, so the linker keeps every call pointing down:
+ *   main      -> router, check (--check), probe (--health)
+ *   router    the HTTP surface as a table of routes; the webhook and manual-trigger handlers,
+ *             which stage their folders for the group commit with a completion callback
+ *             -> api (JSON API, /health, /metrics), auth (Basic, failed-login delays), static
+ *             (the page's files), http_json
+ *   app       the owner: the loop's handles, the configuration and its reloads, the queue's
+ *             timer, the library list, the group commit and its WAL sync; it knows no route
+ *             -> folders (arr path -> forms, sections, verdict: one rule for webhooks, manual
+ *             scans, re-maps and previews), sync, queue, store, store_history, metrics, notify
+ *   sync      one entry's work (age, anchors, rclone, anchors, Plex, a history row), reporting
+ *             through the hooks given at its start -> rclone, plex, fscheck, queue, store
+ *   rclone, plex -> http_client (curl multi on libuv) ; fscheck (stats on libuv's pool)
+ *   queue -> queue_index (pure: rules over an index) ; store (SQLite) <- store_history
+ *   webhook (payload -> folders), sections, paths, config -> config_json, dotenv ; http_server
+ *   (connections) -> http_message (pure) ; util, log, list.h at the bottom. */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "app.h"
@@ -75,6 +96,36 @@ static int parse_args(int argc, char **argv, const char **env_file, run_mode *mo
     return 0;
 }
 
+/* Every connection is a file descriptor: raise the soft RLIMIT_NOFILE to the hard limit, so the
+ * connection limit (not a default soft limit of 1024) decides when clients are turned away. */
+static void fd_limit_raise(int max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_debug("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
+            rl.rlim_cur = rl.rlim_max;
+            log_debug("open file limit raised from %llu to %llu", (unsigned long long)before,
+                      (unsigned long long)rl.rlim_cur);
+        } else {
+            log_debug("open file limit stays %llu (raising it to %llu: %s)",
+                      (unsigned long long)before, (unsigned long long)rl.rlim_max, strerror(errno));
+        }
+    } else {
+        log_debug("open file limit %llu (already the hard limit)", (unsigned long long)before);
+    }
+    /* Room for the listener, the state database, rclone/Plex connections and libuv's own. */
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_connections + 64 > rl.rlim_cur)
+        log_warn("MAX_CONNECTIONS is %d but only %llu files may be open; connections past "
+                 "that are refused by the kernel, not closed by age",
+                 max_connections, (unsigned long long)rl.rlim_cur);
+}
+
 /* The daemon: the loop, the owner on it, the router answering its requests. */
 static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
 {
@@ -88,9 +139,10 @@ static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
         log_error("libcurl failed to initialize");
         return 1;
     }
+    log_set_level((log_level_t)cfg->log_level);
+    fd_limit_raise(cfg->max_connections);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    log_set_level((log_level_t)cfg->log_level);
     static_init();
     app_t app;
     static const app_http http = {.handler = router_handle, .body_limit = router_body_limit};

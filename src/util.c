@@ -6,14 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <time.h>
 
-#include "log.h"
+/* util is below log (log.c uses it): what cannot go on is said on stderr directly, then exit(1)
+ * flushes any buffered log lines. */
+static void fatal(const char *what, size_t n)
+{
+    fprintf(stderr, "plex-servarr-sync: %s (%zu bytes)\n", what, n);
+    exit(1);
+}
 
 static void oom(size_t n)
 {
-    log_fatal("out of memory allocating %zu bytes", n);
+    fatal("out of memory", n);
 }
 
 void *xmalloc(size_t n)
@@ -68,7 +73,7 @@ char *xasprintf(const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0)
-        log_fatal("xasprintf: bad format");
+        fatal("xasprintf: bad format", 0);
     char *s = xmalloc((size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
@@ -504,34 +509,4 @@ int random_bytes(void *p, size_t n)
         n -= (size_t)r;
     }
     return 0;
-}
-
-/* Every connection is a file descriptor: raise the soft RLIMIT_NOFILE to the hard limit, so the
- * connection limit (not a default soft limit of 1024) decides when clients are turned away. */
-void fd_limit_raise(int max_connections)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        log_debug("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
-        return;
-    }
-    rlim_t before = rl.rlim_cur;
-    if (rl.rlim_cur < rl.rlim_max) {
-        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
-            rl.rlim_cur = rl.rlim_max;
-            log_debug("open file limit raised from %llu to %llu", (unsigned long long)before,
-                      (unsigned long long)rl.rlim_cur);
-        } else {
-            log_debug("open file limit stays %llu (raising it to %llu: %s)",
-                      (unsigned long long)before, (unsigned long long)rl.rlim_max, strerror(errno));
-        }
-    } else {
-        log_debug("open file limit %llu (already the hard limit)", (unsigned long long)before);
-    }
-    /* Room for the listener, the state database, rclone/Plex connections and libuv's own. */
-    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_connections + 64 > rl.rlim_cur)
-        log_warn("MAX_CONNECTIONS is %d but only %llu files may be open; connections past "
-                 "that are refused by the kernel, not closed by age",
-                 max_connections, (unsigned long long)rl.rlim_cur);
 }
