@@ -10,6 +10,15 @@
 #include "app.h"
 
 void router_handle(void *ud, http_request *r);
+
+/* The methods of a route, as router_match reports them (GET takes HEAD too). */
+enum { ROUTER_M_GET = 1u, ROUTER_M_POST = 2u, ROUTER_M_PUT = 4u };
+/* Which route answers `method` on `path`: its row (>= 0, see router_route_path), or -404 (*miss:
+ * the message) or -405 (*allowed: the path's methods, ROUTER_M_*). No request is needed: the
+ * table alone decides, before authentication and the cross-site rule. */
+int router_match(const char *path, const char *method, unsigned *allowed, const char **miss);
+/* The path or prefix of row i, NULL past the table. */
+const char *router_route_path(int i);
 size_t router_body_limit(void *ud, const http_request *r);
 /* POST /api/scans (the manual trigger as JSON), once authenticated and checked same-site. */
 void api_scans(app_t *a, http_request *r);

@@ -412,7 +412,8 @@ static void on_committed(void *ud, staged_req *s, bool committed, const char *er
 
 /* ---- dispatch: the routes as rows ---- */
 
-enum { M_GET = 1u, M_POST = 2u, M_PUT = 4u }; /* M_GET takes HEAD too */
+/* M_GET takes HEAD too (ROUTER_M_* in router.h) */
+enum { M_GET = ROUTER_M_GET, M_POST = ROUTER_M_POST, M_PUT = ROUTER_M_PUT };
 
 typedef enum {
     AUTH_NONE,
@@ -627,35 +628,54 @@ size_t router_body_limit(void *ud, const http_request *r)
     return a->cfg.max_body;
 }
 
+int router_match(const char *path, const char *method, unsigned *allowed, const char **miss)
+{
+    size_t first = 0, n = route_rows(path, &first);
+    *allowed = 0;
+    *miss = "no such page";
+    if (n == 0)
+        return -404;
+    const char *rest = routes[first].prefix ? path + strlen(routes[first].path) : "";
+    if (!routes[first].methods || (routes[first].accept && !routes[first].accept(rest))) {
+        if (routes[first].miss)
+            *miss = routes[first].miss;
+        return -404;
+    }
+    unsigned bit = method_bit(method);
+    int found = -405;
+    for (size_t i = first; i < first + n; i++) {
+        *allowed |= routes[i].methods;
+        if (found < 0 && (routes[i].methods & bit))
+            found = (int)i;
+    }
+    return found;
+}
+
 void router_handle(void *ud, http_request *r)
 {
     app_t *a = ud;
-    size_t first = 0, n = route_rows(r->path, &first);
-    if (n == 0) {
-        respond_status(r, 404, "not_found", "no such page");
+    unsigned allowed;
+    const char *miss;
+    int i = router_match(r->path, r->method, &allowed, &miss);
+    if (i == -404) {
+        respond_status(r, 404, "not_found", miss);
         return;
     }
-    const char *rest = routes[first].prefix ? r->path + strlen(routes[first].path) : "";
-    if (!routes[first].methods || (routes[first].accept && !routes[first].accept(rest))) {
-        respond_status(r, 404, "not_found", routes[first].miss ? routes[first].miss : "no such page");
-        return;
-    }
-    unsigned bit = method_bit(r->method), allowed = 0;
-    const route *rt = NULL;
-    for (size_t i = first; i < first + n; i++) {
-        allowed |= routes[i].methods;
-        if (!rt && (routes[i].methods & bit))
-            rt = &routes[i];
-    }
-    if (!rt) {
+    if (i == -405) {
         method_not_allowed(r, allowed);
         return;
     }
+    const route *rt = &routes[i];
     if (!authenticated(a, r, rt->auth))
         return;
     if (rt->same_site && cross_site(r)) {
         respond_status(r, 403, "forbidden", "cross-site request refused");
         return;
     }
-    rt->handle(a, r, rest);
+    rt->handle(a, r, rt->prefix ? r->path + strlen(rt->path) : "");
+}
+
+const char *router_route_path(int i)
+{
+    return i >= 0 && (size_t)i < ARRAY_SIZE(routes) ? routes[i].path : NULL;
 }
