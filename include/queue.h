@@ -56,6 +56,7 @@ typedef struct q_entry {
     unsigned attempts;     /* finished failed attempts (never reset by events) */
     bool dirty;            /* an event arrived while syncing */
     bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
+    bool keyed;            /* owned by the queue's index: in its key table (fills padding) */
     unsigned sources;      /* bit (1u << arr_app) per app that sent events */
     uint64_t dirty_first;  /* wall ms of the first such event */
     char **files;          /* event files, arr paths, at most QUEUE_MAX_FILES (extra ones dropped) */

@@ -23,7 +23,6 @@ typedef struct qi_node {
     struct qi_node *idnext; /* id table chain */
     list_node sib;          /* entries whose parent folder is the same folder node */
     uint32_t khash;         /* qi_key_hash of (section, plex_path) while keyed */
-    bool keyed;             /* in the key table and the folder tree */
 } qi_node;
 
 /* The hash of a key: the section's bytes, then the path's (util.h's hash_bytes). */

@@ -21,6 +21,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,6 @@ typedef struct qent qent;
 
 struct qent {
     qi_node n;                  /* first member, and n.e first in it: a q_entry * is a qent * */
-    list_node wait;             /* on the blocked or the active list */
     uint64_t not_before;        /* absorbed or own backoff end: a backoff is never shortened */
     unsigned where : 3;         /* IN_* */
     unsigned ready_from : 4;    /* state before READY: decides needs_age */
@@ -63,8 +63,7 @@ struct queue {
     size_t csweep;
     uint64_t cnow;
     qi_heap timed, ready;
-    list_node blocked, active;  /* qent.wait */
-    size_t n_active;
+    qvec blocked, active;       /* READY held back; CHECKING/SYNCING (slot in e.heap_idx) */
     qvec scratch;
     size_t nstate[ENTRY_STATE_COUNT];
     int64_t next_id;
@@ -168,6 +167,22 @@ static void vec_push(qvec *v, qent *x)
     v->v[v->n++] = x;
 }
 
+/* The blocked and active lists: an entry on one is in no heap, so its heap slot holds its
+ * place in the list, and taking it off is O(1) (the last one moves into its slot). */
+static void vec_add(qvec *v, qent *x)
+{
+    x->n.e.heap_idx = (uint32_t)v->n; /* MAX_PENDING is far below 2^32 */
+    vec_push(v, x);
+}
+
+static void vec_del(qvec *v, qent *x)
+{
+    size_t i = x->n.e.heap_idx;
+    assert(i < v->n && v->v[i] == x);
+    v->v[i] = v->v[--v->n];
+    v->v[i]->n.e.heap_idx = (uint32_t)i;
+}
+
 /* ---- placement by state ---- */
 
 static void place(queue_t *q, qent *x)
@@ -181,8 +196,7 @@ static void place(queue_t *q, qent *x)
         qi_heap_push(&q->ready, &x->n);
     } else if (is_active(s)) {
         x->where = IN_ACTIVE;
-        list_push(&q->active, &x->wait);
-        q->n_active++;
+        vec_add(&q->active, x);
     } else {
         x->where = IN_NONE;
     }
@@ -198,11 +212,10 @@ static void unplace(queue_t *q, qent *x)
         qi_heap_del(&q->ready, &x->n);
         break;
     case IN_BLOCKED:
-        list_del(&x->wait);
+        vec_del(&q->blocked, x);
         break;
     case IN_ACTIVE:
-        list_del(&x->wait);
-        q->n_active--;
+        vec_del(&q->active, x);
         break;
     default:
         break;
@@ -221,7 +234,7 @@ static void reschedule(queue_t *q, qent *x)
 
 static void set_state(queue_t *q, qent *x, entry_state s)
 {
-    if (x->n.keyed) {
+    if (x->n.e.keyed) {
         q->nstate[x->n.e.state]--;
         q->nstate[s]++;
     }
@@ -239,7 +252,7 @@ static void index_insert(queue_t *q, qent *x)
 
 static void index_remove(queue_t *q, qent *x)
 {
-    if (!x->n.keyed)
+    if (!x->n.e.keyed)
         return;
     qi_keys_remove(&q->keys, &x->n);
     q->nstate[x->n.e.state]--;
@@ -272,7 +285,7 @@ static qent *ent_alloc(long section, const char *plex, const char *arr)
     size_t pl = strlen(plex) + 1;
     bool same = !arr || strcmp(arr, plex) == 0;
     size_t al = same ? 0 : strlen(arr) + 1;
-    qent *x = xcalloc(1, sizeof *x + pl + al);
+    qent *x = xcalloc(1, offsetof(qent, inl) + pl + al); /* the strings right after the fields */
     memcpy(x->inl, plex, pl);
     x->n.e.plex_path = x->inl;
     x->n.e.arr_path = x->inl;
@@ -518,22 +531,22 @@ static unsigned absorb_scratch(queue_t *q, qent *x)
 
 static bool nested_with_active(const queue_t *q, const qent *x)
 {
-    list_for_each(l, &q->active) {
-        const qent *a = container_of(l, qent, wait);
-        if (a != x && nested(a, x))
+    for (size_t i = 0; i < q->active.n; i++)
+        if (q->active.v[i] != x && nested(q->active.v[i], x))
             return true;
-    }
     return false;
 }
 
 /* An entry stopped being CHECKING/SYNCING: READY entries it blocked may go. */
 static void unblock(queue_t *q)
 {
-    list_for_each_safe(l, tmp, &q->blocked) {
-        qent *x = container_of(l, qent, wait);
-        if (nested_with_active(q, x))
+    for (size_t i = 0; i < q->blocked.n;) {
+        qent *x = q->blocked.v[i];
+        if (nested_with_active(q, x)) {
+            i++;
             continue;
-        unplace(q, x);
+        }
+        unplace(q, x); /* the last one moves into slot i */
         place(q, x);
     }
 }
@@ -567,8 +580,6 @@ queue_t *queue_new(const queue_params *p, queue_change_fn on_change, void *ud)
     q->ud = ud;
     q->next_id = 1;
     q->csweep = CREC_SWEEP_MIN;
-    list_init(&q->blocked);
-    list_init(&q->active);
     if (random_bytes(&q->rng, sizeof q->rng) < 0)
         q->rng = 0x853c49e6748fea9bULL ^ (uint64_t)(uintptr_t)q;
     return q;
@@ -589,6 +600,8 @@ void queue_free(queue_t *q)
     qi_heap_free(&q->timed);
     qi_heap_free(&q->ready);
     free(q->scratch.v);
+    free(q->blocked.v);
+    free(q->active.v);
     free(q);
 }
 
@@ -694,7 +707,7 @@ uint64_t queue_next_wakeup(const queue_t *q)
 {
     /* Every timed state needs a slot to start; with none free nothing can run before a
      * CHECKING/SYNCING entry ends, and the owner looks again after that call. */
-    if (q->n_active >= max_active(q))
+    if (q->active.n >= max_active(q))
         return UINT64_MAX;
     uint64_t w = UINT64_MAX;
     const qi_node *t = qi_heap_top(&q->timed), *r = qi_heap_top(&q->ready);
@@ -715,7 +728,7 @@ static void to_ready(queue_t *q, qent *x, bool blocked)
     }
     if (blocked) {
         x->where = IN_BLOCKED;
-        list_push(&q->blocked, &x->wait);
+        vec_add(&q->blocked, x);
     } else {
         place(q, x);
     }
@@ -725,7 +738,7 @@ q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age)
 {
     if (needs_age)
         *needs_age = false;
-    if (q->n_active >= max_active(q)) {
+    if (q->active.n >= max_active(q)) {
         qi_node *t;
         while ((t = qi_heap_top(&q->timed)) && t->e.due <= now)
             to_ready(q, of_node(t), false);

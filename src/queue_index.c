@@ -6,6 +6,7 @@
 #include "queue_index.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "util.h"
@@ -19,7 +20,7 @@ struct qi_dir {
     long section;
     uint32_t hash;
     uint32_t below;             /* keyed entries strictly beneath */
-    size_t len;
+    uint32_t len;               /* paths are at most a few KiB */
     char key[];
 };
 
@@ -184,10 +185,12 @@ static qi_dir *dt_find(const qi_keys *k, long section, const char *p, size_t len
 static qi_dir *dt_make(qi_keys *k, qi_dir *parent, long section, const char *p, size_t len, uint32_t h)
 {
     TABLE_GROW(k->db, k->ndb, k->ndn, qi_dir, hnext, ITEM_HASH);
-    qi_dir *n = xcalloc(1, sizeof *n + len + 1);
+    /* The key right after the last field, not after sizeof's padding: 100,000 folders are
+     * 100,000 nodes, and 16 bytes less each moves them into a smaller malloc size class. */
+    qi_dir *n = xcalloc(1, offsetof(qi_dir, key) + len + 1);
     n->section = section;
     n->hash = h;
-    n->len = len;
+    n->len = (uint32_t)len;
     memcpy(n->key, p, len);
     n->parent = parent;
     list_init(&n->sib);
@@ -288,12 +291,12 @@ void qi_keys_insert(qi_keys *k, qi_node *x)
     k->kb[b] = &x->e;
     tree_add(k, x);
     k->count++;
-    x->keyed = true;
+    x->e.keyed = true;
 }
 
 void qi_keys_remove(qi_keys *k, qi_node *x)
 {
-    if (!x->keyed)
+    if (!x->e.keyed)
         return;
     q_entry **pp = &k->kb[x->khash & (k->nkb - 1)];
     while (*pp != &x->e)
@@ -301,7 +304,7 @@ void qi_keys_remove(qi_keys *k, qi_node *x)
     *pp = x->e.hnext;
     tree_remove(k, x);
     k->count--;
-    x->keyed = false;
+    x->e.keyed = false;
 }
 
 void qi_keys_free(qi_keys *k)

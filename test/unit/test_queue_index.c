@@ -80,10 +80,10 @@ static void test_an_entry_is_found_by_its_exact_key_until_removed(void **state)
     assert_null(find(&k, TV, "/tv/Show/"));
     assert_null(find(&k, TV, "/tv"));
     assert_int_equal(qi_keys_count(&k), 2);
-    assert_true(a->keyed);
+    assert_true(a->e.keyed);
 
     qi_keys_remove(&k, a);
-    assert_false(a->keyed);
+    assert_false(a->e.keyed);
     assert_null(find(&k, TV, "/tv/Show"));
     assert_ptr_equal(find(&k, MOVIES, "/tv/Show"), b);
     qi_keys_remove(&k, a); /* not keyed: nothing */
