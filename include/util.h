@@ -53,6 +53,9 @@ uint64_t mono_ms(void);
 uint64_t hash_bytes(uint64_t h, const void *p, size_t n);
 uint64_t hash_str(const char *s); /* hash_bytes(HASH_INIT, s, strlen(s)) */
 
+/* Fill an error buffer (err may be NULL or errlen 0: nothing is written). */
+void errbuf_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Small string checks every parser of configuration values uses. */
 bool str_has_ctl(const char *s);                 /* a byte < 0x20 or 0x7f */
 char *str_trim_dup(const char *s);               /* new string without surrounding whitespace */

@@ -28,17 +28,6 @@
 _Static_assert(sizeof(cfg_durability) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(cfg_scan_scope) == sizeof(int), "enums are stored as int");
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---------------------------------------------------------------- small string helpers */
 
 static bool is_blank(char c)
@@ -365,11 +354,11 @@ static int opt_int(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_
     int rc = str_parse_u64(t, &u);
     free(t);
     if (rc == -EINVAL) {
-        set_err(why, whylen, "not a whole number");
+        errbuf_set(why, whylen, "not a whole number");
         return -EINVAL;
     }
     if (rc || u < (uint64_t)o->min || u > (uint64_t)o->max) {
-        set_err(why, whylen, "must be between %lld and %lld", o->min, o->max);
+        errbuf_set(why, whylen, "must be between %lld and %lld", o->min, o->max);
         return -EINVAL;
     }
     store_int(x, o, (long long)u);
@@ -380,14 +369,14 @@ static int opt_duration(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, 
 {
     uint64_t ms;
     if (parse_duration_ms(v, &ms) != 0) {
-        set_err(why, whylen, "not a duration (use 30, 30s, 5m, 1h, 1d or 250ms)");
+        errbuf_set(why, whylen, "not a duration (use 30, 30s, 5m, 1h, 1d or 250ms)");
         return -EINVAL;
     }
     if (ms < (uint64_t)o->min || ms > (uint64_t)o->max) {
         char lo[32], hi[32];
         fmt_duration((uint64_t)o->min, lo, sizeof lo);
         fmt_duration((uint64_t)o->max, hi, sizeof hi);
-        set_err(why, whylen, "must be between %s and %s", lo, hi);
+        errbuf_set(why, whylen, "must be between %s and %s", lo, hi);
         return -EINVAL;
     }
     memcpy(opt_field(x, o), &ms, sizeof ms);
@@ -397,25 +386,25 @@ static int opt_duration(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, 
 static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
     if (strlen(v) > CFG_VALUE_MAX) {
-        set_err(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
+        errbuf_set(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
         return -EINVAL;
     }
     char *s = (o->flags & (OPT_URL | OPT_IP)) ? str_trim_dup(v) : xstrdup(v);
     if (str_has_ctl(s)) {
-        set_err(why, whylen, "contains a control character");
+        errbuf_set(why, whylen, "contains a control character");
         goto bad;
     }
     if (o->flags & OPT_URL) {
         const char *r = cfg_url_check(s);
         if (r) {
-            set_err(why, whylen, "%s", r);
+            errbuf_set(why, whylen, "%s", r);
             goto bad;
         }
     }
     if (o->flags & OPT_IP) {
         unsigned char addr[sizeof(struct in6_addr)];
         if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1) {
-            set_err(why, whylen, "not an IPv4 or IPv6 address");
+            errbuf_set(why, whylen, "not an IPv4 or IPv6 address");
             goto bad;
         }
     }
@@ -429,16 +418,16 @@ bad:
 static int opt_path(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
     if (strlen(v) > CFG_VALUE_MAX) {
-        set_err(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
+        errbuf_set(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
         return -EINVAL;
     }
     if (str_has_ctl(v)) {
-        set_err(why, whylen, "contains a control character");
+        errbuf_set(why, whylen, "contains a control character");
         return -EINVAL;
     }
     char *p = path_normalize(v);
     if ((o->flags & OPT_ABSOLUTE) && p[0] != '/') {
-        set_err(why, whylen, "must be an absolute path");
+        errbuf_set(why, whylen, "must be an absolute path");
         free(p);
         return -EINVAL;
     }
@@ -481,7 +470,7 @@ static const char *var_get(const cfg_ctx *x, const char *key)
 
 static int secret_file_fail(const char *var, const char *path, int e, char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s: cannot read '%s': %s", var, log_esc(path), strerror(e));
+    errbuf_set(err, errlen, "%s: cannot read '%s': %s", var, log_esc(path), strerror(e));
     return -EINVAL;
 }
 
@@ -511,7 +500,7 @@ static int secret_file_read(const char *var, const char *path, char **out, char 
     }
     close(fd);
     if (len > SECRET_FILE_MAX) {
-        set_err(err, errlen, "%s: '%s' is larger than %d bytes", var, log_esc(path), SECRET_FILE_MAX);
+        errbuf_set(err, errlen, "%s: '%s' is larger than %d bytes", var, log_esc(path), SECRET_FILE_MAX);
         return -EINVAL;
     }
     if (len && buf[len - 1] == '\n')
@@ -519,7 +508,7 @@ static int secret_file_read(const char *var, const char *path, char **out, char 
     if (len && buf[len - 1] == '\r')
         len--;
     if (memchr(buf, '\0', len)) {
-        set_err(err, errlen, "%s: '%s' holds a NUL byte", var, log_esc(path));
+        errbuf_set(err, errlen, "%s: '%s' holds a NUL byte", var, log_esc(path));
         return -EINVAL;
     }
     *out = xstrndup(buf, len);
@@ -537,7 +526,7 @@ static int opt_file_text(const cfg_ctx *x, const cfg_opt *o, char **out, char *e
         return 0;
     const char *direct = var_get(x, o->name);
     if (direct && *direct) {
-        set_err(err, errlen, "%s: %s is set too; set only one of them", var, o->name);
+        errbuf_set(err, errlen, "%s: %s is set too; set only one of them", var, o->name);
         return -EINVAL;
     }
     return secret_file_read(var, path, out, err, errlen);
@@ -580,9 +569,9 @@ static int opt_text(const cfg_ctx *x, const cfg_opt *o, char **out, bool *from_f
 static void opt_fail(const cfg_opt *o, bool from_file, const char *v, const char *why, char *err, size_t errlen)
 {
     if (o->flags & OPT_SECRET)
-        set_err(err, errlen, "%s%s: %s", o->name, from_file ? "_FILE" : "", why);
+        errbuf_set(err, errlen, "%s%s: %s", o->name, from_file ? "_FILE" : "", why);
     else
-        set_err(err, errlen, "%s: %s (got '%s')", o->name, why, log_esc(v));
+        errbuf_set(err, errlen, "%s: %s (got '%s')", o->name, why, log_esc(v));
 }
 
 static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
@@ -612,7 +601,7 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
         rc = parse_bool(t, &b);
         free(t);
         if (rc)
-            set_err(why, sizeof why, "not a boolean (use true/false, yes/no, on/off or 1/0)");
+            errbuf_set(why, sizeof why, "not a boolean (use true/false, yes/no, on/off or 1/0)");
         else
             memcpy(opt_field(x, o), &b, sizeof b);
         break;
@@ -623,7 +612,7 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
         rc = o->parse_enum(t, &e);
         free(t);
         if (rc)
-            set_err(why, sizeof why, "must be one of %s", o->choices);
+            errbuf_set(why, sizeof why, "must be one of %s", o->choices);
         else
             store_int(x, o, e);
         break;
@@ -658,7 +647,7 @@ static int cross_fail(const cfg_ctx *x, const char *name, const char *why, char 
     if (opt_text(x, o, &v, &from_file, scratch, sizeof scratch) == 0 && v)
         opt_fail(o, from_file, v, why, err, errlen);
     else
-        set_err(err, errlen, "%s: %s", name, why);
+        errbuf_set(err, errlen, "%s: %s", name, why);
     free(v);
     return -EINVAL;
 }

@@ -18,17 +18,6 @@
 #define CFG_JSON_TEXT_MAX (64 * 1024) /* longest JSON variable (a map of many prefixes) */
 #define CFG_JSON_DEPTH_MAX 16
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---------------------------------------------------------------- URLs */
 
 const char *cfg_url_check(char *u)
@@ -96,7 +85,7 @@ static int json_value(const char *v, bool object, cJSON **out, char *why, size_t
 {
     *out = NULL;
     if (strlen(v) > CFG_JSON_TEXT_MAX) {
-        set_err(why, whylen, "longer than %d bytes", CFG_JSON_TEXT_MAX);
+        errbuf_set(why, whylen, "longer than %d bytes", CFG_JSON_TEXT_MAX);
         return -EINVAL;
     }
     /* The script's .env wrote maps as '{...}' and its reader stripped one more layer of single
@@ -111,26 +100,26 @@ static int json_value(const char *v, bool object, cJSON **out, char *why, size_t
     int rc = -EINVAL;
     cJSON *j = NULL;
     if (json_depth(text) > CFG_JSON_DEPTH_MAX) {
-        set_err(why, whylen, "JSON nested deeper than %d levels", CFG_JSON_DEPTH_MAX);
+        errbuf_set(why, whylen, "JSON nested deeper than %d levels", CFG_JSON_DEPTH_MAX);
         goto out;
     }
     const char *end = NULL;
     j = cJSON_ParseWithOpts(text, &end, true);
     if (!j) {
         size_t at = end ? (size_t)(end - text) : 0;
-        set_err(why, whylen, "not valid JSON (error at byte %zu)", at);
+        errbuf_set(why, whylen, "not valid JSON (error at byte %zu)", at);
         goto out;
     }
     if (!json_strings_ok(j)) {
-        set_err(why, whylen, "a JSON string is longer than %d bytes", CFG_VALUE_MAX);
+        errbuf_set(why, whylen, "a JSON string is longer than %d bytes", CFG_VALUE_MAX);
         goto out;
     }
     if (object && !cJSON_IsObject(j)) {
-        set_err(why, whylen, "must be a JSON object such as {\"/from\": \"/to\"}");
+        errbuf_set(why, whylen, "must be a JSON object such as {\"/from\": \"/to\"}");
         goto out;
     }
     if (!object && !cJSON_IsArray(j)) {
-        set_err(why, whylen, "must be a JSON list such as [...]");
+        errbuf_set(why, whylen, "must be a JSON list such as [...]");
         goto out;
     }
     *out = j;
@@ -182,11 +171,11 @@ static int replacements_from(const char *name, const cJSON *j, cfg_replacements 
             continue;
         }
         if (!cJSON_IsString(it)) {
-            set_err(why, whylen, "the value of '%s' must be a string", log_esc(key));
+            errbuf_set(why, whylen, "the value of '%s' must be a string", log_esc(key));
             return -EINVAL;
         }
         if (str_has_ctl(key) || str_has_ctl(it->valuestring)) {
-            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
+            errbuf_set(why, whylen, "the entry '%s' contains a control character", log_esc(key));
             return -EINVAL;
         }
         char *from = path_normalize(key);
@@ -196,7 +185,7 @@ static int replacements_from(const char *name, const cJSON *j, cfg_replacements 
             if (!str_eq_ci(r->v[i].from, from))
                 continue;
             if (strcmp(r->v[i].to, to) != 0) {
-                set_err(why, whylen,
+                errbuf_set(why, whylen,
                         "'%s' is given twice (ignoring case and slashes) with different targets",
                         log_esc(from));
                 free(from);
@@ -254,11 +243,11 @@ static int sections_from(const char *name, const cJSON *j, cfg_section_map **out
             continue;
         }
         if (str_has_ctl(key)) {
-            set_err(why, whylen, "the entry '%s' contains a control character", log_esc(key));
+            errbuf_set(why, whylen, "the entry '%s' contains a control character", log_esc(key));
             return -EINVAL;
         }
         if (section_id(it, &id) != 0) {
-            set_err(why, whylen, "the section of '%s' must be a positive whole number", log_esc(key));
+            errbuf_set(why, whylen, "the section of '%s' must be a positive whole number", log_esc(key));
             return -EINVAL;
         }
         char *prefix = path_normalize(key);
@@ -267,7 +256,7 @@ static int sections_from(const char *name, const cJSON *j, cfg_section_map **out
             if (!str_eq_ci((*out)[i].prefix, prefix))
                 continue;
             if ((*out)[i].section != id) {
-                set_err(why, whylen,
+                errbuf_set(why, whylen,
                         "'%s' is given twice (ignoring case and slashes) with different sections",
                         log_esc(prefix));
                 free(prefix);
@@ -295,16 +284,16 @@ static int anchors_from(const cJSON *j, char ***out, size_t *n, char *why, size_
     cJSON_ArrayForEach(it, j) {
         idx++;
         if (!cJSON_IsString(it) || !*it->valuestring) {
-            set_err(why, whylen, "item %zu must be a non-empty string", idx);
+            errbuf_set(why, whylen, "item %zu must be a non-empty string", idx);
             return -EINVAL;
         }
         if (str_has_ctl(it->valuestring)) {
-            set_err(why, whylen, "item %zu contains a control character", idx);
+            errbuf_set(why, whylen, "item %zu contains a control character", idx);
             return -EINVAL;
         }
         char *p = path_normalize(it->valuestring);
         if (p[0] != '/') {
-            set_err(why, whylen, "item %zu ('%s') must be an absolute path", idx, log_esc(p));
+            errbuf_set(why, whylen, "item %zu ('%s') must be an absolute path", idx, log_esc(p));
             free(p);
             return -EINVAL;
         }
@@ -336,7 +325,7 @@ static int mount_from_json(const cJSON *item, size_t idx, cfg_mount *m, char *wh
     static const char *const keys[] = {"root", "url", "fs", "user", "pass"};
     char **dst[] = {&m->root, &m->url, &m->fs, &m->user, &m->pass};
     if (!cJSON_IsObject(item)) {
-        set_err(why, whylen, "item %zu must be an object {root, url, fs, user, pass}", idx);
+        errbuf_set(why, whylen, "item %zu must be an object {root, url, fs, user, pass}", idx);
         return -EINVAL;
     }
     const cJSON *f;
@@ -345,40 +334,40 @@ static int mount_from_json(const cJSON *item, size_t idx, cfg_mount *m, char *wh
         while (k < ARRAY_SIZE(keys) && strcmp(f->string, keys[k]) != 0)
             k++;
         if (k == ARRAY_SIZE(keys)) {
-            set_err(why, whylen, "item %zu has an unknown key (allowed: root, url, fs, user, pass)", idx);
+            errbuf_set(why, whylen, "item %zu has an unknown key (allowed: root, url, fs, user, pass)", idx);
             return -EINVAL;
         }
         if (cJSON_IsNull(f))
             continue;
         if (!cJSON_IsString(f)) {
-            set_err(why, whylen, "item %zu: %s must be a string", idx, keys[k]);
+            errbuf_set(why, whylen, "item %zu: %s must be a string", idx, keys[k]);
             return -EINVAL;
         }
         if (str_has_ctl(f->valuestring)) {
-            set_err(why, whylen, "item %zu: %s contains a control character", idx, keys[k]);
+            errbuf_set(why, whylen, "item %zu: %s contains a control character", idx, keys[k]);
             return -EINVAL;
         }
         free(*dst[k]);
         *dst[k] = *f->valuestring ? xstrdup(f->valuestring) : NULL;
     }
     if (!m->root) {
-        set_err(why, whylen, "item %zu: root is required", idx);
+        errbuf_set(why, whylen, "item %zu: root is required", idx);
         return -EINVAL;
     }
     char *root = path_normalize(m->root);
     free(m->root);
     m->root = root;
     if (root[0] != '/') {
-        set_err(why, whylen, "item %zu: root must be an absolute path", idx);
+        errbuf_set(why, whylen, "item %zu: root must be an absolute path", idx);
         return -EINVAL;
     }
     if (!m->url) {
-        set_err(why, whylen, "item %zu: url is required", idx);
+        errbuf_set(why, whylen, "item %zu: url is required", idx);
         return -EINVAL;
     }
     const char *r = cfg_url_check(m->url);
     if (r) {
-        set_err(why, whylen, "item %zu: url %s", idx, r);
+        errbuf_set(why, whylen, "item %zu: url %s", idx, r);
         return -EINVAL;
     }
     return 0;
@@ -396,7 +385,7 @@ static int mounts_from(const cJSON *j, cfg_mount **out, size_t *n, char *why, si
             return -EINVAL;
         for (size_t i = 0; i + 1 < (*n); i++) {
             if (str_eq_ci((*out)[i].root, m->root)) {
-                set_err(why, whylen, "item %zu: root '%s' is listed twice", idx, log_esc(m->root));
+                errbuf_set(why, whylen, "item %zu: root '%s' is listed twice", idx, log_esc(m->root));
                 return -EINVAL;
             }
         }

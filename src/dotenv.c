@@ -17,17 +17,6 @@
 
 #define DOTENV_FILE_MAX (1024 * 1024)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---------------------------------------------------------------- env_map */
 
 /* The arrays hold pow2ceil(n) slots (at least 8), so growing needs no capacity field. */
@@ -243,13 +232,13 @@ static int dotenv_assignment(dotenv_cur *c, env_map *tmp, char *err, size_t errl
         c->i++;
     if (c->i >= c->len || c->t[c->i] != '=') {
         if (dotenv_line_has_eq(c, ks))
-            set_err(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
+            errbuf_set(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
         else
-            set_err(err, errlen, "line %zu: expected KEY=VALUE", line);
+            errbuf_set(err, errlen, "line %zu: expected KEY=VALUE", line);
         return -EINVAL;
     }
     if (ke == ks || !is_key_start(c->t[ks])) {
-        set_err(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
+        errbuf_set(err, errlen, "line %zu: invalid variable name (use letters, digits and '_')", line);
         return -EINVAL;
     }
     c->i++;
@@ -262,11 +251,11 @@ static int dotenv_assignment(dotenv_cur *c, env_map *tmp, char *err, size_t errl
     if (c->i < c->len && (c->t[c->i] == '\'' || c->t[c->i] == '"')) {
         rc = dotenv_quoted(c, &v);
         if (rc == -EINVAL) {
-            set_err(err, errlen, "line %zu: unterminated quoted value", line);
+            errbuf_set(err, errlen, "line %zu: unterminated quoted value", line);
             goto out;
         }
         if (rc == 0 && !dotenv_tail_ok(c)) {
-            set_err(err, errlen, "line %zu: unexpected text after the closing quote", c->line);
+            errbuf_set(err, errlen, "line %zu: unexpected text after the closing quote", c->line);
             rc = -EINVAL;
             goto out;
         }
@@ -274,7 +263,7 @@ static int dotenv_assignment(dotenv_cur *c, env_map *tmp, char *err, size_t errl
         rc = dotenv_unquoted(c, &v);
     }
     if (rc) {
-        set_err(err, errlen, "line %zu: value too long", line);
+        errbuf_set(err, errlen, "line %zu: value too long", line);
         rc = -EINVAL;
         goto out;
     }
@@ -297,7 +286,7 @@ int dotenv_parse(const char *text, size_t len, env_map *m, char *err, size_t err
         size_t line = 1;
         for (const char *p = text; p < nul; p++)
             line += *p == '\n';
-        set_err(err, errlen, "line %zu: NUL byte", line);
+        errbuf_set(err, errlen, "line %zu: NUL byte", line);
         return -EINVAL;
     }
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
@@ -339,7 +328,7 @@ int dotenv_load(const char *path, env_map *m, char *err, size_t errlen)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
+        errbuf_set(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
         return rc;
     }
     buf_init(&b, DOTENV_FILE_MAX);
@@ -349,20 +338,20 @@ int dotenv_load(const char *path, env_map *m, char *err, size_t errlen)
             if (errno == EINTR)
                 continue;
             rc = -errno;
-            set_err(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
+            errbuf_set(err, errlen, "%s: %s", log_esc(path), strerror(-rc));
             goto out;
         }
         if (n == 0)
             break;
         if (buf_append(&b, chunk, (size_t)n)) {
             rc = -EFBIG;
-            set_err(err, errlen, "%s: larger than %d bytes", log_esc(path), DOTENV_FILE_MAX);
+            errbuf_set(err, errlen, "%s: larger than %d bytes", log_esc(path), DOTENV_FILE_MAX);
             goto out;
         }
     }
     rc = dotenv_parse(b.data ? b.data : "", b.len, m, perr, sizeof perr);
     if (rc)
-        set_err(err, errlen, "%s: %s", log_esc(path), perr);
+        errbuf_set(err, errlen, "%s: %s", log_esc(path), perr);
 out:
     close(fd);
     buf_free(&b);

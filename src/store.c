@@ -204,18 +204,6 @@ static bool state_parse(const char *name, entry_state *out)
 
 /* ---- small helpers ---- */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int sqlite_to_errno(int rc)
 {
     switch (rc & 0xff) {
@@ -445,7 +433,7 @@ static int state_files_writable(const char *dir, char *err, size_t errlen)
         snprintf(p, sizeof p, "%s%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", STORE_DB_NAME, suffixes[i]);
         if (access(p, R_OK | W_OK) != 0 && errno != ENOENT) {
             int e = errno;
-            seterr(err, errlen, "%s is not writable: %s", p, strerror(e));
+            errbuf_set(err, errlen, "%s is not writable: %s", p, strerror(e));
             return -e;
         }
     }
@@ -458,7 +446,7 @@ static int state_dir_ready(const char *dir, char *err, size_t errlen)
     char p[PATH_MAX];
     size_t n = strlen(dir);
     if (n >= sizeof p - sizeof STORE_DB_NAME - STORE_SUFFIX_ROOM) {
-        seterr(err, errlen, "state directory %s: path too long", dir);
+        errbuf_set(err, errlen, "state directory %s: path too long", dir);
         return -ENAMETOOLONG;
     }
     memcpy(p, dir, n + 1);
@@ -469,7 +457,7 @@ static int state_dir_ready(const char *dir, char *err, size_t errlen)
         *c = '\0';
         if (mkdir(p, 0750) != 0 && errno != EEXIST) {
             int e = errno;
-            seterr(err, errlen, "cannot create state directory %s: %s", dir, strerror(e));
+            errbuf_set(err, errlen, "cannot create state directory %s: %s", dir, strerror(e));
             return -e;
         }
         *c = save;
@@ -479,16 +467,16 @@ static int state_dir_ready(const char *dir, char *err, size_t errlen)
     struct stat st;
     if (stat(dir, &st) != 0) {
         int e = errno;
-        seterr(err, errlen, "cannot use state directory %s: %s", dir, strerror(e));
+        errbuf_set(err, errlen, "cannot use state directory %s: %s", dir, strerror(e));
         return -e;
     }
     if (!S_ISDIR(st.st_mode)) {
-        seterr(err, errlen, "cannot use state directory %s: %s", dir, strerror(ENOTDIR));
+        errbuf_set(err, errlen, "cannot use state directory %s: %s", dir, strerror(ENOTDIR));
         return -ENOTDIR;
     }
     if (access(dir, W_OK | X_OK) != 0) {
         int e = errno;
-        seterr(err, errlen, "state directory %s is not writable: %s", dir, strerror(e));
+        errbuf_set(err, errlen, "state directory %s is not writable: %s", dir, strerror(e));
         return -e;
     }
     return state_files_writable(dir, err, errlen);
@@ -526,12 +514,12 @@ static int quick_check(store_t *s, bool *corrupt, char *err, size_t errlen)
     if (rc != SQLITE_DONE) {
         ret = sql_fail(s, rc);
         *corrupt = sqlite_is_corrupt(rc);
-        seterr(err, errlen, "%s: integrity check: %s", s->path, s->sqlerr);
+        errbuf_set(err, errlen, "%s: integrity check: %s", s->path, s->sqlerr);
     } else if (rows != 1 || strcmp(first, "ok") != 0) {
         *corrupt = true;
         ret = -EILSEQ;
         snprintf(s->sqlerr, sizeof s->sqlerr, "integrity check: %s", first);
-        seterr(err, errlen, "%s: %s", s->path, s->sqlerr);
+        errbuf_set(err, errlen, "%s: %s", s->path, s->sqlerr);
     }
     sqlite3_finalize(st);
     return ret;
@@ -542,7 +530,7 @@ static int pragma(store_t *s, const char *sql, char *err, size_t errlen)
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         int ret = sql_fail(s, rc);
-        seterr(err, errlen, "%s: %s: %s", s->path, sql, s->sqlerr);
+        errbuf_set(err, errlen, "%s: %s: %s", s->path, sql, s->sqlerr);
         return ret;
     }
     return 0;
@@ -564,7 +552,7 @@ static int set_journal_wal(store_t *s, char *err, size_t errlen)
                      mode ? mode : "?");
     } else {
         ret = sql_fail(s, rc);
-        seterr(err, errlen, "%s: setting WAL journal: %s", s->path, s->sqlerr);
+        errbuf_set(err, errlen, "%s: setting WAL journal: %s", s->path, s->sqlerr);
     }
     sqlite3_finalize(st);
     return ret;
@@ -587,7 +575,7 @@ static int migrate(store_t *s, int64_t from, char *err, size_t errlen)
     if (rc == SQLITE_OK)
         return 0;
     int ret = sqlite_to_errno(rc);
-    seterr(err, errlen, "%s: creating the schema (version %lld to %d): %s", s->path,
+    errbuf_set(err, errlen, "%s: creating the schema (version %lld to %d): %s", s->path,
            (long long)from, STORE_SCHEMA_VERSION, e ? e : sqlite3_errstr(rc));
     sqlite3_free(e);
     if (!sqlite3_get_autocommit(s->db))
@@ -607,7 +595,7 @@ static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t 
     if (rc != SQLITE_OK) {
         int ret = sql_fail(s, rc);
         *corrupt = sqlite_is_corrupt(rc);
-        seterr(err, errlen, "cannot open %s: %s", s->path, s->sqlerr);
+        errbuf_set(err, errlen, "cannot open %s: %s", s->path, s->sqlerr);
         db_close(s);
         return ret;
     }
@@ -621,12 +609,12 @@ static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t 
     int ret = query_int(s, "PRAGMA user_version", &version, &rc);
     if (ret < 0) {
         *corrupt = sqlite_is_corrupt(rc);
-        seterr(err, errlen, "cannot read %s: %s", s->path, s->sqlerr);
+        errbuf_set(err, errlen, "cannot read %s: %s", s->path, s->sqlerr);
         goto fail;
     }
     if (version > STORE_SCHEMA_VERSION) {
         ret = -EPROTO;
-        seterr(err, errlen,
+        errbuf_set(err, errlen,
                "%s was written by a newer version of plex-servarr-sync (schema %lld > %d); "
                "refusing to start so no acknowledged work is lost",
                s->path, (long long)version, STORE_SCHEMA_VERSION);
@@ -668,7 +656,7 @@ static int rename_if_present(const char *from, const char *to, char *err, size_t
     if (rename(from, to) == 0 || errno == ENOENT)
         return 0;
     int e = errno;
-    seterr(err, errlen, "cannot move corrupt %s aside to %s: %s", from, to, strerror(e));
+    errbuf_set(err, errlen, "cannot move corrupt %s aside to %s: %s", from, to, strerror(e));
     return -e;
 }
 
@@ -692,7 +680,7 @@ static int move_aside(store_t *s, char *err, size_t errlen)
     }
     if (rename(s->path, dst) != 0) {
         int e = errno;
-        seterr(err, errlen, "cannot move corrupt %s aside to %s: %s", s->path, dst, strerror(e));
+        errbuf_set(err, errlen, "cannot move corrupt %s aside to %s: %s", s->path, dst, strerror(e));
         return -e;
     }
     log_error("store: DATABASE CORRUPT: %s could not be read (%s); moved it to %s (with its "
@@ -706,12 +694,12 @@ int store_open(store_t **out, const char *state_dir, int durability, char *err, 
 {
     *out = NULL;
     if (!state_dir || !*state_dir) {
-        seterr(err, errlen, "state directory not set");
+        errbuf_set(err, errlen, "state directory not set");
         return -EINVAL;
     }
     if (durability != STORE_SYNC_COMMIT && durability != STORE_SYNC_NONE &&
         durability != STORE_SYNC_OWNER) {
-        seterr(err, errlen, "bad durability %d (see STORE_SYNC_*)", durability);
+        errbuf_set(err, errlen, "bad durability %d (see STORE_SYNC_*)", durability);
         return -EINVAL;
     }
     int ret = state_dir_ready(state_dir, err, errlen);
@@ -1056,7 +1044,7 @@ int store_commit(store_t *s, char *err, size_t errlen)
         discard_all(s);
         return 0;
     }
-    seterr(err, errlen, "%s: commit failed (%s): %s", s->path, step, s->sqlerr);
+    errbuf_set(err, errlen, "%s: commit failed (%s): %s", s->path, step, s->sqlerr);
     /* A failed COMMIT (or a statement error SQLite did not roll back itself) leaves the
      * transaction open; it must end here or every later commit would fail on BEGIN. */
     if (!sqlite3_get_autocommit(s->db) && run_cached(s, ST_ROLLBACK) < 0)
