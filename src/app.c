@@ -359,8 +359,15 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
 
 /* ---- group commit ---- */
 
+static void on_flush_idle(uv_idle_t *h) { (void)h; }
+
 void app_stage(app_t *a, staged_req *s)
 {
+    /* The commit runs after the loop's poll: keep the loop from sleeping in it, or a request
+     * parsed from bytes already read (the next of a pipelined batch, parsed when the previous
+     * answer went out) would wait for whatever wakes the loop next. */
+    if (!a->stop_done)
+        uv_idle_start(&a->flush_idle, on_flush_idle);
     a->staged_events += s->n_folders;
     s->next = NULL;
     if (a->staged_tail)
@@ -414,7 +421,6 @@ static void apply_staged(app_t *a, staged_req *s)
     }
 }
 
-static void on_flush_idle(uv_idle_t *h) { (void)h; }
 
 static void on_log_prepare(uv_prepare_t *h)
 {
@@ -545,7 +551,7 @@ static void on_commit_check(uv_check_t *h)
      * the loop sleep first (under load they ride along with the next turn's events). After a
      * failure, what is left waits for a turn something else brings (a request, a sync, the
      * prune timer at least every minute): retrying at once would spin on a full disk. */
-    if (rc == 0 && store_has_staged(a->store) && !a->stopping)
+    if (((rc == 0 && store_has_staged(a->store)) || a->staged_head) && !a->stopping)
         uv_idle_start(&a->flush_idle, on_flush_idle);
     else
         uv_idle_stop(&a->flush_idle);

@@ -685,6 +685,34 @@ class SlowClientsTest(HostileCase):
         self.assertEqual(statuses, [200, 404, 401, 200, 415, 200])
         self.assertServing()
 
+    def test_a_thousand_pipelined_webhooks_are_answered_in_order_at_once(self):
+        # One write of 1,000 webhooks on one connection. Each one after the first is parsed from
+        # bytes the daemon already read, when the previous answer goes out: it must reach the
+        # group commit in the same breath, not when something else wakes the loop (that was a
+        # minute per webhook). WEBHOOK_DELAY keeps every folder queued for the count below.
+        self.start_daemon(WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="2h")
+        n = 1000
+        batch = b"".join(
+            request_bytes("POST", "/webhook/sonarr",
+                          json.dumps(self.sonarr_for(self.show_file("Piped %04d" % i))).encode(),
+                          {"Content-Type": "application/json"})
+            for i in range(n))
+        c = Conn(self.daemon.port, timeout=30)
+        t0 = time.monotonic()
+        try:
+            c.send(batch)
+            statuses = [c.read_response().status for _ in range(n)]
+        finally:
+            c.close()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(statuses, [202] * n)
+        # Generous for a sanitizer build on a busy machine; the stall this guards against was
+        # 60 s per webhook after the fourth.
+        self.assertLess(elapsed, 30, "1,000 pipelined webhooks took %.1f s" % elapsed)
+        q = self.daemon.get("/api/queue?limit=1", auth=(MANUAL_USER, MANUAL_PASS)).json()
+        self.assertEqual(q["depth"], n)
+        self.assertServing()
+
     def test_a_client_that_never_reads_does_not_grow_memory(self):
         # Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before
         # reuse, which would read as growth: keep it small (a plain build ignores the variable).
