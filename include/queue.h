@@ -202,6 +202,11 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now);
 q_entry *queue_find(const queue_t *q, long section, const char *plex_path);
 q_entry *queue_find_id(const queue_t *q, int64_t id);
 size_t queue_count(const queue_t *q);
+/* Whether an event for (section, plex_path) would be taken by an entry already there (the folder
+ * itself or a waiting ancestor merges it; a syncing one is marked to run again) rather than make
+ * a new one: such an event adds nothing toward MAX_PENDING and is never refused for it. Changes
+ * nothing. */
+bool queue_takes_without_growing(const queue_t *q, long section, const char *plex_path);
 size_t queue_count_state(const queue_t *q, entry_state s);
 /* Iterate all entries (order unspecified). Must not modify the queue inside. */
 void queue_foreach(const queue_t *q, void (*fn)(void *ud, const q_entry *e), void *ud);

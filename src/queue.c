@@ -1191,6 +1191,13 @@ q_entry *queue_find_id(const queue_t *q, int64_t id)
     return x ? &x->e : NULL;
 }
 
+bool queue_takes_without_growing(const queue_t *q, long section, const char *plex_path)
+{
+    qent *outer, *act;
+    scan_up(q, section, plex_path, strlen(plex_path), true, &outer, &act);
+    return outer || act;
+}
+
 size_t queue_count(const queue_t *q)
 {
     return qi_keys_count(&q->keys);

@@ -134,6 +134,18 @@ static void stage_skipped(app_t *a, const staged_req *s)
     }
 }
 
+/* The folders of s that would make new queue entries: only those count toward MAX_PENDING (an
+ * event that merges into a queued folder, or marks a syncing one to run again, is always taken:
+ * refusing it would lose the scan of a file imported while its folder syncs). */
+static size_t growing_folders(const app_t *a, const staged_req *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_folders; i++)
+        if (!queue_takes_without_growing(a->q, s->folders[i].section, s->folders[i].plex_path))
+            n++;
+    return n;
+}
+
 /* Every folder of the event to s: staged, or skipped (no library holds it). False when one may
  * not be scanned from a webhook: r has been answered 400. */
 static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, staged_req *s)
@@ -220,7 +232,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         staged_free(s);
         return;
     }
-    if (queue_count(a->q) + a->staged_events + s->n_folders > (size_t)c->max_pending) {
+    if (queue_count(a->q) + a->staged_events + growing_folders(a, s) > (size_t)c->max_pending) {
         log_error("queue full (MAX_PENDING=%ld): refusing a %s webhook", c->max_pending, arr_app_name(app));
         respond_status(r, 503, "queue_full", queue_full_msg);
         staged_free(s);

@@ -713,6 +713,43 @@ class SlowClientsTest(HostileCase):
         self.assertEqual(q["depth"], n)
         self.assertServing()
 
+    def test_a_full_queue_still_takes_events_that_add_no_entry(self):
+        # MAX_PENDING's least value is 100,000: fill it with manual scans (pipelined, without
+        # Plex so that every folder waits unresolved and nothing is scanned), then an event for a
+        # queued folder and one below it must still be taken; only a new folder is refused.
+        n = 100000
+        self.start_daemon(PLEX_URL=None, PLEX_TOKEN=None, MAX_PENDING=str(n), LOG_LEVEL="warn",
+                          WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="2h")
+        auth = basic_auth(MANUAL_USER, MANUAL_PASS)
+        head = {"Content-Type": "application/json", "Authorization": auth}
+        tv = self.tv
+        per_conn = 25000
+        for start in range(0, n, per_conn):
+            batch = b"".join(
+                request_bytes("POST", "/api/scans",
+                              json.dumps({"path": "%s/Full %06d" % (tv, i)}).encode(), head)
+                for i in range(start, start + per_conn))
+            c = Conn(self.daemon.port, timeout=120)
+            try:
+                c.send(batch)
+                statuses = {c.read_response().status for _ in range(per_conn)}
+            finally:
+                c.close()
+            self.assertEqual(statuses, {202})
+        q = self.daemon.get("/api/queue?limit=1", auth=(MANUAL_USER, MANUAL_PASS)).json()
+        self.assertEqual(q["depth"], n)
+        # The folder itself, and a folder below it, merge: accepted.
+        same = rig.sonarr_download("%s/Full %06d" % (tv, 7), "Season 01/e1.mkv", title="Full 7")
+        self.assertEqual(self.daemon.webhook("sonarr", same).status, 202)
+        # A new folder would make entry 100,001: refused, and said why.
+        new = rig.sonarr_download("%s/Brand New" % tv, "Season 01/e1.mkv", title="Brand New")
+        r = self.daemon.webhook("sonarr", new)
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json()["status"], "queue_full")
+        q = self.daemon.get("/api/queue?limit=1", auth=(MANUAL_USER, MANUAL_PASS)).json()
+        self.assertEqual(q["depth"], n)
+        self.assertServing()
+
     def test_a_client_that_never_reads_does_not_grow_memory(self):
         # Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before
         # reuse, which would read as growth: keep it small (a plain build ignores the variable).

@@ -766,6 +766,35 @@ static void test_hold_rechecks_later_without_age(void **state)
 
 /* ---- lifetimes: what a report on a taken entry returns ---- */
 
+/* ---- MAX_PENDING ---- */
+
+static void test_a_full_queue_still_takes_events_that_add_no_entry(void **state)
+{
+    fx *f = *state;
+    f->p.max_pending = 3;
+    fx_reopen(f);
+    add(f, "/tv/A", 0);
+    add(f, "/tv/B", 0);
+    add(f, "/tv/C", 0);
+    q_entry *a = take_and_sync(f, 31 * SEC, "/tv/A");
+    /* Full: a new folder is refused, and nothing changes. */
+    assert_false(queue_takes_without_growing(f->q, TV, "/tv/D"));
+    q_event d = {.section = TV, .plex_path = "/tv/D", .arr_path = "/tv/D", .source_bit = SONARR, .at = SEC};
+    assert_int_equal(queue_add(f->q, &d, SEC, NULL), -ENOSPC);
+    assert_int_equal(queue_count(f->q), 3);
+    /* The same folder, one below a waiting folder, one below a syncing folder: all taken. */
+    assert_true(queue_takes_without_growing(f->q, TV, "/tv/B"));
+    assert_true(queue_takes_without_growing(f->q, TV, "/tv/C/Season 01"));
+    assert_true(queue_takes_without_growing(f->q, TV, "/tv/A/Season 02"));
+    assert_int_equal(add_ev(f, TV, "/tv/B", NULL, 32 * SEC, false, SONARR).kind, QADD_MERGED);
+    assert_int_equal(add_ev(f, TV, "/tv/C/Season 01", NULL, 32 * SEC, false, SONARR).kind, QADD_MERGED);
+    q_add_result r = add_ev(f, TV, "/tv/A/Season 02", "/tv/A/Season 02/e.mkv", 32 * SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_DIRTY);
+    assert_ptr_equal(r.entry, a);
+    assert_true(a->dirty);
+    assert_int_equal(queue_count(f->q), 3);
+}
+
 static void test_sync_done_returns_the_entry_while_it_carries_its_own_work(void **state)
 {
     fx *f = *state;
@@ -1276,6 +1305,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parked_entry_waits_until_unparked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_rechecks_later_without_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_queue_still_takes_events_that_add_no_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_done_returns_the_entry_while_it_carries_its_own_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_report_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert, setup, teardown),
