@@ -54,12 +54,16 @@ static bool is_form_type(const char *ct)
 }
 
 /* State-changing calls from the UI refuse cross-site requests: a page elsewhere must not make a
- * logged-in browser queue scans. Requests without these headers (curl, the *arr apps) pass. */
+ * logged-in browser queue scans. A browser says where the request comes from in Sec-Fetch-Site,
+ * and that decides when it is there: only "same-origin" (the page itself) and "none" (typed by
+ * the person) pass. Behind a reverse proxy that rewrites Host (nginx's default) the Origin/Host
+ * comparison would refuse the page's own calls, so it is only the fallback for browsers that
+ * send no Sec-Fetch-Site. Requests with neither header (curl, the *arr apps) pass. */
 static bool cross_site(const http_request *r)
 {
     const char *sfs = http_header_get(r, "Sec-Fetch-Site");
-    if (sfs && strcasecmp(sfs, "cross-site") == 0)
-        return true;
+    if (sfs)
+        return strcasecmp(sfs, "same-origin") != 0 && strcasecmp(sfs, "none") != 0;
     const char *origin = http_header_get(r, "Origin");
     const char *host = http_header_get(r, "Host");
     if (!origin || strcmp(origin, "null") == 0)

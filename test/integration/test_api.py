@@ -218,6 +218,23 @@ class CrossSiteTest(ApiCase):
         self.assertEqual(self.scan(folder, headers=same).status, 202)
         self.assertEqual(self.scan(folder).status, 202)
 
+    def test_behind_a_proxy_that_rewrites_host_the_browsers_word_decides(self):
+        # nginx's default proxy_set_header Host: the daemon sees its own address, the browser
+        # sends the public origin: Sec-Fetch-Site (same-origin) is what counts.
+        self.start_daemon(WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="1h")
+        folder = self.folder("Proxied Show", "Season 01")
+        proxied = {"Origin": "https://media.example.org", "Sec-Fetch-Site": "same-origin"}
+        self.assertEqual(self.scan(folder, headers=proxied).status, 202)
+        form = self.call("POST", "/webhook/manual", body=urllib.parse.urlencode({"path": folder}).encode(),
+                         headers=dict(proxied, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        self.assertEqual(form.status, 200, form)
+        # the same proxy carrying a cross-site or same-site request: refused
+        for sfs in ("cross-site", "same-site"):
+            h = {"Origin": "https://media.example.org", "Sec-Fetch-Site": sfs}
+            self.assertEqual(self.scan(folder, headers=h).status, 403, sfs)
+        # a browser without Sec-Fetch-Site: the Origin/Host comparison still refuses a mismatch
+        self.assertEqual(self.scan(folder, headers={"Origin": "https://media.example.org"}).status, 403)
+
 
 class HostileNameTest(ApiCase):
     def test_hostile_folder_names_round_trip_as_data(self):
