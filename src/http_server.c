@@ -556,24 +556,46 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
 
 /* The target is complete: end it, and add the path when a query follows it (the query is the
  * target's own tail). */
+/* Where the path starts in a request target: 0 for the origin form ("/path?q"); after the scheme
+ * and authority for the absolute form ("http://host:port/path?q"), which RFC 9112 (3.2.2) asks a
+ * server to accept too. */
+static size_t target_path_start(const char *t, size_t len)
+{
+    size_t s;
+    if (len >= 7 && ascii_strncasecmp(t, "http://", 7) == 0)
+        s = 7;
+    else if (len >= 8 && ascii_strncasecmp(t, "https://", 8) == 0)
+        s = 8;
+    else
+        return 0;
+    while (s < len && t[s] != '/' && t[s] != '?')
+        s++;
+    return s;
+}
+
 static void req_end_target(req_priv *q)
 {
     if (q->target_done)
         return;
     q->target_done = true;
     size_t len = q->text.len;
-    const char *qm = len ? memchr(q->text.data, '?', len) : NULL;
-    size_t path_len = qm ? (size_t)(qm - q->text.data) : 0;
-    buf_reserve(&q->text, 1 + (qm ? path_len + 1 : 0)); /* text does not move below */
+    size_t start = target_path_start(q->text.data, len);
+    const char *qm = len > start ? memchr(q->text.data + start, '?', len - start) : NULL;
+    size_t path_end = qm ? (size_t)(qm - q->text.data) : len;
+    bool empty = path_end == start; /* "http://host" or "http://host?q": the path is "/" */
+    bool copy = qm || empty;
+    buf_reserve(&q->text, 1 + (copy ? path_end - start + 2 : 0)); /* text does not move below */
     buf_append(&q->text, "", 1);
-    if (qm) {
-        q->query_at = path_len + 1;
+    q->query_at = qm ? path_end + 1 : len; /* len: the target's NUL, "" */
+    if (copy) {
         q->path_at = q->text.len;
-        buf_append(&q->text, q->text.data, path_len);
+        if (empty)
+            buf_append(&q->text, "/", 1);
+        else
+            buf_append(&q->text, q->text.data + start, path_end - start);
         buf_append(&q->text, "", 1);
     } else {
-        q->path_at = 0;
-        q->query_at = len; /* the target's NUL: "" */
+        q->path_at = start;
     }
 }
 

@@ -666,6 +666,26 @@ class SlowClientsTest(HostileCase):
             self.assertEqual(resp.status, 400, resp)
         self.assertServing()
 
+    def test_absolute_form_targets_are_served_like_their_path(self):
+        # RFC 9112 3.2.2: a server accepts "GET http://host/path"; the path is what routes.
+        self.start_daemon()
+        port = self.daemon.port
+        auth = basic_auth(MANUAL_USER, MANUAL_PASS)
+        cases = [("http://127.0.0.1:%d/health" % port, {}, 200),
+                 ("HTTP://example.org/health?strict=0", {}, 200),
+                 ("http://127.0.0.1:%d/api/queue?limit=1" % port, {"Authorization": auth}, 200),
+                 ("http://127.0.0.1:%d" % port, {}, 401),  # no path: "/", the page, which asks
+                 ("https://127.0.0.1:%d/no/such/page" % port, {}, 404)]
+        c = Conn(port)
+        try:
+            for target, headers, want in cases:
+                with self.subTest(target=target):
+                    c.send(request_bytes("GET", target, headers=headers))
+                    self.assertEqual(c.read_response().status, want)
+        finally:
+            c.close()
+        self.assertServing()
+
     def test_pipelined_requests_are_answered_in_order(self):
         self.start_daemon()
         auth = basic_auth(MANUAL_USER, MANUAL_PASS)
