@@ -114,6 +114,7 @@ struct app {
     staged_req *staged_head, *staged_tail;
     size_t staged_events;
     uint64_t commit_fail_streak; /* consecutive failed commits: logged at the first and at recovery */
+    uint64_t sync_fail_streak;   /* the same for the WAL's fdatasync (DURABILITY=full) */
     /* DURABILITY=full: committed requests are answered once an fdatasync of the WAL, run on
      * libuv's thread pool while the loop goes on, has covered their commit. */
     uv_fs_t wal_sync;
@@ -126,6 +127,8 @@ struct app {
     uv_timer_t prune_timer;
     uv_timer_t watchdog_timer;
     uv_signal_t sig_hup, sig_term, sig_int;
+    uv_timer_t hup_timer;        /* the reload of a burst of SIGHUPs, on the next turn */
+    unsigned hup_pending;        /* SIGHUPs since the reload was scheduled */
     uv_signal_t sig_chld;        /* only as PID 1 (a container's init): reaps orphans */
     bool reaping;                /* sig_chld is started */
 

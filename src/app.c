@@ -448,7 +448,16 @@ static void wal_answer(app_t *a, staged_req *list, int rc, const char *step)
         a->counters.commit_failures++;
         snprintf(err, sizeof err, "%s-wal: %s%s%s", store_path(a->store), step, *step ? ": " : "",
                  uv_strerror(rc));
-        log_error("could not make the state database durable: %s", log_esc(err));
+        /* Once per streak, as for commits: every later sync fails the same way. */
+        if (a->sync_fail_streak++ == 0)
+            log_error("could not make the state database durable: %s; webhooks are answered 503 "
+                      "until it can", log_esc(err));
+        else
+            log_debug("could not make the state database durable: %s", log_esc(err));
+    } else if (a->sync_fail_streak) {
+        log_info("the state database is durable again (after %llu failed sync%s)",
+                 (unsigned long long)a->sync_fail_streak, a->sync_fail_streak == 1 ? "" : "s");
+        a->sync_fail_streak = 0;
     }
     answer_all(list, rc == 0, err);
 }
@@ -742,6 +751,7 @@ static void stop_finish(app_t *a)
     uv_close((uv_handle_t *)&a->queue_timer, close_nothing);
     uv_close((uv_handle_t *)&a->section_timer, close_nothing);
     uv_close((uv_handle_t *)&a->prune_timer, close_nothing);
+    uv_close((uv_handle_t *)&a->hup_timer, close_nothing);
     uv_close((uv_handle_t *)&a->watchdog_timer, close_nothing);
     uv_close((uv_handle_t *)&a->stop_timer, close_nothing);
     uv_close((uv_handle_t *)&a->commit_check, close_nothing);
@@ -808,6 +818,20 @@ static void app_stop(app_t *a, int code)
     uv_timer_start(&a->stop_timer, on_stop_timer, STOP_GRACE_MS, 0);
 }
 
+static void on_hup_timer(uv_timer_t *t)
+{
+    app_t *a = container_of(t, app_t, hup_timer);
+    unsigned n = a->hup_pending;
+    a->hup_pending = 0;
+    if (a->stopping)
+        return;
+    if (n > 1)
+        log_info("SIGHUP (%u signals): reloading %s", n, a->env_file ? log_esc(a->env_file) : "./.env");
+    else
+        log_info("SIGHUP: reloading %s", a->env_file ? log_esc(a->env_file) : "./.env");
+    app_reload(a);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *a = h->data;
@@ -816,8 +840,10 @@ static void on_signal(uv_signal_t *h, int signum)
             log_info("SIGHUP ignored: stopping");
             return;
         }
-        log_info("SIGHUP: reloading %s", a->env_file ? log_esc(a->env_file) : "./.env");
-        app_reload(a);
+        /* A burst of signals (a loop of `kill -HUP`) is one reload and one log line: the
+         * reload runs on the next loop turn, and every SIGHUP until then joins it. */
+        if (a->hup_pending++ == 0)
+            uv_timer_start(&a->hup_timer, on_hup_timer, 0, 0);
         return;
     }
     log_info("%s received", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -1037,6 +1063,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     uv_timer_init(loop, &a->queue_timer);
     uv_timer_init(loop, &a->section_timer);
     uv_timer_init(loop, &a->prune_timer);
+    uv_timer_init(loop, &a->hup_timer);
     uv_timer_init(loop, &a->watchdog_timer);
     uv_timer_init(loop, &a->stop_timer);
     uv_idle_init(loop, &a->flush_idle);

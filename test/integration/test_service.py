@@ -311,6 +311,26 @@ class ReloadTest(ServiceCase):
         self.assertEqual(resp.status, 200, "the keep-alive connection did not survive SIGHUP")
 
 
+class SighupStormTest(ServiceCase):
+    def test_a_burst_of_sighups_is_one_reload_and_one_line(self):
+        self.start_daemon()
+        self.assertTrue(self.wait_log(r"listening on"), self.daemon.log_tail(20))
+        before = len(re.findall(r"SIGHUP", self.daemon.log()))
+        pid = self.daemon.proc.pid
+        for _ in range(200):
+            os.kill(pid, signal.SIGHUP)
+        self.assertTrue(self.wait_log(r"configuration reloaded"), self.daemon.log_tail(20))
+        # Let any signal still in flight arrive and be handled, then count.
+        self.assertTrue(rig.wait_until(lambda: self.daemon.get("/health").status == 200, 10))
+        log = self.daemon.log()
+        sighup_lines = len(re.findall(r"SIGHUP", log)) - before
+        reloads = len(re.findall(r"configuration reloaded", log))
+        self.assertGreaterEqual(sighup_lines, 1)
+        self.assertLess(sighup_lines, 20, "a SIGHUP burst logged %d lines" % sighup_lines)
+        self.assertEqual(reloads, sighup_lines, "one reload per logged SIGHUP line")
+        self.assertIsNone(self.daemon.proc.poll(), "the daemon died under a SIGHUP storm")
+
+
 class RefusedReloadTest(ServiceCase):
     def test_sighup_with_a_broken_file_keeps_the_old_configuration(self):
         notify = NotifyListener(os.path.join(self.tmp, "notify.sock"))
