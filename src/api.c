@@ -234,6 +234,15 @@ void api_health(app_t *a, http_request *r)
         cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: library list not read yet"));
     if (!rclone_answers(a))
         cJSON_AddItemToArray(degraded, cJSON_CreateString("rclone: not reachable"));
+    /* From the first failed commit (or WAL sync) until one succeeds, webhooks are answered 503:
+     * a monitor must see it. */
+    if (a->commit_fail_streak || a->sync_fail_streak) {
+        char line[96];
+        snprintf(line, sizeof line, "state database: cannot be written (%llu failed commit%s); webhooks "
+                 "are refused", (unsigned long long)(a->commit_fail_streak + a->sync_fail_streak),
+                 a->commit_fail_streak + a->sync_fail_streak == 1 ? "" : "s");
+        cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
+    }
     const char *failed[16];
     size_t nf = fscheck_failed_mounts(a->fs, failed, ARRAY_SIZE(failed));
     for (size_t i = 0; i < nf && i < ARRAY_SIZE(failed); i++) {

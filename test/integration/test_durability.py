@@ -679,6 +679,11 @@ class CommitFailureTest(DurabilityCase):
                 lost = self.show_folder(show)
         metrics = self.daemon.get("/metrics").text
         self.assertRegex(metrics, r'pss_commits_total\{outcome="failed"\} [1-9]')
+        # /health says so (and strict monitors get 503) while commits fail
+        h = self.daemon.get("/health")
+        self.assertEqual(h.json()["status"], "degraded", h)
+        self.assertTrue([d for d in h.json()["degraded"] if d.startswith("state database")], h)
+        self.assertEqual(self.daemon.get("/health?strict=1").status, 503)
         now = self.entries()
         self.assertEqual(set(now), {kept, lost}, "the scans are queued in memory")
         self.assertEqual(now[kept]["events"], before[kept]["events"] + 1)
@@ -695,6 +700,8 @@ class CommitFailureTest(DurabilityCase):
         self.set_fsize(resource.RLIM_INFINITY)  # space again: the next turn writes both
         later = self.post_show("Later Show")
         self.assertEqual(set(self.entries()), {kept, lost, later})
+        h = self.daemon.get("/health").json()
+        self.assertFalse([d for d in h["degraded"] if d.startswith("state database")], h)
 
         self.restart(**env)
         got = self.entries()
