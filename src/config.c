@@ -194,6 +194,8 @@ static const cfg_opt opts[] = {
      .help = "password for the UI (unset: generated once into STATE_DIR)"},
     {.name = "TRUSTED_PROXIES", .type = OPT_STRING, FIELD(c.trusted_proxies),
      .help = "comma-separated proxy IPs or CIDRs (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
+    {.name = "PUBLIC_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(c.public_url),
+     .help = "the page's address behind a reverse proxy (https://media.example.org/sync): its origin is this site's"},
 
     /* rclone */
     {.name = "USE_RCLONE", .type = OPT_BOOL, .def = "true", FIELD(c.use_rclone),
@@ -865,6 +867,7 @@ void config_free(config_t *c)
     if (!c)
         return;
     free(c->plex_url);
+    free(c->public_url);
     free(c->plex_token);
     free(c->plex_identifier);
     for (size_t i = 0; i < c->n_section_map; i++)

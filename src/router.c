@@ -58,8 +58,22 @@ static bool is_form_type(const char *ct)
  * and that decides when it is there: only "same-origin" (the page itself) and "none" (typed by
  * the person) pass. Behind a reverse proxy that rewrites Host (nginx's default) the Origin/Host
  * comparison would refuse the page's own calls, so it is only the fallback for browsers that
- * send no Sec-Fetch-Site. Requests with neither header (curl, the *arr apps) pass. */
-static bool cross_site(const http_request *r)
+ * send no Sec-Fetch-Site, where PUBLIC_URL names the proxy's origin. Requests with neither header
+ * (curl, the *arr apps) pass. */
+/* Whether origin ("https://host[:port]") is PUBLIC_URL's scheme and authority. */
+static bool is_public_origin(const config_t *c, const char *origin)
+{
+    const char *u = c->public_url;
+    if (!u)
+        return false;
+    const char *auth = strstr(u, "://");
+    if (!auth)
+        return false;
+    size_t n = (size_t)(auth + 3 - u) + strcspn(auth + 3, "/?#");
+    return strlen(origin) == n && ascii_strncasecmp(origin, u, n) == 0;
+}
+
+static bool cross_site(const app_t *a, const http_request *r)
 {
     const char *sfs = http_header_get(r, "Sec-Fetch-Site");
     if (sfs)
@@ -68,6 +82,8 @@ static bool cross_site(const http_request *r)
     const char *host = http_header_get(r, "Host");
     if (!origin || strcmp(origin, "null") == 0)
         return origin != NULL;
+    if (is_public_origin(&a->cfg, origin))
+        return false;
     const char *o = strstr(origin, "://");
     if (!o || !host)
         return true;
@@ -684,7 +700,7 @@ void router_handle(void *ud, http_request *r)
     const route *rt = &routes[i];
     if (!authenticated(a, r, rt->auth))
         return;
-    if (rt->same_site && cross_site(r)) {
+    if (rt->same_site && cross_site(a, r)) {
         respond_status(r, 403, "forbidden", "cross-site request refused");
         return;
     }

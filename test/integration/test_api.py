@@ -235,6 +235,15 @@ class CrossSiteTest(ApiCase):
         # a browser without Sec-Fetch-Site: the Origin/Host comparison still refuses a mismatch
         self.assertEqual(self.scan(folder, headers={"Origin": "https://media.example.org"}).status, 403)
 
+    def test_public_url_names_the_proxys_origin_for_browsers_without_sec_fetch_site(self):
+        self.start_daemon(WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="1h",
+                          PUBLIC_URL="https://Media.Example.org/sync/")
+        folder = self.folder("Public Show", "Season 01")
+        self.assertEqual(self.scan(folder, headers={"Origin": "https://media.example.org"}).status, 202)
+        for other in ("http://media.example.org", "https://media.example.org:8443",
+                      "https://evil.example", "https://media.example.org.evil.example"):
+            self.assertEqual(self.scan(folder, headers={"Origin": other}).status, 403, other)
+
 
 class HostileNameTest(ApiCase):
     def test_hostile_folder_names_round_trip_as_data(self):
