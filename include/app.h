@@ -147,6 +147,7 @@ struct app {
 typedef struct app_http {
     http_handler_fn handler;
     http_body_limit_fn body_limit;
+    http_head_check_fn head_check;
 } app_http;
 
 /* Start everything on loop, requests going to http. Returns 0, or non-zero after logging why (the

@@ -20,6 +20,12 @@ typedef struct http_server http_server;
 /* Called once the request's headers are complete, before its body is read: return the body cap
  * for it (bytes) so an oversized body gets 413 without being buffered. */
 typedef size_t (*http_body_limit_fn)(void *ud, const http_request *r);
+/* Called once the head of a request with a body is complete, before the body is read: 0 lets it
+ * go on; a status answers it at once with a JSON error (message, and extra_headers: "Name:
+ * value\r\n...", static strings) and closes the connection. Lets a client that waits with
+ * "Expect: 100-continue" be refused before it sends its body. */
+typedef int (*http_head_check_fn)(void *ud, const http_request *r, const char **extra_headers,
+                                  const char **message);
 /* Called with a complete request. The handler must eventually call http_respond() exactly
  * once (now or from a later loop turn). The request stays valid until then. */
 typedef void (*http_handler_fn)(void *ud, http_request *r);
@@ -33,6 +39,7 @@ typedef struct http_server_opts {
     int max_connections;          /* default 4096 */
     size_t max_buffered_bytes;    /* total bytes held by all requests/responses; 0 = 256 MiB */
     http_body_limit_fn body_limit;
+    http_head_check_fn head_check;  /* NULL: every head goes on to its body */
     http_handler_fn handler;
     void *ud;
 } http_server_opts;

@@ -20,6 +20,9 @@ int router_match(const char *path, const char *method, unsigned *allowed, const 
 /* The path or prefix of row i, NULL past the table. */
 const char *router_route_path(int i);
 size_t router_body_limit(void *ud, const http_request *r);
+/* http_server's head check: a webhook without credentials while WEBHOOK_USER/WEBHOOK_PASS are set
+ * is answered 401 before its body (ud = the app). */
+int router_head_check(void *ud, const http_request *r, const char **extra_headers, const char **message);
 /* POST /api/scans (the manual trigger as JSON), once authenticated and checked same-site. */
 void api_scans(app_t *a, http_request *r);
 

@@ -1052,6 +1052,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         .max_connections = a->cfg.max_connections,
         .max_buffered_bytes = a->cfg.max_buffered_bytes,
         .body_limit = http->body_limit,
+        .head_check = http->head_check,
         .handler = http->handler,
         .ud = a,
     };

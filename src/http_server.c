@@ -42,6 +42,10 @@
 #define READ_CHUNK ((size_t)65536)
 #define LINGER_MAX_MS 2000
 #define EVICT_GRACE_MS 250 /* a new connection's time to send its first bytes before eviction */
+/* A body must come at MIN_BODY_RATE bytes a second on average once it has had the header timeout
+ * to get going: the idle timeout only bounds the gap between two bytes, and a byte every 20 s
+ * would hold a connection for days. */
+#define MIN_BODY_RATE 1024u
 #define HEADER_LINE_OVERHEAD 4 /* ": " and CRLF of each header line, as on the wire */
 #define DEFAULT_MAX_HEADER_BYTES ((size_t)16384)
 #define DEFAULT_HEADER_TIMEOUT_MS 10000
@@ -120,6 +124,7 @@ struct http_conn {
     bool got_bytes;    /* anything was read on it yet */
     bool peer_eof;     /* the peer half-closed while its request was handled or answered */
     uint64_t accepted_at; /* loop time (ms) of the accept */
+    uint64_t body_at;     /* loop time (ms) the body began (the end of the head) */
     const char *exec_start, *exec_end; /* the bytes of the llhttp_execute() call running */
     unsigned exec_id;  /* counts llhttp_execute() calls */
     const char *value_end; /* end of the last header value piece, to tell a fold from a split */
@@ -127,6 +132,7 @@ struct http_conn {
     bool value_end_at_exec_end;
     int fail_status;   /* set by a parser callback that stops the parse */
     const char *fail_msg;
+    const char *fail_headers; /* extra headers of that answer (the head check's), or NULL */
     llhttp_t parser;
     char *rbuf;        /* READ_CHUNK bytes; [rpos, rlen) not yet parsed */
     size_t rpos, rlen;
@@ -487,7 +493,16 @@ static void conn_write(http_conn *c, char *data, size_t len, bool close_after)
 
 /* Answer an error we decided on ourselves, then close. Only before the handler has the
  * request (states IDLE, HEADERS, BODY). */
+static void conn_refuse(http_conn *c, int status, const char *message, const char *extra_headers);
+
 static void conn_fail(http_conn *c, int status, const char *message)
+{
+    conn_refuse(c, status, message, NULL);
+}
+
+/* Answer status with a JSON error (and extra_headers) and close, from wherever the request is
+ * in its head or body. */
+static void conn_refuse(http_conn *c, int status, const char *message, const char *extra_headers)
 {
     if (c->state != CONN_IDLE && c->state != CONN_HEADERS && c->state != CONN_BODY) {
         conn_close(c);
@@ -502,7 +517,7 @@ static void conn_fail(http_conn *c, int status, const char *message)
     buf_init(&body, 0);
     buf_init(&out, 0);
     http_build_json_error(&body, status, message);
-    http_build_response(&out, status, "application/json", body.data, body.len, NULL, true, head);
+    http_build_response(&out, status, "application/json", body.data, body.len, extra_headers, true, head);
     buf_free(&body);
     size_t len = out.len;
     conn_write(c, buf_steal(&out), len, true);
@@ -766,6 +781,18 @@ static int on_headers_complete(llhttp_t *p)
     q->body_limit = s->o.body_limit ? s->o.body_limit(s->o.ud, &q->pub) : DEFAULT_BODY_LIMIT;
     bool chunked = (p->flags & F_CHUNKED) != 0;
     bool sized = (p->flags & F_CONTENT_LENGTH) && p->content_length > 0;
+    if (s->o.head_check && (chunked || sized)) {
+        const char *hdrs = NULL, *msg = NULL;
+        int st = s->o.head_check(s->o.ud, &q->pub, &hdrs, &msg);
+        if (st) {
+            /* Refused before its body is read (an "Expect: 100-continue" client gets this
+             * instead of 100): the connection closes, so the body need not be drained. */
+            c->fail_status = st;
+            c->fail_msg = msg;
+            c->fail_headers = hdrs;
+            return -1;
+        }
+    }
     if (sized && p->content_length > q->body_limit) {
         log_warn("http: %s: %s %s: body of %llu bytes over the %zu-byte limit, answering 413",
                  c->label, q->pub.method, log_esc(q->pub.target),
@@ -777,10 +804,29 @@ static int on_headers_complete(llhttp_t *p)
     if (chunked || sized) {
         q->body_expected = chunked ? 0 : (size_t)p->content_length;
         c->state = CONN_BODY;
+        c->body_at = uv_now(s->loop);
         conn_idle_timer(c, s->o.idle_timeout_ms);
         maybe_send_continue(c, p);
     }
     return 0;
+}
+
+/* Bytes a second the body has averaged (a body younger than a second counts as fast). */
+static uint64_t body_rate(const http_conn *c, uint64_t now)
+{
+    uint64_t ms = now - c->body_at;
+    return ms < 1000 ? UINT64_MAX : (uint64_t)c->req->body_len * 1000u / ms;
+}
+
+/* Past the header timeout's grace, a body must keep MIN_BODY_RATE on average. */
+static bool body_too_slow(const http_conn *c)
+{
+    http_server *s = c->srv;
+    if (!s)
+        return false;
+    uint64_t now = uv_now(s->loop), ms = now - c->body_at;
+    return ms > s->o.header_timeout_ms &&
+           c->req->body_len < (ms - s->o.header_timeout_ms) / 1000u * MIN_BODY_RATE;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n)
@@ -816,6 +862,14 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     memcpy(q->body + q->body_len, at, n);
     q->body_len += n;
     q->body[q->body_len] = '\0';
+    if (body_too_slow(c)) {
+        log_warn("http: %s: %s %s: body of %zu bytes after %llu s, under %u bytes/s: answering 408",
+                 c->label, q->pub.method, log_esc(q->pub.target), q->body_len,
+                 (unsigned long long)((uv_now(c->srv->loop) - c->body_at) / 1000), MIN_BODY_RATE);
+        c->fail_status = 408;
+        c->fail_msg = "request body too slow";
+        return -1;
+    }
     return 0;
 }
 
@@ -857,7 +911,7 @@ static void conn_parse_failed(http_conn *c, llhttp_errno_t err)
     if (!c->fail_status)
         log_warn("http: %s: bad request (%s: %s), answering 400", c->label,
                  llhttp_errno_name(err), log_esc(llhttp_get_error_reason(&c->parser)));
-    conn_fail(c, status, msg);
+    conn_refuse(c, status, msg, c->fail_headers);
 }
 
 /* Parse what is buffered, as long as no request is being handled. */
@@ -1084,7 +1138,20 @@ static http_conn *oldest_evictable(http_server *s)
             (now - c->accepted_at >= EVICT_GRACE_MS || conn_has_sent(c)))
             return c;
     }
-    return NULL;
+    /* Every slot holds a request: the slowest body goes (a trickle of bytes loses to a webhook). */
+    http_conn *slowest = NULL;
+    uint64_t slowest_rate = UINT64_MAX;
+    list_for_each(n, &s->conns) {
+        http_conn *c = container_of(n, http_conn, link);
+        if (c->state != CONN_BODY || now - c->body_at < EVICT_GRACE_MS)
+            continue;
+        uint64_t rate = body_rate(c, now);
+        if (!slowest || rate < slowest_rate) {
+            slowest = c;
+            slowest_rate = rate;
+        }
+    }
+    return slowest;
 }
 
 static void on_connection(uv_stream_t *ls, int status)

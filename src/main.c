@@ -145,7 +145,8 @@ static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
     uv_loop_init(&loop);
     static_init();
     app_t app;
-    static const app_http http = {.handler = router_handle, .body_limit = router_body_limit};
+    static const app_http http = {
+        .handler = router_handle, .body_limit = router_body_limit, .head_check = router_head_check};
     int rc = app_start(&app, &loop, env, env_file, cfg, &http);
     if (rc == 0) {
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -707,6 +707,28 @@ void router_handle(void *ud, http_request *r)
     rt->handle(a, r, rt->prefix ? r->path + strlen(rt->path) : "");
 }
 
+int router_head_check(void *ud, const http_request *r, const char **extra_headers, const char **message)
+{
+    app_t *a = ud;
+    const config_t *c = &a->cfg;
+    unsigned allowed;
+    const char *miss;
+    int i = router_match(r->path, r->method, &allowed, &miss);
+    if (i < 0 || routes[i].auth != AUTH_WEBHOOK || (!c->webhook_user && !c->webhook_pass))
+        return 0;
+    /* Wrong credentials are judged after the body, where the failed-login delay applies; only a
+     * webhook with none at all is turned away here, before it may hold a connection with a body
+     * it never finishes. */
+    if (http_header_get(r, "Authorization"))
+        return 0;
+    log_warn("webhook from %s refused before its body: no credentials (WEBHOOK_USER is set)",
+             log_esc(r->remote_addr));
+    a->counters.webhook_errors++;
+    *extra_headers = "WWW-Authenticate: Basic realm=\"plex-servarr-sync webhooks\", charset=\"UTF-8\"\r\n";
+    *message = "Authentication required";
+    return 401;
+}
+
 const char *router_route_path(int i)
 {
     return i >= 0 && (size_t)i < ARRAY_SIZE(routes) ? routes[i].path : NULL;

@@ -97,7 +97,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     uv_loop_init(&loop);
-    static const app_http http = {.handler = router_handle, .body_limit = router_body_limit};
+    static const app_http http = {
+        .handler = router_handle, .body_limit = router_body_limit, .head_check = router_head_check};
     static_init();
     if (app_start(&app, &loop, &env, NULL, &cfg, &http) != 0) {
         fprintf(stderr, "fuzz_http: the application did not start\n");

@@ -770,6 +770,77 @@ class SlowClientsTest(HostileCase):
         self.assertEqual(q["depth"], n)
         self.assertServing()
 
+    def test_a_body_that_trickles_is_cut_off(self):
+        # The idle timeout bounds the gap between bytes, not the body: one byte every few seconds
+        # would hold a connection for days. Past the header timeout's grace, a body must average
+        # 1 KiB/s.
+        self.start_daemon(HEADER_TIMEOUT="1s", IDLE_TIMEOUT="60s")
+        c = Conn(self.daemon.port, timeout=15)
+        try:
+            c.send(b"POST /webhook/sonarr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: 100000\r\n\r\n{\"eventType\"")
+            time.sleep(2.5)  # the condition is time itself: past the 1 s grace at under 1 KiB/s
+            c.send(b":")
+            r = c.read_response()
+            self.assertEqual(r.status, 408, r)
+            self.assertTrue(c.closed_by_peer(5), "the connection stayed open after the 408")
+        finally:
+            c.close()
+        self.assertTrue(self.daemon.log_matches(r"under 1024 bytes/s: answering 408"))
+        self.assertServing()
+
+    def test_connections_stuck_in_their_body_make_room_for_new_ones(self):
+        # Every slot held by a body that never comes (the attack on MAX_CONNECTIONS, scaled down):
+        # a new client still gets in, the slowest body giving up its slot.
+        limit = 64
+        self.start_daemon(MAX_CONNECTIONS=str(limit), IDLE_TIMEOUT="60s")
+        stuck = []
+        try:
+            for _ in range(limit):
+                s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
+                s.sendall(b"POST /webhook/sonarr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                          b"\r\nContent-Length: 16777216\r\n\r\n{")
+                stuck.append(s)
+            time.sleep(0.5)  # past the 250 ms grace a new body gets before it can be evicted
+            t0 = time.monotonic()
+            h = self.daemon.get("/health")
+            self.assertEqual(h.status, 200, h)
+            f = self.show_file("Room Show")
+            touch(f)
+            r = self.daemon.webhook("sonarr", self.sonarr_for(f))
+            self.assertEqual(r.status, 202, r)
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            for s in stuck:
+                s.close()
+        self.assertServing()
+
+    def test_a_webhook_without_credentials_is_refused_before_its_body(self):
+        self.start_daemon(WEBHOOK_USER="sonarr", WEBHOOK_PASS="secret")
+        body = json.dumps(self.sonarr_for(self.show_file("Early Show"))).encode()
+        head = ("POST /webhook/sonarr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Expect: 100-continue\r\nContent-Length: %d\r\n" % len(body))
+        c = Conn(self.daemon.port)
+        try:
+            c.send(head.encode() + b"\r\n")  # no body yet: the answer must come without it
+            r = c.read_response()
+            self.assertEqual(r.status, 401, r)
+            self.assertIn("basic", r.headers.get("www-authenticate", "").lower())
+        finally:
+            c.close()
+        # with credentials: "100 Continue", then the webhook is taken
+        c = Conn(self.daemon.port)
+        try:
+            auth = basic_auth("sonarr", "secret")
+            c.send(head.encode() + ("Authorization: %s\r\n\r\n" % auth).encode())
+            cont = c.read_response()
+            self.assertEqual(cont.status, 100, cont)
+            c.send(body)
+            self.assertEqual(c.read_response().status, 202)
+        finally:
+            c.close()
+        self.assertServing()
+
     def test_a_client_that_never_reads_does_not_grow_memory(self):
         # Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before
         # reuse, which would read as growth: keep it small (a plain build ignores the variable).
