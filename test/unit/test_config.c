@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test_tmpfile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -80,19 +82,6 @@ static void expect_bad(const char *key, const char *value, char *err, size_t err
     int rc = build(&c, kv, NULL, err, errlen);
     if (rc != -EINVAL)
         fail_msg("%s=%s: expected -EINVAL, got %d", key, value, rc);
-}
-
-static char *write_temp(const char *text, size_t len)
-{
-    const char *dir = getenv("TMPDIR");
-    char *path = NULL;
-    if (asprintf(&path, "%s/pss-config-XXXXXX", dir && *dir ? dir : "/tmp") < 0)
-        fail_msg("asprintf");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-    return path;
 }
 
 /* ---------------------------------------------------------------- durations */

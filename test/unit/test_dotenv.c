@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "test_tmpfile.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +17,6 @@
 #include "dotenv.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-static char *write_temp(const char *text, size_t len)
-{
-    const char *dir = getenv("TMPDIR");
-    char *path = NULL;
-    if (asprintf(&path, "%s/pss-dotenv-XXXXXX", dir && *dir ? dir : "/tmp") < 0)
-        fail_msg("asprintf");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-    return path;
-}
 
 /* Parse a dotenv text into a fresh map; returns the rc. */
 static int parse_text(const char *text, env_map *m, char *err, size_t errlen)
