@@ -207,6 +207,10 @@ size_t queue_count(const queue_t *q);
  * a new one: such an event adds nothing toward MAX_PENDING and is never refused for it. Changes
  * nothing. */
 bool queue_takes_without_growing(const queue_t *q, long section, const char *plex_path);
+/* The wall clock stepped by delta ms: every time the queue holds moves with it, so each wait
+ * keeps what was left of it (a step back does not postpone a scan by the step, a step forward
+ * does not make it due at once). Every entry is reported changed. */
+void queue_shift_time(queue_t *q, int64_t delta);
 size_t queue_count_state(const queue_t *q, entry_state s);
 /* Iterate all entries (order unspecified). Must not modify the queue inside. */
 void queue_foreach(const queue_t *q, void (*fn)(void *ud, const q_entry *e), void *ud);

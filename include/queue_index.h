@@ -114,5 +114,9 @@ void qi_stamps_add(qi_stamps *t, long section, const char *p, size_t len, uint64
 /* Drops every stamp whose time `expired` says is over. */
 void qi_stamps_sweep(qi_stamps *t, bool (*expired)(void *ud, uint64_t at), void *ud);
 void qi_stamps_free(qi_stamps *t);
+/* Every stamp moved by delta ms (the wall clock stepped). */
+void qi_stamps_shift(qi_stamps *t, int64_t delta);
+/* t moved by delta, 0 ("never") kept, never wrapping below 1. */
+uint64_t qi_time_shifted(uint64_t t, int64_t delta);
 
 #endif

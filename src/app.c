@@ -104,11 +104,40 @@ static const sync_hooks sync_hooks_of_app = {
 
 /* ---- the queue's timer ---- */
 
+/* A gap between the wall clock and the monotonic one larger than this is a step of the wall
+ * clock (NTP setting the time on a box without an RTC), not scheduling jitter: both clocks run
+ * at the same rate otherwise. */
+#define CLOCK_STEP_MS 1000
+
+/* The queue waits in wall ms (its times are stored and shown): a step back of a day would
+ * postpone every scan by a day, a step forward would make them all due at once. Each look
+ * compares how far each clock moved since the last; on a step, every time the queue holds (and
+ * the library list's age) moves with it, so each wait keeps what was left of it. Called before
+ * the queue is asked anything: when its timer fires, and every loop turn before the loop waits. */
+static void follow_wall_clock(app_t *a)
+{
+    uint64_t wall = wall_ms(), mono = mono_ms();
+    int64_t step = (int64_t)(wall - a->clock_wall) - (int64_t)(mono - a->clock_mono);
+    a->clock_wall = wall;
+    a->clock_mono = mono;
+    if (step > -CLOCK_STEP_MS && step < CLOCK_STEP_MS)
+        return;
+    log_warn("the wall clock stepped %s by %.1f s: queued folders keep what was left of their waits",
+             step < 0 ? "back" : "forward", (double)(step < 0 ? -step : step) / 1000.0);
+    queue_shift_time(a->q, step);
+    if (a->libs.fetched_at) {
+        int64_t at = (int64_t)a->libs.fetched_at + step;
+        a->libs.fetched_at = at > 0 ? (uint64_t)at : 1;
+    }
+    a->clock_stepped = true;
+}
+
 static void on_queue_timer(uv_timer_t *t)
 {
     app_t *a = container_of(t, app_t, queue_timer);
     if (a->stopping)
         return;
+    follow_wall_clock(a);
     uint64_t now = wall_ms();
     bool needs_age;
     q_entry *e;
@@ -424,7 +453,14 @@ static void apply_staged(app_t *a, staged_req *s)
 
 static void on_log_prepare(uv_prepare_t *h)
 {
-    (void)h;
+    app_t *a = container_of(h, app_t, log_prepare);
+    if (a->q && !a->stopping) {
+        follow_wall_clock(a);
+        if (a->clock_stepped) {
+            a->clock_stepped = false;
+            app_schedule(a); /* the queue's next wakeup moved with the step */
+        }
+    }
     log_flush();
 }
 
@@ -995,6 +1031,8 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     a->env = *env;
     a->env_file = xstrdup(env_file);
     a->started_at = wall_ms();
+    a->clock_wall = a->started_at;
+    a->clock_mono = mono_ms();
     log_set_level((log_level_t)a->cfg.log_level);
 
     char err[512] = "";

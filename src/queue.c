@@ -1191,6 +1191,35 @@ q_entry *queue_find_id(const queue_t *q, int64_t id)
     return x ? &x->e : NULL;
 }
 
+typedef struct shift_ctx {
+    queue_t *q;
+    int64_t delta;
+} shift_ctx;
+
+static void shift_entry(void *ud, qi_node *n)
+{
+    shift_ctx *c = ud;
+    qent *x = of_node(n);
+    q_entry *e = &x->n.e;
+    e->first_seen = qi_time_shifted(e->first_seen, c->delta);
+    e->last_event = qi_time_shifted(e->last_event, c->delta);
+    e->due = qi_time_shifted(e->due, c->delta);
+    e->dirty_first = qi_time_shifted(e->dirty_first, c->delta);
+    x->not_before = qi_time_shifted(x->not_before, c->delta);
+    emit(c->q, x, QCHANGE_PUT);
+}
+
+void queue_shift_time(queue_t *q, int64_t delta)
+{
+    if (!delta)
+        return;
+    shift_ctx c = {.q = q, .delta = delta};
+    /* Every time moves by the same amount: the heaps' order stands. */
+    qi_keys_foreach(&q->keys, shift_entry, &c);
+    qi_stamps_shift(&q->cooled, delta);
+    q->cnow = qi_time_shifted(q->cnow, delta);
+}
+
 bool queue_takes_without_growing(const queue_t *q, long section, const char *plex_path)
 {
     qent *outer, *act;

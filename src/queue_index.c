@@ -491,6 +491,28 @@ void qi_stamps_sweep(qi_stamps *t, bool (*expired)(void *ud, uint64_t at), void 
     }
 }
 
+/* Add delta to a time that means "never" at 0, without wrapping. */
+static uint64_t shifted(uint64_t t, int64_t delta)
+{
+    if (!t)
+        return 0;
+    if (delta < 0)
+        return t > (uint64_t)-delta ? t + (uint64_t)delta : 1;
+    return t + (uint64_t)delta;
+}
+
+void qi_stamps_shift(qi_stamps *t, int64_t delta)
+{
+    for (size_t i = 0; i < t->nb; i++)
+        for (qi_stamp *r = t->b[i]; r; r = r->next)
+            r->at = shifted(r->at, delta);
+}
+
+uint64_t qi_time_shifted(uint64_t t, int64_t delta)
+{
+    return shifted(t, delta);
+}
+
 void qi_stamps_free(qi_stamps *t)
 {
     for (size_t i = 0; i < t->nb; i++)

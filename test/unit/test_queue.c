@@ -766,6 +766,27 @@ static void test_hold_rechecks_later_without_age(void **state)
 
 /* ---- lifetimes: what a report on a taken entry returns ---- */
 
+/* ---- the wall clock stepping ---- */
+
+static void test_a_clock_step_moves_every_wait_with_it(void **state)
+{
+    fx *f = *state;
+    const uint64_t T = 10ull * 24 * 60 * MIN, DAY = 24ull * 60 * MIN;
+    q_entry *e = add(f, "/tv/A", T);
+    assert_true(e->due == T + 30 * SEC);
+    queue_shift_time(f->q, -(int64_t)DAY);
+    assert_true(e->first_seen == T - DAY);
+    assert_true(e->due == T - DAY + 30 * SEC);
+    bool needs_age;
+    assert_null(queue_take_ready(f->q, T - DAY + 29 * SEC, &needs_age));
+    take(f, T - DAY + 30 * SEC, "/tv/A"); /* what was left of the wait, no more */
+    /* a step forward: a waiting folder is not made due by it */
+    q_entry *b = add(f, "/tv/B", T - DAY);
+    queue_shift_time(f->q, (int64_t)DAY);
+    assert_true(b->due == T + 30 * SEC);
+    assert_null(queue_take_ready(f->q, T + 29 * SEC, &needs_age));
+}
+
 /* ---- MAX_PENDING ---- */
 
 static void test_a_full_queue_still_takes_events_that_add_no_entry(void **state)
@@ -1306,6 +1327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parked_entry_waits_until_unparked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_rechecks_later_without_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_queue_still_takes_events_that_add_no_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_clock_step_moves_every_wait_with_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_done_returns_the_entry_while_it_carries_its_own_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_report_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert, setup, teardown),
