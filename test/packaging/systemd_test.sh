@@ -236,9 +236,27 @@ unit_ok() {
   fi
 }
 prop() { in_ct systemctl show -p "$1" --value "$UNIT" 2>/dev/null; }
+# The container's init: the child of the nspawn process that runs systemd (PID 1 inside). Right
+# after the start that child can still be nspawn's own helper, so it is looked up again until
+# the process found is systemd.
+find_init() {
+  local pid
+  ct_init=
+  for pid in $(ps -o pid= --ppid "$ct_pid"); do
+    if [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = systemd ]; then
+      ct_init=$pid
+      return 0
+    fi
+  done
+  return 1
+}
 system_up() {
   local s
+  if [ -z "$ct_init" ] || [ "$(ps -o comm= -p "$ct_init" 2>/dev/null)" != systemd ]; then
+    find_init || return 1
+  fi
   s=$(in_ct systemctl is-system-running 2>/dev/null)
+  last_state=${s:-no answer}
   [ "$s" = running ] || [ "$s" = degraded ]
 }
 boot() {
@@ -249,15 +267,10 @@ boot() {
   ct_pid=$!
   nspawn_pids+=("$ct_pid")
   ct_init=
-  local end=$((SECONDS + 90))
-  while [ -z "$ct_init" ] && [ "$SECONDS" -lt "$end" ]; do
-    kill -0 "$ct_pid" 2>/dev/null || break
-    ct_init=$(ps -o pid= --ppid "$ct_pid" | head -1 | tr -d ' ')
-    [ -n "$ct_init" ] || sleep 0.1
-  done
-  if [ -z "$ct_init" ] || ! wait_until 180 system_up; then
+  last_state="not started"
+  if ! wait_until 180 system_up; then
     tail -30 "$work/$ct_name.log"
-    die "the container $ct_name did not boot"
+    die "the container $ct_name did not boot (init: ${ct_init:-not found}; is-system-running: $last_state)"
   fi
 }
 # shutdown_ct [reboot]: end the container (a reboot of it ends the nspawn process too).
