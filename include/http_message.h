@@ -57,6 +57,14 @@ void http_build_json_error(buf_t *b, int status, const char *message);
  * valid whatever bytes s holds. */
 void http_json_escape(buf_t *b, const char *s);
 
+/* Where the path starts in a request target: 0 for the origin form ("/path?q"); after the
+ * scheme and authority for the absolute form ("http://host:port/path?q", RFC 9112 3.2.2). */
+size_t http_target_path_start(const char *t, size_t len);
+/* Why a header line the parser let through must be refused (RFC 9112 5.1, 5.2: whitespace or
+ * other non-token bytes in a name, "Transfer-Encoding : chunked" being the classic smuggling
+ * vector; obsolete folding or control bytes in a value), or NULL when it is fine. */
+const char *http_header_line_problem(const char *name, size_t name_len, const char *value, size_t value_len);
+
 struct sockaddr;
 /* A peer's address as text (IPv4-mapped IPv6 shown as IPv4) into peer, and "addr:port" or
  * "[addr]:port" into label, for requests and logs; "unknown" for anything else. */

@@ -316,3 +316,41 @@ void http_peer_text(const struct sockaddr *sa, char *peer, size_t peerlen, char 
         }
     }
 }
+
+/* Where the path starts in a request target: 0 for the origin form ("/path?q"); after the scheme
+ * and authority for the absolute form ("http://host:port/path?q"), which RFC 9112 (3.2.2) asks a
+ * server to accept too. */
+size_t http_target_path_start(const char *t, size_t len)
+{
+    size_t s;
+    if (len >= 7 && ascii_strncasecmp(t, "http://", 7) == 0)
+        s = 7;
+    else if (len >= 8 && ascii_strncasecmp(t, "https://", 8) == 0)
+        s = 8;
+    else
+        return 0;
+    while (s < len && t[s] != '/' && t[s] != '?')
+        s++;
+    return s;
+}
+
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+const char *http_header_line_problem(const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    if (name_len == 0)
+        return "empty header name";
+    for (size_t i = 0; i < name_len; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            return "invalid character in a header name";
+    for (size_t i = 0; i < value_len; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return ch == '\r' || ch == '\n' ? "folded header line" : "control character in a header value";
+    }
+    return NULL;
+}

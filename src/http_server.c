@@ -571,30 +571,13 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
 
 /* The target is complete: end it, and add the path when a query follows it (the query is the
  * target's own tail). */
-/* Where the path starts in a request target: 0 for the origin form ("/path?q"); after the scheme
- * and authority for the absolute form ("http://host:port/path?q"), which RFC 9112 (3.2.2) asks a
- * server to accept too. */
-static size_t target_path_start(const char *t, size_t len)
-{
-    size_t s;
-    if (len >= 7 && ascii_strncasecmp(t, "http://", 7) == 0)
-        s = 7;
-    else if (len >= 8 && ascii_strncasecmp(t, "https://", 8) == 0)
-        s = 8;
-    else
-        return 0;
-    while (s < len && t[s] != '/' && t[s] != '?')
-        s++;
-    return s;
-}
-
 static void req_end_target(req_priv *q)
 {
     if (q->target_done)
         return;
     q->target_done = true;
     size_t len = q->text.len;
-    size_t start = target_path_start(q->text.data, len);
+    size_t start = http_target_path_start(q->text.data, len);
     const char *qm = len > start ? memchr(q->text.data + start, '?', len - start) : NULL;
     size_t path_end = qm ? (size_t)(qm - q->text.data) : len;
     bool empty = path_end == start; /* "http://host" or "http://host?q": the path is "/" */
@@ -676,29 +659,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 }
 
 /* RFC 9110 token characters: a header name is one token. */
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-/* The parser is lenient in places a server must not be (RFC 9112 5.1 and 5.2): whitespace in
- * or after a name ("Transfer-Encoding : chunked" is a classic smuggling vector), and obsolete
- * line folding or other control bytes in a value. Answer those with 400. */
+/* A header line the parser let through but a server must refuse (http_header_line_problem):
+ * answered 400. */
 static int header_line_ok(http_conn *c, const char *name, size_t name_len, const char *value,
                           size_t value_len)
 {
-    const char *why = NULL;
-    if (name_len == 0)
-        why = "empty header name";
-    for (size_t i = 0; !why && i < name_len; i++)
-        if (!is_tchar((unsigned char)name[i]))
-            why = "invalid character in a header name";
-    for (size_t i = 0; !why && i < value_len; i++) {
-        unsigned char ch = (unsigned char)value[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            why = ch == '\r' || ch == '\n' ? "folded header line" : "control character in a header value";
-    }
+    const char *why = http_header_line_problem(name, name_len, value, value_len);
     if (!why)
         return 0;
     log_warn("http: %s: bad request (%s), answering 400", c->label, why);
