@@ -786,7 +786,8 @@ class SlowClientsTest(HostileCase):
             self.assertTrue(c.closed_by_peer(5), "the connection stayed open after the 408")
         finally:
             c.close()
-        self.assertTrue(self.daemon.log_matches(r"under 1024 bytes/s: answering 408"))
+        self.assertTrue(wait_until(lambda: self.daemon.log_matches(r"under 1024 bytes/s: answering 408"), 10),
+                        self.daemon.log_tail(10))
         self.assertServing()
 
     def test_connections_stuck_in_their_body_make_room_for_new_ones(self):
