@@ -137,7 +137,6 @@ struct app {
     app_probes probes;           /* api.c */
     uint64_t started_at;         /* wall ms */
     uint64_t clock_wall, clock_mono; /* both clocks at the last look (follow_wall_clock) */
-    bool clock_stepped;          /* a step moved the queue's times: re-arm its timer */
     bool stopping;               /* SIGTERM/SIGINT: no new syncs; in-flight ones get a grace time */
     bool stop_done;              /* the grace time is over: final commit made, handles closing */
     bool reload_refused;         /* the last SIGHUP's file did not validate (shown in STATUS=) */

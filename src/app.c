@@ -113,15 +113,16 @@ static const sync_hooks sync_hooks_of_app = {
  * postpone every scan by a day, a step forward would make them all due at once. Each look
  * compares how far each clock moved since the last; on a step, every time the queue holds (and
  * the library list's age) moves with it, so each wait keeps what was left of it. Called before
- * the queue is asked anything: when its timer fires, and every loop turn before the loop waits. */
-static void follow_wall_clock(app_t *a)
+ * the queue is asked anything: when its timer fires, and every loop turn before the loop waits.
+ * Returns whether the clock stepped (the queue's next wakeup moved with it). */
+static bool follow_wall_clock(app_t *a)
 {
     uint64_t wall = wall_ms(), mono = mono_ms();
     int64_t step = (int64_t)(wall - a->clock_wall) - (int64_t)(mono - a->clock_mono);
     a->clock_wall = wall;
     a->clock_mono = mono;
     if (step > -CLOCK_STEP_MS && step < CLOCK_STEP_MS)
-        return;
+        return false;
     log_warn("the wall clock stepped %s by %.1f s: queued folders keep what was left of their waits",
              step < 0 ? "back" : "forward", (double)(step < 0 ? -step : step) / 1000.0);
     queue_shift_time(a->q, step);
@@ -129,7 +130,7 @@ static void follow_wall_clock(app_t *a)
         int64_t at = (int64_t)a->libs.fetched_at + step;
         a->libs.fetched_at = at > 0 ? (uint64_t)at : 1;
     }
-    a->clock_stepped = true;
+    return true;
 }
 
 static void on_queue_timer(uv_timer_t *t)
@@ -137,7 +138,7 @@ static void on_queue_timer(uv_timer_t *t)
     app_t *a = container_of(t, app_t, queue_timer);
     if (a->stopping)
         return;
-    follow_wall_clock(a);
+    follow_wall_clock(a); /* re-armed below in any case */
     uint64_t now = wall_ms();
     bool needs_age;
     q_entry *e;
@@ -455,16 +456,33 @@ static void on_log_prepare(uv_prepare_t *h)
 {
     app_t *a = container_of(h, app_t, log_prepare);
     if (a->q && !a->stopping) {
-        follow_wall_clock(a);
-        if (a->clock_stepped) {
-            a->clock_stepped = false;
+        if (follow_wall_clock(a))
             app_schedule(a); /* the queue's next wakeup moved with the step */
-        }
     }
     log_flush();
 }
 
 /* ---- acknowledging (DURABILITY=full: after the WAL is on stable storage) ---- */
+
+/* A write of the state database that fails the same way turn after turn (a full disk) is logged
+ * once when the streak begins and once when it ends; the count is in /metrics and each refused
+ * request carries the reason in its 503. `verb` says what failed to happen ("write", "make
+ * durable"), `what` names one try ("commit", "sync"). */
+static void note_write(uint64_t *streak, int rc, const char *verb, const char *what, const char *err)
+{
+    if (rc < 0) {
+        if ((*streak)++ == 0)
+            log_error("could not %s the state database: %s; webhooks are answered 503 (and their "
+                      "scans kept in memory only) until it works again",
+                      verb, log_esc(err));
+        else
+            log_debug("%s of the state database failed again: %s", what, log_esc(err));
+    } else if (*streak) {
+        log_info("the state database can be written again (after %llu failed %s%s)",
+                 (unsigned long long)*streak, what, *streak == 1 ? "" : "s");
+        *streak = 0;
+    }
+}
 
 /* Each staged request's own completion callback says what its commit came to. */
 static void answer_all(staged_req *list, bool ok, const char *err)
@@ -484,17 +502,8 @@ static void wal_answer(app_t *a, staged_req *list, int rc, const char *step)
         a->counters.commit_failures++;
         snprintf(err, sizeof err, "%s-wal: %s%s%s", store_path(a->store), step, *step ? ": " : "",
                  uv_strerror(rc));
-        /* Once per streak, as for commits: every later sync fails the same way. */
-        if (a->sync_fail_streak++ == 0)
-            log_error("could not make the state database durable: %s; webhooks are answered 503 "
-                      "until it can", log_esc(err));
-        else
-            log_debug("could not make the state database durable: %s", log_esc(err));
-    } else if (a->sync_fail_streak) {
-        log_info("the state database is durable again (after %llu failed sync%s)",
-                 (unsigned long long)a->sync_fail_streak, a->sync_fail_streak == 1 ? "" : "s");
-        a->sync_fail_streak = 0;
     }
+    note_write(&a->sync_fail_streak, rc, "make durable", "sync", err);
     answer_all(list, rc == 0, err);
 }
 
@@ -562,21 +571,9 @@ static void on_commit_check(uv_check_t *h)
         apply_staged(a, s);
     int rc = store_commit(a->store, err, sizeof err);
     a->counters.commits++;
-    if (rc < 0) {
+    if (rc < 0)
         a->counters.commit_failures++;
-        /* Once per streak: on a full disk every later turn fails the same way (the count is in
-         * /metrics, and each refused request carries the reason in its 503). */
-        if (a->commit_fail_streak++ == 0)
-            log_error("could not write the state database: %s; webhooks are answered 503 (and "
-                      "their scans kept in memory only) until it can be written again",
-                      log_esc(err));
-        else
-            log_debug("could not write the state database: %s", log_esc(err));
-    } else if (a->commit_fail_streak) {
-        log_info("the state database can be written again (after %llu failed commit%s)",
-                 (unsigned long long)a->commit_fail_streak, a->commit_fail_streak == 1 ? "" : "s");
-        a->commit_fail_streak = 0;
-    }
+    note_write(&a->commit_fail_streak, rc, "write", "commit", err);
     log_flush(); /* the turn's log lines, in one write, before its answers */
     if (rc == 0 && list && a->cfg.durability == DURABILITY_FULL) {
         if (a->sync_wait_tail)

@@ -252,7 +252,10 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         staged_free(s);
         return;
     }
-    if (queue_count(a->q) + a->staged_events + growing_folders(a, s) > (size_t)c->max_pending) {
+    size_t pending = queue_count(a->q) + a->staged_events;
+    /* The lookups only when the cap is near: queue_add finds the same ancestors again. */
+    if (pending + s->n_folders > (size_t)c->max_pending &&
+        pending + growing_folders(a, s) > (size_t)c->max_pending) {
         log_error("queue full (MAX_PENDING=%ld): refusing a %s webhook", c->max_pending, arr_app_name(app));
         respond_status(r, 503, "queue_full", queue_full_msg);
         staged_free(s);
