@@ -45,6 +45,29 @@ typedef struct cfg_cidr {
     unsigned prefix;        /* 0..128 */
 } cfg_cidr;
 
+/* A media server that scans folders (DESIGN.md "Targets and their libraries"). */
+typedef enum { TARGET_PLEX = 0, TARGET_JELLYFIN = 1, TARGET_EMBY = 2 } target_kind;
+#define TARGET_NAME_MAX 32
+
+typedef struct cfg_target {
+    char *name;                 /* [a-z0-9_-]{1,32}, unique across all targets */
+    target_kind kind;
+    char *url;                  /* trailing '/' removed */
+    char *token;                /* never NULL ("" when not set) */
+    char *token_var;            /* what a person fixes when the token is refused: "PLEX_TOKEN",
+                                   "JELLYFIN_TOKEN", "EMBY_TOKEN", "MEDIA_SERVERS (family): token" */
+    char *origin;               /* the variable that defined it: "PLEX_URL", "JELLYFIN_URL",
+                                   "EMBY_URL", "MEDIA_SERVERS (family)" */
+    cfg_replacements path_repl; /* arr path -> this target's path (own copy) */
+    cfg_section_map *section_map; /* Plex only: SECTION_MAPPING or the item's section_mapping */
+    size_t n_section_map;
+    uint64_t timeout_ms;        /* each call */
+    bool empty_trash;           /* Plex only: PLEX_EMPTY_TRASH or the item's empty_trash */
+    bool scan_path;             /* Jellyfin/Emby only: try the Targeted Scans plugin's ScanPath first */
+} cfg_target;
+
+const char *target_kind_name(target_kind k); /* "plex", "jellyfin", "emby" */
+
 typedef enum { DURABILITY_FULL = 0, DURABILITY_PROCESS = 1 } cfg_durability;
 typedef enum { SCAN_SCOPE_FOLDER = 0, SCAN_SCOPE_ROOT = 1 } cfg_scan_scope;
 
@@ -85,6 +108,12 @@ typedef struct config {
     char **anchors;                    /* ANCHOR_FILES (JSON list of absolute host paths) */
     size_t n_anchors;
     cfg_scan_scope scan_scope;         /* SCAN_SCOPE folder|root */
+
+    /* targets: `plex` (PLEX_URL), `jellyfin` (JELLYFIN_URL), `emby` (EMBY_URL), then each
+     * MEDIA_SERVERS item, in that order */
+    cfg_target *targets;
+    size_t n_targets;
+    bool plex_empty_trash;             /* PLEX_EMPTY_TRASH, default false */
 
     /* queue */
     uint64_t webhook_delay_ms;     /* WEBHOOK_DELAY, default 30s */
