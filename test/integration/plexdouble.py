@@ -9,6 +9,9 @@ It answers only the calls the daemon makes, the way Plex does (see the protocol 
   GET /library/sections/{id}/refresh   token; ?path= required (400 without), 404 for an
                                        unknown section, 405 for any method but GET,
                                        200 with an empty body otherwise
+  PUT /library/sections/{id}/emptyTrash
+                                       token; 404 for an unknown section, 405 for any
+                                       method but PUT, 200 with an empty body otherwise
 
 Everything else is 404. The token is the X-Plex-Token header or the X-Plex-Token query
 parameter; a missing or wrong one is 401.
@@ -18,6 +21,16 @@ bytes, the decoded `path` parameter as bytes, headers, time.monotonic() at recei
 status) in a thread-safe list. Knobs: `delay` (seconds a refresh sleeps before answering; the
 server is threaded, so slow refreshes overlap), fail_next(n, status), set_down() / set_up()
 (stop listening and start again on the same port), and a per-request hook.
+
+Several doubles can run side by side, each with its own token, sections and
+`machine_identifier` (constructor argument; default IDENTIFIER). Each section has a
+`refreshing` flag (a section given as {"refreshing": true}, or set_refreshing(key, True,
+polls=N)), reported by /library/sections as JSON true/false and XML "1"/"0"; with polls=N the
+next N answers of /library/sections (each a "poll") say true, the later ones false.
+`scan_sets_refreshing = N` makes every successful refresh set its section refreshing for the
+next N polls (a scan that Plex runs in the background). emptyTrash calls are recorded with
+the section's refreshing flag at their arrival (Request.section_refreshing); fail_next(n,
+status, route="empty_trash") fails them.
 
 In-process:
     plex = PlexDouble(token="t", sections=[{"key": "1", "type": "show", "title": "TV",
@@ -68,7 +81,7 @@ class Request:
     """One request as the double saw it."""
 
     __slots__ = ("method", "target", "path", "query", "params", "scan_path", "headers", "time",
-                 "wall_time", "status", "section", "route", "note")
+                 "wall_time", "status", "section", "route", "note", "section_refreshing")
 
     def __init__(self):
         self.method = ""        # "GET", ...
@@ -82,8 +95,9 @@ class Request:
         self.wall_time = 0.0    # time.time() at receipt
         self.status = None      # status answered (set after the answer is decided)
         self.section = None     # refresh: section id as sent (str)
-        self.route = None       # "identity", "sections", "refresh" or None (404)
+        self.route = None       # "identity", "sections", "refresh", "empty_trash" or None (404)
         self.note = None        # free text a hook may set
+        self.section_refreshing = None  # empty_trash: the section's refreshing flag on arrival
 
     def param(self, name):
         """First decoded value (bytes) of the query parameter name (str), or None."""
@@ -104,7 +118,8 @@ def _norm_sections(sections):
     if isinstance(sections, dict):
         dirs = sections.get("MediaContainer", {}).get("Directory", [])
         sections = [{"key": d["key"], "type": d.get("type", "show"), "title": d.get("title", ""),
-                     "locations": [loc["path"] for loc in d.get("Location", [])]} for d in dirs]
+                     "locations": [loc["path"] for loc in d.get("Location", [])],
+                     "refreshing": d.get("refreshing") in (True, 1, "1")} for d in dirs]
     out = []
     for s in sections or []:
         locs = s.get("locations")
@@ -114,7 +129,8 @@ def _norm_sections(sections):
         out.append({"key": key, "type": s.get("type", "show"),
                     "title": s.get("title", "Library %s" % key), "locations": list(locs),
                     "uuid": s.get("uuid", "00000000-0000-4000-8000-%012x"
-                                  % (abs(hash(key)) % (1 << 48)))})
+                                  % (abs(hash(key)) % (1 << 48))),
+                    "refreshing": bool(s.get("refreshing", False))})
     return out
 
 
@@ -172,8 +188,9 @@ class PlexDouble:
     VERSION = "1.41.0.8992-test"
 
     def __init__(self, token="plex-test-token", sections=None, host="127.0.0.1", port=0,
-                 delay=0.0, record=True):
+                 delay=0.0, record=True, machine_identifier=None):
         self.token = token
+        self.machine_identifier = machine_identifier or self.IDENTIFIER
         self.host = host
         self.port = port
         self.delay = float(delay)
@@ -183,7 +200,11 @@ class PlexDouble:
         self._cond = threading.Condition(self._lock)
         self._requests = []
         self._fail = []            # statuses to answer to the next refreshes
+        self._fail_trash = []      # statuses to answer to the next emptyTrash calls
         self._sections = _norm_sections(sections)
+        self._refreshing_polls = {}  # section key -> polls left that still say refreshing
+        self.scan_sets_refreshing = None  # int: a 200 refresh marks its section for N polls
+        self.section_polls = 0     # /library/sections answered 200
         self._server = None
         self._thread = None
         self.counts = {"requests": 0, "refreshes": 0, "refresh_ok": 0}
@@ -254,11 +275,49 @@ class PlexDouble:
     def set_sections(self, sections):
         with self._lock:
             self._sections = _norm_sections(sections)
+            self._refreshing_polls.clear()
 
-    def fail_next(self, n, status=503):
-        """Answer the next n refresh requests (that pass auth and validation) with status."""
+    def fail_next(self, n, status=503, route="refresh"):
+        """Answer the next n refresh requests (that pass auth and validation) with status;
+        route="empty_trash": the next n emptyTrash calls instead."""
+        if route not in ("refresh", "empty_trash"):
+            raise ValueError("fail_next: route is refresh or empty_trash, not %r" % (route,))
         with self._lock:
-            self._fail.extend([int(status)] * n)
+            (self._fail if route == "refresh" else self._fail_trash).extend([int(status)] * n)
+
+    def _section(self, key):
+        for s in self._sections:
+            if s["key"] == str(key):
+                return s
+        raise KeyError("no section %r" % (key,))
+
+    def set_refreshing(self, key, on=True, polls=None):
+        """Section key reports refreshing=on. With on and polls=N, only the next N polls of
+        /library/sections say so; from the one after, it is false again."""
+        with self._cond:
+            s = self._section(key)
+            s["refreshing"] = bool(on)
+            self._refreshing_polls.pop(s["key"], None)
+            if on and polls is not None:
+                if polls <= 0:
+                    s["refreshing"] = False
+                else:
+                    self._refreshing_polls[s["key"]] = int(polls)
+            self._cond.notify_all()
+
+    def refreshing(self, key):
+        """The section's refreshing flag as the next poll would report it."""
+        with self._lock:
+            return self._section(key)["refreshing"]
+
+    def _polled(self):
+        """One answered poll of /library/sections: count down the sections set with polls=N."""
+        self.section_polls += 1
+        for key in list(self._refreshing_polls):
+            self._refreshing_polls[key] -= 1
+            if self._refreshing_polls[key] <= 0:
+                del self._refreshing_polls[key]
+                self._section(key)["refreshing"] = False
 
     # ---- what was seen ----
     def requests(self, route=None):
@@ -285,6 +344,13 @@ class PlexDouble:
         """Refreshes answered 200 (successful scans)."""
         return self.refreshes(path=path, section=section, status=200)
 
+    def empty_trashes(self, section=None, status=None):
+        """Recorded emptyTrash calls, optionally only those for section (str or int) or answered
+        status (200: the trash was emptied)."""
+        return [r for r in self.requests("empty_trash")
+                if (section is None or r.section == str(section))
+                and (status is None or r.status == status)]
+
     def clear(self):
         with self._lock:
             self._requests.clear()
@@ -309,7 +375,7 @@ class PlexDouble:
         for s in self._sections:
             dirs.append({
                 "allowSync": True, "art": "/:/resources/show-fanart.jpg", "composite": "",
-                "filters": True, "refreshing": False, "thumb": "", "key": s["key"],
+                "filters": True, "refreshing": s["refreshing"], "thumb": "", "key": s["key"],
                 "type": s["type"], "title": s["title"], "agent": "tv.plex.agents.series",
                 "scanner": "Plex TV Series", "language": "en-US", "uuid": s["uuid"],
                 "updatedAt": 1700000000, "createdAt": 1600000000, "scannedAt": 1700000000,
@@ -327,12 +393,13 @@ class PlexDouble:
                  % len(self._sections)]
         for s in self._sections:
             parts.append('<Directory allowSync="1" art="" composite="" filters="1" '
-                         'refreshing="0" thumb="" key=%s type=%s title=%s '
+                         'refreshing="%s" thumb="" key=%s type=%s title=%s '
                          'agent="tv.plex.agents.series" scanner="Plex TV Series" '
                          'language="en-US" uuid=%s updatedAt="1700000000" '
                          'createdAt="1600000000" scannedAt="1700000000" content="1" '
                          'directory="1" contentChangedAt="1" hidden="0">\n'
-                         % (quoteattr(s["key"]), quoteattr(s["type"]), quoteattr(s["title"]),
+                         % ("1" if s["refreshing"] else "0",
+                            quoteattr(s["key"]), quoteattr(s["type"]), quoteattr(s["title"]),
                             quoteattr(s["uuid"])))
             for i, p in enumerate(s["locations"]):
                 parts.append('<Location id="%d" path=%s />\n' % (i + 1, quoteattr(p)))
@@ -342,7 +409,7 @@ class PlexDouble:
 
     def _identity(self):
         return json.dumps({"MediaContainer": {
-            "size": 0, "claimed": True, "machineIdentifier": self.IDENTIFIER,
+            "size": 0, "claimed": True, "machineIdentifier": self.machine_identifier,
             "version": self.VERSION}}).encode(), "application/json"
 
     def _dispatch(self, h):
@@ -378,6 +445,11 @@ class PlexDouble:
         with self._cond:
             if rec.route == "refresh" and status == 200:
                 self.counts["refresh_ok"] += 1
+                if self.scan_sets_refreshing is not None and self.scan_sets_refreshing > 0:
+                    sec = next((s for s in self._sections if s["key"] == rec.section), None)
+                    if sec is not None:
+                        sec["refreshing"] = True
+                        self._refreshing_polls[sec["key"]] = int(self.scan_sets_refreshing)
             self._in_refresh -= 1 if rec.route == "refresh" else 0
             self._cond.notify_all()
 
@@ -426,10 +498,32 @@ class PlexDouble:
                 return unauthorized
             if rec.method != "GET":
                 return bad_method
-            with self._lock:
+            with self._cond:
                 if want_json:
-                    return 200, self._sections_json(), "application/json", []
-                return 200, self._sections_xml(), "text/xml;charset=utf-8", []
+                    body, ctype = self._sections_json(), "application/json"
+                else:
+                    body, ctype = self._sections_xml(), "text/xml;charset=utf-8"
+                self._polled()
+                self._cond.notify_all()
+                return 200, body, ctype, []
+
+        if (len(parts) == 5 and parts[0] == "" and parts[1] == "library"
+                and parts[2] == "sections" and parts[3] != "" and parts[4] == "emptyTrash"):
+            rec.route = "empty_trash"
+            rec.section = urllib.parse.unquote(parts[3])
+            if not self._token_ok(rec):
+                return unauthorized
+            if rec.method != "PUT":
+                return 405, b"", "text/html", [("Allow", "PUT")]
+            with self._lock:
+                sec = next((s for s in self._sections if s["key"] == rec.section), None)
+                if sec is None:
+                    return not_found
+                rec.section_refreshing = sec["refreshing"]
+                forced = self._fail_trash.pop(0) if self._fail_trash else None
+            if forced is not None:
+                return forced, b"", "text/html", []
+            return 200, b"", None, []
 
         if (len(parts) == 5 and parts[0] == "" and parts[1] == "library"
                 and parts[2] == "sections" and parts[3] != "" and parts[4] == "refresh"):
