@@ -28,6 +28,9 @@ import time
 import unittest
 import urllib.parse
 
+import itertools
+
+from mbdouble import MBDouble
 from plexdouble import PlexDouble
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -137,6 +140,79 @@ def http_request(method, port, target, body=None, headers=None, timeout=15.0,
         return Response(r.status, r.headers, data)
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# media server targets: the daemon's configuration for several doubles
+
+_double_serial = itertools.count(1)
+
+
+def unique_token(kind):
+    """A token no other double of this process has (so a daemon that sends one target's token to
+    another is refused)."""
+    return "%s-test-token-%d-%x" % (kind, next(_double_serial), os.getpid())
+
+
+def server_type(double):
+    """The `type` of a MEDIA_SERVERS entry for a double: "plex", "jellyfin" or "emby"."""
+    if isinstance(double, PlexDouble):
+        return "plex"
+    if isinstance(double, MBDouble):
+        return double.server_type
+    raise TypeError("not a media server double: %r" % (double,))
+
+
+def media_server(name, double, token=None, path_replacements=None, **extra):
+    """One MEDIA_SERVERS entry (a dict) for a double: {"name", "type", "url", "token"} and, when
+    given, "path_replacements" (a dict). token defaults to the double's own. Extra keys
+    (section_mapping, timeout, empty_trash, scan_path, token_file, ...) are added as given and
+    not checked, so a test can also send a wrong one; with token_file there is no "token"."""
+    entry = {"name": name, "type": server_type(double), "url": double.url}
+    if "token_file" not in extra:
+        entry["token"] = double.token if token is None else token
+    if path_replacements is not None:
+        entry["path_replacements"] = path_replacements
+    entry.update(extra)
+    return entry
+
+
+def media_servers_json(entries):
+    """The value of MEDIA_SERVERS: entries are dicts (from media_server()) or (name, double)
+    pairs."""
+    out = [e if isinstance(e, dict) else media_server(*e) for e in entries]
+    return json.dumps(out, ensure_ascii=False)
+
+
+SHORTHAND_PREFIX = {"plex": "PLEX", "jellyfin": "JELLYFIN", "emby": "EMBY"}
+
+
+def target_env(double, token=None, path_replacements=None):
+    """The shorthand variables for one double: PLEX_URL + PLEX_TOKEN, JELLYFIN_URL +
+    JELLYFIN_TOKEN or EMBY_URL + EMBY_TOKEN. path_replacements (a dict) goes to
+    JELLYFIN_PATH_REPLACEMENTS / EMBY_PATH_REPLACEMENTS, or PATH_REPLACEMENTS for Plex."""
+    prefix = SHORTHAND_PREFIX[server_type(double)]
+    env = {prefix + "_URL": double.url,
+           prefix + "_TOKEN": double.token if token is None else token}
+    if path_replacements is not None:
+        key = "PATH_REPLACEMENTS" if prefix == "PLEX" else prefix + "_PATH_REPLACEMENTS"
+        env[key] = json.dumps(path_replacements, ensure_ascii=False)
+    return env
+
+
+def start_plex_double(token=None, sections=None, machine_identifier=None, **kw):
+    """A started PlexDouble with a token and machine identifier of its own. Stop it yourself
+    (RigTestCase.add_plex does it in a cleanup)."""
+    n = next(_double_serial)
+    return PlexDouble(token=token or unique_token("plex"), sections=sections,
+                      machine_identifier=machine_identifier or "plexdouble%030x" % n,
+                      **kw).start()
+
+
+def start_mb_double(kind="jellyfin", token=None, libraries=None, **kw):
+    """A started MBDouble (kind "jellyfin", "jellyfin12" or "emby") with a token of its own."""
+    token = token or unique_token("emby" if kind == "emby" else "jellyfin")
+    return MBDouble(kind, token=token, libraries=libraries, **kw).start()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,6 +654,68 @@ class RigTestCase(unittest.TestCase):
     def prepare_media(self):
         """Create files that must exist before rclone starts."""
 
+    def libraries(self):
+        """The Jellyfin/Emby libraries add_mb() gives a double by default: TV and Movies, as the
+        Plex double's sections."""
+        return [{"Name": "Shows", "Locations": [self.tv], "CollectionType": "tvshows"},
+                {"Name": "Films", "Locations": [self.movies], "CollectionType": "movies"}]
+
+    # ---- more targets ----
+    @property
+    def doubles(self):
+        """The doubles add_plex() and add_mb() started (not self.plex), in order."""
+        if "_doubles" not in self.__dict__:
+            self._doubles = []
+        return self._doubles
+
+    def add_plex(self, token=None, sections=None, machine_identifier=None, **kw):
+        """Another Plex double, started, stopped in a cleanup, shown in the failure dump; its
+        token and machine identifier are its own. sections default to self.sections()."""
+        d = start_plex_double(token=token, sections=self.sections() if sections is None
+                              else sections, machine_identifier=machine_identifier, **kw)
+        self.addCleanup(d.stop)
+        self.doubles.append(d)
+        return d
+
+    def add_mb(self, kind="jellyfin", token=None, libraries=None, **kw):
+        """A Jellyfin or Emby double (see mbdouble.MBDouble), started, stopped in a cleanup, shown
+        in the failure dump. libraries default to self.libraries()."""
+        d = start_mb_double(kind, token=token, libraries=self.libraries() if libraries is None
+                            else libraries, **kw)
+        self.addCleanup(d.stop)
+        self.doubles.append(d)
+        return d
+
+    def add_doubles(self, *specs):
+        """Several doubles at once: each spec is "plex", "jellyfin", "jellyfin12", "emby" or a
+        (kind, {keyword arguments}) pair. Returns the started doubles in order."""
+        out = []
+        for spec in specs:
+            kind, kw = (spec, {}) if isinstance(spec, str) else spec
+            out.append(self.add_plex(**kw) if kind == "plex" else self.add_mb(kind, **kw))
+        return out
+
+    def media_servers_env(self, named_doubles, include_plex_shorthand=False, **entry_kw):
+        """Variables for a daemon whose targets are exactly named_doubles ((name, double) pairs
+        or media_server() dicts): MEDIA_SERVERS, and PLEX_URL/PLEX_TOKEN removed (None) unless
+        include_plex_shorthand. Pass the result to start_daemon(**env). entry_kw (e.g.
+        path_replacements) goes to every pair's media_server()."""
+        entries = [e if isinstance(e, dict) else media_server(*e, **entry_kw)
+                   for e in named_doubles]
+        env = {"MEDIA_SERVERS": media_servers_json(entries)}
+        if not include_plex_shorthand:
+            env.update({"PLEX_URL": None, "PLEX_TOKEN": None})
+        return env
+
+    def wait_updates(self, double, path, n=1, update_type=None, timeout=30.0):
+        """Wait until a Jellyfin/Emby double has acted on n Media/Updated entries for path (of
+        update_type, if given); returns them ([] if fewer came in time)."""
+        def got(d):
+            ups = [u for u in d.updates() if u[0] == path
+                   and (update_type is None or u[1] == update_type)]
+            return ups if len(ups) >= n else None
+        return double.wait_for(got, timeout) or []
+
     def daemon_env(self, **overrides):
         env = {
             "PORT": free_port(),
@@ -712,6 +850,11 @@ class RigTestCase(unittest.TestCase):
             out += ["--- rclone log, last 40 lines:"] + self.rclone.log().splitlines()[-40:]
         if self.plex is not None:
             out += ["--- Plex double requests:"] + [repr(r) for r in self.plex.requests()]
+        for d in self.__dict__.get("_doubles", ()):
+            out += ["--- %s double at %s, requests:" % (server_type(d), d.url)]
+            out += [repr(r) for r in d.requests()]
+            if isinstance(d, MBDouble):
+                out += ["    protocol error: %s (%r)" % (why, r) for r, why in d.protocol_errors()]
         sys.stderr.write("\n".join(out) + "\n")
 
     def _cleanup_tmp(self):
