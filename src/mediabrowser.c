@@ -173,14 +173,12 @@ static void result_of(const mb_peer *p, const httpc_result *res, const char *via
 static int mb_request(httpc_t *h, const mb_peer *p, const char *method, const char *route, const char *body,
                       size_t max, httpc_cb on_answer, void *ud, void (*release)(void *), httpc_req **out)
 {
-    const char *headers[5];
+    const char *headers[4];
     size_t n = 0;
     headers[n++] = p->auth;
     headers[n++] = "Accept: application/json";
-    if (body) {
+    if (body)
         headers[n++] = "Content-Type: application/json";
-        headers[n++] = "Expect:"; /* no 100-continue round trip for a long path */
-    }
     headers[n] = NULL;
     char *url = xasprintf("%s%s", p->url, route);
     httpc_opts o = {
