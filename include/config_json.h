@@ -1,12 +1,14 @@
 /* config_json.h: the JSON-valued configuration variables (the path replacement maps,
- * SECTION_MAPPING, ANCHOR_FILES, RCLONE_MOUNTS): a value's text checked against size and depth
- * limits, parsed, and turned into the normalized, sorted tables config_t holds. Reads no
- * environment and knows no variable by name: config.c's option table says which variable
- * takes which parser, and names the variable in the message. */
+ * SECTION_MAPPING, ANCHOR_FILES, RCLONE_MOUNTS, MEDIA_SERVERS) and durations: a value's text
+ * checked against size and depth limits, parsed, and turned into the normalized, sorted tables
+ * config_t holds. Reads no environment and names no variable in its reasons: config.c's option
+ * table says which variable takes which parser, and names the variable in the message. */
 #ifndef PSS_CONFIG_JSON_H
 #define PSS_CONFIG_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -29,6 +31,32 @@ int cfg_json_anchors(const char *text, char ***out, size_t *n, char *why, size_t
  * but a root. Free each item with cfg_mount_free, then the array. */
 int cfg_json_mounts(const char *text, cfg_mount **out, size_t *n, char *why, size_t whylen);
 void cfg_mount_free(cfg_mount *m); /* frees the strings, not m */
+
+/* MEDIA_SERVERS: a JSON list of {name, type, url, token | token_file, path_replacements,
+ * section_mapping (plex), timeout, empty_trash (plex), scan_path (jellyfin, emby)}, at most
+ * CFG_TARGETS_MAX items. What an item does not say comes from `d`. Every reason names the item
+ * ("item 2 (family): ...", or "item 2: ..." while it has no valid name) and never quotes a token:
+ * the list is secret. An unknown key is an error that names the known key it resembles. On
+ * failure *out holds the items read so far (the bad one partly filled): free each with
+ * cfg_target_free, then the array, as after success. Names are not checked against each other
+ * here (config.c checks them across every target). */
+#define CFG_TARGETS_MAX 32
+typedef struct cfg_target_defaults {
+    const cfg_replacements *path_repl; /* PATH_REPLACEMENTS (copied into each item without its own) */
+    uint64_t timeout_ms;               /* PLEX_TIMEOUT */
+    bool empty_trash;                  /* PLEX_EMPTY_TRASH, for plex items */
+    /* reads a token_file as the X_FILE secrets are read; `var` names it in the reason */
+    int (*read_secret)(const char *var, const char *path, char **out, char *why, size_t whylen);
+} cfg_target_defaults;
+int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target **out, size_t *n, char *why,
+                     size_t whylen);
+void cfg_target_free(cfg_target *t); /* frees what t holds, not t; t is zeroed */
+bool cfg_target_name_ok(const char *s); /* [a-z0-9_-]{1,32} */
+
+/* Deep copies (the target owns its own tables) and the matching free. */
+void cfg_replacements_copy(const cfg_replacements *from, cfg_replacements *to);
+void cfg_section_map_copy(const cfg_section_map *from, size_t n, cfg_section_map **to, size_t *n_to);
+void cfg_replacements_free(cfg_replacements *r); /* r itself is kept, emptied */
 
 /* One rule for every URL variable (PLEX_URL, RCLONE_RC_URL, a mount's url): http:// or https://,
  * a host, no blanks or control bytes. Drops u's trailing '/'s in place. NULL when u is fine, else

@@ -27,7 +27,8 @@ typedef enum {
 const char *httpc_error_name(httpc_error e);
 
 typedef struct httpc_opts {
-    const char *method;        /* "GET" or "POST" */
+    const char *method;        /* "GET", "POST", "PUT", ...: upper-case letters only; a body goes
+                                  with any method but GET (an empty one: Content-Length: 0) */
     const char *url;
     const char *const *headers; /* "Name: value" strings, NULL-terminated array, may be NULL */
     const char *body;          /* may be NULL */

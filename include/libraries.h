@@ -1,6 +1,7 @@
 /* libraries.h: a media server's library list, the same shape for every kind of target: Plex's
  * sections (GET /library/sections) and Jellyfin's and Emby's virtual folders
- * (GET /Library/VirtualFolders). Pure data; the parsers live with each kind's calls. */
+ * (GET /Library/VirtualFolders), and the parsers of those answers (libraries.c). Pure: no I/O;
+ * the calls that fetch the answers live with each kind (plex.c, mediabrowser.c). */
 #ifndef PSS_LIBRARIES_H
 #define PSS_LIBRARIES_H
 
@@ -26,6 +27,25 @@ typedef struct media_libraries {
     uint64_t fetched_at; /* wall ms when read; 0 = never read */
 } media_libraries;
 
+/* Frees every library and resets *l to empty (n = 0, fetched_at = 0); NULL is fine. */
 void media_libraries_free(media_libraries *l);
+
+/* Both parsers: 0 with *out filled and out->fetched_at = wall_ms() (the caller may overwrite it),
+ * or -EINVAL with err set (one line, no raw bytes of the answer) and *out left empty, so
+ * media_libraries_free is safe but not needed. Bounded: LIBRARIES_MAX libraries,
+ * LIBRARIES_MAX_LOCATIONS locations each (more is an error, not a silent cut). Locations are
+ * normalized; empty ones and repeats are dropped. */
+
+/* Plex's GET /library/sections, JSON ({"MediaContainer":{"Directory":[{"key","title","type",
+ * "refreshing","Location":[{"path"}]}]}}, key a string or a number) or XML (<MediaContainer>
+ * <Directory key=".." refreshing="1"><Location path=".."/>...). id = the key in decimal ("2");
+ * type and title are never NULL (""). refreshing: JSON true/false, 1/0 or "1"/"0"; XML "1". */
+int plex_media_libraries_parse(const char *body, size_t len, media_libraries *out, char *err, size_t errlen);
+
+/* Jellyfin's and Emby's GET /Library/VirtualFolders: [{"Name","Locations":[...],"ItemId",
+ * "CollectionType"}]. id = ItemId, else Name (an item with neither is an error); type =
+ * CollectionType or NULL; relative locations (not starting with '/') are skipped; refreshing is
+ * always false. */
+int mb_libraries_parse(const char *body, size_t len, media_libraries *out, char *err, size_t errlen);
 
 #endif

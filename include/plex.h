@@ -1,4 +1,5 @@
-/* plex.h: the two Plex calls: read the library list, and ask for a partial scan of one folder. */
+/* plex.h: the Plex calls: read the library list, ask for a partial scan of one folder, empty a
+ * section's trash. The config_t versions serve PLEX_URL until every caller takes a target. */
 #ifndef PSS_PLEX_H
 #define PSS_PLEX_H
 
@@ -6,6 +7,7 @@
 
 #include "config.h"
 #include "http_client.h"
+#include "libraries.h"
 #include "sections.h"
 
 typedef enum {
@@ -25,6 +27,7 @@ typedef struct plex_result {
 
 typedef void (*plex_scan_cb)(void *ud, const plex_result *r);
 typedef void (*plex_sections_cb)(void *ud, const plex_result *r, plex_libraries *libs /* owned by callee on OK; take with a move */);
+typedef void (*plex_libraries_cb)(void *ud, const plex_result *r, media_libraries *libs /* as plex_sections_cb */);
 
 /* GET {PLEX_URL}/library/sections/{section}/refresh?path={url_encode(plex_path)} with
  * X-Plex-Token, X-Plex-Client-Identifier, X-Plex-Product, Accept: application/json.
@@ -40,6 +43,24 @@ int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path
  * whatever was not taken. On any other status libs is NULL; an unreadable list is PLEX_RES_BAD
  * (http_status is then Plex's 2xx). Answers are capped at 4 MiB. */
 int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void *ud, httpc_req **out);
+/* The same calls for a Plex target (t->kind TARGET_PLEX; its url, token and timeout_ms) and the
+ * config's PLEXAPI_HEADER_IDENTIFIER (`identifier`, NULL or "" for the default). t is not kept.
+ * section_id is a section's id as media_libraries holds it ("2"): decimal digits only, else
+ * -EINVAL. Returns, callbacks, ownership and cancellation as above. */
+
+/* The request of plex_scan, byte for byte. */
+int plex_target_scan(httpc_t *h, const cfg_target *t, const char *identifier, const char *section_id,
+                     const char *plex_path, plex_scan_cb cb, void *ud, httpc_req **out);
+/* GET {url}/library/sections into media_libraries (plex_media_libraries_parse: ids, and each
+ * section's `refreshing`); move libs out in the callback to keep it. */
+int plex_target_list_sections(httpc_t *h, const cfg_target *t, const char *identifier, plex_libraries_cb cb,
+                              void *ud, httpc_req **out);
+/* PUT {url}/library/sections/{section_id}/emptyTrash with the same headers and an empty body
+ * (Content-Length: 0). Plex answers 200 without a body. This only makes the call: whether the
+ * trash may be emptied (DESIGN.md, "Plex, empty trash") is the caller's decision. */
+int plex_empty_trash(httpc_t *h, const cfg_target *t, const char *identifier, const char *section_id,
+                     plex_scan_cb cb, void *ud, httpc_req **out);
+
 /* Classify a Plex answer by status (exposed for tests): transport error, 408, 429, 5xx ->
  * TRANSIENT; 2xx OK; 401/403 AUTH; 404 NOT_FOUND; anything else (3xx, other 4xx) BAD. A TLS
  * failure (HTTPC_ERR_TLS: https:// to a plain port, certificate refused) is BAD too: repeating

@@ -30,16 +30,6 @@ _Static_assert(sizeof(cfg_scan_scope) == sizeof(int), "enums are stored as int")
 
 /* ---------------------------------------------------------------- small string helpers */
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-}
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 /* "250ms", "30s", "5m", "1h", "1d", "90s": the shortest exact spelling, for messages. */
 static void fmt_duration(uint64_t ms, char *out, size_t outlen)
 {
@@ -57,46 +47,6 @@ static void fmt_duration(uint64_t ms, char *out, size_t outlen)
         }
     }
     snprintf(out, outlen, "%llu%s", (unsigned long long)ms, ms ? "ms" : "");
-}
-
-int parse_duration_ms(const char *s, uint64_t *out)
-{
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"", (uint64_t)MS_SEC},       {"ms", 1},
-                 {"s", (uint64_t)MS_SEC},      {"m", (uint64_t)MS_MIN},
-                 {"h", (uint64_t)MS_HOUR},     {"d", (uint64_t)MS_DAY}};
-    if (!s)
-        return -EINVAL;
-    while (is_blank(*s))
-        s++;
-    if (!is_digit(*s))
-        return -EINVAL;
-    uint64_t n = 0;
-    for (; is_digit(*s); s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (n > (UINT64_MAX - d) / 10)
-            return -EINVAL;
-        n = n * 10 + d;
-    }
-    const char *u = s;
-    while (*s && !is_blank(*s))
-        s++;
-    size_t ulen = (size_t)(s - u);
-    while (is_blank(*s))
-        s++;
-    if (*s)
-        return -EINVAL;
-    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-        if (strlen(units[i].unit) == ulen && ascii_strncasecmp(u, units[i].unit, ulen) == 0) {
-            if (n > UINT64_MAX / units[i].ms)
-                return -EINVAL;
-            *out = n * units[i].ms;
-            return 0;
-        }
-    }
-    return -EINVAL;
 }
 
 /* ---------------------------------------------------------------- the option table */
@@ -121,11 +71,20 @@ enum {
 
 /* Everything config_build fills: the config plus the variables that only combine into it
  * after the table pass (the one-mount rclone shorthand). */
+/* A path replacement map that may be unset (then another one stands in). */
+typedef struct opt_repl {
+    cfg_replacements r;
+    bool set;
+} opt_repl;
+
 typedef struct cfg_ctx {
     config_t c;
     char *rc_url, *mount_root, *rclone_fs, *rc_user, *rc_pass;
     cfg_mount *mounts; /* from RCLONE_MOUNTS */
     size_t n_mounts;
+    char *jf_url, *jf_token, *emby_url, *emby_token;
+    opt_repl jf_repl, emby_repl;
+    char *media_servers; /* MEDIA_SERVERS' text, read once the defaults are known */
     const env_map *env, *file;
 } cfg_ctx;
 
@@ -157,6 +116,8 @@ static int json_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *
 static int json_sections(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 static int json_anchors(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 static int json_mounts(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_opt_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_media_servers(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 
 static const cfg_opt opts[] = {
     /* Plex */
@@ -172,6 +133,25 @@ static const cfg_opt opts[] = {
      FIELD(c.section_refresh_ms), .help = "how often Plex's library list is re-read"},
     {.name = "SECTION_MAPPING", .type = OPT_JSON, .json = json_sections,
      .help = "JSON map of Plex path prefix -> section id, tried before Plex's library list"},
+    {.name = "PLEX_EMPTY_TRASH", .type = OPT_BOOL, .def = "false", FIELD(c.plex_empty_trash),
+     .help = "empty a Plex section's trash after a round with deletes, when its mounts are verified"},
+
+    /* Jellyfin, Emby, more servers */
+    {.name = "JELLYFIN_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(jf_url),
+     .help = "Jellyfin base URL: a target named jellyfin (needs JELLYFIN_TOKEN)"},
+    {.name = "JELLYFIN_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(jf_token),
+     .help = "Jellyfin API key"},
+    {.name = "JELLYFIN_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_opt_replacements, FIELD(jf_repl),
+     .help = "JSON map of *arr path prefix -> Jellyfin path prefix (unset: PATH_REPLACEMENTS)"},
+    {.name = "EMBY_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(emby_url),
+     .help = "Emby base URL: a target named emby (needs EMBY_TOKEN)"},
+    {.name = "EMBY_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(emby_token),
+     .help = "Emby API key"},
+    {.name = "EMBY_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_opt_replacements, FIELD(emby_repl),
+     .help = "JSON map of *arr path prefix -> Emby path prefix (unset: PATH_REPLACEMENTS)"},
+    {.name = "MEDIA_SERVERS", .type = OPT_JSON, .flags = OPT_SECRET, .json = json_media_servers,
+     .help = "JSON list of {name, type: plex|jellyfin|emby, url, token|token_file, path_replacements, "
+             "section_mapping, timeout, empty_trash, scan_path}, one per server"},
 
     /* server */
     {.name = "PORT", .type = OPT_INT, .min = 1, .max = 65535, .def = "5000", FIELD(c.port),
@@ -460,6 +440,23 @@ static int json_mounts(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, s
     return cfg_json_mounts(v, &x->mounts, &x->n_mounts, why, whylen);
 }
 
+static int json_opt_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    opt_repl *r = opt_field(x, o);
+    r->set = true;
+    return cfg_json_replacements(o->name, v, &r->r, why, whylen);
+}
+
+static int json_media_servers(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    (void)o;
+    (void)why;
+    (void)whylen;
+    free(x->media_servers);
+    x->media_servers = xstrdup(v); /* read in targets_combine, once PLEX_TIMEOUT & co are known */
+    return 0;
+}
+
 /* ---------------------------------------------------------------- config_build */
 
 /* A variable's raw text: the environment's (even empty, as python-dotenv never overrides a
@@ -665,6 +662,13 @@ static void ctx_free(cfg_ctx *x)
     for (size_t i = 0; i < x->n_mounts; i++)
         cfg_mount_free(&x->mounts[i]);
     free(x->mounts);
+    free(x->jf_url);
+    free(x->jf_token);
+    free(x->emby_url);
+    free(x->emby_token);
+    cfg_replacements_free(&x->jf_repl.r);
+    cfg_replacements_free(&x->emby_repl.r);
+    free(x->media_servers);
 }
 
 /* Combine RCLONE_MOUNTS or the one-mount shorthand into c.mounts. */
@@ -721,6 +725,109 @@ static int cross_checks(cfg_ctx *x, char *err, size_t errlen)
     if (c->max_buffered_bytes < c->max_webhook_body)
         return cross_fail(x, "MAX_BUFFERED_BYTES", "must not be smaller than MAX_WEBHOOK_BODY", err, errlen);
     return 0;
+}
+
+/* ---------------------------------------------------------------- targets */
+
+static cfg_target *target_push(config_t *c, target_kind kind, const char *name)
+{
+    c->targets = xrealloc(c->targets, (c->n_targets + 1) * sizeof *c->targets);
+    cfg_target *t = &c->targets[c->n_targets++];
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    t->name = xstrdup(name);
+    return t;
+}
+
+/* A target named by the shorthand variables (PLEX_URL, JELLYFIN_URL, EMBY_URL). */
+static void target_shorthand(config_t *c, target_kind kind, const char *url, const char *token,
+                             const cfg_replacements *repl)
+{
+    static const char *const url_var[] = {[TARGET_PLEX] = "PLEX_URL", [TARGET_JELLYFIN] = "JELLYFIN_URL",
+                                          [TARGET_EMBY] = "EMBY_URL"};
+    static const char *const token_var[] = {[TARGET_PLEX] = "PLEX_TOKEN", [TARGET_JELLYFIN] = "JELLYFIN_TOKEN",
+                                            [TARGET_EMBY] = "EMBY_TOKEN"};
+    cfg_target *t = target_push(c, kind, target_kind_name(kind));
+    t->url = xstrdup(url);
+    t->token = xstrdup(token ? token : "");
+    t->token_var = xstrdup(token_var[kind]);
+    t->origin = xstrdup(url_var[kind]);
+    cfg_replacements_copy(repl, &t->path_repl);
+    t->timeout_ms = c->plex_timeout_ms;
+    if (kind == TARGET_PLEX) {
+        cfg_section_map_copy(c->section_map, c->n_section_map, &t->section_map, &t->n_section_map);
+        t->empty_trash = c->plex_empty_trash;
+    }
+}
+
+/* JELLYFIN_URL or EMBY_URL with its token (their APIs always need a key) and its own map, or
+ * PATH_REPLACEMENTS. */
+static int target_media_browser(cfg_ctx *x, target_kind kind, const char *url, const char *token,
+                                const opt_repl *repl, char *err, size_t errlen)
+{
+    if (!url)
+        return 0;
+    if (!token || !*token)
+        return cross_fail(x, kind == TARGET_JELLYFIN ? "JELLYFIN_TOKEN" : "EMBY_TOKEN",
+                          kind == TARGET_JELLYFIN ? "must be set when JELLYFIN_URL is set (Jellyfin's API always needs a key)"
+                                                  : "must be set when EMBY_URL is set (Emby's API always needs a key)",
+                          err, errlen);
+    target_shorthand(&x->c, kind, url, token, repl->set ? &repl->r : &x->c.path_repl);
+    return 0;
+}
+
+static int secret_file_read(const char *var, const char *path, char **out, char *err, size_t errlen);
+
+/* MEDIA_SERVERS after the shorthands; a name must be unique across every target. */
+static int targets_from_list(cfg_ctx *x, char *err, size_t errlen)
+{
+    config_t *c = &x->c;
+    cfg_target_defaults d = {.path_repl = &c->path_repl, .timeout_ms = c->plex_timeout_ms,
+                             .empty_trash = c->plex_empty_trash, .read_secret = secret_file_read};
+    cfg_target *items = NULL;
+    size_t n = 0;
+    char why[WHY_MAX];
+    int rc = cfg_json_targets(x->media_servers, &d, &items, &n, why, sizeof why);
+    if (rc)
+        errbuf_set(err, errlen, "MEDIA_SERVERS: %s", why);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        for (size_t j = 0; j < c->n_targets; j++) {
+            if (strcmp(c->targets[j].name, items[i].name) == 0) {
+                errbuf_set(err, errlen, "MEDIA_SERVERS: item %zu (%s): the name is already used by %s", i + 1,
+                           items[i].name, c->targets[j].origin);
+                rc = -EINVAL;
+                break;
+            }
+        }
+        if (rc == 0 && c->n_targets >= CFG_TARGETS_MAX) {
+            errbuf_set(err, errlen, "MEDIA_SERVERS: more than %d media servers in all (PLEX_URL, JELLYFIN_URL, "
+                       "EMBY_URL and MEDIA_SERVERS together)", CFG_TARGETS_MAX);
+            rc = -EINVAL;
+        }
+        if (rc == 0) {
+            c->targets = xrealloc(c->targets, (c->n_targets + 1) * sizeof *c->targets);
+            c->targets[c->n_targets++] = items[i];
+            memset(&items[i], 0, sizeof items[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        cfg_target_free(&items[i]);
+    free(items);
+    return rc;
+}
+
+/* config_t.targets: `plex` (PLEX_URL), `jellyfin`, `emby`, then each MEDIA_SERVERS item. */
+static int targets_combine(cfg_ctx *x, char *err, size_t errlen)
+{
+    config_t *c = &x->c;
+    if (c->plex_url && *c->plex_url)
+        target_shorthand(c, TARGET_PLEX, c->plex_url, c->plex_token, &c->path_repl);
+    int rc = target_media_browser(x, TARGET_JELLYFIN, x->jf_url, x->jf_token, &x->jf_repl, err, errlen);
+    if (rc == 0)
+        rc = target_media_browser(x, TARGET_EMBY, x->emby_url, x->emby_token, &x->emby_repl, err, errlen);
+    if (rc == 0 && x->media_servers)
+        rc = targets_from_list(x, err, errlen);
+    return rc;
 }
 
 /* One TRUSTED_PROXIES item ("192.0.2.7", "10.0.0.0/8", "::1", "fd00::/8") into *out. */
@@ -819,6 +926,9 @@ int config_build(config_t *out, const env_map *env, const env_map *file_vars, ch
     rc = mounts_combine(&x, err, errlen);
     if (rc)
         goto out;
+    rc = targets_combine(&x, err, errlen);
+    if (rc)
+        goto out;
     *out = x.c;
     memset(&x.c, 0, sizeof x.c);
 out:
@@ -851,17 +961,6 @@ out:
     return rc;
 }
 
-static void free_repl(cfg_replacements *r)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->v[i].from);
-        free(r->v[i].to);
-    }
-    free(r->v);
-    r->v = NULL;
-    r->n = 0;
-}
-
 void config_free(config_t *c)
 {
     if (!c)
@@ -884,12 +983,15 @@ void config_free(config_t *c)
     for (size_t i = 0; i < c->n_mounts; i++)
         cfg_mount_free(&c->mounts[i]);
     free(c->mounts);
-    free_repl(&c->path_repl);
-    free_repl(&c->rclone_path_repl);
-    free_repl(&c->local_path_repl);
+    cfg_replacements_free(&c->path_repl);
+    cfg_replacements_free(&c->rclone_path_repl);
+    cfg_replacements_free(&c->local_path_repl);
     for (size_t i = 0; i < c->n_anchors; i++)
         free(c->anchors[i]);
     free(c->anchors);
+    for (size_t i = 0; i < c->n_targets; i++)
+        cfg_target_free(&c->targets[i]);
+    free(c->targets);
     free(c->tz);
     memset(c, 0, sizeof *c);
 }

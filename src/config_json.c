@@ -17,6 +17,7 @@
 
 #define CFG_JSON_TEXT_MAX (64 * 1024) /* longest JSON variable (a map of many prefixes) */
 #define CFG_JSON_DEPTH_MAX 16
+#define WHY_SUB_MAX 384 /* a nested reason, prefixed with the item */
 
 /* ---------------------------------------------------------------- URLs */
 
@@ -434,6 +435,408 @@ int cfg_json_mounts(const char *text, cfg_mount **out, size_t *n, char *why, siz
     int rc = json_value(text, false, &j, why, whylen);
     if (rc == 0)
         rc = mounts_from(j, out, n, why, whylen);
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- durations */
+
+int parse_duration_ms(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"", 1000},      {"ms", 1},        {"s", 1000},
+                 {"m", 60000},    {"h", 3600000},   {"d", 86400000}};
+    if (!s)
+        return -EINVAL;
+    while (*s && strchr(" \t\r\n\f\v", *s))
+        s++;
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    uint64_t n = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        n = n * 10 + d;
+    }
+    const char *u = s;
+    while (*s && !strchr(" \t\r\n\f\v", *s))
+        s++;
+    size_t ulen = (size_t)(s - u);
+    while (*s && strchr(" \t\r\n\f\v", *s))
+        s++;
+    if (*s)
+        return -EINVAL;
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (strlen(units[i].unit) == ulen && ascii_strncasecmp(u, units[i].unit, ulen) == 0) {
+            if (n > UINT64_MAX / units[i].ms)
+                return -EINVAL;
+            *out = n * units[i].ms;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---------------------------------------------------------------- targets (MEDIA_SERVERS) */
+
+const char *target_kind_name(target_kind k)
+{
+    switch (k) {
+    case TARGET_PLEX:
+        return "plex";
+    case TARGET_JELLYFIN:
+        return "jellyfin";
+    case TARGET_EMBY:
+        return "emby";
+    }
+    return "unknown";
+}
+
+bool cfg_target_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > TARGET_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+void cfg_replacements_free(cfg_replacements *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].from);
+        free(r->v[i].to);
+    }
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
+
+void cfg_replacements_copy(const cfg_replacements *from, cfg_replacements *to)
+{
+    to->n = from->n;
+    to->v = xcalloc(from->n ? from->n : 1, sizeof *to->v);
+    for (size_t i = 0; i < from->n; i++) {
+        to->v[i].from = xstrdup(from->v[i].from);
+        to->v[i].to = xstrdup(from->v[i].to);
+    }
+}
+
+void cfg_section_map_copy(const cfg_section_map *from, size_t n, cfg_section_map **to, size_t *n_to)
+{
+    *to = xcalloc(n ? n : 1, sizeof **to);
+    for (size_t i = 0; i < n; i++) {
+        (*to)[i].prefix = xstrdup(from[i].prefix);
+        (*to)[i].section = from[i].section;
+    }
+    *n_to = n;
+}
+
+void cfg_target_free(cfg_target *t)
+{
+    free(t->name);
+    free(t->url);
+    free(t->token);
+    free(t->token_var);
+    free(t->origin);
+    cfg_replacements_free(&t->path_repl);
+    for (size_t i = 0; i < t->n_section_map; i++)
+        free(t->section_map[i].prefix);
+    free(t->section_map);
+    memset(t, 0, sizeof *t);
+}
+
+/* The keys a MEDIA_SERVERS item may hold, and where each lands while the item is read. */
+typedef struct item_keys {
+    const cJSON *name, *type, *url, *token, *token_file, *path_replacements, *section_mapping, *timeout,
+        *empty_trash, *scan_path;
+} item_keys;
+
+static const struct {
+    const char *key;
+    size_t off;
+} item_key_table[] = {
+    {"name", offsetof(item_keys, name)},
+    {"type", offsetof(item_keys, type)},
+    {"url", offsetof(item_keys, url)},
+    {"token", offsetof(item_keys, token)},
+    {"token_file", offsetof(item_keys, token_file)},
+    {"path_replacements", offsetof(item_keys, path_replacements)},
+    {"section_mapping", offsetof(item_keys, section_mapping)},
+    {"timeout", offsetof(item_keys, timeout)},
+    {"empty_trash", offsetof(item_keys, empty_trash)},
+    {"scan_path", offsetof(item_keys, scan_path)},
+};
+
+/* Edit distance of two short ASCII words, case ignored; past 8 it stops counting. */
+static size_t key_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32)
+        return 9;
+    size_t row[33];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            bool same = ascii_strncasecmp(a + i - 1, b + j - 1, 1) == 0;
+            size_t best = diag + (same ? 0 : 1);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] > 8 ? 9 : row[lb];
+}
+
+/* The known key a typo most resembles (at most 2 edits away, or the same but for '-' and case),
+ * or NULL. */
+static const char *key_suggestion(const char *typo)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < ARRAY_SIZE(item_key_table); i++) {
+        size_t d = key_distance(typo, item_key_table[i].key);
+        if (d < best_d) {
+            best_d = d;
+            best = item_key_table[i].key;
+        }
+    }
+    return best;
+}
+
+/* Sort the item's members into *k; an unknown or repeated key is an error. */
+static int item_sort_keys(const cJSON *item, const char *label, item_keys *k, char *why, size_t whylen)
+{
+    memset(k, 0, sizeof *k);
+    const cJSON *f;
+    cJSON_ArrayForEach(f, item) {
+        size_t i = 0;
+        while (i < ARRAY_SIZE(item_key_table) && strcmp(f->string, item_key_table[i].key) != 0)
+            i++;
+        if (i == ARRAY_SIZE(item_key_table)) {
+            const char *hint = key_suggestion(f->string);
+            char esc[96] = "";
+            str_append_escaped(esc, sizeof esc, f->string, strlen(f->string), 40);
+            errbuf_set(why, whylen, "%s: unknown key '%s'%s%s%s", label, esc, hint ? " (did you mean '" : "",
+                       hint ? hint : "", hint ? "'?)" : "");
+            return -EINVAL;
+        }
+        const cJSON **slot = (const cJSON **)((char *)k + item_key_table[i].off);
+        if (*slot) {
+            errbuf_set(why, whylen, "%s: key '%s' is given twice", label, item_key_table[i].key);
+            return -EINVAL;
+        }
+        *slot = cJSON_IsNull(f) ? NULL : f;
+    }
+    return 0;
+}
+
+/* "item 2 (family)", or "item 2" while the item has no valid name. */
+static void item_label(const cJSON *item, size_t idx, char *label, size_t labellen)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
+    if (cJSON_IsString(n) && cfg_target_name_ok(n->valuestring))
+        snprintf(label, labellen, "item %zu (%s)", idx, n->valuestring);
+    else
+        snprintf(label, labellen, "item %zu", idx);
+}
+
+static int item_identity(const item_keys *k, const char *label, cfg_target *t, char *why, size_t whylen)
+{
+    if (!cJSON_IsString(k->name) || !cfg_target_name_ok(k->name->valuestring)) {
+        char esc[96] = "";
+        if (cJSON_IsString(k->name))
+            str_append_escaped(esc, sizeof esc, k->name->valuestring, strlen(k->name->valuestring), 40);
+        errbuf_set(why, whylen, "%s: name must be 1 to %d of a-z, 0-9, '_' and '-' (got '%s')", label,
+                   TARGET_NAME_MAX, esc);
+        return -EINVAL;
+    }
+    t->name = xstrdup(k->name->valuestring);
+    t->origin = xasprintf("MEDIA_SERVERS (%s)", t->name);
+    static const target_kind kinds[] = {TARGET_PLEX, TARGET_JELLYFIN, TARGET_EMBY};
+    size_t i = 0;
+    while (cJSON_IsString(k->type) && i < ARRAY_SIZE(kinds) && !str_eq_ci(k->type->valuestring, target_kind_name(kinds[i])))
+        i++;
+    if (!cJSON_IsString(k->type) || i == ARRAY_SIZE(kinds)) {
+        errbuf_set(why, whylen, "%s: type must be plex, jellyfin or emby", label);
+        return -EINVAL;
+    }
+    t->kind = kinds[i];
+    if (!cJSON_IsString(k->url)) {
+        errbuf_set(why, whylen, "%s: url is required (a string)", label);
+        return -EINVAL;
+    }
+    t->url = str_trim_dup(k->url->valuestring);
+    const char *r = cfg_url_check(t->url);
+    if (r) {
+        errbuf_set(why, whylen, "%s: url %s", label, r);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* token or token_file (read as the X_FILE secrets are); Jellyfin and Emby always need one. */
+static int item_token(const item_keys *k, const cfg_target_defaults *d, const char *label, cfg_target *t,
+                      char *why, size_t whylen)
+{
+    if (k->token && k->token_file) {
+        errbuf_set(why, whylen, "%s: set token or token_file, not both", label);
+        return -EINVAL;
+    }
+    t->token_var = xasprintf("%s: %s", t->origin, k->token_file ? "token_file" : "token");
+    if (k->token) {
+        if (!cJSON_IsString(k->token) || str_has_ctl(k->token->valuestring)) {
+            errbuf_set(why, whylen, "%s: token must be a string without control characters", label);
+            return -EINVAL;
+        }
+        t->token = xstrdup(k->token->valuestring);
+    } else if (k->token_file) {
+        if (!cJSON_IsString(k->token_file) || k->token_file->valuestring[0] != '/' ||
+            str_has_ctl(k->token_file->valuestring)) {
+            errbuf_set(why, whylen, "%s: token_file must be an absolute path", label);
+            return -EINVAL;
+        }
+        char var[96];
+        snprintf(var, sizeof var, "%s: token_file", label);
+        if (d->read_secret(var, k->token_file->valuestring, &t->token, why, whylen) != 0)
+            return -EINVAL;
+    } else {
+        t->token = xstrdup("");
+    }
+    if (t->kind != TARGET_PLEX && !t->token[0]) {
+        errbuf_set(why, whylen, "%s: a %s server needs token or token_file (its API always needs a key)", label,
+                   target_kind_name(t->kind));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* timeout: a duration string ("30s") or a number of seconds; the range of PLEX_TIMEOUT. */
+static int item_timeout(const cJSON *j, const char *label, uint64_t *out, char *why, size_t whylen)
+{
+    uint64_t ms = 0;
+    bool ok;
+    if (cJSON_IsNumber(j))
+        ok = j->valuedouble >= 1 && j->valuedouble <= 3600 && j->valuedouble == (double)(long)j->valuedouble &&
+             (ms = (uint64_t)j->valuedouble * 1000) > 0;
+    else
+        ok = cJSON_IsString(j) && parse_duration_ms(j->valuestring, &ms) == 0;
+    if (!ok || ms < 1000 || ms > 3600000) {
+        errbuf_set(why, whylen, "%s: timeout must be a duration between 1s and 1h (\"30s\", or 30 seconds)", label);
+        return -EINVAL;
+    }
+    *out = ms;
+    return 0;
+}
+
+static int item_bool(const cJSON *j, const char *label, const char *key, bool *out, char *why, size_t whylen)
+{
+    if (!cJSON_IsBool(j)) {
+        errbuf_set(why, whylen, "%s: %s must be true or false", label, key);
+        return -EINVAL;
+    }
+    *out = cJSON_IsTrue(j);
+    return 0;
+}
+
+/* path_replacements, section_mapping, timeout, empty_trash, scan_path, each checked against
+ * the kind; what is not given comes from the defaults. */
+static int item_options(const item_keys *k, const cfg_target_defaults *d, const char *label, cfg_target *t,
+                        char *why, size_t whylen)
+{
+    bool plex = t->kind == TARGET_PLEX;
+    const char *only = k->section_mapping && !plex ? "section_mapping" : k->empty_trash && !plex ? "empty_trash"
+                                                                       : k->scan_path && plex  ? "scan_path"
+                                                                                               : NULL;
+    if (only) {
+        errbuf_set(why, whylen, "%s: %s is for %s servers only", label, only, plex ? "jellyfin and emby" : "plex");
+        return -EINVAL;
+    }
+    char sub[WHY_SUB_MAX];
+    if (k->path_replacements) {
+        if (!cJSON_IsObject(k->path_replacements)) {
+            errbuf_set(why, whylen, "%s: path_replacements must be a JSON object such as {\"/from\": \"/to\"}", label);
+            return -EINVAL;
+        }
+        if (replacements_from("MEDIA_SERVERS", k->path_replacements, &t->path_repl, sub, sizeof sub) != 0) {
+            errbuf_set(why, whylen, "%s: path_replacements: %s", label, sub);
+            return -EINVAL;
+        }
+    } else {
+        cfg_replacements_copy(d->path_repl, &t->path_repl);
+    }
+    if (k->section_mapping) {
+        if (!cJSON_IsObject(k->section_mapping)) {
+            errbuf_set(why, whylen, "%s: section_mapping must be a JSON object such as {\"/data/tv\": 2}", label);
+            return -EINVAL;
+        }
+        if (sections_from("MEDIA_SERVERS", k->section_mapping, &t->section_map, &t->n_section_map, sub, sizeof sub)) {
+            errbuf_set(why, whylen, "%s: section_mapping: %s", label, sub);
+            return -EINVAL;
+        }
+    }
+    t->timeout_ms = d->timeout_ms;
+    if (k->timeout && item_timeout(k->timeout, label, &t->timeout_ms, why, whylen))
+        return -EINVAL;
+    t->empty_trash = plex && d->empty_trash;
+    if (k->empty_trash && item_bool(k->empty_trash, label, "empty_trash", &t->empty_trash, why, whylen))
+        return -EINVAL;
+    if (k->scan_path && item_bool(k->scan_path, label, "scan_path", &t->scan_path, why, whylen))
+        return -EINVAL;
+    return 0;
+}
+
+static int target_from_json(const cJSON *item, size_t idx, const cfg_target_defaults *d, cfg_target *t, char *why,
+                            size_t whylen)
+{
+    char label[64];
+    if (!cJSON_IsObject(item)) {
+        errbuf_set(why, whylen, "item %zu must be an object {name, type, url, token, ...}", idx);
+        return -EINVAL;
+    }
+    item_label(item, idx, label, sizeof label);
+    item_keys k;
+    if (item_sort_keys(item, label, &k, why, whylen) || item_identity(&k, label, t, why, whylen) ||
+        item_token(&k, d, label, t, why, whylen) || item_options(&k, d, label, t, why, whylen))
+        return -EINVAL;
+    return 0;
+}
+
+int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target **out, size_t *n, char *why,
+                     size_t whylen)
+{
+    cJSON *j;
+    int rc = json_value(text, false, &j, why, whylen);
+    if (rc)
+        return rc;
+    int count = cJSON_GetArraySize(j);
+    if (count > CFG_TARGETS_MAX) {
+        errbuf_set(why, whylen, "more than %d media servers", CFG_TARGETS_MAX);
+        cJSON_Delete(j);
+        return -EINVAL;
+    }
+    *out = xcalloc(count ? (size_t)count : 1, sizeof **out);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        cfg_target *t = &(*out)[(*n)++];
+        rc = target_from_json(it, *n, d, t, why, whylen);
+        if (rc)
+            break;
+    }
     cJSON_Delete(j);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* plex.c: the two Plex calls: read the library list, and ask for a partial scan of one folder. */
+/* plex.c: the Plex calls: read the library list, ask for a partial scan of one folder, empty a
+ * section's trash. */
 #include "plex.h"
 
 #include <errno.h>
@@ -19,8 +20,17 @@
 typedef struct plex_call {
     plex_scan_cb scan_cb;
     plex_sections_cb sections_cb;
+    plex_libraries_cb libraries_cb;
     void *ud;
 } plex_call;
+
+/* Where a call goes and how it authenticates: from PLEX_URL & co, or from a Plex target. */
+typedef struct plex_peer {
+    const char *url;        /* base, trailing '/' allowed */
+    const char *token;      /* NULL or "": no X-Plex-Token header */
+    const char *identifier; /* NULL or "": the default */
+    uint64_t timeout_ms;
+} plex_peer;
 
 plex_status plex_classify(const httpc_result *res)
 {
@@ -117,22 +127,24 @@ static void on_sections(void *ud, const httpc_result *res)
     plex_libraries_free(&libs); /* nothing left if the callback moved it out */
 }
 
-static char *base_url(const config_t *c)
+static char *base_url(const plex_peer *p)
 {
-    size_t n = strlen(c->plex_url);
-    while (n > 0 && c->plex_url[n - 1] == '/')
+    size_t n = strlen(p->url);
+    while (n > 0 && p->url[n - 1] == '/')
         n--;
-    return xstrndup(c->plex_url, n);
+    return xstrndup(p->url, n);
 }
 
-/* GET url with the Plex headers; call owns cb/ud and is freed by the answer or the release. */
-static int plex_get(httpc_t *h, const config_t *c, const char *url, size_t max, httpc_cb on_answer, plex_call *call,
-                    httpc_req **out)
+/* `method` {base}{route} with the Plex headers; call owns cb/ud and is freed by the answer or the
+ * release. PUT goes with an empty body (Content-Length: 0, no Content-Type). */
+static int plex_request(httpc_t *h, const plex_peer *p, const char *method, const char *route, size_t max,
+                        httpc_cb on_answer, plex_call *call, httpc_req **out)
 {
-    const char *ident = c->plex_identifier && *c->plex_identifier ? c->plex_identifier : PLEX_DEFAULT_IDENTIFIER;
-    char *token_h = c->plex_token && *c->plex_token ? xasprintf("X-Plex-Token: %s", c->plex_token) : NULL;
+    const char *ident = p->identifier && *p->identifier ? p->identifier : PLEX_DEFAULT_IDENTIFIER;
+    char *token_h = p->token && *p->token ? xasprintf("X-Plex-Token: %s", p->token) : NULL;
     char *ident_h = xasprintf("X-Plex-Client-Identifier: %s", ident);
-    const char *headers[6];
+    bool put = strcmp(method, "PUT") == 0;
+    const char *headers[7];
     size_t n = 0;
     if (token_h)
         headers[n++] = token_h;
@@ -140,20 +152,48 @@ static int plex_get(httpc_t *h, const config_t *c, const char *url, size_t max, 
     headers[n++] = "X-Plex-Product: " PLEX_PRODUCT;
     headers[n++] = "X-Plex-Version: " PSS_VERSION;
     headers[n++] = "Accept: application/json";
+    if (put)
+        headers[n++] = "Content-Type:"; /* curl would add a form type to the empty body */
     headers[n] = NULL;
+    char *base = base_url(p);
+    char *url = xasprintf("%s%s", base, route);
     httpc_opts o = {
-        .method = "GET",
+        .method = method,
         .url = url,
         .headers = headers,
-        .timeout_ms = c->plex_timeout_ms,
+        .body = put ? "" : NULL,
+        .timeout_ms = p->timeout_ms,
         .max_response_bytes = max,
     };
     int rc = httpc_request_ex(h, &o, on_answer, call, call_release, out);
     free(token_h); /* httpc copied the header strings */
     free(ident_h);
+    free(base);
+    free(url);
     if (rc < 0)
         free(call);
     return rc;
+}
+
+/* The one partial-scan request, from the config or from a target. */
+static int scan_start(httpc_t *h, const plex_peer *p, const char *section, const char *plex_path, plex_scan_cb cb,
+                      void *ud, httpc_req **out)
+{
+    char *path = url_encode(plex_path);
+    char *route = xasprintf("/library/sections/%s/refresh?path=%s", section, path);
+    free(path);
+    plex_call *call = xcalloc(1, sizeof *call);
+    call->scan_cb = cb;
+    call->ud = ud;
+    int rc = plex_request(h, p, "GET", route, PLEX_SCAN_MAX_RESPONSE, on_scan, call, out);
+    free(route);
+    return rc;
+}
+
+static plex_peer peer_of_config(const config_t *c)
+{
+    return (plex_peer){.url = c->plex_url, .token = c->plex_token, .identifier = c->plex_identifier,
+                       .timeout_ms = c->plex_timeout_ms};
 }
 
 int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path, plex_scan_cb cb, void *ud,
@@ -163,17 +203,10 @@ int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path
         *out = NULL;
     if (!h || !c || !c->plex_url || !*c->plex_url || !plex_path || !cb || section < 0)
         return -EINVAL;
-    char *base = base_url(c);
-    char *path = url_encode(plex_path);
-    char *url = xasprintf("%s/library/sections/%ld/refresh?path=%s", base, section, path);
-    free(base);
-    free(path);
-    plex_call *call = xcalloc(1, sizeof *call);
-    call->scan_cb = cb;
-    call->ud = ud;
-    int rc = plex_get(h, c, url, PLEX_SCAN_MAX_RESPONSE, on_scan, call, out);
-    free(url);
-    return rc;
+    char id[24];
+    snprintf(id, sizeof id, "%ld", section);
+    plex_peer p = peer_of_config(c);
+    return scan_start(h, &p, id, plex_path, cb, ud, out);
 }
 
 int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void *ud, httpc_req **out)
@@ -182,13 +215,92 @@ int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void 
         *out = NULL;
     if (!h || !c || !c->plex_url || !*c->plex_url || !cb)
         return -EINVAL;
-    char *base = base_url(c);
-    char *url = xasprintf("%s/library/sections", base);
-    free(base);
     plex_call *call = xcalloc(1, sizeof *call);
     call->sections_cb = cb;
     call->ud = ud;
-    int rc = plex_get(h, c, url, PLEX_SECTIONS_MAX_RESPONSE, on_sections, call, out);
-    free(url);
+    plex_peer p = peer_of_config(c);
+    return plex_request(h, &p, "GET", "/library/sections", PLEX_SECTIONS_MAX_RESPONSE, on_sections, call, out);
+}
+
+/* ---------------------------------------------------------------- the target versions */
+
+/* A Plex target's peer, or -EINVAL. */
+static int peer_of_target(const cfg_target *t, const char *identifier, plex_peer *p)
+{
+    if (!t || t->kind != TARGET_PLEX || !t->url || !*t->url)
+        return -EINVAL;
+    *p = (plex_peer){.url = t->url, .token = t->token, .identifier = identifier, .timeout_ms = t->timeout_ms};
+    return 0;
+}
+
+/* A section id as it goes into a path: decimal digits only. */
+static bool section_id_ok(const char *id)
+{
+    long long v;
+    return id && parse_positive(id, strlen(id), 999999999999999LL, &v) == 0;
+}
+
+int plex_target_scan(httpc_t *h, const cfg_target *t, const char *identifier, const char *section_id,
+                     const char *plex_path, plex_scan_cb cb, void *ud, httpc_req **out)
+{
+    if (out)
+        *out = NULL;
+    plex_peer p;
+    if (!h || peer_of_target(t, identifier, &p) || !section_id_ok(section_id) || !plex_path || !cb)
+        return -EINVAL;
+    return scan_start(h, &p, section_id, plex_path, cb, ud, out);
+}
+
+static void on_libraries(void *ud, const httpc_result *res)
+{
+    plex_call *call = ud;
+    char msg[512];
+    plex_result r = {.status = plex_classify(res), .http_status = res->error == HTTPC_OK ? res->status : 0,
+                     .message = msg};
+    describe(res, r.status, msg, sizeof msg);
+    plex_libraries_cb cb = call->libraries_cb;
+    void *cb_ud = call->ud;
+    free(call);
+    media_libraries libs;
+    memset(&libs, 0, sizeof libs);
+    char err[256];
+    if (r.status == PLEX_RES_OK && plex_media_libraries_parse(res->body, res->body_len, &libs, err, sizeof err) < 0) {
+        r.status = PLEX_RES_BAD;
+        snprintf(msg, sizeof msg, "unreadable library list (HTTP %ld, %s): ", res->status,
+                 res->content_type ? res->content_type : "no content type");
+        str_append_escaped(msg, sizeof msg, err, strlen(err), PLEX_EXCERPT);
+    }
+    cb(cb_ud, &r, r.status == PLEX_RES_OK ? &libs : NULL);
+    media_libraries_free(&libs); /* nothing left if the callback moved it out */
+}
+
+int plex_target_list_sections(httpc_t *h, const cfg_target *t, const char *identifier, plex_libraries_cb cb,
+                              void *ud, httpc_req **out)
+{
+    if (out)
+        *out = NULL;
+    plex_peer p;
+    if (!h || peer_of_target(t, identifier, &p) || !cb)
+        return -EINVAL;
+    plex_call *call = xcalloc(1, sizeof *call);
+    call->libraries_cb = cb;
+    call->ud = ud;
+    return plex_request(h, &p, "GET", "/library/sections", PLEX_SECTIONS_MAX_RESPONSE, on_libraries, call, out);
+}
+
+int plex_empty_trash(httpc_t *h, const cfg_target *t, const char *identifier, const char *section_id,
+                     plex_scan_cb cb, void *ud, httpc_req **out)
+{
+    if (out)
+        *out = NULL;
+    plex_peer p;
+    if (!h || peer_of_target(t, identifier, &p) || !section_id_ok(section_id) || !cb)
+        return -EINVAL;
+    char *route = xasprintf("/library/sections/%s/emptyTrash", section_id);
+    plex_call *call = xcalloc(1, sizeof *call);
+    call->scan_cb = cb; /* the same answer as a scan: a status, no body worth reading */
+    call->ud = ud;
+    int rc = plex_request(h, &p, "PUT", route, PLEX_SCAN_MAX_RESPONSE, on_scan, call, out);
+    free(route);
     return rc;
 }

@@ -13,7 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$here"
 secs=${1:-30}
 shift || true
-all=(fuzz_http fuzz_webhook fuzz_dotenv fuzz_config_json fuzz_paths fuzz_rclone fuzz_plex)
+all=(fuzz_http fuzz_webhook fuzz_dotenv fuzz_config_json fuzz_paths fuzz_rclone fuzz_plex fuzz_libraries)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 
@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
     -artifact_prefix="$art/")
   case $t in
     fuzz_http) flags+=(-dict="$here/test/fuzz/http.dict" -max_len=16384) ;;
-    fuzz_webhook|fuzz_config_json|fuzz_plex) flags+=(-dict="$here/test/fuzz/json.dict" -max_len=65536) ;;
+    fuzz_webhook|fuzz_config_json|fuzz_plex|fuzz_libraries) flags+=(-dict="$here/test/fuzz/json.dict" -max_len=65536) ;;
     *) flags+=(-max_len=8192) ;;
   esac
   echo "== $t: ${secs}s"

@@ -934,7 +934,9 @@ static void test_help_lists_every_variable(void **state)
         "ANCHOR_FILES", "SCAN_SCOPE", "WEBHOOK_DELAY", "WEBHOOK_MAX_DELAY", "MINIMUM_AGE",
         "SYNC_COOLDOWN", "RETRY_MAX_DELAY", "MAX_CONCURRENT_SYNCS", "MAX_FOLDERS_PER_EVENT",
         "MAX_PENDING", "HISTORY_DAYS", "MAX_HEADER_BYTES", "MAX_WEBHOOK_BODY", "MAX_BODY",
-        "MAX_CONNECTIONS", "HEADER_TIMEOUT", "IDLE_TIMEOUT", "LOG_LEVEL", "TZ"};
+        "MAX_CONNECTIONS", "HEADER_TIMEOUT", "IDLE_TIMEOUT", "LOG_LEVEL", "TZ", "PLEX_EMPTY_TRASH",
+        "JELLYFIN_URL", "JELLYFIN_TOKEN", "JELLYFIN_TOKEN_FILE", "JELLYFIN_PATH_REPLACEMENTS", "EMBY_URL",
+        "EMBY_TOKEN", "EMBY_TOKEN_FILE", "EMBY_PATH_REPLACEMENTS", "MEDIA_SERVERS"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char line_start[64];
         snprintf(line_start, sizeof line_start, "\n%s ", names[i]);
@@ -1099,6 +1101,335 @@ static void test_empty_secret_file_means_unset(void **state)
     free(path);
 }
 
+/* ---------------------------------------------------------------- targets */
+
+#define SECRET "tok-S3CRET-value"
+
+static void assert_same_repl(const cfg_replacements *a, const cfg_replacements *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_string_equal(a->v[i].from, b->v[i].from);
+        assert_string_equal(a->v[i].to, b->v[i].to);
+        assert_ptr_not_equal(a->v[i].from, b->v[i].from); /* a copy, not shared */
+    }
+}
+
+static void test_script_env_gives_one_plex_target_equal_to_the_old_fields(void **state)
+{
+    (void)state;
+    static const char text[] = "PLEX_URL=http://plex.lan:32400/\n"
+                               "PLEX_TOKEN=" SECRET "\n"
+                               "PLEX_TIMEOUT=45\n"
+                               "PATH_REPLACEMENTS='{\"/data\": \"/media\"}'\n"
+                               "SECTION_MAPPING='{\"/media/tv\": 2}'\n";
+    char *path = write_temp(text, sizeof text - 1);
+    env_map env = {0};
+    config_t c;
+    char err[512] = "";
+    memset(&c, 0, sizeof c);
+    int rc = config_load(&c, &env, path, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(c.n_targets, 1);
+    const cfg_target *t = &c.targets[0];
+    assert_string_equal(t->name, "plex");
+    assert_int_equal(t->kind, TARGET_PLEX);
+    assert_string_equal(t->url, c.plex_url);
+    assert_string_equal(t->url, "http://plex.lan:32400");
+    assert_string_equal(t->token, c.plex_token);
+    assert_string_equal(t->token_var, "PLEX_TOKEN");
+    assert_string_equal(t->origin, "PLEX_URL");
+    assert_int_equal(t->timeout_ms, 45000);
+    assert_same_repl(&t->path_repl, &c.path_repl);
+    assert_int_equal(t->n_section_map, c.n_section_map);
+    assert_string_equal(t->section_map[0].prefix, c.section_map[0].prefix);
+    assert_int_equal(t->section_map[0].section, 2);
+    assert_false(t->empty_trash);
+    assert_false(t->scan_path);
+    assert_string_equal(target_kind_name(t->kind), "plex");
+    config_free(&c);
+    unlink(path);
+    free(path);
+}
+
+static void test_no_plex_url_no_plex_target(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PLEX_URL", "", "PLEX_TOKEN", SECRET, NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_int_equal(c.n_targets, 0);
+    config_free(&c);
+}
+
+static void test_plex_target_without_token_is_allowed_and_empty_trash_follows(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PLEX_URL", "http://p:32400", "PLEX_EMPTY_TRASH", "yes", NULL};
+    config_t c;
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), 0);
+    assert_int_equal(c.n_targets, 1);
+    assert_string_equal(c.targets[0].token, "");
+    assert_true(c.targets[0].empty_trash);
+    assert_true(c.plex_empty_trash);
+    config_free(&c);
+}
+
+static void test_jellyfin_and_emby_shorthands(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PLEX_URL", "http://p:32400", "PLEX_TIMEOUT", "20s",
+                        "PATH_REPLACEMENTS", "{\"/data\": \"/plex\"}",
+                        "JELLYFIN_URL", "https://jf.lan/", "JELLYFIN_TOKEN", SECRET,
+                        "JELLYFIN_PATH_REPLACEMENTS", "'{\"/data\": \"/jf\"}'",
+                        "EMBY_URL", "http://emby:8096", "EMBY_TOKEN", "e-key", NULL};
+    config_t c;
+    char err[512] = "";
+    if (build(&c, kv, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(c.n_targets, 3);
+    const cfg_target *jf = &c.targets[1], *em = &c.targets[2];
+    assert_string_equal(c.targets[0].name, "plex");
+    assert_string_equal(jf->name, "jellyfin");
+    assert_int_equal(jf->kind, TARGET_JELLYFIN);
+    assert_string_equal(jf->url, "https://jf.lan");
+    assert_string_equal(jf->token, SECRET);
+    assert_string_equal(jf->token_var, "JELLYFIN_TOKEN");
+    assert_string_equal(jf->origin, "JELLYFIN_URL");
+    assert_int_equal(jf->path_repl.n, 1);
+    assert_string_equal(jf->path_repl.v[0].to, "/jf");
+    assert_int_equal(jf->timeout_ms, 20000);
+    assert_int_equal(jf->n_section_map, 0);
+    assert_string_equal(em->name, "emby");
+    assert_int_equal(em->kind, TARGET_EMBY);
+    assert_string_equal(em->token_var, "EMBY_TOKEN");
+    assert_string_equal(em->origin, "EMBY_URL");
+    assert_same_repl(&em->path_repl, &c.path_repl); /* no EMBY_PATH_REPLACEMENTS: PATH_REPLACEMENTS */
+    assert_string_equal(target_kind_name(jf->kind), "jellyfin");
+    assert_string_equal(target_kind_name(em->kind), "emby");
+    config_free(&c);
+}
+
+static void test_jellyfin_or_emby_without_token_is_an_error(void **state)
+{
+    (void)state;
+    const char *jf[] = {"JELLYFIN_URL", "http://jf:8096", NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, jf, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "JELLYFIN_TOKEN: must be set when JELLYFIN_URL is set"));
+    const char *em[] = {"EMBY_URL", "http://emby:8096", "EMBY_TOKEN", "", NULL};
+    assert_int_equal(build(&c, em, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "EMBY_TOKEN: must be set when EMBY_URL is set"));
+    const char *bad_url[] = {"EMBY_URL", "emby:8096", "EMBY_TOKEN", "k", NULL};
+    assert_int_equal(build(&c, bad_url, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "EMBY_URL: must start with http:// or https://"));
+}
+
+static void test_jellyfin_and_emby_tokens_come_from_files(void **state)
+{
+    (void)state;
+    char *path = write_temp(SECRET "\n", sizeof SECRET);
+    const char *kv[] = {"JELLYFIN_URL", "http://jf:8096", "JELLYFIN_TOKEN_FILE", path,
+                        "EMBY_URL", "http://emby:8096", "EMBY_TOKEN_FILE", path, NULL};
+    config_t c;
+    char err[512] = "";
+    if (build(&c, kv, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(c.n_targets, 2);
+    assert_string_equal(c.targets[0].token, SECRET);
+    assert_string_equal(c.targets[1].token, SECRET);
+    config_free(&c);
+    unlink(path);
+    free(path);
+}
+
+static void test_media_servers_of_every_kind_with_defaults(void **state)
+{
+    (void)state;
+    char *tf = write_temp("file-" SECRET "\r\n", sizeof "file-" SECRET "\r\n" - 1);
+    char list[2048];
+    snprintf(list, sizeof list,
+             "'[{\"name\": \"plex-4k\", \"type\": \"plex\", \"url\": \"http://p4k:32400/\", \"token\": \"" SECRET "\","
+             "   \"section_mapping\": {\"/m4k\": 9}, \"timeout\": \"1m\", \"empty_trash\": false},"
+             "  {\"name\": \"family_jf\", \"type\": \"jellyfin\", \"url\": \"http://jf:8096\", \"token_file\": \"%s\","
+             "   \"path_replacements\": {\"/data\": \"/srv\"}, \"scan_path\": true, \"timeout\": 15},"
+             "  {\"name\": \"e1\", \"type\": \"Emby\", \"url\": \"https://emby\", \"token\": \"k\"},"
+             "  {\"name\": \"kids\", \"type\": \"plex\", \"url\": \"http://kids:32400\"}]'",
+             tf);
+    const char *kv[] = {"PLEX_URL", "http://p:32400", "PLEX_TIMEOUT", "20s", "PLEX_EMPTY_TRASH", "true",
+                        "PATH_REPLACEMENTS", "{\"/data\": \"/plex\"}", "MEDIA_SERVERS", list, NULL};
+    config_t c;
+    char err[512] = "";
+    if (build(&c, kv, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(c.n_targets, 5);
+    const cfg_target *p4k = &c.targets[1], *jf = &c.targets[2], *em = &c.targets[3], *kids = &c.targets[4];
+    assert_string_equal(c.targets[0].name, "plex");
+    assert_string_equal(p4k->name, "plex-4k");
+    assert_int_equal(p4k->kind, TARGET_PLEX);
+    assert_string_equal(p4k->url, "http://p4k:32400");
+    assert_string_equal(p4k->token, SECRET);
+    assert_string_equal(p4k->token_var, "MEDIA_SERVERS (plex-4k): token");
+    assert_string_equal(p4k->origin, "MEDIA_SERVERS (plex-4k)");
+    assert_int_equal(p4k->n_section_map, 1);
+    assert_int_equal(p4k->section_map[0].section, 9);
+    assert_int_equal(p4k->timeout_ms, 60000);
+    assert_false(p4k->empty_trash);
+    assert_same_repl(&p4k->path_repl, &c.path_repl);
+    assert_string_equal(jf->name, "family_jf");
+    assert_int_equal(jf->kind, TARGET_JELLYFIN);
+    assert_string_equal(jf->token, "file-" SECRET);
+    assert_string_equal(jf->token_var, "MEDIA_SERVERS (family_jf): token_file");
+    assert_string_equal(jf->path_repl.v[0].to, "/srv");
+    assert_true(jf->scan_path);
+    assert_int_equal(jf->timeout_ms, 15000);
+    assert_false(jf->empty_trash);
+    assert_int_equal(em->kind, TARGET_EMBY);
+    assert_false(em->scan_path);
+    assert_int_equal(em->timeout_ms, 20000); /* PLEX_TIMEOUT */
+    assert_string_equal(kids->token, "");    /* a Plex server may go without a token */
+    assert_true(kids->empty_trash);          /* PLEX_EMPTY_TRASH */
+    assert_int_equal(kids->n_section_map, 0);
+    assert_int_equal(kids->timeout_ms, 20000);
+    config_free(&c);
+    unlink(tf);
+    free(tf);
+}
+
+static void expect_servers_bad(const char *list, const char *want)
+{
+    const char *kv[] = {"PLEX_URL", "http://p:32400", "JELLYFIN_URL", "http://jf", "JELLYFIN_TOKEN", "x",
+                        "MEDIA_SERVERS", list, NULL};
+    config_t c;
+    char err[512] = "";
+    if (build(&c, kv, NULL, err, sizeof err) != -EINVAL)
+        fail_msg("expected an error for %s", list);
+    if (!strstr(err, want))
+        fail_msg("for %s\n got: %s\nwant: %s", list, err, want);
+    if (strstr(err, SECRET))
+        fail_msg("the secret is in: %s", err);
+}
+
+#define P(rest) "{\"name\": \"a\", \"type\": \"plex\", \"url\": \"http://a\", \"token\": \"" SECRET "\"" rest "}"
+#define J(rest) "{\"name\": \"j\", \"type\": \"jellyfin\", \"url\": \"http://j\", \"token\": \"" SECRET "\"" rest "}"
+
+static void test_media_servers_errors_name_the_item_and_the_reason(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *list, *want;
+    } cases[] = {
+        {"{\"name\": \"a\"}", "MEDIA_SERVERS: must be a JSON list"},
+        {"[" P("") ", 3]", "MEDIA_SERVERS: item 2 must be an object"},
+        {"[{\"name\": \"Big Box\", \"type\": \"plex\", \"url\": \"http://a\"}]",
+         "MEDIA_SERVERS: item 1: name must be 1 to 32 of a-z, 0-9, '_' and '-' (got 'Big Box')"},
+        {"[{\"type\": \"plex\", \"url\": \"http://a\"}]", "MEDIA_SERVERS: item 1: name must be"},
+        {"[{\"name\": \"abcdefghijabcdefghijabcdefghijabc\", \"type\": \"plex\", \"url\": \"http://a\"}]",
+         "MEDIA_SERVERS: item 1: name must be"},
+        {"[" P("") ", " P("") "]", "MEDIA_SERVERS: item 2 (a): the name is already used by MEDIA_SERVERS (a)"},
+        {"[{\"name\": \"plex\", \"type\": \"plex\", \"url\": \"http://a\"}]",
+         "MEDIA_SERVERS: item 1 (plex): the name is already used by PLEX_URL"},
+        {"[{\"name\": \"jellyfin\", \"type\": \"emby\", \"url\": \"http://a\", \"token\": \"k\"}]",
+         "MEDIA_SERVERS: item 1 (jellyfin): the name is already used by JELLYFIN_URL"},
+        {"[{\"name\": \"a\", \"type\": \"kodi\", \"url\": \"http://a\"}]",
+         "MEDIA_SERVERS: item 1 (a): type must be plex, jellyfin or emby"},
+        {"[{\"name\": \"a\", \"type\": \"plex\"}]", "MEDIA_SERVERS: item 1 (a): url is required"},
+        {"[{\"name\": \"a\", \"type\": \"plex\", \"url\": \"ftp://a\"}]",
+         "MEDIA_SERVERS: item 1 (a): url must start with http:// or https://"},
+        {"[" P(", \"token_file\": \"/run/secrets/t\"") "]", "MEDIA_SERVERS: item 1 (a): set token or token_file, not both"},
+        {"[" P(", \"tokn\": 1") "]", "MEDIA_SERVERS: item 1 (a): unknown key 'tokn' (did you mean 'token'?)"},
+        {"[" P(", \"scanpath\": true") "]", "MEDIA_SERVERS: item 1 (a): unknown key 'scanpath' (did you mean 'scan_path'?)"},
+        {"[" P(", \"Path_Replacement\": {}") "]", "(did you mean 'path_replacements'?)"},
+        {"[" P(", \"library\": 2") "]", "MEDIA_SERVERS: item 1 (a): unknown key 'library'"},
+        {"[" P(", \"url\": \"http://b\"") "]", "MEDIA_SERVERS: item 1 (a): key 'url' is given twice"},
+        {"[" J(", \"section_mapping\": {\"/tv\": 2}") "]", "MEDIA_SERVERS: item 1 (j): section_mapping is for plex servers only"},
+        {"[" J(", \"empty_trash\": true") "]", "MEDIA_SERVERS: item 1 (j): empty_trash is for plex servers only"},
+        {"[" P(", \"scan_path\": true") "]", "MEDIA_SERVERS: item 1 (a): scan_path is for jellyfin and emby servers only"},
+        {"[" P(", \"path_replacements\": [\"/a\"]") "]", "MEDIA_SERVERS: item 1 (a): path_replacements must be a JSON object"},
+        {"[" P(", \"path_replacements\": {\"/a\": 1}") "]",
+         "MEDIA_SERVERS: item 1 (a): path_replacements: the value of '/a' must be a string"},
+        {"[" P(", \"section_mapping\": {\"/a\": \"x\"}") "]",
+         "MEDIA_SERVERS: item 1 (a): section_mapping: the section of '/a' must be a positive whole number"},
+        {"[" P(", \"timeout\": \"soon\"") "]", "MEDIA_SERVERS: item 1 (a): timeout must be a duration"},
+        {"[" P(", \"timeout\": 0") "]", "MEDIA_SERVERS: item 1 (a): timeout must be a duration"},
+        {"[" P(", \"empty_trash\": \"yes\"") "]", "MEDIA_SERVERS: item 1 (a): empty_trash must be true or false"},
+        {"[{\"name\": \"j\", \"type\": \"jellyfin\", \"url\": \"http://j\"}]",
+         "MEDIA_SERVERS: item 1 (j): a jellyfin server needs token or token_file"},
+        {"[{\"name\": \"e\", \"type\": \"emby\", \"url\": \"http://e\", \"token\": \"\"}]",
+         "MEDIA_SERVERS: item 1 (e): a emby server needs token or token_file"},
+        {"[{\"name\": \"e\", \"type\": \"emby\", \"url\": \"http://e\", \"token_file\": \"relative/t\"}]",
+         "MEDIA_SERVERS: item 1 (e): token_file must be an absolute path"},
+        {"[{\"name\": \"e\", \"type\": \"emby\", \"url\": \"http://e\", \"token_file\": \"/nonexistent/pss/t\"}]",
+         "MEDIA_SERVERS: item 1 (e): token_file: cannot read '/nonexistent/pss/t'"},
+        {"[" P("") "", "MEDIA_SERVERS: not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_servers_bad(cases[i].list, cases[i].want);
+}
+
+static void test_media_servers_are_limited_in_number(void **state)
+{
+    (void)state;
+    char list[8192] = "[";
+    for (int i = 0; i < 31; i++) {
+        size_t n = strlen(list);
+        snprintf(list + n, sizeof list - n, "%s{\"name\": \"s%d\", \"type\": \"plex\", \"url\": \"http://s%d\"}",
+                 i ? "," : "", i, i);
+    }
+    strcat(list, "]");
+    const char *ok[] = {"PLEX_URL", "http://p", "MEDIA_SERVERS", list, NULL};
+    config_t c;
+    char err[512] = "";
+    if (build(&c, ok, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(c.n_targets, 32);
+    config_free(&c);
+    const char *too_many[] = {"PLEX_URL", "http://p", "EMBY_URL", "http://e", "EMBY_TOKEN", "k",
+                              "MEDIA_SERVERS", list, NULL};
+    assert_int_equal(build(&c, too_many, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "MEDIA_SERVERS: more than 32 media servers in all"));
+    list[strlen(list) - 1] = '\0';
+    strcat(list, ",{\"name\": \"x1\", \"type\": \"plex\", \"url\": \"http://x\"},"
+                 "{\"name\": \"x2\", \"type\": \"plex\", \"url\": \"http://x\"}]");
+    const char *list_only[] = {"MEDIA_SERVERS", list, NULL};
+    assert_int_equal(build(&c, list_only, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "MEDIA_SERVERS: more than 32 media servers"));
+}
+
+static void test_media_servers_token_file_is_read_like_the_file_secrets(void **state)
+{
+    (void)state;
+    char big[5000];
+    memset(big, 'k', sizeof big);
+    char *large = write_temp(big, sizeof big);
+    char list[512];
+    snprintf(list, sizeof list, "[{\"name\": \"e\", \"type\": \"emby\", \"url\": \"http://e\", \"token_file\": \"%s\"}]",
+             large);
+    const char *kv[] = {"MEDIA_SERVERS", list, NULL};
+    config_t c;
+    char err[512] = "";
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "MEDIA_SERVERS: item 1 (e): token_file: "));
+    assert_non_null(strstr(err, "is larger than 4096 bytes"));
+    assert_null(strstr(err, "kkkk"));
+    unlink(large);
+    free(large);
+    char *plain = write_temp(SECRET "\n", sizeof SECRET);
+    snprintf(list, sizeof list, "[{\"name\": \"e\", \"type\": \"emby\", \"url\": \"http://e\", \"token_file\": \"%s\"}]",
+             plain);
+    const char *kv2[] = {"MEDIA_SERVERS", list, NULL};
+    if (build(&c, kv2, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(c.targets[0].token, SECRET); /* one trailing newline dropped */
+    config_free(&c);
+    unlink(plain);
+    free(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1146,6 +1477,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_file_content_is_checked_and_never_echoed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_file_is_read_again_at_each_build, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_secret_file_means_unset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_script_env_gives_one_plex_target_equal_to_the_old_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_plex_url_no_plex_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plex_target_without_token_is_allowed_and_empty_trash_follows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jellyfin_and_emby_shorthands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jellyfin_or_emby_without_token_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jellyfin_and_emby_tokens_come_from_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_media_servers_of_every_kind_with_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_media_servers_errors_name_the_item_and_the_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_media_servers_are_limited_in_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_media_servers_token_file_is_read_like_the_file_secrets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

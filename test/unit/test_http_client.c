@@ -221,6 +221,32 @@ static void test_post_without_body_sends_empty_body(void **state)
     assert_non_null(strstr(r.body, "body-len: 0"));
 }
 
+static void test_put_is_sent_as_put_with_or_without_a_body(void **state)
+{
+    fx *f = *state;
+    result r = {0};
+    char url[256];
+    snprintf(url, sizeof url, "%s/echo", f->base);
+    const char *headers[] = {"Content-Type:", NULL};
+    httpc_opts o = {.method = "PUT", .url = url, .headers = headers, .body = "", .timeout_ms = 5000};
+    assert_int_equal(httpc_request(f->h, &o, on_result, &r, NULL), 0);
+    assert_true(thd_run_until(&f->loop, &r.done, 5000));
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "PUT /echo HTTP/1.1\r\n"));
+    assert_non_null(strstr(r.body, "\r\nContent-Length: 0\r\n"));
+    assert_null(strstr(r.body, "Content-Type"));
+    assert_non_null(strstr(r.body, "body-len: 0"));
+
+    result r2 = {0};
+    httpc_opts o2 = {.method = "PUT", .url = url, .body = "{\"a\":1}", .body_len = 7, .timeout_ms = 5000};
+    assert_int_equal(httpc_request(f->h, &o2, on_result, &r2, NULL), 0);
+    assert_true(thd_run_until(&f->loop, &r2.done, 5000));
+    assert_non_null(strstr(r2.body, "PUT /echo HTTP/1.1\r\n"));
+    assert_non_null(strstr(r2.body, "body-len: 7"));
+    httpc_opts o3 = {.method = "put", .url = url};
+    assert_int_equal(httpc_request(f->h, &o3, on_result, &r2, NULL), -EINVAL);
+}
+
 static void test_slow_answer_times_out(void **state)
 {
     fx *f = *state;
@@ -488,6 +514,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_returns_status_body_and_content_type_from_a_later_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_sends_body_headers_and_basic_auth_without_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_without_body_sends_empty_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_is_sent_as_put_with_or_without_a_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_answer_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_body_with_length_is_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_body_without_length_is_too_big, setup, teardown),

@@ -369,6 +369,143 @@ static void test_library_list_auth_failure(void **state)
     assert_false(f->got_libs);
 }
 
+/* ---- target versions ------------------------------------------------------------------ */
+
+static cfg_target target_of(fx *f)
+{
+    return (cfg_target){.name = "plex", .kind = TARGET_PLEX, .url = f->url, .token = TOKEN, .timeout_ms = 5000};
+}
+
+static void test_target_scan_sends_the_same_bytes_as_plex_scan(void **state)
+{
+    fx *f = *state;
+    const char *path = "/tv/Am\xc3\xa9lie & 'Co' #1 +x?/S01";
+    scan(f, 7, path);
+    char old[4096];
+    snprintf(old, sizeof old, "%s", f->head);
+    f->done = false;
+    f->calls = 0;
+    cfg_target t = target_of(f);
+    httpc_req *req = NULL;
+    assert_int_equal(plex_target_scan(f->h, &t, "pss-test-id", "7", path, on_scan, f, &req), 0);
+    assert_true(thd_run_until(&f->loop, &f->done, 10000));
+    assert_int_equal(f->res.status, PLEX_RES_OK);
+    assert_string_equal(f->head, old);
+}
+
+static void test_target_calls_refuse_bad_targets_and_ids(void **state)
+{
+    fx *f = *state;
+    cfg_target t = target_of(f);
+    httpc_req *req = (httpc_req *)1;
+    assert_int_equal(plex_target_scan(f->h, &t, NULL, "7/../8", "/tv", on_must_not_run, f, &req), -EINVAL);
+    assert_null(req);
+    assert_int_equal(plex_target_scan(f->h, &t, NULL, "", "/tv", on_must_not_run, f, &req), -EINVAL);
+    assert_int_equal(plex_empty_trash(f->h, &t, NULL, "x", on_must_not_run, f, &req), -EINVAL);
+    assert_int_equal(plex_empty_trash(f->h, &t, NULL, NULL, on_must_not_run, f, &req), -EINVAL);
+    t.kind = TARGET_JELLYFIN;
+    assert_int_equal(plex_target_scan(f->h, &t, NULL, "7", "/tv", on_must_not_run, f, &req), -EINVAL);
+    assert_int_equal(plex_empty_trash(f->h, &t, NULL, "7", on_must_not_run, f, &req), -EINVAL);
+    t.kind = TARGET_PLEX;
+    t.token = "bad\r\nX-Injected: 1";
+    assert_int_equal(plex_empty_trash(f->h, &t, NULL, "7", on_must_not_run, f, &req), -EINVAL);
+    assert_int_equal(httpc_in_flight(f->h), 0);
+    assert_int_equal(f->requests, 0);
+}
+
+static void test_empty_trash_is_a_put_with_the_plex_headers(void **state)
+{
+    fx *f = *state;
+    cfg_target t = target_of(f);
+    httpc_req *req = NULL;
+    assert_int_equal(plex_empty_trash(f->h, &t, "pss-test-id", "3", on_scan, f, &req), 0);
+    assert_true(thd_run_until(&f->loop, &f->done, 10000));
+    assert_int_equal(f->res.status, PLEX_RES_OK);
+    char expect[1024];
+    snprintf(expect, sizeof expect,
+             "PUT /library/sections/3/emptyTrash HTTP/1.1\r\n"
+             "Host: 127.0.0.1:%d\r\n"
+             "X-Plex-Token: " TOKEN "\r\n"
+             "X-Plex-Client-Identifier: pss-test-id\r\n"
+             "X-Plex-Product: plex-servarr-sync\r\n"
+             "X-Plex-Version: " PSS_VERSION "\r\n"
+             "Accept: application/json\r\n"
+             "Content-Length: 0\r\n"
+             "\r\n",
+             f->srv->port);
+    assert_string_equal(f->head, expect);
+    f->done = false;
+    f->calls = 0;
+    f->status = 401;
+    assert_int_equal(plex_empty_trash(f->h, &t, NULL, "3", on_scan, f, &req), 0);
+    assert_true(thd_run_until(&f->loop, &f->done, 10000));
+    assert_int_equal(f->res.status, PLEX_RES_AUTH);
+}
+
+static media_libraries target_libs;
+
+static void on_target_libraries(void *ud, const plex_result *r, media_libraries *libs)
+{
+    fx *f = ud;
+    f->done = true;
+    f->calls++;
+    f->res = *r;
+    snprintf(f->msg, sizeof f->msg, "%s", r->message);
+    f->res.message = f->msg;
+    f->got_libs = libs != NULL;
+    if (libs) {
+        media_libraries_free(&target_libs);
+        target_libs = *libs;
+        memset(libs, 0, sizeof *libs);
+    }
+}
+
+static void test_target_library_list_carries_ids_and_refreshing(void **state)
+{
+    fx *f = *state;
+    f->answer = "{\"MediaContainer\":{\"Directory\":[{\"key\":\"2\",\"type\":\"show\",\"title\":\"TV\",\"refreshing\":true,"
+                "\"Location\":[{\"id\":3,\"path\":\"/data/tv\"}]},{\"key\":\"1\",\"refreshing\":false}]}}";
+    cfg_target t = target_of(f);
+    httpc_req *req = NULL;
+    assert_int_equal(plex_target_list_sections(f->h, &t, NULL, on_target_libraries, f, &req), 0);
+    assert_true(thd_run_until(&f->loop, &f->done, 10000));
+    assert_int_equal(f->res.status, PLEX_RES_OK);
+    assert_non_null(strstr(f->head, "GET /library/sections HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->head, "\r\nX-Plex-Client-Identifier: plex-servarr-sync\r\n"));
+    assert_int_equal(target_libs.n, 2);
+    assert_string_equal(target_libs.v[0].id, "2");
+    assert_true(target_libs.v[0].refreshing);
+    assert_string_equal(target_libs.v[0].locations[0], "/data/tv");
+    assert_string_equal(target_libs.v[1].id, "1");
+    assert_false(target_libs.v[1].refreshing);
+    media_libraries_free(&target_libs);
+
+    f->done = false;
+    f->answer = "nope";
+    assert_int_equal(plex_target_list_sections(f->h, &t, NULL, on_target_libraries, f, &req), 0);
+    assert_true(thd_run_until(&f->loop, &f->done, 10000));
+    assert_int_equal(f->res.status, PLEX_RES_BAD);
+    assert_false(f->got_libs);
+}
+
+static void test_cancelled_target_calls_leak_nothing(void **state)
+{
+    fx *f = *state;
+    f->hold = true;
+    cfg_target t = target_of(f);
+    httpc_req *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(plex_empty_trash(f->h, &t, NULL, "3", on_must_not_run, f, &a), 0);
+    assert_int_equal(plex_target_scan(f->h, &t, NULL, "3", "/tv", on_must_not_run, f, &b), 0);
+    assert_int_equal(plex_target_list_sections(f->h, &t, NULL, on_target_libraries, f, &c), 0);
+    bool never = false;
+    thd_run_until(&f->loop, &never, 200);
+    httpc_cancel(a);
+    httpc_cancel(b);
+    httpc_cancel(c);
+    assert_int_equal(httpc_in_flight(f->h), 0);
+    assert_false(f->done);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +522,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_library_list_not_taken_is_freed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_library_list_is_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_library_list_auth_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_scan_sends_the_same_bytes_as_plex_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_calls_refuse_bad_targets_and_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_trash_is_a_put_with_the_plex_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_library_list_carries_ids_and_refreshing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_target_calls_leak_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
