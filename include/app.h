@@ -1,6 +1,6 @@
 /* app.h: the daemon as one object. app.c owns the loop's handles, the configuration, the queue,
- * the store, the HTTP server and clients; it runs the group commit, drives the queue's timer,
- * keeps Plex's library list fresh and applies reloads. router.c, api.c and static.c answer HTTP
+ * the store, the HTTP server and clients, the targets; it runs the group commit, drives the
+ * queue's timer and applies reloads. router.c, api.c and static.c answer HTTP
  * requests against it; sync.c runs one entry's rclone and Plex steps. */
 #ifndef PSS_APP_H
 #define PSS_APP_H
@@ -17,9 +17,9 @@
 #include "http_server.h"
 #include "metrics.h"
 #include "queue.h"
-#include "sections.h"
 #include "store.h"
 #include "sync.h"
+#include "targets.h"
 #include "webhook.h"
 
 typedef struct app app_t;
@@ -31,10 +31,14 @@ typedef struct app_folder {
     int64_t entry_id;
     entry_state state;
     q_add_kind kind;
-    char *carrier_path; /* the carrying entry's Plex path (an ancestor after a merge) */
+    char *carrier_path; /* the carrying entry's path (an ancestor after a merge) */
     char *arr_path;
-    char *plex_path;
-    long section;      /* QUEUE_SECTION_UNRESOLVED when unknown */
+    q_delivery *deliv;  /* its deliveries (target and library interned by the queue) */
+    char *plex_path;    /* the first Plex delivery's path, else the PATH_REPLACEMENTS form (for
+                           the answer's `plex_path`, as the Python script answered) */
+    const char *plex_section; /* that delivery's library id (interned), NULL when none */
+    size_t n_deliv;
+    unsigned kinds;     /* QKIND_* of the request's event */
     char **files;
     size_t n_files;
 } app_folder;
@@ -68,14 +72,11 @@ struct staged_req {
     struct staged_req *next;
 };
 
-/* Reachability probes (api.c): Plex's /identity and each rclone mount's rc/noop, started when
- * /api/stats or /health is asked and the last round is older than a few seconds. */
+/* Reachability probes (api.c): each rclone mount's rc/noop, started when /api/stats or /health
+ * is asked and the last round is older than a few seconds (targets are probed by their lists). */
 typedef struct app_probes {
     uint64_t started;          /* mono ms of the last round started, 0 = never */
     bool in_flight;            /* a round is out */
-    bool plex_done;            /* a round has answered for Plex */
-    bool plex_up;              /* Plex answered (any HTTP status) */
-    uint64_t plex_checked;     /* wall ms */
     bool rclone_done;          /* a round has answered for rclone */
     unsigned rclone_mounts;    /* mounts probed in that round */
     unsigned rclone_up;        /* of them, how many answered */
@@ -95,15 +96,9 @@ struct app {
     fscheck_t *fs;
     http_server *srv;
 
-    /* Plex library list */
-    plex_libraries libs;
-    const char **roots;          /* library roots, built when first needed (app_folder_libs) */
-    size_t n_roots;
-    httpc_req *libs_req;
-    uint64_t libs_last_attempt;  /* mono ms */
-    bool plex_reachable;         /* last call got an HTTP answer */
-    bool plex_auth_failed;       /* 401/403 seen: no Plex calls until a reload */
-    char *plex_error;            /* last Plex problem, for /health */
+    /* the media servers */
+    targets targets;
+    folder_target *ftargets;     /* the targets as folders_plan sees them (app_folder_libs) */
     bool rclone_reachable;
     char *rclone_error;
 
@@ -123,7 +118,6 @@ struct app {
     staged_req *syncing;                         /* covered by the sync in flight */
 
     uv_timer_t queue_timer;
-    uv_timer_t section_timer;
     uv_timer_t prune_timer;
     uv_timer_t watchdog_timer;
     uv_signal_t sig_hup, sig_term, sig_int;
@@ -162,25 +156,27 @@ void app_free(app_t *a);
 
 /* ---- used by the request handlers ---- */
 
-/* Map one arr folder (validated, normalized) to staged folders: one per section, or one
- * unresolved. Returns the count added to *out (0 = skipped: *skip_reason says why), or -1 with
- * *err (400) when the folder may not be scanned from a webhook. */
-int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files,
+/* Map one arr folder (validated, normalized) to a staged folder with its deliveries. Returns the
+ * count added to *out (1, or 0 = skipped: *skip_reason says why), or -1 with *err (400) when the
+ * folder may not be scanned from a webhook. */
+int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files, unsigned kinds,
                    bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
                    char **skip_reason);
 void app_folder_free(app_folder *f);
 /* What the owner knows of the libraries now, for folders_plan (the preview uses it as the
- * webhooks do). The roots are built once per library list and configuration. */
+ * webhooks do). Valid until the next reload or library list. */
 void app_folder_libs(app_t *a, folder_libs *out);
 
 /* Hand a request's folders to the next group commit: applied to the queue at the end of the
  * loop turn, then committed; the response is written after the commit. */
 void app_stage(app_t *a, staged_req *s);
-/* Ask for a library list refresh because a folder matched nothing (at most once a minute). */
+/* Ask for the library lists again because a folder matched nothing (at most once a minute). */
 void app_sections_miss(app_t *a);
 /* Re-arm the queue timer after a change. */
 void app_schedule(app_t *a);
-/* Retry a parked entry now (UI). */
+/* Retry a parked entry now (UI): a target that refused its token is probed first (its parked
+ * deliveries resume when it accepts); anything else parked runs again now. Returns the number
+ * of entries unparked or probed for, 0 when the entry is not parked. */
 int app_retry_entry(app_t *a, int64_t id);
 
 #endif

@@ -59,6 +59,7 @@ typedef struct cfg_target {
     char *origin;               /* the variable that defined it: "PLEX_URL", "JELLYFIN_URL",
                                    "EMBY_URL", "MEDIA_SERVERS (family)" */
     cfg_replacements path_repl; /* arr path -> this target's path (own copy) */
+    bool path_repl_own;         /* from its own variable or item, not PATH_REPLACEMENTS */
     cfg_section_map *section_map; /* Plex only: SECTION_MAPPING or the item's section_mapping */
     size_t n_section_map;
     uint64_t timeout_ms;        /* each call */

@@ -2,9 +2,9 @@
  * manual trigger, the re-map after a reload or a new library list, and the /api/resolve preview
  * all apply, so a preview always says what a webhook would do.
  *
- * arr path -> its four forms (Plex path, host path, rclone mount and VFS dir: paths.c) -> the
- * library sections that hold it (sections.c) -> a verdict. Pure: no app, no I/O; the clock and
- * the library list are passed in. */
+ * arr path -> its forms (host path, rclone mount and VFS dir: paths.c) -> for each target, its
+ * path through that target's replacements and the libraries that hold it (a delivery each) ->
+ * a verdict. Pure: no app, no I/O; the clock and the library lists are passed in. */
 #ifndef PSS_FOLDERS_H
 #define PSS_FOLDERS_H
 
@@ -13,32 +13,51 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "libraries.h"
 #include "paths.h"
-#include "sections.h"
 
-#define FOLDERS_MAX_SECTIONS 16
+#define FOLDERS_MAX_DELIVERIES 64
 
 typedef enum {
-    FOLDER_MATCHED,    /* the sections in `sections` hold it */
-    FOLDER_UNRESOLVED, /* no library list yet, or a stale one that holds nothing: wait for one */
-    FOLDER_NO_MATCH,   /* a fresh library list holds nothing for it: it is skipped */
+    FOLDER_MATCHED,    /* at least one library of one target holds it (deliveries may also hold
+                          unresolved ones, for targets whose list was never read) */
+    FOLDER_UNRESOLVED, /* no target with a fresh list holds it, and some target's list is missing
+                          or old: wait for one */
+    FOLDER_NO_MATCH,   /* every target has a fresh list and none holds it: it is skipped */
 } folder_verdict;
 
-/* What the owner knows of the libraries. */
+/* One target as the rule sees it. */
+typedef struct folder_target {
+    const cfg_target *cfg;
+    const media_libraries *libs; /* fetched_at == 0: never read */
+} folder_target;
+
+/* What the owner knows of the targets. */
 typedef struct folder_libs {
-    const plex_libraries *libs;
-    const char *const *roots; /* every library location and SECTION_MAPPING prefix */
-    size_t n_roots;
-    uint64_t now;             /* wall ms, to tell a stale list */
+    const folder_target *targets;
+    size_t n_targets;
+    uint64_t now;                /* wall ms, to tell a stale list */
 } folder_libs;
+
+typedef struct folder_delivery {
+    size_t target;               /* index into folder_libs.targets */
+    char *library_id;            /* "" while unresolved */
+    const media_library *library;/* NULL when unresolved or the list lacks the mapped id */
+    char *path;                  /* the folder as this target sees it */
+    bool unresolved;             /* the target's list was never read (or is old and holds nothing
+                                    while no other target holds the folder) */
+    bool mapped;                 /* from SECTION_MAPPING (Plex) */
+    bool outside_locations;      /* mapped, but outside that library's locations: Plex would
+                                    silently ignore the scan */
+} folder_delivery;
 
 typedef struct folder_plan {
     folder_paths fp;
     folder_verdict verdict;
-    bool stale_list;          /* UNRESOLVED only because the list is old (SECTION_REFRESH) */
-    bool library_root;        /* a library location or above one: a scan covers whole libraries */
-    section_match sections[FOLDERS_MAX_SECTIONS];
-    size_t n_sections;        /* FOLDER_MATCHED: at least 1 */
+    bool library_root;           /* for some target, a library location or above one (or a
+                                    replacement prefix): a scan covers whole libraries */
+    folder_delivery deliv[FOLDERS_MAX_DELIVERIES];
+    size_t n_deliv;
 } folder_plan;
 
 /* Plan a scan of arr_path (validated and normalized by the caller). Returns 0, or -EINVAL with
@@ -46,7 +65,10 @@ typedef struct folder_plan {
 int folders_plan(const config_t *c, const folder_libs *l, const char *arr_path, folder_plan *out,
                  const char **why);
 void folder_plan_free(folder_plan *p);
-/* The skip message for FOLDER_NO_MATCH, naming the three forms (new string). */
-char *folders_skip_reason(const folder_plan *p);
+/* The skip message for FOLDER_NO_MATCH: the folder's paths per target, the replacements to
+ * check and the library locations known (new string). */
+char *folders_skip_reason(const folder_libs *l, const folder_plan *p);
+/* The target path of arr_path for t (new string), or NULL when it maps to no absolute path. */
+char *folders_target_path(const cfg_target *t, const char *arr_path);
 
 #endif

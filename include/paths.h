@@ -52,6 +52,10 @@ char *paths_join(const char *dir, const char *rel);
 /* Number of components of a relative path ("" = 0, "tv" = 1, "tv/Show" = 2). */
 int paths_depth(const char *rel);
 
+/* True when `path` (normalized) equals `root` or lies above it, by whole component and
+ * case-insensitively (the cautious direction for refusing library roots). */
+bool paths_at_or_above(const char *path, const char *root);
+
 /* True when plex path `p` is a library location, a replacement target or prefix, or above one:
  * such a folder must never be scanned from a webhook (it would scan a whole library).
  * `locations` is the list of Plex library locations known now (may be empty). */

@@ -1,5 +1,5 @@
-/* queue.h: pending scans, one entry per (section, Plex path), and the rules that decide when
- * each may run: debounce capped by max delay, merge into ancestors, absorb descendants, dirty
+/* queue.h: pending scans, one entry per folder (its arr path) with one delivery per target
+ * library, and the rules that decide when each may run: debounce capped by max delay, merge into ancestors, absorb descendants, dirty
  * re-runs, minimum age, holds, cooldown, retries with full jitter, parking, concurrency.
  *
  * Pure logic: no libuv, no I/O, no clock of its own. Every call takes `now` (wall ms), so tests
@@ -16,7 +16,7 @@
  * queue_sync_done(), may free the entry they are given: a clean sync removes it, and an
  * ancestor entry that arrived meanwhile and waited takes its work over. Each returns the entry
  * that now carries the work (the one given, or that ancestor) or NULL when none is left; after
- * the call the caller touches only what was returned. Copy e->id, e->plex_path and whatever
+ * the call the caller touches only what was returned. Copy e->id, e->path and whatever
  * else is needed afterwards before the call. Calling one of them for an entry in the wrong
  * state is a bug, stopped by assert(). */
 #ifndef PSS_QUEUE_H
@@ -27,47 +27,78 @@
 #include <stdint.h>
 
 #define QUEUE_MAX_FILES 64
-#define QUEUE_SECTION_UNRESOLVED (-1L)
+#define QUEUE_MAX_DELIVERIES 64
 
 typedef enum {
-    ENTRY_UNRESOLVED = 0, /* section unknown until a library list arrives; no timer */
+    ENTRY_UNRESOLVED = 0, /* nothing to deliver until a library list arrives; no timer */
     ENTRY_WAITING,        /* debounce (or cooldown) window open; due = when it closes */
     ENTRY_AGING,          /* window closed, newest file too young; due = when old enough */
     ENTRY_HELD,           /* anchor missing / mount failing; due = next re-check */
     ENTRY_READY,          /* due passed; waiting for a sync slot or for a nested sync to end */
     ENTRY_CHECKING,       /* taken by the owner: age/anchor checks in flight (not syncing yet) */
-    ENTRY_SYNCING,        /* between the first rclone call and Plex's answer */
-    ENTRY_RETRY,          /* failed transiently; due = backoff end */
-    ENTRY_PARKED,         /* configuration error; waits for a reload or a manual retry */
+    ENTRY_SYNCING,        /* between the first rclone call and the last delivery's answer */
+    ENTRY_RETRY,          /* an attempt failed transiently; due = backoff end */
+    ENTRY_PARKED,         /* waits for a person: a configuration error (the entry's own, or every
+                             delivery left is parked) */
     ENTRY_STATE_COUNT
 } entry_state;
 
 const char *entry_state_name(entry_state s); /* "unresolved", "waiting", ... */
 
+/* One delivery: the folder to one library of one target (DESIGN.md "Targets and their
+ * libraries"). The target's path of the folder is not kept: it follows from the entry's path
+ * and that target's path replacements, and a reload that changes them re-maps the entry. */
+typedef enum {
+    DELIVERY_PENDING = 0, /* sent at the next attempt */
+    DELIVERY_UNRESOLVED,  /* the target's library list was never read: the library is unknown */
+    DELIVERY_DONE,        /* delivered in this round: never repeated in it */
+    DELIVERY_RETRY,       /* failed transiently: sent again at the next attempt */
+    DELIVERY_PARKED,      /* refused as configured (a token, a library gone): waits for a fix */
+    DELIVERY_STATE_COUNT
+} delivery_state;
+
+const char *delivery_state_name(delivery_state s); /* "pending", "unresolved", ... */
+
+typedef struct q_delivery {
+    const char *target;  /* target name; interned by the queue (queue_intern), stable for its life */
+    const char *library; /* library id ("" while unresolved); interned */
+    char *error;         /* last failure, NULL if none; owned by the entry */
+    delivery_state state;
+} q_delivery;
+
+/* Event kinds an entry's events were (for Jellyfin's and Emby's UpdateType, and empty trash). */
+enum { QKIND_IMPORT = 1u, QKIND_UPGRADE = 2u, QKIND_RENAME = 4u, QKIND_DELETE = 8u };
+
 typedef struct q_entry {
     int64_t id;            /* unique, > 0, assigned by the queue (persisted) */
-    long section;          /* QUEUE_SECTION_UNRESOLVED while unresolved */
-    char *plex_path;       /* key together with section (byte-exact) */
-    char *arr_path;        /* the arr path the entry was made from (re-mapped on reload) */
+    char *path;            /* the folder's arr path: the key (byte-exact) */
     uint64_t first_seen;   /* wall ms */
     uint64_t last_event;   /* wall ms */
     uint64_t due;          /* wall ms; meaning depends on state */
     entry_state state;
-    unsigned attempts;     /* finished failed attempts (never reset by events) */
+    unsigned attempts;     /* finished failed attempts of this round (never reset by events) */
     bool dirty;            /* an event arrived while syncing */
     bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
     bool keyed;            /* owned by the queue's index: in its key table (fills padding) */
+    bool rclone_done;      /* the rclone step succeeded in this round and no event came since */
     unsigned sources;      /* bit (1u << arr_app) per app that sent events */
+    unsigned kinds;        /* QKIND_* of the events merged so far */
     uint64_t dirty_first;  /* wall ms of the first such event */
     char **files;          /* event files, arr paths, at most QUEUE_MAX_FILES (extra ones dropped) */
     size_t n_files;
     unsigned events;       /* events merged into this entry */
-    uint32_t heap_idx;     /* owned by the queue (the fields are ordered to leave no padding) */
+    uint32_t heap_idx;     /* owned by the queue */
+    q_delivery *deliv;     /* its deliveries, at most QUEUE_MAX_DELIVERIES */
+    size_t n_deliv;
+    int64_t round_id;      /* the history row of the current round, 0 before its first attempt ends */
     char *park_reason;     /* ENTRY_PARKED: what to fix ("PLEX_TOKEN: Plex answered 401") */
     char *last_error;      /* last failure text, NULL if none */
     char *hold_reason;     /* ENTRY_HELD: why */
     struct q_entry *hnext; /* hash chain, owned by the queue */
 } q_entry;
+
+/* How many deliveries of e are in state s. */
+size_t q_entry_count_deliveries(const q_entry *e, delivery_state s);
 
 typedef struct queue_params {
     uint64_t delay_ms;        /* WEBHOOK_DELAY */
@@ -101,9 +132,11 @@ void queue_set_next_id(queue_t *q, int64_t next_id);
 
 /* One folder event. */
 typedef struct q_event {
-    long section;                 /* or QUEUE_SECTION_UNRESOLVED */
-    const char *plex_path;
-    const char *arr_path;
+    const char *path;             /* the folder's arr path (the key) */
+    const q_delivery *deliv;      /* its deliveries now: PENDING, or UNRESOLVED for a target
+                                     whose library list was never read (error ignored) */
+    size_t n_deliv;
+    unsigned kinds;               /* QKIND_* */
     const char *const *files;     /* arr paths of the event's files in that folder */
     size_t n_files;
     unsigned source_bit;          /* 1u << arr_app */
@@ -134,8 +167,8 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res);
 uint64_t queue_next_wakeup(const queue_t *q);
 
 /* Next entry whose due time has passed and that may start now: state WAITING/AGING/HELD/RETRY/
- * READY with due <= now, no syncing or checking entry nested with it (ancestor or descendant,
- * same section), and fewer than max_concurrent entries CHECKING+SYNCING. The entry moves to
+ * READY with due <= now, no syncing or checking entry nested with it (ancestor or descendant),
+ * and fewer than max_concurrent entries CHECKING+SYNCING. The entry moves to
  * CHECKING and is returned; NULL when none. Entries that are due but blocked move to READY.
  * *needs_age tells the owner to check the minimum age first (false for manual entries, when
  * MINIMUM_AGE is 0, and for retries/holds whose age was already satisfied). */
@@ -160,53 +193,70 @@ void queue_sync_started(queue_t *q, q_entry *e, uint64_t now);
 
 typedef enum { SYNC_OK = 0, SYNC_TRANSIENT, SYNC_PARKED } sync_outcome;
 
-/* A sync of a CHECKING or SYNCING entry (asserted) ended. OK: the entry is removed (or, when
- * dirty, starts over: first_seen = dirty_first, due = max(debounce due, now + cooldown), state
- * WAITING) and the key's last success is recorded for cooldown. TRANSIENT: attempts++, RETRY with
- * due = now + random(0, min(retry_max, 5 s * 2^(attempts-1))). PARKED: PARKED with reason.
+/* An attempt of a CHECKING or SYNCING entry (asserted) ended.
+ * - OK: no step failed transiently. What happens next follows from the deliveries: every one
+ *   done ends the round: the entry is removed (or, when dirty, starts a new round: first_seen =
+ *   dirty_first, every delivery but the parked ones pending again, rclone to be run again, due =
+ *   max(debounce due, now + cooldown), WAITING) and the folder's last success is recorded for
+ *   cooldown. Unresolved ones left: UNRESOLVED (the round goes on when a list arrives). Parked
+ *   ones left (the rest done): PARKED with the first one's error as the reason.
+ * - TRANSIENT: attempts++, RETRY with due = now + random(0, min(retry_max, 5 s * 2^(attempts-1))).
+ * - PARKED: the entry itself is parked (rclone refused, a path that cannot map), with `error`.
  * `error` (may be NULL) is kept as last_error. An entry that is not removed may be taken over
  * by a waiting ancestor, which inherits its files, attempt count and backoff.
- * e may be FREED. Returns the entry now carrying e's work: NULL after a clean OK (nothing is
- * left), else e itself or the ancestor that took it over. */
-q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now);
+ * e may be FREED. Returns the entry now carrying e's work: NULL when nothing is left, else e
+ * itself or the ancestor that took it over. *round_over (may be NULL) says whether e's round
+ * ended (removed, parked, or restarted for a dirty re-run). */
+q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now,
+                         bool *round_over);
 
-/* Unpark one entry (UI "retry") or all parked entries (reload that fixed the variable):
- * state WAITING, due = now. Returns the number unparked; 0 for an entry that is not parked.
- * Never frees an entry: no ancestor takes an entry over here (it absorbs it when it arrives). */
+/* What one step of a CHECKING or SYNCING entry's attempt (asserted) found; each is reported
+ * as a change, so a restart repeats nothing that was done. Never frees e. */
+void queue_delivery_set(queue_t *q, q_entry *e, size_t i, delivery_state s, const char *error);
+void queue_rclone_done(queue_t *q, q_entry *e);
+void queue_set_round(queue_t *q, q_entry *e, int64_t round_id);
+
+/* Unpark one entry (UI "retry") or all parked entries (reload that fixed the variable): its
+ * parked deliveries pending again, state WAITING, due = now. Returns the number unparked; 0 for
+ * an entry that is not parked. Never frees an entry: no ancestor takes an entry over here (it
+ * absorbs it when it arrives). */
 int queue_unpark(queue_t *q, q_entry *e, uint64_t now);
 int queue_unpark_all(queue_t *q, uint64_t now);
+/* A target accepts its token again: every parked delivery to it is pending again, and an entry
+ * that waited for nothing else runs now. Returns the number of entries that changed. */
+int queue_unpark_target(queue_t *q, const char *target, uint64_t now);
+/* A stable copy of s for q_delivery.target/.library: equal strings give one pointer, kept until
+ * queue_free (target names and library ids are few). */
+const char *queue_intern(queue_t *q, const char *s);
 
-/* Re-map every entry that is not CHECKING or SYNCING: fn gives the new (section, plex path)
- * list for an arr path (n = 0 means "skip": the entry is removed; n > 1 splits the entry into
- * one per section). Entries that now share a key merge. `unresolved` = true from fn keeps it
- * unresolved. Returns the number of entries changed. */
-typedef struct q_mapping {
-    long section;
-    char *plex_path;
-} q_mapping;
-/* fn fills out[0..*n) with plex_path strings from malloc (xstrdup); the queue frees them. A negative
- * return leaves that entry as it is. A QUEUE_SECTION_UNRESOLVED mapping never un-resolves an entry
- * that already has a section. An entry whose key is still among its mappings stays as it is and
- * is not split again (its siblings were made when it was first mapped). */
-typedef int (*queue_map_fn)(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n);
+/* Re-map every entry that is not CHECKING or SYNCING (after a reload or a new library list):
+ * fn gives the deliveries of an arr path now. Returns 0 with *n deliveries (targets and
+ * libraries are copied: interned), 1 when no target holds the folder any more (the entry is
+ * removed: skipped), or a negative value to keep the entry as it is (a bad reload never drops
+ * acknowledged work, and a stale list decides nothing). A delivery the entry already has keeps
+ * its state; one to a target that was unresolved becomes pending; a new one is pending; one that
+ * is not given any more is dropped. An entry left with nothing pending becomes UNRESOLVED (only
+ * unresolved ones), or runs at once to end its round (nothing left to send: its job finds the
+ * round complete). Returns the number of entries changed. */
+typedef int (*queue_map_fn)(void *ud, const char *path, q_delivery *out, size_t max, size_t *n);
 int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now);
 
-/* Cooldown memory: last successful scan of a key (rebuilt from history at start). */
-void queue_note_success(queue_t *q, long section, const char *plex_path, uint64_t at);
+/* Cooldown memory: last successful round of a folder (rebuilt from history at start). */
+void queue_note_success(queue_t *q, const char *path, uint64_t at);
 
 /* Insert an entry loaded from the store verbatim (id, times, state, attempts, files ...); a
  * CHECKING or SYNCING state becomes READY (the work was interrupted); due later than
  * now + clamp_future is clamped to now + delay. No change callback. Returns 0 or -EEXIST. */
 int queue_restore(queue_t *q, const q_entry *e, uint64_t now);
 
-q_entry *queue_find(const queue_t *q, long section, const char *plex_path);
+q_entry *queue_find(const queue_t *q, const char *path);
 q_entry *queue_find_id(const queue_t *q, int64_t id);
 size_t queue_count(const queue_t *q);
-/* Whether an event for (section, plex_path) would be taken by an entry already there (the folder
+/* Whether an event for path would be taken by an entry already there (the folder
  * itself or a waiting ancestor merges it; a syncing one is marked to run again) rather than make
  * a new one: such an event adds nothing toward MAX_PENDING and is never refused for it. Changes
  * nothing. */
-bool queue_takes_without_growing(const queue_t *q, long section, const char *plex_path);
+bool queue_takes_without_growing(const queue_t *q, const char *path);
 /* The wall clock stepped by delta ms: every time the queue holds moves with it, so each wait
  * keeps what was left of it (a step back does not postpone a scan by the step, a step forward
  * does not make it due at once). Every entry is reported changed. */

@@ -18,7 +18,7 @@
 
 #include "queue.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store store_t;
 
@@ -51,8 +51,6 @@ int store_wal_fd(store_t *s);
 /* ---- a leftover inbox row (see above), as start-up replays it ---- */
 typedef struct store_event {
     int64_t id;
-    long section;
-    const char *plex_path;
     const char *arr_path;
     const char *const *files;
     size_t n_files;
@@ -68,26 +66,30 @@ void store_stage_entry_del(store_t *s, int64_t entry_id);
 /* Stage deletion of a replayed inbox row whose event has been applied to the queue. */
 void store_stage_event_done(store_t *s, int64_t event_id);
 
-/* ---- history ---- */
-typedef enum { HIST_OK = 0, HIST_FAILED, HIST_PARKED, HIST_SKIPPED } hist_status;
-const char *hist_status_name(hist_status s); /* "ok", "failed", "parked", "skipped" */
+/* ---- history: one row per round (DESIGN.md "History") ---- */
+typedef enum { HIST_OK = 0, HIST_FAILED, HIST_PARKED, HIST_SKIPPED, HIST_RETRYING, HIST_STATUS_COUNT } hist_status;
+/* "ok", "failed" (an attempt of a version before rounds), "parked", "skipped", "retrying" */
+const char *hist_status_name(hist_status s);
 
 typedef struct store_history {
-    int64_t id;              /* filled when read */
-    long section;
-    const char *plex_path;
-    const char *arr_path;
+    int64_t id;              /* the round's row; 0 = a new row (store_stage_history gives its id) */
+    const char *path;        /* the folder's arr path */
     unsigned sources;
     unsigned events;
-    uint64_t started;        /* wall ms */
-    uint64_t duration_ms;
+    unsigned kinds;          /* QKIND_* */
+    uint64_t started;        /* wall ms when the round's first attempt started */
+    uint64_t duration_ms;    /* from started to the end of the latest attempt */
     hist_status status;
-    const char *rclone;      /* "ok", "absent", "skipped", "failed", ... */
-    const char *plex;        /* "ok", "failed", "skipped", ... */
+    const char *rclone;      /* "ok", "absent", "skipped", "failed", "config_error" */
+    const char *deliveries;  /* JSON text: [{"target","kind","library","library_title","path",
+                                "result","error"}, ...] */
     const char *error;       /* may be NULL */
-    unsigned attempt;
+    unsigned attempts;
 } store_history;
-void store_stage_history(store_t *s, const store_history *h);
+/* Stage a round's row: a new one when h->id is 0 (its id is returned: ids are given here, not by
+ * the commit, so the round can be updated before it is written), else an update of row h->id
+ * that keeps its `started` (a row pruned meanwhile is written anew). */
+int64_t store_stage_history(store_t *s, const store_history *h);
 
 bool store_has_staged(const store_t *s);
 
@@ -105,15 +107,15 @@ typedef struct store_loader {
     void (*entry)(void *ud, const q_entry *e);
     /* each leftover inbox row, oldest first */
     void (*event)(void *ud, const store_event *ev);
-    /* latest successful scan per key (for cooldown) */
-    void (*last_success)(void *ud, long section, const char *plex_path, uint64_t at);
+    /* latest successful round per folder (for cooldown) */
+    void (*last_success)(void *ud, const char *path, uint64_t at);
 } store_loader;
 int store_load(store_t *s, const store_loader *l);
 int64_t store_max_entry_id(store_t *s);
 
 /* ---- reading for the API (store_history.c, the pss_store_history library) ---- */
 typedef struct store_history_query {
-    const char *search;   /* substring of plex_path or arr_path, NULL = all */
+    const char *search;   /* substring of the path or of any delivery's path, NULL = all */
     int status;           /* -1 = all, else hist_status */
     int64_t before_id;    /* paging: rows with id < before_id; 0 = newest */
     int limit;            /* 1..500 */
@@ -122,9 +124,9 @@ typedef void (*store_history_fn)(void *ud, const store_history *h);
 int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud);
 
 typedef struct store_stats {
-    uint64_t total, ok, failed, parked, skipped;
+    uint64_t total, ok, failed, parked, skipped, retrying; /* rows by status */
     uint64_t avg_duration_ms;   /* over ok rows */
-    uint64_t last_sync;         /* wall ms of the newest row, 0 if none */
+    uint64_t last_sync;         /* wall ms of the newest ok round, 0 if none */
     int64_t last_sync_id;
 } store_stats;
 int store_history_stats(store_t *s, store_stats *out);

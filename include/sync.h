@@ -1,9 +1,10 @@
-/* sync.h: one queue entry's work (sync.c): minimum age, anchors, rclone (forget + refresh),
- * anchors again, the Plex partial scan; one history row; the outcome told to the queue.
+/* sync.h: one attempt of one queue entry (sync.c): minimum age, anchors, the rclone step
+ * (forget + refresh, once per round), anchors again, then every delivery of the round not yet
+ * done, to every target at once; the round's history row; the outcome told to the queue.
  *
  * A job works with what its owner lends it (sync_env) and reports through the hooks given when
- * it starts: what it learned of Plex and rclone, a library list that may be stale, and its end.
- * It never writes its owner's state. */
+ * it starts: what it learned of rclone, and its end. What it learns of a target goes to the
+ * targets module (targets_seen), which owns that state. It never writes its owner's state. */
 #ifndef PSS_SYNC_H
 #define PSS_SYNC_H
 
@@ -16,28 +17,30 @@
 #include "list.h"
 #include "metrics.h"
 #include "queue.h"
-#include "sections.h"
 #include "store.h"
+#include "targets.h"
 
-/* What a step learned of an upstream. */
+/* What the rclone step learned of rclone. */
 typedef enum {
-    SYNC_NEWS_PLEX_OK,        /* Plex answered (any HTTP status but a refused token) */
-    SYNC_NEWS_PLEX_REFUSED,   /* Plex refused PLEX_TOKEN: no Plex call until a reload */
-    SYNC_NEWS_PLEX_DOWN,      /* no answer from Plex */
     SYNC_NEWS_RCLONE_OK,      /* rclone answered and did the call */
     SYNC_NEWS_RCLONE_REFUSED, /* rclone answered, refusing the call as configured */
     SYNC_NEWS_RCLONE_FAILED,  /* no usable answer from rclone */
 } sync_news_kind;
 
+/* How an attempt ended, for the owner (notifications, trash). */
+typedef struct sync_report {
+    const q_entry *entry;     /* valid during the call only; NULL when the queue removed it */
+    const char *path;         /* the folder's arr path */
+    bool round_over;          /* its round ended (ok, parked, or a dirty re-run starts) */
+    bool parked;              /* the round ended with something parked */
+    unsigned kinds;           /* QKIND_* of the round's events */
+} sync_report;
+
 typedef struct sync_hooks {
-    /* An upstream's health as a step saw it; `error` (may be NULL) says what went wrong. */
+    /* rclone's health as the step saw it; `error` (may be NULL) says what went wrong. */
     void (*news)(void *ud, sync_news_kind kind, const char *error);
-    /* Plex answered 404 for a section: the library list may be stale. */
-    void (*sections_stale)(void *ud);
-    /* Whether Plex refused the token (no scan is sent then). */
-    bool (*plex_refused)(void *ud);
     /* The job ended (the queue already knows how); the owner re-arms its timer. */
-    void (*ended)(void *ud);
+    void (*ended)(void *ud, const sync_report *r);
 } sync_hooks;
 
 /* What jobs work with, lent by the owner for as long as any job runs. The pointers stay valid
@@ -48,7 +51,7 @@ typedef struct sync_env {
     store_t *store;
     httpc_t *httpc;
     fscheck_t *fs;
-    const plex_libraries *libs;
+    targets *targets;
     metrics *m;
     list_node jobs; /* the jobs running; list_init it before the first sync_start */
 } sync_env;
@@ -60,5 +63,7 @@ void sync_start(sync_env *env, q_entry *e, bool needs_age, const sync_hooks *hoo
  * entries stay as they are in the queue (the store keeps them for the next start). */
 void sync_cancel_all(sync_env *env);
 size_t sync_count(const sync_env *env);
+/* Whether a job is delivering to library `library_id` of `target` now (empty trash waits). */
+bool sync_busy_library(const sync_env *env, const char *target, const char *library_id);
 
 #endif

@@ -30,7 +30,11 @@ typedef struct wh_event {
     bool is_test;         /* eventType Test */
     bool ignored;         /* an event type that asks for nothing (Grab, Health, ...): 200 */
     char *title;          /* series/movie/artist/author title for logs, may be NULL */
+    unsigned kinds;       /* WH_KIND_* of the event (an upgrade is also an import) */
 } wh_event;
+
+/* What an event did to its folders (the queue's QKIND_* have the same values). */
+enum { WH_KIND_IMPORT = 1u, WH_KIND_UPGRADE = 2u, WH_KIND_RENAME = 4u, WH_KIND_DELETE = 8u };
 
 /* Parse and interpret. JSON depth is limited to 64. Windows drive paths ("X:\...") are mapped
  * through PATH_REPLACEMENTS before validation, as DESIGN.md says; every folder and file path is

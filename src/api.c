@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,7 +28,7 @@ static cJSON *sources_array(unsigned bits)
     return arr;
 }
 
-/* ---- reachability probes: do Plex and rclone answer right now? ---- */
+/* ---- reachability probes: do the targets and rclone answer right now? ---- */
 
 #define PROBE_EVERY_MS 5000u
 #define PROBE_TIMEOUT_MS 5000u
@@ -35,14 +37,8 @@ typedef struct probe_round {
     app_t *a;
     unsigned pending;
     bool aborted;       /* a call was dropped without an answer (shutdown) */
-    bool plex_asked, plex_up;
     unsigned rc_mounts, rc_up;
 } probe_round;
-
-typedef struct probe_call {
-    probe_round *round;
-    bool plex;
-} probe_call;
 
 static void probe_round_release(probe_round *pr)
 {
@@ -50,79 +46,57 @@ static void probe_round_release(probe_round *pr)
         return;
     app_t *a = pr->a;
     if (!pr->aborted) {
-        uint64_t now = wall_ms();
         a->probes.in_flight = false;
-        if (pr->plex_asked) {
-            a->probes.plex_done = true;
-            a->probes.plex_up = pr->plex_up;
-            a->probes.plex_checked = now;
-        }
         if (pr->rc_mounts) {
             a->probes.rclone_done = true;
             a->probes.rclone_mounts = pr->rc_mounts;
             a->probes.rclone_up = pr->rc_up;
-            a->probes.rclone_checked = now;
+            a->probes.rclone_checked = wall_ms();
         }
-        /* Plex is back and its library list was never read: read it now (rate-limited), so
-         * unresolved folders need not wait for SECTION_REFRESH. */
-        if (pr->plex_up && !a->libs.fetched_at && !a->plex_auth_failed && !a->stopping)
-            app_sections_miss(a);
     }
     free(pr);
 }
 
 static void on_probe(void *ud, const httpc_result *res)
 {
-    probe_call *c = ud;
-    probe_round *pr = c->round;
-    bool up = res->error == HTTPC_OK && res->status > 0 && res->status < 500;
-    if (c->plex)
-        pr->plex_up = up;
-    else if (up)
+    probe_round *pr = ud;
+    if (res->error == HTTPC_OK && res->status > 0 && res->status < 500)
         pr->rc_up++;
-    free(c);
     probe_round_release(pr);
 }
 
 static void on_probe_dropped(void *ud)
 {
-    probe_call *c = ud;
-    probe_round *pr = c->round;
+    probe_round *pr = ud;
     pr->aborted = true;
-    free(c);
     probe_round_release(pr);
 }
 
-static bool probe_start(probe_round *pr, bool plex, const char *method, const char *url, const char *user,
-                        const char *pass)
+static bool probe_start(probe_round *pr, const char *url, const char *user, const char *pass)
 {
     static const char *const json_headers[] = {"Accept: application/json", "Content-Type: application/json",
                                                NULL};
-    static const char *const get_headers[] = {"Accept: application/json", NULL};
-    bool post = strcmp(method, "POST") == 0;
-    httpc_opts o = {.method = method,
+    httpc_opts o = {.method = "POST",
                     .url = url,
-                    .headers = post ? json_headers : get_headers,
-                    .body = post ? "{}" : NULL,
-                    .body_len = post ? 2 : 0,
+                    .headers = json_headers,
+                    .body = "{}",
+                    .body_len = 2,
                     .user = user,
                     .pass = user ? (pass ? pass : "") : NULL,
                     .timeout_ms = PROBE_TIMEOUT_MS,
                     .max_response_bytes = 64 * 1024};
-    probe_call *c = xcalloc(1, sizeof *c);
-    c->round = pr;
-    c->plex = plex;
     pr->pending++;
     httpc_req *req;
-    if (httpc_request_ex(pr->a->httpc, &o, on_probe, c, on_probe_dropped, &req) < 0) {
+    if (httpc_request_ex(pr->a->httpc, &o, on_probe, pr, on_probe_dropped, &req) < 0) {
         pr->pending--;
-        free(c);
         return false;
     }
     return true;
 }
 
-/* Start a round when the last one is older than PROBE_EVERY_MS; answers use the last finished
+/* Start a round when the last one is older than PROBE_EVERY_MS: each rclone mount's rc/noop,
+ * and each target's library list when nothing has been heard of it for that long (the list is
+ * the one call every kind answers, and it proves the token). Answers use the last finished
  * round (or what the syncs saw, before any). */
 static void probes_maybe_start(app_t *a)
 {
@@ -132,34 +106,46 @@ static void probes_maybe_start(app_t *a)
     if (a->probes.started && now - a->probes.started < PROBE_EVERY_MS)
         return;
     a->probes.started = now;
+    targets_probe_stale(&a->targets, PROBE_EVERY_MS);
     probe_round *pr = xcalloc(1, sizeof *pr);
     pr->a = a;
     pr->pending = 1; /* held while starting, so no answer can finish the round early */
-    if (a->cfg.plex_url && *a->cfg.plex_url) {
-        char *url = xasprintf("%s/identity", a->cfg.plex_url);
-        pr->plex_asked = probe_start(pr, true, "GET", url, NULL, NULL);
-        free(url);
-    }
     for (size_t i = 0; a->cfg.use_rclone && i < a->cfg.n_mounts; i++) {
         const cfg_mount *m = &a->cfg.mounts[i];
         if (!m->url || !*m->url)
             continue;
         char *url = xasprintf("%s/rc/noop", m->url);
         pr->rc_mounts++;
-        probe_start(pr, false, "POST", url, m->user, m->pass);
+        probe_start(pr, url, m->user, m->pass);
         free(url);
     }
     a->probes.in_flight = pr->pending > 1;
-    if (!pr->plex_asked && !pr->rc_mounts)
+    if (!pr->rc_mounts)
         pr->aborted = true; /* nothing to ask: leave the last results as they are */
     probe_round_release(pr);
 }
 
-static bool plex_configured(const app_t *a) { return a->cfg.plex_url && *a->cfg.plex_url; }
-
-static bool plex_answers(const app_t *a)
+/* A target answers: its last call got an HTTP answer (before any call: unknown, taken as not). */
+static bool target_answers(const target_rt *t)
 {
-    return a->probes.plex_done ? a->probes.plex_up : a->plex_reachable;
+    return t->answered && t->reachable;
+}
+
+/* The `plex` keys the Python script's dashboards read: the target named plex (PLEX_URL), else
+ * the first Plex target. */
+static const target_rt *main_plex(const app_t *a)
+{
+    const target_rt *first = NULL;
+    for (size_t i = 0; i < a->targets.n; i++) {
+        const target_rt *t = &a->targets.v[i];
+        if (!t->cfg || t->cfg->kind != TARGET_PLEX)
+            continue;
+        if (strcmp(t->name, "plex") == 0)
+            return t;
+        if (!first)
+            first = t;
+    }
+    return first;
 }
 
 static bool rclone_enabled(const app_t *a) { return a->cfg.use_rclone && a->cfg.n_mounts > 0; }
@@ -173,24 +159,33 @@ static bool rclone_answers(const app_t *a)
     return !a->rclone_error || a->rclone_reachable;
 }
 
-static const char *library_title(const app_t *a, long section)
+static const char *library_title(const app_t *a, const char *target, const char *library)
 {
-    for (size_t i = 0; i < a->libs.n; i++)
-        if (a->libs.v[i].key == section)
-            return a->libs.v[i].title;
+    const target_rt *t = targets_find(&a->targets, target);
+    for (size_t i = 0; t && i < t->libs.n; i++)
+        if (strcmp(t->libs.v[i].id, library) == 0)
+            return t->libs.v[i].title;
     return NULL;
 }
 
-static void add_section(cJSON *o, const app_t *a, long section)
+/* The Python script's `section` and `plex_path` keys: the first delivery to a Plex target. */
+static void add_legacy_plex(cJSON *o, const app_t *a, const char *target, const char *library, const char *path)
 {
-    if (section == QUEUE_SECTION_UNRESOLVED) {
+    if (!target) {
         cJSON_AddNullToObject(o, "section");
+        cJSON_AddStringToObject(o, "plex_path", path ? path : "");
         return;
     }
-    json_add_int(o, "section", section);
-    const char *title = library_title(a, section);
+    char *end = NULL;
+    long section = strtol(library, &end, 10);
+    if (*library && end && !*end)
+        json_add_int(o, "section", section);
+    else
+        cJSON_AddNullToObject(o, "section");
+    const char *title = library_title(a, target, library);
     if (title)
         cJSON_AddStringToObject(o, "section_title", title);
+    cJSON_AddStringToObject(o, "plex_path", path ? path : "");
 }
 
 static void add_time(cJSON *o, const char *name, uint64_t wall)
@@ -201,19 +196,88 @@ static void add_time(cJSON *o, const char *name, uint64_t wall)
         cJSON_AddNullToObject(o, name);
 }
 
-/* SECTION_MAPPING prefixes that lie outside every location of their library (Plex ignores a
- * scan there). Only known once the library list has been read. */
+/* SECTION_MAPPING prefixes (of each Plex target) that lie outside every location of their
+ * library (Plex ignores a scan there). Only known once the library list has been read. */
 static size_t mappings_outside(const app_t *a)
 {
     size_t n = 0;
-    for (size_t i = 0; a->libs.fetched_at && i < a->cfg.n_section_map; i++) {
-        section_match m;
-        size_t nm = 0;
-        if (sections_match(&a->cfg, &a->libs, a->cfg.section_map[i].prefix, &m, 1, &nm) == SECTIONS_MATCHED &&
-            nm == 1 && m.library && m.outside_locations)
-            n++;
+    for (size_t i = 0; i < a->targets.n; i++) {
+        const target_rt *t = &a->targets.v[i];
+        if (!t->cfg || !t->libs.fetched_at)
+            continue;
+        for (size_t k = 0; k < t->cfg->n_section_map; k++) {
+            char id[24];
+            snprintf(id, sizeof id, "%ld", t->cfg->section_map[k].section);
+            const media_library *lib = NULL;
+            for (size_t l = 0; l < t->libs.n && !lib; l++)
+                if (strcmp(t->libs.v[l].id, id) == 0)
+                    lib = &t->libs.v[l];
+            bool inside = false;
+            for (size_t l = 0; lib && l < lib->n_locations && !inside; l++)
+                inside = paths_has_prefix(t->cfg->section_map[k].prefix, lib->locations[l], false);
+            n += lib && !inside;
+        }
     }
     return n;
+}
+
+static void degraded_line(cJSON *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void degraded_line(cJSON *arr, const char *fmt, ...)
+{
+    char line[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    cJSON_AddItemToArray(arr, cJSON_CreateString(line));
+}
+
+/* Each target that is not fine, by name. */
+static void degraded_targets(const app_t *a, cJSON *degraded)
+{
+    if (a->targets.n == 0)
+        degraded_line(degraded, "targets: no media server configured (PLEX_URL, JELLYFIN_URL, EMBY_URL or "
+                                "MEDIA_SERVERS)");
+    for (size_t i = 0; i < a->targets.n; i++) {
+        const target_rt *t = &a->targets.v[i];
+        if (!t->cfg)
+            continue;
+        if (t->refused)
+            degraded_line(degraded, "%s: token refused (%s)", t->name, t->cfg->token_var);
+        else if (t->answered && !t->reachable)
+            degraded_line(degraded, "%s: not reachable", t->name);
+        else if (!t->libs.fetched_at && !(t->cfg->kind == TARGET_PLEX && t->cfg->n_section_map))
+            degraded_line(degraded, "%s: library list not read yet", t->name);
+    }
+}
+
+static cJSON *targets_json(const app_t *a)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < a->targets.n; i++) {
+        const target_rt *t = &a->targets.v[i];
+        if (!t->cfg)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "kind", target_kind_name(t->cfg->kind));
+        cJSON_AddBoolToObject(o, "reachable", target_answers(t));
+        cJSON_AddBoolToObject(o, "token_refused", t->refused);
+        json_add_int(o, "libraries", t->libs.n);
+        add_time(o, "libraries_read_at", t->libs.fetched_at);
+        add_time(o, "checked_at", t->checked);
+        add_time(o, "down_since", t->down_since);
+        if (t->error)
+            cJSON_AddStringToObject(o, "error", t->error);
+        else
+            cJSON_AddNullToObject(o, "error");
+        cJSON *d = cJSON_AddObjectToObject(o, "deliveries");
+        json_add_int(d, "ok", t->sent_ok);
+        json_add_int(d, "failed", t->sent_failed);
+        json_add_int(d, "parked", t->sent_parked);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
 }
 
 /* ---- /health ---- */
@@ -223,52 +287,29 @@ void api_health(app_t *a, http_request *r)
     probes_maybe_start(a);
     cJSON *j = cJSON_CreateObject();
     cJSON *degraded = cJSON_CreateArray();
-    bool plex_conf = plex_configured(a);
-    if (!plex_conf)
-        cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: PLEX_URL is not set"));
-    else if (a->plex_auth_failed)
-        cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: token refused (PLEX_TOKEN)"));
-    else if (!plex_answers(a))
-        cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: not reachable"));
-    else if (!a->libs.fetched_at && a->cfg.n_section_map == 0)
-        cJSON_AddItemToArray(degraded, cJSON_CreateString("plex: library list not read yet"));
+    degraded_targets(a, degraded);
     if (!rclone_answers(a))
-        cJSON_AddItemToArray(degraded, cJSON_CreateString("rclone: not reachable"));
+        degraded_line(degraded, "rclone: not reachable");
     /* From the first failed commit (or WAL sync) until one succeeds, webhooks are answered 503:
      * a monitor must see it. */
-    if (a->commit_fail_streak || a->sync_fail_streak) {
-        char line[96];
-        snprintf(line, sizeof line, "state database: cannot be written (%llu failed commit%s); webhooks "
-                 "are refused", (unsigned long long)(a->commit_fail_streak + a->sync_fail_streak),
-                 a->commit_fail_streak + a->sync_fail_streak == 1 ? "" : "s");
-        cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
-    }
+    if (a->commit_fail_streak || a->sync_fail_streak)
+        degraded_line(degraded, "state database: cannot be written (%llu failed commit%s); webhooks are refused",
+                      (unsigned long long)(a->commit_fail_streak + a->sync_fail_streak),
+                      a->commit_fail_streak + a->sync_fail_streak == 1 ? "" : "s");
     const char *failed[16];
     size_t nf = fscheck_failed_mounts(a->fs, failed, ARRAY_SIZE(failed));
-    for (size_t i = 0; i < nf && i < ARRAY_SIZE(failed); i++) {
-        char line[600];
-        snprintf(line, sizeof line, "mount %s: stat hung", failed[i]);
-        cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
-    }
+    for (size_t i = 0; i < nf && i < ARRAY_SIZE(failed); i++)
+        degraded_line(degraded, "mount %s: stat hung", failed[i]);
     size_t parked = queue_count_state(a->q, ENTRY_PARKED);
     size_t held = queue_count_state(a->q, ENTRY_HELD);
-    if (parked) {
-        char line[64];
-        snprintf(line, sizeof line, "%zu parked folder%s", parked, parked == 1 ? "" : "s");
-        cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
-    }
-    if (held) {
-        char line[64];
-        snprintf(line, sizeof line, "%zu folder%s held by anchors", held, held == 1 ? "" : "s");
-        cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
-    }
+    if (parked)
+        degraded_line(degraded, "%zu parked folder%s", parked, parked == 1 ? "" : "s");
+    if (held)
+        degraded_line(degraded, "%zu folder%s held by anchors", held, held == 1 ? "" : "s");
     size_t outside = mappings_outside(a);
-    if (outside) {
-        char line[128];
-        snprintf(line, sizeof line, "SECTION_MAPPING: %zu prefix%s outside its library's locations (Plex ignores "
-                 "scans there)", outside, outside == 1 ? "" : "es");
-        cJSON_AddItemToArray(degraded, cJSON_CreateString(line));
-    }
+    if (outside)
+        degraded_line(degraded, "SECTION_MAPPING: %zu prefix%s outside its library's locations (Plex ignores "
+                                "scans there)", outside, outside == 1 ? "" : "es");
     int n_degraded = cJSON_GetArraySize(degraded);
     cJSON_AddStringToObject(j, "status", n_degraded ? "degraded" : "ok");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
@@ -280,10 +321,12 @@ void api_health(app_t *a, http_request *r)
     json_add_int(q, "parked", parked);
     json_add_int(q, "held", held);
     json_add_int(q, "unresolved", queue_count_state(a->q, ENTRY_UNRESOLVED));
+    const target_rt *px = main_plex(a);
     cJSON *plex = cJSON_AddObjectToObject(j, "plex");
-    cJSON_AddBoolToObject(plex, "configured", plex_conf);
-    cJSON_AddBoolToObject(plex, "reachable", plex_conf && plex_answers(a));
-    json_add_int(plex, "libraries", a->libs.n);
+    cJSON_AddBoolToObject(plex, "configured", px != NULL);
+    cJSON_AddBoolToObject(plex, "reachable", px && target_answers(px));
+    json_add_int(plex, "libraries", px ? px->libs.n : 0);
+    cJSON_AddItemToObject(j, "targets", targets_json(a));
     cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
     json_add_int(rc, "mounts", (a->cfg.use_rclone ? a->cfg.n_mounts : 0));
     cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
@@ -315,11 +358,14 @@ void api_stats(app_t *a, http_request *r)
     }
     cJSON *j = cJSON_CreateObject();
     cJSON *syncs = cJSON_AddObjectToObject(j, "syncs");
-    json_add_int(syncs, "total", st.total);
+    /* Rounds: `failed` counts the rounds that ended parked (waiting for a person), not the
+     * attempts that were retried; rows of older versions (one per failed attempt) are left out. */
+    json_add_int(syncs, "total", st.ok + st.parked + st.skipped);
     json_add_int(syncs, "ok", st.ok);
-    json_add_int(syncs, "failed", (st.failed + st.parked));
+    json_add_int(syncs, "failed", st.parked);
     json_add_int(syncs, "parked", st.parked);
     json_add_int(syncs, "skipped", st.skipped);
+    json_add_int(syncs, "retrying", st.retrying);
     json_add_int(syncs, "avg_duration_ms", st.avg_duration_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
     json_add_int(q, "depth", queue_count(a->q));
@@ -336,20 +382,21 @@ void api_stats(app_t *a, http_request *r)
     } else {
         cJSON_AddNullToObject(j, "last_sync");
     }
-    bool plex_conf = plex_configured(a);
-    cJSON_AddBoolToObject(j, "plex_reachable", plex_conf && plex_answers(a));
+    const target_rt *px = main_plex(a);
+    cJSON_AddBoolToObject(j, "plex_reachable", px && target_answers(px));
     cJSON_AddBoolToObject(j, "rclone_reachable", rclone_answers(a));
     cJSON *plex = cJSON_AddObjectToObject(j, "plex");
-    cJSON_AddBoolToObject(plex, "configured", plex_conf);
-    cJSON_AddBoolToObject(plex, "reachable", plex_conf && plex_answers(a));
-    cJSON_AddBoolToObject(plex, "token_refused", a->plex_auth_failed);
-    add_time(plex, "checked_at", a->probes.plex_done ? a->probes.plex_checked : 0);
-    json_add_int(plex, "libraries", a->libs.n);
-    add_time(plex, "libraries_read_at", a->libs.fetched_at);
-    if (a->plex_error)
-        cJSON_AddStringToObject(plex, "error", a->plex_error);
+    cJSON_AddBoolToObject(plex, "configured", px != NULL);
+    cJSON_AddBoolToObject(plex, "reachable", px && target_answers(px));
+    cJSON_AddBoolToObject(plex, "token_refused", px && px->refused);
+    add_time(plex, "checked_at", px ? px->checked : 0);
+    json_add_int(plex, "libraries", px ? px->libs.n : 0);
+    add_time(plex, "libraries_read_at", px ? px->libs.fetched_at : 0);
+    if (px && px->error)
+        cJSON_AddStringToObject(plex, "error", px->error);
     else
         cJSON_AddNullToObject(plex, "error");
+    cJSON_AddItemToObject(j, "targets", targets_json(a));
     cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
     cJSON_AddBoolToObject(rc, "enabled", rclone_enabled(a));
     json_add_int(rc, "mounts", (a->cfg.use_rclone ? a->cfg.n_mounts : 0));
@@ -374,6 +421,7 @@ void api_stats(app_t *a, http_request *r)
 #define QUEUE_VIEW_MAX 1000
 
 typedef struct queue_view {
+    const app_t *a;
     const q_entry **v;
     size_t n, cap;
     int state;          /* -1 = all */
@@ -392,12 +440,26 @@ static bool ci_contains(const char *hay, const char *needle)
     return false;
 }
 
+/* A search also finds an entry by the path one of its targets sees. */
+static bool deliveries_contain(const app_t *a, const q_entry *e, const char *needle)
+{
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        const target_rt *t = targets_find(&a->targets, e->deliv[i].target);
+        char *tp = t && t->cfg ? folders_target_path(t->cfg, e->path) : NULL;
+        bool hit = tp && ci_contains(tp, needle);
+        free(tp);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
 static void collect_entry(void *ud, const q_entry *e)
 {
     queue_view *v = ud;
     if (v->state >= 0 && (int)e->state != v->state)
         return;
-    if (v->search && !ci_contains(e->plex_path, v->search) && !(e->arr_path && ci_contains(e->arr_path, v->search)))
+    if (v->search && !ci_contains(e->path, v->search) && !deliveries_contain(v->a, e, v->search))
         return;
     if (v->n == v->cap) {
         v->cap = v->cap ? v->cap * 2 : 64;
@@ -432,14 +494,58 @@ static int cmp_entries(const void *pa, const void *pb)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* An entry's deliveries: target, kind, library, the path that target is sent, state, error. */
+static cJSON *deliveries_json(const app_t *a, const q_entry *e, const char **plex_target, const char **plex_lib,
+                              char **plex_path)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        const q_delivery *d = &e->deliv[i];
+        const target_rt *t = targets_find(&a->targets, d->target);
+        char *tp = t && t->cfg ? folders_target_path(t->cfg, e->path) : NULL;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "target", d->target);
+        cJSON_AddStringToObject(o, "kind", t && t->cfg ? target_kind_name(t->cfg->kind) : "");
+        if (*d->library)
+            cJSON_AddStringToObject(o, "library", d->library);
+        else
+            cJSON_AddNullToObject(o, "library");
+        const char *title = library_title(a, d->target, d->library);
+        if (title)
+            cJSON_AddStringToObject(o, "library_title", title);
+        else
+            cJSON_AddNullToObject(o, "library_title");
+        cJSON_AddStringToObject(o, "path", tp ? tp : "");
+        cJSON_AddStringToObject(o, "state", delivery_state_name(d->state));
+        if (d->error)
+            cJSON_AddStringToObject(o, "error", d->error);
+        else
+            cJSON_AddNullToObject(o, "error");
+        cJSON_AddItemToArray(arr, o);
+        if (!*plex_target && t && t->cfg && t->cfg->kind == TARGET_PLEX) {
+            *plex_target = d->target;
+            *plex_lib = d->library;
+            *plex_path = tp;
+            tp = NULL;
+        }
+        free(tp);
+    }
+    return arr;
+}
+
 static cJSON *entry_json(const app_t *a, const q_entry *e, uint64_t now)
 {
     cJSON *o = cJSON_CreateObject();
     json_add_int(o, "id", e->id);
-    add_section(o, a, e->section);
-    cJSON_AddStringToObject(o, "plex_path", e->plex_path);
-    cJSON_AddStringToObject(o, "arr_path", e->arr_path ? e->arr_path : "");
+    const char *pt = NULL, *pl = NULL;
+    char *pp = NULL;
+    cJSON *deliv = deliveries_json(a, e, &pt, &pl, &pp);
+    add_legacy_plex(o, a, pt, pl, pp ? pp : e->path);
+    free(pp);
+    cJSON_AddStringToObject(o, "arr_path", e->path);
+    cJSON_AddStringToObject(o, "path", e->path);
     cJSON_AddStringToObject(o, "state", entry_state_name(e->state));
+    cJSON_AddItemToObject(o, "deliveries", deliv);
     json_add_int(o, "first_seen", e->first_seen);
     json_add_int(o, "last_event", e->last_event);
     bool timed = e->state == ENTRY_WAITING || e->state == ENTRY_AGING || e->state == ENTRY_HELD ||
@@ -456,6 +562,7 @@ static cJSON *entry_json(const app_t *a, const q_entry *e, uint64_t now)
     json_add_int(o, "files", e->n_files);
     cJSON_AddBoolToObject(o, "dirty", e->dirty);
     cJSON_AddBoolToObject(o, "manual", e->manual);
+    cJSON_AddBoolToObject(o, "rclone_done", e->rclone_done);
     cJSON_AddItemToObject(o, "sources", sources_array(e->sources));
     if (e->state == ENTRY_PARKED && e->park_reason)
         cJSON_AddStringToObject(o, "park_reason", e->park_reason);
@@ -469,7 +576,7 @@ static cJSON *entry_json(const app_t *a, const q_entry *e, uint64_t now)
 
 void api_queue(app_t *a, http_request *r)
 {
-    queue_view v = {.state = -1};
+    queue_view v = {.a = a, .state = -1};
     char *state = http_query_get(r->query, "state");
     char *search = http_query_get(r->query, "search");
     char *limit = http_query_get(r->query, "limit");
@@ -526,23 +633,47 @@ typedef struct history_dump {
     long long last_id; /* the last row's, for next_before */
 } history_dump;
 
+/* The round's deliveries as stored (JSON text written by sync.c, or by the migration of an
+ * older row); the first Plex one also fills the Python script's keys. */
+static void history_deliveries(cJSON *o, const app_t *a, const store_history *h)
+{
+    cJSON *arr = cJSON_Parse(h->deliveries ? h->deliveries : "[]");
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        arr = cJSON_CreateArray();
+    }
+    const cJSON *plex = NULL, *d;
+    cJSON_ArrayForEach(d, arr) {
+        const cJSON *kind = cJSON_GetObjectItem(d, "kind");
+        if (!plex && cJSON_IsString(kind) && strcmp(kind->valuestring, "plex") == 0)
+            plex = d;
+    }
+    const char *lib = plex ? cJSON_GetStringValue(cJSON_GetObjectItem(plex, "library")) : NULL;
+    const char *path = plex ? cJSON_GetStringValue(cJSON_GetObjectItem(plex, "path")) : NULL;
+    const char *target = plex ? cJSON_GetStringValue(cJSON_GetObjectItem(plex, "target")) : NULL;
+    const char *res = plex ? cJSON_GetStringValue(cJSON_GetObjectItem(plex, "result")) : NULL;
+    add_legacy_plex(o, a, target && lib ? target : NULL, lib ? lib : "", path ? path : h->path);
+    cJSON_AddStringToObject(o, "plex", res ? res : "skipped");
+    cJSON_AddItemToObject(o, "deliveries", arr);
+}
+
 static void dump_history(void *ud, const store_history *h)
 {
     history_dump *d = ud;
     cJSON *o = cJSON_CreateObject();
     d->last_id = h->id;
     json_add_int(o, "id", h->id);
-    add_section(o, d->a, h->section);
-    cJSON_AddStringToObject(o, "plex_path", h->plex_path ? h->plex_path : "");
-    cJSON_AddStringToObject(o, "arr_path", h->arr_path ? h->arr_path : "");
+    history_deliveries(o, d->a, h);
+    cJSON_AddStringToObject(o, "arr_path", h->path ? h->path : "");
+    cJSON_AddStringToObject(o, "path", h->path ? h->path : "");
     cJSON_AddStringToObject(o, "status", hist_status_name(h->status));
     json_add_int(o, "started", h->started);
     json_add_int(o, "duration_ms", h->duration_ms);
     cJSON_AddItemToObject(o, "sources", sources_array(h->sources));
     json_add_int(o, "events", h->events);
     cJSON_AddStringToObject(o, "rclone", h->rclone ? h->rclone : "");
-    cJSON_AddStringToObject(o, "plex", h->plex ? h->plex : "");
-    json_add_int(o, "attempt", h->attempt);
+    json_add_int(o, "attempt", h->attempts);
+    json_add_int(o, "attempts", h->attempts);
     if (h->error)
         cJSON_AddStringToObject(o, "error", h->error);
     else
@@ -561,11 +692,11 @@ void api_history(app_t *a, http_request *r)
     if (search && *search)
         q.search = search;
     if (status && *status && strcmp(status, "all") != 0) {
-        for (int i = HIST_OK; i <= HIST_SKIPPED; i++)
+        for (int i = HIST_OK; i < HIST_STATUS_COUNT; i++)
             if (strcmp(status, hist_status_name((hist_status)i)) == 0)
                 q.status = i;
         if (q.status < 0)
-            bad = "status must be ok, failed, parked, skipped or all";
+            bad = "status must be ok, failed, parked, skipped, retrying or all";
     }
     long long v;
     if (before && *before) {
@@ -647,49 +778,92 @@ static char *url_without_userinfo(const char *url)
     return xasprintf("%.*s%s", (int)(s - url), url, at + 1);
 }
 
-/* The preview's sections, each with where it came from; a warning for one whose library's
- * locations do not hold the folder. */
-static cJSON *resolve_sections(const folder_plan *p, cJSON *warnings)
+/* The preview's deliveries: what each target would receive; a warning for a mapped library
+ * whose locations do not hold the folder. */
+static cJSON *resolve_deliveries(const folder_libs *l, const folder_plan *p, cJSON *warnings)
 {
-    cJSON *secs = cJSON_CreateArray();
-    for (size_t i = 0; i < p->n_sections; i++) {
-        const section_match *m = &p->sections[i];
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < p->n_deliv; i++) {
+        const folder_delivery *d = &p->deliv[i];
+        const cfg_target *t = l->targets[d->target].cfg;
         cJSON *o = cJSON_CreateObject();
-        json_add_int(o, "section", m->section);
-        cJSON_AddStringToObject(o, "source", m->source == SECTION_FROM_MAPPING ? "SECTION_MAPPING" : "plex");
-        if (m->library)
-            cJSON_AddStringToObject(o, "title", m->library->title ? m->library->title : "");
+        cJSON_AddStringToObject(o, "target", t->name);
+        cJSON_AddStringToObject(o, "kind", target_kind_name(t->kind));
+        if (d->unresolved)
+            cJSON_AddNullToObject(o, "library");
         else
-            cJSON_AddNullToObject(o, "title");
-        cJSON_AddBoolToObject(o, "outside_locations", m->outside_locations);
-        if (m->outside_locations) {
-            char line[160];
-            snprintf(line, sizeof line, "the folder lies outside the locations of section %ld: Plex will "
-                     "ignore the scan (check SECTION_MAPPING)", m->section);
+            cJSON_AddStringToObject(o, "library", d->library_id);
+        if (d->library && d->library->title)
+            cJSON_AddStringToObject(o, "library_title", d->library->title);
+        else
+            cJSON_AddNullToObject(o, "library_title");
+        cJSON_AddStringToObject(o, "path", d->path);
+        cJSON_AddStringToObject(o, "source", d->mapped ? "SECTION_MAPPING" : d->unresolved ? "unresolved" : "library");
+        cJSON_AddBoolToObject(o, "outside_locations", d->outside_locations);
+        if (d->outside_locations) {
+            char line[200];
+            snprintf(line, sizeof line, "%s: the folder lies outside the locations of section %s: Plex will "
+                     "ignore the scan (check SECTION_MAPPING)", t->name, d->library_id);
             cJSON_AddItemToArray(warnings, cJSON_CreateString(line));
         }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+/* The Python script's `sections` key: the deliveries to Plex targets. */
+static cJSON *resolve_sections(const folder_libs *l, const folder_plan *p)
+{
+    cJSON *secs = cJSON_CreateArray();
+    for (size_t i = 0; i < p->n_deliv; i++) {
+        const folder_delivery *d = &p->deliv[i];
+        if (d->unresolved || l->targets[d->target].cfg->kind != TARGET_PLEX)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        json_add_int(o, "section", strtol(d->library_id, NULL, 10));
+        cJSON_AddStringToObject(o, "target", l->targets[d->target].cfg->name);
+        cJSON_AddStringToObject(o, "source", d->mapped ? "SECTION_MAPPING" : "plex");
+        if (d->library)
+            cJSON_AddStringToObject(o, "title", d->library->title ? d->library->title : "");
+        else
+            cJSON_AddNullToObject(o, "title");
+        cJSON_AddBoolToObject(o, "outside_locations", d->outside_locations);
         cJSON_AddItemToArray(secs, o);
     }
     return secs;
 }
 
 /* What the preview says a webhook would do: queue it (matched or unresolved) or skip it. */
-static void resolve_verdict(const folder_plan *p, cJSON *j, cJSON *warnings)
+static void resolve_verdict(const folder_libs *l, const folder_plan *p, cJSON *j, cJSON *warnings)
 {
     static const char *const names[] = {[FOLDER_MATCHED] = "matched", [FOLDER_UNRESOLVED] = "unresolved",
                                         [FOLDER_NO_MATCH] = "no_match"};
     cJSON_AddStringToObject(j, "resolution", names[p->verdict]);
     cJSON_AddBoolToObject(j, "will_queue", p->verdict != FOLDER_NO_MATCH);
-    const char *w = NULL;
-    if (p->verdict == FOLDER_UNRESOLVED && p->stale_list)
-        w = "Plex's library list is older than SECTION_REFRESH and holds no library for this folder: the "
-            "folder would wait as unresolved until a fresh list decides";
-    else if (p->verdict == FOLDER_UNRESOLVED)
-        w = "Plex's library list has not been read yet: the folder would wait as unresolved";
-    else if (p->verdict == FOLDER_NO_MATCH)
-        w = "no Plex library holds this folder: it would be skipped (check PATH_REPLACEMENTS)";
-    if (w)
-        cJSON_AddItemToArray(warnings, cJSON_CreateString(w));
+    for (size_t i = 0; i < p->n_deliv; i++) {
+        const folder_delivery *d = &p->deliv[i];
+        const folder_target *ft = &l->targets[d->target];
+        if (!d->unresolved)
+            continue;
+        char line[300];
+        if (ft->libs && ft->libs->fetched_at)
+            snprintf(line, sizeof line, "%s's library list is older than SECTION_REFRESH and holds no library for "
+                     "this folder: the folder would wait as unresolved until a fresh list decides", ft->cfg->name);
+        else
+            snprintf(line, sizeof line, "%s's library list has not been read yet: its delivery would wait as "
+                     "unresolved", ft->cfg->name);
+        cJSON_AddItemToArray(warnings, cJSON_CreateString(line));
+    }
+    if (l->n_targets == 0)
+        cJSON_AddItemToArray(warnings, cJSON_CreateString("no media server is configured: the folder would wait "
+                                                          "as unresolved"));
+    if (p->verdict == FOLDER_NO_MATCH) {
+        char *why = folders_skip_reason(l, p);
+        char *line = xasprintf("it would be skipped: %s", why);
+        cJSON_AddItemToArray(warnings, cJSON_CreateString(line));
+        free(line);
+        free(why);
+    }
 }
 
 /* The preview's rclone step: the mount, its RC URL without credentials, the VFS dir. */
@@ -745,13 +919,14 @@ void api_resolve(app_t *a, http_request *r)
     cJSON *warnings = cJSON_CreateArray();
     cJSON_AddStringToObject(j, "arr_path", fp->arr);
     cJSON_AddStringToObject(j, "plex_path", fp->plex);
-    cJSON_AddItemToObject(j, "sections", resolve_sections(&p, warnings));
-    resolve_verdict(&p, j, warnings);
+    cJSON_AddItemToObject(j, "deliveries", resolve_deliveries(&libs, &p, warnings));
+    cJSON_AddItemToObject(j, "sections", resolve_sections(&libs, &p));
+    resolve_verdict(&libs, &p, j, warnings);
     bool lib_root = p.library_root;
     cJSON_AddBoolToObject(j, "library_root", lib_root);
     if (lib_root)
-        cJSON_AddItemToArray(warnings, cJSON_CreateString("this is a library root (or above one): Plex "
-                                                          "will scan the whole library"));
+        cJSON_AddItemToArray(warnings, cJSON_CreateString("this is a library root (or above one): the "
+                                                          "servers will scan the whole library"));
     cJSON *host = cJSON_AddObjectToObject(j, "host");
     cJSON_AddStringToObject(host, "path", fp->host);
     cJSON_AddNullToObject(host, "exists");
@@ -793,8 +968,26 @@ void api_metrics(app_t *a, http_request *r)
         buf_printf(&b, "pss_queue_entries{state=\"%s\"} %zu\n", entry_state_name((entry_state)s),
                    queue_count_state(a->q, (entry_state)s));
     metrics_render_work(&a->counters, &b);
-    buf_printf(&b, "# HELP pss_plex_up Whether Plex answers.\n# TYPE pss_plex_up gauge\npss_plex_up %d\n",
-               plex_configured(a) && plex_answers(a) ? 1 : 0);
+    const target_rt *px = main_plex(a);
+    buf_printf(&b, "# HELP pss_plex_up Whether Plex (PLEX_URL) answers.\n# TYPE pss_plex_up gauge\npss_plex_up %d\n",
+               px && target_answers(px) ? 1 : 0);
+    /* Target names are the configuration's ([a-z0-9_-]{1,32}): safe as label values. */
+    buf_appends(&b, "# HELP pss_target_up Whether a media server answers.\n# TYPE pss_target_up gauge\n");
+    for (size_t i = 0; i < a->targets.n; i++)
+        if (a->targets.v[i].cfg)
+            buf_printf(&b, "pss_target_up{target=\"%s\",kind=\"%s\"} %d\n", a->targets.v[i].name,
+                       target_kind_name(a->targets.v[i].cfg->kind), target_answers(&a->targets.v[i]) ? 1 : 0);
+    buf_appends(&b, "# HELP pss_deliveries_total Scan requests to media servers, by target and outcome.\n"
+                    "# TYPE pss_deliveries_total counter\n");
+    for (size_t i = 0; i < a->targets.n; i++) {
+        const target_rt *t = &a->targets.v[i];
+        buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"ok\"} %llu\n", t->name,
+                   (unsigned long long)t->sent_ok);
+        buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"failed\"} %llu\n", t->name,
+                   (unsigned long long)t->sent_failed);
+        buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"parked\"} %llu\n", t->name,
+                   (unsigned long long)t->sent_parked);
+    }
     buf_printf(&b, "# HELP pss_rclone_up Whether every rclone mount answers (1 when rclone is off).\n"
                    "# TYPE pss_rclone_up gauge\npss_rclone_up %d\n",
                rclone_answers(a) ? 1 : 0);

@@ -60,18 +60,6 @@ static void on_sync_news(void *ud, sync_news_kind kind, const char *error)
 {
     app_t *a = ud;
     switch (kind) {
-    case SYNC_NEWS_PLEX_OK:
-        a->plex_reachable = true;
-        break;
-    case SYNC_NEWS_PLEX_REFUSED:
-        a->plex_reachable = true;
-        a->plex_auth_failed = true;
-        replace_text(&a->plex_error, error);
-        break;
-    case SYNC_NEWS_PLEX_DOWN:
-        a->plex_reachable = false;
-        replace_text(&a->plex_error, error);
-        break;
     case SYNC_NEWS_RCLONE_OK:
         a->rclone_reachable = true;
         break;
@@ -85,20 +73,14 @@ static void on_sync_news(void *ud, sync_news_kind kind, const char *error)
     }
 }
 
-static void on_sync_sections_stale(void *ud) { app_sections_miss(ud); }
-
-static bool on_sync_plex_refused(void *ud)
+static void on_sync_ended(void *ud, const sync_report *r)
 {
-    const app_t *a = ud;
-    return a->plex_auth_failed;
+    (void)r;
+    app_schedule(ud);
 }
-
-static void on_sync_ended(void *ud) { app_schedule(ud); }
 
 static const sync_hooks sync_hooks_of_app = {
     .news = on_sync_news,
-    .sections_stale = on_sync_sections_stale,
-    .plex_refused = on_sync_plex_refused,
     .ended = on_sync_ended,
 };
 
@@ -126,10 +108,7 @@ static bool follow_wall_clock(app_t *a)
     log_warn("the wall clock stepped %s by %.1f s: queued folders keep what was left of their waits",
              step < 0 ? "back" : "forward", (double)(step < 0 ? -step : step) / 1000.0);
     queue_shift_time(a->q, step);
-    if (a->libs.fetched_at) {
-        int64_t at = (int64_t)a->libs.fetched_at + step;
-        a->libs.fetched_at = at > 0 ? (uint64_t)at : 1;
-    }
+    targets_shift_time(&a->targets, step);
     return true;
 }
 
@@ -166,13 +145,24 @@ void app_schedule(app_t *a)
     uv_timer_start(&a->queue_timer, on_queue_timer, delay, 0);
 }
 
-/* ---- Plex's library list ---- */
+/* ---- the targets' library lists ---- */
 
-typedef struct remap_ctx {
-    app_t *a;
-} remap_ctx;
+/* A skipped folder ends with one "skipped" history row, so the history shows where it went. */
+static void record_skipped(app_t *a, const char *path, const char *reason)
+{
+    store_history h = {
+        .path = path,
+        .started = wall_ms(),
+        .status = HIST_SKIPPED,
+        .rclone = "skipped",
+        .deliveries = "[]",
+        .error = reason,
+    };
+    store_stage_history(a->store, &h);
+    a->counters.scans_skipped++;
+}
 
-static int remap_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n)
+static int remap_fn(void *ud, const char *arr_path, q_delivery *out, size_t max, size_t *n)
 {
     app_t *a = ud;
     *n = 0;
@@ -181,42 +171,26 @@ static int remap_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, 
     folder_plan p;
     const char *why;
     /* A path the new configuration cannot map keeps its entry unchanged (negative = keep): a bad
-     * reload must never drop acknowledged work. Nor may a stale library list: the entry waits
-     * as it is for the next list to decide. */
+     * reload must never drop acknowledged work. Nor do no targets at all: it waits for one. */
     if (folders_plan(&a->cfg, &libs, arr_path, &p, &why) < 0)
         return -1;
-    if (p.verdict == FOLDER_UNRESOLVED && p.stale_list) {
+    if (p.verdict == FOLDER_NO_MATCH) {
+        char *reason = folders_skip_reason(&libs, &p);
+        log_warn("skipped: %s", log_esc(reason));
+        record_skipped(a, arr_path, reason);
+        free(reason);
         folder_plan_free(&p);
-        return -1;
+        return 1;
     }
-    if (p.verdict == FOLDER_UNRESOLVED) {
-        out[0].section = QUEUE_SECTION_UNRESOLVED;
-        out[0].plex_path = xstrdup(p.fp.plex);
-        *n = 1;
-    } else if (p.verdict == FOLDER_MATCHED) {
-        for (size_t i = 0; i < p.n_sections && i < max; i++) {
-            out[i].section = p.sections[i].section;
-            out[i].plex_path = xstrdup(p.fp.plex);
-            (*n)++;
-        }
-    } else {
-        log_warn("skipped '%s' (Plex path '%s'): no Plex library holds it", log_esc(arr_path), log_esc(p.fp.plex));
-        /* The entry ends here: one "skipped" row, so the history shows where it went. */
-        store_history h = {
-            .section = QUEUE_SECTION_UNRESOLVED,
-            .plex_path = p.fp.plex,
-            .arr_path = p.fp.arr,
-            .started = wall_ms(),
-            .status = HIST_SKIPPED,
-            .rclone = "skipped",
-            .plex = "skipped",
-            .error = "no Plex library holds it",
+    int rc = p.n_deliv ? 0 : -1;
+    for (size_t i = 0; i < p.n_deliv && i < max; i++)
+        out[(*n)++] = (q_delivery){
+            .target = queue_intern(a->q, libs.targets[p.deliv[i].target].cfg->name),
+            .library = queue_intern(a->q, p.deliv[i].library_id),
+            .state = p.deliv[i].unresolved ? DELIVERY_UNRESOLVED : DELIVERY_PENDING,
         };
-        store_stage_history(a->store, &h);
-        a->counters.scans_skipped++;
-    }
     folder_plan_free(&p);
-    return 0;
+    return rc;
 }
 
 static void remap_all(app_t *a)
@@ -227,80 +201,31 @@ static void remap_all(app_t *a)
     app_schedule(a);
 }
 
-/* The library roots (Plex's locations and SECTION_MAPPING's prefixes) are listed once per
- * library list and configuration, not per webhook. */
-static void roots_forget(app_t *a)
-{
-    free(a->roots);
-    a->roots = NULL;
-    a->n_roots = 0;
-}
-
-static void on_sections(void *ud, const plex_result *r, plex_libraries *libs)
+static void on_lists_changed(void *ud)
 {
     app_t *a = ud;
-    a->libs_req = NULL;
-    if (r->status != PLEX_RES_OK || !libs) {
-        bool was = a->plex_reachable;
-        a->plex_reachable = r->http_status != 0;
-        free(a->plex_error);
-        a->plex_error = xasprintf("reading libraries: %s", r->message ? r->message : "failed");
-        if (r->status == PLEX_RES_AUTH) {
-            a->plex_auth_failed = true;
-            log_error("Plex answered HTTP %ld to the library list: fix PLEX_TOKEN and reload (SIGHUP)",
-                      r->http_status);
-        } else if (was || !a->libs.fetched_at) {
-            log_warn("cannot read Plex's libraries from %s: %s; folders wait as unresolved",
-                     log_esc(a->cfg.plex_url), log_esc(r->message));
-        }
-        return;
-    }
-    a->plex_reachable = true;
-    free(a->plex_error);
-    a->plex_error = NULL;
-    bool first = a->libs.fetched_at == 0;
-    plex_libraries_free(&a->libs);
-    roots_forget(a);
-    a->libs = *libs;
-    memset(libs, 0, sizeof *libs);
-    a->libs.fetched_at = wall_ms();
-    if (first || log_get_level() >= LOG_LVL_DEBUG) {
-        log_info("Plex has %zu librar%s", a->libs.n, a->libs.n == 1 ? "y" : "ies");
-        for (size_t i = 0; i < a->libs.n; i++)
-            for (size_t k = 0; k < a->libs.v[i].n_locations; k++)
-                log_info("  section %ld '%s' (%s): %s", a->libs.v[i].key, log_esc(a->libs.v[i].title),
-                         log_esc(a->libs.v[i].type), log_esc(a->libs.v[i].locations[k]));
-    }
+    free(a->ftargets);
+    a->ftargets = NULL;
     remap_all(a);
 }
 
-static void sections_fetch(app_t *a)
+static void on_target_accepted(void *ud, const char *target)
 {
-    if (a->libs_req || a->stopping || !a->cfg.plex_url || !*a->cfg.plex_url || a->plex_auth_failed)
-        return;
-    a->libs_last_attempt = mono_ms();
-    if (plex_list_sections(a->httpc, &a->cfg, on_sections, a, &a->libs_req) < 0)
-        a->libs_req = NULL;
+    app_t *a = ud;
+    int n = queue_unpark_target(a->q, target, wall_ms());
+    if (n > 0)
+        log_info("%s: %d parked folder%s resume", target, n, n == 1 ? "" : "s");
+    app_schedule(a);
 }
+
+static const targets_hooks targets_hooks_of_app = {
+    .lists_changed = on_lists_changed,
+    .accepted = on_target_accepted,
+};
 
 void app_sections_miss(app_t *a)
 {
-    if (a->libs_last_attempt && mono_ms() - a->libs_last_attempt < SECTIONS_MISS_INTERVAL_MS)
-        return;
-    sections_fetch(a);
-}
-
-static void on_section_timer(uv_timer_t *t)
-{
-    app_t *a = container_of(t, app_t, section_timer);
-    /* Until a first list arrives, retry at the miss interval (or sooner, if SECTION_REFRESH is). */
-    sections_fetch(a);
-}
-
-static void arm_section_timer(app_t *a)
-{
-    uint64_t every = a->cfg.section_refresh_ms ? a->cfg.section_refresh_ms : 900000u;
-    uv_timer_start(&a->section_timer, on_section_timer, every, every);
+    targets_miss(&a->targets, NULL);
 }
 
 /* ---- mapping a requested folder ---- */
@@ -320,6 +245,7 @@ void app_folder_free(app_folder *f)
     free(f->arr_path);
     free(f->plex_path);
     free(f->carrier_path);
+    free(f->deliv);
     for (size_t i = 0; i < f->n_files; i++)
         free(f->files[i]);
     free(f->files);
@@ -327,38 +253,56 @@ void app_folder_free(app_folder *f)
 
 void app_folder_libs(app_t *a, folder_libs *out)
 {
-    if (!a->roots)
-        a->roots = sections_all_roots(&a->cfg, &a->libs, &a->n_roots);
-    *out = (folder_libs){.libs = &a->libs, .roots = a->roots, .n_roots = a->n_roots, .now = wall_ms()};
+    if (!a->ftargets && a->targets.n) {
+        a->ftargets = xcalloc(a->targets.n, sizeof *a->ftargets);
+        for (size_t i = 0; i < a->targets.n; i++)
+            a->ftargets[i] = (folder_target){.cfg = a->targets.v[i].cfg, .libs = &a->targets.v[i].libs};
+    }
+    *out = (folder_libs){.targets = a->ftargets, .n_targets = a->targets.n, .now = wall_ms()};
 }
 
-/* The staged folders of one plan: one per section, or one unresolved. */
-static void add_folders(const folder_plan *p, const char *const *files, size_t n_files, app_folder **out,
-                        size_t *n_out)
+static void warn_outside(const folder_libs *l, const folder_plan *p)
 {
-    size_t k = p->verdict == FOLDER_UNRESOLVED ? 1 : p->n_sections;
+    for (size_t i = 0; i < p->n_deliv; i++)
+        if (p->deliv[i].outside_locations)
+            log_warn("%s: '%s' is mapped to section %s but lies outside that library's locations; Plex will "
+                     "ignore the scan (check SECTION_MAPPING / PATH_REPLACEMENTS)",
+                     l->targets[p->deliv[i].target].cfg->name, log_esc(p->deliv[i].path), p->deliv[i].library_id);
+}
+
+/* The staged folder of one plan. */
+static void add_folder(app_t *a, const folder_libs *l, const folder_plan *p, const char *const *files,
+                       size_t n_files, unsigned kinds, app_folder **out, size_t *n_out)
+{
     /* The array's capacity is the power of two at or above its count: growing by doubling keeps
      * an event with thousands of folders linear. */
-    size_t have = pow2_ceil(*n_out), need = *n_out + k;
+    size_t have = pow2_ceil(*n_out), need = *n_out + 1;
     if (need > have)
         *out = xrealloc(*out, pow2_ceil(need) * sizeof **out);
-    for (size_t i = 0; i < k; i++) {
-        app_folder *f = &(*out)[(*n_out)++];
-        memset(f, 0, sizeof *f);
-        f->arr_path = xstrdup(p->fp.arr);
+    app_folder *f = &(*out)[(*n_out)++];
+    memset(f, 0, sizeof *f);
+    f->arr_path = xstrdup(p->fp.arr);
+    f->kinds = kinds;
+    for (size_t i = 0; i < p->n_deliv && !f->plex_path; i++)
+        if (l->targets[p->deliv[i].target].cfg->kind == TARGET_PLEX && !p->deliv[i].unresolved) {
+            f->plex_path = xstrdup(p->deliv[i].path);
+            f->plex_section = queue_intern(a->q, p->deliv[i].library_id);
+        }
+    if (!f->plex_path)
         f->plex_path = xstrdup(p->fp.plex);
-        f->section = p->verdict == FOLDER_UNRESOLVED ? QUEUE_SECTION_UNRESOLVED : p->sections[i].section;
-        if (p->verdict == FOLDER_MATCHED && p->sections[i].outside_locations)
-            log_warn("'%s' is mapped to section %ld but lies outside that library's locations; Plex will "
-                     "ignore the scan (check SECTION_MAPPING / PATH_REPLACEMENTS)",
-                     log_esc(p->fp.plex), p->sections[i].section);
-        f->files = xcalloc(n_files ? n_files : 1, sizeof *f->files);
-        for (size_t j = 0; j < n_files; j++)
-            f->files[f->n_files++] = xstrdup(files[j]);
-    }
+    f->deliv = xcalloc(p->n_deliv ? p->n_deliv : 1, sizeof *f->deliv);
+    for (size_t i = 0; i < p->n_deliv; i++)
+        f->deliv[f->n_deliv++] = (q_delivery){
+            .target = queue_intern(a->q, l->targets[p->deliv[i].target].cfg->name),
+            .library = queue_intern(a->q, p->deliv[i].library_id),
+            .state = p->deliv[i].unresolved ? DELIVERY_UNRESOLVED : DELIVERY_PENDING,
+        };
+    f->files = xcalloc(n_files ? n_files : 1, sizeof *f->files);
+    for (size_t j = 0; j < n_files; j++)
+        f->files[f->n_files++] = xstrdup(files[j]);
 }
 
-int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files,
+int app_map_folder(app_t *a, const char *arr_path, const char *const *files, size_t n_files, unsigned kinds,
                    bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
                    char **skip_reason)
 {
@@ -376,15 +320,15 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
     if (p.verdict != FOLDER_MATCHED)
         app_sections_miss(a);
     if (p.verdict == FOLDER_NO_MATCH) {
-        *skip_reason = folders_skip_reason(&p);
+        *skip_reason = folders_skip_reason(&libs, &p);
         log_warn("skipped: %s", log_esc(*skip_reason));
         folder_plan_free(&p);
         return 0;
     }
-    size_t before = *n_out;
-    add_folders(&p, files, n_files, out, n_out);
+    warn_outside(&libs, &p);
+    add_folder(a, &libs, &p, files, n_files, kinds, out, n_out);
     folder_plan_free(&p);
-    return (int)(*n_out - before);
+    return 1;
 }
 
 /* ---- group commit ---- */
@@ -408,6 +352,22 @@ void app_stage(app_t *a, staged_req *s)
 }
 
 /* Apply a request's folders to the queue, which stages the entry snapshots the commit writes. */
+static void log_applied(const char *src, const app_folder *f, const q_add_result *res)
+{
+    if (res->kind == QADD_NEW && res->entry->state == ENTRY_UNRESOLVED)
+        log_info("%s: '%s' unresolved (no library list of a media server yet); queued until one arrives", src,
+                 log_esc(f->arr_path));
+    else if (res->kind == QADD_NEW)
+        log_info("%s: queued '%s' for %zu librar%s%s", src, log_esc(f->arr_path), f->n_deliv,
+                 f->n_deliv == 1 ? "y" : "ies", res->absorbed ? " (absorbed nested folders)" : "");
+    else if (res->kind == QADD_MERGED)
+        log_info("%s: merged '%s' into queued '%s' (%u events)", src, log_esc(f->arr_path),
+                 log_esc(res->entry->path), res->entry->events);
+    else
+        log_info("%s: '%s' is syncing now; it runs again afterwards", src, log_esc(res->entry->path));
+}
+
+/* Apply a request's folders to the queue, which stages the entry snapshots the commit writes. */
 static void apply_staged(app_t *a, staged_req *s)
 {
     uint64_t now = wall_ms();
@@ -415,9 +375,10 @@ static void apply_staged(app_t *a, staged_req *s)
     for (size_t i = 0; i < s->n_folders; i++) {
         app_folder *f = &s->folders[i];
         q_event ev = {
-            .section = f->section,
-            .plex_path = f->plex_path,
-            .arr_path = f->arr_path,
+            .path = f->arr_path,
+            .deliv = f->deliv,
+            .n_deliv = f->n_deliv,
+            .kinds = f->kinds,
             .files = (const char *const *)f->files,
             .n_files = f->n_files,
             .source_bit = 1u << s->app,
@@ -428,7 +389,7 @@ static void apply_staged(app_t *a, staged_req *s)
         if (queue_add(a->q, &ev, now, &res) < 0) {
             /* Not reached while the request's MAX_PENDING check holds; answered 503 if it is. */
             log_error("queue is full (MAX_PENDING=%ld): '%s' is not queued", a->cfg.max_pending,
-                      log_esc(f->plex_path));
+                      log_esc(f->arr_path));
             s->queue_full = true;
             continue;
         }
@@ -436,21 +397,10 @@ static void apply_staged(app_t *a, staged_req *s)
         f->entry_id = res.entry->id;
         f->state = res.entry->state;
         f->kind = res.kind;
-        f->carrier_path = xstrdup(res.entry->plex_path);
-        if (f->section == QUEUE_SECTION_UNRESOLVED)
-            log_info("%s: '%s' unresolved (no Plex library list yet); queued until one arrives", src,
-                     log_esc(f->plex_path));
-        else if (res.kind == QADD_NEW)
-            log_info("%s: queued section %ld '%s'%s", src, f->section, log_esc(f->plex_path),
-                     res.absorbed ? " (absorbed nested folders)" : "");
-        else if (res.kind == QADD_MERGED)
-            log_info("%s: merged '%s' into queued '%s' (%u events)", src, log_esc(f->plex_path),
-                     log_esc(res.entry->plex_path), res.entry->events);
-        else
-            log_info("%s: '%s' is syncing now; it runs again afterwards", src, log_esc(res.entry->plex_path));
+        f->carrier_path = xstrdup(res.entry->path);
+        log_applied(src, f, &res);
     }
 }
-
 
 static void on_log_prepare(uv_prepare_t *h)
 {
@@ -706,11 +656,15 @@ static void app_reload(app_t *a)
     free(next.state_dir);
     next.state_dir = xstrdup(a->cfg.state_dir);
     next.port = a->cfg.port;
-    bool plex_changed = str_changed(next.plex_url, a->cfg.plex_url) || str_changed(next.plex_token, a->cfg.plex_token);
     bool tz_changed = str_changed(next.tz, a->cfg.tz);
-    config_free(&a->cfg);
+    /* The targets keep what they learnt of the servers that stay the same; they point into the
+     * configuration, so they move to the new one before the old is freed. */
+    config_t old = a->cfg;
     a->cfg = next;
-    roots_forget(a);
+    free(a->ftargets);
+    a->ftargets = NULL;
+    targets_reload(&a->targets, &a->cfg);
+    config_free(&old);
     log_set_level((log_level_t)a->cfg.log_level);
     if (tz_changed && a->cfg.tz && *a->cfg.tz) {
         setenv("TZ", a->cfg.tz, 1);
@@ -724,25 +678,11 @@ static void app_reload(app_t *a)
     queue_params_from(&a->cfg, &p);
     queue_set_params(a->q, &p);
     apply_mount_roots(a);
-    a->plex_auth_failed = false;
     int unparked = queue_unpark_all(a->q, wall_ms());
     log_info("configuration reloaded%s", unparked ? "; parked folders retry now" : "");
     if (unparked)
         log_info("unparked %d folder%s", unparked, unparked == 1 ? "" : "s");
-    arm_section_timer(a);
-    if (plex_changed) {
-        /* Another Plex (or token): its library list is read afresh; an answer still on its way
-         * from the old one must not be taken for it. */
-        if (a->libs_req) {
-            httpc_cancel(a->libs_req);
-            a->libs_req = NULL;
-        }
-        plex_libraries_free(&a->libs);
-        roots_forget(a);
-        memset(&a->libs, 0, sizeof a->libs);
-    }
     remap_all(a);
-    sections_fetch(a);
     a->reload_refused = false;
     notify_ready();
     update_status(a);
@@ -782,7 +722,6 @@ static void stop_finish(app_t *a)
     log_set_buffered(false);
     uv_timer_stop(&a->queue_timer);
     uv_close((uv_handle_t *)&a->queue_timer, close_nothing);
-    uv_close((uv_handle_t *)&a->section_timer, close_nothing);
     uv_close((uv_handle_t *)&a->prune_timer, close_nothing);
     uv_close((uv_handle_t *)&a->hup_timer, close_nothing);
     uv_close((uv_handle_t *)&a->watchdog_timer, close_nothing);
@@ -836,10 +775,7 @@ static void app_stop(app_t *a, int code)
     if (a->srv)
         http_server_stop_accepting(a->srv);
     uv_timer_stop(&a->queue_timer);
-    if (a->libs_req) {
-        httpc_cancel(a->libs_req);
-        a->libs_req = NULL;
-    }
+    targets_stop(&a->targets, NULL, NULL); /* no list is asked any more; its timer closes */
     size_t n = sync_count(&a->sync);
     update_status(a);
     if (n == 0) {
@@ -989,10 +925,9 @@ static void load_entry(void *ud, const q_entry *e)
 static void load_event(void *ud, const store_event *ev)
 {
     load_ctx *l = ud;
+    /* No deliveries yet: the entry waits unresolved until the re-map after the load. */
     q_event qe = {
-        .section = ev->section,
-        .plex_path = ev->plex_path,
-        .arr_path = ev->arr_path,
+        .path = ev->arr_path,
         .files = ev->files,
         .n_files = ev->n_files,
         .source_bit = ev->source_bit,
@@ -1006,10 +941,10 @@ static void load_event(void *ud, const store_event *ev)
     }
 }
 
-static void load_last_success(void *ud, long section, const char *plex_path, uint64_t at)
+static void load_last_success(void *ud, const char *path, uint64_t at)
 {
     load_ctx *l = ud;
-    queue_note_success(l->a->q, section, plex_path, at);
+    queue_note_success(l->a->q, path, at);
 }
 
 static bool is_loopback(const char *addr)
@@ -1075,7 +1010,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     a->sync.store = a->store;
     a->sync.httpc = a->httpc;
     a->sync.fs = a->fs;
-    a->sync.libs = &a->libs;
+    a->sync.targets = &a->targets;
     a->sync.m = &a->counters;
 
     http_server_opts so = {
@@ -1097,7 +1032,6 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     }
 
     uv_timer_init(loop, &a->queue_timer);
-    uv_timer_init(loop, &a->section_timer);
     uv_timer_init(loop, &a->prune_timer);
     uv_timer_init(loop, &a->hup_timer);
     uv_timer_init(loop, &a->watchdog_timer);
@@ -1124,10 +1058,15 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     log_info("plex-servarr-sync %s listening on %s:%d, state in %s (DURABILITY=%s)", PSS_VERSION,
              log_esc(a->cfg.bind_address), http_server_port(a->srv), log_esc(store_path(a->store)),
              a->cfg.durability == DURABILITY_FULL ? "full" : "process");
-    if (!a->cfg.plex_url || !*a->cfg.plex_url)
-        log_warn("PLEX_URL is not set: Plex is not configured; webhooks are accepted and wait as unresolved");
-    else if (!a->cfg.plex_token || !*a->cfg.plex_token)
-        log_warn("PLEX_TOKEN is not set: Plex will refuse the calls");
+    if (a->cfg.n_targets == 0)
+        log_warn("no media server is configured (PLEX_URL, JELLYFIN_URL, EMBY_URL or MEDIA_SERVERS): webhooks "
+                 "are accepted and wait as unresolved");
+    for (size_t i = 0; i < a->cfg.n_targets; i++) {
+        const cfg_target *t = &a->cfg.targets[i];
+        log_info("media server %s (%s) at %s", t->name, target_kind_name(t->kind), log_esc(t->url));
+        if (!*t->token)
+            log_warn("%s is not set: %s will refuse the calls", t->token_var, t->name);
+    }
     if (a->cfg.use_rclone && a->cfg.n_mounts == 0)
         log_info("no rclone mount configured (RCLONE_RC_URL / RCLONE_MOUNTS): the rclone step is skipped");
     for (size_t i = 0; i < a->cfg.n_mounts; i++)
@@ -1138,8 +1077,13 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
                  "scans; set WEBHOOK_USER and WEBHOOK_PASS",
                  log_esc(a->cfg.bind_address));
 
-    arm_section_timer(a);
-    sections_fetch(a);
+    if (targets_start(&a->targets, loop, a->httpc, &a->cfg, &targets_hooks_of_app, a) < 0) {
+        log_error("cannot start the media servers' timer");
+        return -1;
+    }
+    /* Entries from an older version have no deliveries yet: map them now (each target still
+     * unresolved until its list arrives). */
+    remap_all(a);
     uv_timer_start(&a->prune_timer, on_prune_timer, 1000, 0);
     start_notify_timer(a);
     app_schedule(a);
@@ -1156,8 +1100,19 @@ int app_retry_entry(app_t *a, int64_t id)
         return -ENOENT;
     if (e->state != ENTRY_PARKED)
         return -EINVAL;
-    queue_unpark(a->q, e, wall_ms());
-    log_info("retry of '%s' asked from the UI", log_esc(e->plex_path));
+    log_info("retry of '%s' asked from the UI", log_esc(e->path));
+    /* A delivery parked by a refused token waits for the probe: it resumes, with every other
+     * one parked for that target, once the token is accepted. */
+    int probed = 0;
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        target_rt *t = targets_find(&a->targets, e->deliv[i].target);
+        if (e->deliv[i].state == DELIVERY_PARKED && t && t->refused) {
+            targets_probe(&a->targets, t);
+            probed++;
+        }
+    }
+    if (!probed)
+        queue_unpark(a->q, e, wall_ms());
     app_schedule(a);
     return 0;
 }
@@ -1173,13 +1128,12 @@ void app_free(app_t *a)
         queue_free(a->q);
     if (a->store)
         store_close(a->store);
-    plex_libraries_free(&a->libs);
-    roots_forget(a);
+    targets_free(&a->targets);
+    free(a->ftargets);
     config_free(&a->cfg);
     env_map_free(&a->env);
     free(a->env_file);
     free(a->manual_pass);
-    free(a->plex_error);
     free(a->rclone_error);
 }
 

@@ -773,6 +773,7 @@ static int target_media_browser(cfg_ctx *x, target_kind kind, const char *url, c
                                                   : "must be set when EMBY_URL is set (Emby's API always needs a key)",
                           err, errlen);
     target_shorthand(&x->c, kind, url, token, repl->set ? &repl->r : &x->c.path_repl);
+    x->c.targets[x->c.n_targets - 1].path_repl_own = repl->set;
     return 0;
 }
 

@@ -776,6 +776,7 @@ static int item_options(const item_keys *k, const cfg_target_defaults *d, const 
             errbuf_set(why, whylen, "%s: path_replacements: %s", label, sub);
             return -EINVAL;
         }
+        t->path_repl_own = true;
     } else {
         cfg_replacements_copy(d->path_repl, &t->path_repl);
     }

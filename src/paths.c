@@ -266,7 +266,7 @@ int paths_depth(const char *rel)
 
 /* plex_path equals `root` or lies above it (case-insensitively, the cautious direction:
  * refusing a folder a byte-exact compare would let through is the safe mistake here). */
-static bool is_at_or_above(const char *plex_path, const char *root)
+bool paths_at_or_above(const char *plex_path, const char *root)
 {
     if (!root || !root[0])
         return false;
@@ -287,13 +287,13 @@ bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
     const char *p = copy ? copy : plex_path;
     bool hit = strcmp(p, "/") == 0 || p[0] == '\0';
     for (size_t i = 0; !hit && i < n_locations; i++)
-        hit = is_at_or_above(p, locations[i]);
+        hit = paths_at_or_above(p, locations[i]);
     /* Both sides of PATH_REPLACEMENTS: the Plex side is a library-like root in Plex terms, and
      * a folder that no replacement matched is still in arr terms, where `from` is the root. */
     for (size_t i = 0; !hit && i < c->path_repl.n; i++)
-        hit = is_at_or_above(p, c->path_repl.v[i].to) || is_at_or_above(p, c->path_repl.v[i].from);
+        hit = paths_at_or_above(p, c->path_repl.v[i].to) || paths_at_or_above(p, c->path_repl.v[i].from);
     for (size_t i = 0; !hit && i < c->n_section_map; i++)
-        hit = is_at_or_above(p, c->section_map[i].prefix);
+        hit = paths_at_or_above(p, c->section_map[i].prefix);
     free(copy);
     return hit;
 }

@@ -1,10 +1,11 @@
-/* queue.c: pending scans, one entry per (section, Plex path), and the rules that decide when
+/* queue.c: pending scans, one entry per folder with its deliveries, and the rules that decide when
  * each may run (DESIGN.md "The queue"). Pure logic: the caller passes the time in. The index
  * structures the rules work over are queue_index.c's.
  *
- * Storage. Everything is intrusive, so an entry costs one allocation (struct, Plex path and arr
- * path together) plus one for its file list (pointer array and strings together):
- * - the entries by (section, plex_path) with the folder tree over them, and by id
+ * Storage. Everything is intrusive, so an entry costs one allocation (struct and path together)
+ * plus one for its file list (pointer array and strings together) and one for its deliveries
+ * (whose target names and library ids are interned: a few strings shared by every entry):
+ * - the entries by path with the folder tree over them, and by id
  *   (queue_index.h); a new entry whose own path has no folder node has no descendants, so
  *   queue_add costs O(depth) hash lookups;
  * - where the entry waits, by state (q_entry.heap_idx is its slot in a heap):
@@ -31,7 +32,6 @@
 
 #define BACKOFF_BASE_MS 5000ULL
 #define BACKOFF_MAX_SHIFT 40 /* 5000 << 40 still fits in 64 bits; beyond, the cap is retry_max */
-#define REMAP_MAX 32         /* sections one folder can map to in queue_remap */
 #define CREC_SWEEP_MIN 64
 
 enum { IN_NONE = 0, IN_TIMED, IN_READY, IN_BLOCKED, IN_ACTIVE };
@@ -43,9 +43,8 @@ struct qent {
     uint64_t not_before;        /* absorbed or own backoff end: a backoff is never shortened */
     unsigned where : 3;         /* IN_* */
     unsigned ready_from : 4;    /* state before READY: decides needs_age */
-    unsigned plex_heap : 1;     /* plex_path was allocated apart (re-mapped) */
     unsigned dirty_manual : 1;  /* a manual event arrived while checking/syncing */
-    char inl[];                 /* plex_path, then arr_path when it differs */
+    char inl[];                 /* the path */
 };
 
 typedef struct qvec {
@@ -65,6 +64,8 @@ struct queue {
     qi_heap timed, ready;
     qvec blocked, active;       /* READY held back; CHECKING/SYNCING (slot in e.heap_idx) */
     qvec scratch;
+    char **interned;            /* queue_intern's strings */
+    size_t n_interned;
     size_t nstate[ENTRY_STATE_COUNT];
     int64_t next_id;
     uint64_t rng;
@@ -77,6 +78,23 @@ static const char *const state_names[ENTRY_STATE_COUNT] = {
 const char *entry_state_name(entry_state s)
 {
     return (unsigned)s < ENTRY_STATE_COUNT ? state_names[s] : "unknown";
+}
+
+static const char *const delivery_names[DELIVERY_STATE_COUNT] = {
+    "pending", "unresolved", "done", "retry", "parked",
+};
+
+const char *delivery_state_name(delivery_state s)
+{
+    return (unsigned)s < DELIVERY_STATE_COUNT ? delivery_names[s] : "unknown";
+}
+
+size_t q_entry_count_deliveries(const q_entry *e, delivery_state s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_deliv; i++)
+        n += e->deliv[i].state == s;
+    return n;
 }
 
 /* ---- small helpers ---- */
@@ -152,10 +170,8 @@ static bool is_above(const char *a, size_t alen, const char *b, size_t blen)
 
 static bool nested(const qent *a, const qent *b)
 {
-    if (a->n.e.section != b->n.e.section)
-        return false;
-    size_t al = strlen(a->n.e.plex_path), bl = strlen(b->n.e.plex_path);
-    return is_above(a->n.e.plex_path, al, b->n.e.plex_path, bl) || is_above(b->n.e.plex_path, bl, a->n.e.plex_path, al);
+    size_t al = strlen(a->n.e.path), bl = strlen(b->n.e.path);
+    return is_above(a->n.e.path, al, b->n.e.path, bl) || is_above(b->n.e.path, bl, a->n.e.path, al);
 }
 
 static void vec_push(qvec *v, qent *x)
@@ -258,9 +274,9 @@ static void index_remove(queue_t *q, qent *x)
     q->nstate[x->n.e.state]--;
 }
 
-static qent *key_find(const queue_t *q, long section, const char *p, size_t len)
+static qent *key_find(const queue_t *q, const char *p, size_t len)
 {
-    return of_node(qi_keys_find(&q->keys, section, p, len));
+    return of_node(qi_keys_find(&q->keys, p, len));
 }
 
 static void collect_one(void *ud, qi_node *n)
@@ -270,54 +286,42 @@ static void collect_one(void *ud, qi_node *n)
         vec_push(&q->scratch, of_node(n));
 }
 
-/* Non-active entries strictly beneath (section, p) into q->scratch; returns how many. */
-static size_t collect_below(queue_t *q, long section, const char *p, size_t len)
+/* Non-active entries strictly beneath p into q->scratch; returns how many. */
+static size_t collect_below(queue_t *q, const char *p, size_t len)
 {
     q->scratch.n = 0;
-    qi_keys_below(&q->keys, section, p, len, collect_one, q);
+    qi_keys_below(&q->keys, p, len, collect_one, q);
     return q->scratch.n;
 }
 
 /* ---- entries ---- */
 
-static qent *ent_alloc(long section, const char *plex, const char *arr)
+static qent *ent_alloc(const char *path)
 {
-    size_t pl = strlen(plex) + 1;
-    bool same = !arr || strcmp(arr, plex) == 0;
-    size_t al = same ? 0 : strlen(arr) + 1;
-    qent *x = xcalloc(1, offsetof(qent, inl) + pl + al); /* the strings right after the fields */
-    memcpy(x->inl, plex, pl);
-    x->n.e.plex_path = x->inl;
-    x->n.e.arr_path = x->inl;
-    if (!same) {
-        memcpy(x->inl + pl, arr, al);
-        x->n.e.arr_path = x->inl + pl;
-    }
-    x->n.e.section = section;
+    size_t pl = strlen(path) + 1;
+    qent *x = xcalloc(1, offsetof(qent, inl) + pl); /* the path right after the fields */
+    memcpy(x->inl, path, pl);
+    x->n.e.path = x->inl;
     return x;
+}
+
+static void deliv_free(q_entry *e)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        free(e->deliv[i].error);
+    free(e->deliv);
+    e->deliv = NULL;
+    e->n_deliv = 0;
 }
 
 static void ent_free(qent *x)
 {
-    if (x->plex_heap)
-        free(x->n.e.plex_path);
     free(x->n.e.files);
+    deliv_free(&x->n.e);
     free(x->n.e.park_reason);
     free(x->n.e.last_error);
     free(x->n.e.hold_reason);
     free(x);
-}
-
-static void ent_set_path(qent *x, const char *p)
-{
-    if (x->plex_heap)
-        free(x->n.e.plex_path);
-    x->plex_heap = 0;
-    x->n.e.plex_path = x->inl;
-    if (strcmp(p, x->inl) != 0) {
-        x->n.e.plex_path = xstrdup(p);
-        x->plex_heap = 1;
-    }
 }
 
 /* next_id only grows and queue_restore moves it past every id it inserts, so it is free. */
@@ -381,6 +385,110 @@ static void files_union(q_entry *e, const char *const *add, size_t n)
         files_set(e, list, k);
 }
 
+/* ---- deliveries ---- */
+
+const char *queue_intern(queue_t *q, const char *s)
+{
+    if (!s)
+        s = "";
+    for (size_t i = 0; i < q->n_interned; i++)
+        if (strcmp(q->interned[i], s) == 0)
+            return q->interned[i];
+    q->interned = xrealloc(q->interned, (q->n_interned + 1) * sizeof *q->interned);
+    return q->interned[q->n_interned++] = xstrdup(s);
+}
+
+static int deliv_find(const q_entry *e, const char *target, const char *library)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (strcmp(e->deliv[i].target, target) == 0 && strcmp(e->deliv[i].library, library) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool has_target(const q_entry *e, const char *target)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (strcmp(e->deliv[i].target, target) == 0)
+            return true;
+    return false;
+}
+
+static bool deliv_any(const q_entry *e, delivery_state s)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (e->deliv[i].state == s)
+            return true;
+    return false;
+}
+
+/* Something to send at the next attempt. */
+static bool deliv_runnable(const q_entry *e)
+{
+    return deliv_any(e, DELIVERY_PENDING) || deliv_any(e, DELIVERY_RETRY);
+}
+
+/* A new event: whatever was delivered in this round is sent again (a file arrived since), and
+ * the rclone step runs again. Parked and unresolved ones wait as they were. */
+static void deliv_renew(q_entry *e)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (e->deliv[i].state == DELIVERY_DONE)
+            e->deliv[i].state = DELIVERY_PENDING;
+    e->rclone_done = false;
+}
+
+/* The entry's deliveries become `nw` (at most QUEUE_MAX_DELIVERIES): one it had keeps its state
+ * and error, one to a target that was unresolved (or a new one) is pending. With keep_old, the
+ * ones `nw` lacks are kept too (an event adds; a re-map replaces). Returns whether anything
+ * changed. */
+static bool deliv_update(queue_t *q, q_entry *e, const q_delivery *nw, size_t n, bool keep_old)
+{
+    q_delivery out[QUEUE_MAX_DELIVERIES];
+    size_t k = 0;
+    bool changed = false, used[QUEUE_MAX_DELIVERIES] = {false};
+    for (size_t i = 0; i < n && k < QUEUE_MAX_DELIVERIES; i++) {
+        const char *lib = nw[i].library ? nw[i].library : "";
+        bool unresolved = nw[i].state == DELIVERY_UNRESOLVED;
+        if (unresolved && keep_old && has_target(e, nw[i].target))
+            continue; /* "no list" never undoes what the entry knows of that target */
+        int at = deliv_find(e, nw[i].target, unresolved ? "" : lib);
+        if (at >= 0 && !used[at]) {
+            /* the same delivery, or a target still unresolved */
+            used[at] = true;
+            out[k++] = e->deliv[at];
+            continue;
+        }
+        changed = true;
+        out[k++] = (q_delivery){.target = queue_intern(q, nw[i].target), .library = queue_intern(q, unresolved ? "" : lib),
+                                .state = unresolved ? DELIVERY_UNRESOLVED : DELIVERY_PENDING};
+    }
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        if (used[i])
+            continue;
+        /* Kept when the event does not name it, unless the target just resolved (its
+         * unresolved placeholder gives way to the libraries found). */
+        bool resolved_now = false;
+        for (size_t j = 0; j < k; j++)
+            if (e->deliv[i].state == DELIVERY_UNRESOLVED && out[j].target == e->deliv[i].target)
+                resolved_now = true;
+        if (keep_old && !resolved_now && k < QUEUE_MAX_DELIVERIES) {
+            out[k++] = e->deliv[i];
+            continue;
+        }
+        changed = true;
+        free(e->deliv[i].error);
+    }
+    free(e->deliv);
+    e->deliv = NULL;
+    if (k) {
+        e->deliv = xmalloc(k * sizeof *out);
+        memcpy(e->deliv, out, k * sizeof *out);
+    }
+    e->n_deliv = k;
+    return changed;
+}
+
 /* ---- timing rules ---- */
 
 static uint64_t debounce_due(const queue_t *q, uint64_t first, uint64_t last)
@@ -389,11 +497,11 @@ static uint64_t debounce_due(const queue_t *q, uint64_t first, uint64_t last)
     return min64(sat_add(last, q->p.delay_ms), sat_add(first, cap));
 }
 
-static uint64_t cooldown_until(const queue_t *q, long section, const char *p)
+static uint64_t cooldown_until(const queue_t *q, const char *p)
 {
     if (!q->p.cooldown_ms || !q->cooled.count)
         return 0;
-    const uint64_t *at = qi_stamps_find(&q->cooled, section, p, strlen(p));
+    const uint64_t *at = qi_stamps_find(&q->cooled, p, strlen(p));
     return at ? sat_add(*at, q->p.cooldown_ms) : 0;
 }
 
@@ -406,7 +514,7 @@ static uint64_t waiting_due(const queue_t *q, const qent *x, uint64_t now)
         d = now;
     } else {
         d = debounce_due(q, x->n.e.first_seen, x->n.e.last_event);
-        d = max64(d, cooldown_until(q, x->n.e.section, x->n.e.plex_path));
+        d = max64(d, cooldown_until(q, x->n.e.path));
     }
     return max64(d, x->not_before);
 }
@@ -468,7 +576,9 @@ static void fold(qent *dst, qent *src)
     d->last_event = max64(d->last_event, s->last_event);
     files_union(d, (const char *const *)s->files, s->n_files);
     d->sources |= s->sources;
+    d->kinds |= s->kinds;
     d->events = sat_addu(d->events, s->events);
+    deliv_renew(d); /* src's events are news to dst's round */
     if (s->attempts > d->attempts)
         d->attempts = s->attempts;
     if (s->manual)
@@ -484,9 +594,10 @@ static void fold(qent *dst, qent *src)
 
 /* src's work joins the CHECKING/SYNCING dst as a dirty re-run. */
 static void fold_dirty(qent *dst, uint64_t first, uint64_t last, const char *const *files, size_t n,
-                       unsigned sources, unsigned events, bool manual)
+                       unsigned sources, unsigned kinds, unsigned events, bool manual)
 {
     q_entry *d = &dst->n.e;
+    d->kinds |= kinds;
     d->dirty_first = d->dirty ? min64(d->dirty_first, first) : first;
     d->dirty = true;
     d->last_event = max64(d->last_event, last);
@@ -497,14 +608,14 @@ static void fold_dirty(qent *dst, uint64_t first, uint64_t last, const char *con
         dst->dirty_manual = 1;
 }
 
-/* Looks at the entries for the ancestors of (section, p) from the top down, and at p itself
- * when self: *outer = the topmost one not CHECKING/SYNCING, *act = a CHECKING/SYNCING one. */
-static void scan_up(const queue_t *q, long section, const char *p, size_t len, bool self, qent **outer, qent **act)
+/* Looks at the entries for the ancestors of p from the top down, and at p itself when self:
+ * *outer = the topmost one not CHECKING/SYNCING, *act = a CHECKING/SYNCING one. */
+static void scan_up(const queue_t *q, const char *p, size_t len, bool self, qent **outer, qent **act)
 {
     qi_up w;
     qi_node *n;
     *outer = *act = NULL;
-    qi_up_init(&w, &q->keys, section, p, len, self);
+    qi_up_init(&w, &q->keys, p, len, self);
     while ((n = qi_up_next(&w))) {
         if (is_active(n->e.state)) {
             *act = of_node(n);
@@ -558,7 +669,7 @@ static void unblock(queue_t *q)
 static qent *settle(queue_t *q, qent *x, uint64_t now)
 {
     qent *anc, *act;
-    scan_up(q, x->n.e.section, x->n.e.plex_path, strlen(x->n.e.plex_path), false, &anc, &act);
+    scan_up(q, x->n.e.path, strlen(x->n.e.path), false, &anc, &act);
     if (!anc) {
         emit(q, x, QCHANGE_PUT);
         return x;
@@ -599,6 +710,9 @@ void queue_free(queue_t *q)
     qi_stamps_free(&q->cooled);
     qi_heap_free(&q->timed);
     qi_heap_free(&q->ready);
+    for (size_t i = 0; i < q->n_interned; i++)
+        free(q->interned[i]);
+    free(q->interned);
     free(q->scratch.v);
     free(q->blocked.v);
     free(q->active.v);
@@ -617,7 +731,7 @@ void queue_set_params(queue_t *q, const queue_params *p)
     for (size_t i = 0; i < q->scratch.n; i++) {
         qent *x = q->scratch.v[i];
         uint64_t d = debounce_due(q, x->n.e.first_seen, x->n.e.last_event);
-        d = max64(max64(d, cooldown_until(q, x->n.e.section, x->n.e.plex_path)), x->not_before);
+        d = max64(max64(d, cooldown_until(q, x->n.e.path)), x->not_before);
         if (d == x->n.e.due)
             continue;
         x->n.e.due = d;
@@ -633,6 +747,23 @@ void queue_set_next_id(queue_t *q, int64_t next_id)
         q->next_id = next_id;
 }
 
+/* An entry with nothing to send waits, untimed, for a library list; one that has something
+ * again waits its window. */
+static void settle_unresolved(queue_t *q, qent *x, uint64_t now)
+{
+    entry_state s = x->n.e.state;
+    if (s == ENTRY_UNRESOLVED && deliv_runnable(&x->n.e)) {
+        unplace(q, x);
+        set_state(q, x, ENTRY_WAITING);
+        x->n.e.due = waiting_due(q, x, now);
+        place(q, x);
+    } else if (is_timed(s) && !deliv_runnable(&x->n.e) && deliv_any(&x->n.e, DELIVERY_UNRESOLVED)) {
+        unplace(q, x);
+        set_state(q, x, ENTRY_UNRESOLVED);
+        place(q, x);
+    }
+}
+
 static void merge_event(queue_t *q, qent *x, const q_event *ev, uint64_t now)
 {
     q_entry *e = &x->n.e;
@@ -640,7 +771,12 @@ static void merge_event(queue_t *q, qent *x, const q_event *ev, uint64_t now)
     e->last_event = max64(e->last_event, ev->at);
     files_union(e, ev->files, ev->n_files);
     e->sources |= ev->source_bit;
+    e->kinds |= ev->kinds;
     e->events = sat_addu(e->events, 1);
+    deliv_renew(e);
+    /* The folder's own deliveries may know more than the entry's (a list read meanwhile). */
+    if (strcmp(e->path, ev->path) == 0)
+        deliv_update(q, e, ev->deliv, ev->n_deliv, true);
     if (ev->manual)
         e->manual = true;
     if (e->state == ENTRY_WAITING) {
@@ -650,16 +786,17 @@ static void merge_event(queue_t *q, qent *x, const q_event *ev, uint64_t now)
         e->due = max64(now, x->not_before);
     }
     reschedule(q, x);
+    settle_unresolved(q, x, now);
 }
 
 int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
 {
-    if (!ev || !ev->plex_path || !ev->plex_path[0])
+    if (!ev || !ev->path || !ev->path[0])
         return -EINVAL;
-    const char *p = ev->plex_path;
+    const char *p = ev->path;
     size_t len = strlen(p);
     qent *outer, *act;
-    scan_up(q, ev->section, p, len, true, &outer, &act);
+    scan_up(q, p, len, true, &outer, &act);
     if (outer) {
         merge_event(q, outer, ev, now);
         emit(q, outer, QCHANGE_PUT);
@@ -668,26 +805,28 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
         return 0;
     }
     if (act) {
-        fold_dirty(act, ev->at, ev->at, ev->files, ev->n_files, ev->source_bit, 1, ev->manual);
+        fold_dirty(act, ev->at, ev->at, ev->files, ev->n_files, ev->source_bit, ev->kinds, 1, ev->manual);
         emit(q, act, QCHANGE_PUT);
         if (res)
             *res = (q_add_result){.kind = QADD_DIRTY, .entry = &act->n.e};
         return 0;
     }
 
-    size_t nabs = collect_below(q, ev->section, p, len);
+    size_t nabs = collect_below(q, p, len);
     if (q->p.max_pending > 0 && qi_keys_count(&q->keys) + 1 > (size_t)q->p.max_pending + nabs) {
         q->scratch.n = 0;
         return -ENOSPC;
     }
-    qent *x = ent_alloc(ev->section, p, ev->arr_path);
+    qent *x = ent_alloc(p);
     x->n.e.id = take_id(q);
     x->n.e.first_seen = x->n.e.last_event = ev->at;
     x->n.e.sources = ev->source_bit;
+    x->n.e.kinds = ev->kinds;
     x->n.e.events = 1;
     x->n.e.manual = ev->manual;
     files_union(&x->n.e, ev->files, ev->n_files);
-    x->n.e.state = ev->section == QUEUE_SECTION_UNRESOLVED ? ENTRY_UNRESOLVED : ENTRY_WAITING;
+    deliv_update(q, &x->n.e, ev->deliv, ev->n_deliv, false);
+    x->n.e.state = deliv_runnable(&x->n.e) ? ENTRY_WAITING : ENTRY_UNRESOLVED;
     qi_ids_insert(&q->ids, &x->n);
     /* Absorbed entries give up their state: a parked one's request is renewed by this event, so
      * the new entry waits like any other and carries no park reason (the error comes back by
@@ -760,7 +899,7 @@ q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age)
         entry_state from = c->n.e.state == ENTRY_READY ? (entry_state)c->ready_from : c->n.e.state;
         unplace(q, c);
         /* Only a restore can leave pending entries nested; one scan of c covers them. */
-        collect_below(q, c->n.e.section, c->n.e.plex_path, strlen(c->n.e.plex_path));
+        collect_below(q, c->n.e.path, strlen(c->n.e.path));
         absorb_scratch(q, c);
         /* dirty means "an event arrived since this run started"; the run starting now includes
          * every event so far. */
@@ -830,50 +969,122 @@ void queue_sync_started(queue_t *q, q_entry *e, uint64_t now)
     emit(q, x, QCHANGE_PUT);
 }
 
-q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now)
+void queue_delivery_set(queue_t *q, q_entry *e, size_t i, delivery_state st, const char *error)
+{
+    qent *x = of_entry(e);
+    assert(x && is_active(x->n.e.state) && i < x->n.e.n_deliv);
+    q_delivery *d = &x->n.e.deliv[i];
+    d->state = st;
+    free(d->error);
+    d->error = st == DELIVERY_DONE || !error ? NULL : xstrdup(error);
+    emit(q, x, QCHANGE_PUT);
+}
+
+void queue_rclone_done(queue_t *q, q_entry *e)
 {
     qent *x = of_entry(e);
     assert(x && is_active(x->n.e.state));
-    switch (o) {
-    case SYNC_OK: {
-        queue_note_success(q, x->n.e.section, x->n.e.plex_path, now);
-        if (!x->n.e.dirty) {
-            ent_remove(q, x);
-            unblock(q);
-            return NULL;
-        }
-        /* Start over for the events that came during the run. */
-        x->n.e.first_seen = x->n.e.dirty_first;
-        x->n.e.attempts = 0;
-        x->n.e.manual = x->dirty_manual;
-        x->n.e.dirty = false;
-        x->n.e.dirty_first = 0;
-        x->dirty_manual = 0;
-        x->not_before = 0;
-        free(x->n.e.last_error);
-        x->n.e.last_error = NULL;
-        free(x->n.e.park_reason);
-        x->n.e.park_reason = NULL;
-        uint64_t d = waiting_due(q, x, now);
-        if (!x->n.e.manual)
-            d = max64(d, sat_add(now, q->p.cooldown_ms));
-        return leave_active(q, x, ENTRY_WAITING, d, now);
+    x->n.e.rclone_done = true;
+    emit(q, x, QCHANGE_PUT);
+}
+
+void queue_set_round(queue_t *q, q_entry *e, int64_t round_id)
+{
+    qent *x = of_entry(e);
+    assert(x && is_active(x->n.e.state));
+    x->n.e.round_id = round_id;
+    emit(q, x, QCHANGE_PUT);
+}
+
+/* The first parked delivery's error: what the person has to fix. */
+static const char *parked_reason(const q_entry *e)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (e->deliv[i].state == DELIVERY_PARKED)
+            return e->deliv[i].error ? e->deliv[i].error : "a media server refused the scan";
+    return "parked";
+}
+
+/* The dirty re-run: a new round for the events that came during the last one. */
+static q_entry *start_over(queue_t *q, qent *x, uint64_t now)
+{
+    q_entry *e = &x->n.e;
+    e->first_seen = e->dirty_first;
+    e->attempts = 0;
+    e->manual = x->dirty_manual;
+    e->dirty = false;
+    e->dirty_first = 0;
+    e->round_id = 0;
+    x->dirty_manual = 0;
+    x->not_before = 0;
+    deliv_renew(e);
+    free(e->last_error);
+    e->last_error = NULL;
+    free(e->park_reason);
+    e->park_reason = NULL;
+    uint64_t d = waiting_due(q, x, now);
+    if (!e->manual)
+        d = max64(d, sat_add(now, q->p.cooldown_ms));
+    if (!deliv_runnable(e) && deliv_any(e, DELIVERY_PARKED)) {
+        replace_str(&e->park_reason, parked_reason(e));
+        return leave_active(q, x, ENTRY_PARKED, d, now);
     }
+    return leave_active(q, x, deliv_runnable(e) ? ENTRY_WAITING : ENTRY_UNRESOLVED, d, now);
+}
+
+/* An attempt without a transient failure: the deliveries say whether the round is over. */
+static q_entry *attempt_ok(queue_t *q, qent *x, uint64_t now, bool *round_over)
+{
+    q_entry *e = &x->n.e;
+    if (deliv_runnable(e)) /* a step left work undone without saying why: try again */
+        return leave_active(q, x, ENTRY_RETRY, sat_add(now, backoff(q, sat_addu(e->attempts, 1))), now);
+    if (deliv_any(e, DELIVERY_UNRESOLVED))
+        return leave_active(q, x, ENTRY_UNRESOLVED, e->due, now);
+    *round_over = true;
+    if (deliv_any(e, DELIVERY_PARKED) && !e->dirty) {
+        replace_str(&e->park_reason, parked_reason(e));
+        return leave_active(q, x, ENTRY_PARKED, e->due, now);
+    }
+    queue_note_success(q, e->path, now);
+    if (e->dirty)
+        return start_over(q, x, now);
+    ent_remove(q, x);
+    unblock(q);
+    return NULL;
+}
+
+q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now,
+                         bool *round_over)
+{
+    qent *x = of_entry(e);
+    assert(x && is_active(x->n.e.state));
+    bool over = false;
+    q_entry *next;
+    switch (o) {
+    case SYNC_OK:
+        next = attempt_ok(q, x, now, &over);
+        break;
     case SYNC_TRANSIENT: {
         if (error)
             replace_str(&x->n.e.last_error, error);
         x->n.e.attempts = sat_addu(x->n.e.attempts, 1);
         uint64_t d = sat_add(now, backoff(q, x->n.e.attempts));
         x->not_before = d;
-        return leave_active(q, x, ENTRY_RETRY, d, now);
+        next = leave_active(q, x, ENTRY_RETRY, d, now);
+        break;
     }
     case SYNC_PARKED:
     default:
         if (error)
             replace_str(&x->n.e.last_error, error);
         replace_str(&x->n.e.park_reason, error ? error : "parked");
-        return leave_active(q, x, ENTRY_PARKED, x->n.e.due, now);
+        over = true;
+        next = leave_active(q, x, ENTRY_PARKED, x->n.e.due, now);
+        break;
     }
+    if (round_over)
+        *round_over = over;
+    return next;
 }
 
 typedef struct pick {
@@ -905,11 +1116,24 @@ static bool is_idle(entry_state s)
     return !is_active(s);
 }
 
-int queue_unpark(queue_t *q, q_entry *e, uint64_t now)
+static bool unpark_deliveries(q_entry *e, const char *target)
 {
-    qent *x = of_entry(e);
-    if (!x || x->n.e.state != ENTRY_PARKED)
-        return 0;
+    bool any = false;
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        q_delivery *d = &e->deliv[i];
+        if (d->state != DELIVERY_PARKED || (target && strcmp(d->target, target) != 0))
+            continue;
+        d->state = DELIVERY_PENDING;
+        free(d->error);
+        d->error = NULL;
+        any = true;
+    }
+    return any;
+}
+
+/* A PARKED entry with something to send again waits for nothing: it runs now. */
+static void wake_parked(queue_t *q, qent *x, uint64_t now)
+{
     unplace(q, x);
     set_state(q, x, ENTRY_WAITING);
     free(x->n.e.park_reason);
@@ -917,6 +1141,15 @@ int queue_unpark(queue_t *q, q_entry *e, uint64_t now)
     x->n.e.due = now;
     x->not_before = 0;
     place(q, x);
+}
+
+int queue_unpark(queue_t *q, q_entry *e, uint64_t now)
+{
+    qent *x = of_entry(e);
+    if (!x || x->n.e.state != ENTRY_PARKED)
+        return 0;
+    unpark_deliveries(&x->n.e, NULL);
+    wake_parked(q, x, now);
     emit(q, x, QCHANGE_PUT);
     return 1;
 }
@@ -934,45 +1167,41 @@ int queue_unpark_all(queue_t *q, uint64_t now)
     return n;
 }
 
-/* ---- remap ---- */
-
-/* Applies one mapping to a detached entry; true when its key or state changed. */
-static bool retarget(queue_t *q, qent *x, const q_mapping *m, uint64_t now)
+int queue_unpark_target(queue_t *q, const char *target, uint64_t now)
 {
-    if (!m->plex_path || !m->plex_path[0])
-        return false;
-    /* "No library list yet" never undoes a resolution the entry already has. */
-    if (m->section == QUEUE_SECTION_UNRESOLVED && x->n.e.section != QUEUE_SECTION_UNRESOLVED)
-        return false;
-    bool changed = false;
-    if (m->section != x->n.e.section || strcmp(m->plex_path, x->n.e.plex_path) != 0) {
-        x->n.e.section = m->section;
-        ent_set_path(x, m->plex_path);
-        changed = true;
+    qvec idle = {0};
+    collect_keyed(q, &idle, is_idle);
+    int n = 0;
+    for (size_t i = 0; i < idle.n; i++) {
+        qent *x = idle.v[i];
+        if (!unpark_deliveries(&x->n.e, target))
+            continue;
+        if (x->n.e.state == ENTRY_PARKED && !deliv_any(&x->n.e, DELIVERY_PARKED))
+            wake_parked(q, x, now);
+        emit(q, x, QCHANGE_PUT);
+        n++;
     }
-    if (x->n.e.section != QUEUE_SECTION_UNRESOLVED && x->n.e.state == ENTRY_UNRESOLVED) {
-        x->n.e.state = ENTRY_WAITING;
-        x->n.e.due = waiting_due(q, x, now);
-        changed = true;
-    }
-    return changed;
+    free(idle.v);
+    return n;
 }
 
-/* Puts a detached entry back under its (maybe new) key with the merge and absorb rules.
- * Returns true when anything changed (and was emitted). */
+/* ---- remap ---- */
+
+/* Puts a detached entry back under its key with the merge and absorb rules (an entry that
+ * came meanwhile may now hold it). Returns true when anything changed (and was emitted). */
 static bool relink(queue_t *q, qent *x, uint64_t now, bool changed)
 {
-    const char *p = x->n.e.plex_path;
+    const char *p = x->n.e.path;
     size_t len = strlen(p);
     qent *outer, *act;
-    scan_up(q, x->n.e.section, p, len, true, &outer, &act);
+    scan_up(q, p, len, true, &outer, &act);
     if (outer || act) {
         if (outer) {
             fold(outer, x);
             refresh_due(q, outer, now);
         } else {
             fold_dirty(act, x->n.e.first_seen, x->n.e.last_event, (const char *const *)x->n.e.files, x->n.e.n_files,
-                       x->n.e.sources, x->n.e.events, x->n.e.manual);
+                       x->n.e.sources, x->n.e.kinds, x->n.e.events, x->n.e.manual);
         }
         emit(q, x, QCHANGE_DEL);
         qi_ids_remove(&q->ids, &x->n);
@@ -980,7 +1209,7 @@ static bool relink(queue_t *q, qent *x, uint64_t now, bool changed)
         emit(q, outer ? outer : act, QCHANGE_PUT);
         return true;
     }
-    collect_below(q, x->n.e.section, p, len);
+    collect_below(q, p, len);
     if (absorb_scratch(q, x)) {
         refresh_due(q, x, now);
         changed = true;
@@ -992,70 +1221,28 @@ static bool relink(queue_t *q, qent *x, uint64_t now, bool changed)
     return changed;
 }
 
-static qent *ent_clone(queue_t *q, const qent *src)
+/* New deliveries for a detached entry; true when they changed (and its state with them). */
+static bool retarget(queue_t *q, qent *x, const q_delivery *nw, size_t n, uint64_t now)
 {
-    qent *c = ent_alloc(src->n.e.section, src->n.e.plex_path, src->n.e.arr_path);
-    char *plex = c->n.e.plex_path, *arr = c->n.e.arr_path;
-    c->n.e = src->n.e;
-    c->n.e.plex_path = plex;
-    c->n.e.arr_path = arr;
-    c->n.e.hnext = NULL;
-    c->n.e.files = NULL;
-    c->n.e.n_files = 0;
-    files_set(&c->n.e, (const char *const *)src->n.e.files, src->n.e.n_files);
-    c->n.e.park_reason = xstrdup(src->n.e.park_reason);
-    c->n.e.last_error = xstrdup(src->n.e.last_error);
-    c->n.e.hold_reason = xstrdup(src->n.e.hold_reason);
-    c->not_before = src->not_before;
-    c->ready_from = src->ready_from;
-    c->n.e.id = take_id(q);
-    qi_ids_insert(&q->ids, &c->n);
-    return c;
-}
-
-/* The mappings that apply to x: a path, not "unresolved" for a resolved entry, no repeats. */
-static size_t usable_mappings(const qent *x, const q_mapping *out, size_t n, const q_mapping **use)
-{
-    size_t k = 0;
-    for (size_t j = 0; j < n; j++) {
-        const q_mapping *m = &out[j];
-        if (!m->plex_path || !m->plex_path[0])
-            continue;
-        if (m->section == QUEUE_SECTION_UNRESOLVED && x->n.e.section != QUEUE_SECTION_UNRESOLVED)
-            continue;
-        bool dup = false;
-        for (size_t i = 0; i < k && !dup; i++)
-            dup = use[i]->section == m->section && strcmp(use[i]->plex_path, m->plex_path) == 0;
-        if (!dup)
-            use[k++] = m;
+    q_entry *e = &x->n.e;
+    bool was_parked_deliv = e->state == ENTRY_PARKED && deliv_any(e, DELIVERY_PARKED);
+    if (!deliv_update(q, e, nw, n, false))
+        return false;
+    bool runnable = deliv_runnable(e), unresolved = deliv_any(e, DELIVERY_UNRESOLVED);
+    if (e->state == ENTRY_UNRESOLVED && (runnable || !unresolved)) {
+        /* something to send waits its window; nothing left to send ends the round at once */
+        e->state = ENTRY_WAITING;
+        e->due = runnable ? waiting_due(q, x, now) : now;
+    } else if (was_parked_deliv && !deliv_any(e, DELIVERY_PARKED)) {
+        /* the deliveries it was parked for are gone (a target removed): the rest goes on */
+        e->state = ENTRY_WAITING;
+        e->due = now;
+        free(e->park_reason);
+        e->park_reason = NULL;
+    } else if (is_timed(e->state) && !runnable && unresolved) {
+        e->state = ENTRY_UNRESOLVED;
     }
-    return k;
-}
-
-/* Re-maps one detached entry; returns the number of entries changed. An entry whose key is
- * still among its mappings stays as it is and is not split again: its split happened when it
- * was first mapped, and the siblings may have synced already. */
-static int remap_one(queue_t *q, qent *x, const q_mapping *out, size_t n, uint64_t now)
-{
-    const q_mapping *use[REMAP_MAX];
-    size_t k = usable_mappings(x, out, n, use);
-    bool keep = k == 0;
-    for (size_t j = 0; j < k && !keep; j++)
-        keep = use[j]->section == x->n.e.section && strcmp(use[j]->plex_path, x->n.e.plex_path) == 0;
-    if (keep)
-        return relink(q, x, now, false) ? 1 : 0;
-    /* Clone before x is put back: x may merge away. */
-    qent *clones[REMAP_MAX];
-    for (size_t j = 1; j < k; j++) {
-        clones[j] = ent_clone(q, x);
-        retarget(q, clones[j], use[j], now);
-    }
-    int changed = relink(q, x, now, retarget(q, x, use[0], now)) ? 1 : 0;
-    for (size_t j = 1; j < k; j++) {
-        relink(q, clones[j], now, true);
-        changed++;
-    }
-    return changed;
+    return true;
 }
 
 int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now)
@@ -1068,27 +1255,23 @@ int queue_remap(queue_t *q, queue_map_fn fn, void *ud, uint64_t now)
         unplace(q, work.v[i]);
     }
     int changed = 0;
+    q_delivery out[QUEUE_MAX_DELIVERIES];
     for (size_t i = 0; i < work.n; i++) {
         qent *x = work.v[i];
-        q_mapping out[REMAP_MAX];
         size_t n = 0;
-        memset(out, 0, sizeof out);
-        int rc = fn(ud, x->n.e.arr_path, out, REMAP_MAX, &n);
-        if (n > REMAP_MAX)
-            n = REMAP_MAX;
-        if (rc < 0) {
-            if (relink(q, x, now, false)) /* unchanged, but another entry may have moved onto it */
-                changed++;
-        } else if (n == 0) {
+        int rc = fn(ud, x->n.e.path, out, QUEUE_MAX_DELIVERIES, &n);
+        if (n > QUEUE_MAX_DELIVERIES)
+            n = QUEUE_MAX_DELIVERIES;
+        if (rc == 1) {
             emit(q, x, QCHANGE_DEL);
             qi_ids_remove(&q->ids, &x->n);
             ent_free(x);
             changed++;
-        } else {
-            changed += remap_one(q, x, out, n, now);
+            continue;
         }
-        for (size_t j = 0; j < REMAP_MAX; j++)
-            free(out[j].plex_path);
+        bool moved = rc == 0 && retarget(q, x, out, n, now);
+        if (relink(q, x, now, moved) || moved)
+            changed++;
     }
     free(work.v);
     return changed;
@@ -1102,20 +1285,20 @@ static bool cooled_down(void *ud, uint64_t at)
     return sat_add(at, q->p.cooldown_ms) <= q->cnow;
 }
 
-void queue_note_success(queue_t *q, long section, const char *plex_path, uint64_t at)
+void queue_note_success(queue_t *q, const char *path, uint64_t at)
 {
-    if (!plex_path || !q->p.cooldown_ms)
+    if (!path || !q->p.cooldown_ms)
         return; /* nothing to remember: no cooldown */
     q->cnow = max64(q->cnow, at);
-    size_t len = strlen(plex_path);
-    uint64_t *last = qi_stamps_find(&q->cooled, section, plex_path, len);
+    size_t len = strlen(path);
+    uint64_t *last = qi_stamps_find(&q->cooled, path, len);
     if (last) {
         *last = max64(*last, at);
         return;
     }
     if (sat_add(at, q->p.cooldown_ms) <= q->cnow)
         return; /* already over */
-    qi_stamps_add(&q->cooled, section, plex_path, len, at);
+    qi_stamps_add(&q->cooled, path, len, at);
     /* Records older than the cooldown no longer matter; sweeping when the count doubles keeps
      * memory bounded by the successes of one cooldown window, at O(1) amortized. */
     if (q->cooled.count > q->csweep) {
@@ -1128,12 +1311,12 @@ void queue_note_success(queue_t *q, long section, const char *plex_path, uint64_
 
 int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
 {
-    if (!e || !e->plex_path || !e->plex_path[0])
+    if (!e || !e->path || !e->path[0])
         return -EINVAL;
-    size_t len = strlen(e->plex_path);
-    if (key_find(q, e->section, e->plex_path, len) || (e->id > 0 && qi_ids_find(&q->ids, e->id)))
+    size_t len = strlen(e->path);
+    if (key_find(q, e->path, len) || (e->id > 0 && qi_ids_find(&q->ids, e->id)))
         return -EEXIST;
-    qent *x = ent_alloc(e->section, e->plex_path, e->arr_path);
+    qent *x = ent_alloc(e->path);
     x->n.e.id = e->id > 0 ? e->id : take_id(q);
     x->n.e.first_seen = e->first_seen;
     x->n.e.last_event = e->last_event;
@@ -1145,14 +1328,25 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
     x->n.e.manual = e->manual;
     files_set(&x->n.e, (const char *const *)e->files, e->files ? e->n_files : 0);
     x->n.e.sources = e->sources;
+    x->n.e.kinds = e->kinds;
     x->n.e.events = e->events;
+    x->n.e.rclone_done = e->rclone_done;
+    x->n.e.round_id = e->round_id;
+    deliv_update(q, &x->n.e, e->deliv, e->n_deliv, false);
+    for (size_t i = 0; i < x->n.e.n_deliv && i < e->n_deliv; i++) {
+        x->n.e.deliv[i].state = (unsigned)e->deliv[i].state < DELIVERY_STATE_COUNT ? e->deliv[i].state : DELIVERY_PENDING;
+        x->n.e.deliv[i].error = xstrdup(e->deliv[i].error);
+    }
     x->n.e.park_reason = xstrdup(e->park_reason);
     x->n.e.last_error = xstrdup(e->last_error);
     x->n.e.hold_reason = xstrdup(e->hold_reason);
 
     entry_state s = x->n.e.state;
-    if (x->n.e.section == QUEUE_SECTION_UNRESOLVED)
+    bool runnable = deliv_runnable(&x->n.e);
+    if (!runnable && deliv_any(&x->n.e, DELIVERY_UNRESOLVED) && s != ENTRY_PARKED)
         s = ENTRY_UNRESOLVED;
+    else if (x->n.e.n_deliv == 0 && s != ENTRY_PARKED)
+        s = ENTRY_UNRESOLVED; /* not mapped yet (a row from an older version): the owner re-maps it */
     else if (s == ENTRY_UNRESOLVED)
         s = ENTRY_WAITING;
     /* Interrupted work runs again at once. A SYNCING entry had passed its age check; a CHECKING
@@ -1177,11 +1371,11 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
 
 /* ---- lookups ---- */
 
-q_entry *queue_find(const queue_t *q, long section, const char *plex_path)
+q_entry *queue_find(const queue_t *q, const char *path)
 {
-    if (!plex_path)
+    if (!path)
         return NULL;
-    qent *x = key_find(q, section, plex_path, strlen(plex_path));
+    qent *x = key_find(q, path, strlen(path));
     return x ? &x->n.e : NULL;
 }
 
@@ -1220,10 +1414,10 @@ void queue_shift_time(queue_t *q, int64_t delta)
     q->cnow = qi_time_shifted(q->cnow, delta);
 }
 
-bool queue_takes_without_growing(const queue_t *q, long section, const char *plex_path)
+bool queue_takes_without_growing(const queue_t *q, const char *path)
 {
     qent *outer, *act;
-    scan_up(q, section, plex_path, strlen(plex_path), true, &outer, &act);
+    scan_up(q, path, strlen(path), true, &outer, &act);
     return outer || act;
 }
 

@@ -1,8 +1,7 @@
 /* queue_index.c: the queue's index structures (queue_index.h): chained hash tables by key, by
  * id and for stamps, the folder tree, and the due-time heap. No scheduling rule lives here.
  *
- * Hashes: FNV-1a (util.h's hash_bytes) over the section, then the path bytes. It runs left to
- * right, so one pass over a path gives the hash of every ancestor prefix on the way (qi_up). */
+ * Hashes: FNV-1a (util.h's hash_bytes) over the path bytes. It runs left to right, so one pass over a path gives the hash of every ancestor prefix on the way (qi_up). */
 #include "queue_index.h"
 
 #include <stdlib.h>
@@ -17,7 +16,6 @@ struct qi_dir {
     list_node sib;              /* in the parent's kids */
     list_node kids;             /* subfolders with a node (their sib) */
     list_node entries;          /* entries whose parent folder is this one (qi_node.sib) */
-    long section;
     uint32_t hash;
     uint32_t below;             /* keyed entries strictly beneath */
     uint32_t len;               /* paths are at most a few KiB */
@@ -26,23 +24,12 @@ struct qi_dir {
 
 struct qi_stamp {
     qi_stamp *next;
-    long section;
     uint64_t at;
     uint32_t hash;
     char key[];
 };
 
 /* ---- hashing ---- */
-
-/* The section's bytes, least significant first (the same on every host), start the hash. */
-static uint64_t h_seed(long section)
-{
-    uint64_t v = (uint64_t)section;
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    return hash_bytes(HASH_INIT, b, sizeof b);
-}
 
 static uint32_t h_fin(uint64_t h)
 {
@@ -52,9 +39,9 @@ static uint32_t h_fin(uint64_t h)
     return (uint32_t)h;
 }
 
-uint32_t qi_key_hash(long section, const char *p, size_t len)
+uint32_t qi_key_hash(const char *p, size_t len)
 {
-    return h_fin(hash_bytes(h_seed(section), p, len));
+    return h_fin(hash_bytes(HASH_INIT, p, len));
 }
 
 static uint32_t id_hash(int64_t id)
@@ -113,35 +100,34 @@ static bool up_step(qi_up *w, size_t *L, uint32_t *h)
     return true;
 }
 
-void qi_up_init(qi_up *w, const qi_keys *k, long section, const char *p, size_t len, bool self)
+void qi_up_init(qi_up *w, const qi_keys *k, const char *p, size_t len, bool self)
 {
     w->k = k;
-    w->section = section;
-    w->p = p;
+        w->p = p;
     w->len = len;
     w->at = 0;
-    w->st = h_seed(section);
+    w->st = HASH_INIT;
     w->done = len == 0;
     w->self = self;
 }
 
 /* ---- key table ---- */
 
-static qi_node *kt_find(const qi_keys *k, long section, const char *p, size_t len, uint32_t h)
+static qi_node *kt_find(const qi_keys *k, const char *p, size_t len, uint32_t h)
 {
     if (!k->nkb)
         return NULL;
     for (q_entry *e = k->kb[h & (k->nkb - 1)]; e; e = e->hnext) {
         qi_node *x = container_of(e, qi_node, e);
-        if (x->khash == h && e->section == section && strncmp(e->plex_path, p, len) == 0 && e->plex_path[len] == '\0')
+        if (x->khash == h && strncmp(e->path, p, len) == 0 && e->path[len] == '\0')
             return x;
     }
     return NULL;
 }
 
-qi_node *qi_keys_find(const qi_keys *k, long section, const char *p, size_t len)
+qi_node *qi_keys_find(const qi_keys *k, const char *p, size_t len)
 {
-    return kt_find(k, section, p, len, qi_key_hash(section, p, len));
+    return kt_find(k, p, len, qi_key_hash(p, len));
 }
 
 size_t qi_keys_count(const qi_keys *k)
@@ -163,7 +149,7 @@ qi_node *qi_up_next(qi_up *w)
     while (up_step(w, &L, &h)) {
         if (L == w->len && !w->self)
             return NULL;
-        qi_node *x = kt_find(w->k, w->section, w->p, L, h);
+        qi_node *x = kt_find(w->k, w->p, L, h);
         if (x)
             return x;
     }
@@ -172,24 +158,23 @@ qi_node *qi_up_next(qi_up *w)
 
 /* ---- folder tree ---- */
 
-static qi_dir *dt_find(const qi_keys *k, long section, const char *p, size_t len, uint32_t h)
+static qi_dir *dt_find(const qi_keys *k, const char *p, size_t len, uint32_t h)
 {
     if (!k->ndb)
         return NULL;
     for (qi_dir *n = k->db[h & (k->ndb - 1)]; n; n = n->hnext)
-        if (n->hash == h && n->section == section && n->len == len && memcmp(n->key, p, len) == 0)
+        if (n->hash == h && n->len == len && memcmp(n->key, p, len) == 0)
             return n;
     return NULL;
 }
 
-static qi_dir *dt_make(qi_keys *k, qi_dir *parent, long section, const char *p, size_t len, uint32_t h)
+static qi_dir *dt_make(qi_keys *k, qi_dir *parent, const char *p, size_t len, uint32_t h)
 {
     TABLE_GROW(k->db, k->ndb, k->ndn, qi_dir, hnext, ITEM_HASH);
     /* The key right after the last field, not after sizeof's padding: 100,000 folders are
      * 100,000 nodes, and 16 bytes less each moves them into a smaller malloc size class. */
     qi_dir *n = xcalloc(1, offsetof(qi_dir, key) + len + 1);
-    n->section = section;
-    n->hash = h;
+        n->hash = h;
     n->len = (uint32_t)len;
     memcpy(n->key, p, len);
     n->parent = parent;
@@ -219,16 +204,16 @@ static void dt_drop(qi_keys *k, qi_dir *n)
 /* Counts x in every folder above it, making the nodes that are missing. */
 static void tree_add(qi_keys *k, qi_node *x)
 {
-    const char *p = x->e.plex_path;
+    const char *p = x->e.path;
     size_t len = strlen(p), L;
     uint32_t h;
     qi_up w;
     qi_dir *parent = NULL;
-    qi_up_init(&w, k, x->e.section, p, len, true);
+    qi_up_init(&w, k, p, len, true);
     while (up_step(&w, &L, &h) && L < len) {
-        qi_dir *n = dt_find(k, x->e.section, p, L, h);
+        qi_dir *n = dt_find(k, p, L, h);
         if (!n)
-            n = dt_make(k, parent, x->e.section, p, L, h);
+            n = dt_make(k, parent, p, L, h);
         n->below++;
         parent = n;
     }
@@ -239,18 +224,18 @@ static void tree_add(qi_keys *k, qi_node *x)
 
 static void tree_remove(qi_keys *k, qi_node *x)
 {
-    const char *p = x->e.plex_path;
+    const char *p = x->e.path;
     size_t len = strlen(p), L, plen = 0;
     uint32_t h, ph = 0;
     qi_up w;
-    qi_up_init(&w, k, x->e.section, p, len, true);
+    qi_up_init(&w, k, p, len, true);
     while (up_step(&w, &L, &h) && L < len) {
         plen = L;
         ph = h;
     }
     if (!plen)
         return; /* a top-level path: no parent folder node */
-    qi_dir *n = dt_find(k, x->e.section, p, plen, ph);
+    qi_dir *n = dt_find(k, p, plen, ph);
     list_del(&x->sib);
     while (n) {
         qi_dir *up = n->parent;
@@ -262,10 +247,10 @@ static void tree_remove(qi_keys *k, qi_node *x)
 
 /* Lists are appended to, so newest first means from the tail: a node's older sibling is the
  * one before it. */
-void qi_keys_below(const qi_keys *k, long section, const char *p, size_t len,
+void qi_keys_below(const qi_keys *k, const char *p, size_t len,
                    void (*fn)(void *ud, qi_node *x), void *ud)
 {
-    qi_dir *top = dt_find(k, section, p, len, qi_key_hash(section, p, len));
+    qi_dir *top = dt_find(k, p, len, qi_key_hash(p, len));
     qi_dir *n = top;
     while (n) {
         for (list_node *l = n->entries.prev; l != &n->entries; l = l->prev)
@@ -285,7 +270,7 @@ void qi_keys_below(const qi_keys *k, long section, const char *p, size_t len,
 void qi_keys_insert(qi_keys *k, qi_node *x)
 {
     TABLE_GROW(k->kb, k->nkb, k->count, q_entry, hnext, ENTRY_KHASH);
-    x->khash = qi_key_hash(x->e.section, x->e.plex_path, strlen(x->e.plex_path));
+    x->khash = qi_key_hash(x->e.path, strlen(x->e.path));
     size_t b = x->khash & (k->nkb - 1);
     x->e.hnext = k->kb[b];
     k->kb[b] = &x->e;
@@ -443,29 +428,28 @@ void qi_heap_free(qi_heap *h)
 
 /* ---- stamps ---- */
 
-static qi_stamp *stamp_find(const qi_stamps *t, long section, const char *p, size_t len, uint32_t h)
+static qi_stamp *stamp_find(const qi_stamps *t, const char *p, size_t len, uint32_t h)
 {
     if (!t->nb)
         return NULL;
     for (qi_stamp *r = t->b[h & (t->nb - 1)]; r; r = r->next)
-        if (r->hash == h && r->section == section && strncmp(r->key, p, len) == 0 && r->key[len] == '\0')
+        if (r->hash == h && strncmp(r->key, p, len) == 0 && r->key[len] == '\0')
             return r;
     return NULL;
 }
 
-uint64_t *qi_stamps_find(const qi_stamps *t, long section, const char *p, size_t len)
+uint64_t *qi_stamps_find(const qi_stamps *t, const char *p, size_t len)
 {
-    qi_stamp *r = stamp_find(t, section, p, len, qi_key_hash(section, p, len));
+    qi_stamp *r = stamp_find(t, p, len, qi_key_hash(p, len));
     return r ? &r->at : NULL;
 }
 
-void qi_stamps_add(qi_stamps *t, long section, const char *p, size_t len, uint64_t at)
+void qi_stamps_add(qi_stamps *t, const char *p, size_t len, uint64_t at)
 {
     TABLE_GROW(t->b, t->nb, t->count, qi_stamp, next, ITEM_HASH);
     qi_stamp *r = xmalloc(sizeof *r + len + 1);
-    r->section = section;
-    r->at = at;
-    r->hash = qi_key_hash(section, p, len);
+        r->at = at;
+    r->hash = qi_key_hash(p, len);
     memcpy(r->key, p, len);
     r->key[len] = '\0';
     size_t b = r->hash & (t->nb - 1);

@@ -132,25 +132,18 @@ static cJSON *skipped_json(const staged_req *s)
 static void stage_skipped(app_t *a, const staged_req *s)
 {
     for (size_t i = 0; i < s->n_skipped; i++) {
-        const char *arr = s->skipped[i].arr_path;
-        folder_paths fp;
-        bool mapped = paths_resolve(&a->cfg, arr, &fp, NULL) == 0;
         store_history h = {
-            .section = QUEUE_SECTION_UNRESOLVED,
-            .plex_path = mapped ? fp.plex : arr,
-            .arr_path = mapped ? fp.arr : arr,
+            .path = s->skipped[i].arr_path,
             .sources = 1u << s->app,
             .events = 1,
             .started = s->at,
             .status = HIST_SKIPPED,
             .rclone = "skipped",
-            .plex = "skipped",
+            .deliveries = "[]",
             .error = s->skipped[i].reason,
         };
         store_stage_history(a->store, &h);
         a->counters.scans_skipped++;
-        if (mapped)
-            folder_paths_free(&fp);
     }
 }
 
@@ -161,7 +154,7 @@ static size_t growing_folders(const app_t *a, const staged_req *s)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->n_folders; i++)
-        if (!queue_takes_without_growing(a->q, s->folders[i].section, s->folders[i].plex_path))
+        if (!queue_takes_without_growing(a->q, s->folders[i].arr_path))
             n++;
     return n;
 }
@@ -174,7 +167,7 @@ static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, sta
         const char *ferr = NULL;
         char *skip = NULL;
         int n = app_map_folder(a, ev->folders[i].path, (const char *const *)ev->folders[i].files,
-                               ev->folders[i].n_files, false, &s->folders, &s->n_folders, &ferr, &skip);
+                               ev->folders[i].n_files, ev->kinds, false, &s->folders, &s->n_folders, &ferr, &skip);
         if (n < 0) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s: %s", ev->folders[i].path, ferr);
@@ -184,7 +177,7 @@ static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, sta
             return false;
         }
         if (n == 0)
-            add_skip(s, ev->folders[i].path, skip ? skip : "no Plex library holds it");
+            add_skip(s, ev->folders[i].path, skip ? skip : "no library of any media server holds it");
         free(skip);
     }
     return true;
@@ -318,10 +311,10 @@ static int stage_manual(app_t *a, http_request *r, const char *raw, bool html, c
     s->at = wall_ms();
     const char *ferr = NULL;
     char *skip = NULL;
-    int n = app_map_folder(a, norm, NULL, 0, true, &s->folders, &s->n_folders, &ferr, &skip);
+    int n = app_map_folder(a, norm, NULL, 0, 0, true, &s->folders, &s->n_folders, &ferr, &skip);
     free(norm);
     if (n <= 0) {
-        snprintf(msg, msglen, "%s", n < 0 ? ferr : skip ? skip : "no Plex library holds it");
+        snprintf(msg, msglen, "%s", n < 0 ? ferr : skip ? skip : "no library of any media server holds it");
         free(skip);
         staged_free(s);
         return n < 0 ? 400 : 422;
@@ -405,12 +398,12 @@ static void on_committed(void *ud, staged_req *s, bool committed, const char *er
     }
     bool all_unresolved = true;
     for (size_t i = 0; i < s->n_folders; i++)
-        if (s->folders[i].section != QUEUE_SECTION_UNRESOLVED)
+        if (!s->folders[i].applied || s->folders[i].state != ENTRY_UNRESOLVED)
             all_unresolved = false;
     if (s->html) {
         char msg[700];
         snprintf(msg, sizeof msg, "Sync queued for: %s%s", s->folders[0].plex_path,
-                 all_unresolved ? " (waiting for Plex's library list)" : "");
+                 all_unresolved ? " (waiting for a media server's library list)" : "");
         respond_manual_page(r, 200, msg);
         staged_free(s);
         return;
@@ -422,18 +415,28 @@ static void on_committed(void *ud, staged_req *s, bool committed, const char *er
     for (size_t i = 0; i < s->n_folders; i++) {
         app_folder *f = &s->folders[i];
         cJSON *o = cJSON_CreateObject();
-        if (f->section == QUEUE_SECTION_UNRESOLVED)
-            cJSON_AddNullToObject(o, "section");
+        if (f->plex_section && *f->plex_section)
+            json_add_int(o, "section", strtol(f->plex_section, NULL, 10));
         else
-            json_add_int(o, "section", f->section);
+            cJSON_AddNullToObject(o, "section");
         cJSON_AddStringToObject(o, "plex_path", f->plex_path);
         cJSON_AddStringToObject(o, "arr_path", f->arr_path);
+        cJSON *deliv = cJSON_AddArrayToObject(o, "deliveries");
+        for (size_t k = 0; k < f->n_deliv; k++) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "target", f->deliv[k].target);
+            if (f->deliv[k].state == DELIVERY_UNRESOLVED)
+                cJSON_AddNullToObject(d, "library");
+            else
+                cJSON_AddStringToObject(d, "library", f->deliv[k].library);
+            cJSON_AddItemToArray(deliv, d);
+        }
         if (f->applied) {
             json_add_int(o, "id", f->entry_id);
             cJSON_AddStringToObject(o, "state", entry_state_name(f->state));
             cJSON_AddStringToObject(o, "queued_as",
                                     f->kind == QADD_NEW ? "new" : f->kind == QADD_MERGED ? "merged" : "rerun");
-            if (f->carrier_path && strcmp(f->carrier_path, f->plex_path) != 0)
+            if (f->carrier_path && strcmp(f->carrier_path, f->arr_path) != 0)
                 cJSON_AddStringToObject(o, "merged_into", f->carrier_path);
         }
         cJSON_AddItemToArray(entries, o);

@@ -79,8 +79,70 @@ static const char schema_v1[] =
     /* cooldown rebuild at start: latest ok row per key */
     "CREATE INDEX history_ok_key ON history (section, plex_path, started) WHERE status = 'ok';";
 
+/* Version 2: one entry per folder with its deliveries (target, library, state, error), and one
+ * history row per round with each delivery's result. A version-1 entry (one per Plex section and
+ * path) becomes one for its arr path with no deliveries yet: the daemon maps it at start, as a
+ * reload would, and a parked one waits no more (the configuration it was parked for may be the
+ * one that changed). A version-1 history row becomes a round with one delivery to `plex`. */
+static const char schema_v2[] =
+    "CREATE TABLE entries2 ("
+    " id INTEGER PRIMARY KEY,"
+    " path TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_event INTEGER NOT NULL,"
+    " due INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " dirty INTEGER NOT NULL DEFAULT 0,"
+    " dirty_first INTEGER NOT NULL DEFAULT 0,"
+    " manual INTEGER NOT NULL DEFAULT 0,"
+    " files BLOB,"
+    " sources INTEGER NOT NULL DEFAULT 0,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " kinds INTEGER NOT NULL DEFAULT 0,"
+    " park_reason TEXT,"
+    " last_error TEXT,"
+    " hold_reason TEXT,"
+    " deliveries BLOB,"
+    " rclone_done INTEGER NOT NULL DEFAULT 0,"
+    " round_id INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO entries2 (id, path, first_seen, last_event, due, state, attempts, dirty, dirty_first,"
+    " manual, files, sources, events, park_reason, last_error, hold_reason)"
+    " SELECT id, arr_path, first_seen, last_event, due,"
+    " CASE WHEN state IN ('parked', 'unresolved') THEN 'waiting' ELSE state END,"
+    " attempts, dirty, dirty_first, manual, files, sources, events, NULL, last_error, hold_reason"
+    " FROM entries;"
+    "DROP TABLE entries;"
+    "ALTER TABLE entries2 RENAME TO entries;"
+    "CREATE TABLE history2 ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " path TEXT NOT NULL,"
+    " sources INTEGER NOT NULL DEFAULT 0,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " kinds INTEGER NOT NULL DEFAULT 0,"
+    " started INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL,"
+    " rclone TEXT NOT NULL,"
+    " deliveries TEXT NOT NULL DEFAULT '[]',"
+    " error TEXT,"
+    " attempts INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO history2 (id, path, sources, events, started, duration_ms, status, rclone, deliveries,"
+    " error, attempts)"
+    " SELECT id, arr_path, sources, events, started, duration_ms, status, rclone,"
+    " CASE WHEN section < 0 OR status = 'skipped' THEN '[]' ELSE json_array(json_object("
+    "  'target', 'plex', 'kind', 'plex', 'library', CAST(section AS TEXT), 'path', plex_path,"
+    "  'result', plex, 'error', CASE WHEN status = 'ok' THEN NULL ELSE error END)) END,"
+    " error, attempt FROM history;"
+    "DROP TABLE history;"
+    "ALTER TABLE history2 RENAME TO history;"
+    "CREATE INDEX history_started ON history (started);"
+    "CREATE INDEX history_status_id ON history (status, id);"
+    /* cooldown rebuild at start: latest ok round per folder */
+    "CREATE INDEX history_ok_path ON history (path, started) WHERE status = 'ok';";
+
 /* migrations[v] takes a database at user_version v - 1 to v. */
-static const char *const migrations[STORE_SCHEMA_VERSION + 1] = {NULL, schema_v1};
+static const char *const migrations[STORE_SCHEMA_VERSION + 1] = {NULL, schema_v1, schema_v2};
 
 /* ---- cached statements (the hot paths) ---- */
 
@@ -100,14 +162,21 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INBOX_DELETE] = "DELETE FROM inbox WHERE id = ?",
-    [ST_ENTRY_PUT] = "INSERT OR REPLACE INTO entries (id, section, plex_path, arr_path, first_seen,"
-                     " last_event, due, state, attempts, dirty, dirty_first, manual, files,"
-                     " sources, events, park_reason, last_error, hold_reason)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_ENTRY_PUT] = "INSERT OR REPLACE INTO entries (id, path, first_seen, last_event, due, state,"
+                     " attempts, dirty, dirty_first, manual, files, sources, events, kinds,"
+                     " park_reason, last_error, hold_reason, deliveries, rclone_done, round_id)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_ENTRY_DELETE] = "DELETE FROM entries WHERE id = ?",
-    [ST_HISTORY_INSERT] = "INSERT INTO history (section, plex_path, arr_path, sources, events,"
-                          " started, duration_ms, status, rclone, plex, error, attempt)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    /* A round's row: written at its first attempt, then updated; `started` stays the first's. */
+    [ST_HISTORY_INSERT] = "INSERT INTO history (id, path, sources, events, kinds, started, duration_ms,"
+                          " status, rclone, deliveries, error, attempts)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                          " ON CONFLICT (id) DO UPDATE SET sources = excluded.sources,"
+                          " events = excluded.events, kinds = excluded.kinds,"
+                          " duration_ms = max(0, excluded.started + excluded.duration_ms - history.started),"
+                          " status = excluded.status, rclone = excluded.rclone,"
+                          " deliveries = excluded.deliveries, error = excluded.error,"
+                          " attempts = excluded.attempts",
 };
 
 /* ---- staging ---- */
@@ -116,9 +185,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 typedef struct staged_entry {
     int64_t id;
     bool del;
-    long section;
-    char *plex_path;
-    char *arr_path;
+    char *path;
     uint64_t first_seen, last_event, due;
     entry_state state;
     unsigned attempts;
@@ -127,18 +194,22 @@ typedef struct staged_entry {
     bool manual;
     unsigned char *files;
     size_t files_len;
-    unsigned sources, events;
+    unsigned sources, events, kinds;
     char *park_reason, *last_error, *hold_reason;
+    unsigned char *deliv;
+    size_t deliv_len;
+    bool rclone_done;
+    int64_t round_id;
 } staged_entry;
 
 typedef struct staged_history {
-    long section;
-    char *plex_path, *arr_path;
-    unsigned sources, events;
+    int64_t id;
+    char *path;
+    unsigned sources, events, kinds;
     uint64_t started, duration_ms;
     hist_status status;
-    char *rclone, *plex, *error;
-    unsigned attempt;
+    char *rclone, *deliveries, *error;
+    unsigned attempts;
 } staged_history;
 
 struct store {
@@ -159,6 +230,7 @@ struct store {
     size_t n_done, cap_done;
     staged_history *hist;
     size_t n_hist, cap_hist;
+    int64_t next_hist_id;    /* the next round's row id (never one a pruned row had) */
 };
 
 /* Persisted state names: our own table so the database does not depend on how the queue spells
@@ -175,7 +247,9 @@ static const char *const hist_names[] = {
     [HIST_FAILED] = "failed",
     [HIST_PARKED] = "parked",
     [HIST_SKIPPED] = "skipped",
+    [HIST_RETRYING] = "retrying",
 };
+_Static_assert(ARRAY_SIZE(hist_names) == HIST_STATUS_COUNT, "a history status has no name");
 
 const char *hist_status_name(hist_status st)
 {
@@ -314,6 +388,47 @@ static void files_view_free(files_view *fv)
 {
     free(fv->bytes);
     free(fv->v);
+}
+
+/* Deliveries are a BLOB of four strings each (target, library, state, error; "" = no error),
+ * encoded like the files. */
+static const char *const delivery_names[] = {
+    [DELIVERY_PENDING] = "pending", [DELIVERY_UNRESOLVED] = "unresolved", [DELIVERY_DONE] = "done",
+    [DELIVERY_RETRY] = "retry",     [DELIVERY_PARKED] = "parked",
+};
+_Static_assert(ARRAY_SIZE(delivery_names) == DELIVERY_STATE_COUNT, "a delivery state has no persisted name");
+
+static void deliveries_encode(const q_entry *e, unsigned char **out, size_t *outlen)
+{
+    const char **v = xcalloc(e->n_deliv * 4 + 1, sizeof *v);
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        const q_delivery *d = &e->deliv[i];
+        v[4 * i] = d->target;
+        v[4 * i + 1] = d->library;
+        v[4 * i + 2] = (unsigned)d->state < DELIVERY_STATE_COUNT ? delivery_names[d->state] : "pending";
+        v[4 * i + 3] = d->error ? d->error : "";
+    }
+    files_encode(v, e->n_deliv * 4, out, outlen);
+    free(v);
+}
+
+/* Into e->deliv (the strings point into fv, which the caller frees after use). */
+static void deliveries_decode(const void *blob, size_t len, files_view *fv, q_entry *e)
+{
+    files_decode(blob, len, fv);
+    size_t n = fv->n / 4;
+    e->deliv = n ? xcalloc(n, sizeof *e->deliv) : NULL;
+    e->n_deliv = n;
+    for (size_t i = 0; i < n; i++) {
+        q_delivery *d = &e->deliv[i];
+        d->target = fv->v[4 * i];
+        d->library = fv->v[4 * i + 1];
+        d->state = DELIVERY_PENDING;
+        for (size_t k = 0; k < ARRAY_SIZE(delivery_names); k++)
+            if (strcmp(fv->v[4 * i + 2], delivery_names[k]) == 0)
+                d->state = (delivery_state)k;
+        d->error = fv->v[4 * i + 3][0] ? fv->v[4 * i + 3] : NULL;
+    }
 }
 
 /* ---- binding ---- */
@@ -644,6 +759,17 @@ static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t 
         if (ret < 0)
             goto fail;
     }
+    /* Round rows get their ids here (see store_stage_history): past every id the table ever
+     * gave, pruned ones included, so the UI's paging never meets an id twice. */
+    int64_t seq = 0, max = 0;
+    ret = query_int(s, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'history'), 0)", &seq, NULL);
+    if (ret == 0)
+        ret = query_int(s, "SELECT coalesce(max(id), 0) FROM history", &max, NULL);
+    if (ret < 0) {
+        errbuf_set(err, errlen, "cannot read %s: %s", s->path, s->sqlerr);
+        goto fail;
+    }
+    s->next_hist_id = (seq > max ? seq : max) + 1;
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
     return 0;
 fail:
@@ -761,8 +887,8 @@ int store_wal_fd(store_t *s)
 
 static void staged_entry_clear(staged_entry *op)
 {
-    free(op->plex_path);
-    free(op->arr_path);
+    free(op->path);
+    free(op->deliv);
     free(op->files);
     free(op->park_reason);
     free(op->last_error);
@@ -774,10 +900,9 @@ static void staged_entry_clear(staged_entry *op)
 
 static void staged_history_free(staged_history *h)
 {
-    free(h->plex_path);
-    free(h->arr_path);
+    free(h->path);
     free(h->rclone);
-    free(h->plex);
+    free(h->deliveries);
     free(h->error);
 }
 
@@ -865,9 +990,7 @@ void store_stage_entry_put(store_t *s, const q_entry *e)
     staged_entry *op = entry_op(s, e->id);
     staged_entry_clear(op);
     op->del = false;
-    op->section = e->section;
-    op->plex_path = xstrdup(nz(e->plex_path));
-    op->arr_path = xstrdup(nz(e->arr_path));
+    op->path = xstrdup(nz(e->path));
     op->first_seen = e->first_seen;
     op->last_event = e->last_event;
     op->due = e->due;
@@ -880,9 +1003,13 @@ void store_stage_entry_put(store_t *s, const q_entry *e)
                  &op->files_len);
     op->sources = e->sources;
     op->events = e->events;
+    op->kinds = e->kinds;
     op->park_reason = xstrdup(e->park_reason);
     op->last_error = xstrdup(e->last_error);
     op->hold_reason = xstrdup(e->hold_reason);
+    deliveries_encode(e, &op->deliv, &op->deliv_len);
+    op->rclone_done = e->rclone_done;
+    op->round_id = e->round_id;
 }
 
 void store_stage_entry_del(store_t *s, int64_t entry_id)
@@ -902,24 +1029,34 @@ void store_stage_event_done(store_t *s, int64_t event_id)
     s->done[s->n_done++] = event_id;
 }
 
-void store_stage_history(store_t *s, const store_history *h)
+int64_t store_stage_history(store_t *s, const store_history *h)
 {
     if (!h)
-        return;
-    s->hist = grow(s->hist, &s->cap_hist, s->n_hist + 1, sizeof *s->hist);
-    staged_history *c = &s->hist[s->n_hist++];
-    c->section = h->section;
-    c->plex_path = xstrdup(nz(h->plex_path));
-    c->arr_path = xstrdup(nz(h->arr_path));
+        return 0;
+    int64_t id = h->id > 0 ? h->id : s->next_hist_id++;
+    staged_history *c = NULL;
+    for (size_t i = 0; h->id > 0 && i < s->n_hist && !c; i++)
+        if (s->hist[i].id == id)
+            c = &s->hist[i]; /* a second attempt in one turn replaces the first's row */
+    if (c) {
+        staged_history_free(c);
+    } else {
+        s->hist = grow(s->hist, &s->cap_hist, s->n_hist + 1, sizeof *s->hist);
+        c = &s->hist[s->n_hist++];
+    }
+    c->id = id;
+    c->path = xstrdup(nz(h->path));
     c->sources = h->sources;
     c->events = h->events;
+    c->kinds = h->kinds;
     c->started = h->started;
     c->duration_ms = h->duration_ms;
     c->status = h->status;
     c->rclone = xstrdup(nz(h->rclone));
-    c->plex = xstrdup(nz(h->plex));
+    c->deliveries = xstrdup(h->deliveries ? h->deliveries : "[]");
     c->error = xstrdup(h->error);
-    c->attempt = h->attempt;
+    c->attempts = h->attempts;
+    return id;
 }
 
 bool store_has_staged(const store_t *s)
@@ -954,9 +1091,7 @@ static int write_entries(store_t *s)
             continue;
         b.idx = 0;
         b_int(&b, op->id);
-        b_int(&b, op->section);
-        b_text(&b, op->plex_path);
-        b_text(&b, op->arr_path);
+        b_text(&b, op->path);
         b_u64(&b, op->first_seen);
         b_u64(&b, op->last_event);
         b_u64(&b, op->due);
@@ -968,9 +1103,13 @@ static int write_entries(store_t *s)
         b_blob(&b, op->files, op->files_len);
         b_int(&b, op->sources);
         b_int(&b, op->events);
+        b_int(&b, op->kinds);
         b_text(&b, op->park_reason);
         b_text(&b, op->last_error);
         b_text(&b, op->hold_reason);
+        b_blob(&b, op->deliv, op->deliv_len);
+        b_int(&b, op->rclone_done);
+        b_int(&b, op->round_id);
         ret = stmt_finish(s, &b);
     }
     return ret;
@@ -995,18 +1134,18 @@ static int write_history(store_t *s)
     for (size_t i = 0; ret == 0 && i < s->n_hist; i++) {
         const staged_history *h = &s->hist[i];
         b.idx = 0;
-        b_int(&b, h->section);
-        b_text(&b, h->plex_path);
-        b_text(&b, h->arr_path);
+        b_int(&b, h->id);
+        b_text(&b, h->path);
         b_int(&b, h->sources);
         b_int(&b, h->events);
+        b_int(&b, h->kinds);
         b_u64(&b, h->started);
         b_u64(&b, h->duration_ms);
         b_text(&b, hist_status_name(h->status));
         b_text(&b, h->rclone);
-        b_text(&b, h->plex);
+        b_text(&b, h->deliveries);
         b_text(&b, h->error);
-        b_int(&b, h->attempt);
+        b_int(&b, h->attempts);
         ret = stmt_finish(s, &b);
     }
     return ret;
@@ -1062,56 +1201,62 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
+static void entry_from_row(sqlite3_stmt *st, q_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(st, 0);
+    e->path = col_dup(st, 1);
+    if (!e->path)
+        e->path = xstrdup("");
+    e->first_seen = (uint64_t)sqlite3_column_int64(st, 2);
+    e->last_event = (uint64_t)sqlite3_column_int64(st, 3);
+    e->due = (uint64_t)sqlite3_column_int64(st, 4);
+    const char *state = (const char *)sqlite3_column_text(st, 5);
+    if (!state_parse(state, &e->state)) {
+        /* Keep the work: an unknown state waits for its due time like a fresh entry. */
+        log_warn("store: entry %lld has unknown state \"%s\"; treating it as waiting", (long long)e->id,
+                 log_esc(state));
+        e->state = ENTRY_WAITING;
+    }
+    e->attempts = (unsigned)sqlite3_column_int64(st, 6);
+    e->dirty = sqlite3_column_int64(st, 7) != 0;
+    e->dirty_first = (uint64_t)sqlite3_column_int64(st, 8);
+    e->manual = sqlite3_column_int64(st, 9) != 0;
+    e->sources = (unsigned)sqlite3_column_int64(st, 11);
+    e->events = (unsigned)sqlite3_column_int64(st, 12);
+    e->kinds = (unsigned)sqlite3_column_int64(st, 13);
+    e->park_reason = col_dup(st, 14);
+    e->last_error = col_dup(st, 15);
+    e->hold_reason = col_dup(st, 16);
+    e->rclone_done = sqlite3_column_int64(st, 18) != 0;
+    e->round_id = sqlite3_column_int64(st, 19);
+}
+
 static int load_entries(store_t *s, const store_loader *l)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
         s->db,
-        "SELECT id, section, plex_path, arr_path, first_seen, last_event, due, state, attempts,"
-        " dirty, dirty_first, manual, files, sources, events, park_reason, last_error, hold_reason"
-        " FROM entries ORDER BY id",
+        "SELECT id, path, first_seen, last_event, due, state, attempts, dirty, dirty_first, manual,"
+        " files, sources, events, kinds, park_reason, last_error, hold_reason, deliveries, rclone_done,"
+        " round_id FROM entries ORDER BY id",
         -1, &st, NULL);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
         q_entry e;
-        memset(&e, 0, sizeof e);
-        e.id = sqlite3_column_int64(st, 0);
-        e.section = (long)sqlite3_column_int64(st, 1);
-        e.plex_path = col_dup(st, 2);
-        e.arr_path = col_dup(st, 3);
-        if (!e.plex_path)
-            e.plex_path = xstrdup("");
-        if (!e.arr_path)
-            e.arr_path = xstrdup("");
-        e.first_seen = (uint64_t)sqlite3_column_int64(st, 4);
-        e.last_event = (uint64_t)sqlite3_column_int64(st, 5);
-        e.due = (uint64_t)sqlite3_column_int64(st, 6);
-        const char *state = (const char *)sqlite3_column_text(st, 7);
-        if (!state_parse(state, &e.state)) {
-            /* Keep the work: an unknown state waits for its due time like a fresh entry. */
-            log_warn("store: entry %lld has unknown state \"%s\"; treating it as waiting",
-                     (long long)e.id, log_esc(state));
-            e.state = ENTRY_WAITING;
-        }
-        e.attempts = (unsigned)sqlite3_column_int64(st, 8);
-        e.dirty = sqlite3_column_int64(st, 9) != 0;
-        e.dirty_first = (uint64_t)sqlite3_column_int64(st, 10);
-        e.manual = sqlite3_column_int64(st, 11) != 0;
-        files_view fv;
-        files_decode(sqlite3_column_blob(st, 12), (size_t)sqlite3_column_bytes(st, 12), &fv);
+        entry_from_row(st, &e);
+        files_view fv, dv;
+        files_decode(sqlite3_column_blob(st, 10), (size_t)sqlite3_column_bytes(st, 10), &fv);
         e.files = fv.v;
         e.n_files = fv.n;
-        e.sources = (unsigned)sqlite3_column_int64(st, 13);
-        e.events = (unsigned)sqlite3_column_int64(st, 14);
-        e.park_reason = col_dup(st, 15);
-        e.last_error = col_dup(st, 16);
-        e.hold_reason = col_dup(st, 17);
+        deliveries_decode(sqlite3_column_blob(st, 17), (size_t)sqlite3_column_bytes(st, 17), &dv, &e);
         l->entry(l->ud, &e);
         files_view_free(&fv);
-        free(e.plex_path);
-        free(e.arr_path);
+        files_view_free(&dv);
+        free(e.deliv);
+        free(e.path);
         free(e.park_reason);
         free(e.last_error);
         free(e.hold_reason);
@@ -1125,30 +1270,26 @@ static int load_events(store_t *s, const store_loader *l)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT id, section, plex_path, arr_path, files, source_bit,"
-                                " manual, at FROM inbox ORDER BY id",
+                                "SELECT id, arr_path, files, source_bit, manual, at FROM inbox ORDER BY id",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
-        char *plex = col_dup(st, 2), *arr = col_dup(st, 3);
+        char *arr = col_dup(st, 1);
         files_view fv;
-        files_decode(sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4), &fv);
+        files_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), &fv);
         store_event ev = {
             .id = sqlite3_column_int64(st, 0),
-            .section = (long)sqlite3_column_int64(st, 1),
-            .plex_path = nz(plex),
             .arr_path = nz(arr),
             .files = (const char *const *)fv.v,
             .n_files = fv.n,
-            .source_bit = (unsigned)sqlite3_column_int64(st, 5),
-            .manual = sqlite3_column_int64(st, 6) != 0,
-            .at = (uint64_t)sqlite3_column_int64(st, 7),
+            .source_bit = (unsigned)sqlite3_column_int64(st, 3),
+            .manual = sqlite3_column_int64(st, 4) != 0,
+            .at = (uint64_t)sqlite3_column_int64(st, 5),
         };
         l->event(l->ud, &ev);
         files_view_free(&fv);
-        free(plex);
         free(arr);
     }
     int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
@@ -1161,17 +1302,16 @@ static int load_last_success(store_t *s, const store_loader *l)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT section, plex_path, max(started + duration_ms) FROM history"
-                                " WHERE status = 'ok' GROUP BY section, plex_path",
+                                "SELECT path, max(started + duration_ms) FROM history"
+                                " WHERE status = 'ok' GROUP BY path",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
-        char *plex = col_dup(st, 1);
-        l->last_success(l->ud, (long)sqlite3_column_int64(st, 0), nz(plex),
-                        (uint64_t)sqlite3_column_int64(st, 2));
-        free(plex);
+        char *path = col_dup(st, 0);
+        l->last_success(l->ud, nz(path), (uint64_t)sqlite3_column_int64(st, 1));
+        free(path);
     }
     int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
     sqlite3_finalize(st);

@@ -23,7 +23,7 @@ static const char *nz(const char *s)
 /* A status name the store wrote; anything else reads as failed. */
 static hist_status hist_status_parse(const char *name)
 {
-    for (int i = HIST_OK; name && i <= HIST_SKIPPED; i++)
+    for (int i = HIST_OK; name && i < HIST_STATUS_COUNT; i++)
         if (strcmp(name, hist_status_name((hist_status)i)) == 0)
             return (hist_status)i;
     return HIST_FAILED;
@@ -49,35 +49,33 @@ static char *like_pattern(const char *search)
 static void history_from_row(sqlite3_stmt *st, store_history *h)
 {
     h->id = sqlite3_column_int64(st, 0);
-    h->section = (long)sqlite3_column_int64(st, 1);
-    h->plex_path = nz((const char *)sqlite3_column_text(st, 2));
-    h->arr_path = nz((const char *)sqlite3_column_text(st, 3));
-    h->sources = (unsigned)sqlite3_column_int64(st, 4);
-    h->events = (unsigned)sqlite3_column_int64(st, 5);
-    h->started = (uint64_t)sqlite3_column_int64(st, 6);
-    h->duration_ms = (uint64_t)sqlite3_column_int64(st, 7);
-    h->status = hist_status_parse((const char *)sqlite3_column_text(st, 8));
-    h->rclone = nz((const char *)sqlite3_column_text(st, 9));
-    h->plex = nz((const char *)sqlite3_column_text(st, 10));
-    h->error = (const char *)sqlite3_column_text(st, 11);
-    h->attempt = (unsigned)sqlite3_column_int64(st, 12);
+    h->path = nz((const char *)sqlite3_column_text(st, 1));
+    h->sources = (unsigned)sqlite3_column_int64(st, 2);
+    h->events = (unsigned)sqlite3_column_int64(st, 3);
+    h->kinds = (unsigned)sqlite3_column_int64(st, 4);
+    h->started = (uint64_t)sqlite3_column_int64(st, 5);
+    h->duration_ms = (uint64_t)sqlite3_column_int64(st, 6);
+    h->status = hist_status_parse((const char *)sqlite3_column_text(st, 7));
+    h->rclone = nz((const char *)sqlite3_column_text(st, 8));
+    h->deliveries = nz((const char *)sqlite3_column_text(st, 9));
+    h->error = (const char *)sqlite3_column_text(st, 10);
+    h->attempts = (unsigned)sqlite3_column_int64(st, 11);
 }
 
 int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud)
 {
     if (!q || !fn || q->limit < 1 || q->limit > STORE_HISTORY_MAX_LIMIT || q->status < -1 ||
-        q->status > HIST_SKIPPED || q->before_id < 0)
+        q->status >= HIST_STATUS_COUNT || q->before_id < 0)
         return -EINVAL;
     bool search = q->search && *q->search;
     char sql[512];
     snprintf(sql, sizeof sql,
-             "SELECT id, section, plex_path, arr_path, sources, events, started, duration_ms,"
-             " status, rclone, plex, error, attempt FROM history WHERE 1%s%s%s"
+             "SELECT id, path, sources, events, kinds, started, duration_ms, status, rclone, deliveries,"
+             " error, attempts FROM history WHERE 1%s%s%s"
              " ORDER BY id DESC LIMIT :limit",
              q->before_id > 0 ? " AND id < :before" : "",
              q->status >= 0 ? " AND status = :status" : "",
-             search ? " AND (plex_path LIKE :pat ESCAPE '\\' OR arr_path LIKE :pat ESCAPE '\\')"
-                    : "");
+             search ? " AND (path LIKE :pat ESCAPE '\\' OR deliveries LIKE :pat ESCAPE '\\')" : "");
     sqlite3_stmt *st = NULL;
     char *pat = search ? like_pattern(q->search) : NULL;
     int rc = sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL);
@@ -114,10 +112,10 @@ int store_history_stats(store_t *s, store_stats *out)
     int rc = sqlite3_prepare_v2(
         store_db(s),
         "SELECT count(*), total(status = 'ok'), total(status = 'failed'),"
-        " total(status = 'parked'), total(status = 'skipped'),"
+        " total(status = 'parked'), total(status = 'skipped'), total(status = 'retrying'),"
         " coalesce(CAST(round(avg(CASE WHEN status = 'ok' THEN duration_ms END)) AS INTEGER), 0),"
-        " (SELECT id FROM history ORDER BY id DESC LIMIT 1),"
-        " (SELECT started FROM history ORDER BY id DESC LIMIT 1)"
+        " (SELECT id FROM history WHERE status = 'ok' ORDER BY id DESC LIMIT 1),"
+        " (SELECT started + duration_ms FROM history WHERE status = 'ok' ORDER BY id DESC LIMIT 1)"
         " FROM history",
         -1, &st, NULL);
     if (rc == SQLITE_OK)
@@ -128,9 +126,10 @@ int store_history_stats(store_t *s, store_stats *out)
         out->failed = (uint64_t)sqlite3_column_int64(st, 2);
         out->parked = (uint64_t)sqlite3_column_int64(st, 3);
         out->skipped = (uint64_t)sqlite3_column_int64(st, 4);
-        out->avg_duration_ms = (uint64_t)sqlite3_column_int64(st, 5);
-        out->last_sync_id = sqlite3_column_int64(st, 6);
-        out->last_sync = (uint64_t)sqlite3_column_int64(st, 7);
+        out->retrying = (uint64_t)sqlite3_column_int64(st, 5);
+        out->avg_duration_ms = (uint64_t)sqlite3_column_int64(st, 6);
+        out->last_sync_id = sqlite3_column_int64(st, 7);
+        out->last_sync = (uint64_t)sqlite3_column_int64(st, 8);
         rc = SQLITE_DONE;
     }
     int ret = rc == SQLITE_DONE ? 0 : store_sql_fail(s, rc);
@@ -148,7 +147,8 @@ int store_prune(store_t *s, uint64_t before, int max_rows)
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(store_db(s),
                                 "DELETE FROM history WHERE id IN"
-                                " (SELECT id FROM history WHERE started < ? ORDER BY started LIMIT ?)",
+                                " (SELECT id FROM history WHERE started < ? AND status != 'retrying'"
+                                " ORDER BY started LIMIT ?)",
                                 -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 1, (int64_t)before);

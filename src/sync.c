@@ -1,17 +1,27 @@
-/* sync.c: one queue entry's work, as a chain of async steps: minimum age, anchors, rclone
- * (forget + refresh), anchors again, Plex partial scan; then one history row and the outcome
- * reported to the queue. The Plex call is never sent before the rclone step has finished. */
+/* sync.c: one attempt of one queue entry, as a chain of async steps: minimum age, anchors,
+ * rclone (forget + refresh, once per round), anchors again, then the round's deliveries that are
+ * not done yet, all at once; then the round's history row and the outcome told to the queue.
+ * No target is called before the rclone step has finished. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "sync.h"
+#include "folders.h"
 #include "log.h"
 #include "paths.h"
-#include "plex.h"
 #include "rclone.h"
 #include "util.h"
 
 typedef struct sync_job sync_job;
+
+/* One delivery in flight. */
+typedef struct job_call {
+    sync_job *job;
+    size_t idx;            /* the entry's delivery index */
+    target_op *op;
+} job_call;
 
 struct sync_job {
     sync_env *env;
@@ -26,23 +36,21 @@ struct sync_job {
     size_t n_host_files;
     fscheck_op *fs_op;
     rclone_op *rc_op;
-    httpc_req *plex_req;
+    job_call *calls;     /* one per delivery of the entry (op NULL when not in flight) */
+    size_t n_calls, in_flight;
+    bool transient;      /* a step failed transiently: the attempt retries */
+    char *error;         /* the first failure of the attempt */
     uint64_t started;    /* wall ms */
     uint64_t t0;         /* uv_hrtime() ns at the start: durations below a millisecond count */
     bool synced;         /* reached queue_sync_started */
+    bool host_absent;    /* without rclone: the host path is missing */
     const char *rclone_outcome;
-    const char *plex_outcome;
     list_node link;      /* env->jobs */
 };
 
 static void step_anchors_before_rclone(sync_job *j);
 static void step_rclone(sync_job *j);
-static void step_plex(sync_job *j);
-
-static void job_unlink(sync_job *j)
-{
-    list_del(&j->link);
-}
+static void step_deliveries(sync_job *j);
 
 static void job_free(sync_job *j)
 {
@@ -55,23 +63,31 @@ static void job_free(sync_job *j)
     for (size_t i = 0; i < j->n_host_files; i++)
         free(j->host_files[i]);
     free(j->host_files);
+    free(j->calls);
+    free(j->error);
     free(j);
 }
 
-static const char *section_text(long section, char *buf, size_t n)
+static void note_error(sync_job *j, const char *msg)
 {
-    snprintf(buf, n, "%ld", section);
-    return buf;
+    if (!j->error && msg)
+        j->error = xstrdup(msg);
 }
 
-/* End of the job without a sync (age wait, hold): the queue already knows; just let go. */
-static void job_release(sync_job *j)
+/* End of the job: the queue already knows; let go and tell the owner. */
+static void job_release(sync_job *j, const sync_report *r)
 {
     const sync_hooks *hooks = j->hooks;
     void *ud = j->ud;
-    job_unlink(j);
+    list_del(&j->link);
     job_free(j);
-    hooks->ended(ud);
+    hooks->ended(ud, r);
+}
+
+static void job_release_quiet(sync_job *j)
+{
+    sync_report r = {0};
+    job_release(j, &r);
 }
 
 /* An anchor check failed: the queue holds the folder (or hands it to a waiting ancestor, freeing
@@ -79,13 +95,13 @@ static void job_release(sync_job *j)
 static void job_hold(sync_job *j, const char *reason)
 {
     int64_t id = j->e->id;
-    char *path = xstrdup(j->e->plex_path);
+    char *path = xstrdup(j->e->path);
     q_entry *next = queue_hold(j->env->q, j->e, reason, wall_ms());
     j->e = NULL;
     if (next->id != id)
-        log_info("'%s' taken over by '%s'", log_esc(path), log_esc(next->plex_path));
+        log_info("'%s' taken over by '%s'", log_esc(path), log_esc(next->path));
     free(path);
-    job_release(j);
+    job_release_quiet(j);
 }
 
 /* The minimum-age answer. When the folder is too young the queue sends it back to wait (or hands
@@ -94,7 +110,7 @@ static bool job_age_checked(sync_job *j, uint64_t newest)
 {
     uint64_t now = wall_ms();
     int64_t id = j->e->id;
-    char *path = xstrdup(j->e->plex_path);
+    char *path = xstrdup(j->e->path);
     bool old_enough;
     q_entry *next = queue_age_checked(j->env->q, j->e, newest, now, &old_enough);
     if (old_enough) {
@@ -107,10 +123,76 @@ static bool job_age_checked(sync_job *j, uint64_t newest)
         log_info("'%s' is younger than MINIMUM_AGE; waiting %.1f s more", log_esc(path), wait);
     else
         log_info("'%s' is younger than MINIMUM_AGE; taken over by '%s', which runs in %.1f s",
-                 log_esc(path), log_esc(next->plex_path), wait);
+                 log_esc(path), log_esc(next->path), wait);
     free(path);
-    job_release(j);
+    job_release_quiet(j);
     return false;
+}
+
+/* ---- the round's history row ---- */
+
+static const char *delivery_result(delivery_state s)
+{
+    return s == DELIVERY_DONE ? "ok" : delivery_state_name(s);
+}
+
+/* The deliveries as the history keeps them (JSON text, new string). */
+static char *deliveries_json(sync_job *j)
+{
+    const q_entry *e = j->e;
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        const q_delivery *d = &e->deliv[i];
+        target_rt *t = targets_find(j->env->targets, d->target);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "target", d->target);
+        cJSON_AddStringToObject(o, "kind", t && t->cfg ? target_kind_name(t->cfg->kind) : "");
+        cJSON_AddStringToObject(o, "library", d->library);
+        for (size_t k = 0; t && k < t->libs.n; k++)
+            if (strcmp(t->libs.v[k].id, d->library) == 0 && t->libs.v[k].title)
+                cJSON_AddStringToObject(o, "library_title", t->libs.v[k].title);
+        char *tp = t && t->cfg ? folders_target_path(t->cfg, e->path) : NULL;
+        cJSON_AddStringToObject(o, "path", tp ? tp : "");
+        free(tp);
+        cJSON_AddStringToObject(o, "result", delivery_result(d->state));
+        if (d->error)
+            cJSON_AddStringToObject(o, "error", d->error);
+        else
+            cJSON_AddNullToObject(o, "error");
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *txt = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    char *out = xstrdup(txt ? txt : "[]");
+    cJSON_free(txt);
+    return out;
+}
+
+/* Before the queue hears of the attempt: one row per round, updated by each attempt. */
+static void stage_round(sync_job *j, sync_outcome o, uint64_t dur)
+{
+    q_entry *e = j->e;
+    bool parked = o == SYNC_PARKED || (o == SYNC_OK && q_entry_count_deliveries(e, DELIVERY_PARKED) > 0);
+    bool pending = o == SYNC_TRANSIENT || q_entry_count_deliveries(e, DELIVERY_UNRESOLVED) > 0;
+    char *deliv = deliveries_json(j);
+    store_history h = {
+        .id = e->round_id,
+        .path = e->path,
+        .sources = e->sources,
+        .events = e->events,
+        .kinds = e->kinds,
+        .started = j->started,
+        .duration_ms = dur,
+        .status = pending ? HIST_RETRYING : parked ? HIST_PARKED : HIST_OK,
+        .rclone = j->rclone_outcome ? j->rclone_outcome : "skipped",
+        .deliveries = deliv,
+        .error = j->error,
+        .attempts = e->attempts + 1,
+    };
+    int64_t id = store_stage_history(j->env->store, &h);
+    free(deliv);
+    if (id > 0 && id != e->round_id)
+        queue_set_round(j->env->q, e, id);
 }
 
 /* After queue_sync_done: when the folder's work runs again, and as part of which entry (a
@@ -127,181 +209,262 @@ static void log_next_run(int64_t id, const char *path, unsigned attempt, sync_ou
                  log_esc(error), wait);
     else if (o == SYNC_TRANSIENT)
         log_warn("sync of '%s' failed (attempt %u): %s; taken over by '%s', which runs in %.1f s",
-                 log_esc(path), attempt, log_esc(error), log_esc(next->plex_path), wait);
+                 log_esc(path), attempt, log_esc(error), log_esc(next->path), wait);
     else if (!same)
-        log_info("'%s' taken over by '%s', which runs in %.1f s", log_esc(path),
-                 log_esc(next->plex_path), wait);
+        log_info("'%s' taken over by '%s', which runs in %.1f s", log_esc(path), log_esc(next->path), wait);
+    else if (next->state == ENTRY_PARKED)
+        log_error("parked '%s': %s", log_esc(path), log_esc(next->park_reason));
+    else if (next->state == ENTRY_UNRESOLVED)
+        log_info("'%s': waiting for a media server's library list for the rest", log_esc(path));
 }
 
-/* The sync ended: one history row, counters, log line, then the queue decides what is next. */
-static void job_finish(sync_job *j, sync_outcome o, const char *error)
+static void count_outcome(sync_env *env, sync_outcome o, bool parked_deliv, uint64_t dur_us)
+{
+    metrics_count_sync(env->m, dur_us);
+    if (o == SYNC_TRANSIENT)
+        env->m->scans_failed++;
+    else if (o == SYNC_PARKED || parked_deliv)
+        env->m->scans_parked++;
+    else
+        env->m->scans_ok++;
+}
+
+/* The attempt ended: the round's row, counters, a log line, then the queue decides what is
+ * next. An entry parked as a whole (entry_park) is o == SYNC_PARKED. */
+static void job_finish(sync_job *j, sync_outcome o)
 {
     sync_env *env = j->env;
     q_entry *e = j->e;
     uint64_t now = wall_ms();
     uint64_t dur_us = (uv_hrtime() - j->t0) / 1000u, dur = dur_us / 1000u;
-    char sbuf[32];
+    if (o == SYNC_OK && j->transient)
+        o = SYNC_TRANSIENT;
+    stage_round(j, o, dur);
+    bool parked_deliv = q_entry_count_deliveries(e, DELIVERY_PARKED) > 0;
+    count_outcome(env, o, parked_deliv, dur_us);
+    if (o == SYNC_OK && !parked_deliv && !q_entry_count_deliveries(e, DELIVERY_UNRESOLVED))
+        log_info("scanned '%s' on %zu librar%s (%u event%s, rclone %s) in %llu ms", log_esc(e->path),
+                 e->n_deliv, e->n_deliv == 1 ? "y" : "ies", e->events, e->events == 1 ? "" : "s",
+                 j->rclone_outcome ? j->rclone_outcome : "skipped", (unsigned long long)dur);
 
-    store_history h = {
-        .section = e->section,
-        .plex_path = e->plex_path,
-        .arr_path = e->arr_path,
-        .sources = e->sources,
-        .events = e->events,
-        .started = j->started,
-        .duration_ms = dur,
-        .status = o == SYNC_OK ? HIST_OK : o == SYNC_PARKED ? HIST_PARKED : HIST_FAILED,
-        .rclone = j->rclone_outcome ? j->rclone_outcome : "skipped",
-        .plex = j->plex_outcome ? j->plex_outcome : "skipped",
-        .error = error,
-        .attempt = e->attempts + 1,
-    };
-    store_stage_history(env->store, &h);
-    metrics_count_sync(env->m, dur_us);
-
-    switch (o) {
-    case SYNC_OK:
-        env->m->scans_ok++;
-        log_info("scanned section %s '%s' (%u event%s, rclone %s) in %llu ms",
-                 section_text(e->section, sbuf, sizeof sbuf), log_esc(e->plex_path), e->events,
-                 e->events == 1 ? "" : "s", h.rclone, (unsigned long long)dur);
-        break;
-    case SYNC_TRANSIENT:
-        env->m->scans_failed++;
-        break;
-    case SYNC_PARKED:
-        env->m->scans_parked++;
-        log_error("parked '%s': %s", log_esc(e->plex_path), log_esc(error));
-        break;
-    }
-
-    /* queue_sync_done may free e: keep what the log line needs, then use only its answer. */
+    /* queue_sync_done may free e: keep what the log line and the report need. */
     int64_t id = e->id;
-    char *path = xstrdup(e->plex_path);
-    q_entry *next = queue_sync_done(env->q, e, o, error, now);
+    char *path = xstrdup(e->path);
+    unsigned attempt = e->attempts + 1, kinds = e->kinds;
+    bool over = false;
+    q_entry *next = queue_sync_done(env->q, e, o, j->error, now, &over);
     j->e = e = NULL;
-    log_next_run(id, path, h.attempt, o, error, next, now);
+    log_next_run(id, path, attempt, o, j->error, next, now);
+    sync_report r = {
+        .entry = next && next->id == id ? next : NULL,
+        .path = path,
+        .round_over = over,
+        .parked = over && (o == SYNC_PARKED || parked_deliv),
+        .kinds = kinds,
+    };
+    const sync_hooks *hooks = j->hooks;
+    void *ud = j->ud;
+    list_del(&j->link);
+    job_free(j);
+    hooks->ended(ud, &r);
     free(path);
-    job_release(j);
 }
 
-/* ---- Plex ---- */
-
-/* A section 404 parks only if it persists after re-reading the sections: with a list read after
- * the failure that still lacks the id, the mapping is wrong. Else the list may be stale. */
-static void plex_not_found(sync_job *j)
+/* The entry as a whole cannot go on as configured (rclone refused, a path that cannot map). */
+static void job_park(sync_job *j, const char *msg)
 {
-    const plex_libraries *libs = j->env->libs;
-    char msg[512];
-    bool known = false;
-    for (size_t i = 0; i < libs->n; i++)
-        if (libs->v[i].key == j->e->section)
-            known = true;
-    if (libs->fetched_at && !known && j->e->attempts > 0) {
-        snprintf(msg, sizeof msg, "SECTION_MAPPING: Plex has no library section %ld (HTTP 404)", j->e->section);
-        job_finish(j, SYNC_PARKED, msg);
-        return;
-    }
-    j->hooks->sections_stale(j->ud);
-    snprintf(msg, sizeof msg, "Plex answered HTTP 404 for section %ld; re-reading its libraries", j->e->section);
-    job_finish(j, SYNC_TRANSIENT, msg);
+    free(j->error);
+    j->error = xstrdup(msg);
+    job_finish(j, SYNC_PARKED);
 }
 
+/* ---- deliveries ---- */
 
-static void on_plex(void *ud, const plex_result *r)
+static void delivery_log(const sync_job *j, const q_delivery *d, const target_result *r, const char *tpath)
 {
-    sync_job *j = ud;
-    sync_env *env = j->env;
-    j->plex_req = NULL;
-    char msg[512];
-    if (r->status == PLEX_RES_OK)
-        env->m->plex_calls_ok++;
+    if (r->status == TARGET_RES_OK)
+        log_info("%s: scan of '%s' accepted (library %s, %s)", d->target, log_esc(tpath), log_esc(d->library),
+                 r->via ? r->via : "scan");
     else
-        env->m->plex_calls_failed++;
-    switch (r->status) {
-    case PLEX_RES_OK:
-        j->hooks->news(j->ud, SYNC_NEWS_PLEX_OK, NULL);
-        j->plex_outcome = "ok";
-        job_finish(j, SYNC_OK, NULL);
-        return;
-    case PLEX_RES_AUTH:
-        snprintf(msg, sizeof msg, "Plex answered HTTP %ld: PLEX_TOKEN is wrong or lacks access", r->http_status);
-        j->hooks->news(j->ud, SYNC_NEWS_PLEX_REFUSED, msg);
-        log_error("Plex answered HTTP %ld to a scan: fix PLEX_TOKEN; no Plex calls until a reload",
-                  r->http_status);
-        j->plex_outcome = "unauthorized";
-        snprintf(msg, sizeof msg, "PLEX_TOKEN: Plex answered HTTP %ld", r->http_status);
-        job_finish(j, SYNC_PARKED, msg);
-        return;
-    case PLEX_RES_NOT_FOUND:
-        j->hooks->news(j->ud, SYNC_NEWS_PLEX_OK, NULL);
-        j->plex_outcome = "not_found";
-        plex_not_found(j);
-        return;
-    case PLEX_RES_BAD:
-        j->hooks->news(j->ud, SYNC_NEWS_PLEX_OK, NULL);
-        j->plex_outcome = "rejected";
-        snprintf(msg, sizeof msg, "PLEX_URL: the scan request failed and cannot succeed as it is: %s",
-                 r->message ? r->message : "");
-        job_finish(j, SYNC_PARKED, msg);
-        return;
-    case PLEX_RES_TRANSIENT:
-    default:
-        /* An HTTP answer (a 5xx) still says Plex is there; no answer says it is not. */
-        if (r->http_status == 0)
-            j->hooks->news(j->ud, SYNC_NEWS_PLEX_DOWN, r->message ? r->message : "Plex did not answer");
-        j->plex_outcome = "failed";
-        snprintf(msg, sizeof msg, "Plex: %s", r->message ? r->message : "failed");
-        job_finish(j, SYNC_TRANSIENT, msg);
-        return;
-    }
+        log_warn("%s: scan of '%s' failed: %s", d->target, log_esc(tpath), log_esc(r->message));
+    (void)j;
 }
 
-static void step_plex(sync_job *j)
+/* A library 404 parks only if it persists after re-reading the list: with a list read after the
+ * failure that still lacks the id, the mapping is wrong. Else the list may be stale. */
+static delivery_state not_found(sync_job *j, target_rt *t, const q_delivery *d, char *msg, size_t n)
 {
-    const config_t *c = j->env->cfg;
-    if (!c->plex_url || !*c->plex_url) {
-        job_finish(j, SYNC_PARKED, "PLEX_URL: not set, so nothing can be scanned");
-        return;
+    bool known = false;
+    for (size_t i = 0; i < t->libs.n; i++)
+        known = known || strcmp(t->libs.v[i].id, d->library) == 0;
+    if (t->libs.fetched_at && !known && j->e->attempts > 0) {
+        snprintf(msg, n, "%s: %s has no library %s (HTTP 404)", t->cfg->kind == TARGET_PLEX ? "SECTION_MAPPING" : t->cfg->origin,
+                 t->name, d->library);
+        return DELIVERY_PARKED;
     }
-    if (j->hooks->plex_refused(j->ud)) {
-        job_finish(j, SYNC_PARKED, "PLEX_TOKEN: Plex refused the token; fix it and reload");
-        return;
-    }
-    log_debug("asking Plex to scan section %ld '%s'", j->e->section, log_esc(j->e->plex_path));
-    int rc = plex_scan(j->env->httpc, c, j->e->section, j->e->plex_path, on_plex, j, &j->plex_req);
-    if (rc < 0) {
-        j->plex_outcome = "failed";
-        job_finish(j, SYNC_TRANSIENT, "could not start the Plex request");
+    targets_miss(j->env->targets, t);
+    snprintf(msg, n, "%s answered HTTP 404 for library %s; re-reading its libraries", t->name, d->library);
+    return DELIVERY_RETRY;
+}
+
+/* What one answer means for its delivery, and for what the daemon knows of the target. */
+static delivery_state judge(sync_job *j, target_rt *t, const q_delivery *d, const target_result *r, char *msg, size_t n)
+{
+    targets *ts = j->env->targets;
+    switch (r->status) {
+    case TARGET_RES_OK:
+        targets_seen(ts, t, TARGET_SEEN_UP, NULL);
+        return DELIVERY_DONE;
+    case TARGET_RES_AUTH:
+        snprintf(msg, n, "%s: %s answered HTTP %ld; fix it and reload (retried every minute)",
+                 target_fix_for(t->cfg, r->status), t->name, r->http_status);
+        targets_seen(ts, t, TARGET_SEEN_REFUSED, msg);
+        return DELIVERY_PARKED;
+    case TARGET_RES_NOT_FOUND:
+        targets_seen(ts, t, TARGET_SEEN_UP, NULL);
+        return not_found(j, t, d, msg, n);
+    case TARGET_RES_BAD:
+        targets_seen(ts, t, TARGET_SEEN_UP, NULL);
+        snprintf(msg, n, "%s: the scan request to %s cannot succeed as it is: %s", target_fix_for(t->cfg, r->status),
+                 t->name, r->message);
+        return DELIVERY_PARKED;
+    case TARGET_RES_TRANSIENT:
+    default:
+        /* An HTTP answer (a 5xx) still says the server is there; no answer says it is not. */
+        targets_seen(ts, t, r->http_status ? TARGET_SEEN_UP : TARGET_SEEN_DOWN, r->message);
+        snprintf(msg, n, "%s: %s", t->name, r->message);
+        return DELIVERY_RETRY;
     }
 }
 
-/* ---- anchors right before Plex ---- */
+static void on_delivered(void *ud, const target_result *r)
+{
+    job_call *c = ud;
+    sync_job *j = c->job;
+    c->op = NULL;
+    j->in_flight--;
+    const q_delivery *d = &j->e->deliv[c->idx];
+    target_rt *t = targets_find(j->env->targets, d->target);
+    char msg[640] = "";
+    delivery_state st = DELIVERY_RETRY;
+    if (t && t->cfg) {
+        char *tp = folders_target_path(t->cfg, j->e->path);
+        delivery_log(j, d, r, tp ? tp : j->e->path);
+        free(tp);
+        st = judge(j, t, d, r, msg, sizeof msg);
+        if (st == DELIVERY_DONE)
+            t->sent_ok++;
+        else if (st == DELIVERY_PARKED)
+            t->sent_parked++;
+        else
+            t->sent_failed++;
+    } else {
+        snprintf(msg, sizeof msg, "target '%s' is no longer configured", d->target);
+    }
+    if (st == DELIVERY_RETRY)
+        j->transient = true;
+    if (st != DELIVERY_DONE)
+        note_error(j, msg);
+    queue_delivery_set(j->env->q, j->e, c->idx, st, st == DELIVERY_DONE ? NULL : msg);
+    if (j->in_flight == 0)
+        job_finish(j, SYNC_OK);
+}
 
-static void on_anchors_before_plex(void *ud, bool ok, const char *reason)
+static target_update update_type(const sync_job *j)
+{
+    bool absent = (j->rclone_outcome && strcmp(j->rclone_outcome, "absent") == 0) || j->host_absent;
+    if (absent)
+        return TARGET_UPDATE_DELETED;
+    return j->e->kinds & QKIND_IMPORT ? TARGET_UPDATE_CREATED : TARGET_UPDATE_MODIFIED;
+}
+
+/* Start delivery i; false when it was settled at once (refused token, no target, no path). */
+static bool deliver(sync_job *j, size_t i)
+{
+    const q_delivery *d = &j->e->deliv[i];
+    target_rt *t = targets_find(j->env->targets, d->target);
+    char msg[512];
+    if (!t || !t->cfg) {
+        j->transient = true; /* a reload dropped it: the re-map after this attempt drops it too */
+        return false;
+    }
+    if (t->refused) {
+        snprintf(msg, sizeof msg, "%s: %s refused the token; fix it and reload (retried every minute)",
+                 target_fix_for(t->cfg, TARGET_RES_AUTH), t->name);
+        note_error(j, msg);
+        queue_delivery_set(j->env->q, j->e, i, DELIVERY_PARKED, t->error ? t->error : msg);
+        return false;
+    }
+    char *tp = folders_target_path(t->cfg, j->e->path);
+    if (!tp) {
+        snprintf(msg, sizeof msg, "%s: '%s' maps to no absolute path for %s", t->cfg->origin, j->e->path, t->name);
+        note_error(j, msg);
+        queue_delivery_set(j->env->q, j->e, i, DELIVERY_PARKED, msg);
+        return false;
+    }
+    job_call *c = &j->calls[i];
+    c->job = j;
+    c->idx = i;
+    log_debug("%s: asking to scan '%s' (library %s)", t->name, log_esc(tp), log_esc(d->library));
+    int rc = target_scan(j->env->httpc, t->cfg, j->env->cfg->plex_identifier, d->library, tp, update_type(j),
+                         on_delivered, c, &c->op);
+    free(tp);
+    if (rc < 0) {
+        j->transient = true;
+        note_error(j, "could not start a scan request");
+        queue_delivery_set(j->env->q, j->e, i, DELIVERY_RETRY, "could not start the request");
+        return false;
+    }
+    j->in_flight++;
+    return true;
+}
+
+static void step_deliveries(sync_job *j)
+{
+    q_entry *e = j->e;
+    j->calls = xcalloc(e->n_deliv ? e->n_deliv : 1, sizeof *j->calls);
+    j->n_calls = e->n_deliv;
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (e->deliv[i].state == DELIVERY_PENDING || e->deliv[i].state == DELIVERY_RETRY)
+            deliver(j, i);
+    if (j->in_flight == 0)
+        job_finish(j, SYNC_OK);
+}
+
+/* ---- anchors right before the targets ---- */
+
+static void on_anchors_before_targets(void *ud, bool ok, const char *reason)
 {
     sync_job *j = ud;
     j->fs_op = NULL;
     if (!ok) {
-        /* The rclone step ran, but Plex must not scan a folder whose mount just failed: it
+        /* The rclone step ran, but no server may scan a folder whose mount just failed: it
          * would see the folder empty and drop the items. Hold, and start over later. */
-        log_warn("holding '%s' before the Plex call: %s", log_esc(j->e->plex_path), log_esc(reason));
+        log_warn("holding '%s' before the scans: %s", log_esc(j->e->path), log_esc(reason));
         job_hold(j, reason);
         return;
     }
-    step_plex(j);
+    step_deliveries(j);
 }
 
-static void step_anchors_before_plex(sync_job *j)
+static void on_host_exists(void *ud, bool exists, const char *why)
 {
+    sync_job *j = ud;
+    (void)why;
+    j->fs_op = NULL;
+    j->host_absent = !exists;
     const config_t *c = j->env->cfg;
-    if (c->n_anchors == 0) {
-        step_plex(j);
+    if (c->n_anchors == 0 || fscheck_anchors(j->env->fs, (const char *const *)c->anchors, c->n_anchors, j->fp.host,
+                                             on_anchors_before_targets, j, &j->fs_op) < 0)
+        step_deliveries(j);
+}
+
+static void step_anchors_before_targets(sync_job *j)
+{
+    /* Without rclone, a folder missing on the host is a delete (Jellyfin's and Emby's UpdateType). */
+    if (!j->has_mount && fscheck_exists(j->env->fs, j->fp.host, on_host_exists, j, &j->fs_op) == 0)
         return;
-    }
-    if (fscheck_anchors(j->env->fs, (const char *const *)c->anchors, c->n_anchors, j->fp.host,
-                        on_anchors_before_plex, j, &j->fs_op) < 0)
-        step_plex(j);
+    on_host_exists(j, true, NULL);
 }
 
 /* ---- rclone ---- */
@@ -314,29 +477,25 @@ static void on_rclone(void *ud, const rclone_result *r)
     char msg[640];
     switch (r->status) {
     case RCLONE_RES_OK:
-        env->m->rclone_calls_ok++;
-        j->hooks->news(j->ud, SYNC_NEWS_RCLONE_OK, NULL);
-        j->rclone_outcome = "ok";
-        log_info("rclone refreshed '%s' (%s)", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
-        step_anchors_before_plex(j);
-        return;
     case RCLONE_RES_ABSENT:
         env->m->rclone_calls_ok++;
         j->hooks->news(j->ud, SYNC_NEWS_RCLONE_OK, NULL);
-        j->rclone_outcome = "absent";
-        log_info("rclone: '%s' does not exist (removed?); Plex scans it so it notices",
-                 log_esc(j->fp.vfs_dir));
-        step_anchors_before_plex(j);
+        j->rclone_outcome = r->status == RCLONE_RES_OK ? "ok" : "absent";
+        if (r->status == RCLONE_RES_OK)
+            log_info("rclone refreshed '%s' (%s)", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
+        else
+            log_info("rclone: '%s' does not exist (removed?); the servers scan it so they notice",
+                     log_esc(j->fp.vfs_dir));
+        queue_rclone_done(env->q, j->e);
+        step_anchors_before_targets(j);
         return;
     case RCLONE_RES_CONFIG:
         env->m->rclone_calls_failed++;
         j->rclone_outcome = "config_error";
         snprintf(msg, sizeof msg, "%s: %s", r->variable ? r->variable : "RCLONE_RC_URL",
-                 r->message ? r->message : "");
-        j->hooks->news(j->ud, SYNC_NEWS_RCLONE_REFUSED, msg);
-        snprintf(msg, sizeof msg, "%s: %s", r->variable ? r->variable : "RCLONE_RC_URL",
                  r->message ? r->message : "rclone refused the call");
-        job_finish(j, SYNC_PARKED, msg);
+        j->hooks->news(j->ud, SYNC_NEWS_RCLONE_REFUSED, msg);
+        job_park(j, msg);
         return;
     case RCLONE_RES_TRANSIENT:
     default:
@@ -344,7 +503,9 @@ static void on_rclone(void *ud, const rclone_result *r)
         j->rclone_outcome = "failed";
         j->hooks->news(j->ud, SYNC_NEWS_RCLONE_FAILED, r->message ? r->message : "rclone failed");
         snprintf(msg, sizeof msg, "rclone: %s", r->message ? r->message : "failed");
-        job_finish(j, SYNC_TRANSIENT, msg);
+        j->transient = true;
+        note_error(j, msg);
+        job_finish(j, SYNC_TRANSIENT);
         return;
     }
 }
@@ -354,16 +515,20 @@ static void step_rclone(sync_job *j)
     sync_env *env = j->env;
     queue_sync_started(env->q, j->e, wall_ms());
     j->synced = true;
-    if (!j->has_mount) {
-        j->rclone_outcome = "skipped";
-        step_anchors_before_plex(j);
+    if (!j->has_mount || j->e->rclone_done) {
+        /* No mount holds it, or this round's rclone step already succeeded (a retry of the
+         * deliveries only): no second forget + refresh. */
+        j->rclone_outcome = j->has_mount ? "ok" : "skipped";
+        step_anchors_before_targets(j);
         return;
     }
     log_debug("rclone: forget + refresh '%s' on %s", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
     if (rclone_refresh_folder(env->httpc, &j->mount, j->fp.vfs_dir, env->cfg->rclone_timeout_ms, on_rclone, j,
                               &j->rc_op) < 0) {
         j->rclone_outcome = "failed";
-        job_finish(j, SYNC_TRANSIENT, "could not start the rclone request");
+        j->transient = true;
+        note_error(j, "could not start the rclone request");
+        job_finish(j, SYNC_TRANSIENT);
     }
 }
 
@@ -374,7 +539,7 @@ static void on_anchors_before_rclone(void *ud, bool ok, const char *reason)
     sync_job *j = ud;
     j->fs_op = NULL;
     if (!ok) {
-        log_warn("holding '%s': %s; re-checked every 30 s", log_esc(j->e->plex_path), log_esc(reason));
+        log_warn("holding '%s': %s; re-checked every 30 s", log_esc(j->e->path), log_esc(reason));
         job_hold(j, reason);
         return;
     }
@@ -403,28 +568,24 @@ static void on_age(void *ud, uint64_t newest)
         step_anchors_before_rclone(j);
 }
 
-void sync_start(sync_env *env, q_entry *e, bool needs_age, const sync_hooks *hooks, void *ud)
+/* The host forms of the entry's event files, for the minimum age. */
+static void host_files(sync_job *j)
 {
-    sync_job *j = xcalloc(1, sizeof *j);
-    j->env = env;
-    j->hooks = hooks;
-    j->ud = ud;
-    const config_t *c = env->cfg;
-    j->e = e;
-    j->started = wall_ms();
-    j->t0 = uv_hrtime();
-    list_push(&env->jobs, &j->link);
-
-    const char *why = NULL;
-    if (paths_resolve(c, e->arr_path, &j->fp, &why) < 0) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "PATH_REPLACEMENTS: '%s' maps to no usable path (%s)", e->arr_path,
-                 why ? why : "invalid");
-        j->started = wall_ms();
-        job_finish(j, SYNC_PARKED, msg);
-        return;
+    const q_entry *e = j->e;
+    j->host_files = xcalloc(e->n_files ? e->n_files : 1, sizeof *j->host_files);
+    for (size_t i = 0; i < e->n_files; i++) {
+        folder_paths f;
+        if (paths_resolve(j->env->cfg, e->files[i], &f, NULL) == 0) {
+            j->host_files[j->n_host_files++] = f.host;
+            f.host = NULL;
+            folder_paths_free(&f);
+        }
     }
-    if (j->fp.mount && c->use_rclone) {
+}
+
+static void keep_mount(sync_job *j)
+{
+    if (j->fp.mount && j->env->cfg->use_rclone) {
         j->has_mount = true;
         j->mount.root = xstrdup(j->fp.mount->root);
         j->mount.url = xstrdup(j->fp.mount->url);
@@ -433,17 +594,30 @@ void sync_start(sync_env *env, q_entry *e, bool needs_age, const sync_hooks *hoo
         j->mount.pass = xstrdup(j->fp.mount->pass);
     }
     j->fp.mount = NULL; /* points into the configuration; the copy above is what we use */
+}
 
+void sync_start(sync_env *env, q_entry *e, bool needs_age, const sync_hooks *hooks, void *ud)
+{
+    sync_job *j = xcalloc(1, sizeof *j);
+    j->env = env;
+    j->hooks = hooks;
+    j->ud = ud;
+    j->e = e;
+    j->started = wall_ms();
+    j->t0 = uv_hrtime();
+    list_push(&env->jobs, &j->link);
+
+    const char *why = NULL;
+    if (paths_resolve(env->cfg, e->path, &j->fp, &why) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "PATH_REPLACEMENTS: '%s' maps to no usable path (%s)", e->path,
+                 why ? why : "invalid");
+        job_park(j, msg);
+        return;
+    }
+    keep_mount(j);
     if (needs_age && e->n_files > 0) {
-        j->host_files = xcalloc(e->n_files, sizeof *j->host_files);
-        for (size_t i = 0; i < e->n_files; i++) {
-            folder_paths f;
-            if (paths_resolve(c, e->files[i], &f, NULL) == 0) {
-                j->host_files[j->n_host_files++] = f.host;
-                f.host = NULL;
-                folder_paths_free(&f);
-            }
-        }
+        host_files(j);
         if (fscheck_newest_mtime(env->fs, (const char *const *)j->host_files, j->n_host_files, on_age, j,
                                  &j->fs_op) == 0)
             return;
@@ -464,8 +638,9 @@ void sync_cancel_all(sync_env *env)
             fscheck_cancel(j->fs_op);
         if (j->rc_op)
             rclone_cancel(j->rc_op);
-        if (j->plex_req)
-            httpc_cancel(j->plex_req);
+        for (size_t i = 0; i < j->n_calls; i++)
+            if (j->calls[i].op)
+                target_cancel(j->calls[i].op);
         job_free(j);
     }
 }
@@ -475,4 +650,15 @@ size_t sync_count(const sync_env *env)
     size_t n = 0;
     list_for_each(l, &env->jobs) n++;
     return n;
+}
+
+bool sync_busy_library(const sync_env *env, const char *target, const char *library_id)
+{
+    list_for_each(l, &env->jobs) {
+        const sync_job *j = container_of(l, sync_job, link);
+        for (size_t i = 0; j->e && i < j->e->n_deliv; i++)
+            if (strcmp(j->e->deliv[i].target, target) == 0 && strcmp(j->e->deliv[i].library, library_id) == 0)
+                return true;
+    }
+    return false;
 }

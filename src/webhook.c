@@ -102,6 +102,25 @@ static ev_kind classify(const app_shape *shape, const char *type)
     return EV_IGNORED;
 }
 
+/* What the event did: a Download is an import (an upgrade when isUpgrade is true or it
+ * replaced files), a *Delete a delete, a Rename a rename; Retag changes files in place. */
+static unsigned event_kinds(ev_kind kind, const char *type, const cJSON *json)
+{
+    if (kind == EV_RENAME)
+        return WH_KIND_RENAME;
+    if (kind == EV_ROOT_DELETE)
+        return WH_KIND_DELETE;
+    size_t n = strlen(type);
+    if (n >= 6 && ieq(type + n - 6, "Delete"))
+        return WH_KIND_DELETE;
+    if (!ieq(type, "Download"))
+        return 0;
+    const cJSON *up = cJSON_GetObjectItemCaseSensitive(json, "isUpgrade");
+    const cJSON *del = cJSON_GetObjectItemCaseSensitive(json, "deletedFiles");
+    bool upgrade = cJSON_IsTrue(up) || (cJSON_IsArray(del) && cJSON_GetArraySize(del) > 0);
+    return WH_KIND_IMPORT | (upgrade ? WH_KIND_UPGRADE : 0u);
+}
+
 /* ---- building the folder list -------------------------------------------------------- */
 
 typedef struct wh_ctx {
@@ -910,6 +929,7 @@ static int interpret(wh_ctx *x, const cJSON *json)
     if (rc)
         return rc;
 
+    ev->kinds = event_kinds(kind, ev->event_type, json);
     switch (kind) {
     case EV_FILES:
         rc = take_files(x, json);

@@ -13,28 +13,38 @@
 #include "queue_index.h"
 #include "util.h"
 
+/* Two trees that must never meet: the same folder names under two top folders ("/1/tv/Show"
+ * and "/2/tv/Show"), as two libraries' folders are. */
 #define TV 1L
 #define MOVIES 2L
 
+/* The key of `path` in tree `top` (a new string). */
+static char *keyed(long top, const char *path)
+{
+    return strcmp(path, "/") == 0 ? xasprintf("/%ld", top) : xasprintf("/%ld%s", top, path);
+}
+
 /* The tests own their nodes: the index never allocates or frees one. */
-static qi_node *node(int64_t id, long section, const char *path)
+static qi_node *node(int64_t id, long top, const char *path)
 {
     qi_node *n = xcalloc(1, sizeof *n);
     n->e.id = id;
-    n->e.section = section;
-    n->e.plex_path = xstrdup(path);
+    n->e.path = keyed(top, path);
     return n;
 }
 
 static void node_free(qi_node *n)
 {
-    free(n->e.plex_path);
+    free(n->e.path);
     free(n);
 }
 
-static qi_node *find(const qi_keys *k, long section, const char *p)
+static qi_node *find(const qi_keys *k, long top, const char *p)
 {
-    return qi_keys_find(k, section, p, strlen(p));
+    char *key = keyed(top, p);
+    qi_node *n = qi_keys_find(k, key, strlen(key));
+    free(key);
+    return n;
 }
 
 typedef struct seen {
@@ -49,21 +59,25 @@ static void see(void *ud, qi_node *x)
     s->v[s->n++] = x;
 }
 
-static seen below(const qi_keys *k, long section, const char *p)
+static seen below(const qi_keys *k, long top, const char *p)
 {
     seen s = {.n = 0};
-    qi_keys_below(k, section, p, strlen(p), see, &s);
+    char *key = keyed(top, p);
+    qi_keys_below(k, key, strlen(key), see, &s);
+    free(key);
     return s;
 }
 
-static seen above(const qi_keys *k, long section, const char *p, bool self)
+static seen above(const qi_keys *k, long top, const char *p, bool self)
 {
     seen s = {.n = 0};
+    char *key = keyed(top, p); /* kept until the walk ends */
     qi_up w;
     qi_node *x;
-    qi_up_init(&w, k, section, p, strlen(p), self);
+    qi_up_init(&w, k, key, strlen(key), self);
     while ((x = qi_up_next(&w)))
         see(&s, x);
+    free(key);
     return s;
 }
 
@@ -264,24 +278,24 @@ static void test_stamps_are_kept_per_key_and_swept_when_expired(void **state)
     qi_stamps t = {0};
     char p[32];
     for (int i = 0; i < 600; i++) {
-        snprintf(p, sizeof p, "/tv/%d", i);
-        qi_stamps_add(&t, TV, p, strlen(p), (uint64_t)i);
+        snprintf(p, sizeof p, "/1/tv/%d", i);
+        qi_stamps_add(&t, p, strlen(p), (uint64_t)i);
     }
-    qi_stamps_add(&t, MOVIES, "/tv/5", 5, 1000);
+    qi_stamps_add(&t, "/2/tv/5", 7, 1000);
     assert_int_equal(t.count, 601);
-    uint64_t *at = qi_stamps_find(&t, TV, "/tv/5", 5);
+    uint64_t *at = qi_stamps_find(&t, "/1/tv/5", 7);
     assert_non_null(at);
     assert_int_equal(*at, 5);
     *at = 500; /* raised in place */
-    assert_int_equal(*qi_stamps_find(&t, MOVIES, "/tv/5", 5), 1000);
-    assert_null(qi_stamps_find(&t, TV, "/tv/5/x", 7));
-    assert_null(qi_stamps_find(&t, TV, "/tv/", 4));
+    assert_int_equal(*qi_stamps_find(&t, "/2/tv/5", 7), 1000);
+    assert_null(qi_stamps_find(&t, "/1/tv/5/x", 9));
+    assert_null(qi_stamps_find(&t, "/1/tv/", 6));
 
     qi_stamps_sweep(&t, before_100, NULL);
     assert_int_equal(t.count, 600 - 100 + 1 + 1); /* 100..599, the raised one, the movie */
-    assert_null(qi_stamps_find(&t, TV, "/tv/7", 5));
-    assert_non_null(qi_stamps_find(&t, TV, "/tv/5", 5));
-    assert_non_null(qi_stamps_find(&t, TV, "/tv/100", 7));
+    assert_null(qi_stamps_find(&t, "/1/tv/7", 7));
+    assert_non_null(qi_stamps_find(&t, "/1/tv/5", 7));
+    assert_non_null(qi_stamps_find(&t, "/1/tv/100", 9));
     qi_stamps_free(&t);
     assert_int_equal(t.count, 0);
 }
