@@ -1059,8 +1059,8 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
              log_esc(a->cfg.bind_address), http_server_port(a->srv), log_esc(store_path(a->store)),
              a->cfg.durability == DURABILITY_FULL ? "full" : "process");
     if (a->cfg.n_targets == 0)
-        log_warn("no media server is configured (PLEX_URL, JELLYFIN_URL, EMBY_URL or MEDIA_SERVERS): webhooks "
-                 "are accepted and wait as unresolved");
+        log_warn("no media server is configured: PLEX_URL, JELLYFIN_URL, EMBY_URL and MEDIA_SERVERS are not set; "
+                 "webhooks are accepted and wait as unresolved");
     for (size_t i = 0; i < a->cfg.n_targets; i++) {
         const cfg_target *t = &a->cfg.targets[i];
         log_info("media server %s (%s) at %s", t->name, target_kind_name(t->kind), log_esc(t->url));
