@@ -99,6 +99,7 @@ struct app {
     /* the media servers */
     targets targets;
     folder_target *ftargets;     /* the targets as folders_plan sees them (app_folder_libs) */
+    struct trash *trash;         /* Plex's empty trash, when a target asks for it */
     bool rclone_reachable;
     char *rclone_error;
 

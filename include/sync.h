@@ -34,6 +34,9 @@ typedef struct sync_report {
     bool round_over;          /* its round ended (ok, parked, or a dirty re-run starts) */
     bool parked;              /* the round ended with something parked */
     unsigned kinds;           /* QKIND_* of the round's events */
+    const q_delivery *done;   /* the round's deliveries done so far (target and library interned;
+                                 valid during the call) */
+    size_t n_done;
 } sync_report;
 
 typedef struct sync_hooks {

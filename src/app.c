@@ -16,6 +16,7 @@
 #include "paths.h"
 #include "plex.h"
 #include "folders.h"
+#include "trash.h"
 #include "util.h"
 
 #define SECTIONS_MISS_INTERVAL_MS 60000u
@@ -75,8 +76,10 @@ static void on_sync_news(void *ud, sync_news_kind kind, const char *error)
 
 static void on_sync_ended(void *ud, const sync_report *r)
 {
-    (void)r;
-    app_schedule(ud);
+    app_t *a = ud;
+    for (size_t i = 0; r->round_over && i < r->n_done; i++)
+        trash_after_round(a->trash, r->done[i].target, r->done[i].library, r->kinds);
+    app_schedule(a);
 }
 
 static const sync_hooks sync_hooks_of_app = {
@@ -776,6 +779,8 @@ static void app_stop(app_t *a, int code)
         http_server_stop_accepting(a->srv);
     uv_timer_stop(&a->queue_timer);
     targets_stop(&a->targets, NULL, NULL); /* no list is asked any more; its timer closes */
+    trash_stop(a->trash, NULL, NULL);
+    a->trash = NULL;
     size_t n = sync_count(&a->sync);
     update_status(a);
     if (n == 0) {
@@ -916,8 +921,13 @@ typedef struct load_ctx {
 static void load_entry(void *ud, const q_entry *e)
 {
     load_ctx *l = ud;
-    if (queue_restore(l->a->q, e, wall_ms()) == 0)
+    int rc = queue_restore(l->a->q, e, wall_ms());
+    if (rc == 0)
         l->entries++;
+    else if (rc == -EEXIST && e->id > 0)
+        /* An older version kept one entry per Plex section: the folder's other rows are the
+         * same folder, which the first row already queues. */
+        store_stage_entry_del(l->a->store, e->id);
     if (e->id > l->max_id)
         l->max_id = e->id;
 }
@@ -1081,6 +1091,8 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         log_error("cannot start the media servers' timer");
         return -1;
     }
+    trash_env te = {.cfg = &a->cfg, .httpc = a->httpc, .fs = a->fs, .targets = &a->targets, .sync = &a->sync};
+    a->trash = trash_new(loop, &te);
     /* Entries from an older version have no deliveries yet: map them now (each target still
      * unresolved until its list arrives). */
     remap_all(a);

@@ -17,8 +17,8 @@
 #include "http_client.h"
 #include "log.h"
 #include "paths.h"
-#include "plex.h"
-#include "sections.h"
+#include "target.h"
+#include "trash.h"
 #include "util.h"
 
 #define CHECK_RCLONE_TIMEOUT_MS 15000u /* a check should not wait RCLONE_TIMEOUT (10 min) */
@@ -86,8 +86,8 @@ static void check_env_file(checker *c, const char *env_file)
         say(c, CK_OK, "env-file", "%s is not readable by other users", log_esc(path));
         return;
     }
-    static const char *const secrets[] = {"PLEX_TOKEN", "RCLONE_RC_PASS", "RCLONE_MOUNTS", "WEBHOOK_PASS",
-                                          "MANUAL_PASS"};
+    static const char *const secrets[] = {"PLEX_TOKEN", "JELLYFIN_TOKEN", "EMBY_TOKEN", "MEDIA_SERVERS",
+                                          "RCLONE_RC_PASS", "RCLONE_MOUNTS", "WEBHOOK_PASS", "MANUAL_PASS"};
     env_map vars = {0};
     char err[256];
     const char *secret = NULL;
@@ -171,17 +171,34 @@ static char *url_shown(const char *url)
     return xstrdup(url);
 }
 
-/* ---- Plex ------------------------------------------------------------------------------ */
+/* ---- media servers --------------------------------------------------------------------- */
+
+/* The check's name for one of t's checks: the `plex` target of PLEX_URL keeps the names older
+ * versions printed ("plex", "plex-token", "plex-libraries", "mapping"); others are prefixed by
+ * their own name. */
+static const char *check_name(const cfg_target *t, const char *what, char *buf, size_t n)
+{
+    bool legacy = strcmp(t->origin, "PLEX_URL") == 0;
+    if (!*what)
+        snprintf(buf, n, "%s", t->name);
+    else if (legacy && strcmp(what, "mapping") == 0)
+        snprintf(buf, n, "mapping");
+    else
+        snprintf(buf, n, "%s-%s", t->name, what);
+    return buf;
+}
 
 /* GET /identity: no token needed, so it tells "wrong URL" apart from "wrong token". */
-static bool check_plex_identity(checker *c, const char *shown)
+static bool check_plex_identity(checker *c, const cfg_target *t, const char *shown)
 {
     const config_t *cfg = c->cfg;
-    char *url = xasprintf("%s/identity", cfg->plex_url);
+    char nm[64];
+    const char *name = check_name(t, "", nm, sizeof nm);
+    char *url = xasprintf("%s/identity", t->url);
     char *hid = xasprintf("X-Plex-Client-Identifier: %s",
                           cfg->plex_identifier && *cfg->plex_identifier ? cfg->plex_identifier : "plex-servarr-sync");
     const char *headers[] = {"Accept: application/json", hid, "X-Plex-Product: plex-servarr-sync", NULL};
-    httpc_opts o = {.method = "GET", .url = url, .headers = headers, .timeout_ms = cfg->plex_timeout_ms,
+    httpc_opts o = {.method = "GET", .url = url, .headers = headers, .timeout_ms = t->timeout_ms,
                     .max_response_bytes = 64u * 1024u};
     answer a;
     int rc = http_sync(c, &o, &a);
@@ -189,32 +206,32 @@ static bool check_plex_identity(checker *c, const char *shown)
     free(hid);
     bool ok = false;
     if (rc < 0) {
-        say(c, CK_FAIL, "plex", "cannot send a request to %s (%s): check PLEX_URL", log_esc(shown), strerror(-rc));
+        say(c, CK_FAIL, name, "cannot send a request to %s (%s): check %s", log_esc(shown), strerror(-rc), t->origin);
     } else if (a.error != HTTPC_OK) {
-        say(c, CK_FAIL, "plex", "no answer from %s (%s: %s): check PLEX_URL and that Plex is running and reachable "
-            "from this host", log_esc(shown), httpc_error_name(a.error), log_esc(a.message));
+        say(c, CK_FAIL, name, "no answer from %s (%s: %s): check %s and that Plex is running and reachable "
+            "from this host", log_esc(shown), httpc_error_name(a.error), log_esc(a.message), t->origin);
     } else if (a.status >= 300 && a.status < 400) {
-        say(c, CK_FAIL, "plex", "%s answered HTTP %ld (a redirect, which the daemon does not follow): set PLEX_URL "
-            "to the address it redirects to (https?)", log_esc(shown), a.status);
+        say(c, CK_FAIL, name, "%s answered HTTP %ld (a redirect, which the daemon does not follow): set %s "
+            "to the address it redirects to (https?)", log_esc(shown), a.status, t->origin);
     } else if (a.status < 200 || a.status >= 300) {
-        say(c, CK_FAIL, "plex", "%s answered HTTP %ld on /identity, which Plex answers without a token: PLEX_URL "
-            "does not point at Plex Media Server (a proxy? a wrong port?)", log_esc(shown), a.status);
+        say(c, CK_FAIL, name, "%s answered HTTP %ld on /identity, which Plex answers without a token: %s "
+            "does not point at Plex Media Server (a proxy? a wrong port?)", log_esc(shown), a.status, t->origin);
     } else {
         cJSON *j = cJSON_ParseWithLength(a.body, a.body_len);
         const cJSON *mc = cJSON_GetObjectItemCaseSensitive(j, "MediaContainer");
         const cJSON *ver = cJSON_GetObjectItemCaseSensitive(mc, "version");
         const cJSON *mid = cJSON_GetObjectItemCaseSensitive(mc, "machineIdentifier");
         if (cJSON_IsObject(mc)) {
-            say(c, CK_OK, "plex", "%s is Plex Media Server %s (machine %s)", log_esc(shown),
+            say(c, CK_OK, name, "%s is Plex Media Server %s (machine %s)", log_esc(shown),
                 cJSON_IsString(ver) ? log_esc(ver->valuestring) : "(version not given)",
                 cJSON_IsString(mid) ? log_esc(mid->valuestring) : "?");
             ok = true;
         } else if (strstr(a.body, "<MediaContainer")) {
-            say(c, CK_OK, "plex", "%s is Plex Media Server (it answered in XML)", log_esc(shown));
+            say(c, CK_OK, name, "%s is Plex Media Server (it answered in XML)", log_esc(shown));
             ok = true;
         } else {
-            say(c, CK_FAIL, "plex", "%s answered /identity with something that is not Plex's: PLEX_URL does not "
-                "point at Plex Media Server", log_esc(shown));
+            say(c, CK_FAIL, name, "%s answered /identity with something that is not Plex's: %s does not "
+                "point at Plex Media Server", log_esc(shown), t->origin);
         }
         cJSON_Delete(j);
     }
@@ -222,111 +239,128 @@ static bool check_plex_identity(checker *c, const char *shown)
     return ok;
 }
 
-typedef struct sections_answer {
+typedef struct list_answer {
     bool done;
-    plex_status status;
-    long http_status;
+    target_result r;
     char *message;
-    plex_libraries libs;
-} sections_answer;
+    media_libraries libs;
+} list_answer;
 
-static void on_sections(void *ud, const plex_result *r, plex_libraries *libs)
+static void on_list(void *ud, const target_result *r, media_libraries *libs)
 {
-    sections_answer *s = ud;
+    list_answer *s = ud;
     s->done = true;
-    s->status = r->status;
-    s->http_status = r->http_status;
+    s->r = *r;
     s->message = xstrdup(r->message ? r->message : "");
+    s->r.message = s->message;
     if (libs) {
         s->libs = *libs;
         memset(libs, 0, sizeof *libs);
     }
 }
 
-/* The token on /library/sections; on success *libs holds the list. */
-static bool check_plex_token(checker *c, plex_libraries *libs)
+/* The wording of a refused library list, per kind. */
+static void say_list_refused(checker *c, const cfg_target *t, const char *name, const list_answer *s)
 {
-    const config_t *cfg = c->cfg;
-    sections_answer s = {0};
-    httpc_req *req = NULL;
-    if (plex_list_sections(c->h, cfg, on_sections, &s, &req) < 0) {
-        say(c, CK_FAIL, "plex-token", "cannot send the request: PLEX_URL or PLEXAPI_HEADER_IDENTIFIER holds "
-            "characters a header cannot carry");
+    bool no_token = !*t->token;
+    if (t->kind == TARGET_PLEX && no_token)
+        say(c, CK_FAIL, name, "Plex answered HTTP %ld on /library/sections: %s is not set; set it to a token of "
+            "the server's owner (Plex Web: any item > Get Info > View XML: X-Plex-Token in the URL)",
+            s->r.http_status, t->token_var);
+    else if (t->kind == TARGET_PLEX)
+        say(c, CK_FAIL, name, "Plex answered HTTP %ld on /library/sections: %s is wrong, expired or has no access "
+            "to this server; set it to a token of the server's owner", s->r.http_status, t->token_var);
+    else if (s->r.http_status == 403)
+        say(c, CK_FAIL, name, "%s answered HTTP 403 on /Library/VirtualFolders: the key in %s is not an "
+            "administrator's; create one under Dashboard > API Keys", target_kind_name(t->kind), t->token_var);
+    else
+        say(c, CK_FAIL, name, "%s answered HTTP %ld on /Library/VirtualFolders: %s is wrong; create a key under "
+            "Dashboard > API Keys", target_kind_name(t->kind), s->r.http_status, t->token_var);
+}
+
+/* The token on the library list; on success *libs holds the list. */
+static bool check_target_token(checker *c, const cfg_target *t, media_libraries *libs)
+{
+    char nm[64];
+    const char *name = check_name(t, "token", nm, sizeof nm);
+    list_answer s = {0};
+    target_op *op = NULL;
+    if (target_list(c->h, t, c->cfg->plex_identifier, on_list, &s, &op) < 0) {
+        say(c, CK_FAIL, name, "cannot send the request: %s, its token or PLEXAPI_HEADER_IDENTIFIER holds "
+            "characters a request cannot carry", t->origin);
         return false;
     }
     run_until(c, &s.done);
     if (!s.done) {
-        httpc_cancel(req);
-        say(c, CK_FAIL, "plex-token", "the request to Plex never ended");
+        target_cancel(op);
+        say(c, CK_FAIL, name, "the request to %s never ended", t->name);
         return false;
     }
-    bool no_token = !cfg->plex_token || !*cfg->plex_token;
     bool ok = false;
-    switch (s.status) {
-    case PLEX_RES_OK:
-        say(c, CK_OK, "plex-token", no_token ? "Plex lists its libraries without a token (PLEX_TOKEN is not set)"
-                                            : "Plex accepted PLEX_TOKEN on /library/sections");
+    switch (s.r.status) {
+    case TARGET_RES_OK:
+        if (t->kind == TARGET_PLEX && !*t->token)
+            say(c, CK_OK, name, "Plex lists its libraries without a token (%s is not set)", t->token_var);
+        else
+            say(c, CK_OK, name, "%s accepted %s on its library list", t->name, t->token_var);
         *libs = s.libs;
         memset(&s.libs, 0, sizeof s.libs);
         ok = true;
         break;
-    case PLEX_RES_AUTH:
-        if (no_token)
-            say(c, CK_FAIL, "plex-token", "Plex answered HTTP %ld on /library/sections: PLEX_TOKEN is not set; set it "
-                "to a token of the server's owner (Plex Web: any item > Get Info > View XML: X-Plex-Token in "
-                "the URL)", s.http_status);
-        else
-            say(c, CK_FAIL, "plex-token", "Plex answered HTTP %ld on /library/sections: PLEX_TOKEN is wrong, expired "
-                "or has no access to this server; set it to a token of the server's owner", s.http_status);
+    case TARGET_RES_AUTH:
+        say_list_refused(c, t, name, &s);
         break;
-    case PLEX_RES_BAD:
-        if (s.http_status >= 200 && s.http_status < 300)
-            say(c, CK_FAIL, "plex-token", "Plex's library list could not be read (%s): is PLEX_URL really Plex?",
-                log_esc(s.message));
+    case TARGET_RES_BAD:
+        if (s.r.http_status >= 200 && s.r.http_status < 300)
+            say(c, CK_FAIL, name, "the library list could not be read (%s): is %s really %s?", log_esc(s.message),
+                t->origin, target_kind_name(t->kind));
         else
-            say(c, CK_FAIL, "plex-token", "Plex refused /library/sections: %s", log_esc(s.message));
+            say(c, CK_FAIL, name, "%s refused the library list: %s", t->name, log_esc(s.message));
         break;
     default:
-        say(c, CK_FAIL, "plex-token", "reading the library list failed: %s", log_esc(s.message));
+        say(c, CK_FAIL, name, "reading the library list failed: %s (check %s)", log_esc(s.message), t->origin);
         break;
     }
     free(s.message);
-    plex_libraries_free(&s.libs);
+    media_libraries_free(&s.libs);
     return ok;
 }
 
-static void check_plex_libraries(checker *c, const plex_libraries *libs)
+static void check_target_libraries(checker *c, const cfg_target *t, const media_libraries *libs)
 {
+    char nm[64];
+    const char *name = check_name(t, "libraries", nm, sizeof nm);
     if (libs->n == 0) {
-        say(c, CK_FAIL, "plex-libraries", "Plex has no libraries: add the media folders as libraries in Plex first");
+        say(c, CK_FAIL, name, "%s has no libraries: add the media folders as libraries there first", t->name);
         return;
     }
     buf_t b;
     buf_init(&b, 1500);
     buf_printf(&b, "%zu librar%s:", libs->n, libs->n == 1 ? "y" : "ies");
     for (size_t i = 0; i < libs->n; i++) {
-        const plex_library *l = &libs->v[i];
-        if (buf_printf(&b, "%s %ld '%s' (%s)", i ? ";" : "", l->key, log_esc(l->title), log_esc(l->type)) < 0)
+        const media_library *l = &libs->v[i];
+        if (buf_printf(&b, "%s %s '%s' (%s)", i ? ";" : "", log_esc(l->id), log_esc(l->title),
+                       log_esc(l->type ? l->type : "?")) < 0)
             break;
         for (size_t k = 0; k < l->n_locations; k++)
             if (buf_printf(&b, " %s", log_esc(l->locations[k])) < 0)
                 break;
     }
-    say(c, CK_OK, "plex-libraries", "%s", b.data);
+    say(c, CK_OK, name, "%s", b.data);
     buf_free(&b);
 }
 
-/* Where a Plex path prefix lands: inside library locations (in), above some (holds), or neither.
- * Writes the section ids to ids (for the message). */
-static void prefix_place(const plex_libraries *libs, const char *prefix, long only_section, bool *in, bool *holds,
+/* Where a target path prefix lands: inside library locations (in), above some (holds), or
+ * neither. Writes the library ids to ids (for the message). */
+static void prefix_place(const media_libraries *libs, const char *prefix, const char *only_id, bool *in, bool *holds,
                          char *ids, size_t idslen)
 {
     *in = *holds = false;
     ids[0] = '\0';
     size_t o = 0;
     for (size_t i = 0; i < libs->n; i++) {
-        const plex_library *l = &libs->v[i];
-        if (only_section >= 0 && l->key != only_section)
+        const media_library *l = &libs->v[i];
+        if (only_id && strcmp(l->id, only_id) != 0)
             continue;
         bool hit = false;
         for (size_t k = 0; k < l->n_locations; k++) {
@@ -338,80 +372,128 @@ static void prefix_place(const plex_libraries *libs, const char *prefix, long on
                 hit = true;
             }
         }
-        if (hit && o + 24 < idslen)
-            o += (size_t)snprintf(ids + o, idslen - o, "%s%ld", o ? ", " : "", l->key);
+        if (hit && o + strlen(l->id) + 4 < idslen)
+            o += (size_t)snprintf(ids + o, idslen - o, "%s%s", o ? ", " : "", l->id);
     }
 }
 
-static void check_mapping(checker *c, const plex_libraries *libs)
+/* The variable that holds t's path replacements, for messages. */
+static const char *replacements_var(const cfg_target *t)
 {
-    const config_t *cfg = c->cfg;
-    if (cfg->path_repl.n == 0 && cfg->n_section_map == 0) {
-        say(c, CK_OK, "mapping", "no PATH_REPLACEMENTS or SECTION_MAPPING: *arr paths are used as Plex paths");
-        return;
-    }
-    char ids[256];
-    for (size_t i = 0; i < cfg->path_repl.n; i++) {
-        const cfg_replacement *r = &cfg->path_repl.v[i];
-        bool in, holds;
-        prefix_place(libs, r->to, -1, &in, &holds, ids, sizeof ids);
-        if (in)
-            say(c, CK_OK, "mapping", "PATH_REPLACEMENTS '%s' -> '%s' lies in section %s", log_esc(r->from),
-                log_esc(r->to), ids);
-        else if (holds)
-            say(c, CK_OK, "mapping", "PATH_REPLACEMENTS '%s' -> '%s' holds section %s", log_esc(r->from),
-                log_esc(r->to), ids);
-        else
-            say(c, CK_FAIL, "mapping", "PATH_REPLACEMENTS '%s' -> '%s' falls in no Plex library: folders mapped "
-                "there are skipped; make the target the path Plex shows for those files (see plex-libraries)",
-                log_esc(r->from), log_esc(r->to));
-    }
-    for (size_t i = 0; i < cfg->n_section_map; i++) {
-        const cfg_section_map *m = &cfg->section_map[i];
+    if (!t->path_repl_own)
+        return strcmp(t->origin, "PLEX_URL") == 0 || strncmp(t->origin, "MEDIA_SERVERS", 13) != 0
+                   ? "PATH_REPLACEMENTS"
+                   : "PATH_REPLACEMENTS (its default path_replacements)";
+    if (strcmp(t->origin, "JELLYFIN_URL") == 0)
+        return "JELLYFIN_PATH_REPLACEMENTS";
+    if (strcmp(t->origin, "EMBY_URL") == 0)
+        return "EMBY_PATH_REPLACEMENTS";
+    return "its path_replacements";
+}
+
+static void check_section_mapping(checker *c, const cfg_target *t, const media_libraries *libs, const char *name)
+{
+    char ids[256], id[24];
+    for (size_t i = 0; i < t->n_section_map; i++) {
+        const cfg_section_map *m = &t->section_map[i];
+        snprintf(id, sizeof id, "%ld", m->section);
         bool known = false;
         for (size_t k = 0; k < libs->n; k++)
-            if (libs->v[k].key == m->section)
-                known = true;
+            known = known || strcmp(libs->v[k].id, id) == 0;
         if (!known) {
-            say(c, CK_FAIL, "mapping", "SECTION_MAPPING sends '%s' to section %ld, which this Plex does not have: "
-                "use a key listed under plex-libraries", log_esc(m->prefix), m->section);
+            say(c, CK_FAIL, name, "SECTION_MAPPING sends '%s' to section %ld, which %s does not have: use a key "
+                "listed under its libraries", log_esc(m->prefix), m->section, t->name);
             continue;
         }
         bool in, holds;
-        prefix_place(libs, m->prefix, m->section, &in, &holds, ids, sizeof ids);
+        prefix_place(libs, m->prefix, id, &in, &holds, ids, sizeof ids);
         if (in || holds)
-            say(c, CK_OK, "mapping", "SECTION_MAPPING '%s' -> section %ld matches its folders", log_esc(m->prefix),
+            say(c, CK_OK, name, "SECTION_MAPPING '%s' -> section %ld matches its folders", log_esc(m->prefix),
                 m->section);
         else
-            say(c, CK_FAIL, "mapping", "SECTION_MAPPING sends '%s' to section %ld, but that library's folders do not "
+            say(c, CK_FAIL, name, "SECTION_MAPPING sends '%s' to section %ld, but that library's folders do not "
                 "hold it: Plex ignores such scans; fix SECTION_MAPPING (or PATH_REPLACEMENTS)",
                 log_esc(m->prefix), m->section);
     }
 }
 
-static void check_plex(checker *c)
+static void check_mapping(checker *c, const cfg_target *t, const media_libraries *libs)
+{
+    char nm[64], ids[256];
+    const char *name = check_name(t, "mapping", nm, sizeof nm);
+    const char *var = replacements_var(t);
+    if (t->path_repl.n == 0 && t->n_section_map == 0) {
+        say(c, CK_OK, name, "no path replacements: *arr paths are sent to %s as they are", t->name);
+        return;
+    }
+    for (size_t i = 0; i < t->path_repl.n; i++) {
+        const cfg_replacement *r = &t->path_repl.v[i];
+        bool in, holds;
+        prefix_place(libs, r->to, NULL, &in, &holds, ids, sizeof ids);
+        if (in)
+            say(c, CK_OK, name, "%s '%s' -> '%s' lies in %s library %s", var, log_esc(r->from), log_esc(r->to),
+                t->name, ids);
+        else if (holds)
+            say(c, CK_OK, name, "%s '%s' -> '%s' holds %s library %s", var, log_esc(r->from), log_esc(r->to),
+                t->name, ids);
+        else
+            say(c, CK_FAIL, name, "%s '%s' -> '%s' falls in no library of %s: folders mapped there are not sent "
+                "to it; make the target the path %s shows for those files (see its libraries)", var,
+                log_esc(r->from), log_esc(r->to), t->name, t->name);
+    }
+    check_section_mapping(c, t, libs, name);
+}
+
+/* PLEX_EMPTY_TRASH (or empty_trash): per section, whether its trash could be emptied. */
+static void check_trash(checker *c, const cfg_target *t, const media_libraries *libs)
+{
+    char nm[64];
+    const char *name = check_name(t, "trash", nm, sizeof nm);
+    if (!t->empty_trash)
+        return;
+    for (size_t i = 0; i < libs->n; i++) {
+        char why[600];
+        if (trash_guarded(c->cfg, t, &libs->v[i], why, sizeof why))
+            say(c, CK_OK, name, "section %s '%s': trash may be emptied after a delete, rename or upgrade (%s)",
+                log_esc(libs->v[i].id), log_esc(libs->v[i].title), why);
+        else
+            say(c, CK_OK, name, "section %s '%s': trash is never emptied: %s", log_esc(libs->v[i].id),
+                log_esc(libs->v[i].title), why);
+    }
+}
+
+static void check_target(checker *c, const cfg_target *t)
+{
+    char nm[64];
+    char *shown = url_shown(t->url);
+    bool up = t->kind != TARGET_PLEX || check_plex_identity(c, t, shown);
+    free(shown);
+    if (!up) {
+        say(c, CK_SKIP, check_name(t, "token", nm, sizeof nm), "needs %s to answer", t->name);
+        return;
+    }
+    media_libraries libs = {0};
+    if (!check_target_token(c, t, &libs)) {
+        say(c, CK_SKIP, check_name(t, "mapping", nm, sizeof nm), "needs %s's library list", t->name);
+        return;
+    }
+    check_target_libraries(c, t, &libs);
+    check_mapping(c, t, &libs);
+    check_trash(c, t, &libs);
+    media_libraries_free(&libs);
+}
+
+static void check_targets(checker *c)
 {
     const config_t *cfg = c->cfg;
-    if (!cfg->plex_url || !*cfg->plex_url) {
-        say(c, CK_FAIL, "plex", "PLEX_URL is not set: set it to Plex's address, e.g. http://127.0.0.1:32400");
+    if (cfg->n_targets == 0) {
+        say(c, CK_FAIL, "plex", "no media server is configured: set PLEX_URL (e.g. http://127.0.0.1:32400) and "
+            "PLEX_TOKEN, or JELLYFIN_URL, EMBY_URL or MEDIA_SERVERS");
         say(c, CK_SKIP, "plex-token", "needs PLEX_URL");
         return;
     }
-    char *shown = url_shown(cfg->plex_url);
-    bool up = check_plex_identity(c, shown);
-    free(shown);
-    if (!up) {
-        say(c, CK_SKIP, "plex-token", "needs Plex to answer");
-        return;
-    }
-    plex_libraries libs = {0};
-    if (!check_plex_token(c, &libs)) {
-        say(c, CK_SKIP, "mapping", "needs Plex's library list");
-        return;
-    }
-    check_plex_libraries(c, &libs);
-    check_mapping(c, &libs);
-    plex_libraries_free(&libs);
+    for (size_t i = 0; i < cfg->n_targets; i++)
+        check_target(c, &cfg->targets[i]);
 }
 
 /* ---- rclone ---------------------------------------------------------------------------- */
@@ -715,7 +797,7 @@ int check_run(const config_t *cfg, const char *env_file, FILE *out)
     else
         say(&c, CK_OK, "config", "the configuration from the environment is valid");
     check_env_file(&c, env_file);
-    check_plex(&c);
+    check_targets(&c);
     check_rclone(&c);
     check_state_dir(&c);
     check_anchors(&c);

@@ -251,6 +251,11 @@ static void job_finish(sync_job *j, sync_outcome o)
     int64_t id = e->id;
     char *path = xstrdup(e->path);
     unsigned attempt = e->attempts + 1, kinds = e->kinds;
+    q_delivery done[QUEUE_MAX_DELIVERIES];
+    size_t n_done = 0;
+    for (size_t i = 0; i < e->n_deliv && n_done < QUEUE_MAX_DELIVERIES; i++)
+        if (e->deliv[i].state == DELIVERY_DONE)
+            done[n_done++] = (q_delivery){.target = e->deliv[i].target, .library = e->deliv[i].library};
     bool over = false;
     q_entry *next = queue_sync_done(env->q, e, o, j->error, now, &over);
     j->e = e = NULL;
@@ -261,6 +266,8 @@ static void job_finish(sync_job *j, sync_outcome o)
         .round_over = over,
         .parked = over && (o == SYNC_PARKED || parked_deliv),
         .kinds = kinds,
+        .done = done,
+        .n_done = n_done,
     };
     const sync_hooks *hooks = j->hooks;
     void *ud = j->ud;
