@@ -842,6 +842,45 @@ class SlowClientsTest(HostileCase):
             c.close()
         self.assertServing()
 
+    def test_a_webhook_with_wrong_credentials_is_refused_before_its_body(self):
+        # A 16 MiB body announced, "Expect: 100-continue": the 401 comes instead of the 100, and
+        # the connection closes, so not a byte of the body is sent. The right password (as UTF-8
+        # or as ISO-8859-1 bytes) still gets its "100 Continue".
+        password = "p\u00e4ssw\u00f6rd-Qp3v"
+        self.start_daemon(WEBHOOK_USER="sonarr", WEBHOOK_PASS=password)
+        head = ("POST /webhook/sonarr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Expect: 100-continue\r\nContent-Length: %d\r\nAuthorization: %s\r\n\r\n")
+        took = []
+        for wrong in ("wrong", password.upper()):
+            c = Conn(self.daemon.port)
+            try:
+                t0 = time.monotonic()
+                c.send((head % (16 << 20, basic_auth("sonarr", wrong))).encode())
+                r = c.read_response()
+                took.append(time.monotonic() - t0)
+                self.assertEqual(r.status, 401, r)
+                self.assertIn("basic", r.headers.get("www-authenticate", "").lower())
+                self.assertTrue(c.closed_by_peer(5), "the connection stayed open after the 401")
+            finally:
+                c.close()
+        # refused as any failed login: the second one from this address waits for its answer
+        self.assertGreaterEqual(took[1], 0.2, took)
+        self.assertEqual(len(self.log_lines_matching(r"webhook from .* refused: bad or missing credentials")), 2)
+
+        for encoding in ("utf-8", "latin-1"):
+            body = json.dumps(self.sonarr_for(self.show_file("Right %s" % encoding))).encode()
+            c = Conn(self.daemon.port)
+            try:
+                c.send((head % (len(body), basic_auth("sonarr", password, encoding))).encode())
+                cont = c.read_response()
+                self.assertEqual(cont.status, 100, (encoding, cont))
+                c.send(body)
+                r = c.read_response()
+                self.assertEqual(r.status, 202, (encoding, r))
+            finally:
+                c.close()
+        self.assertServing()
+
     def test_a_client_that_never_reads_does_not_grow_memory(self):
         # Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before
         # reuse, which would read as growth: keep it small (a plain build ignores the variable).
