@@ -30,6 +30,7 @@ typedef struct http_request {
     size_t body_len;
     char remote_addr[64];  /* peer address text */
     bool keep_alive;
+    bool body_skipped;     /* handed over at the end of its head (HTTP_HEAD_WITHOUT_BODY) */
     uint64_t received_at;  /* mono ms when the request was complete */
     void *route_ud;        /* free slot for the router/handler */
 } http_request;

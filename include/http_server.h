@@ -22,8 +22,11 @@ typedef struct http_server http_server;
 typedef size_t (*http_body_limit_fn)(void *ud, const http_request *r);
 /* Called once the head of a request with a body is complete, before the body is read: 0 lets it
  * go on; a status answers it at once with a JSON error (message, and extra_headers: "Name:
- * value\r\n...", static strings) and closes the connection. Lets a client that waits with
- * "Expect: 100-continue" be refused before it sends its body. */
+ * value\r\n...", static strings) and closes the connection; HTTP_HEAD_WITHOUT_BODY hands it to
+ * the handler at once, its body unread (body_skipped set, body empty), for an answer the handler
+ * gives (a failed login's delayed 401), and closes the connection after that answer. Lets a
+ * client that waits with "Expect: 100-continue" be refused before it sends its body. */
+#define HTTP_HEAD_WITHOUT_BODY 1
 typedef int (*http_head_check_fn)(void *ud, const http_request *r, const char **extra_headers,
                                   const char **message);
 /* Called with a complete request. The handler must eventually call http_respond() exactly

@@ -20,8 +20,9 @@ int router_match(const char *path, const char *method, unsigned *allowed, const 
 /* The path or prefix of row i, NULL past the table. */
 const char *router_route_path(int i);
 size_t router_body_limit(void *ud, const http_request *r);
-/* http_server's head check: a webhook without credentials while WEBHOOK_USER/WEBHOOK_PASS are set
- * is answered 401 before its body (ud = the app). */
+/* http_server's head check (ud = the app), while WEBHOOK_USER/WEBHOOK_PASS are set: a webhook
+ * without credentials is answered 401 before its body; one with wrong credentials is handed to
+ * router_handle without its body (HTTP_HEAD_WITHOUT_BODY), which refuses it as any failed login. */
 int router_head_check(void *ud, const http_request *r, const char **extra_headers, const char **message);
 /* POST /api/scans (the manual trigger as JSON), once authenticated and checked same-site. */
 void api_scans(app_t *a, http_request *r);

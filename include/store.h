@@ -43,9 +43,10 @@ int store_open(store_t **out, const char *state_dir, int durability, char *err, 
 void store_close(store_t *s);   /* commits nothing; discards staged rows */
 const char *store_path(const store_t *s);
 
-/* STORE_SYNC_OWNER: a descriptor of the database's WAL file for fdatasync(2), or -errno.
- * Reopened if SQLite has replaced the file since the last call; owned by the store. Checkpoints
- * (which copy the WAL into the database) sync both files themselves, as SQLite always does. */
+/* STORE_SYNC_OWNER: a descriptor of the WAL file SQLite writes, for fdatasync(2), or -ENOENT
+ * without a WAL. Opened with the database (and again by store_renew); owned by the store.
+ * Checkpoints (which copy the WAL into the database) sync both files themselves, as SQLite
+ * always does. */
 int store_wal_fd(store_t *s);
 
 /* ---- a leftover inbox row (see above), as start-up replays it ---- */
@@ -96,8 +97,27 @@ bool store_has_staged(const store_t *s);
 /* Write everything staged in one transaction. On success returns 0 and clears the staging.
  * On failure returns a negative code (err says why), rolls back and KEEPS everything staged for
  * the next commit (the in-memory queue already holds those changes; the turn's requests get
- * 503, since nothing of theirs is on disk yet). */
+ * 503, since nothing of theirs is on disk yet).
+ *
+ * Before it returns 0 it checks that the database and its -wal at their paths are still the
+ * files SQLite has open (device and inode, two stat calls): removed or replaced under the
+ * running daemon, what SQLite writes would be gone at the next crash. Then it returns -ESTALE
+ * (err says which file and how), and so does every later commit, writing nothing, until
+ * store_renew has made a fresh database. */
 int store_commit(store_t *s, char *err, size_t errlen);
+/* Whether the files were found replaced and store_renew has not yet made a fresh database. */
+bool store_replaced(const store_t *s);
+
+/* store_renew calls this to stage a snapshot of everything the owner holds (store_stage_*). */
+typedef void (*store_refill_fn)(void *ud, store_t *s);
+/* After store_commit said -ESTALE: move what is at the paths aside ("<db>.replaced-<unix time>"
+ * with its -wal and -shm), open a fresh database there, and write into it in one transaction
+ * what refill stages and the history the replaced database held (read through the connection
+ * that still has its files open; STORE_SYNC_OWNER: then synced). Logs one loud line when done
+ * and returns 0: commits work again. On failure (a directory that cannot be written) returns a
+ * negative code with err saying why, logs nothing, and may be called again (each commit's turn,
+ * say); the store stays readable meanwhile. 0 at once when nothing was replaced. */
+int store_renew(store_t *s, store_refill_fn refill, void *ud, char *err, size_t errlen);
 
 
 /* ---- start-up ---- */

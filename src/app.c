@@ -509,6 +509,19 @@ static void wal_sync_now(app_t *a)
     wal_answer(a, list, rc, "fdatasync");
 }
 
+static void stage_entry(void *ud, const q_entry *e)
+{
+    store_stage_entry_put(ud, e);
+}
+
+/* The state database's files were removed or replaced under the daemon (store_commit said
+ * -ESTALE): the store starts a fresh one holding every entry the queue has. */
+static void refill_store(void *ud, store_t *s)
+{
+    app_t *a = ud;
+    queue_foreach(a->q, stage_entry, s);
+}
+
 static void on_commit_check(uv_check_t *h)
 {
     app_t *a = container_of(h, app_t, commit_check);
@@ -516,17 +529,20 @@ static void on_commit_check(uv_check_t *h)
         uv_idle_stop(&a->flush_idle);
         return;
     }
-    char err[256] = "";
+    char err[512] = "";
     staged_req *list = a->staged_head;
     a->staged_head = a->staged_tail = NULL;
     a->staged_events = 0;
     for (staged_req *s = list; s; s = s->next)
         apply_staged(a, s);
     int rc = store_commit(a->store, err, sizeof err);
+    /* Renewed, the store works again, though this turn's requests still get 503: what they
+     * brought was committed into the replaced files. */
+    bool renewed = rc == -ESTALE && store_renew(a->store, refill_store, a, err, sizeof err) == 0;
     a->counters.commits++;
     if (rc < 0)
         a->counters.commit_failures++;
-    note_write(&a->commit_fail_streak, rc, "write", "commit", err);
+    note_write(&a->commit_fail_streak, renewed ? 0 : rc, "write", "commit", err);
     log_flush(); /* the turn's log lines, in one write, before its answers */
     if (rc == 0 && list && a->cfg.durability == DURABILITY_FULL) {
         if (a->sync_wait_tail)

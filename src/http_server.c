@@ -750,6 +750,13 @@ static int on_headers_complete(llhttp_t *p)
     if (s->o.head_check && (chunked || sized)) {
         const char *hdrs = NULL, *msg = NULL;
         int st = s->o.head_check(s->o.ud, &q->pub, &hdrs, &msg);
+        if (st == HTTP_HEAD_WITHOUT_BODY) {
+            /* conn_parse dispatches at the pause; the body is never parsed, so the connection
+             * cannot carry another request. */
+            q->pub.body_skipped = true;
+            q->pub.keep_alive = false;
+            return HPE_PAUSED;
+        }
         if (st) {
             /* Refused before its body is read (an "Expect: 100-continue" client gets this
              * instead of 100): the connection closes, so the body need not be drained. */

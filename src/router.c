@@ -706,6 +706,12 @@ void router_handle(void *ud, http_request *r)
     const route *rt = &routes[i];
     if (!authenticated(a, r, rt->auth))
         return;
+    if (r->body_skipped) {
+        /* Not reached: router_head_check hands over only what authentication refuses. */
+        log_error("%s %s was handed over without its body; refusing it", r->method, log_esc(r->path));
+        respond_status(r, 400, "bad_request", "request body not read");
+        return;
+    }
     if (rt->same_site && cross_site(a, r)) {
         respond_status(r, 403, "forbidden", "cross-site request refused");
         return;
@@ -722,11 +728,13 @@ int router_head_check(void *ud, const http_request *r, const char **extra_header
     int i = router_match(r->path, r->method, &allowed, &miss);
     if (i < 0 || routes[i].auth != AUTH_WEBHOOK || (!c->webhook_user && !c->webhook_pass))
         return 0;
-    /* Wrong credentials are judged after the body, where the failed-login delay applies; only a
-     * webhook with none at all is turned away here, before it may hold a connection with a body
-     * it never finishes. */
+    /* Wrong credentials go to the handler without their body, which refuses them as after one
+     * (auth.c: the failed-login delay applies); none at all are turned away here. Either way the
+     * webhook cannot hold a connection with a body it never finishes. */
+    const char *user = c->webhook_user ? c->webhook_user : "";
+    const char *pass = c->webhook_pass ? c->webhook_pass : "";
     if (http_header_get(r, "Authorization"))
-        return 0;
+        return auth_basic_ok(r, user, pass) ? 0 : HTTP_HEAD_WITHOUT_BODY;
     log_warn("webhook from %s refused before its body: no credentials (WEBHOOK_USER is set)",
              log_esc(r->remote_addr));
     a->counters.webhook_errors++;

@@ -179,6 +179,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " attempts = excluded.attempts",
 };
 
+/* ---- the files SQLite has open ---- */
+
+/* Which file a path names (device and inode), or that nothing is there. */
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+    bool present;
+} file_id;
+
 /* ---- staging ---- */
 
 /* The one pending change of an entry id: its latest snapshot, or its deletion. */
@@ -218,9 +227,19 @@ struct store {
     sqlite3_stmt *stmt[ST_COUNT];
     char sqlerr[256];        /* text of the last SQLite failure */
     bool fail_next_commit;   /* test hook */
-    int wal_fd;              /* store_wal_fd(), -1 until asked for */
-    dev_t wal_dev;
-    ino_t wal_ino;
+    int durability;          /* STORE_SYNC_* */
+    /* The database and its WAL as opened (SQLite keeps both open, and never reopens them, for
+     * as long as the connection lives): a path that names another file, or none, means the
+     * files were removed or replaced under the running daemon. */
+    file_id db_id, wal_id;
+    int wal_fd;              /* the WAL's descriptor (store_wal_fd), -1 without a WAL */
+    int retired_wal_fd;      /* the replaced WAL's: a sync may still be running on it */
+    /* Set when the files changed (why says how) until store_renew has written a fresh
+     * database; commits are refused meanwhile. */
+    bool replaced;
+    char replaced_why[PATH_MAX + 96];
+    sqlite3 *old_db;         /* store_renew: the replaced connection, read for its history */
+    char moved_to[PATH_MAX]; /* store_renew: where the replaced files went, "" before */
 
     staged_entry *ops;       /* one per entry id, in staging order */
     size_t n_ops, cap_ops;
@@ -597,6 +616,71 @@ static int state_dir_ready(const char *dir, char *err, size_t errlen)
     return state_files_writable(dir, err, errlen);
 }
 
+static file_id path_id(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return (file_id){.present = false};
+    return (file_id){.dev = st.st_dev, .ino = st.st_ino, .present = true};
+}
+
+static bool same_file(file_id a, file_id b)
+{
+    return a.present == b.present && (!a.present || (a.dev == b.dev && a.ino == b.ino));
+}
+
+/* Remember which files the connection just opened. A read transaction makes SQLite open the
+ * WAL (creating it) in WAL mode; our own descriptor of it serves fdatasync (STORE_SYNC_OWNER)
+ * and pins its identity. Without a WAL (a file system that cannot share memory for one) only
+ * the database is watched. */
+static void note_open_files(store_t *s)
+{
+    int64_t v;
+    (void)query_int(s, "PRAGMA user_version", &v, NULL);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s-wal", s->path);
+    if (s->wal_fd >= 0) {
+        if (s->retired_wal_fd >= 0)
+            close(s->retired_wal_fd);
+        s->retired_wal_fd = s->wal_fd;
+        s->wal_fd = -1;
+    }
+    s->db_id = path_id(s->path);
+    s->wal_id = (file_id){.present = false};
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        s->wal_fd = fd;
+        s->wal_id = (file_id){.dev = st.st_dev, .ino = st.st_ino, .present = true};
+    } else if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* 0 while the paths still name the files the connection has open; else -ESTALE, with
+ * s->replaced_why saying which file changed and how. Two stat(2) calls. */
+static int files_check(store_t *s)
+{
+    char wal[PATH_MAX];
+    snprintf(wal, sizeof wal, "%s-wal", s->path);
+    const struct {
+        const char *path;
+        file_id had;
+    } f[] = {{s->path, s->db_id}, {wal, s->wal_id}};
+    for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
+        if (!f[i].had.present)
+            continue;
+        file_id now = path_id(f[i].path);
+        if (same_file(now, f[i].had))
+            continue;
+        snprintf(s->replaced_why, sizeof s->replaced_why,
+                 "%s was %s under the running daemon (SQLite still writes the file it opened)",
+                 f[i].path, now.present ? "replaced by another file" : "removed");
+        return -ESTALE;
+    }
+    return 0;
+}
+
 static void db_close(store_t *s)
 {
     for (size_t i = 0; i < ST_COUNT; i++) {
@@ -609,6 +693,24 @@ static void db_close(store_t *s)
             log_error("store: closing %s: %s", log_esc(s->path), sqlite3_errstr(rc));
         s->db = NULL;
     }
+}
+
+/* Close a connection whose files are no longer at its paths: no checkpoint into them, and
+ * above all no deleting "<db>-wal" by name on the way out, which is a fresh database's WAL now. */
+static void forget_db(sqlite3 *db)
+{
+    if (!db)
+        return;
+    int persist = 1;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    sqlite3_close_v2(db);
+}
+
+static void old_db_close(store_t *s)
+{
+    forget_db(s->old_db);
+    s->old_db = NULL;
 }
 
 /* PRAGMA quick_check answers one row "ok", or rows describing the damage. */
@@ -771,6 +873,7 @@ static int db_open(store_t *s, int durability, bool *corrupt, char *err, size_t 
     }
     s->next_hist_id = (seq > max ? seq : max) + 1;
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
+    note_open_files(s);
     return 0;
 fail:
     db_close(s);
@@ -782,20 +885,21 @@ static int rename_if_present(const char *from, const char *to, char *err, size_t
     if (rename(from, to) == 0 || errno == ENOENT)
         return 0;
     int e = errno;
-    errbuf_set(err, errlen, "cannot move corrupt %s aside to %s: %s", from, to, strerror(e));
+    errbuf_set(err, errlen, "cannot move %s aside to %s: %s", from, to, strerror(e));
     return -e;
 }
 
-/* The -wal and -shm go first: a fresh database must never meet the old one's WAL. They keep
- * SQLite's naming ("<moved>-wal"), so opening the moved file with sqlite3 sees its WAL. */
-static int move_aside(store_t *s, char *err, size_t errlen)
+/* Rename the database to "<db>.<tag>-<unix time>" (dst). The -wal and -shm go first: a fresh
+ * database must never meet the old one's WAL. They keep SQLite's naming ("<moved>-wal"), so
+ * opening the moved file with sqlite3 sees its WAL. A file that is not there is skipped. */
+static int move_aside(store_t *s, const char *tag, char *dst, size_t dstlen, char *err, size_t errlen)
 {
-    char dst[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+    char from[PATH_MAX], to[PATH_MAX];
     long long now = (long long)time(NULL);
     struct stat st;
-    snprintf(dst, sizeof dst, "%s.corrupt-%lld", s->path, now);
+    snprintf(dst, dstlen, "%s.%s-%lld", s->path, tag, now);
     for (int n = 1; lstat(dst, &st) == 0 && n < 1000; n++)
-        snprintf(dst, sizeof dst, "%s.corrupt-%lld.%d", s->path, now, n);
+        snprintf(dst, dstlen, "%s.%s-%lld.%d", s->path, tag, now, n);
     static const char *const sidecars[] = {"-wal", "-shm"};
     for (size_t i = 0; i < ARRAY_SIZE(sidecars); i++) {
         snprintf(from, sizeof from, "%s%s", s->path, sidecars[i]);
@@ -804,11 +908,15 @@ static int move_aside(store_t *s, char *err, size_t errlen)
         if (ret < 0)
             return ret;
     }
-    if (rename(s->path, dst) != 0) {
-        int e = errno;
-        errbuf_set(err, errlen, "cannot move corrupt %s aside to %s: %s", s->path, dst, strerror(e));
-        return -e;
-    }
+    return rename_if_present(s->path, dst, err, errlen);
+}
+
+static int move_corrupt_aside(store_t *s, char *err, size_t errlen)
+{
+    char dst[PATH_MAX];
+    int ret = move_aside(s, "corrupt", dst, sizeof dst, err, errlen);
+    if (ret < 0)
+        return ret;
     log_error("store: DATABASE CORRUPT: %s could not be read (%s); moved it to %s (with its "
               "-wal/-shm, if any) and starting with an empty database: pending scans it held "
               "are not replayed",
@@ -833,12 +941,14 @@ int store_open(store_t **out, const char *state_dir, int durability, char *err, 
         return ret;
     store_t *s = xcalloc(1, sizeof *s);
     s->wal_fd = -1;
+    s->retired_wal_fd = -1;
+    s->durability = durability;
     size_t n = strlen(state_dir);
     s->path = xasprintf("%s%s%s", state_dir, state_dir[n - 1] == '/' ? "" : "/", STORE_DB_NAME);
     bool corrupt = false;
     ret = db_open(s, durability, &corrupt, err, errlen);
     if (ret < 0 && corrupt) {
-        ret = move_aside(s, err, errlen);
+        ret = move_corrupt_aside(s, err, errlen);
         if (ret == 0)
             ret = db_open(s, durability, &corrupt, err, errlen);
     }
@@ -857,30 +967,7 @@ const char *store_path(const store_t *s)
 
 int store_wal_fd(store_t *s)
 {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s-wal", s->path);
-    struct stat now;
-    if (stat(p, &now) != 0)
-        return -errno;
-    if (s->wal_fd >= 0 && (s->wal_dev != now.st_dev || s->wal_ino != now.st_ino)) {
-        close(s->wal_fd);
-        s->wal_fd = -1;
-    }
-    if (s->wal_fd < 0) {
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return -errno;
-        struct stat st;
-        if (fstat(fd, &st) != 0) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        s->wal_fd = fd;
-        s->wal_dev = st.st_dev;
-        s->wal_ino = st.st_ino;
-    }
-    return s->wal_fd;
+    return s->wal_fd >= 0 ? s->wal_fd : -ENOENT;
 }
 
 /* ---- staging ---- */
@@ -925,8 +1012,11 @@ void store_close(store_t *s)
         return;
     discard_all(s);
     db_close(s);
+    old_db_close(s);
     if (s->wal_fd >= 0)
         close(s->wal_fd);
+    if (s->retired_wal_fd >= 0)
+        close(s->retired_wal_fd);
     free(s->ops);
     free(s->slots);
     free(s->done);
@@ -1151,10 +1241,50 @@ static int write_history(store_t *s)
     return ret;
 }
 
-int store_commit(store_t *s, char *err, size_t errlen)
+/* After a renewal: the replaced database's history (read through the connection that still has
+ * its files open) goes into the fresh one with its ids, so the list and the cooldown memory (the
+ * latest "ok" row of each folder) survive. It is no acknowledged work: a read that fails ends
+ * the copy with a warning, not the commit. */
+static int copy_old_history(store_t *s, int *copied)
 {
-    if (!store_has_staged(s))
-        return 0;
+    static const char cols[] = "id, section, plex_path, arr_path, sources, events, started,"
+                               " duration_ms, status, rclone, plex, error, attempt";
+    enum { N_COLS = 13 };
+    char sql[256];
+    sqlite3_stmt *rd = NULL, *wr = NULL;
+    *copied = 0;
+    snprintf(sql, sizeof sql, "SELECT %s FROM history ORDER BY id", cols);
+    int rrc = sqlite3_prepare_v2(s->old_db, sql, -1, &rd, NULL);
+    snprintf(sql, sizeof sql, "INSERT INTO history (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", cols);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &wr, NULL);
+    int ret = rc == SQLITE_OK ? 0 : sql_fail(s, rc);
+    while (ret == 0 && rrc == SQLITE_OK) {
+        rrc = sqlite3_step(rd);
+        if (rrc != SQLITE_ROW)
+            break;
+        rrc = SQLITE_OK;
+        for (int i = 0; i < N_COLS; i++)
+            sqlite3_bind_value(wr, i + 1, sqlite3_column_value(rd, i));
+        rc = sqlite3_step(wr);
+        sqlite3_reset(wr);
+        if (rc != SQLITE_DONE)
+            ret = sql_fail(s, rc);
+        else
+            (*copied)++;
+    }
+    if (ret == 0 && rrc != SQLITE_DONE)
+        log_warn("store: reading the history of the replaced %s stopped after %d rows: %s; the "
+                 "rest is not copied (only its cooldowns are forgotten)",
+                 log_esc(s->path), *copied, log_esc(sqlite3_errmsg(s->old_db)));
+    sqlite3_finalize(rd);
+    sqlite3_finalize(wr);
+    return ret;
+}
+
+/* One transaction for everything staged (after a renewal, with the old history), then the check
+ * that the files written are still the ones at the paths (-ESTALE when not). */
+static int commit_staged(store_t *s, int *copied, char *err, size_t errlen)
+{
     const char *step = "begin";
     int ret = run_cached(s, ST_BEGIN);
     if (ret == 0) {
@@ -1171,6 +1301,10 @@ int store_commit(store_t *s, char *err, size_t errlen)
         step = "inbox cleanup";
         ret = write_done(s);
     }
+    if (ret == 0 && s->old_db) {
+        step = "history copy";
+        ret = copy_old_history(s, copied);
+    }
     if (ret == 0) {
         step = "history";
         ret = write_history(s);
@@ -1179,16 +1313,119 @@ int store_commit(store_t *s, char *err, size_t errlen)
         step = "commit";
         ret = run_cached(s, ST_COMMIT);
     }
-    if (ret == 0) {
-        discard_all(s);
-        return 0;
+    if (ret < 0) {
+        errbuf_set(err, errlen, "%s: commit failed (%s): %s", s->path, step, s->sqlerr);
+        /* A failed COMMIT (or a statement error SQLite did not roll back itself) leaves the
+         * transaction open; it must end here or every later commit would fail on BEGIN. */
+        if (!sqlite3_get_autocommit(s->db) && run_cached(s, ST_ROLLBACK) < 0)
+            log_error("store: %s: rollback failed: %s", log_esc(s->path), log_esc(s->sqlerr));
     }
-    errbuf_set(err, errlen, "%s: commit failed (%s): %s", s->path, step, s->sqlerr);
-    /* A failed COMMIT (or a statement error SQLite did not roll back itself) leaves the
-     * transaction open; it must end here or every later commit would fail on BEGIN. */
-    if (!sqlite3_get_autocommit(s->db) && run_cached(s, ST_ROLLBACK) < 0)
-        log_error("store: %s: rollback failed: %s", log_esc(s->path), log_esc(s->sqlerr));
+    /* Committed into files that are no longer at the paths, the rows are as good as lost at the
+     * next crash. They need no staging to be written again: the entries come back from the
+     * queue at the renewal, the history rows with the old database's. */
+    if (files_check(s) < 0) {
+        if (ret == 0)
+            discard_all(s);
+        errbuf_set(err, errlen, "%s", s->replaced_why);
+        return -ESTALE;
+    }
+    if (ret == 0)
+        discard_all(s);
     return ret;
+}
+
+int store_commit(store_t *s, char *err, size_t errlen)
+{
+    if (s->replaced) {
+        errbuf_set(err, errlen, "%s", s->replaced_why);
+        return -ESTALE;
+    }
+    if (!store_has_staged(s))
+        return 0;
+    int copied = 0;
+    int ret = commit_staged(s, &copied, err, errlen);
+    if (ret == -ESTALE)
+        s->replaced = true;
+    return ret;
+}
+
+bool store_replaced(const store_t *s)
+{
+    return s->replaced;
+}
+
+/* Move what is at the paths aside and open a fresh database there; the replaced connection
+ * stays open (s->old_db) for its history until the renewal commits. On failure s->db is what
+ * it was. */
+static int start_fresh(store_t *s, char *err, size_t errlen)
+{
+    char dst[PATH_MAX];
+    int ret = move_aside(s, "replaced", dst, sizeof dst, err, errlen);
+    if (ret < 0)
+        return ret;
+    if (!s->moved_to[0]) /* a later try moves only what a failed try left */
+        snprintf(s->moved_to, sizeof s->moved_to, "%s", dst);
+    sqlite3 *prev = s->db;
+    for (size_t i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->stmt[i]);
+        s->stmt[i] = NULL;
+    }
+    s->db = NULL;
+    bool corrupt = false;
+    ret = db_open(s, s->durability, &corrupt, err, errlen);
+    if (ret < 0) {
+        s->db = prev;
+        return ret;
+    }
+    if (s->old_db)
+        forget_db(prev); /* a fresh one of an earlier try, replaced in its turn: nothing in it */
+    else
+        s->old_db = prev;
+    return 0;
+}
+
+static size_t staged_puts(const store_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_ops; i++)
+        n += !s->ops[i].del;
+    return n;
+}
+
+int store_renew(store_t *s, store_refill_fn refill, void *ud, char *err, size_t errlen)
+{
+    if (!s->replaced)
+        return 0;
+    char why[sizeof s->replaced_why], e[512] = "";
+    snprintf(why, sizeof why, "%s", s->replaced_why);
+    int ret = 0;
+    if (!s->old_db || files_check(s) < 0)
+        ret = start_fresh(s, e, sizeof e);
+    size_t entries = 0;
+    int copied = 0;
+    if (ret == 0) {
+        refill(ud, s);
+        entries = staged_puts(s);
+        ret = commit_staged(s, &copied, e, sizeof e);
+    }
+    /* STORE_SYNC_OWNER: what the replaced files held was acknowledged as on stable storage. */
+    if (ret == 0 && s->durability == STORE_SYNC_OWNER && s->wal_fd >= 0 && fdatasync(s->wal_fd) != 0) {
+        ret = -errno;
+        errbuf_set(e, sizeof e, "%s-wal: fdatasync: %s", s->path, strerror(-ret));
+    }
+    if (ret < 0) {
+        errbuf_set(err, errlen, "%s; no fresh database yet: %s", why, e);
+        return ret;
+    }
+    log_error("store: STATE FILES REPLACED: %s. Moved what was left of it aside to %s, and "
+              "wrote the %zu queued folder%s (and %d history row%s) into a fresh %s; webhooks "
+              "are acknowledged again",
+              log_esc(why), log_esc(s->moved_to), entries, entries == 1 ? "" : "s", copied,
+              copied == 1 ? "" : "s", log_esc(s->path));
+    old_db_close(s);
+    s->replaced = false;
+    s->moved_to[0] = '\0';
+    return 0;
 }
 
 /* ---- start-up load ---- */

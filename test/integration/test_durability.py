@@ -759,6 +759,115 @@ class CommitFailureTest(DurabilityCase):
                         "a finished scan ran again: %r" % self.plex.refreshes())
 
 
+class StateFilesReplacedTest(DurabilityCase):
+    """The database's -wal (or the database) removed or replaced under the running daemon with
+    DURABILITY=process: SQLite would go on writing into a file no one will ever read again, so a
+    crash would lose what was acknowledged since. The daemon notices at its next commit, answers
+    that turn 503, moves what is left aside, writes everything it holds in memory into a fresh
+    database, and acknowledges again; after SIGKILL every acknowledged folder is still there."""
+    use_rclone = False
+    env = dict(DURABILITY="process", WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="1h")
+
+    def send(self, show):
+        """One webhook for a new folder: (folder, acknowledged?). 503 is allowed, nothing else."""
+        f = self.show_file(show)
+        touch(f)
+        r = self.daemon.webhook("sonarr", self.sonarr_for(f))
+        self.assertIn(r.status, (202, 503), r)
+        return os.path.dirname(f), r.status == 202
+
+    def state_files(self):
+        return sorted(os.listdir(self.state_dir))
+
+    def assert_all_kept_after_kill_9(self, acked):
+        self.restart(**self.env)
+        self.wait_libraries()
+        pending = set(self.entries())
+        done = {h["plex_path"] for h in self.history()}
+        missing = sorted(set(acked) - pending - done)
+        self.assertEqual(missing, [], "acknowledged, then lost at the crash (of %d)" % len(acked))
+
+    def swap_and_recover(self, swap, changed="-wal"):
+        self.start_daemon(**self.env)
+        self.wait_libraries()
+        acked = [self.send("Before %02d" % i) for i in range(5)]
+        self.assertTrue(all(ok for _, ok in acked), acked)
+        acked = [f for f, _ in acked]
+        wal = self.db_path + "-wal"
+        self.assertTrue(os.path.exists(wal), self.state_files())
+        swap(wal)
+        answers = [self.send("After %02d" % i) for i in range(10)]
+        refused = [f for f, ok in answers if not ok]
+        acked += [f for f, ok in answers if ok]
+        self.assertLessEqual(len(refused), 1, "acknowledging did not resume: %r" % answers)
+        self.assertTrue(answers[-1][1], answers)
+        log = self.daemon.own_log()
+        self.assertIn("STATE FILES REPLACED", log)
+        self.assertIn("%s was " % (self.db_path + changed), log)
+        self.assertEqual(log.count("STATE FILES REPLACED"), 1, log)
+        moved = [n for n in self.state_files() if n.startswith(DB_NAME + ".replaced-")]
+        self.assertTrue(moved, self.state_files())
+        h = self.daemon.get("/health?strict=1")
+        self.assertEqual(h.status, 200, h)
+        # the refused folders are queued all the same (in memory, and now in the fresh file)
+        self.assertTrue(set(refused) <= set(self.entries()))
+        self.assert_all_kept_after_kill_9(acked + refused)
+
+    def test_removed_wal_is_noticed_and_everything_acknowledged_survives_kill_9(self):
+        self.swap_and_recover(os.unlink)
+
+    def test_wal_replaced_by_a_copy_is_noticed_and_everything_survives_kill_9(self):
+        def copy_over(wal):
+            shutil.copyfile(wal, wal + ".tmp")
+            os.replace(wal + ".tmp", wal)
+        self.swap_and_recover(copy_over)
+
+    def test_wal_replaced_by_another_file_is_noticed_and_everything_survives_kill_9(self):
+        def other_over(wal):
+            with open(wal + ".tmp", "wb") as f:
+                f.write(os.urandom(8192))
+            os.replace(wal + ".tmp", wal)
+        self.swap_and_recover(other_over)
+
+    def test_removed_database_is_noticed_and_everything_survives_kill_9(self):
+        self.swap_and_recover(lambda wal: os.unlink(self.db_path), changed="")
+
+    def test_while_no_fresh_database_can_be_made_webhooks_get_503_and_health_degraded(self):
+        """The state directory itself moved away: no fresh database can be made at the path.
+        Every turn retries and answers 503, one log line for the whole streak, /health
+        degraded; once the directory is back, the next turn renews and acknowledging resumes."""
+        self.start_daemon(**self.env)
+        self.wait_libraries()
+        acked = [self.post_show("Before %02d" % i) for i in range(3)]
+        away = self.state_dir + ".away"
+        os.rename(self.state_dir, away)
+        refused = []
+        for i in range(4):
+            folder, ok = self.send("Stuck %02d" % i)
+            self.assertFalse(ok, "acknowledged while nothing can be written")
+            refused.append(folder)
+        h = self.daemon.get("/health")
+        self.assertEqual(h.json()["status"], "degraded", h)
+        self.assertTrue([d for d in h.json()["degraded"] if d.startswith("state database")], h)
+        self.assertEqual(self.daemon.get("/health?strict=1").status, 503)
+        self.assertTrue(wait_until(
+            lambda: "could not write the state database" in self.daemon.own_log(), 10))
+        log = self.daemon.own_log()
+        self.assertEqual(log.count("could not write the state database"), 1, log)
+        self.assertRegex(log, r"\.db was removed under the running daemon.*no fresh database yet")
+        self.assertNotIn("STATE FILES REPLACED", log)
+        self.assertEqual(set(self.entries()), set(acked) | set(refused))
+
+        os.mkdir(self.state_dir, 0o750)
+        answers = [self.send("Later %02d" % i) for i in range(3)]
+        self.assertLessEqual(len([a for a in answers if not a[1]]), 1, answers)
+        self.assertTrue(answers[-1][1], answers)
+        acked += [f for f, ok in answers if ok]
+        self.assertTrue(wait_until(lambda: "STATE FILES REPLACED" in self.daemon.own_log(), 10))
+        self.assertIn("the state database can be written again", self.daemon.own_log())
+        self.assertEqual(self.daemon.get("/health?strict=1").status, 200)
+        self.assert_all_kept_after_kill_9(acked + refused)
+
 class BadStateTest(DurabilityCase):
     use_rclone = False
 

@@ -842,6 +842,45 @@ class SlowClientsTest(HostileCase):
             c.close()
         self.assertServing()
 
+    def test_a_webhook_with_wrong_credentials_is_refused_before_its_body(self):
+        # A 16 MiB body announced, "Expect: 100-continue": the 401 comes instead of the 100, and
+        # the connection closes, so not a byte of the body is sent. The right password (as UTF-8
+        # or as ISO-8859-1 bytes) still gets its "100 Continue".
+        password = "p\u00e4ssw\u00f6rd-Qp3v"
+        self.start_daemon(WEBHOOK_USER="sonarr", WEBHOOK_PASS=password)
+        head = ("POST /webhook/sonarr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Expect: 100-continue\r\nContent-Length: %d\r\nAuthorization: %s\r\n\r\n")
+        took = []
+        for wrong in ("wrong", password.upper()):
+            c = Conn(self.daemon.port)
+            try:
+                t0 = time.monotonic()
+                c.send((head % (16 << 20, basic_auth("sonarr", wrong))).encode())
+                r = c.read_response()
+                took.append(time.monotonic() - t0)
+                self.assertEqual(r.status, 401, r)
+                self.assertIn("basic", r.headers.get("www-authenticate", "").lower())
+                self.assertTrue(c.closed_by_peer(5), "the connection stayed open after the 401")
+            finally:
+                c.close()
+        # refused as any failed login: the second one from this address waits for its answer
+        self.assertGreaterEqual(took[1], 0.2, took)
+        self.assertEqual(len(self.log_lines_matching(r"webhook from .* refused: bad or missing credentials")), 2)
+
+        for encoding in ("utf-8", "latin-1"):
+            body = json.dumps(self.sonarr_for(self.show_file("Right %s" % encoding))).encode()
+            c = Conn(self.daemon.port)
+            try:
+                c.send((head % (len(body), basic_auth("sonarr", password, encoding))).encode())
+                cont = c.read_response()
+                self.assertEqual(cont.status, 100, (encoding, cont))
+                c.send(body)
+                r = c.read_response()
+                self.assertEqual(r.status, 202, (encoding, r))
+            finally:
+                c.close()
+        self.assertServing()
+
     def test_a_client_that_never_reads_does_not_grow_memory(self):
         # Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before
         # reuse, which would read as growth: keep it small (a plain build ignores the variable).
@@ -895,6 +934,98 @@ class SlowClientsTest(HostileCase):
 
 # ---------------------------------------------------------------------------------------------
 # the bad-request corpus
+
+class BodyFloodTest(HostileCase):
+    """The slow-body attack at full scale, with the default MAX_CONNECTIONS=4096: every slot is
+    held by a webhook head announcing a 16 MiB body that trickles one byte every 20 s. /health
+    and a real webhook must still be answered, a slow body giving up its slot to each. The
+    times are reported (the bound asserted is generous; the figures are in test/README.md)."""
+    CONNECTIONS = 4096  # the default MAX_CONNECTIONS
+    TRICKLE_S = 20.0
+
+    def open_flood(self, n):
+        socks = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
+            s.sendall(b"POST /webhook/sonarr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                      b"\r\nContent-Length: 16777216\r\n\r\n{")
+            s.setblocking(False)
+            socks.append(s)
+        return socks
+
+    @staticmethod
+    def still_open(socks):
+        """How many the daemon has not closed (nothing to read, no EOF)."""
+        n = 0
+        for s in socks:
+            try:
+                data = s.recv(65536)
+            except BlockingIOError:
+                n += 1
+                continue
+            except OSError:
+                continue
+            n += 0 if not data or data.startswith(b"HTTP/") else 1
+        return n
+
+    def test_4096_trickling_bodies_leave_health_and_a_webhook_answered(self):
+        n = self.CONNECTIONS
+        need = n + 512  # the flood, the rig's own sockets and files
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < need:
+            self.skipTest("RLIMIT_NOFILE hard limit %d is below the %d this test needs"
+                          % (hard, need))
+        if soft < need:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        self.start_daemon(WEBHOOK_DELAY="1h", WEBHOOK_MAX_DELAY="1h")
+        f = self.show_file("Flood Show")
+        touch(f)
+        payload = self.sonarr_for(f)
+        stop = threading.Event()
+        socks = []
+        try:
+            t_open = time.monotonic()
+            socks = self.open_flood(n)
+            opened = time.monotonic() - t_open
+
+            def trickle():
+                while not stop.wait(self.TRICKLE_S):
+                    for s in socks:
+                        try:
+                            s.send(b" ")
+                        except OSError:
+                            pass
+            trickler = threading.Thread(target=trickle, daemon=True)
+            trickler.start()
+            # every body past its first second, so each has a rate to be judged by (and past
+            # the 250 ms an accepted connection has before it can be evicted)
+            time.sleep(1.5)
+            self.assertEqual(self.still_open(socks), n, "precondition: every slot held")
+
+            t0 = time.monotonic()
+            h = self.daemon.get("/health", timeout=30)
+            t_health = time.monotonic() - t0
+            t0 = time.monotonic()
+            r = self.daemon.webhook("sonarr", payload)
+            t_webhook = time.monotonic() - t0
+            held = self.still_open(socks)
+            note("%d connections opened in %.2f s; with them open, /health answered in %.1f ms "
+                 "and a webhook in %.1f ms; %d still open after" % (
+                     n, opened, t_health * 1000, t_webhook * 1000, held))
+            self.assertEqual(h.status, 200, h)
+            self.assertWebhookAccepted(r, ("queued",))
+            self.assertLess(t_health, 2.0, "/health answered only after %.2f s" % t_health)
+            self.assertLess(t_webhook, 2.0, "the webhook answered only after %.2f s" % t_webhook)
+            self.assertGreaterEqual(held, n - 8, "more bodies evicted than requests came")
+            self.assertLess(time.monotonic() - t_open, self.TRICKLE_S,
+                            "precondition: measured before the first trickled byte")
+        finally:
+            stop.set()
+            for s in socks:
+                s.close()
+        self.assertTrue(wait_until(self.health_ok, 30))
+        self.assertServing()
+
 
 class BadRequestCorpusTest(HostileCase):
     def test_bad_requests_get_the_expected_answer_and_the_daemon_keeps_serving(self):

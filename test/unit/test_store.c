@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1022,6 +1024,186 @@ static void test_close_discards_staged_rows(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 0);
 }
 
+/* ---- files replaced under the running store ---- */
+
+typedef struct refill_src {
+    q_entry e[3];
+    size_t n;
+    size_t calls;
+} refill_src;
+
+static void refill(void *ud, store_t *s)
+{
+    refill_src *r = ud;
+    r->calls++;
+    for (size_t i = 0; i < r->n; i++)
+        store_stage_entry_put(s, &r->e[i]);
+}
+
+/* A store holding entries 1 and 2 and two history rows, with entry 3 staged (not committed). */
+static store_t *store_with_work(const fixture *f, refill_src *r)
+{
+    store_t *s = open_ok(f);
+    memset(r, 0, sizeof *r);
+    r->e[0] = make_entry(1, "/tv/One", ENTRY_WAITING);
+    r->e[1] = make_entry(2, "/tv/Two", ENTRY_RETRY);
+    r->e[2] = make_entry(3, "/tv/Three", ENTRY_WAITING);
+    r->n = 3;
+    store_stage_entry_put(s, &r->e[0]);
+    store_stage_entry_put(s, &r->e[1]);
+    stage_hist(s, 2, "/tv/Done", 5000, HIST_OK, 10);
+    stage_hist(s, 2, "/tv/Bad", 6000, HIST_FAILED, 10);
+    commit_ok(s);
+    store_stage_entry_put(s, &r->e[2]);
+    return s;
+}
+
+/* What the fresh database holds once renewed: every refilled entry, the old history (ids kept),
+ * the cooldown of the ok row; and the files moved aside. */
+static void assert_renewed(const fixture *f, store_t *s, refill_src *r)
+{
+    char err[512] = "";
+    int rc = store_renew(s, refill, r, err, sizeof err);
+    if (rc != 0)
+        print_error("store_renew: %d %s\n", rc, err);
+    assert_int_equal(rc, 0);
+    assert_false(store_replaced(s));
+    assert_false(store_has_staged(s));
+    assert_non_null(strstr(logged, "STATE FILES REPLACED"));
+    assert_non_null(strstr(logged, "3 queued folders"));
+    assert_non_null(strstr(logged, "2 history rows"));
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 3);
+    assert_int_equal(sql_int(f->db, "SELECT group_concat(id) FROM history WHERE status = 'ok'"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 2);
+    char moved[700];
+    snprintf(moved, sizeof moved, "%s.replaced-", f->db);
+    DIR *d = opendir(f->state);
+    assert_non_null(d);
+    bool found = false;
+    for (struct dirent *de; (de = readdir(d));)
+        found |= strncmp(de->d_name, DB_NAME ".replaced-", strlen(DB_NAME ".replaced-")) == 0;
+    closedir(d);
+    assert_true(found);
+    /* commits work again, into the fresh files, and a reopen sees it all */
+    q_entry e = make_entry(4, "/tv/Four", ENTRY_WAITING);
+    store_stage_entry_put(s, &e);
+    commit_ok(s);
+    store_close(s);
+    s = open_ok(f);
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_entries, 4);
+    assert_int_equal(l.n_success, 1);
+    assert_non_null(strstr(l.log, "S2:/tv/Done@5010;"));
+    loaded_free(&l);
+    store_close(s);
+}
+
+static void test_removed_wal_is_noticed_and_renewed_from_memory(void **state)
+{
+    fixture *f = *state;
+    refill_src r;
+    store_t *s = store_with_work(f, &r);
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    assert_int_equal(unlink(wal), 0);
+
+    char err[512] = "";
+    assert_int_equal(store_commit(s, err, sizeof err), -ESTALE);
+    assert_non_null(strstr(err, wal));
+    assert_non_null(strstr(err, "removed"));
+    assert_true(store_replaced(s));
+    /* refused without writing until renewed */
+    assert_int_equal(store_commit(s, err, sizeof err), -ESTALE);
+    assert_renewed(f, s, &r);
+    assert_int_equal(r.calls, 1);
+}
+
+static void test_wal_replaced_by_a_copy_is_noticed_and_renewed(void **state)
+{
+    fixture *f = *state;
+    refill_src r;
+    store_t *s = store_with_work(f, &r);
+    char wal[700], tmp[720];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    snprintf(tmp, sizeof tmp, "%s.copy", wal);
+    unsigned char buf[4096];
+    int in = open(wal, O_RDONLY), out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(in >= 0 && out >= 0);
+    for (ssize_t n; (n = read(in, buf, sizeof buf)) > 0;)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    close(in);
+    close(out);
+    assert_int_equal(rename(tmp, wal), 0);
+
+    char err[512] = "";
+    assert_int_equal(store_commit(s, err, sizeof err), -ESTALE);
+    assert_non_null(strstr(err, "replaced by another file"));
+    assert_renewed(f, s, &r);
+}
+
+static void test_removed_database_is_noticed_and_renewed(void **state)
+{
+    fixture *f = *state;
+    refill_src r;
+    store_t *s = store_with_work(f, &r);
+    assert_int_equal(unlink(f->db), 0);
+    char err[512] = "";
+    assert_int_equal(store_commit(s, err, sizeof err), -ESTALE);
+    assert_non_null(strstr(err, f->db));
+    assert_renewed(f, s, &r);
+}
+
+static void test_renewal_that_cannot_write_is_retried_and_the_store_stays_readable(void **state)
+{
+    fixture *f = *state;
+    refill_src r;
+    store_t *s = store_with_work(f, &r);
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    assert_int_equal(unlink(wal), 0);
+    char err[512] = "";
+    assert_int_equal(store_commit(s, err, sizeof err), -ESTALE);
+    /* A file-size limit of 0 (SIGXFSZ ignored) makes every write fail with EFBIG, as a full or
+     * read-only disk would, whoever runs the test: the files are moved aside, the fresh
+     * database cannot be made. */
+    struct rlimit was;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit none = {.rlim_cur = 0, .rlim_max = was.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &none), 0);
+    int rc1 = store_renew(s, refill, &r, err, sizeof err);
+    char err1[512];
+    snprintf(err1, sizeof err1, "%s", err);
+    bool replaced1 = store_replaced(s);
+    store_stats st;
+    int stats_rc = store_history_stats(s, &st); /* still readable */
+    int rc2 = store_renew(s, refill, &r, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, prev);
+    assert_true(rc1 < 0);
+    assert_true(rc2 < 0);
+    assert_non_null(strstr(err1, "removed"));
+    assert_non_null(strstr(err1, "no fresh database yet"));
+    assert_true(replaced1);
+    assert_null(strstr(logged, "STATE FILES REPLACED"));
+    assert_int_equal(stats_rc, 0);
+    assert_renewed(f, s, &r);
+}
+
+static void test_unchanged_files_cost_no_renewal(void **state)
+{
+    fixture *f = *state;
+    refill_src r;
+    store_t *s = store_with_work(f, &r);
+    commit_ok(s);
+    char err[64];
+    assert_int_equal(store_renew(s, refill, &r, err, sizeof err), 0);
+    assert_int_equal(r.calls, 0);
+    assert_false(store_replaced(s));
+    store_close(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1048,6 +1230,11 @@ int main(void)
         T(test_history_stats_count_each_status),
         T(test_two_thousand_snapshots_commit_in_one_call),
         T(test_close_discards_staged_rows),
+        T(test_removed_wal_is_noticed_and_renewed_from_memory),
+        T(test_wal_replaced_by_a_copy_is_noticed_and_renewed),
+        T(test_removed_database_is_noticed_and_renewed),
+        T(test_renewal_that_cannot_write_is_retried_and_the_store_stays_readable),
+        T(test_unchanged_files_cost_no_renewal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
