@@ -1247,15 +1247,15 @@ static int write_history(store_t *s)
  * the copy with a warning, not the commit. */
 static int copy_old_history(store_t *s, int *copied)
 {
-    static const char cols[] = "id, section, plex_path, arr_path, sources, events, started,"
-                               " duration_ms, status, rclone, plex, error, attempt";
-    enum { N_COLS = 13 };
+    static const char cols[] = "id, path, sources, events, kinds, started, duration_ms, status, rclone,"
+                               " deliveries, error, attempts";
+    enum { N_COLS = 12 };
     char sql[256];
     sqlite3_stmt *rd = NULL, *wr = NULL;
     *copied = 0;
     snprintf(sql, sizeof sql, "SELECT %s FROM history ORDER BY id", cols);
     int rrc = sqlite3_prepare_v2(s->old_db, sql, -1, &rd, NULL);
-    snprintf(sql, sizeof sql, "INSERT INTO history (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", cols);
+    snprintf(sql, sizeof sql, "INSERT INTO history (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", cols);
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &wr, NULL);
     int ret = rc == SQLITE_OK ? 0 : sql_fail(s, rc);
     while (ret == 0 && rrc == SQLITE_OK) {
@@ -1372,7 +1372,10 @@ static int start_fresh(store_t *s, char *err, size_t errlen)
     }
     s->db = NULL;
     bool corrupt = false;
+    int64_t next_hist = s->next_hist_id; /* the old history comes along with its ids */
     ret = db_open(s, s->durability, &corrupt, err, errlen);
+    if (next_hist > s->next_hist_id)
+        s->next_hist_id = next_hist;
     if (ret < 0) {
         s->db = prev;
         return ret;
