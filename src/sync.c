@@ -359,6 +359,10 @@ static void on_delivered(void *ud, const target_result *r)
         delivery_log(j, d, r, tp ? tp : j->e->path);
         free(tp);
         st = judge(j, t, d, r, msg, sizeof msg);
+        if (t->cfg->kind == TARGET_PLEX && st == DELIVERY_DONE)
+            j->env->m->plex_calls_ok++;
+        else if (t->cfg->kind == TARGET_PLEX)
+            j->env->m->plex_calls_failed++;
         if (st == DELIVERY_DONE)
             t->sent_ok++;
         else if (st == DELIVERY_PARKED)
