@@ -201,7 +201,8 @@ typedef enum { SYNC_OK = 0, SYNC_TRANSIENT, SYNC_PARKED } sync_outcome;
  *   cooldown. Unresolved ones left: UNRESOLVED (the round goes on when a list arrives). Parked
  *   ones left (the rest done): PARKED with the first one's error as the reason.
  * - TRANSIENT: attempts++, RETRY with due = now + random(0, min(retry_max, 5 s * 2^(attempts-1))).
- * - PARKED: the entry itself is parked (rclone refused, a path that cannot map), with `error`.
+ * - PARKED: the entry itself is parked (rclone refused, a path that cannot map), with `error`;
+ *   attempts++ (a retry from the UI is the round's next attempt).
  * `error` (may be NULL) is kept as last_error. An entry that is not removed may be taken over
  * by a waiting ancestor, which inherits its files, attempt count and backoff.
  * e may be FREED. Returns the entry now carrying e's work: NULL when nothing is left, else e

@@ -821,7 +821,6 @@ static cJSON *resolve_sections(const folder_libs *l, const folder_plan *p)
             continue;
         cJSON *o = cJSON_CreateObject();
         json_add_int(o, "section", strtol(d->library_id, NULL, 10));
-        cJSON_AddStringToObject(o, "target", l->targets[d->target].cfg->name);
         cJSON_AddStringToObject(o, "source", d->mapped ? "SECTION_MAPPING" : "plex");
         if (d->library)
             cJSON_AddStringToObject(o, "title", d->library->title ? d->library->title : "");

@@ -1078,6 +1078,7 @@ q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *err
         if (error)
             replace_str(&x->n.e.last_error, error);
         replace_str(&x->n.e.park_reason, error ? error : "parked");
+        x->n.e.attempts = sat_addu(x->n.e.attempts, 1); /* it was an attempt of the round */
         over = true;
         next = leave_active(q, x, ENTRY_PARKED, x->n.e.due, now);
         break;
