@@ -1164,6 +1164,455 @@ static void test_remap_puts_nested_entries_together_and_never_touches_syncing_en
     assert_int_equal(queue_count(f->q), 3);
 }
 
+/* ---- rounds: one delivery per target library ---- */
+
+static const q_delivery PLEX_JF[] = {
+    {.target = "plex", .library = "1", .state = DELIVERY_PENDING},
+    {.target = "jellyfin", .library = "abc", .state = DELIVERY_PENDING},
+};
+
+static const q_delivery PLEX_JF_EMBY[] = {
+    {.target = "plex", .library = "1", .state = DELIVERY_PENDING},
+    {.target = "jellyfin", .library = "abc", .state = DELIVERY_PENDING},
+    {.target = "emby", .library = "e1", .state = DELIVERY_PENDING},
+};
+
+static const q_delivery PLEX_EMBY_UNRES[] = {
+    {.target = "plex", .library = "1", .state = DELIVERY_PENDING},
+    {.target = "emby", .library = "", .state = DELIVERY_UNRESOLVED},
+};
+
+/* Index of the delivery to `target` in e (asserted present). */
+static size_t deliv_of(const q_entry *e, const char *target)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (strcmp(e->deliv[i].target, target) == 0)
+            return i;
+    fail_msg("no delivery to %s", target);
+    return 0;
+}
+
+static delivery_state dstate(const q_entry *e, const char *target)
+{
+    return e->deliv[deliv_of(e, target)].state;
+}
+
+/* Deliveries that the next attempt sends. */
+static size_t runnable(const q_entry *e)
+{
+    return q_entry_count_deliveries(e, DELIVERY_PENDING) + q_entry_count_deliveries(e, DELIVERY_RETRY);
+}
+
+/* An entry for /tv/Show with deliveries to plex and jellyfin whose first attempt delivered to plex
+ * and failed transiently for jellyfin (rclone succeeded). Now RETRY. */
+static q_entry *plex_done_jellyfin_retry(fx *f)
+{
+    add_ev_d(f, "/tv/Show", PLEX_JF, 2, "/tv/Show/a.mkv", T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    assert_int_equal(runnable(e), 2);
+    assert_false(e->rclone_done);
+    queue_rclone_done(f->q, e);
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, "ignored for done");
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_RETRY, "Jellyfin answered 503");
+    bool over = true;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_TRANSIENT, "Jellyfin answered 503", T0 + 31 * SEC, &over), e);
+    assert_false(over);
+    return e;
+}
+
+static void test_a_transient_failure_retries_only_what_is_not_done(void **state)
+{
+    fx *f = *state;
+    q_entry *e = plex_done_jellyfin_retry(f);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_int_equal(e->attempts, 1);
+    assert_int_equal(e->due, T0 + 31 * SEC + 2500); /* 0.5 * 5 s */
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_null(e->deliv[deliv_of(e, "plex")].error);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_RETRY);
+    assert_string_equal(e->deliv[deliv_of(e, "jellyfin")].error, "Jellyfin answered 503");
+    assert_string_equal(e->last_error, "Jellyfin answered 503");
+    assert_true(e->rclone_done); /* a retry does not repeat a successful rclone step */
+
+    bool age = true;
+    assert_null(queue_take_ready(f->q, e->due - 1, NULL));
+    q_entry *again = queue_take_ready(f->q, T0 + 31 * SEC + 2500, &age);
+    assert_ptr_equal(again, e);
+    assert_false(age);
+    queue_sync_started(f->q, e, T0 + 32 * SEC);
+    assert_int_equal(runnable(e), 1); /* jellyfin only */
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_true(e->rclone_done);
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_DONE, NULL);
+    assert_null(e->deliv[deliv_of(e, "jellyfin")].error);
+    bool over = false;
+    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 33 * SEC, &over));
+    assert_true(over);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
+static void test_a_new_event_renews_done_deliveries_and_the_rclone_step(void **state)
+{
+    fx *f = *state;
+    q_entry *e = plex_done_jellyfin_retry(f);
+    uint64_t backoff_end = e->due;
+    /* an event below the folder merges into it: what was delivered is sent again */
+    q_add_result r = add_ev(f, "/tv/Show/Season 1", "/tv/Show/Season 1/b.mkv", T0 + 32 * SEC, false, RADARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_ptr_equal(r.entry, e);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_RETRY);
+    assert_false(e->rclone_done);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_int_equal(e->due, backoff_end); /* the backoff is not shortened */
+    assert_int_equal(e->attempts, 1);      /* nor the attempt count reset */
+    assert_int_equal(e->n_deliv, 2);       /* the event's own delivery was already there */
+    q_entry *t = take_and_sync(f, backoff_end, "/tv/Show");
+    assert_int_equal(runnable(t), 2);
+
+    /* the same for an event at the folder itself while it waits */
+    queue_rclone_done(f->q, t);
+    queue_delivery_set(f->q, t, deliv_of(t, "plex"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, t, deliv_of(t, "jellyfin"), DELIVERY_RETRY, "Jellyfin answered 502");
+    queue_sync_done(f->q, t, SYNC_TRANSIENT, NULL, backoff_end + SEC, NULL);
+    add_ev_d(f, "/tv/Show", PLEX_JF, 2, NULL, backoff_end + 2 * SEC, false, SONARR);
+    assert_int_equal(dstate(t, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(t, "jellyfin"), DELIVERY_RETRY);
+    assert_false(t->rclone_done);
+}
+
+static void test_every_delivery_done_ends_the_round_and_starts_the_cooldown(void **state)
+{
+    fx *f = *state;
+    f->p.cooldown_ms = 10 * MIN;
+    fx_reopen(f);
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    add(f, "/tv/Other", T0);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    int64_t id = e->id;
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        queue_delivery_set(f->q, e, i, DELIVERY_DONE, NULL);
+        assert_int_equal(queue_count(f->q), 2); /* nothing ends before the attempt does */
+    }
+    bool over = false;
+    uint64_t end = T0 + 40 * SEC;
+    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, end, &over));
+    assert_true(over);
+    assert_null(queue_find_id(f->q, id));
+    assert_int_equal(f->r.last_del_id, id);
+    /* the next event for that folder waits out the cooldown; another folder does not */
+    assert_int_equal(add(f, "/tv/Show", end + SEC)->due, end + 10 * MIN);
+    assert_int_equal(queue_find(f->q, "/tv/Other")->due, T0 + 30 * SEC);
+}
+
+static void test_a_parked_delivery_with_the_rest_done_parks_the_entry_with_its_error(void **state)
+{
+    fx *f = *state;
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_PARKED, "JELLYFIN_TOKEN: Jellyfin answered 401");
+    queue_delivery_set(f->q, e, deliv_of(e, "emby"), DELIVERY_DONE, NULL);
+    bool over = false;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC, &over), e);
+    assert_true(over);
+    assert_int_equal(e->state, ENTRY_PARKED);
+    assert_string_equal(e->park_reason, "JELLYFIN_TOKEN: Jellyfin answered 401");
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_PARKED);
+    assert_string_equal(e->deliv[deliv_of(e, "jellyfin")].error, "JELLYFIN_TOKEN: Jellyfin answered 401");
+    assert_int_equal(q_entry_count_deliveries(e, DELIVERY_DONE), 2);
+    assert_int_equal(f->r.last_put_state, ENTRY_PARKED);
+    assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 1);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    assert_null(queue_take_ready(f->q, T0 + HOUR_MS, NULL));
+}
+
+static void test_an_unresolved_delivery_left_keeps_the_round_open(void **state)
+{
+    fx *f = *state;
+    q_entry *e = add_ev_d(f, "/tv/Show", PLEX_EMBY_UNRES, 2, NULL, T0, false, SONARR).entry;
+    assert_int_equal(e->state, ENTRY_WAITING); /* plex can go now */
+    e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    assert_int_equal(runnable(e), 1);
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    bool over = true;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC, &over), e);
+    assert_false(over);
+    assert_int_equal(e->state, ENTRY_UNRESOLVED);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_int_equal(dstate(e, "emby"), DELIVERY_UNRESOLVED);
+    assert_int_equal(queue_count(f->q), 1);
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 1);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    assert_null(queue_take_ready(f->q, T0 + HOUR_MS, NULL));
+}
+
+static void test_remap_resolving_a_placeholder_moves_the_entry_from_unresolved_to_waiting(void **state)
+{
+    fx *f = *state;
+    add_ev_d(f, "/tv/Show", PLEX_EMBY_UNRES, 2, NULL, T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC, NULL);
+    assert_int_equal(e->state, ENTRY_UNRESOLVED);
+
+    /* Emby's list arrives: the folder is in its library e9 */
+    map_rule rules[] = {
+        {"/tv/Show", 0, {{.target = "plex", .library = "1"}, {.target = "emby", .library = "e9"}}, 2},
+        {NULL, 0, {{0}}, 0},
+    };
+    map_ctx c = {.rules = rules};
+    memset(&f->r, 0, sizeof f->r);
+    uint64_t now = T0 + 5 * MIN;
+    assert_int_equal(queue_remap(f->q, map_fn, &c, now), 1);
+    assert_int_equal(f->r.puts, 1);
+    assert_int_equal(f->r.last_put_state, ENTRY_WAITING);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(e->n_deliv, 2);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE); /* delivered in this round: not again */
+    assert_int_equal(dstate(e, "emby"), DELIVERY_PENDING);
+    assert_string_equal(e->deliv[deliv_of(e, "emby")].library, "e9");
+    assert_int_equal(q_entry_count_deliveries(e, DELIVERY_UNRESOLVED), 0);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + 30 * SEC); /* its window is long closed */
+    q_entry *t = take_and_sync(f, now, "/tv/Show");
+    assert_int_equal(runnable(t), 1);
+    assert_int_equal(t->deliv[deliv_of(t, "emby")].state, DELIVERY_PENDING);
+}
+
+static void test_remap_answer_one_removes_and_a_negative_answer_keeps_the_entry(void **state)
+{
+    fx *f = *state;
+    q_entry *gone = add(f, "/tv/Gone", T0);
+    int64_t gone_id = gone->id;
+    q_entry *kept = add(f, "/tv/Kept", T0 + SEC);
+    map_rule rules[] = {
+        {"/tv/Gone", 1, {{0}}, 0},
+        /* a failed mapping: whatever it wrote does not count */
+        {"/tv/Kept", -EIO, {{.target = "emby", .library = "x"}}, 1},
+        {NULL, 0, {{0}}, 0},
+    };
+    map_ctx c = {.rules = rules};
+    memset(&f->r, 0, sizeof f->r);
+    assert_int_equal(queue_remap(f->q, map_fn, &c, T0 + MIN), 1);
+    assert_null(queue_find(f->q, "/tv/Gone"));
+    assert_null(queue_find_id(f->q, gone_id));
+    assert_int_equal(f->r.dels, 1);
+    assert_int_equal(f->r.last_del_id, gone_id);
+    assert_int_equal(f->r.puts, 0); /* the kept one did not change */
+    assert_ptr_equal(queue_find(f->q, "/tv/Kept"), kept);
+    assert_int_equal(kept->state, ENTRY_WAITING);
+    assert_int_equal(kept->due, T0 + 31 * SEC);
+    assert_int_equal(kept->n_deliv, 1);
+    assert_string_equal(kept->deliv[0].target, "plex");
+    assert_int_equal(kept->deliv[0].state, DELIVERY_PENDING);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + 31 * SEC);
+}
+
+/* Runs one attempt of `path` with the given delivery results (NULL = done) and outcome. */
+static q_entry *attempt(fx *f, const char *path, uint64_t now, const char *const *results, sync_outcome o,
+                        const char *error)
+{
+    q_entry *e = take_and_sync(f, now, path);
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        if (!results[i])
+            queue_delivery_set(f->q, e, i, DELIVERY_DONE, NULL);
+        else if (strncmp(results[i], "retry:", 6) == 0)
+            queue_delivery_set(f->q, e, i, DELIVERY_RETRY, results[i] + 6);
+        else if (strncmp(results[i], "park:", 5) == 0)
+            queue_delivery_set(f->q, e, i, DELIVERY_PARKED, results[i] + 5);
+        /* else: left as it is */
+    }
+    return queue_sync_done(f->q, e, o, error, now + SEC, NULL);
+}
+
+static void test_unpark_target_resumes_only_that_targets_deliveries(void **state)
+{
+    fx *f = *state;
+    uint64_t t1 = T0 + 30 * SEC;
+    /* X waits only for jellyfin */
+    add_ev_d(f, "/tv/X", PLEX_JF, 2, NULL, T0, false, SONARR);
+    q_entry *x = attempt(f, "/tv/X", t1, (const char *const[]){NULL, "park:JELLYFIN_TOKEN: 401"}, SYNC_OK, NULL);
+    /* Y waits only for plex */
+    add_ev_d(f, "/tv/Y", PLEX_JF, 2, NULL, T0, false, SONARR);
+    q_entry *y = attempt(f, "/tv/Y", t1, (const char *const[]){"park:PLEX_TOKEN: 401", NULL}, SYNC_OK, NULL);
+    /* Z is parked as a whole (rclone refused); its jellyfin delivery was never parked */
+    add_ev_d(f, "/tv/Z", PLEX_JF + 1, 1, NULL, T0, false, SONARR);
+    q_entry *z = attempt(f, "/tv/Z", t1, (const char *const[]){"keep"}, SYNC_PARKED, "RCLONE_RC_USER: rclone answered 401");
+    /* V retries plex while its jellyfin delivery is parked */
+    add_ev_d(f, "/tv/V", PLEX_JF, 2, NULL, T0, false, SONARR);
+    q_entry *v = attempt(f, "/tv/V", t1, (const char *const[]){"retry:Plex answered 503", "park:JELLYFIN_TOKEN: 401"},
+                         SYNC_TRANSIENT, "Plex answered 503");
+    /* W has nothing parked */
+    q_entry *w = add_ev_d(f, "/tv/W", PLEX_JF, 2, NULL, T0 + MIN, false, SONARR).entry;
+    assert_int_equal(x->state, ENTRY_PARKED);
+    assert_string_equal(x->park_reason, "JELLYFIN_TOKEN: 401");
+    assert_int_equal(y->state, ENTRY_PARKED);
+    assert_int_equal(z->state, ENTRY_PARKED);
+    assert_int_equal(v->state, ENTRY_RETRY);
+    uint64_t v_due = v->due, w_due = w->due;
+
+    uint64_t now = t1 + 2 * SEC; /* before V's backoff ends */
+    assert_true(now < v_due);
+    memset(&f->r, 0, sizeof f->r);
+    assert_int_equal(queue_unpark_target(f->q, "jellyfin", now), 2); /* X and V */
+    assert_int_equal(f->r.puts, 2);
+    assert_int_equal(x->state, ENTRY_WAITING);
+    assert_int_equal(x->due, now);
+    assert_null(x->park_reason);
+    assert_int_equal(dstate(x, "jellyfin"), DELIVERY_PENDING);
+    assert_null(x->deliv[deliv_of(x, "jellyfin")].error);
+    assert_int_equal(dstate(x, "plex"), DELIVERY_DONE);
+    assert_int_equal(v->state, ENTRY_RETRY); /* its backoff goes on */
+    assert_int_equal(v->due, v_due);
+    assert_int_equal(dstate(v, "jellyfin"), DELIVERY_PENDING);
+    assert_int_equal(dstate(v, "plex"), DELIVERY_RETRY);
+    assert_int_equal(y->state, ENTRY_PARKED);
+    assert_int_equal(dstate(y, "plex"), DELIVERY_PARKED);
+    assert_string_equal(y->park_reason, "PLEX_TOKEN: 401");
+    assert_int_equal(z->state, ENTRY_PARKED);
+    assert_string_equal(z->park_reason, "RCLONE_RC_USER: rclone answered 401");
+    assert_int_equal(w->state, ENTRY_WAITING);
+    assert_int_equal(w->due, w_due);
+    /* nothing more to resume for jellyfin */
+    assert_int_equal(queue_unpark_target(f->q, "jellyfin", now), 0);
+    q_entry *tx = take_and_sync(f, now, "/tv/X");
+    assert_int_equal(runnable(tx), 1);
+    assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 2);
+}
+
+static void test_unpark_resumes_every_parked_delivery_of_the_entry(void **state)
+{
+    fx *f = *state;
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    q_entry *e = attempt(f, "/tv/Show", T0 + 30 * SEC,
+                         (const char *const[]){"park:PLEX_TOKEN: 401", "park:JELLYFIN_TOKEN: 403", NULL}, SYNC_OK, NULL);
+    assert_int_equal(e->state, ENTRY_PARKED);
+    assert_string_equal(e->park_reason, "PLEX_TOKEN: 401"); /* the first one's */
+    assert_int_equal(queue_unpark(f->q, e, T0 + 2 * MIN), 1);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(e->due, T0 + 2 * MIN);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "emby"), DELIVERY_DONE);
+    assert_int_equal(q_entry_count_deliveries(e, DELIVERY_PARKED), 0);
+    for (size_t i = 0; i < e->n_deliv; i++)
+        assert_null(e->deliv[i].error);
+    q_entry *t = take_and_sync(f, T0 + 2 * MIN, "/tv/Show");
+    assert_int_equal(runnable(t), 2);
+}
+
+static void test_dirty_round_restarts_every_delivery_but_the_parked_ones(void **state)
+{
+    fx *f = *state;
+    f->p.cooldown_ms = 2 * MIN;
+    fx_reopen(f);
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    queue_set_round(f->q, e, 42);
+    assert_int_equal(e->round_id, 42);
+    queue_rclone_done(f->q, e);
+    assert_int_equal(add_ev(f, "/tv/Show", "/tv/Show/new.mkv", T0 + 35 * SEC, false, RADARR).kind, QADD_DIRTY);
+    /* an event during the attempt does not touch the deliveries of the attempt running */
+    assert_int_equal(runnable(e), 3);
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, e, deliv_of(e, "emby"), DELIVERY_PARKED, "EMBY_TOKEN: Emby answered 401");
+    bool over = false;
+    uint64_t end = T0 + 40 * SEC;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, end, &over), e);
+    assert_true(over);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(e->round_id, 0);
+    assert_false(e->rclone_done);
+    assert_false(e->dirty);
+    assert_int_equal(e->attempts, 0);
+    assert_null(e->park_reason);
+    assert_int_equal(e->first_seen, T0 + 35 * SEC);
+    assert_int_equal(e->due, end + 2 * MIN); /* max(debounce due, end + cooldown) */
+    assert_int_equal(dstate(e, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "emby"), DELIVERY_PARKED);
+    assert_true(has_file(e, "/tv/Show/new.mkv"));
+    q_entry *t = take_and_sync(f, end + 2 * MIN, "/tv/Show");
+    assert_int_equal(runnable(t), 2);
+}
+
+static void test_intern_gives_one_pointer_per_string(void **state)
+{
+    fx *f = *state;
+    char a[] = "plex", b[] = "plex", c[] = "jellyfin";
+    const char *pa = queue_intern(f->q, a), *pb = queue_intern(f->q, b), *pc = queue_intern(f->q, c);
+    assert_ptr_equal(pa, pb);
+    assert_ptr_not_equal(pa, a); /* a copy: the caller's buffer may go */
+    assert_string_equal(pa, "plex");
+    assert_ptr_not_equal(pa, pc);
+    assert_string_equal(pc, "jellyfin");
+    a[0] = 'X';
+    assert_string_equal(pa, "plex");
+    assert_ptr_equal(queue_intern(f->q, NULL), queue_intern(f->q, ""));
+    /* the queue's own deliveries use the same strings */
+    q_entry *e1 = add(f, "/tv/A", T0), *e2 = add(f, "/tv/B", T0);
+    assert_ptr_equal(e1->deliv[0].target, pa);
+    assert_ptr_equal(e2->deliv[0].target, pa);
+    assert_ptr_equal(e1->deliv[0].library, e2->deliv[0].library);
+    assert_ptr_not_equal(e1->deliv[0].target, PLEX1[0].target);
+}
+
+static void test_restore_keeps_delivery_states_and_an_entry_without_deliveries_is_unresolved(void **state)
+{
+    fx *f = *state;
+    uint64_t now = T0 + MIN;
+    char err_retry[] = "Jellyfin answered 503", err_park[] = "EMBY_TOKEN: Emby answered 401";
+    q_delivery d[] = {
+        {.target = "plex", .library = "1", .state = DELIVERY_DONE},
+        {.target = "jellyfin", .library = "abc", .state = DELIVERY_RETRY, .error = err_retry},
+        {.target = "emby", .library = "e1", .state = DELIVERY_PARKED, .error = err_park},
+    };
+    q_entry full = {.id = 5, .path = "/tv/Show", .first_seen = T0, .last_event = T0, .due = now + 10 * SEC,
+                    .state = ENTRY_RETRY, .attempts = 2, .events = 1, .kinds = QKIND_IMPORT | QKIND_RENAME,
+                    .deliv = d, .n_deliv = 3, .rclone_done = true, .round_id = 77};
+    q_entry bare = {.id = 6, .path = "/tv/Old", .first_seen = T0, .last_event = T0, .due = T0, .state = ENTRY_WAITING,
+                    .events = 1};
+    q_delivery unres[] = {{.target = "emby", .library = "", .state = DELIVERY_UNRESOLVED}};
+    q_entry waiting_unres = {.id = 8, .path = "/tv/U", .first_seen = T0, .last_event = T0, .due = T0,
+                             .state = ENTRY_WAITING, .events = 1, .deliv = unres, .n_deliv = 1};
+    q_entry unres_runnable = {.id = 9, .path = "/tv/R", DELIV_PLEX1, .first_seen = T0, .last_event = T0,
+                              .due = now + 20 * SEC, .state = ENTRY_UNRESOLVED, .events = 1};
+    assert_int_equal(queue_restore(f->q, &full, now), 0);
+    assert_int_equal(queue_restore(f->q, &bare, now), 0);
+    assert_int_equal(queue_restore(f->q, &waiting_unres, now), 0);
+    assert_int_equal(queue_restore(f->q, &unres_runnable, now), 0);
+    err_retry[0] = err_park[0] = 'X'; /* copied */
+
+    q_entry *e = queue_find_id(f->q, 5);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_int_equal(e->n_deliv, 3);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_RETRY);
+    assert_string_equal(e->deliv[deliv_of(e, "jellyfin")].error, "Jellyfin answered 503");
+    assert_int_equal(dstate(e, "emby"), DELIVERY_PARKED);
+    assert_string_equal(e->deliv[deliv_of(e, "emby")].error, "EMBY_TOKEN: Emby answered 401");
+    assert_string_equal(e->deliv[deliv_of(e, "emby")].library, "e1");
+    assert_ptr_equal(e->deliv[0].target, queue_intern(f->q, "plex"));
+    assert_true(e->rclone_done);
+    assert_int_equal(e->round_id, 77);
+    assert_int_equal(e->kinds, QKIND_IMPORT | QKIND_RENAME);
+    assert_int_equal(e->attempts, 2);
+    assert_int_equal(queue_find_id(f->q, 6)->state, ENTRY_UNRESOLVED);
+    assert_int_equal(queue_find_id(f->q, 6)->n_deliv, 0);
+    assert_int_equal(queue_find_id(f->q, 8)->state, ENTRY_UNRESOLVED);
+    assert_int_equal(queue_find_id(f->q, 9)->state, ENTRY_WAITING);
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 2);
+    /* the retry runs at its due with only its retry delivery; then /tv/R */
+    assert_int_equal(queue_next_wakeup(f->q), now + 10 * SEC);
+    q_entry *t = take_and_sync(f, now + 10 * SEC, "/tv/Show");
+    assert_int_equal(runnable(t), 1);
+    assert_true(t->rclone_done);
+    assert_null(queue_take_ready(f->q, now + 20 * SEC - 1, NULL));
+    take(f, now + 20 * SEC, "/tv/R");
+    assert_null(queue_take_ready(f->q, now + HOUR_MS, NULL));
+}
+
 static void test_restore_reverts_syncing_and_clamps_future_due(void **state)
 {
     fx *f = *state;
@@ -1420,6 +1869,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hundred_thousand_entries_insert_and_absorb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_callbacks_follow_every_mutation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_follows_new_delay_but_never_shortens_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_transient_failure_retries_only_what_is_not_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_event_renews_done_deliveries_and_the_rclone_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_delivery_done_ends_the_round_and_starts_the_cooldown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_parked_delivery_with_the_rest_done_parks_the_entry_with_its_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_unresolved_delivery_left_keeps_the_round_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_resolving_a_placeholder_moves_the_entry_from_unresolved_to_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_answer_one_removes_and_a_negative_answer_keeps_the_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpark_target_resumes_only_that_targets_deliveries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpark_resumes_every_parked_delivery_of_the_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dirty_round_restarts_every_delivery_but_the_parked_ones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intern_gives_one_pointer_per_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_keeps_delivery_states_and_an_entry_without_deliveries_is_unresolved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unresolved_event_and_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
