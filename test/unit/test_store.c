@@ -172,9 +172,7 @@ static q_entry make_entry(int64_t id, const char *plex, entry_state st)
     q_entry e;
     memset(&e, 0, sizeof e);
     e.id = id;
-    e.section = 2;
-    e.plex_path = (char *)(uintptr_t)plex; /* not written through */
-    e.arr_path = (char *)(uintptr_t)plex;
+    e.path = (char *)(uintptr_t)plex; /* not written through */
     e.first_seen = 1000;
     e.last_event = 2000;
     e.due = 3000;
@@ -182,24 +180,32 @@ static q_entry make_entry(int64_t id, const char *plex, entry_state st)
     return e;
 }
 
-static void stage_hist(store_t *s, long section, const char *plex, uint64_t started,
-                       hist_status st, uint64_t dur)
+/* A round's row with one plex delivery (none when skipped); returns its id. */
+static int64_t stage_hist(store_t *s, const char *path, uint64_t started, hist_status st, uint64_t dur)
 {
+    char deliveries[512];
+    if (st == HIST_SKIPPED)
+        snprintf(deliveries, sizeof deliveries, "[]");
+    else
+        snprintf(deliveries, sizeof deliveries,
+                 "[{\"target\":\"plex\",\"kind\":\"plex\",\"library\":\"1\",\"path\":\"%s\",\"result\":\"%s\"}]",
+                 path, st == HIST_OK ? "ok" : "failed");
     store_history h = {
-        .section = section,
-        .plex_path = plex,
-        .arr_path = plex,
+        .path = path,
         .sources = 1,
         .events = 1,
+        .kinds = QKIND_IMPORT,
         .started = started,
         .duration_ms = dur,
         .status = st,
         .rclone = "ok",
-        .plex = st == HIST_OK ? "ok" : "failed",
+        .deliveries = deliveries,
         .error = st == HIST_OK ? NULL : "boom",
-        .attempt = 1,
+        .attempts = 1,
     };
-    store_stage_history(s, &h);
+    int64_t id = store_stage_history(s, &h);
+    assert_true(id > 0);
+    return id;
 }
 
 /* ---- load recorder ---- */
@@ -217,6 +223,8 @@ typedef struct loaded {
     bool event_manual;
     uint64_t event_at;
     size_t n_entries, n_events, n_success;
+    char deliv[1024]; /* the last entry's deliveries: "target/library/state/error;" ("-" = none) */
+    size_t n_deliv;
 } loaded;
 
 static const char *state_text(entry_state st)
@@ -244,8 +252,15 @@ static void ld_entry(void *ud, const q_entry *e)
     l->last_entry = *e;
     free(l->entry_paths[0]);
     free(l->entry_paths[1]);
-    l->entry_paths[0] = xstrdup(e->plex_path);
-    l->entry_paths[1] = xstrdup(e->arr_path);
+    l->entry_paths[0] = xstrdup(e->path);
+    l->entry_paths[1] = NULL;
+    l->deliv[0] = '\0';
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        size_t n = strlen(l->deliv);
+        snprintf(l->deliv + n, sizeof l->deliv - n, "%s/%s/%s/%s;", e->deliv[i].target, e->deliv[i].library,
+                 delivery_state_name(e->deliv[i].state), e->deliv[i].error ? e->deliv[i].error : "-");
+    }
+    l->n_deliv = e->n_deliv;
     for (size_t i = 0; i < l->n_entry_files; i++)
         free(l->entry_files[i]);
     l->n_entry_files = e->n_files < 4 ? e->n_files : 4;
@@ -274,10 +289,10 @@ static void ld_event(void *ud, const store_event *ev)
     l->event_at = ev->at;
 }
 
-static void ld_success(void *ud, long section, const char *plex, uint64_t at)
+static void ld_success(void *ud, const char *path, uint64_t at)
 {
     loaded *l = ud;
-    ld_append(l, "S%ld:%s@%llu;", section, plex, (unsigned long long)at);
+    ld_append(l, "S:%s@%llu;", path, (unsigned long long)at);
     l->n_success++;
 }
 
@@ -315,7 +330,7 @@ static void hl_add(void *ud, const store_history *h)
     hlist *l = ud;
     assert_true(l->n < ARRAY_SIZE(l->ids));
     l->ids[l->n] = h->id;
-    snprintf(l->paths[l->n], sizeof l->paths[0], "%s", h->plex_path);
+    snprintf(l->paths[l->n], sizeof l->paths[0], "%s", h->path);
     l->st[l->n] = h->status;
     l->n++;
 }
@@ -411,7 +426,7 @@ static void test_reopen_keeps_entries_inbox_and_history(void **state)
     store_t *s = open_ok(f);
     q_entry e = make_entry(7, "/tv/Show/Season 1", ENTRY_WAITING);
     store_stage_entry_put(s, &e);
-    stage_hist(s, 2, "/tv/Old", 5000, HIST_OK, 10);
+    stage_hist(s, "/tv/Old", 5000, HIST_OK, 10);
     commit_ok(s);
     store_close(s);
     plant_event(f, "/tv/Show/Season 2", 111);
@@ -465,7 +480,7 @@ static void test_group_commit_writes_entries_deletions_and_history_together(void
     store_stage_entry_put(s, &e1);
     store_stage_entry_put(s, &e2);
     store_stage_entry_put(s, &e3);
-    stage_hist(s, 2, "/tv/Z", 100, HIST_OK, 5);
+    stage_hist(s, "/tv/Z", 100, HIST_OK, 5);
     assert_true(store_has_staged(s));
 
     /* staging touches nothing on disk */
@@ -479,7 +494,7 @@ static void test_group_commit_writes_entries_deletions_and_history_together(void
     e1.events = 3;
     store_stage_entry_put(s, &e1);
     store_stage_entry_del(s, 2);
-    stage_hist(s, 2, "/tv/B", 200, HIST_OK, 5);
+    stage_hist(s, "/tv/B", 200, HIST_OK, 5);
     commit_ok(s);
     assert_int_equal(sql_int(f->db, "SELECT events FROM entries WHERE id = 1"), 3);
     assert_int_equal(sql_int(f->db, "SELECT group_concat(id) = '1,3' FROM (SELECT id FROM entries"
@@ -508,7 +523,7 @@ static void test_failed_commit_writes_nothing_and_keeps_everything_staged(void *
     store_stage_entry_put(s, &e);
     store_stage_entry_del(s, 9);
     store_stage_event_done(s, leftover);
-    stage_hist(s, 2, "/tv/Gone", 40, HIST_OK, 1);
+    stage_hist(s, "/tv/Gone", 40, HIST_OK, 1);
 
     store_test_fail_next_commit(s);
     char err[512] = "";
@@ -585,7 +600,6 @@ static void test_load_gives_entries_then_successes_then_events_oldest_first(void
     static const char odd[] = "/tv/\xff\xfe Show \xc3\xa9/Season 1";
     static const char *const files[] = {"/tv/\xff/a.mkv", "/tv/b\tc.mkv", ""};
     q_entry e = make_entry(4, odd, ENTRY_PARKED);
-    e.section = 7;
     e.first_seen = 100;
     e.last_event = 200;
     e.due = UINT64_MAX; /* the full range round-trips */
@@ -604,7 +618,7 @@ static void test_load_gives_entries_then_successes_then_events_oldest_first(void
     q_entry e2 = make_entry(2, "/tv/Two", ENTRY_SYNCING);
     store_stage_entry_put(s, &e2);
 
-    stage_hist(s, 2, "/tv/Done", 1000, HIST_OK, 20);
+    stage_hist(s, "/tv/Done", 1000, HIST_OK, 20);
     commit_ok(s);
     store_close(s);
     int64_t v1 = plant_event(f, "/tv/First", 1);
@@ -616,15 +630,14 @@ static void test_load_gives_entries_then_successes_then_events_oldest_first(void
     loaded l;
     load_all(s, &l);
     char want[256];
-    snprintf(want, sizeof want, "E2:syncing;E4:parked;S2:/tv/Done@1020;V%lld;V%lld;V%lld;",
+    snprintf(want, sizeof want, "E2:syncing;E4:parked;S:/tv/Done@1020;V%lld;V%lld;V%lld;",
              (long long)v1, (long long)v2, (long long)v3);
     assert_string_equal(l.log, want);
 
     const q_entry *g = &l.last_entry;
     assert_int_equal(g->id, 4);
-    assert_int_equal(g->section, 7);
     assert_string_equal(l.entry_paths[0], odd);
-    assert_string_equal(l.entry_paths[1], odd);
+    assert_int_equal(l.n_deliv, 0);
     assert_int_equal(g->first_seen, 100);
     assert_int_equal(g->last_event, 200);
     assert_true(g->due == UINT64_MAX);
@@ -660,17 +673,20 @@ static void test_last_success_is_the_latest_ok_row_per_key(void **state)
 {
     fixture *f = *state;
     store_t *s = open_ok(f);
-    stage_hist(s, 1, "/tv/A", 1000, HIST_OK, 10);
-    stage_hist(s, 1, "/tv/A", 5000, HIST_OK, 10);   /* latest ok of (1, /tv/A) */
-    stage_hist(s, 1, "/tv/A", 9000, HIST_FAILED, 10); /* later but failed */
-    stage_hist(s, 2, "/tv/A", 2000, HIST_OK, 0);    /* other section: other key */
-    stage_hist(s, 1, "/tv/B", 3000, HIST_PARKED, 0); /* never ok: no line */
+    stage_hist(s, "/tv/A", 1000, HIST_OK, 10);
+    stage_hist(s, "/tv/A", 5000, HIST_OK, 10);     /* latest ok of /tv/A */
+    stage_hist(s, "/tv/A", 9000, HIST_FAILED, 10); /* later but failed */
+    stage_hist(s, "/tv/A", 9500, HIST_RETRYING, 10); /* later but still going */
+    stage_hist(s, "/movies/A", 2000, HIST_OK, 0);  /* another folder: another key */
+    stage_hist(s, "/tv/A/S1", 8000, HIST_OK, 0);   /* a subfolder is its own key */
+    stage_hist(s, "/tv/B", 3000, HIST_PARKED, 0);  /* never ok: no line */
     commit_ok(s);
     loaded l;
     load_all(s, &l);
-    assert_int_equal(l.n_success, 2);
-    assert_non_null(strstr(l.log, "S1:/tv/A@5010;"));
-    assert_non_null(strstr(l.log, "S2:/tv/A@2000;"));
+    assert_int_equal(l.n_success, 3);
+    assert_non_null(strstr(l.log, "S:/tv/A@5010;"));
+    assert_non_null(strstr(l.log, "S:/movies/A@2000;"));
+    assert_non_null(strstr(l.log, "S:/tv/A/S1@8000;"));
     assert_null(strstr(l.log, "/tv/B"));
     store_close(s);
     loaded_free(&l);
@@ -772,8 +788,8 @@ static void test_damaged_pages_found_by_quick_check_are_moved_aside(void **state
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     for (int i = 0; i < 50; i++) {
-        store_history h = {.section = 1, .plex_path = big, .arr_path = big, .started = (uint64_t)i,
-                           .status = HIST_OK, .rclone = "ok", .plex = "ok"};
+        store_history h = {.path = big, .started = (uint64_t)i, .status = HIST_OK, .rclone = "ok",
+                           .deliveries = "[]"};
         store_stage_history(s, &h);
     }
     commit_ok(s);
@@ -839,18 +855,18 @@ static void test_newer_schema_is_refused_and_left_untouched(void **state)
     fixture *f = *state;
     assert_int_equal(mkdir(f->state, 0750), 0);
     sql_exec(f->db, "CREATE TABLE future (x); INSERT INTO future VALUES (1);"
-                    " PRAGMA user_version = 2;");
+                    " PRAGMA user_version = 3;");
     store_t *s = (store_t *)1;
     char err[512] = "";
     assert_int_equal(store_open(&s, f->state, 1, err, sizeof err), -EPROTO);
     assert_null(s);
     char want[1024];
     snprintf(want, sizeof want,
-             "%s was written by a newer version of plex-servarr-sync (schema 2 > 1); refusing to "
+             "%s was written by a newer version of plex-servarr-sync (schema 3 > 2); refusing to "
              "start so no acknowledged work is lost",
              f->db);
     assert_string_equal(err, want);
-    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM future"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"),
                      0);
@@ -885,9 +901,9 @@ static void test_prune_deletes_only_old_rows_and_at_most_max(void **state)
     fixture *f = *state;
     store_t *s = open_ok(f);
     for (int i = 0; i < 10; i++)
-        stage_hist(s, 1, "/tv/Old", 1000 + (uint64_t)i, HIST_OK, 1);
+        stage_hist(s, "/tv/Old", 1000 + (uint64_t)i, HIST_OK, 1);
     for (int i = 0; i < 5; i++)
-        stage_hist(s, 1, "/tv/New", 5000 + (uint64_t)i, HIST_OK, 1);
+        stage_hist(s, "/tv/New", 5000 + (uint64_t)i, HIST_OK, 1);
     commit_ok(s);
     assert_int_equal(store_prune(s, 5000, 4), 4);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 11);
@@ -908,11 +924,11 @@ static void test_history_pages_newest_first_with_search_and_status(void **state)
     for (int i = 1; i <= 12; i++) {
         char p[64];
         snprintf(p, sizeof p, "/tv/Show %d", i);
-        stage_hist(s, 1, p, 100 * (uint64_t)i, i % 3 == 0 ? HIST_FAILED : HIST_OK, 1);
+        stage_hist(s, p, 100 * (uint64_t)i, i % 3 == 0 ? HIST_FAILED : HIST_OK, 1);
     }
-    stage_hist(s, 1, "/tv/100% Real", 2000, HIST_OK, 1);   /* id 13 */
-    stage_hist(s, 1, "/tv/a_b", 2100, HIST_SKIPPED, 1);     /* id 14 */
-    stage_hist(s, 1, "/tv/axb", 2200, HIST_PARKED, 1);      /* id 15 */
+    stage_hist(s, "/tv/100% Real", 2000, HIST_OK, 1);   /* id 13 */
+    stage_hist(s, "/tv/a_b", 2100, HIST_SKIPPED, 1);     /* id 14 */
+    stage_hist(s, "/tv/axb", 2200, HIST_PARKED, 1);      /* id 15 */
     commit_ok(s);
 
     hlist l;
@@ -968,23 +984,27 @@ static void test_history_stats_count_each_status(void **state)
     assert_int_equal(st.last_sync_id, 0);
     assert_int_equal(st.avg_duration_ms, 0);
 
-    stage_hist(s, 1, "/a", 100, HIST_OK, 100);
-    stage_hist(s, 1, "/a", 200, HIST_OK, 301);
-    stage_hist(s, 1, "/a", 300, HIST_FAILED, 9999);
-    stage_hist(s, 1, "/a", 400, HIST_PARKED, 0);
-    stage_hist(s, 1, "/a", 500, HIST_SKIPPED, 0);
-    stage_hist(s, 1, "/a", 450, HIST_SKIPPED, 0);
+    stage_hist(s, "/a", 100, HIST_OK, 100);
+    stage_hist(s, "/a", 200, HIST_OK, 301);
+    stage_hist(s, "/a", 300, HIST_FAILED, 9999);
+    stage_hist(s, "/a", 400, HIST_PARKED, 0);
+    stage_hist(s, "/a", 500, HIST_SKIPPED, 0);
+    stage_hist(s, "/a", 450, HIST_SKIPPED, 0);
+    stage_hist(s, "/a", 600, HIST_RETRYING, 7);
     commit_ok(s);
     assert_int_equal(store_history_stats(s, &st), 0);
-    assert_int_equal(st.total, 6);
+    assert_int_equal(st.total, 7);
     assert_int_equal(st.ok, 2);
     assert_int_equal(st.failed, 1);
     assert_int_equal(st.parked, 1);
     assert_int_equal(st.skipped, 2);
+    assert_int_equal(st.retrying, 1);
     assert_int_equal(st.avg_duration_ms, 201); /* (100 + 301) / 2, rounded */
-    assert_int_equal(st.last_sync_id, 6);
-    assert_int_equal(st.last_sync, 450);
+    /* the newest ok round, and when it ended */
+    assert_int_equal(st.last_sync_id, 2);
+    assert_int_equal(st.last_sync, 501);
     assert_string_equal(hist_status_name(HIST_PARKED), "parked");
+    assert_string_equal(hist_status_name(HIST_RETRYING), "retrying");
     store_close(s);
 }
 
@@ -1015,7 +1035,7 @@ static void test_close_discards_staged_rows(void **state)
     store_t *s = open_ok(f);
     q_entry e = make_entry(1, "/tv/Lost", ENTRY_WAITING);
     store_stage_entry_put(s, &e);
-    stage_hist(s, 1, "/tv/Lost", 1, HIST_OK, 1);
+    stage_hist(s, "/tv/Lost", 1, HIST_OK, 1);
     assert_int_equal(store_max_entry_id(s), 1); /* staged ids count */
     store_close(s);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 0);
