@@ -134,6 +134,11 @@ static const char schema_v2[] =
     "  'target', 'plex', 'kind', 'plex', 'library', CAST(section AS TEXT), 'path', plex_path,"
     "  'result', plex, 'error', CASE WHEN status = 'ok' THEN NULL ELSE error END)) END,"
     " error, attempt FROM history;"
+    /* history2's sequence goes on from history's: ids of pruned rows are never given again */
+    "DELETE FROM sqlite_sequence WHERE name = 'history2';"
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'history2',"
+    " max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'history'), 0),"
+    " coalesce((SELECT max(id) FROM history2), 0));"
     "DROP TABLE history;"
     "ALTER TABLE history2 RENAME TO history;"
     "CREATE INDEX history_started ON history (started);"

@@ -20,9 +20,8 @@
 
 #define SEC 1000ULL
 #define MIN (60 * SEC)
+#define HOUR_MS (60 * MIN)
 #define T0 (1700000000000ULL) /* a wall-clock start far from 0 */
-#define TV 1L
-#define MOVIES 2L
 #define SONARR (1u << 0)
 #define RADARR (1u << 1)
 
@@ -113,14 +112,22 @@ static void fx_reopen(fx *f)
     fx_open(f);
 }
 
-static q_add_result add_ev(fx *f, long section, const char *path, const char *file, uint64_t at, bool manual,
-                           unsigned src)
+/* One pending delivery to library "1" of the target "plex": what most events carry. */
+static const q_delivery PLEX1[] = {{.target = "plex", .library = "1", .state = DELIVERY_PENDING}};
+
+/* An event for `path` with the deliveries given (n may be 0). */
+/* For q_entry literals given to queue_restore (which copies them). */
+#define DELIV_PLEX1 .deliv = (q_delivery *)(uintptr_t)PLEX1, .n_deliv = 1
+
+static q_add_result add_ev_d(fx *f, const char *path, const q_delivery *deliv, size_t n, const char *file, uint64_t at,
+                             bool manual, unsigned src)
 {
     const char *files[1] = {file};
     q_event ev = {
-        .section = section,
-        .plex_path = path,
-        .arr_path = path,
+        .path = path,
+        .deliv = deliv,
+        .n_deliv = n,
+        .kinds = QKIND_IMPORT,
         .files = file ? files : NULL,
         .n_files = file ? 1 : 0,
         .source_bit = src,
@@ -134,9 +141,14 @@ static q_add_result add_ev(fx *f, long section, const char *path, const char *fi
     return res;
 }
 
+static q_add_result add_ev(fx *f, const char *path, const char *file, uint64_t at, bool manual, unsigned src)
+{
+    return add_ev_d(f, path, PLEX1, 1, file, at, manual, src);
+}
+
 static q_entry *add(fx *f, const char *path, uint64_t at)
 {
-    return add_ev(f, TV, path, NULL, at, false, SONARR).entry;
+    return add_ev(f, path, NULL, at, false, SONARR).entry;
 }
 
 static bool has_file(const q_entry *e, const char *file)
@@ -153,7 +165,7 @@ static q_entry *take(fx *f, uint64_t now, const char *path)
     bool needs_age = true;
     q_entry *e = queue_take_ready(f->q, now, &needs_age);
     assert_non_null(e);
-    assert_string_equal(e->plex_path, path);
+    assert_string_equal(e->path, path);
     assert_int_equal(e->state, ENTRY_CHECKING);
     return e;
 }
@@ -164,6 +176,21 @@ static q_entry *take_and_sync(fx *f, uint64_t now, const char *path)
     queue_sync_started(f->q, e, now);
     assert_int_equal(e->state, ENTRY_SYNCING);
     return e;
+}
+
+/* What the owner does for an attempt where every step succeeded: each delivery still to send is
+ * reported done (one change each), then the attempt ends OK. Returns what queue_sync_done does. */
+static void deliver_all(fx *f, q_entry *e)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (e->deliv[i].state == DELIVERY_PENDING || e->deliv[i].state == DELIVERY_RETRY)
+            queue_delivery_set(f->q, e, i, DELIVERY_DONE, NULL);
+}
+
+static q_entry *sync_ok(fx *f, q_entry *e, uint64_t now)
+{
+    deliver_all(f, e);
+    return queue_sync_done(f->q, e, SYNC_OK, NULL, now, NULL);
 }
 
 /* queue_age_checked, asserting what it returns: e itself while it is old enough. */
@@ -187,13 +214,13 @@ static void test_burst_for_one_folder_is_one_entry_due_at_last_event_plus_delay(
     for (int i = 0; i < 25; i++) {
         char file[64];
         snprintf(file, sizeof file, "/tv/Show/Season 1/E%02d.mkv", i + 1);
-        q_add_result r = add_ev(f, TV, "/tv/Show/Season 1", file, t, false, SONARR);
+        q_add_result r = add_ev(f, "/tv/Show/Season 1", file, t, false, SONARR);
         assert_int_equal(r.kind, i == 0 ? QADD_NEW : QADD_MERGED);
         if (i < 24)
             t += SEC;
     }
     assert_int_equal(queue_count(f->q), 1);
-    q_entry *e = queue_find(f->q, TV, "/tv/Show/Season 1");
+    q_entry *e = queue_find(f->q, "/tv/Show/Season 1");
     assert_non_null(e);
     assert_int_equal(e->events, 25);
     assert_int_equal(e->n_files, 25);
@@ -221,7 +248,7 @@ static void test_max_delay_caps_a_steady_stream(void **state)
         if (t >= T0 + 2 * MIN)
             break;
     }
-    q_entry *e = queue_find(f->q, TV, "/tv/Busy");
+    q_entry *e = queue_find(f->q, "/tv/Busy");
     assert_int_equal(e->due, T0 + 2 * MIN);
     take(f, T0 + 2 * MIN, "/tv/Busy");
 }
@@ -232,13 +259,13 @@ static void test_files_are_capped_at_queue_max_files(void **state)
     for (int i = 0; i < QUEUE_MAX_FILES + 10; i++) {
         char file[64];
         snprintf(file, sizeof file, "/tv/Big/f%03d.mkv", i);
-        add_ev(f, TV, "/tv/Big", file, T0 + (uint64_t)i, false, SONARR);
+        add_ev(f, "/tv/Big", file, T0 + (uint64_t)i, false, SONARR);
     }
-    q_entry *e = queue_find(f->q, TV, "/tv/Big");
+    q_entry *e = queue_find(f->q, "/tv/Big");
     assert_int_equal(e->n_files, QUEUE_MAX_FILES);
     assert_int_equal(e->events, QUEUE_MAX_FILES + 10);
     /* a file already present is not stored twice */
-    add_ev(f, TV, "/tv/Big", "/tv/Big/f000.mkv", T0 + 100, false, SONARR);
+    add_ev(f, "/tv/Big", "/tv/Big/f000.mkv", T0 + 100, false, SONARR);
     assert_int_equal(e->n_files, QUEUE_MAX_FILES);
 }
 
@@ -247,8 +274,8 @@ static void test_files_are_capped_at_queue_max_files(void **state)
 static void test_event_below_a_waiting_folder_merges_into_it(void **state)
 {
     fx *f = *state;
-    q_entry *show = add_ev(f, TV, "/tv/Show", "/tv/Show/a.mkv", T0, false, SONARR).entry;
-    q_add_result r = add_ev(f, TV, "/tv/Show/Season 1", "/tv/Show/Season 1/b.mkv", T0 + 5 * SEC, false, RADARR);
+    q_entry *show = add_ev(f, "/tv/Show", "/tv/Show/a.mkv", T0, false, SONARR).entry;
+    q_add_result r = add_ev(f, "/tv/Show/Season 1", "/tv/Show/Season 1/b.mkv", T0 + 5 * SEC, false, RADARR);
     assert_int_equal(r.kind, QADD_MERGED);
     assert_ptr_equal(r.entry, show);
     assert_int_equal(queue_count(f->q), 1);
@@ -258,13 +285,23 @@ static void test_event_below_a_waiting_folder_merges_into_it(void **state)
     assert_int_equal(show->events, 2);
     assert_int_equal(show->due, T0 + 35 * SEC);
 
-    /* the root folder is above everything of its section, not of another section */
-    q_entry *root = add_ev(f, MOVIES, "/", NULL, T0, false, RADARR).entry;
-    r = add_ev(f, MOVIES, "/movies/Film (2020)", NULL, T0 + SEC, false, RADARR);
+    /* a top folder is above everything under it, not beside it */
+    q_entry *movies = add_ev(f, "/movies", NULL, T0, false, RADARR).entry;
+    r = add_ev(f, "/movies/Film (2020)", NULL, T0 + SEC, false, RADARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_ptr_equal(r.entry, movies);
+    r = add_ev(f, "/tv/Other", NULL, T0 + SEC, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(queue_count(f->q), 3);
+    /* the root folder is above every other folder: it absorbs them all, then takes every event */
+    r = add_ev(f, "/", NULL, T0 + 2 * SEC, false, RADARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(r.absorbed, 3);
+    q_entry *root = r.entry;
+    assert_int_equal(queue_count(f->q), 1);
+    r = add_ev(f, "/music/Artist", NULL, T0 + 3 * SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_MERGED);
     assert_ptr_equal(r.entry, root);
-    r = add_ev(f, TV, "/tv/Other", NULL, T0 + SEC, false, SONARR);
-    assert_int_equal(r.kind, QADD_NEW);
 }
 
 static void test_folder_with_common_prefix_is_not_nested(void **state)
@@ -272,17 +309,17 @@ static void test_folder_with_common_prefix_is_not_nested(void **state)
     fx *f = *state;
     add(f, "/tv/Show 2/Season 1", T0);
     add(f, "/tv/Show2", T0);
-    q_add_result r = add_ev(f, TV, "/tv/Show", NULL, T0 + SEC, false, SONARR);
+    q_add_result r = add_ev(f, "/tv/Show", NULL, T0 + SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_NEW);
     assert_int_equal(r.absorbed, 0);
-    r = add_ev(f, TV, "/tv/Show 2", NULL, T0 + SEC, false, SONARR);
+    r = add_ev(f, "/tv/Show 2", NULL, T0 + SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_NEW);
     assert_int_equal(r.absorbed, 1); /* "/tv/Show 2/Season 1" */
-    r = add_ev(f, TV, "/tv/Show/x", NULL, T0 + SEC, false, SONARR);
+    r = add_ev(f, "/tv/Show/x", NULL, T0 + SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_MERGED);
-    assert_string_equal(r.entry->plex_path, "/tv/Show");
+    assert_string_equal(r.entry->path, "/tv/Show");
     assert_int_equal(queue_count(f->q), 3);
-    assert_non_null(queue_find(f->q, TV, "/tv/Show2"));
+    assert_non_null(queue_find(f->q, "/tv/Show2"));
 }
 
 static void test_new_entry_absorbs_descendants_with_their_files_attempts_and_backoff(void **state)
@@ -290,10 +327,10 @@ static void test_new_entry_absorbs_descendants_with_their_files_attempts_and_bac
     fx *f = *state;
     f->rnd = 0.999;
     /* S1 fails once: RETRY, attempts 1, backoff about 5 s */
-    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/e1.mkv", T0, false, SONARR);
+    add_ev(f, "/tv/Show/S1", "/tv/Show/S1/e1.mkv", T0, false, SONARR);
     q_entry *s1 = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
     int64_t s1_id = s1->id;
-    queue_sync_done(f->q, s1, SYNC_TRANSIENT, "connection refused", T0 + 40 * SEC);
+    queue_sync_done(f->q, s1, SYNC_TRANSIENT, "connection refused", T0 + 40 * SEC, NULL);
     assert_int_equal(s1->state, ENTRY_RETRY);
     assert_int_equal(s1->attempts, 1);
     uint64_t backoff_end = s1->due;
@@ -301,16 +338,16 @@ static void test_new_entry_absorbs_descendants_with_their_files_attempts_and_bac
     /* push the backoff well beyond the ancestor's own window for the test: fail a few more */
     for (int i = 0; i < 4; i++) {
         q_entry *e = take_and_sync(f, s1->due, "/tv/Show/S1");
-        queue_sync_done(f->q, e, SYNC_TRANSIENT, "refused", e->due);
+        queue_sync_done(f->q, e, SYNC_TRANSIENT, "refused", e->due, NULL);
     }
     assert_int_equal(s1->attempts, 5);
     backoff_end = s1->due;
     uint64_t now = backoff_end - 60 * SEC; /* the backoff ends 60 s from now */
-    q_entry *s2 = add_ev(f, TV, "/tv/Show/S2", "/tv/Show/S2/e1.mkv", now - 10 * SEC, false, RADARR).entry;
+    q_entry *s2 = add_ev(f, "/tv/Show/S2", "/tv/Show/S2/e1.mkv", now - 10 * SEC, false, RADARR).entry;
     int64_t s2_id = s2->id;
 
     memset(&f->r, 0, sizeof f->r);
-    q_add_result r = add_ev(f, TV, "/tv/Show", "/tv/Show/poster.jpg", now, false, SONARR);
+    q_add_result r = add_ev(f, "/tv/Show", "/tv/Show/poster.jpg", now, false, SONARR);
     assert_int_equal(r.kind, QADD_NEW);
     assert_int_equal(r.absorbed, 2);
     q_entry *show = r.entry;
@@ -333,7 +370,7 @@ static void test_new_entry_absorbs_descendants_with_their_files_attempts_and_bac
     assert_int_equal(f->r.last_put_id, show->id);
 
     /* a later event recomputes the window but never shortens the absorbed backoff */
-    add_ev(f, TV, "/tv/Show/S3", NULL, now + SEC, false, SONARR);
+    add_ev(f, "/tv/Show/S3", NULL, now + SEC, false, SONARR);
     assert_int_equal(show->due, backoff_end);
     assert_null(queue_take_ready(f->q, backoff_end - 1, NULL));
     take(f, backoff_end, "/tv/Show");
@@ -344,9 +381,9 @@ static void test_absorbed_parked_entry_leaves_the_new_entry_waiting(void **state
     fx *f = *state;
     add(f, "/tv/Show/S1", T0);
     q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
-    queue_sync_done(f->q, e, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 31 * SEC);
+    queue_sync_done(f->q, e, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 31 * SEC, NULL);
     assert_int_equal(e->state, ENTRY_PARKED);
-    q_add_result r = add_ev(f, TV, "/tv/Show", NULL, T0 + MIN, false, SONARR);
+    q_add_result r = add_ev(f, "/tv/Show", NULL, T0 + MIN, false, SONARR);
     assert_int_equal(r.absorbed, 1);
     assert_int_equal(r.entry->state, ENTRY_WAITING);
     assert_null(r.entry->park_reason);
@@ -362,10 +399,10 @@ static void test_event_during_sync_sets_dirty_and_reruns_after_cooldown(void **s
     fx_reopen(f);
     add(f, "/tv/Show/S1", T0);
     q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
-    q_add_result r = add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/new.mkv", T0 + 40 * SEC, false, RADARR);
+    q_add_result r = add_ev(f, "/tv/Show/S1", "/tv/Show/S1/new.mkv", T0 + 40 * SEC, false, RADARR);
     assert_int_equal(r.kind, QADD_DIRTY);
     assert_ptr_equal(r.entry, e);
-    r = add_ev(f, TV, "/tv/Show/S1/extras", NULL, T0 + 50 * SEC, false, SONARR);
+    r = add_ev(f, "/tv/Show/S1/extras", NULL, T0 + 50 * SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_DIRTY);
     assert_true(e->dirty);
     assert_int_equal(e->dirty_first, T0 + 40 * SEC);
@@ -375,7 +412,7 @@ static void test_event_during_sync_sets_dirty_and_reruns_after_cooldown(void **s
     assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
 
     uint64_t end = T0 + 60 * SEC;
-    queue_sync_done(f->q, e, SYNC_OK, NULL, end);
+    sync_ok(f, e, end);
     assert_int_equal(e->state, ENTRY_WAITING);
     assert_false(e->dirty);
     assert_int_equal(e->attempts, 0);
@@ -392,11 +429,11 @@ static void test_event_during_checking_counts_as_dirty(void **state)
     fx *f = *state;
     add(f, "/tv/Show/S1", T0);
     q_entry *e = take(f, T0 + 30 * SEC, "/tv/Show/S1");
-    q_add_result r = add_ev(f, TV, "/tv/Show/S1", NULL, T0 + 31 * SEC, false, SONARR);
+    q_add_result r = add_ev(f, "/tv/Show/S1", NULL, T0 + 31 * SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_DIRTY);
     assert_true(e->dirty);
     queue_sync_started(f->q, e, T0 + 32 * SEC);
-    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 40 * SEC);
+    sync_ok(f, e, T0 + 40 * SEC);
     assert_int_equal(e->state, ENTRY_WAITING);
     assert_int_equal(e->due, T0 + 61 * SEC);
 }
@@ -407,8 +444,12 @@ static void test_clean_sync_removes_the_entry(void **state)
     add(f, "/tv/Show/S1", T0);
     q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
     int64_t id = e->id;
+    deliver_all(f, e);
+    assert_int_equal(e->deliv[0].state, DELIVERY_DONE);
     unsigned puts = f->r.puts;
-    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC);
+    bool over = false;
+    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC, &over));
+    assert_true(over);
     assert_int_equal(queue_count(f->q), 0);
     assert_int_equal(f->r.dels, 1);
     assert_int_equal(f->r.last_del_id, id);
@@ -420,15 +461,15 @@ static void test_ancestor_waits_for_nested_sync_then_absorbs_its_retry(void **st
 {
     fx *f = *state;
     f->rnd = 0.5;
-    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
+    add_ev(f, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
     q_entry *s1 = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
     int64_t s1_id = s1->id;
-    q_add_result r = add_ev(f, TV, "/tv/Show", "/tv/Show/b.mkv", T0 + 35 * SEC, false, SONARR);
+    q_add_result r = add_ev(f, "/tv/Show", "/tv/Show/b.mkv", T0 + 35 * SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_NEW);
     assert_int_equal(r.absorbed, 0); /* a syncing entry is never absorbed */
     q_entry *show = r.entry;
     /* a later event below the syncing entry goes to the waiting ancestor: merge wins */
-    r = add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/c.mkv", T0 + 36 * SEC, false, SONARR);
+    r = add_ev(f, "/tv/Show/S1", "/tv/Show/S1/c.mkv", T0 + 36 * SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_MERGED);
     assert_ptr_equal(r.entry, show);
     assert_false(s1->dirty);
@@ -440,7 +481,7 @@ static void test_ancestor_waits_for_nested_sync_then_absorbs_its_retry(void **st
 
     memset(&f->r, 0, sizeof f->r);
     uint64_t end = T0 + 80 * SEC;
-    assert_ptr_equal(queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", end), show);
+    assert_ptr_equal(queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", end, NULL), show);
     assert_null(queue_find_id(f->q, s1_id));
     assert_int_equal(queue_count(f->q), 1);
     assert_int_equal(f->r.dels, 1);
@@ -461,10 +502,10 @@ static void test_ancestor_absorbs_the_dirty_rerun_of_a_nested_sync(void **state)
     fx *f = *state;
     add(f, "/tv/Show/S1", T0);
     q_entry *s1 = take_and_sync(f, T0 + 30 * SEC, "/tv/Show/S1");
-    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR); /* dirty */
+    add_ev(f, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR); /* dirty */
     q_entry *show = add(f, "/tv/Show", T0 + 32 * SEC);
     assert_null(queue_take_ready(f->q, T0 + 62 * SEC, NULL));
-    assert_ptr_equal(queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 70 * SEC), show);
+    assert_ptr_equal(sync_ok(f, s1, T0 + 70 * SEC), show);
     assert_int_equal(queue_count(f->q), 1);
     assert_true(has_file(show, "/tv/Show/S1/late.mkv"));
     assert_int_equal(show->first_seen, T0 + 31 * SEC);
@@ -481,12 +522,12 @@ static void test_ancestor_starts_when_nested_sync_ends_cleanly(void **state)
     /* the blocked ancestor does not stop unrelated work */
     take(f, T0 + 70 * SEC, "/tv/Other");
     assert_int_equal(queue_count_state(f->q, ENTRY_READY), 1);
-    assert_null(queue_sync_done(f->q, s1, SYNC_OK, NULL, T0 + 80 * SEC)); /* nothing left of s1 */
+    assert_null(sync_ok(f, s1, T0 + 80 * SEC)); /* nothing left of s1 */
     assert_true(queue_next_wakeup(f->q) <= T0 + 80 * SEC);
     bool age = true;
     q_entry *e = queue_take_ready(f->q, T0 + 80 * SEC, &age);
     assert_non_null(e);
-    assert_string_equal(e->plex_path, "/tv/Show");
+    assert_string_equal(e->path, "/tv/Show");
     assert_false(age); /* MINIMUM_AGE is 0 */
 }
 
@@ -495,7 +536,7 @@ static void test_ancestor_absorbs_a_nested_entry_sent_back_to_age(void **state)
     fx *f = *state;
     f->p.min_age_ms = 5 * MIN;
     fx_reopen(f);
-    add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
+    add_ev(f, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
     bool age = false;
     q_entry *s1 = queue_take_ready(f->q, T0 + 30 * SEC, &age);
     assert_true(age);
@@ -518,9 +559,9 @@ static void test_restored_nested_entries_become_one_scan(void **state)
 {
     fx *f = *state;
     uint64_t now = T0 + MIN;
-    q_entry show = {.id = 1, .section = TV, .plex_path = "/tv/Show", .arr_path = "/tv/Show", .first_seen = T0,
+    q_entry show = {.id = 1, .path = "/tv/Show", DELIV_PLEX1, .first_seen = T0,
                     .last_event = T0, .due = T0, .state = ENTRY_READY, .events = 1};
-    q_entry s1 = {.id = 2, .section = TV, .plex_path = "/tv/Show/S1", .arr_path = "/tv/Show/S1", .first_seen = T0,
+    q_entry s1 = {.id = 2, .path = "/tv/Show/S1", DELIV_PLEX1, .first_seen = T0,
                   .last_event = T0, .due = T0, .state = ENTRY_SYNCING, .events = 2};
     assert_int_equal(queue_restore(f->q, &show, now), 0);
     assert_int_equal(queue_restore(f->q, &s1, now), 0);
@@ -546,13 +587,13 @@ static void test_concurrency_limit_keeps_extra_entries_ready(void **state)
     q_entry *a = take(f, now, "/tv/A");
     take(f, now, "/tv/B");
     assert_null(queue_take_ready(f->q, now, NULL));
-    q_entry *c = queue_find(f->q, TV, "/tv/C");
+    q_entry *c = queue_find(f->q, "/tv/C");
     assert_int_equal(c->state, ENTRY_READY);
     assert_int_equal(queue_count_state(f->q, ENTRY_CHECKING), 2);
     /* full: nothing can start before a slot frees, so no wake-up (not C's past due) */
     assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
     queue_sync_started(f->q, a, now);
-    queue_sync_done(f->q, a, SYNC_OK, NULL, now + SEC);
+    sync_ok(f, a, now + SEC);
     assert_int_equal(queue_next_wakeup(f->q), c->due);
     take(f, now + SEC, "/tv/C");
 }
@@ -607,8 +648,8 @@ static void test_manual_event_skips_debounce_age_and_cooldown(void **state)
     f->p.min_age_ms = 5 * MIN;
     f->p.cooldown_ms = 10 * MIN;
     fx_reopen(f);
-    queue_note_success(f->q, TV, "/tv/Show", T0);
-    q_add_result r = add_ev(f, TV, "/tv/Show", NULL, T0 + SEC, true, 0);
+    queue_note_success(f->q, "/tv/Show", T0);
+    q_add_result r = add_ev(f, "/tv/Show", NULL, T0 + SEC, true, 0);
     assert_int_equal(r.kind, QADD_NEW);
     assert_true(r.entry->manual);
     assert_int_equal(r.entry->due, T0 + SEC);
@@ -619,7 +660,7 @@ static void test_manual_event_skips_debounce_age_and_cooldown(void **state)
 
     /* a manual event into a waiting entry brings it forward */
     add(f, "/tv/Other", T0);
-    r = add_ev(f, TV, "/tv/Other/x", NULL, T0 + 2 * SEC, true, 0);
+    r = add_ev(f, "/tv/Other/x", NULL, T0 + 2 * SEC, true, 0);
     assert_int_equal(r.kind, QADD_MERGED);
     assert_int_equal(r.entry->due, T0 + 2 * SEC);
 }
@@ -629,7 +670,7 @@ static void test_cooldown_delays_a_new_entry_but_never_drops_it(void **state)
     fx *f = *state;
     f->p.cooldown_ms = 10 * MIN;
     fx_reopen(f);
-    queue_note_success(f->q, TV, "/tv/Show", T0);
+    queue_note_success(f->q, "/tv/Show", T0);
     q_entry *e = add(f, "/tv/Show", T0 + MIN);
     assert_int_equal(e->due, T0 + 10 * MIN);
     /* another event recomputes the window, still not before the cooldown */
@@ -641,7 +682,7 @@ static void test_cooldown_delays_a_new_entry_but_never_drops_it(void **state)
     assert_null(queue_take_ready(f->q, T0 + 10 * MIN - 1, NULL));
     take(f, T0 + 10 * MIN, "/tv/Show");
     /* a success older than the cooldown is forgotten and no longer delays */
-    queue_note_success(f->q, TV, "/tv/Old", T0 - 20 * MIN);
+    queue_note_success(f->q, "/tv/Old", T0 - 20 * MIN);
     assert_int_equal(add(f, "/tv/Old", T0 + MIN)->due, T0 + MIN + 30 * SEC);
 }
 
@@ -653,7 +694,7 @@ static void test_success_older_than_cooldown_no_longer_delays(void **state)
     char path[64];
     for (int i = 0; i < 10000; i++) {
         snprintf(path, sizeof path, "/tv/S%d", i);
-        queue_note_success(f->q, TV, path, T0 + (uint64_t)i * SEC);
+        queue_note_success(f->q, path, T0 + (uint64_t)i * SEC);
     }
     /* successes more than a minute old are gone: the oldest no longer delays anything */
     assert_int_equal(add(f, "/tv/S0", T0 + 10000 * SEC)->due, T0 + 10030 * SEC);
@@ -679,7 +720,7 @@ static void test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max(void 
     uint64_t expect[] = {5000, 10000, 20000, 40000, 60000, 60000, 60000};
     for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
         queue_sync_started(f->q, e, now);
-        queue_sync_done(f->q, e, SYNC_TRANSIENT, "timeout", now);
+        queue_sync_done(f->q, e, SYNC_TRANSIENT, "timeout", now, NULL);
         assert_int_equal(e->state, ENTRY_RETRY);
         assert_int_equal(e->attempts, i + 1);
         assert_true(e->due >= now + expect[i] - 1 && e->due <= now + expect[i]);
@@ -693,13 +734,13 @@ static void test_retry_backoff_grows_with_full_jitter_bounded_by_retry_max(void 
     f->rnd = 0.0;
     for (int i = 0; i < 100; i++) {
         queue_sync_started(f->q, e, now);
-        queue_sync_done(f->q, e, SYNC_TRANSIENT, "timeout", now);
+        queue_sync_done(f->q, e, SYNC_TRANSIENT, "timeout", now, NULL);
         assert_int_equal(e->due, now);
         e = queue_take_ready(f->q, now, NULL);
         assert_non_null(e);
     }
     f->rnd = 0.5;
-    queue_sync_done(f->q, e, SYNC_TRANSIENT, NULL, now);
+    queue_sync_done(f->q, e, SYNC_TRANSIENT, NULL, now, NULL);
     assert_int_equal(e->due, now + 30 * SEC);
     assert_string_equal(e->last_error, "timeout"); /* NULL error keeps the previous text */
     /* events never reset the attempt count nor shorten the backoff */
@@ -717,14 +758,14 @@ static void test_parked_entry_waits_until_unparked(void **state)
     add(f, "/tv/B", T0);
     q_entry *a = take_and_sync(f, T0 + MIN, "/tv/A");
     q_entry *b = take_and_sync(f, T0 + MIN, "/tv/B");
-    queue_sync_done(f->q, a, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + MIN);
-    queue_sync_done(f->q, b, SYNC_PARKED, "RCLONE_RC_USER: rclone answered 401", T0 + MIN);
+    queue_sync_done(f->q, a, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + MIN, NULL);
+    queue_sync_done(f->q, b, SYNC_PARKED, "RCLONE_RC_USER: rclone answered 401", T0 + MIN, NULL);
     assert_int_equal(a->state, ENTRY_PARKED);
     assert_string_equal(a->park_reason, "PLEX_TOKEN: Plex answered 401");
     assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 2);
     assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
     /* events still join it; it stays parked */
-    q_add_result r = add_ev(f, TV, "/tv/A", "/tv/A/x.mkv", T0 + 2 * MIN, false, SONARR);
+    q_add_result r = add_ev(f, "/tv/A", "/tv/A/x.mkv", T0 + 2 * MIN, false, SONARR);
     assert_int_equal(r.kind, QADD_MERGED);
     assert_int_equal(a->state, ENTRY_PARKED);
     assert_null(queue_take_ready(f->q, T0 + 60 * MIN, NULL));
@@ -760,7 +801,7 @@ static void test_hold_rechecks_later_without_age(void **state)
     assert_non_null(e);
     assert_false(age);
     queue_sync_started(f->q, e, T0 + 3 * MIN);
-    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 3 * MIN);
+    sync_ok(f, e, T0 + 3 * MIN);
     assert_int_equal(queue_count(f->q), 0);
 }
 
@@ -799,17 +840,17 @@ static void test_a_full_queue_still_takes_events_that_add_no_entry(void **state)
     add(f, "/tv/C", 0);
     q_entry *a = take_and_sync(f, 31 * SEC, "/tv/A");
     /* Full: a new folder is refused, and nothing changes. */
-    assert_false(queue_takes_without_growing(f->q, TV, "/tv/D"));
-    q_event d = {.section = TV, .plex_path = "/tv/D", .arr_path = "/tv/D", .source_bit = SONARR, .at = SEC};
+    assert_false(queue_takes_without_growing(f->q, "/tv/D"));
+    q_event d = {.path = "/tv/D", DELIV_PLEX1, .source_bit = SONARR, .at = SEC};
     assert_int_equal(queue_add(f->q, &d, SEC, NULL), -ENOSPC);
     assert_int_equal(queue_count(f->q), 3);
     /* The same folder, one below a waiting folder, one below a syncing folder: all taken. */
-    assert_true(queue_takes_without_growing(f->q, TV, "/tv/B"));
-    assert_true(queue_takes_without_growing(f->q, TV, "/tv/C/Season 01"));
-    assert_true(queue_takes_without_growing(f->q, TV, "/tv/A/Season 02"));
-    assert_int_equal(add_ev(f, TV, "/tv/B", NULL, 32 * SEC, false, SONARR).kind, QADD_MERGED);
-    assert_int_equal(add_ev(f, TV, "/tv/C/Season 01", NULL, 32 * SEC, false, SONARR).kind, QADD_MERGED);
-    q_add_result r = add_ev(f, TV, "/tv/A/Season 02", "/tv/A/Season 02/e.mkv", 32 * SEC, false, SONARR);
+    assert_true(queue_takes_without_growing(f->q, "/tv/B"));
+    assert_true(queue_takes_without_growing(f->q, "/tv/C/Season 01"));
+    assert_true(queue_takes_without_growing(f->q, "/tv/A/Season 02"));
+    assert_int_equal(add_ev(f, "/tv/B", NULL, 32 * SEC, false, SONARR).kind, QADD_MERGED);
+    assert_int_equal(add_ev(f, "/tv/C/Season 01", NULL, 32 * SEC, false, SONARR).kind, QADD_MERGED);
+    q_add_result r = add_ev(f, "/tv/A/Season 02", "/tv/A/Season 02/e.mkv", 32 * SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_DIRTY);
     assert_ptr_equal(r.entry, a);
     assert_true(a->dirty);
@@ -823,22 +864,22 @@ static void test_sync_done_returns_the_entry_while_it_carries_its_own_work(void 
     q_entry *e = take_and_sync(f, T0 + MIN, "/tv/Show/S1");
     int64_t id = e->id;
 
-    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_TRANSIENT, "Plex answered 503", T0 + MIN), e);
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_TRANSIENT, "Plex answered 503", T0 + MIN, NULL), e);
     assert_int_equal(e->state, ENTRY_RETRY);
     assert_ptr_equal(queue_find_id(f->q, id), e);
 
     e = take_and_sync(f, e->due, "/tv/Show/S1");
-    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 2 * MIN), e);
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 2 * MIN, NULL), e);
     assert_int_equal(e->state, ENTRY_PARKED);
 
     assert_int_equal(queue_unpark(f->q, e, T0 + 3 * MIN), 1);
     e = take_and_sync(f, T0 + 3 * MIN, "/tv/Show/S1");
     add(f, "/tv/Show/S1", T0 + 3 * MIN + SEC); /* dirty: it runs again */
-    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 4 * MIN), e);
+    assert_ptr_equal(sync_ok(f, e, T0 + 4 * MIN), e);
     assert_int_equal(e->state, ENTRY_WAITING);
 
     e = take_and_sync(f, e->due, "/tv/Show/S1");
-    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 5 * MIN)); /* clean: freed */
+    assert_null(sync_ok(f, e, T0 + 5 * MIN)); /* clean: freed */
     assert_null(queue_find_id(f->q, id));
     assert_int_equal(f->r.last_del_id, id);
     assert_int_equal(queue_count(f->q), 0);
@@ -852,11 +893,11 @@ static q_entry *end_nested(fx *f, q_entry *s1, end_kind how, uint64_t now)
     bool old_enough = true;
     switch (how) {
     case END_TRANSIENT:
-        return queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", now);
+        return queue_sync_done(f->q, s1, SYNC_TRANSIENT, "Plex answered 503", now, NULL);
     case END_PARKED:
-        return queue_sync_done(f->q, s1, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", now);
+        return queue_sync_done(f->q, s1, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", now, NULL);
     case END_DIRTY_OK:
-        return queue_sync_done(f->q, s1, SYNC_OK, NULL, now);
+        return sync_ok(f, s1, now);
     case END_HOLD_CHECKING:
     case END_HOLD_SYNCING:
         return queue_hold(f->q, s1, "anchor /mnt/media/.anchor missing", now);
@@ -875,13 +916,13 @@ static void test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_repo
     for (end_kind how = END_TRANSIENT; how <= END_TOO_YOUNG; how++) {
         f->p.min_age_ms = how == END_TOO_YOUNG ? 5 * MIN : 0;
         fx_reopen(f);
-        add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
+        add_ev(f, "/tv/Show/S1", "/tv/Show/S1/a.mkv", T0, false, SONARR);
         q_entry *s1 = queue_take_ready(f->q, T0 + 30 * SEC, NULL);
         assert_non_null(s1);
         if (how != END_HOLD_CHECKING && how != END_TOO_YOUNG)
             queue_sync_started(f->q, s1, T0 + 30 * SEC);
         if (how == END_DIRTY_OK)
-            add_ev(f, TV, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR);
+            add_ev(f, "/tv/Show/S1", "/tv/Show/S1/late.mkv", T0 + 31 * SEC, false, SONARR);
         int64_t s1_id = s1->id;
         q_entry *show = add(f, "/tv/Show", T0 + 32 * SEC);
         int64_t show_id = show->id;
@@ -902,7 +943,7 @@ static void test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_repo
         /* the returned entry is the one that runs next, for both folders */
         q_entry *e = queue_take_ready(f->q, next->due > T0 + 80 * SEC ? next->due : T0 + 80 * SEC, NULL);
         assert_ptr_equal(e, next);
-        assert_string_equal(e->plex_path, "/tv/Show");
+        assert_string_equal(e->path, "/tv/Show");
     }
 }
 
@@ -928,7 +969,7 @@ static bool aborts(fx *f, void (*fn)(fx *f))
 
 static q_entry *waiting_entry(fx *f)
 {
-    q_entry *e = queue_find(f->q, TV, "/tv/Waiting");
+    q_entry *e = queue_find(f->q, "/tv/Waiting");
     assert_non_null(e);
     assert_int_equal(e->state, ENTRY_WAITING);
     return e;
@@ -936,7 +977,7 @@ static q_entry *waiting_entry(fx *f)
 
 static void done_on_waiting(fx *f)
 {
-    queue_sync_done(f->q, waiting_entry(f), SYNC_TRANSIENT, "x", T0);
+    queue_sync_done(f->q, waiting_entry(f), SYNC_TRANSIENT, "x", T0, NULL);
 }
 
 static void hold_on_waiting(fx *f)
@@ -952,12 +993,12 @@ static void started_on_waiting(fx *f)
 static void age_on_syncing(fx *f)
 {
     bool old_enough;
-    queue_age_checked(f->q, queue_find(f->q, TV, "/tv/Syncing"), 0, T0 + MIN, &old_enough);
+    queue_age_checked(f->q, queue_find(f->q, "/tv/Syncing"), 0, T0 + MIN, &old_enough);
 }
 
 static void started_twice(fx *f)
 {
-    queue_sync_started(f->q, queue_find(f->q, TV, "/tv/Syncing"), T0 + MIN);
+    queue_sync_started(f->q, queue_find(f->q, "/tv/Syncing"), T0 + MIN);
 }
 
 static void test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert(void **state)
@@ -985,119 +1026,591 @@ static void test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert(void *
 
 /* ---- remap, restore, limits ---- */
 
+/* What the fake map function answers for one path: rc 0 with the deliveries, 1 (no target holds
+ * it) or negative (keep as it is). Paths without a rule answer -ENOENT. */
 typedef struct map_rule {
-    const char *arr;
-    long sections[3];
-    const char *plex;
+    const char *path;
+    int rc;
+    q_delivery d[3];
     size_t n;
 } map_rule;
 
-static int map_fn(void *ud, const char *arr_path, q_mapping *out, size_t max, size_t *n)
+typedef struct map_ctx {
+    const map_rule *rules;
+    char called[16][64]; /* the paths asked about */
+    size_t n_called;
+} map_ctx;
+
+static int map_fn(void *ud, const char *path, q_delivery *out, size_t max, size_t *n)
 {
-    const map_rule *rules = ud;
+    map_ctx *c = ud;
+    if (c->n_called < 16)
+        snprintf(c->called[c->n_called++], sizeof c->called[0], "%s", path);
     *n = 0;
-    for (const map_rule *r = rules; r->arr; r++) {
-        if (strcmp(r->arr, arr_path) != 0)
+    for (const map_rule *r = c->rules; r->path; r++) {
+        if (strcmp(r->path, path) != 0)
             continue;
-        for (size_t i = 0; i < r->n && i < max; i++) {
-            out[i].section = r->sections[i];
-            out[i].plex_path = xstrdup(r->plex);
-            (*n)++;
-        }
-        return 0;
+        for (size_t i = 0; i < r->n && i < max; i++)
+            out[(*n)++] = r->d[i];
+        return r->rc;
     }
     return -ENOENT; /* unknown: leave as it is */
 }
 
-static void test_remap_merges_entries_that_now_share_a_key_and_splits_to_sections(void **state)
+static bool was_asked(const map_ctx *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_called; i++)
+        if (strcmp(c->called[i], path) == 0)
+            return true;
+    return false;
+}
+
+static const q_delivery UNRES_PLEX[] = {{.target = "plex", .library = "", .state = DELIVERY_UNRESOLVED}};
+
+static void test_remap_resolves_unresolved_entries_removes_unheld_ones_and_keeps_unknown_ones(void **state)
 {
     fx *f = *state;
     /* unresolved entries: no timer */
-    q_add_result r1 = add_ev(f, QUEUE_SECTION_UNRESOLVED, "/data/tv/Show", "/data/tv/Show/a.mkv", T0, false, SONARR);
+    q_add_result r1 = add_ev_d(f, "/data/tv/Show", UNRES_PLEX, 1, "/data/tv/Show/a.mkv", T0, false, SONARR);
     assert_int_equal(r1.entry->state, ENTRY_UNRESOLVED);
     assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
-    q_event ev = {.section = QUEUE_SECTION_UNRESOLVED, .plex_path = "/mnt/tv/Show", .arr_path = "/mnt/tv/Show",
-                  .files = (const char *const[]){"/mnt/tv/Show/b.mkv"}, .n_files = 1, .source_bit = RADARR,
-                  .at = T0 + SEC};
-    q_add_result r2;
-    assert_int_equal(queue_add(f->q, &ev, T0 + SEC, &r2), 0);
-    add_ev(f, QUEUE_SECTION_UNRESOLVED, "/data/both/Film", NULL, T0 + 2 * SEC, false, RADARR);
-    add_ev(f, QUEUE_SECTION_UNRESOLVED, "/data/gone", NULL, T0 + 2 * SEC, false, RADARR);
-    add_ev(f, TV, "/tv/Kept", NULL, T0 + 2 * SEC, false, SONARR);
+    add_ev_d(f, "/data/tv/Show", UNRES_PLEX, 1, "/data/tv/Show/b.mkv", T0 + SEC, false, RADARR);
+    add_ev_d(f, "/data/both/Film", UNRES_PLEX, 1, NULL, T0 + 2 * SEC, false, RADARR);
+    add_ev_d(f, "/data/gone", UNRES_PLEX, 1, NULL, T0 + 2 * SEC, false, RADARR);
+    add_ev_d(f, "/data/unknown", UNRES_PLEX, 1, NULL, T0 + 2 * SEC, false, RADARR);
+    add(f, "/tv/Kept", T0 + 2 * SEC);
     assert_int_equal(queue_count(f->q), 5);
     assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 4);
 
     map_rule rules[] = {
-        {"/data/tv/Show", {TV}, "/plex/tv/Show", 1},
-        {"/mnt/tv/Show", {TV}, "/plex/tv/Show", 1},
-        {"/data/both/Film", {TV, MOVIES}, "/plex/both/Film", 2},
-        {"/data/gone", {0}, NULL, 0},
-        {NULL, {0}, NULL, 0},
+        {"/data/tv/Show", 0, {{.target = "plex", .library = "1"}}, 1},
+        /* two libraries hold it: two deliveries */
+        {"/data/both/Film", 0, {{.target = "plex", .library = "1"}, {.target = "plex", .library = "2"}}, 2},
+        {"/data/gone", 1, {{0}}, 0},
+        {"/tv/Kept", 0, {{.target = "plex", .library = "1"}}, 1},
+        {NULL, 0, {{0}}, 0},
     };
+    map_ctx c = {.rules = rules};
     memset(&f->r, 0, sizeof f->r);
     uint64_t now = T0 + MIN;
-    int changed = queue_remap(f->q, map_fn, rules, now);
-    assert_int_equal(changed, 5); /* two re-keyed (one merged away), one split in two, one removed */
+    assert_int_equal(queue_remap(f->q, map_fn, &c, now), 3); /* two resolved, one removed */
     assert_int_equal(queue_count(f->q), 4);
-    q_entry *show = queue_find(f->q, TV, "/plex/tv/Show");
+    q_entry *show = queue_find(f->q, "/data/tv/Show");
     assert_non_null(show);
     assert_int_equal(show->state, ENTRY_WAITING);
+    assert_int_equal(show->due, T0 + SEC + 30 * SEC); /* the window from its own events */
     assert_int_equal(show->events, 2);
     assert_int_equal(show->sources, SONARR | RADARR);
     assert_true(has_file(show, "/data/tv/Show/a.mkv"));
-    assert_true(has_file(show, "/mnt/tv/Show/b.mkv"));
-    assert_int_equal(show->first_seen, T0);
-    assert_int_equal(show->due, T0 + SEC + 30 * SEC); /* the window from its own events */
-    q_entry *f1 = queue_find(f->q, TV, "/plex/both/Film");
-    q_entry *f2 = queue_find(f->q, MOVIES, "/plex/both/Film");
-    assert_non_null(f1);
-    assert_non_null(f2);
-    assert_true(f1->id != f2->id);
-    assert_string_equal(f2->arr_path, "/data/both/Film");
-    assert_null(queue_find(f->q, QUEUE_SECTION_UNRESOLVED, "/data/gone"));
-    assert_non_null(queue_find(f->q, TV, "/tv/Kept"));
-    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 0);
-    assert_int_equal(f->r.dels, 2); /* the merged one and the removed one */
-    assert_true(queue_find_id(f->q, f1->id) == f1 && queue_find_id(f->q, f2->id) == f2);
+    assert_true(has_file(show, "/data/tv/Show/b.mkv"));
+    assert_int_equal(show->n_deliv, 1);
+    assert_string_equal(show->deliv[0].library, "1");
+    assert_int_equal(show->deliv[0].state, DELIVERY_PENDING);
+    q_entry *film = queue_find(f->q, "/data/both/Film");
+    assert_non_null(film);
+    assert_int_equal(film->n_deliv, 2);
+    assert_int_equal(q_entry_count_deliveries(film, DELIVERY_PENDING), 2);
+    assert_int_equal(film->state, ENTRY_WAITING);
+    assert_null(queue_find(f->q, "/data/gone"));
+    assert_int_equal(queue_find(f->q, "/data/unknown")->state, ENTRY_UNRESOLVED);
+    assert_int_equal(queue_find(f->q, "/tv/Kept")->state, ENTRY_WAITING);
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 1);
+    assert_int_equal(f->r.dels, 1); /* the removed one */
     assert_int_equal(queue_next_wakeup(f->q), T0 + 31 * SEC);
 
     /* nothing changes on a second pass */
-    map_rule same[] = {
-        {"/data/tv/Show", {TV}, "/plex/tv/Show", 1},
-        {"/data/both/Film", {TV, MOVIES}, "/plex/both/Film", 2},
-        {NULL, {0}, NULL, 0},
-    };
     memset(&f->r, 0, sizeof f->r);
-    assert_int_equal(queue_remap(f->q, map_fn, same, now), 0);
+    map_ctx again = {.rules = rules};
+    assert_int_equal(queue_remap(f->q, map_fn, &again, now), 0);
     assert_int_equal(f->r.puts + f->r.dels, 0);
     assert_int_equal(queue_count(f->q), 4);
 }
 
-static void test_remap_to_an_ancestor_merges_and_never_touches_syncing_entries(void **state)
+static void test_remap_puts_nested_entries_together_and_never_touches_syncing_entries(void **state)
 {
     fx *f = *state;
     add(f, "/tv/Show/S1", T0);
     q_entry *busy = take_and_sync(f, T0 + MIN, "/tv/Show/S1");
-    add(f, "/tv/Show", T0 + 2 * MIN);
-    q_entry *low = add(f, "/tv/Low/S1", T0 + 2 * MIN);
-    add(f, "/tv/Low/S2", T0 + 2 * MIN);
-    (void)low;
-    /* /tv/Low/S1 moves under the syncing /tv/Show/S1: it becomes a dirty re-run there */
+    add(f, "/tv/Show", T0 + 2 * MIN); /* waits for the syncing one */
+    /* restored entries may be nested: a remap folds them into one */
+    q_entry low = {.id = 50, .path = "/tv/Low", DELIV_PLEX1, .first_seen = T0, .last_event = T0,
+                   .due = T0 + 10 * MIN, .state = ENTRY_WAITING, .events = 1};
+    q_entry low_s2 = {.id = 51, .path = "/tv/Low/S2", DELIV_PLEX1, .first_seen = T0 - MIN, .last_event = T0,
+                      .due = T0 + 10 * MIN, .state = ENTRY_WAITING, .events = 2};
+    assert_int_equal(queue_restore(f->q, &low, T0), 0);
+    assert_int_equal(queue_restore(f->q, &low_s2, T0), 0);
+    assert_int_equal(queue_count(f->q), 4);
+
     map_rule rules[] = {
-        {"/tv/Low/S1", {TV}, "/tv/Show/S1/x", 1},
-        {"/tv/Show", {TV}, "/tv/Low", 1},
-        {NULL, {0}, NULL, 0},
+        {"/tv/Show/S1", 1, {{0}}, 0}, /* would remove it, were it asked */
+        {"/tv/Show", 0, {{.target = "plex", .library = "1"}, {.target = "jellyfin", .library = "abc"}}, 2},
+        {NULL, 0, {{0}}, 0},
     };
-    int changed = queue_remap(f->q, map_fn, rules, T0 + 3 * MIN);
+    map_ctx c = {.rules = rules};
+    int changed = queue_remap(f->q, map_fn, &c, T0 + 3 * MIN);
     assert_true(changed >= 2);
+    assert_false(was_asked(&c, "/tv/Show/S1"));
+    assert_true(was_asked(&c, "/tv/Show"));
     assert_int_equal(busy->state, ENTRY_SYNCING);
-    /* /tv/Show became /tv/Low and absorbed /tv/Low/S2 */
-    q_entry *lowe = queue_find(f->q, TV, "/tv/Low");
+    assert_int_equal(busy->n_deliv, 1);
+    assert_ptr_equal(queue_find(f->q, "/tv/Show/S1"), busy);
+    assert_int_equal(queue_find(f->q, "/tv/Show")->n_deliv, 2);
+    /* /tv/Low and /tv/Low/S2 are one entry now */
+    q_entry *lowe = queue_find(f->q, "/tv/Low");
     assert_non_null(lowe);
-    assert_null(queue_find(f->q, TV, "/tv/Low/S2"));
-    assert_null(queue_find(f->q, TV, "/tv/Show"));
-    assert_true(busy->dirty);
-    assert_int_equal(queue_count(f->q), 2);
+    assert_null(queue_find(f->q, "/tv/Low/S2"));
+    assert_int_equal(lowe->events, 3);
+    assert_int_equal(lowe->first_seen, T0 - MIN);
+    assert_int_equal(queue_count(f->q), 3);
+}
+
+/* ---- rounds: one delivery per target library ---- */
+
+static const q_delivery PLEX_JF[] = {
+    {.target = "plex", .library = "1", .state = DELIVERY_PENDING},
+    {.target = "jellyfin", .library = "abc", .state = DELIVERY_PENDING},
+};
+
+static const q_delivery PLEX_JF_EMBY[] = {
+    {.target = "plex", .library = "1", .state = DELIVERY_PENDING},
+    {.target = "jellyfin", .library = "abc", .state = DELIVERY_PENDING},
+    {.target = "emby", .library = "e1", .state = DELIVERY_PENDING},
+};
+
+static const q_delivery PLEX_EMBY_UNRES[] = {
+    {.target = "plex", .library = "1", .state = DELIVERY_PENDING},
+    {.target = "emby", .library = "", .state = DELIVERY_UNRESOLVED},
+};
+
+/* Index of the delivery to `target` in e (asserted present). */
+static size_t deliv_of(const q_entry *e, const char *target)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (strcmp(e->deliv[i].target, target) == 0)
+            return i;
+    fail_msg("no delivery to %s", target);
+    return 0;
+}
+
+static delivery_state dstate(const q_entry *e, const char *target)
+{
+    return e->deliv[deliv_of(e, target)].state;
+}
+
+/* Deliveries that the next attempt sends. */
+static size_t runnable(const q_entry *e)
+{
+    return q_entry_count_deliveries(e, DELIVERY_PENDING) + q_entry_count_deliveries(e, DELIVERY_RETRY);
+}
+
+/* An entry for /tv/Show with deliveries to plex and jellyfin whose first attempt delivered to plex
+ * and failed transiently for jellyfin (rclone succeeded). Now RETRY. */
+static q_entry *plex_done_jellyfin_retry(fx *f)
+{
+    add_ev_d(f, "/tv/Show", PLEX_JF, 2, "/tv/Show/a.mkv", T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    assert_int_equal(runnable(e), 2);
+    assert_false(e->rclone_done);
+    queue_rclone_done(f->q, e);
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, "ignored for done");
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_RETRY, "Jellyfin answered 503");
+    bool over = true;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_TRANSIENT, "Jellyfin answered 503", T0 + 31 * SEC, &over), e);
+    assert_false(over);
+    return e;
+}
+
+static void test_a_transient_failure_retries_only_what_is_not_done(void **state)
+{
+    fx *f = *state;
+    q_entry *e = plex_done_jellyfin_retry(f);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_int_equal(e->attempts, 1);
+    assert_int_equal(e->due, T0 + 31 * SEC + 2500); /* 0.5 * 5 s */
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_null(e->deliv[deliv_of(e, "plex")].error);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_RETRY);
+    assert_string_equal(e->deliv[deliv_of(e, "jellyfin")].error, "Jellyfin answered 503");
+    assert_string_equal(e->last_error, "Jellyfin answered 503");
+    assert_true(e->rclone_done); /* a retry does not repeat a successful rclone step */
+
+    bool age = true;
+    assert_null(queue_take_ready(f->q, e->due - 1, NULL));
+    q_entry *again = queue_take_ready(f->q, T0 + 31 * SEC + 2500, &age);
+    assert_ptr_equal(again, e);
+    assert_false(age);
+    queue_sync_started(f->q, e, T0 + 32 * SEC);
+    assert_int_equal(runnable(e), 1); /* jellyfin only */
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_true(e->rclone_done);
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_DONE, NULL);
+    assert_null(e->deliv[deliv_of(e, "jellyfin")].error);
+    bool over = false;
+    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 33 * SEC, &over));
+    assert_true(over);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
+static void test_a_new_event_renews_done_deliveries_and_the_rclone_step(void **state)
+{
+    fx *f = *state;
+    q_entry *e = plex_done_jellyfin_retry(f);
+    uint64_t backoff_end = e->due;
+    /* an event below the folder merges into it: what was delivered is sent again */
+    q_add_result r = add_ev(f, "/tv/Show/Season 1", "/tv/Show/Season 1/b.mkv", T0 + 32 * SEC, false, RADARR);
+    assert_int_equal(r.kind, QADD_MERGED);
+    assert_ptr_equal(r.entry, e);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_RETRY);
+    assert_false(e->rclone_done);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_int_equal(e->due, backoff_end); /* the backoff is not shortened */
+    assert_int_equal(e->attempts, 1);      /* nor the attempt count reset */
+    assert_int_equal(e->n_deliv, 2);       /* the event's own delivery was already there */
+    q_entry *t = take_and_sync(f, backoff_end, "/tv/Show");
+    assert_int_equal(runnable(t), 2);
+
+    /* the same for an event at the folder itself while it waits */
+    queue_rclone_done(f->q, t);
+    queue_delivery_set(f->q, t, deliv_of(t, "plex"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, t, deliv_of(t, "jellyfin"), DELIVERY_RETRY, "Jellyfin answered 502");
+    queue_sync_done(f->q, t, SYNC_TRANSIENT, NULL, backoff_end + SEC, NULL);
+    add_ev_d(f, "/tv/Show", PLEX_JF, 2, NULL, backoff_end + 2 * SEC, false, SONARR);
+    assert_int_equal(dstate(t, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(t, "jellyfin"), DELIVERY_RETRY);
+    assert_false(t->rclone_done);
+}
+
+static void test_every_delivery_done_ends_the_round_and_starts_the_cooldown(void **state)
+{
+    fx *f = *state;
+    f->p.cooldown_ms = 10 * MIN;
+    fx_reopen(f);
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    add(f, "/tv/Other", T0);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    int64_t id = e->id;
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        queue_delivery_set(f->q, e, i, DELIVERY_DONE, NULL);
+        assert_int_equal(queue_count(f->q), 2); /* nothing ends before the attempt does */
+    }
+    bool over = false;
+    uint64_t end = T0 + 40 * SEC;
+    assert_null(queue_sync_done(f->q, e, SYNC_OK, NULL, end, &over));
+    assert_true(over);
+    assert_null(queue_find_id(f->q, id));
+    assert_int_equal(f->r.last_del_id, id);
+    /* the next event for that folder waits out the cooldown; another folder does not */
+    assert_int_equal(add(f, "/tv/Show", end + SEC)->due, end + 10 * MIN);
+    assert_int_equal(queue_find(f->q, "/tv/Other")->due, T0 + 30 * SEC);
+}
+
+static void test_a_parked_delivery_with_the_rest_done_parks_the_entry_with_its_error(void **state)
+{
+    fx *f = *state;
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_PARKED, "JELLYFIN_TOKEN: Jellyfin answered 401");
+    queue_delivery_set(f->q, e, deliv_of(e, "emby"), DELIVERY_DONE, NULL);
+    bool over = false;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC, &over), e);
+    assert_true(over);
+    assert_int_equal(e->state, ENTRY_PARKED);
+    assert_string_equal(e->park_reason, "JELLYFIN_TOKEN: Jellyfin answered 401");
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_PARKED);
+    assert_string_equal(e->deliv[deliv_of(e, "jellyfin")].error, "JELLYFIN_TOKEN: Jellyfin answered 401");
+    assert_int_equal(q_entry_count_deliveries(e, DELIVERY_DONE), 2);
+    assert_int_equal(f->r.last_put_state, ENTRY_PARKED);
+    assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 1);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    assert_null(queue_take_ready(f->q, T0 + HOUR_MS, NULL));
+}
+
+static void test_an_unresolved_delivery_left_keeps_the_round_open(void **state)
+{
+    fx *f = *state;
+    q_entry *e = add_ev_d(f, "/tv/Show", PLEX_EMBY_UNRES, 2, NULL, T0, false, SONARR).entry;
+    assert_int_equal(e->state, ENTRY_WAITING); /* plex can go now */
+    e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    assert_int_equal(runnable(e), 1);
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    bool over = true;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC, &over), e);
+    assert_false(over);
+    assert_int_equal(e->state, ENTRY_UNRESOLVED);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_int_equal(dstate(e, "emby"), DELIVERY_UNRESOLVED);
+    assert_int_equal(queue_count(f->q), 1);
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 1);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    assert_null(queue_take_ready(f->q, T0 + HOUR_MS, NULL));
+}
+
+static void test_remap_resolving_a_placeholder_moves_the_entry_from_unresolved_to_waiting(void **state)
+{
+    fx *f = *state;
+    add_ev_d(f, "/tv/Show", PLEX_EMBY_UNRES, 2, NULL, T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 31 * SEC, NULL);
+    assert_int_equal(e->state, ENTRY_UNRESOLVED);
+
+    /* Emby's list arrives: the folder is in its library e9 */
+    map_rule rules[] = {
+        {"/tv/Show", 0, {{.target = "plex", .library = "1"}, {.target = "emby", .library = "e9"}}, 2},
+        {NULL, 0, {{0}}, 0},
+    };
+    map_ctx c = {.rules = rules};
+    memset(&f->r, 0, sizeof f->r);
+    uint64_t now = T0 + 5 * MIN;
+    assert_int_equal(queue_remap(f->q, map_fn, &c, now), 1);
+    assert_int_equal(f->r.puts, 1);
+    assert_int_equal(f->r.last_put_state, ENTRY_WAITING);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(e->n_deliv, 2);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE); /* delivered in this round: not again */
+    assert_int_equal(dstate(e, "emby"), DELIVERY_PENDING);
+    assert_string_equal(e->deliv[deliv_of(e, "emby")].library, "e9");
+    assert_int_equal(q_entry_count_deliveries(e, DELIVERY_UNRESOLVED), 0);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + 30 * SEC); /* its window is long closed */
+    q_entry *t = take_and_sync(f, now, "/tv/Show");
+    assert_int_equal(runnable(t), 1);
+    assert_int_equal(t->deliv[deliv_of(t, "emby")].state, DELIVERY_PENDING);
+}
+
+static void test_remap_answer_one_removes_and_a_negative_answer_keeps_the_entry(void **state)
+{
+    fx *f = *state;
+    q_entry *gone = add(f, "/tv/Gone", T0);
+    int64_t gone_id = gone->id;
+    q_entry *kept = add(f, "/tv/Kept", T0 + SEC);
+    map_rule rules[] = {
+        {"/tv/Gone", 1, {{0}}, 0},
+        /* a failed mapping: whatever it wrote does not count */
+        {"/tv/Kept", -EIO, {{.target = "emby", .library = "x"}}, 1},
+        {NULL, 0, {{0}}, 0},
+    };
+    map_ctx c = {.rules = rules};
+    memset(&f->r, 0, sizeof f->r);
+    assert_int_equal(queue_remap(f->q, map_fn, &c, T0 + MIN), 1);
+    assert_null(queue_find(f->q, "/tv/Gone"));
+    assert_null(queue_find_id(f->q, gone_id));
+    assert_int_equal(f->r.dels, 1);
+    assert_int_equal(f->r.last_del_id, gone_id);
+    assert_int_equal(f->r.puts, 0); /* the kept one did not change */
+    assert_ptr_equal(queue_find(f->q, "/tv/Kept"), kept);
+    assert_int_equal(kept->state, ENTRY_WAITING);
+    assert_int_equal(kept->due, T0 + 31 * SEC);
+    assert_int_equal(kept->n_deliv, 1);
+    assert_string_equal(kept->deliv[0].target, "plex");
+    assert_int_equal(kept->deliv[0].state, DELIVERY_PENDING);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + 31 * SEC);
+}
+
+/* Runs one attempt of `path` with the given delivery results (NULL = done) and outcome. */
+static q_entry *attempt(fx *f, const char *path, uint64_t now, const char *const *results, sync_outcome o,
+                        const char *error)
+{
+    q_entry *e = take_and_sync(f, now, path);
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        if (!results[i])
+            queue_delivery_set(f->q, e, i, DELIVERY_DONE, NULL);
+        else if (strncmp(results[i], "retry:", 6) == 0)
+            queue_delivery_set(f->q, e, i, DELIVERY_RETRY, results[i] + 6);
+        else if (strncmp(results[i], "park:", 5) == 0)
+            queue_delivery_set(f->q, e, i, DELIVERY_PARKED, results[i] + 5);
+        /* else: left as it is */
+    }
+    return queue_sync_done(f->q, e, o, error, now + SEC, NULL);
+}
+
+static void test_unpark_target_resumes_only_that_targets_deliveries(void **state)
+{
+    fx *f = *state;
+    uint64_t t1 = T0 + 30 * SEC;
+    /* X waits only for jellyfin */
+    add_ev_d(f, "/tv/X", PLEX_JF, 2, NULL, T0, false, SONARR);
+    q_entry *x = attempt(f, "/tv/X", t1, (const char *const[]){NULL, "park:JELLYFIN_TOKEN: 401"}, SYNC_OK, NULL);
+    /* Y waits only for plex */
+    add_ev_d(f, "/tv/Y", PLEX_JF, 2, NULL, T0, false, SONARR);
+    q_entry *y = attempt(f, "/tv/Y", t1, (const char *const[]){"park:PLEX_TOKEN: 401", NULL}, SYNC_OK, NULL);
+    /* Z is parked as a whole (rclone refused); its jellyfin delivery was never parked */
+    add_ev_d(f, "/tv/Z", PLEX_JF + 1, 1, NULL, T0, false, SONARR);
+    q_entry *z = attempt(f, "/tv/Z", t1, (const char *const[]){"keep"}, SYNC_PARKED, "RCLONE_RC_USER: rclone answered 401");
+    /* V retries plex while its jellyfin delivery is parked */
+    add_ev_d(f, "/tv/V", PLEX_JF, 2, NULL, T0, false, SONARR);
+    q_entry *v = attempt(f, "/tv/V", t1, (const char *const[]){"retry:Plex answered 503", "park:JELLYFIN_TOKEN: 401"},
+                         SYNC_TRANSIENT, "Plex answered 503");
+    /* W has nothing parked */
+    q_entry *w = add_ev_d(f, "/tv/W", PLEX_JF, 2, NULL, T0 + MIN, false, SONARR).entry;
+    assert_int_equal(x->state, ENTRY_PARKED);
+    assert_string_equal(x->park_reason, "JELLYFIN_TOKEN: 401");
+    assert_int_equal(y->state, ENTRY_PARKED);
+    assert_int_equal(z->state, ENTRY_PARKED);
+    assert_int_equal(v->state, ENTRY_RETRY);
+    uint64_t v_due = v->due, w_due = w->due;
+
+    uint64_t now = t1 + 2 * SEC; /* before V's backoff ends */
+    assert_true(now < v_due);
+    memset(&f->r, 0, sizeof f->r);
+    assert_int_equal(queue_unpark_target(f->q, "jellyfin", now), 2); /* X and V */
+    assert_int_equal(f->r.puts, 2);
+    assert_int_equal(x->state, ENTRY_WAITING);
+    assert_int_equal(x->due, now);
+    assert_null(x->park_reason);
+    assert_int_equal(dstate(x, "jellyfin"), DELIVERY_PENDING);
+    assert_null(x->deliv[deliv_of(x, "jellyfin")].error);
+    assert_int_equal(dstate(x, "plex"), DELIVERY_DONE);
+    assert_int_equal(v->state, ENTRY_RETRY); /* its backoff goes on */
+    assert_int_equal(v->due, v_due);
+    assert_int_equal(dstate(v, "jellyfin"), DELIVERY_PENDING);
+    assert_int_equal(dstate(v, "plex"), DELIVERY_RETRY);
+    assert_int_equal(y->state, ENTRY_PARKED);
+    assert_int_equal(dstate(y, "plex"), DELIVERY_PARKED);
+    assert_string_equal(y->park_reason, "PLEX_TOKEN: 401");
+    assert_int_equal(z->state, ENTRY_PARKED);
+    assert_string_equal(z->park_reason, "RCLONE_RC_USER: rclone answered 401");
+    assert_int_equal(w->state, ENTRY_WAITING);
+    assert_int_equal(w->due, w_due);
+    /* nothing more to resume for jellyfin */
+    assert_int_equal(queue_unpark_target(f->q, "jellyfin", now), 0);
+    q_entry *tx = take_and_sync(f, now, "/tv/X");
+    assert_int_equal(runnable(tx), 1);
+    assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 2);
+}
+
+static void test_unpark_resumes_every_parked_delivery_of_the_entry(void **state)
+{
+    fx *f = *state;
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    q_entry *e = attempt(f, "/tv/Show", T0 + 30 * SEC,
+                         (const char *const[]){"park:PLEX_TOKEN: 401", "park:JELLYFIN_TOKEN: 403", NULL}, SYNC_OK, NULL);
+    assert_int_equal(e->state, ENTRY_PARKED);
+    assert_string_equal(e->park_reason, "PLEX_TOKEN: 401"); /* the first one's */
+    assert_int_equal(queue_unpark(f->q, e, T0 + 2 * MIN), 1);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(e->due, T0 + 2 * MIN);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "emby"), DELIVERY_DONE);
+    assert_int_equal(q_entry_count_deliveries(e, DELIVERY_PARKED), 0);
+    for (size_t i = 0; i < e->n_deliv; i++)
+        assert_null(e->deliv[i].error);
+    q_entry *t = take_and_sync(f, T0 + 2 * MIN, "/tv/Show");
+    assert_int_equal(runnable(t), 2);
+}
+
+static void test_dirty_round_restarts_every_delivery_but_the_parked_ones(void **state)
+{
+    fx *f = *state;
+    f->p.cooldown_ms = 2 * MIN;
+    fx_reopen(f);
+    add_ev_d(f, "/tv/Show", PLEX_JF_EMBY, 3, NULL, T0, false, SONARR);
+    q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
+    queue_set_round(f->q, e, 42);
+    assert_int_equal(e->round_id, 42);
+    queue_rclone_done(f->q, e);
+    assert_int_equal(add_ev(f, "/tv/Show", "/tv/Show/new.mkv", T0 + 35 * SEC, false, RADARR).kind, QADD_DIRTY);
+    /* an event during the attempt does not touch the deliveries of the attempt running */
+    assert_int_equal(runnable(e), 3);
+    queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_DONE, NULL);
+    queue_delivery_set(f->q, e, deliv_of(e, "emby"), DELIVERY_PARKED, "EMBY_TOKEN: Emby answered 401");
+    bool over = false;
+    uint64_t end = T0 + 40 * SEC;
+    assert_ptr_equal(queue_sync_done(f->q, e, SYNC_OK, NULL, end, &over), e);
+    assert_true(over);
+    assert_int_equal(e->state, ENTRY_WAITING);
+    assert_int_equal(e->round_id, 0);
+    assert_false(e->rclone_done);
+    assert_false(e->dirty);
+    assert_int_equal(e->attempts, 0);
+    assert_null(e->park_reason);
+    assert_int_equal(e->first_seen, T0 + 35 * SEC);
+    assert_int_equal(e->due, end + 2 * MIN); /* max(debounce due, end + cooldown) */
+    assert_int_equal(dstate(e, "plex"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_PENDING);
+    assert_int_equal(dstate(e, "emby"), DELIVERY_PARKED);
+    assert_true(has_file(e, "/tv/Show/new.mkv"));
+    q_entry *t = take_and_sync(f, end + 2 * MIN, "/tv/Show");
+    assert_int_equal(runnable(t), 2);
+}
+
+static void test_intern_gives_one_pointer_per_string(void **state)
+{
+    fx *f = *state;
+    char a[] = "plex", b[] = "plex", c[] = "jellyfin";
+    const char *pa = queue_intern(f->q, a), *pb = queue_intern(f->q, b), *pc = queue_intern(f->q, c);
+    assert_ptr_equal(pa, pb);
+    assert_ptr_not_equal(pa, a); /* a copy: the caller's buffer may go */
+    assert_string_equal(pa, "plex");
+    assert_ptr_not_equal(pa, pc);
+    assert_string_equal(pc, "jellyfin");
+    a[0] = 'X';
+    assert_string_equal(pa, "plex");
+    assert_ptr_equal(queue_intern(f->q, NULL), queue_intern(f->q, ""));
+    /* the queue's own deliveries use the same strings */
+    q_entry *e1 = add(f, "/tv/A", T0), *e2 = add(f, "/tv/B", T0);
+    assert_ptr_equal(e1->deliv[0].target, pa);
+    assert_ptr_equal(e2->deliv[0].target, pa);
+    assert_ptr_equal(e1->deliv[0].library, e2->deliv[0].library);
+    assert_ptr_not_equal(e1->deliv[0].target, PLEX1[0].target);
+}
+
+static void test_restore_keeps_delivery_states_and_an_entry_without_deliveries_is_unresolved(void **state)
+{
+    fx *f = *state;
+    uint64_t now = T0 + MIN;
+    char err_retry[] = "Jellyfin answered 503", err_park[] = "EMBY_TOKEN: Emby answered 401";
+    q_delivery d[] = {
+        {.target = "plex", .library = "1", .state = DELIVERY_DONE},
+        {.target = "jellyfin", .library = "abc", .state = DELIVERY_RETRY, .error = err_retry},
+        {.target = "emby", .library = "e1", .state = DELIVERY_PARKED, .error = err_park},
+    };
+    q_entry full = {.id = 5, .path = "/tv/Show", .first_seen = T0, .last_event = T0, .due = now + 10 * SEC,
+                    .state = ENTRY_RETRY, .attempts = 2, .events = 1, .kinds = QKIND_IMPORT | QKIND_RENAME,
+                    .deliv = d, .n_deliv = 3, .rclone_done = true, .round_id = 77};
+    q_entry bare = {.id = 6, .path = "/tv/Old", .first_seen = T0, .last_event = T0, .due = T0, .state = ENTRY_WAITING,
+                    .events = 1};
+    q_delivery unres[] = {{.target = "emby", .library = "", .state = DELIVERY_UNRESOLVED}};
+    q_entry waiting_unres = {.id = 8, .path = "/tv/U", .first_seen = T0, .last_event = T0, .due = T0,
+                             .state = ENTRY_WAITING, .events = 1, .deliv = unres, .n_deliv = 1};
+    q_entry unres_runnable = {.id = 9, .path = "/tv/R", DELIV_PLEX1, .first_seen = T0, .last_event = T0,
+                              .due = now + 20 * SEC, .state = ENTRY_UNRESOLVED, .events = 1};
+    assert_int_equal(queue_restore(f->q, &full, now), 0);
+    assert_int_equal(queue_restore(f->q, &bare, now), 0);
+    assert_int_equal(queue_restore(f->q, &waiting_unres, now), 0);
+    assert_int_equal(queue_restore(f->q, &unres_runnable, now), 0);
+    err_retry[0] = err_park[0] = 'X'; /* copied */
+
+    q_entry *e = queue_find_id(f->q, 5);
+    assert_int_equal(e->state, ENTRY_RETRY);
+    assert_int_equal(e->n_deliv, 3);
+    assert_int_equal(dstate(e, "plex"), DELIVERY_DONE);
+    assert_int_equal(dstate(e, "jellyfin"), DELIVERY_RETRY);
+    assert_string_equal(e->deliv[deliv_of(e, "jellyfin")].error, "Jellyfin answered 503");
+    assert_int_equal(dstate(e, "emby"), DELIVERY_PARKED);
+    assert_string_equal(e->deliv[deliv_of(e, "emby")].error, "EMBY_TOKEN: Emby answered 401");
+    assert_string_equal(e->deliv[deliv_of(e, "emby")].library, "e1");
+    assert_ptr_equal(e->deliv[0].target, queue_intern(f->q, "plex"));
+    assert_true(e->rclone_done);
+    assert_int_equal(e->round_id, 77);
+    assert_int_equal(e->kinds, QKIND_IMPORT | QKIND_RENAME);
+    assert_int_equal(e->attempts, 2);
+    assert_int_equal(queue_find_id(f->q, 6)->state, ENTRY_UNRESOLVED);
+    assert_int_equal(queue_find_id(f->q, 6)->n_deliv, 0);
+    assert_int_equal(queue_find_id(f->q, 8)->state, ENTRY_UNRESOLVED);
+    assert_int_equal(queue_find_id(f->q, 9)->state, ENTRY_WAITING);
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 2);
+    /* the retry runs at its due with only its retry delivery; then /tv/R */
+    assert_int_equal(queue_next_wakeup(f->q), now + 10 * SEC);
+    q_entry *t = take_and_sync(f, now + 10 * SEC, "/tv/Show");
+    assert_int_equal(runnable(t), 1);
+    assert_true(t->rclone_done);
+    assert_null(queue_take_ready(f->q, now + 20 * SEC - 1, NULL));
+    take(f, now + 20 * SEC, "/tv/R");
+    assert_null(queue_take_ready(f->q, now + HOUR_MS, NULL));
 }
 
 static void test_restore_reverts_syncing_and_clamps_future_due(void **state)
@@ -1105,13 +1618,13 @@ static void test_restore_reverts_syncing_and_clamps_future_due(void **state)
     fx *f = *state;
     uint64_t now = T0 + 60 * MIN;
     char *files[] = {"/tv/A/a.mkv"};
-    q_entry syncing = {.id = 7, .section = TV, .plex_path = "/tv/A", .arr_path = "/data/tv/A",
+    q_entry syncing = {.id = 7, .path = "/data/tv/A", DELIV_PLEX1,
                        .first_seen = T0, .last_event = T0, .due = T0, .state = ENTRY_SYNCING,
                        .files = files, .n_files = 1, .sources = SONARR, .events = 3};
-    q_entry future = {.id = 9, .section = TV, .plex_path = "/tv/B", .arr_path = "/tv/B", .first_seen = T0,
+    q_entry future = {.id = 9, .path = "/tv/B", DELIV_PLEX1, .first_seen = T0,
                       .last_event = T0, .due = now + 30ULL * 24 * 60 * MIN, .state = ENTRY_RETRY, .attempts = 2,
                       .events = 1, .last_error = "timeout"};
-    q_entry parked = {.id = 3, .section = TV, .plex_path = "/tv/C", .arr_path = "/tv/C", .state = ENTRY_PARKED,
+    q_entry parked = {.id = 3, .path = "/tv/C", DELIV_PLEX1, .state = ENTRY_PARKED,
                       .park_reason = "PLEX_TOKEN: 401", .events = 1};
     assert_int_equal(queue_restore(f->q, &syncing, now), 0);
     assert_int_equal(queue_restore(f->q, &future, now), 0);
@@ -1122,7 +1635,7 @@ static void test_restore_reverts_syncing_and_clamps_future_due(void **state)
     q_entry *a = queue_find_id(f->q, 7);
     assert_int_equal(a->state, ENTRY_READY);
     assert_int_equal(a->due, now);
-    assert_string_equal(a->arr_path, "/data/tv/A");
+    assert_string_equal(a->path, "/data/tv/A");
     assert_true(has_file(a, "/tv/A/a.mkv"));
     q_entry *b = queue_find_id(f->q, 9);
     assert_int_equal(b->due, now + 30 * SEC);
@@ -1151,16 +1664,16 @@ static void test_full_queue_refuses_new_entries_but_still_merges(void **state)
     fx_reopen(f);
     add(f, "/tv/A", T0);
     add(f, "/tv/B/S1", T0);
-    q_event ev = {.section = TV, .plex_path = "/tv/C", .arr_path = "/tv/C", .source_bit = SONARR, .at = T0};
+    q_event ev = {.path = "/tv/C", DELIV_PLEX1, .source_bit = SONARR, .at = T0};
     q_add_result r;
     unsigned puts = f->r.puts;
     assert_int_equal(queue_add(f->q, &ev, T0, &r), -ENOSPC);
     assert_int_equal(queue_count(f->q), 2);
     assert_int_equal(f->r.puts, puts);
     /* merges still work */
-    assert_int_equal(add_ev(f, TV, "/tv/A/x", NULL, T0 + SEC, false, SONARR).kind, QADD_MERGED);
+    assert_int_equal(add_ev(f, "/tv/A/x", NULL, T0 + SEC, false, SONARR).kind, QADD_MERGED);
     /* a new entry that absorbs one does not grow the queue */
-    q_add_result ab = add_ev(f, TV, "/tv/B", NULL, T0 + SEC, false, SONARR);
+    q_add_result ab = add_ev(f, "/tv/B", NULL, T0 + SEC, false, SONARR);
     assert_int_equal(ab.kind, QADD_NEW);
     assert_int_equal(ab.absorbed, 1);
     assert_int_equal(queue_count(f->q), 2);
@@ -1187,7 +1700,7 @@ static void test_hundred_thousand_entries_insert_and_absorb(void **state)
     for (int i = 0; i < 100000; i++) {
         snprintf(path, sizeof path, "/data/media/tv/Show Number %04d (2020)/Season %02d", i / 100, i % 100);
         snprintf(file, sizeof file, "%s/Show - S%02dE01 - Episode Title WEBDL-1080p.mkv", path, i % 100);
-        q_add_result r = add_ev(f, TV, path, file, T0 + (uint64_t)i, false, SONARR);
+        q_add_result r = add_ev(f, path, file, T0 + (uint64_t)i, false, SONARR);
         assert_int_equal(r.kind, QADD_NEW);
     }
     assert_int_equal(queue_count(f->q), 100000);
@@ -1197,16 +1710,16 @@ static void test_hundred_thousand_entries_insert_and_absorb(void **state)
     queue_foreach(f->q, count_fn, &c);
     assert_int_equal(c.n, 100000);
     assert_int_equal(c.waiting, 100000);
-    assert_non_null(queue_find(f->q, TV, "/data/media/tv/Show Number 0500 (2020)/Season 42"));
+    assert_non_null(queue_find(f->q, "/data/media/tv/Show Number 0500 (2020)/Season 42"));
 
     /* a series-level event absorbs exactly its hundred seasons */
-    q_add_result r = add_ev(f, TV, "/data/media/tv/Show Number 0500 (2020)", NULL, T0 + 200 * SEC, false, SONARR);
+    q_add_result r = add_ev(f, "/data/media/tv/Show Number 0500 (2020)", NULL, T0 + 200 * SEC, false, SONARR);
     assert_int_equal(r.kind, QADD_NEW);
     assert_int_equal(r.absorbed, 100);
     assert_int_equal(r.entry->n_files, QUEUE_MAX_FILES);
     assert_int_equal(queue_count(f->q), 100000 - 100 + 1);
     /* the next series was not absorbed */
-    assert_non_null(queue_find(f->q, TV, "/data/media/tv/Show Number 0501 (2020)/Season 00"));
+    assert_non_null(queue_find(f->q, "/data/media/tv/Show Number 0501 (2020)/Season 00"));
 
     /* drain it all */
     size_t taken = 0;
@@ -1214,7 +1727,7 @@ static void test_hundred_thousand_entries_insert_and_absorb(void **state)
     q_entry *e;
     while ((e = queue_take_ready(f->q, now, NULL)) != NULL) {
         queue_sync_started(f->q, e, now);
-        queue_sync_done(f->q, e, SYNC_OK, NULL, now);
+        sync_ok(f, e, now);
         taken++;
     }
     assert_int_equal(taken, 100000 - 100 + 1);
@@ -1237,16 +1750,19 @@ static void test_change_callbacks_follow_every_mutation(void **state)
     assert_int_equal(f->r.last_put_state, ENTRY_SYNCING);
     add(f, "/tv/Show", T0 + MIN); /* dirty */
     assert_int_equal(f->r.puts, 5);
-    queue_sync_done(f->q, e, SYNC_TRANSIENT, "x", T0 + MIN);
+    queue_sync_done(f->q, e, SYNC_TRANSIENT, "x", T0 + MIN, NULL);
     assert_int_equal(f->r.puts, 6);
     assert_int_equal(f->r.last_put_state, ENTRY_RETRY);
     assert_true(e->dirty); /* stays set until the retry starts */
     e = queue_take_ready(f->q, e->due, NULL);
     assert_false(e->dirty);
     queue_sync_started(f->q, e, T0 + 2 * MIN);
-    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 2 * MIN);
-    assert_int_equal(f->r.dels, 1);
     assert_int_equal(f->r.puts, 8);
+    queue_delivery_set(f->q, e, 0, DELIVERY_DONE, NULL); /* each step's result is a change */
+    assert_int_equal(f->r.puts, 9);
+    queue_sync_done(f->q, e, SYNC_OK, NULL, T0 + 2 * MIN, NULL);
+    assert_int_equal(f->r.dels, 1);
+    assert_int_equal(f->r.puts, 9);
     add(f, "/tv/Last", T0);
     unsigned puts = f->r.puts, dels = f->r.dels;
     queue_free(f->q); /* emits nothing */
@@ -1263,7 +1779,7 @@ static void test_reload_follows_new_delay_but_never_shortens_backoff(void **stat
     q_entry *w = add(f, "/tv/W", T0 + MIN);
     add(f, "/tv/R", T0);
     q_entry *r = take_and_sync(f, T0 + 30 * SEC, "/tv/R");
-    queue_sync_done(f->q, r, SYNC_TRANSIENT, "x", T0 + 30 * SEC);
+    queue_sync_done(f->q, r, SYNC_TRANSIENT, "x", T0 + 30 * SEC, NULL);
     uint64_t backoff = r->due;
     assert_true(backoff > T0 + 30 * SEC);
     queue_params p = f->p;
@@ -1276,27 +1792,42 @@ static void test_reload_follows_new_delay_but_never_shortens_backoff(void **stat
     assert_int_equal(f->r.puts, 1); /* only the entry whose due moved */
 }
 
-static void test_unresolved_section_and_bad_input(void **state)
+static void test_unresolved_event_and_bad_input(void **state)
 {
     fx *f = *state;
-    q_event ev = {.section = TV, .plex_path = "", .at = T0};
+    q_event ev = {.path = "", DELIV_PLEX1, .at = T0};
     assert_int_equal(queue_add(f->q, &ev, T0, NULL), -EINVAL);
-    ev.plex_path = NULL;
+    ev.path = NULL;
     assert_int_equal(queue_add(f->q, &ev, T0, NULL), -EINVAL);
+    assert_int_equal(queue_count(f->q), 0);
     assert_string_equal(entry_state_name(ENTRY_RETRY), "retry");
     assert_string_equal(entry_state_name(ENTRY_UNRESOLVED), "unresolved");
     assert_string_equal(entry_state_name(ENTRY_PARKED), "parked");
     assert_string_equal(entry_state_name(ENTRY_STATE_COUNT), "unknown");
-    /* the same folder in two sections is two entries */
-    add_ev(f, TV, "/media/Mixed", NULL, T0, false, SONARR);
-    add_ev(f, MOVIES, "/media/Mixed", NULL, T0, false, RADARR);
-    assert_int_equal(queue_count(f->q), 2);
-    /* arr path differs from the Plex path */
-    q_event ev2 = {.section = TV, .plex_path = "/plex/x", .arr_path = "/arr/x", .at = T0};
-    q_add_result r;
-    assert_int_equal(queue_add(f->q, &ev2, T0, &r), 0);
-    assert_string_equal(r.entry->arr_path, "/arr/x");
-    assert_string_equal(r.entry->plex_path, "/plex/x");
+    assert_string_equal(delivery_state_name(DELIVERY_PENDING), "pending");
+    assert_string_equal(delivery_state_name(DELIVERY_PARKED), "parked");
+    assert_string_equal(delivery_state_name(DELIVERY_STATE_COUNT), "unknown");
+    /* the same folder name under two top folders is two entries; keys are byte-exact */
+    add_ev(f, "/tv/Mixed", NULL, T0, false, SONARR);
+    add_ev(f, "/movies/Mixed", NULL, T0, false, RADARR);
+    assert_int_equal(add_ev(f, "/tv/mixed", NULL, T0, false, RADARR).kind, QADD_NEW);
+    assert_int_equal(queue_count(f->q), 3);
+    /* an event whose only target has no library list yet: unresolved, no timer */
+    q_add_result r = add_ev_d(f, "/music/A", UNRES_PLEX, 1, NULL, T0, false, SONARR);
+    assert_int_equal(r.kind, QADD_NEW);
+    assert_int_equal(r.entry->state, ENTRY_UNRESOLVED);
+    assert_int_equal(r.entry->n_deliv, 1);
+    assert_int_equal(r.entry->deliv[0].state, DELIVERY_UNRESOLVED);
+    /* and one with no delivery at all */
+    r = add_ev_d(f, "/music/B", NULL, 0, NULL, T0, false, SONARR);
+    assert_int_equal(r.entry->state, ENTRY_UNRESOLVED);
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 2);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + 30 * SEC); /* only the three waiting ones */
+    size_t taken = 0;
+    while (queue_take_ready(f->q, T0 + HOUR_MS, NULL))
+        taken++;
+    assert_int_equal(taken, 3); /* never the unresolved ones */
+    assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 2);
 }
 
 int main(void)
@@ -1331,14 +1862,26 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_done_returns_the_entry_while_it_carries_its_own_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiting_ancestor_takes_over_a_nested_entry_and_is_what_the_report_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_on_an_entry_in_the_wrong_state_stops_at_an_assert, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_remap_merges_entries_that_now_share_a_key_and_splits_to_sections, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_remap_to_an_ancestor_merges_and_never_touches_syncing_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_resolves_unresolved_entries_removes_unheld_ones_and_keeps_unknown_ones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_puts_nested_entries_together_and_never_touches_syncing_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_reverts_syncing_and_clamps_future_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_refuses_new_entries_but_still_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hundred_thousand_entries_insert_and_absorb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_callbacks_follow_every_mutation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_follows_new_delay_but_never_shortens_backoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unresolved_section_and_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_transient_failure_retries_only_what_is_not_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_event_renews_done_deliveries_and_the_rclone_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_delivery_done_ends_the_round_and_starts_the_cooldown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_parked_delivery_with_the_rest_done_parks_the_entry_with_its_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_unresolved_delivery_left_keeps_the_round_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_resolving_a_placeholder_moves_the_entry_from_unresolved_to_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remap_answer_one_removes_and_a_negative_answer_keeps_the_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpark_target_resumes_only_that_targets_deliveries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpark_resumes_every_parked_delivery_of_the_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dirty_round_restarts_every_delivery_but_the_parked_ones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intern_gives_one_pointer_per_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_keeps_delivery_states_and_an_entry_without_deliveries_is_unresolved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unresolved_event_and_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

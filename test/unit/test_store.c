@@ -174,9 +174,7 @@ static q_entry make_entry(int64_t id, const char *plex, entry_state st)
     q_entry e;
     memset(&e, 0, sizeof e);
     e.id = id;
-    e.section = 2;
-    e.plex_path = (char *)(uintptr_t)plex; /* not written through */
-    e.arr_path = (char *)(uintptr_t)plex;
+    e.path = (char *)(uintptr_t)plex; /* not written through */
     e.first_seen = 1000;
     e.last_event = 2000;
     e.due = 3000;
@@ -184,24 +182,32 @@ static q_entry make_entry(int64_t id, const char *plex, entry_state st)
     return e;
 }
 
-static void stage_hist(store_t *s, long section, const char *plex, uint64_t started,
-                       hist_status st, uint64_t dur)
+/* A round's row with one plex delivery (none when skipped); returns its id. */
+static int64_t stage_hist(store_t *s, const char *path, uint64_t started, hist_status st, uint64_t dur)
 {
+    char deliveries[512];
+    if (st == HIST_SKIPPED)
+        snprintf(deliveries, sizeof deliveries, "[]");
+    else
+        snprintf(deliveries, sizeof deliveries,
+                 "[{\"target\":\"plex\",\"kind\":\"plex\",\"library\":\"1\",\"path\":\"%s\",\"result\":\"%s\"}]",
+                 path, st == HIST_OK ? "ok" : "failed");
     store_history h = {
-        .section = section,
-        .plex_path = plex,
-        .arr_path = plex,
+        .path = path,
         .sources = 1,
         .events = 1,
+        .kinds = QKIND_IMPORT,
         .started = started,
         .duration_ms = dur,
         .status = st,
         .rclone = "ok",
-        .plex = st == HIST_OK ? "ok" : "failed",
+        .deliveries = deliveries,
         .error = st == HIST_OK ? NULL : "boom",
-        .attempt = 1,
+        .attempts = 1,
     };
-    store_stage_history(s, &h);
+    int64_t id = store_stage_history(s, &h);
+    assert_true(id > 0);
+    return id;
 }
 
 /* ---- load recorder ---- */
@@ -219,6 +225,8 @@ typedef struct loaded {
     bool event_manual;
     uint64_t event_at;
     size_t n_entries, n_events, n_success;
+    char deliv[1024]; /* the last entry's deliveries: "target/library/state/error;" ("-" = none) */
+    size_t n_deliv;
 } loaded;
 
 static const char *state_text(entry_state st)
@@ -246,8 +254,15 @@ static void ld_entry(void *ud, const q_entry *e)
     l->last_entry = *e;
     free(l->entry_paths[0]);
     free(l->entry_paths[1]);
-    l->entry_paths[0] = xstrdup(e->plex_path);
-    l->entry_paths[1] = xstrdup(e->arr_path);
+    l->entry_paths[0] = xstrdup(e->path);
+    l->entry_paths[1] = NULL;
+    l->deliv[0] = '\0';
+    for (size_t i = 0; i < e->n_deliv; i++) {
+        size_t n = strlen(l->deliv);
+        snprintf(l->deliv + n, sizeof l->deliv - n, "%s/%s/%s/%s;", e->deliv[i].target, e->deliv[i].library,
+                 delivery_state_name(e->deliv[i].state), e->deliv[i].error ? e->deliv[i].error : "-");
+    }
+    l->n_deliv = e->n_deliv;
     for (size_t i = 0; i < l->n_entry_files; i++)
         free(l->entry_files[i]);
     l->n_entry_files = e->n_files < 4 ? e->n_files : 4;
@@ -276,10 +291,10 @@ static void ld_event(void *ud, const store_event *ev)
     l->event_at = ev->at;
 }
 
-static void ld_success(void *ud, long section, const char *plex, uint64_t at)
+static void ld_success(void *ud, const char *path, uint64_t at)
 {
     loaded *l = ud;
-    ld_append(l, "S%ld:%s@%llu;", section, plex, (unsigned long long)at);
+    ld_append(l, "S:%s@%llu;", path, (unsigned long long)at);
     l->n_success++;
 }
 
@@ -317,7 +332,7 @@ static void hl_add(void *ud, const store_history *h)
     hlist *l = ud;
     assert_true(l->n < ARRAY_SIZE(l->ids));
     l->ids[l->n] = h->id;
-    snprintf(l->paths[l->n], sizeof l->paths[0], "%s", h->plex_path);
+    snprintf(l->paths[l->n], sizeof l->paths[0], "%s", h->path);
     l->st[l->n] = h->status;
     l->n++;
 }
@@ -413,7 +428,7 @@ static void test_reopen_keeps_entries_inbox_and_history(void **state)
     store_t *s = open_ok(f);
     q_entry e = make_entry(7, "/tv/Show/Season 1", ENTRY_WAITING);
     store_stage_entry_put(s, &e);
-    stage_hist(s, 2, "/tv/Old", 5000, HIST_OK, 10);
+    stage_hist(s, "/tv/Old", 5000, HIST_OK, 10);
     commit_ok(s);
     store_close(s);
     plant_event(f, "/tv/Show/Season 2", 111);
@@ -467,7 +482,7 @@ static void test_group_commit_writes_entries_deletions_and_history_together(void
     store_stage_entry_put(s, &e1);
     store_stage_entry_put(s, &e2);
     store_stage_entry_put(s, &e3);
-    stage_hist(s, 2, "/tv/Z", 100, HIST_OK, 5);
+    stage_hist(s, "/tv/Z", 100, HIST_OK, 5);
     assert_true(store_has_staged(s));
 
     /* staging touches nothing on disk */
@@ -481,7 +496,7 @@ static void test_group_commit_writes_entries_deletions_and_history_together(void
     e1.events = 3;
     store_stage_entry_put(s, &e1);
     store_stage_entry_del(s, 2);
-    stage_hist(s, 2, "/tv/B", 200, HIST_OK, 5);
+    stage_hist(s, "/tv/B", 200, HIST_OK, 5);
     commit_ok(s);
     assert_int_equal(sql_int(f->db, "SELECT events FROM entries WHERE id = 1"), 3);
     assert_int_equal(sql_int(f->db, "SELECT group_concat(id) = '1,3' FROM (SELECT id FROM entries"
@@ -510,7 +525,7 @@ static void test_failed_commit_writes_nothing_and_keeps_everything_staged(void *
     store_stage_entry_put(s, &e);
     store_stage_entry_del(s, 9);
     store_stage_event_done(s, leftover);
-    stage_hist(s, 2, "/tv/Gone", 40, HIST_OK, 1);
+    stage_hist(s, "/tv/Gone", 40, HIST_OK, 1);
 
     store_test_fail_next_commit(s);
     char err[512] = "";
@@ -587,7 +602,6 @@ static void test_load_gives_entries_then_successes_then_events_oldest_first(void
     static const char odd[] = "/tv/\xff\xfe Show \xc3\xa9/Season 1";
     static const char *const files[] = {"/tv/\xff/a.mkv", "/tv/b\tc.mkv", ""};
     q_entry e = make_entry(4, odd, ENTRY_PARKED);
-    e.section = 7;
     e.first_seen = 100;
     e.last_event = 200;
     e.due = UINT64_MAX; /* the full range round-trips */
@@ -606,7 +620,7 @@ static void test_load_gives_entries_then_successes_then_events_oldest_first(void
     q_entry e2 = make_entry(2, "/tv/Two", ENTRY_SYNCING);
     store_stage_entry_put(s, &e2);
 
-    stage_hist(s, 2, "/tv/Done", 1000, HIST_OK, 20);
+    stage_hist(s, "/tv/Done", 1000, HIST_OK, 20);
     commit_ok(s);
     store_close(s);
     int64_t v1 = plant_event(f, "/tv/First", 1);
@@ -618,15 +632,14 @@ static void test_load_gives_entries_then_successes_then_events_oldest_first(void
     loaded l;
     load_all(s, &l);
     char want[256];
-    snprintf(want, sizeof want, "E2:syncing;E4:parked;S2:/tv/Done@1020;V%lld;V%lld;V%lld;",
+    snprintf(want, sizeof want, "E2:syncing;E4:parked;S:/tv/Done@1020;V%lld;V%lld;V%lld;",
              (long long)v1, (long long)v2, (long long)v3);
     assert_string_equal(l.log, want);
 
     const q_entry *g = &l.last_entry;
     assert_int_equal(g->id, 4);
-    assert_int_equal(g->section, 7);
     assert_string_equal(l.entry_paths[0], odd);
-    assert_string_equal(l.entry_paths[1], odd);
+    assert_int_equal(l.n_deliv, 0);
     assert_int_equal(g->first_seen, 100);
     assert_int_equal(g->last_event, 200);
     assert_true(g->due == UINT64_MAX);
@@ -662,17 +675,20 @@ static void test_last_success_is_the_latest_ok_row_per_key(void **state)
 {
     fixture *f = *state;
     store_t *s = open_ok(f);
-    stage_hist(s, 1, "/tv/A", 1000, HIST_OK, 10);
-    stage_hist(s, 1, "/tv/A", 5000, HIST_OK, 10);   /* latest ok of (1, /tv/A) */
-    stage_hist(s, 1, "/tv/A", 9000, HIST_FAILED, 10); /* later but failed */
-    stage_hist(s, 2, "/tv/A", 2000, HIST_OK, 0);    /* other section: other key */
-    stage_hist(s, 1, "/tv/B", 3000, HIST_PARKED, 0); /* never ok: no line */
+    stage_hist(s, "/tv/A", 1000, HIST_OK, 10);
+    stage_hist(s, "/tv/A", 5000, HIST_OK, 10);     /* latest ok of /tv/A */
+    stage_hist(s, "/tv/A", 9000, HIST_FAILED, 10); /* later but failed */
+    stage_hist(s, "/tv/A", 9500, HIST_RETRYING, 10); /* later but still going */
+    stage_hist(s, "/movies/A", 2000, HIST_OK, 0);  /* another folder: another key */
+    stage_hist(s, "/tv/A/S1", 8000, HIST_OK, 0);   /* a subfolder is its own key */
+    stage_hist(s, "/tv/B", 3000, HIST_PARKED, 0);  /* never ok: no line */
     commit_ok(s);
     loaded l;
     load_all(s, &l);
-    assert_int_equal(l.n_success, 2);
-    assert_non_null(strstr(l.log, "S1:/tv/A@5010;"));
-    assert_non_null(strstr(l.log, "S2:/tv/A@2000;"));
+    assert_int_equal(l.n_success, 3);
+    assert_non_null(strstr(l.log, "S:/tv/A@5010;"));
+    assert_non_null(strstr(l.log, "S:/movies/A@2000;"));
+    assert_non_null(strstr(l.log, "S:/tv/A/S1@8000;"));
     assert_null(strstr(l.log, "/tv/B"));
     store_close(s);
     loaded_free(&l);
@@ -774,8 +790,8 @@ static void test_damaged_pages_found_by_quick_check_are_moved_aside(void **state
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     for (int i = 0; i < 50; i++) {
-        store_history h = {.section = 1, .plex_path = big, .arr_path = big, .started = (uint64_t)i,
-                           .status = HIST_OK, .rclone = "ok", .plex = "ok"};
+        store_history h = {.path = big, .started = (uint64_t)i, .status = HIST_OK, .rclone = "ok",
+                           .deliveries = "[]"};
         store_stage_history(s, &h);
     }
     commit_ok(s);
@@ -841,18 +857,18 @@ static void test_newer_schema_is_refused_and_left_untouched(void **state)
     fixture *f = *state;
     assert_int_equal(mkdir(f->state, 0750), 0);
     sql_exec(f->db, "CREATE TABLE future (x); INSERT INTO future VALUES (1);"
-                    " PRAGMA user_version = 2;");
+                    " PRAGMA user_version = 3;");
     store_t *s = (store_t *)1;
     char err[512] = "";
     assert_int_equal(store_open(&s, f->state, 1, err, sizeof err), -EPROTO);
     assert_null(s);
     char want[1024];
     snprintf(want, sizeof want,
-             "%s was written by a newer version of plex-servarr-sync (schema 2 > 1); refusing to "
+             "%s was written by a newer version of plex-servarr-sync (schema 3 > 2); refusing to "
              "start so no acknowledged work is lost",
              f->db);
     assert_string_equal(err, want);
-    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM future"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"),
                      0);
@@ -887,9 +903,9 @@ static void test_prune_deletes_only_old_rows_and_at_most_max(void **state)
     fixture *f = *state;
     store_t *s = open_ok(f);
     for (int i = 0; i < 10; i++)
-        stage_hist(s, 1, "/tv/Old", 1000 + (uint64_t)i, HIST_OK, 1);
+        stage_hist(s, "/tv/Old", 1000 + (uint64_t)i, HIST_OK, 1);
     for (int i = 0; i < 5; i++)
-        stage_hist(s, 1, "/tv/New", 5000 + (uint64_t)i, HIST_OK, 1);
+        stage_hist(s, "/tv/New", 5000 + (uint64_t)i, HIST_OK, 1);
     commit_ok(s);
     assert_int_equal(store_prune(s, 5000, 4), 4);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 11);
@@ -910,11 +926,11 @@ static void test_history_pages_newest_first_with_search_and_status(void **state)
     for (int i = 1; i <= 12; i++) {
         char p[64];
         snprintf(p, sizeof p, "/tv/Show %d", i);
-        stage_hist(s, 1, p, 100 * (uint64_t)i, i % 3 == 0 ? HIST_FAILED : HIST_OK, 1);
+        stage_hist(s, p, 100 * (uint64_t)i, i % 3 == 0 ? HIST_FAILED : HIST_OK, 1);
     }
-    stage_hist(s, 1, "/tv/100% Real", 2000, HIST_OK, 1);   /* id 13 */
-    stage_hist(s, 1, "/tv/a_b", 2100, HIST_SKIPPED, 1);     /* id 14 */
-    stage_hist(s, 1, "/tv/axb", 2200, HIST_PARKED, 1);      /* id 15 */
+    stage_hist(s, "/tv/100% Real", 2000, HIST_OK, 1);   /* id 13 */
+    stage_hist(s, "/tv/a_b", 2100, HIST_SKIPPED, 1);     /* id 14 */
+    stage_hist(s, "/tv/axb", 2200, HIST_PARKED, 1);      /* id 15 */
     commit_ok(s);
 
     hlist l;
@@ -970,23 +986,27 @@ static void test_history_stats_count_each_status(void **state)
     assert_int_equal(st.last_sync_id, 0);
     assert_int_equal(st.avg_duration_ms, 0);
 
-    stage_hist(s, 1, "/a", 100, HIST_OK, 100);
-    stage_hist(s, 1, "/a", 200, HIST_OK, 301);
-    stage_hist(s, 1, "/a", 300, HIST_FAILED, 9999);
-    stage_hist(s, 1, "/a", 400, HIST_PARKED, 0);
-    stage_hist(s, 1, "/a", 500, HIST_SKIPPED, 0);
-    stage_hist(s, 1, "/a", 450, HIST_SKIPPED, 0);
+    stage_hist(s, "/a", 100, HIST_OK, 100);
+    stage_hist(s, "/a", 200, HIST_OK, 301);
+    stage_hist(s, "/a", 300, HIST_FAILED, 9999);
+    stage_hist(s, "/a", 400, HIST_PARKED, 0);
+    stage_hist(s, "/a", 500, HIST_SKIPPED, 0);
+    stage_hist(s, "/a", 450, HIST_SKIPPED, 0);
+    stage_hist(s, "/a", 600, HIST_RETRYING, 7);
     commit_ok(s);
     assert_int_equal(store_history_stats(s, &st), 0);
-    assert_int_equal(st.total, 6);
+    assert_int_equal(st.total, 7);
     assert_int_equal(st.ok, 2);
     assert_int_equal(st.failed, 1);
     assert_int_equal(st.parked, 1);
     assert_int_equal(st.skipped, 2);
+    assert_int_equal(st.retrying, 1);
     assert_int_equal(st.avg_duration_ms, 201); /* (100 + 301) / 2, rounded */
-    assert_int_equal(st.last_sync_id, 6);
-    assert_int_equal(st.last_sync, 450);
+    /* the newest ok round, and when it ended */
+    assert_int_equal(st.last_sync_id, 2);
+    assert_int_equal(st.last_sync, 501);
     assert_string_equal(hist_status_name(HIST_PARKED), "parked");
+    assert_string_equal(hist_status_name(HIST_RETRYING), "retrying");
     store_close(s);
 }
 
@@ -1017,7 +1037,7 @@ static void test_close_discards_staged_rows(void **state)
     store_t *s = open_ok(f);
     q_entry e = make_entry(1, "/tv/Lost", ENTRY_WAITING);
     store_stage_entry_put(s, &e);
-    stage_hist(s, 1, "/tv/Lost", 1, HIST_OK, 1);
+    stage_hist(s, "/tv/Lost", 1, HIST_OK, 1);
     assert_int_equal(store_max_entry_id(s), 1); /* staged ids count */
     store_close(s);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries"), 0);
@@ -1204,6 +1224,479 @@ static void test_unchanged_files_cost_no_renewal(void **state)
     store_close(s);
 }
 
+/* ---- schema 2: migration, round rows, deliveries ---- */
+
+/* The version-1 schema, exactly as the store created it (the migration starts from this). */
+static const char v1_schema[] =
+    "CREATE TABLE entries ("
+    " id INTEGER PRIMARY KEY,"
+    " section INTEGER NOT NULL,"
+    " plex_path TEXT NOT NULL,"
+    " arr_path TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_event INTEGER NOT NULL,"
+    " due INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " dirty INTEGER NOT NULL DEFAULT 0,"
+    " dirty_first INTEGER NOT NULL DEFAULT 0,"
+    " manual INTEGER NOT NULL DEFAULT 0,"
+    " files BLOB,"
+    " sources INTEGER NOT NULL DEFAULT 0,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " park_reason TEXT,"
+    " last_error TEXT,"
+    " hold_reason TEXT);"
+    "CREATE TABLE inbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " section INTEGER NOT NULL,"
+    " plex_path TEXT NOT NULL,"
+    " arr_path TEXT NOT NULL,"
+    " files BLOB,"
+    " source_bit INTEGER NOT NULL DEFAULT 0,"
+    " manual INTEGER NOT NULL DEFAULT 0,"
+    " at INTEGER NOT NULL);"
+    "CREATE TABLE history ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " section INTEGER NOT NULL,"
+    " plex_path TEXT NOT NULL,"
+    " arr_path TEXT NOT NULL,"
+    " sources INTEGER NOT NULL DEFAULT 0,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " started INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL,"
+    " rclone TEXT NOT NULL,"
+    " plex TEXT NOT NULL,"
+    " error TEXT,"
+    " attempt INTEGER NOT NULL DEFAULT 0);"
+    /* pruning and "older than" */
+    "CREATE INDEX history_started ON history (started);"
+    /* the API's status filter, paged newest first by id */
+    "CREATE INDEX history_status_id ON history (status, id);"
+    /* cooldown rebuild at start: latest ok row per key */
+    "CREATE INDEX history_ok_key ON history (section, plex_path, started) WHERE status = 'ok';";
+
+/* A value computed by SQLite from a JSON text (?1 in sql), for looking into history deliveries. */
+static int64_t json_int(const char *json, const char *sql)
+{
+    sqlite3 *c = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &c), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, json, -1, SQLITE_TRANSIENT);
+    int64_t v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return v;
+}
+
+typedef struct hrow {
+    int64_t id;
+    char path[128];
+    char deliveries[1024];
+    char error[128];
+    bool has_error;
+    hist_status status;
+    unsigned attempts, kinds, sources, events;
+    uint64_t started, duration_ms;
+} hrow;
+
+typedef struct hrows {
+    hrow v[32];
+    size_t n;
+} hrows;
+
+static void hr_add(void *ud, const store_history *h)
+{
+    hrows *l = ud;
+    assert_true(l->n < ARRAY_SIZE(l->v));
+    hrow *r = &l->v[l->n++];
+    memset(r, 0, sizeof *r);
+    r->id = h->id;
+    snprintf(r->path, sizeof r->path, "%s", h->path);
+    snprintf(r->deliveries, sizeof r->deliveries, "%s", h->deliveries);
+    r->has_error = h->error != NULL;
+    snprintf(r->error, sizeof r->error, "%s", h->error ? h->error : "");
+    r->status = h->status;
+    r->attempts = h->attempts;
+    r->kinds = h->kinds;
+    r->sources = h->sources;
+    r->events = h->events;
+    r->started = h->started;
+    r->duration_ms = h->duration_ms;
+}
+
+static void rows_all(store_t *s, hrows *out)
+{
+    memset(out, 0, sizeof *out);
+    store_history_query q = {.status = -1, .limit = 500};
+    assert_int_equal(store_history_list(s, &q, hr_add, out), 0);
+}
+
+static const hrow *row_id(const hrows *l, int64_t id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].id == id)
+            return &l->v[i];
+    fail_msg("no history row %lld", (long long)id);
+    return NULL;
+}
+
+/* Every entry a load gives, and each handed to a real queue as the daemon's loader does. */
+typedef struct erow {
+    int64_t id;
+    char path[128];
+    entry_state state;
+    unsigned attempts, events;
+    size_t n_deliv, n_files;
+    char file0[128];
+    bool park_reason;
+    char last_error[128];
+    uint64_t due;
+    int restore_rc;
+} erow;
+
+typedef struct erows {
+    erow v[16];
+    size_t n;
+    queue_t *q;
+} erows;
+
+static void er_add(void *ud, const q_entry *e)
+{
+    erows *l = ud;
+    assert_true(l->n < ARRAY_SIZE(l->v));
+    erow *r = &l->v[l->n++];
+    memset(r, 0, sizeof *r);
+    r->id = e->id;
+    snprintf(r->path, sizeof r->path, "%s", e->path);
+    r->state = e->state;
+    r->attempts = e->attempts;
+    r->events = e->events;
+    r->n_deliv = e->n_deliv;
+    r->n_files = e->n_files;
+    if (e->n_files)
+        snprintf(r->file0, sizeof r->file0, "%s", e->files[0]);
+    r->park_reason = e->park_reason != NULL;
+    snprintf(r->last_error, sizeof r->last_error, "%s", e->last_error ? e->last_error : "");
+    r->due = e->due;
+    r->restore_rc = queue_restore(l->q, e, 100000);
+}
+
+static const erow *entry_id(const erows *l, int64_t id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].id == id)
+            return &l->v[i];
+    fail_msg("no entry %lld", (long long)id);
+    return NULL;
+}
+
+static void test_version_1_database_is_migrated_keeping_entries_inbox_and_history(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(mkdir(f->state, 0750), 0);
+    sql_exec(f->db, v1_schema);
+    sql_exec(f->db,
+             "PRAGMA journal_mode=WAL; PRAGMA user_version=1;"
+             "INSERT INTO entries (id, section, plex_path, arr_path, first_seen, last_event, due, state, attempts,"
+             " files, sources, events, park_reason, last_error) VALUES"
+             " (1, 2, '/plex/tv/Show', '/data/tv/Show', 1000, 2000, 32000, 'waiting', 0,"
+             "  CAST('/data/tv/Show/a.mkv' AS BLOB) || X'00', 1, 2, NULL, NULL),"
+             " (2, 2, '/plex/tv/Retry', '/data/tv/Retry', 1000, 1000, 90000, 'retry', 3, NULL, 1, 1, NULL, 'timeout'),"
+             " (3, 2, '/plex/tv/Parked', '/data/tv/Parked', 1000, 1000, 31000, 'parked', 1, NULL, 1, 1,"
+             "  'PLEX_TOKEN: Plex answered 401', 'Plex answered 401'),"
+             " (4, -1, '/data/new/Thing', '/data/new/Thing', 1000, 1000, 31000, 'unresolved', 0, NULL, 2, 1, NULL, NULL),"
+             " (5, 2, '/plex/both/Film', '/data/both/Film', 1000, 1000, 31000, 'waiting', 0, NULL, 2, 1, NULL, NULL),"
+             " (6, 3, '/plex/both/Film', '/data/both/Film', 1500, 1500, 31500, 'waiting', 0, NULL, 2, 1, NULL, NULL);"
+             "INSERT INTO inbox (section, plex_path, arr_path, files, source_bit, manual, at) VALUES"
+             " (2, '/plex/tv/Inbox', '/data/tv/Inbox', CAST('/data/tv/Inbox/x.mkv' AS BLOB) || X'00', 2, 0, 77);"
+             "INSERT INTO history (id, section, plex_path, arr_path, sources, events, started, duration_ms, status,"
+             " rclone, plex, error, attempt) VALUES"
+             " (1, 2, '/plex/tv/Show', '/data/tv/Show', 1, 2, 5000, 10, 'ok', 'ok', 'ok', NULL, 1),"
+             " (2, 3, '/plex/movies/Film', '/data/movies/Film', 2, 1, 6000, 20, 'failed', 'ok', 'failed',"
+             "  'Plex answered 500', 4),"
+             " (3, -1, '/data/x', '/data/x', 1, 1, 7000, 0, 'skipped', 'skipped', 'skipped', 'no section holds it', 0),"
+             " (4, 2, '/plex/tv/Show', '/data/tv/Show', 1, 1, 8000, 5, 'ok', 'ok', 'ok', NULL, 1),"
+             " (5, 2, '/plex/tv/Gone', '/data/tv/Gone', 1, 1, 9000, 5, 'ok', 'ok', 'ok', NULL, 1);"
+             "DELETE FROM history WHERE id = 5;" /* pruned: the table's sequence still says 5 */);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 1);
+
+    store_t *s = open_ok(f);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+
+    /* entries: keyed by the arr path, no deliveries yet (the daemon maps them at start) */
+    queue_params qp = {.delay_ms = 30000, .max_delay_ms = 600000, .retry_max_ms = 300000, .max_concurrent = 4,
+                       .max_pending = 100000};
+    erows er = {.q = queue_new(&qp, NULL, NULL)};
+    loaded l;
+    memset(&l, 0, sizeof l);
+    store_loader ld_entries = {.ud = &er, .entry = er_add};
+    store_loader ld_rest = {.ud = &l, .event = ld_event, .last_success = ld_success};
+    assert_int_equal(store_load(s, &ld_entries), 0);
+    assert_int_equal(store_load(s, &ld_rest), 0);
+    assert_int_equal(er.n, 6);
+    for (size_t i = 0; i < er.n; i++)
+        assert_int_equal(er.v[i].n_deliv, 0);
+    const erow *e1 = entry_id(&er, 1);
+    assert_string_equal(e1->path, "/data/tv/Show");
+    assert_int_equal(e1->state, ENTRY_WAITING);
+    assert_int_equal(e1->events, 2);
+    assert_int_equal(e1->n_files, 1);
+    assert_string_equal(e1->file0, "/data/tv/Show/a.mkv");
+    assert_int_equal(e1->due, 32000);
+    const erow *e2 = entry_id(&er, 2);
+    assert_string_equal(e2->path, "/data/tv/Retry");
+    assert_int_equal(e2->state, ENTRY_RETRY);
+    assert_int_equal(e2->attempts, 3);
+    assert_string_equal(e2->last_error, "timeout");
+    const erow *e3 = entry_id(&er, 3);
+    assert_string_equal(e3->path, "/data/tv/Parked");
+    assert_int_equal(e3->state, ENTRY_WAITING); /* parked waits no more */
+    assert_false(e3->park_reason);
+    assert_string_equal(e3->last_error, "Plex answered 401");
+    const erow *e4 = entry_id(&er, 4);
+    assert_string_equal(e4->path, "/data/new/Thing");
+    assert_int_equal(e4->state, ENTRY_WAITING); /* unresolved comes back as waiting */
+    /* One folder in two sections was two entries; both come back, for one key. The queue takes
+     * the first and refuses the second (-EEXIST): the loader's caller must handle it. */
+    const erow *e5 = entry_id(&er, 5), *e6 = entry_id(&er, 6);
+    assert_string_equal(e5->path, "/data/both/Film");
+    assert_string_equal(e6->path, "/data/both/Film");
+    assert_int_equal(e5->restore_rc, 0);
+    assert_int_equal(e6->restore_rc, -EEXIST);
+    for (int64_t id = 1; id <= 4; id++)
+        assert_int_equal(entry_id(&er, id)->restore_rc, 0);
+    /* restored with no deliveries: unresolved until the re-map */
+    assert_int_equal(queue_count(er.q), 5);
+    assert_int_equal(queue_count_state(er.q, ENTRY_UNRESOLVED), 5);
+    queue_free(er.q);
+
+    /* the inbox row is replayed by its arr path */
+    assert_int_equal(l.n_events, 1);
+    assert_int_equal(l.event_at, 77);
+    assert_int_equal(l.event_source, 2);
+    assert_int_equal(l.n_event_files, 1);
+    assert_string_equal(l.event_files[0], "/data/tv/Inbox/x.mkv");
+
+    /* last success per arr path */
+    assert_int_equal(l.n_success, 1);
+    assert_string_equal(strstr(l.log, "S:"), "S:/data/tv/Show@8005;V1;");
+
+    /* history: rounds with one plex delivery (library = the old section), none when skipped */
+    hrows h;
+    rows_all(s, &h);
+    assert_int_equal(h.n, 4);
+    assert_int_equal(h.v[0].id, 4); /* newest first */
+    const hrow *r1 = row_id(&h, 1);
+    assert_string_equal(r1->path, "/data/tv/Show");
+    assert_int_equal(r1->status, HIST_OK);
+    assert_int_equal(r1->started, 5000);
+    assert_int_equal(r1->duration_ms, 10);
+    assert_int_equal(r1->attempts, 1);
+    assert_int_equal(r1->events, 2);
+    assert_int_equal(json_int(r1->deliveries, "SELECT json_array_length(?1)"), 1);
+    assert_int_equal(json_int(r1->deliveries, "SELECT json_extract(?1, '$[0].target') = 'plex'"
+                                              " AND json_extract(?1, '$[0].kind') = 'plex'"
+                                              " AND json_extract(?1, '$[0].library') = '2'"
+                                              " AND json_extract(?1, '$[0].path') = '/plex/tv/Show'"
+                                              " AND json_extract(?1, '$[0].result') = 'ok'"
+                                              " AND json_type(?1, '$[0].error') = 'null'"),
+                     1);
+    const hrow *r2 = row_id(&h, 2);
+    assert_int_equal(r2->status, HIST_FAILED);
+    assert_string_equal(r2->path, "/data/movies/Film");
+    assert_int_equal(r2->attempts, 4);
+    assert_string_equal(r2->error, "Plex answered 500");
+    assert_int_equal(json_int(r2->deliveries, "SELECT json_array_length(?1)"), 1);
+    assert_int_equal(json_int(r2->deliveries, "SELECT json_extract(?1, '$[0].library') = '3'"
+                                              " AND json_extract(?1, '$[0].path') = '/plex/movies/Film'"
+                                              " AND json_extract(?1, '$[0].result') = 'failed'"
+                                              " AND json_extract(?1, '$[0].error') = 'Plex answered 500'"),
+                     1);
+    const hrow *r3 = row_id(&h, 3);
+    assert_int_equal(r3->status, HIST_SKIPPED);
+    assert_int_equal(json_int(r3->deliveries, "SELECT json_array_length(?1)"), 0);
+    assert_string_equal(r3->error, "no section holds it");
+    /* the search looks into the deliveries' paths too */
+    hlist found;
+    list(s, "/plex/movies", -1, 0, 500, &found);
+    assert_int_equal(found.n, 1);
+    assert_int_equal(found.ids[0], 2);
+
+    /* the next round's row never takes an id a version-1 row had, pruned ones included */
+    int64_t next = stage_hist(s, "/data/tv/New", 10000, HIST_OK, 1);
+    assert_true(next > 5);
+    commit_ok(s);
+    store_close(s);
+
+    /* a second open migrates nothing again */
+    s = open_ok(f);
+    rows_all(s, &h);
+    assert_int_equal(h.n, 5);
+    store_close(s);
+    loaded_free(&l);
+}
+
+static void test_history_ids_never_repeat_after_pruning(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    int64_t max = 0;
+    for (int i = 0; i < 5; i++) {
+        int64_t id = stage_hist(s, "/tv/Old", 1000 + (uint64_t)i, HIST_OK, 1);
+        assert_true(id > max);
+        max = id;
+    }
+    commit_ok(s);
+    assert_int_equal(store_prune(s, 5000, 1000), 5);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 0);
+    int64_t id = stage_hist(s, "/tv/New", 6000, HIST_OK, 1);
+    assert_true(id > max);
+    max = id;
+    commit_ok(s);
+    assert_int_equal(store_prune(s, 7000, 1000), 1);
+    store_close(s);
+    /* nor after a restart with an empty table */
+    s = open_ok(f);
+    id = stage_hist(s, "/tv/Newer", 8000, HIST_OK, 1);
+    assert_true(id > max);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT max(id) FROM history"), id);
+    store_close(s);
+}
+
+static void test_a_round_row_is_updated_in_place_keeping_its_start(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    store_history h = {.path = "/tv/Show", .sources = 1, .events = 1, .kinds = QKIND_IMPORT, .started = 1000,
+                       .duration_ms = 200, .status = HIST_RETRYING, .rclone = "ok",
+                       .deliveries = "[{\"target\":\"plex\",\"result\":\"failed\"}]", .error = "Plex answered 503",
+                       .attempts = 1};
+    int64_t id = store_stage_history(s, &h);
+    assert_true(id > 0);
+    commit_ok(s);
+    /* a retrying round is never pruned */
+    assert_int_equal(store_prune(s, 5000, 1000), 0);
+
+    /* the next attempt ends the round: same id, one row, `started` kept */
+    h.id = id;
+    h.started = 4000; /* the later attempt's start: not the round's */
+    h.duration_ms = 500;
+    h.status = HIST_OK;
+    h.events = 3;
+    h.kinds = QKIND_IMPORT | QKIND_UPGRADE;
+    h.deliveries = "[{\"target\":\"plex\",\"result\":\"ok\"}]";
+    h.error = NULL;
+    h.attempts = 2;
+    assert_int_equal(store_stage_history(s, &h), id);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 1);
+    hrows rows;
+    rows_all(s, &rows);
+    assert_int_equal(rows.n, 1);
+    const hrow *r = &rows.v[0];
+    assert_int_equal(r->id, id);
+    assert_int_equal(r->started, 1000);
+    assert_int_equal(r->duration_ms, 3500); /* from the round's start to the end of the latest attempt */
+    assert_int_equal(r->status, HIST_OK);
+    assert_int_equal(r->attempts, 2);
+    assert_int_equal(r->events, 3);
+    assert_int_equal(r->kinds, QKIND_IMPORT | QKIND_UPGRADE);
+    assert_false(r->has_error);
+    assert_int_equal(json_int(r->deliveries, "SELECT json_extract(?1, '$[0].result') = 'ok'"), 1);
+
+    /* two stages of one id in one turn: the last one is written */
+    h.status = HIST_PARKED;
+    h.attempts = 3;
+    store_stage_history(s, &h);
+    h.attempts = 4;
+    store_stage_history(s, &h);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT attempts FROM history"), 4);
+    assert_int_equal(sql_int(f->db, "SELECT status = 'parked' FROM history"), 1);
+
+    /* a row pruned meanwhile is written anew under its id */
+    assert_int_equal(store_prune(s, 2000, 10), 1);
+    h.status = HIST_OK;
+    assert_int_equal(store_stage_history(s, &h), id);
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT id FROM history"), id);
+    store_close(s);
+}
+
+static void test_entry_deliveries_round_trip(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    q_delivery d[] = {
+        {.target = "plex", .library = "1", .state = DELIVERY_DONE},
+        {.target = "jellyfin", .library = "abc-123", .state = DELIVERY_RETRY, .error = (char *)(uintptr_t)"Jellyfin answered 503"},
+        {.target = "emby", .library = "", .state = DELIVERY_UNRESOLVED},
+        {.target = "plex", .library = "7", .state = DELIVERY_PARKED, .error = (char *)(uintptr_t)"PLEX_TOKEN: Plex answered 401"},
+        {.target = "plex2", .library = "10", .state = DELIVERY_PENDING},
+    };
+    q_entry e = make_entry(12, "/data/tv/Show", ENTRY_RETRY);
+    e.deliv = d;
+    e.n_deliv = ARRAY_SIZE(d);
+    e.rclone_done = true;
+    e.round_id = 42;
+    e.kinds = QKIND_IMPORT | QKIND_DELETE;
+    e.attempts = 2;
+    q_entry bare = make_entry(13, "/data/tv/Bare", ENTRY_UNRESOLVED);
+    store_stage_entry_put(s, &bare);
+    store_stage_entry_put(s, &e);
+    commit_ok(s);
+    store_close(s);
+
+    s = open_ok(f);
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_entries, 2);
+    assert_int_equal(l.last_entry.id, 13); /* by id */
+    assert_int_equal(l.n_deliv, 0);
+    assert_int_equal(l.last_entry.state, ENTRY_UNRESOLVED);
+    loaded_free(&l);
+
+    /* only the one with deliveries: delete the other */
+    store_stage_entry_del(s, 13);
+    commit_ok(s);
+    load_all(s, &l);
+    assert_int_equal(l.n_entries, 1);
+    assert_int_equal(l.n_deliv, 5);
+    assert_string_equal(l.deliv, "plex/1/done/-;jellyfin/abc-123/retry/Jellyfin answered 503;emby//unresolved/-;"
+                                 "plex/7/parked/PLEX_TOKEN: Plex answered 401;plex2/10/pending/-;");
+    assert_true(l.last_entry.rclone_done);
+    assert_int_equal(l.last_entry.round_id, 42);
+    assert_int_equal(l.last_entry.kinds, QKIND_IMPORT | QKIND_DELETE);
+    assert_int_equal(l.last_entry.attempts, 2);
+    assert_int_equal(l.last_entry.state, ENTRY_RETRY);
+    assert_string_equal(l.entry_paths[0], "/data/tv/Show");
+    loaded_free(&l);
+
+    /* a later snapshot replaces the deliveries */
+    d[1].state = DELIVERY_DONE;
+    d[1].error = NULL;
+    e.n_deliv = 2;
+    e.rclone_done = false;
+    e.round_id = 0;
+    store_stage_entry_put(s, &e);
+    commit_ok(s);
+    load_all(s, &l);
+    assert_string_equal(l.deliv, "plex/1/done/-;jellyfin/abc-123/done/-;");
+    assert_false(l.last_entry.rclone_done);
+    assert_int_equal(l.last_entry.round_id, 0);
+    store_close(s);
+    loaded_free(&l);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1235,6 +1728,10 @@ int main(void)
         T(test_removed_database_is_noticed_and_renewed),
         T(test_renewal_that_cannot_write_is_retried_and_the_store_stays_readable),
         T(test_unchanged_files_cost_no_renewal),
+        T(test_version_1_database_is_migrated_keeping_entries_inbox_and_history),
+        T(test_history_ids_never_repeat_after_pruning),
+        T(test_a_round_row_is_updated_in_place_keeping_its_start),
+        T(test_entry_deliveries_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
