@@ -31,7 +31,8 @@ const char *paths_check(const char *p);
 /* The four forms of one folder. All strings owned by the struct. */
 typedef struct folder_paths {
     char *arr;     /* normalized arr path */
-    char *plex;    /* arr through PATH_REPLACEMENTS */
+    char *plex;    /* arr through PATH_REPLACEMENTS (each target's own form, through its own
+                      replacements, is folders_target_path()'s) */
     char *host;    /* arr through LOCAL_PATH_REPLACEMENTS if set, else = plex */
     char *rclone;  /* arr through RCLONE_PATH_REPLACEMENTS (absolute, host-side rclone path) */
     const cfg_mount *mount; /* longest mount whose root is a component prefix of `rclone`; NULL = none */
@@ -53,13 +54,9 @@ char *paths_join(const char *dir, const char *rel);
 int paths_depth(const char *rel);
 
 /* True when `path` (normalized) equals `root` or lies above it, by whole component and
- * case-insensitively (the cautious direction for refusing library roots). */
+ * case-insensitively (the cautious direction for refusing library roots). `root` is normalized
+ * first when it is not; NULL or "" is above nothing. folders.c tries it, per target, against
+ * that target's library locations and its replacement and SECTION_MAPPING prefixes. */
 bool paths_at_or_above(const char *path, const char *root);
-
-/* True when plex path `p` is a library location, a replacement target or prefix, or above one:
- * such a folder must never be scanned from a webhook (it would scan a whole library).
- * `locations` is the list of Plex library locations known now (may be empty). */
-bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
-                                    const char *const *locations, size_t n_locations);
 
 #endif

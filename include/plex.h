@@ -1,5 +1,7 @@
-/* plex.h: the Plex calls: read the library list, ask for a partial scan of one folder, empty a
- * section's trash. The config_t versions serve PLEX_URL until every caller takes a target. */
+/* plex.h: the calls to one Plex target (a cfg_target of kind TARGET_PLEX: PLEX_URL or an item
+ * of MEDIA_SERVERS): read its library list, ask for a partial scan of one folder, empty a
+ * section's trash. Which target and library a folder goes to is folders.c's; target.c
+ * dispatches to these calls by kind. */
 #ifndef PSS_PLEX_H
 #define PSS_PLEX_H
 
@@ -8,12 +10,11 @@
 #include "config.h"
 #include "http_client.h"
 #include "libraries.h"
-#include "sections.h"
 
 typedef enum {
     PLEX_RES_OK = 0,
     PLEX_RES_TRANSIENT,    /* connection/timeout/5xx/429: retry */
-    PLEX_RES_AUTH,         /* 401/403: park, stop all Plex calls until reload (PLEX_TOKEN) */
+    PLEX_RES_AUTH,         /* 401/403: the target's token is refused (its token_var) */
     PLEX_RES_NOT_FOUND,    /* 404 (unknown section) */
     PLEX_RES_BAD,          /* other 4xx / unreadable answer */
 } plex_status;
@@ -26,33 +27,27 @@ typedef struct plex_result {
 } plex_result;
 
 typedef void (*plex_scan_cb)(void *ud, const plex_result *r);
-typedef void (*plex_sections_cb)(void *ud, const plex_result *r, plex_libraries *libs /* owned by callee on OK; take with a move */);
-typedef void (*plex_libraries_cb)(void *ud, const plex_result *r, media_libraries *libs /* as plex_sections_cb */);
+typedef void (*plex_libraries_cb)(void *ud, const plex_result *r, media_libraries *libs /* see plex_target_list_sections */);
 
-/* GET {PLEX_URL}/library/sections/{section}/refresh?path={url_encode(plex_path)} with
- * X-Plex-Token, X-Plex-Client-Identifier, X-Plex-Product, Accept: application/json.
- * (Also X-Plex-Version; no X-Plex-Token header when the token is empty.) Timeout PLEX_TIMEOUT,
- * no redirects. Returns 0 or a negative code (-EINVAL: no PLEX_URL, bad arguments, a header
- * value with CR/LF); cb then never runs. Cancel with httpc_cancel(*out): nothing leaks, cb does
- * not run. The same holds for plex_list_sections. */
-int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path, plex_scan_cb cb,
-              void *ud, httpc_req **out);
-/* GET {PLEX_URL}/library/sections, parsed with plex_libraries_parse. On OK, libs is non-NULL and
- * fetched_at is set; to keep it, move it out in the callback (`mine = *libs; memset(libs, 0,
- * sizeof *libs)`): plex.c calls plex_libraries_free(libs) after the callback returns, which frees
- * whatever was not taken. On any other status libs is NULL; an unreadable list is PLEX_RES_BAD
- * (http_status is then Plex's 2xx). Answers are capped at 4 MiB. */
-int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void *ud, httpc_req **out);
-/* The same calls for a Plex target (t->kind TARGET_PLEX; its url, token and timeout_ms) and the
- * config's PLEXAPI_HEADER_IDENTIFIER (`identifier`, NULL or "" for the default). t is not kept.
- * section_id is a section's id as media_libraries holds it ("2"): decimal digits only, else
- * -EINVAL. Returns, callbacks, ownership and cancellation as above. */
+/* Every call goes to t's url (a trailing '/' is fine) with its token and timeout_ms, and carries
+ * the config's PLEXAPI_HEADER_IDENTIFIER (`identifier`, NULL or "" for the default
+ * "plex-servarr-sync"). t is not kept. section_id is a section's id as media_libraries holds it
+ * ("2"): decimal digits only, else -EINVAL. No redirects are followed.
+ * Each returns 0 or a negative code (-EINVAL: t NULL or not TARGET_PLEX, no url, bad arguments, a
+ * header value with CR/LF); cb then never runs. Cancel with httpc_cancel(*out): nothing leaks,
+ * cb does not run. */
 
-/* The request of plex_scan, byte for byte. */
+/* GET {url}/library/sections/{section_id}/refresh?path={url_encode(plex_path)} with
+ * X-Plex-Token (none when the token is empty), X-Plex-Client-Identifier, X-Plex-Product,
+ * X-Plex-Version and Accept: application/json. */
 int plex_target_scan(httpc_t *h, const cfg_target *t, const char *identifier, const char *section_id,
                      const char *plex_path, plex_scan_cb cb, void *ud, httpc_req **out);
-/* GET {url}/library/sections into media_libraries (plex_media_libraries_parse: ids, and each
- * section's `refreshing`); move libs out in the callback to keep it. */
+/* GET {url}/library/sections with the same headers, parsed with plex_media_libraries_parse (ids,
+ * and each section's `refreshing`). On OK, libs is non-NULL and fetched_at is set; to keep it,
+ * move it out in the callback (`mine = *libs; memset(libs, 0, sizeof *libs)`): plex.c calls
+ * media_libraries_free(libs) after the callback returns, which frees whatever was not taken. On
+ * any other status libs is NULL; an unreadable list is PLEX_RES_BAD (http_status is then Plex's
+ * 2xx). Answers are capped at 4 MiB. */
 int plex_target_list_sections(httpc_t *h, const cfg_target *t, const char *identifier, plex_libraries_cb cb,
                               void *ud, httpc_req **out);
 /* PUT {url}/library/sections/{section_id}/emptyTrash with the same headers and an empty body

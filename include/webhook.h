@@ -50,8 +50,10 @@ int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, 
  * - a root-delete event (SeriesDelete, MovieDelete, ArtistDelete, AlbumDelete, AuthorDelete,
  *   BookDelete) without deletedFiles: true sets `ignored` (nothing changed on disk);
  * - a drive path mapped through PATH_REPLACEMENTS is already in Plex terms;
- * - folders are not checked against library roots here (that needs the library list): the
- *   caller refuses a folder whose Plex form paths_is_library_root_or_above();
+ * - folders are not checked against library roots here (that needs each target's library
+ *   list): folders_plan() marks a folder that is, for some target, at or above a library
+ *   location or a replacement or SECTION_MAPPING prefix (folder_plan.library_root), and the
+ *   caller refuses it;
  * - app APP_MANUAL is refused ("no webhook payload format for 'manual'"). */
 void wh_event_free(wh_event *e);
 

@@ -277,23 +277,3 @@ bool paths_at_or_above(const char *plex_path, const char *root)
     free(n);
     return hit;
 }
-
-bool paths_is_library_root_or_above(const config_t *c, const char *plex_path,
-                                    const char *const *locations, size_t n_locations)
-{
-    if (!plex_path)
-        plex_path = "";
-    char *copy = path_is_normal(plex_path) ? NULL : path_normalize(plex_path);
-    const char *p = copy ? copy : plex_path;
-    bool hit = strcmp(p, "/") == 0 || p[0] == '\0';
-    for (size_t i = 0; !hit && i < n_locations; i++)
-        hit = paths_at_or_above(p, locations[i]);
-    /* Both sides of PATH_REPLACEMENTS: the Plex side is a library-like root in Plex terms, and
-     * a folder that no replacement matched is still in arr terms, where `from` is the root. */
-    for (size_t i = 0; !hit && i < c->path_repl.n; i++)
-        hit = paths_at_or_above(p, c->path_repl.v[i].to) || paths_at_or_above(p, c->path_repl.v[i].from);
-    for (size_t i = 0; !hit && i < c->n_section_map; i++)
-        hit = paths_at_or_above(p, c->section_map[i].prefix);
-    free(copy);
-    return hit;
-}

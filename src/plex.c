@@ -19,12 +19,11 @@
 /* What rides behind httpc's ud until the answer comes (or the request is cancelled). */
 typedef struct plex_call {
     plex_scan_cb scan_cb;
-    plex_sections_cb sections_cb;
     plex_libraries_cb libraries_cb;
     void *ud;
 } plex_call;
 
-/* Where a call goes and how it authenticates: from PLEX_URL & co, or from a Plex target. */
+/* Where a call goes and how it authenticates: a Plex target's url, token and timeout. */
 typedef struct plex_peer {
     const char *url;        /* base, trailing '/' allowed */
     const char *token;      /* NULL or "": no X-Plex-Token header */
@@ -97,36 +96,6 @@ static void on_scan(void *ud, const httpc_result *res)
     cb(cb_ud, &r);
 }
 
-static void on_sections(void *ud, const httpc_result *res)
-{
-    plex_call *call = ud;
-    char msg[512];
-    plex_result r = {.status = plex_classify(res), .http_status = res->error == HTTPC_OK ? res->status : 0,
-                     .message = msg};
-    describe(res, r.status, msg, sizeof msg);
-    plex_sections_cb cb = call->sections_cb;
-    void *cb_ud = call->ud;
-    free(call);
-    if (r.status != PLEX_RES_OK) {
-        cb(cb_ud, &r, NULL);
-        return;
-    }
-    plex_libraries libs;
-    char err[256];
-    if (plex_libraries_parse(res->body, res->body_len, &libs, err, sizeof err) < 0) {
-        r.status = PLEX_RES_BAD;
-        snprintf(msg, sizeof msg, "unreadable library list (HTTP %ld, %s): ", res->status,
-                 res->content_type ? res->content_type : "no content type");
-        str_append_escaped(msg, sizeof msg, err, strlen(err), PLEX_EXCERPT);
-        cb(cb_ud, &r, NULL);
-        return;
-    }
-    if (!libs.fetched_at)
-        libs.fetched_at = wall_ms();
-    cb(cb_ud, &r, &libs);
-    plex_libraries_free(&libs); /* nothing left if the callback moved it out */
-}
-
 static char *base_url(const plex_peer *p)
 {
     size_t n = strlen(p->url);
@@ -175,55 +144,6 @@ static int plex_request(httpc_t *h, const plex_peer *p, const char *method, cons
     return rc;
 }
 
-/* The one partial-scan request, from the config or from a target. */
-static int scan_start(httpc_t *h, const plex_peer *p, const char *section, const char *plex_path, plex_scan_cb cb,
-                      void *ud, httpc_req **out)
-{
-    char *path = url_encode(plex_path);
-    char *route = xasprintf("/library/sections/%s/refresh?path=%s", section, path);
-    free(path);
-    plex_call *call = xcalloc(1, sizeof *call);
-    call->scan_cb = cb;
-    call->ud = ud;
-    int rc = plex_request(h, p, "GET", route, PLEX_SCAN_MAX_RESPONSE, on_scan, call, out);
-    free(route);
-    return rc;
-}
-
-static plex_peer peer_of_config(const config_t *c)
-{
-    return (plex_peer){.url = c->plex_url, .token = c->plex_token, .identifier = c->plex_identifier,
-                       .timeout_ms = c->plex_timeout_ms};
-}
-
-int plex_scan(httpc_t *h, const config_t *c, long section, const char *plex_path, plex_scan_cb cb, void *ud,
-              httpc_req **out)
-{
-    if (out)
-        *out = NULL;
-    if (!h || !c || !c->plex_url || !*c->plex_url || !plex_path || !cb || section < 0)
-        return -EINVAL;
-    char id[24];
-    snprintf(id, sizeof id, "%ld", section);
-    plex_peer p = peer_of_config(c);
-    return scan_start(h, &p, id, plex_path, cb, ud, out);
-}
-
-int plex_list_sections(httpc_t *h, const config_t *c, plex_sections_cb cb, void *ud, httpc_req **out)
-{
-    if (out)
-        *out = NULL;
-    if (!h || !c || !c->plex_url || !*c->plex_url || !cb)
-        return -EINVAL;
-    plex_call *call = xcalloc(1, sizeof *call);
-    call->sections_cb = cb;
-    call->ud = ud;
-    plex_peer p = peer_of_config(c);
-    return plex_request(h, &p, "GET", "/library/sections", PLEX_SECTIONS_MAX_RESPONSE, on_sections, call, out);
-}
-
-/* ---------------------------------------------------------------- the target versions */
-
 /* A Plex target's peer, or -EINVAL. */
 static int peer_of_target(const cfg_target *t, const char *identifier, plex_peer *p)
 {
@@ -248,7 +168,15 @@ int plex_target_scan(httpc_t *h, const cfg_target *t, const char *identifier, co
     plex_peer p;
     if (!h || peer_of_target(t, identifier, &p) || !section_id_ok(section_id) || !plex_path || !cb)
         return -EINVAL;
-    return scan_start(h, &p, section_id, plex_path, cb, ud, out);
+    char *path = url_encode(plex_path);
+    char *route = xasprintf("/library/sections/%s/refresh?path=%s", section_id, path);
+    free(path);
+    plex_call *call = xcalloc(1, sizeof *call);
+    call->scan_cb = cb;
+    call->ud = ud;
+    int rc = plex_request(h, &p, "GET", route, PLEX_SCAN_MAX_RESPONSE, on_scan, call, out);
+    free(route);
+    return rc;
 }
 
 static void on_libraries(void *ud, const httpc_result *res)

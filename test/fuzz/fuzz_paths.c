@@ -1,7 +1,8 @@
 /* fuzz_paths.c: path mapping and validation. Input: "<path>\n<other>" (either may hold any
  * bytes). Checked: normalizing is idempotent; a path paths_check() accepts resolves to all four
- * forms or fails with a reason; prefix, replace, dirname, join and the library-root test never
- * crash or leak. */
+ * forms or fails with a reason; a root at or above which a path lies by the exact compare is so
+ * by paths_at_or_above(), which normalizes the root first; prefix, replace, dirname, join and
+ * the library-root test never crash or leak. */
 #include <stdint.h>
 
 #include "fuzz_common.h"
@@ -64,9 +65,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (!why) {
             abort();
         }
-        const char *locs[] = {no};
-        (void)paths_is_library_root_or_above(&cfg, n, locs, 1);
     }
+    /* The library-root test as folders.c makes it: against a location (the other input), the
+     * replacement prefixes and the SECTION_MAPPING prefixes. */
+    if (paths_has_prefix(no, n, false) && no[0] && !paths_at_or_above(n, no))
+        abort(); /* at or above by the exact compare is at or above */
+    if (paths_at_or_above(n, other) != paths_at_or_above(n, no))
+        abort(); /* a root is normalized before the compare */
+    for (size_t i = 0; i < cfg.path_repl.n; i++) {
+        (void)paths_at_or_above(n, cfg.path_repl.v[i].to);
+        (void)paths_at_or_above(n, cfg.path_repl.v[i].from);
+    }
+    for (size_t i = 0; i < cfg.n_section_map; i++)
+        (void)paths_at_or_above(n, cfg.section_map[i].prefix);
     free(paths_dirname(n));
     free(paths_join(n, other));
     (void)paths_depth(other);

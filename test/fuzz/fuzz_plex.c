@@ -1,25 +1,50 @@
-/* fuzz_plex.c: Plex's /library/sections answer (JSON or XML) -> plex_libraries_parse(), then
- * section matching over what it read, and plex_classify() on the status in byte 0. Checked: the
- * documented bounds (1024 libraries, 64 locations each), normalized locations, an explained
- * refusal that leaves nothing behind. */
+/* fuzz_plex.c: Plex's /library/sections answer (JSON or XML) -> plex_media_libraries_parse(), as
+ * plex_target_list_sections() reads it, and plex_classify() on the status in byte 0. Checked: the
+ * documented bounds (LIBRARIES_MAX libraries, LIBRARIES_MAX_LOCATIONS each), every id a section
+ * key in canonical decimal (what plex_target_scan() accepts), title and type never NULL,
+ * normalized locations without repeats, an explained one-line refusal that leaves
+ * nothing behind. */
 #include <stdint.h>
 
 #include "fuzz_common.h"
-#include "paths.h"
-#include "util.h"
+#include "libraries.h"
 #include "plex.h"
-#include "sections.h"
-
-static config_t cfg;
+#include "util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     fuzz_quiet();
-    static const char *const kv[] = {"SECTION_MAPPING", "{\"/data/tv\": 1, \"/data/movies\": 7}", NULL};
-    fuzz_config(&cfg, kv);
     return 0;
+}
+
+/* Decimal digits, no leading zero, at most 15 of them. */
+static bool canonical_key(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 15 || id[0] == '0')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (id[i] < '0' || id[i] > '9')
+            return false;
+    return true;
+}
+
+static void check_library(const media_library *lib)
+{
+    if (!canonical_key(lib->id) || !lib->title || !lib->type)
+        abort();
+    if (lib->n_locations > LIBRARIES_MAX_LOCATIONS)
+        abort();
+    for (size_t k = 0; k < lib->n_locations; k++) {
+        const char *loc = lib->locations[k];
+        if (!path_is_normal(loc))
+            abort();
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(lib->locations[j], loc) == 0)
+                abort(); /* repeats are dropped */
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -33,31 +58,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The body exactly as received (httpc adds a NUL after it). */
     char *body = fuzz_cstr(data + 1, size - 1);
-    plex_libraries libs;
+    media_libraries libs;
     char err[256];
     err[0] = '\0';
-    if (plex_libraries_parse(body, size - 1, &libs, err, sizeof err) == 0) {
-        if (libs.n > 1024 || !libs.fetched_at)
+    if (plex_media_libraries_parse(body, size - 1, &libs, err, sizeof err) == 0) {
+        if (libs.n > LIBRARIES_MAX || !libs.fetched_at || (libs.n && !libs.v))
             abort();
-        for (size_t i = 0; i < libs.n; i++) {
-            if (libs.v[i].n_locations > 64)
-                abort();
-            for (size_t k = 0; k < libs.v[i].n_locations; k++) {
-                char *again = path_normalize(libs.v[i].locations[k]);
-                if (strcmp(again, libs.v[i].locations[k]) != 0)
-                    abort();
-                free(again);
-            }
-        }
-        section_match m[16];
-        size_t nm = 0;
-        const char *probe = libs.n && libs.v[0].n_locations ? libs.v[0].locations[0] : "/data/tv/Show";
-        (void)sections_match(&cfg, &libs, probe, m, 16, &nm);
-        if (nm > 16)
+        for (size_t i = 0; i < libs.n; i++)
+            check_library(&libs.v[i]);
+        media_libraries_free(&libs);
+        if (libs.n || libs.v || libs.fetched_at)
             abort();
-        size_t nr = 0;
-        free(sections_all_roots(&cfg, &libs, &nr));
-        plex_libraries_free(&libs);
     } else {
         if (libs.n || libs.v || libs.fetched_at || !err[0])
             abort();

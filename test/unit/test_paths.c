@@ -324,31 +324,32 @@ static void test_dirname_join_and_depth(void **state)
     assert_int_equal(paths_depth(NULL), 0);
 }
 
-static void test_library_root_or_above_is_refused_but_folders_below_are_not(void **state)
+static void test_at_or_above_a_root_is_by_component_and_case_insensitive(void **state)
 {
     (void)state;
-    config_t c = make_config();
-    cfg_replacement plex[] = {{"/data/media/movies", "/movies"}};
-    cfg_section_map map[] = {{"/music/Classical", 7}};
-    c.path_repl = (cfg_replacements){plex, 1};
-    c.section_map = map;
-    c.n_section_map = 1;
-    const char *const locs[] = {"/tv", "/kids/tv"};
+    /* At a library location, a replacement prefix or a mapping prefix, or above one. */
+    assert_true(paths_at_or_above("/tv", "/tv"));
+    assert_true(paths_at_or_above("/kids", "/kids/tv"));
+    assert_true(paths_at_or_above("/", "/tv"));
+    assert_true(paths_at_or_above("/movies", "/movies"));
+    assert_true(paths_at_or_above("/data/media", "/data/media/movies"));
+    assert_true(paths_at_or_above("/music", "/music/Classical"));
+    assert_true(paths_at_or_above("/MUSIC/classical", "/music/Classical")); /* the cautious direction */
+    /* A root as Plex may write it is normalized first. */
+    assert_true(paths_at_or_above("/tv", "/tv/"));
+    assert_true(paths_at_or_above("/kids", "//kids//tv/"));
+    assert_true(paths_at_or_above("/kids/tv", "\\kids\\tv"));
 
-    assert_true(paths_is_library_root_or_above(&c, "/tv", locs, 2));
-    assert_true(paths_is_library_root_or_above(&c, "/tv/", locs, 2));
-    assert_true(paths_is_library_root_or_above(&c, "/kids", locs, 2));
-    assert_true(paths_is_library_root_or_above(&c, "/", locs, 2));
-    assert_true(paths_is_library_root_or_above(&c, "/movies", locs, 2));       /* replacement target */
-    assert_true(paths_is_library_root_or_above(&c, "/data/media", locs, 2));   /* above a prefix */
-    assert_true(paths_is_library_root_or_above(&c, "/music", locs, 2));        /* above a mapping */
-    assert_true(paths_is_library_root_or_above(&c, "/MUSIC/classical", locs, 2));
-
-    assert_false(paths_is_library_root_or_above(&c, "/tv/Show", locs, 2));
-    assert_false(paths_is_library_root_or_above(&c, "/tv 2", locs, 2));
-    assert_false(paths_is_library_root_or_above(&c, "/movies/Heat (1995)", locs, 2));
-    assert_false(paths_is_library_root_or_above(&c, "/music/Classical/Bach", locs, 2));
-    assert_false(paths_is_library_root_or_above(&c, "/elsewhere", NULL, 0));
+    /* Below a root, or beside it. */
+    assert_false(paths_at_or_above("/tv/Show", "/tv"));
+    assert_false(paths_at_or_above("/tv 2", "/tv"));
+    assert_false(paths_at_or_above("/tv", "/tv 2"));
+    assert_false(paths_at_or_above("/movies/Heat (1995)", "/movies"));
+    assert_false(paths_at_or_above("/music/Classical/Bach", "/music/Classical"));
+    assert_false(paths_at_or_above("/elsewhere", "/tv"));
+    /* No root: nothing to be above. */
+    assert_false(paths_at_or_above("/elsewhere", NULL));
+    assert_false(paths_at_or_above("/elsewhere", ""));
 }
 
 int main(void)
@@ -370,7 +371,7 @@ int main(void)
         cmocka_unit_test(test_resolve_refuses_a_mapped_form_that_is_not_absolute),
         cmocka_unit_test(test_plex_path_may_be_a_windows_drive_path),
         cmocka_unit_test(test_dirname_join_and_depth),
-        cmocka_unit_test(test_library_root_or_above_is_refused_but_folders_below_are_not),
+        cmocka_unit_test(test_at_or_above_a_root_is_by_component_and_case_insensitive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
