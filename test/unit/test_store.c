@@ -1071,8 +1071,8 @@ static store_t *store_with_work(const fixture *f, refill_src *r)
     r->n = 3;
     store_stage_entry_put(s, &r->e[0]);
     store_stage_entry_put(s, &r->e[1]);
-    stage_hist(s, 2, "/tv/Done", 5000, HIST_OK, 10);
-    stage_hist(s, 2, "/tv/Bad", 6000, HIST_FAILED, 10);
+    stage_hist(s, "/tv/Done", 5000, HIST_OK, 10);
+    stage_hist(s, "/tv/Bad", 6000, HIST_FAILED, 10);
     commit_ok(s);
     store_stage_entry_put(s, &r->e[2]);
     return s;
@@ -1114,7 +1114,7 @@ static void assert_renewed(const fixture *f, store_t *s, refill_src *r)
     load_all(s, &l);
     assert_int_equal(l.n_entries, 4);
     assert_int_equal(l.n_success, 1);
-    assert_non_null(strstr(l.log, "S2:/tv/Done@5010;"));
+    assert_non_null(strstr(l.log, "S:/tv/Done@5010;"));
     loaded_free(&l);
     store_close(s);
 }
