@@ -65,6 +65,9 @@ target_rt *targets_find(const targets *ts, const char *name);
 /* A folder matched nothing where t (or every target, for NULL) has a list: read it again,
  * at most once a minute per target. */
 void targets_miss(targets *ts, target_rt *t);
+/* Treat name's token as refused (at start, for a target the queue holds parked deliveries to):
+ * no scan goes to it until a list read (the probe) accepts the token and resumes them. */
+void targets_mark_refused(targets *ts, const char *name);
 /* Probe t now (the UI's retry of a parked delivery): its list is asked at once. */
 void targets_probe(targets *ts, target_rt *t);
 /* Ask the list of every target nothing was heard of (and nothing asked) for older_than_ms:

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "log.h"
 #include "notify.h"
 #include "paths.h"
@@ -150,18 +152,45 @@ void app_schedule(app_t *a)
 
 /* ---- the targets' library lists ---- */
 
+char *app_skipped_deliveries(app_t *a, const char *arr_path)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < a->targets.n; i++) {
+        const cfg_target *t = a->targets.v[i].cfg;
+        char *tp = t ? folders_target_path(t, arr_path) : NULL;
+        if (!tp)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "target", t->name);
+        cJSON_AddStringToObject(o, "kind", target_kind_name(t->kind));
+        cJSON_AddNullToObject(o, "library");
+        cJSON_AddStringToObject(o, "path", tp);
+        cJSON_AddStringToObject(o, "result", "skipped");
+        cJSON_AddNullToObject(o, "error");
+        cJSON_AddItemToArray(arr, o);
+        free(tp);
+    }
+    char *txt = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    char *out = xstrdup(txt ? txt : "[]");
+    cJSON_free(txt);
+    return out;
+}
+
 /* A skipped folder ends with one "skipped" history row, so the history shows where it went. */
 static void record_skipped(app_t *a, const char *path, const char *reason)
 {
+    char *deliv = app_skipped_deliveries(a, path);
     store_history h = {
         .path = path,
         .started = wall_ms(),
         .status = HIST_SKIPPED,
         .rclone = "skipped",
-        .deliveries = "[]",
+        .deliveries = deliv,
         .error = reason,
     };
     store_stage_history(a->store, &h);
+    free(deliv);
     a->counters.scans_skipped++;
 }
 
@@ -973,6 +1002,13 @@ static void load_last_success(void *ud, const char *path, uint64_t at)
     queue_note_success(l->a->q, path, at);
 }
 
+static void mark_parked_targets(void *ud, const q_entry *e)
+{
+    for (size_t i = 0; i < e->n_deliv; i++)
+        if (e->deliv[i].state == DELIVERY_PARKED)
+            targets_mark_refused(ud, e->deliv[i].target);
+}
+
 static bool is_loopback(const char *addr)
 {
     return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
@@ -1107,6 +1143,9 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         log_error("cannot start the media servers' timer");
         return -1;
     }
+    /* A delivery parked before the restart waits, as it did, for a list read that proves the
+     * target's token (the first one is on its way). */
+    queue_foreach(a->q, mark_parked_targets, &a->targets);
     trash_env te = {.cfg = &a->cfg, .httpc = a->httpc, .fs = a->fs, .targets = &a->targets, .sync = &a->sync};
     a->trash = trash_new(loop, &te);
     /* Entries from an older version have no deliveries yet: map them now (each target still

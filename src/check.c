@@ -430,12 +430,14 @@ static void check_mapping(checker *c, const cfg_target *t, const media_libraries
         const cfg_replacement *r = &t->path_repl.v[i];
         bool in, holds;
         prefix_place(libs, r->to, NULL, &in, &holds, ids, sizeof ids);
+        /* Plex calls its libraries sections */
+        const char *lib = t->kind == TARGET_PLEX ? "section" : "library";
         if (in)
-            say(c, CK_OK, name, "%s '%s' -> '%s' lies in %s library %s", var, log_esc(r->from), log_esc(r->to),
-                t->name, ids);
+            say(c, CK_OK, name, "%s '%s' -> '%s' lies in %s %s of %s", var, log_esc(r->from), log_esc(r->to), lib,
+                ids, t->name);
         else if (holds)
-            say(c, CK_OK, name, "%s '%s' -> '%s' holds %s library %s", var, log_esc(r->from), log_esc(r->to),
-                t->name, ids);
+            say(c, CK_OK, name, "%s '%s' -> '%s' holds %s %s of %s", var, log_esc(r->from), log_esc(r->to), lib,
+                ids, t->name);
         else
             say(c, CK_FAIL, name, "%s '%s' -> '%s' falls in no library of %s: folders mapped there are not sent "
                 "to it; make the target the path %s shows for those files (see its libraries)", var,

@@ -406,10 +406,11 @@ static int deliv_find(const q_entry *e, const char *target, const char *library)
     return -1;
 }
 
-static bool has_target(const q_entry *e, const char *target)
+/* Whether e has a resolved delivery to target (a library is known). */
+static bool knows_target(const q_entry *e, const char *target)
 {
     for (size_t i = 0; i < e->n_deliv; i++)
-        if (strcmp(e->deliv[i].target, target) == 0)
+        if (strcmp(e->deliv[i].target, target) == 0 && e->deliv[i].state != DELIVERY_UNRESOLVED)
             return true;
     return false;
 }
@@ -450,8 +451,15 @@ static bool deliv_update(queue_t *q, q_entry *e, const q_delivery *nw, size_t n,
     for (size_t i = 0; i < n && k < QUEUE_MAX_DELIVERIES; i++) {
         const char *lib = nw[i].library ? nw[i].library : "";
         bool unresolved = nw[i].state == DELIVERY_UNRESOLVED;
-        if (unresolved && keep_old && has_target(e, nw[i].target))
-            continue; /* "no list" never undoes what the entry knows of that target */
+        if (unresolved && knows_target(e, nw[i].target)) {
+            /* "no list" never undoes what the entry knows of that target: its deliveries stay */
+            for (size_t m = 0; m < e->n_deliv && k < QUEUE_MAX_DELIVERIES; m++)
+                if (!used[m] && strcmp(e->deliv[m].target, nw[i].target) == 0) {
+                    used[m] = true;
+                    out[k++] = e->deliv[m];
+                }
+            continue;
+        }
         int at = deliv_find(e, nw[i].target, unresolved ? "" : lib);
         if (at >= 0 && !used[at]) {
             /* the same delivery, or a target still unresolved */

@@ -132,6 +132,7 @@ static cJSON *skipped_json(const staged_req *s)
 static void stage_skipped(app_t *a, const staged_req *s)
 {
     for (size_t i = 0; i < s->n_skipped; i++) {
+        char *deliv = app_skipped_deliveries(a, s->skipped[i].arr_path);
         store_history h = {
             .path = s->skipped[i].arr_path,
             .sources = 1u << s->app,
@@ -139,10 +140,11 @@ static void stage_skipped(app_t *a, const staged_req *s)
             .started = s->at,
             .status = HIST_SKIPPED,
             .rclone = "skipped",
-            .deliveries = "[]",
+            .deliveries = deliv,
             .error = s->skipped[i].reason,
         };
         store_stage_history(a->store, &h);
+        free(deliv);
         a->counters.scans_skipped++;
     }
 }

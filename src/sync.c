@@ -287,11 +287,13 @@ static void job_park(sync_job *j, const char *msg)
 
 /* ---- deliveries ---- */
 
-static void delivery_log(const sync_job *j, const q_delivery *d, const target_result *r, const char *tpath)
+static void delivery_log(const sync_job *j, const target_rt *t, const q_delivery *d, const target_result *r,
+                         const char *tpath)
 {
-    if (r->status == TARGET_RES_OK)
-        log_info("%s: scan of '%s' accepted (library %s, %s)", d->target, log_esc(tpath), log_esc(d->library),
-                 r->via ? r->via : "scan");
+    if (r->status == TARGET_RES_OK && t->cfg->kind == TARGET_PLEX)
+        log_info("%s: scanned section %s '%s'", d->target, log_esc(d->library), log_esc(tpath));
+    else if (r->status == TARGET_RES_OK)
+        log_info("%s: scan of '%s' accepted (%s)", d->target, log_esc(tpath), r->via ? r->via : "scan");
     else
         log_warn("%s: scan of '%s' failed: %s", d->target, log_esc(tpath), log_esc(r->message));
     (void)j;
@@ -356,7 +358,7 @@ static void on_delivered(void *ud, const target_result *r)
     delivery_state st = DELIVERY_RETRY;
     if (t && t->cfg) {
         char *tp = folders_target_path(t->cfg, j->e->path);
-        delivery_log(j, d, r, tp ? tp : j->e->path);
+        delivery_log(j, t, d, r, tp ? tp : j->e->path);
         free(tp);
         st = judge(j, t, d, r, msg, sizeof msg);
         if (t->cfg->kind == TARGET_PLEX && st == DELIVERY_DONE)

@@ -128,6 +128,10 @@ static void on_list(void *ud, const target_result *r, media_libraries *libs)
     }
     bool first = t->libs.fetched_at == 0, was_refused = t->refused;
     bool same = libs_same(&t->libs, libs);
+    /* An old list decided nothing for a folder it does not hold (DESIGN.md): a fresh one does,
+     * even when it says the same. */
+    uint64_t every = ts->cfg->section_refresh_ms ? ts->cfg->section_refresh_ms : 900000u;
+    bool was_stale = !first && wall_ms() - t->libs.fetched_at >= every;
     t->refused = false;
     targets_seen(ts, t, TARGET_SEEN_UP, NULL);
     media_libraries_free(&t->libs);
@@ -142,7 +146,7 @@ static void on_list(void *ud, const target_result *r, media_libraries *libs)
     }
     /* The same list again (the periodic read, a probe) changes no mapping: only an age. A
      * re-map of the whole queue is for a list that says something new. */
-    if (!same)
+    if (!same || was_stale)
         ts->hooks->lists_changed(ts->ud);
 }
 
@@ -264,6 +268,13 @@ void targets_miss(targets *ts, target_rt *t)
             continue;
         fetch(ts, x);
     }
+}
+
+void targets_mark_refused(targets *ts, const char *name)
+{
+    target_rt *t = targets_find(ts, name);
+    if (t)
+        t->refused = true;
 }
 
 void targets_probe(targets *ts, target_rt *t)
