@@ -1,12 +1,15 @@
 // End-to-end test of the web page in a real browser: Debian's Chromium, driven by playwright-core.
 //
-// It starts the Plex double and the daemon on free ports in a temp dir, then:
+// It starts two media servers (the Plex double and the Jellyfin double, each a target of its
+// own) and the daemon on free ports in a temp dir, then:
 //   1. without credentials, the page answers 401 (with a Basic challenge);
-//   2. with them, the page loads and shows a pending entry (a Sonarr webhook for a folder named
-//      <img src=x onerror=alert(1)>, which must show as text);
-//   3. it previews a folder (Plex path, section and where it came from, host path, rclone), then
-//      "Scan now" queues it and the queue shows it at once;
-//   4. after the Plex double answered the scan, the history shows it as ok;
+//   2. with them, the page loads, shows a pill per target and a pending entry (a Sonarr webhook
+//      for a folder named <img src=x onerror=alert(1)>, which must show as text) with the state
+//      of its delivery to each target;
+//   3. it previews a folder (what each target would receive: library, where it came from and
+//      path; host path, rclone), then "Scan now" queues it and the queue shows it at once;
+//   4. after both doubles answered the scan, the history shows it as ok with each delivery's
+//      result; once the Jellyfin double stops, its pill says so;
 //   5. every request the page made went to the daemon, and the console shows no error.
 // Screenshots of the desktop (1280x800) and phone (390x844) layouts go to screenshot.png and
 // screenshot-phone.png, next to this file unless PSS_SCREENSHOT_DIR names another directory
@@ -31,6 +34,7 @@ const ROOT = path.resolve(HERE, '..', '..');
 const BINARY = process.env.PSS_BINARY || path.join(ROOT, 'build', 'plex-servarr-sync');
 const CHROMIUM = process.env.PSS_CHROMIUM || '/usr/bin/chromium';
 const PLEX_DOUBLE = path.join(ROOT, 'test', 'integration', 'plexdouble.py');
+const MB_DOUBLE = path.join(ROOT, 'test', 'integration', 'mbdouble.py');
 const FIXTURES = process.env.PSS_FIXTURES_DIR || path.join(ROOT, 'test', 'fixtures');
 const PYTHON = process.env.PYTHON || 'python3';
 const SHOT_DIR = process.env.PSS_SCREENSHOT_DIR || HERE;
@@ -38,6 +42,7 @@ const SHOT_DIR = process.env.PSS_SCREENSHOT_DIR || HERE;
 const USER = 'admin';
 const PASS = 'e2e-manual-pass-7Qw';
 const PLEX_TOKEN = 'e2e-plex-token';
+const JELLYFIN_TOKEN = 'e2e-jellyfin-token';
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const STEP_TIMEOUT = 30000;
 
@@ -123,6 +128,7 @@ async function main() {
   const arr = (p) => p;                                   // arr terms
   const hostOf = (p) => path.join(media, p.replace(/^\//, ''));
   const plexOf = (p) => '/data/media' + p;
+  const jellyfinOf = (p) => '/srv/jellyfin' + p;
   const hostileFolder = arr('/tv/' + HOSTILE + '/Season 01');
   const otherFolder = arr('/tv/The Expanse (2015)/Season 02');
   const brokenFolder = arr('/tv/Broken Show (2019)/Season 01');
@@ -180,6 +186,19 @@ async function main() {
     .map((l) => /^\S+ refresh section=(\S+) path=(.*)$/.exec(l)).filter(Boolean)
     .map((m) => ({ section: m[1], path: m[2] }));
 
+  // ---- the Jellyfin double (Jellyfin 12: only the new authorization form), a second target
+  // that sees the media under /srv/jellyfin ----
+  const librariesFile = path.join(tmp, 'libraries.json');
+  fs.writeFileSync(librariesFile, JSON.stringify([
+    { Name: 'Shows', CollectionType: 'tvshows', Locations: ['/srv/jellyfin/tv'] },
+    { Name: 'Films', CollectionType: 'movies', Locations: ['/srv/jellyfin/movies'] },
+  ]));
+  const jellyfinPort = await freePort();
+  const jellyfinLog = path.join(tmp, 'jellyfin.log');
+  const jellyfin = start('jellyfin double', PYTHON, [MB_DOUBLE, '--kind', 'jellyfin12', '--port', String(jellyfinPort),
+    '--token', JELLYFIN_TOKEN, '--libraries', librariesFile], {}, jellyfinLog);
+  await waitFor(() => fs.readFileSync(jellyfinLog, 'utf8').includes('listening on'), 'the Jellyfin double');
+
   // ---- the daemon ----
   const port = await freePort();
   const origin = 'http://127.0.0.1:' + port;
@@ -188,6 +207,8 @@ async function main() {
   const env = {
     PORT: String(port), BIND_ADDRESS: '127.0.0.1', STATE_DIR: state, DURABILITY: 'process',
     PLEX_URL: 'http://127.0.0.1:' + plexPort, PLEX_TOKEN, PLEX_TIMEOUT: '20s',
+    JELLYFIN_URL: 'http://127.0.0.1:' + jellyfinPort, JELLYFIN_TOKEN,
+    JELLYFIN_PATH_REPLACEMENTS: JSON.stringify({ '/tv': jellyfinOf('/tv'), '/movies': jellyfinOf('/movies') }),
     WEBHOOK_DELAY: '1h', WEBHOOK_MAX_DELAY: '2h', MINIMUM_AGE: '0',
     PATH_REPLACEMENTS: JSON.stringify({ '/tv': '/data/media/tv', '/movies': '/data/media/movies' }),
     LOCAL_PATH_REPLACEMENTS: JSON.stringify({ '/tv': path.join(media, 'tv'), '/movies': path.join(media, 'movies') }),
@@ -291,23 +312,41 @@ async function main() {
   check(resp.status() === 200, 'the page loads with credentials');
   check(await page.title() === 'plex-servarr-sync', 'the page title');
 
-  const hostileRow = page.locator('#q-body tr', { hasText: plexOf(hostileFolder) });
+  const hostileRow = page.locator('#q-body tr', { hasText: hostileFolder });
   await hostileRow.first().waitFor({ timeout: STEP_TIMEOUT });
-  check(await hostileRow.locator('.badge').first().textContent() === 'waiting', 'the pending entry shows as waiting');
-  check((await hostileRow.locator('td.folder .path').first().textContent()) === plexOf(hostileFolder),
-    'the hostile folder name shows as text (Plex path)');
-  check((await hostileRow.locator('td.folder .sub').first().textContent()) === 'arr: ' + hostileFolder,
-    'and as text (arr path)');
+  check(await hostileRow.locator('td.state .badge').first().textContent() === 'waiting', 'the pending entry shows as waiting');
+  check((await hostileRow.locator('td.folder .path').first().textContent()) === hostileFolder,
+    'the hostile folder name shows as text (arr path)');
+  const plexDelivery = hostileRow.locator('td.servers li[data-target="plex"]');
+  const jellyfinDelivery = hostileRow.locator('td.servers li[data-target="jellyfin"]');
+  check((await plexDelivery.locator('.sub.path').textContent()) === '→ ' + plexOf(hostileFolder),
+    'and as text (the path Plex is sent)');
+  check((await jellyfinDelivery.locator('.sub.path').textContent()) === '→ ' + jellyfinOf(hostileFolder),
+    'and as text (the path Jellyfin is sent)');
   check(/scans in \d/.test(await hostileRow.locator('.detail').textContent()) &&
     /^in \d/.test(await hostileRow.locator('td.due').textContent()), 'the pending entry shows when it is due');
-  check((await hostileRow.locator('td', { hasText: 'TV Shows (1)' }).count()) === 1, 'the pending entry shows its section');
+  const plexChip = await plexDelivery.locator('.dchip').textContent();
+  const jellyfinChip = await jellyfinDelivery.locator('.dchip').textContent();
+  check(plexChip.includes('TV Shows (1)') && plexChip.includes('pending') &&
+    await plexDelivery.getAttribute('data-state') === 'pending',
+    'the pending entry shows its delivery to Plex: ' + plexChip);
+  check(jellyfinChip.includes('Shows') && !jellyfinChip.includes('TV Shows') && jellyfinChip.includes('pending') &&
+    await jellyfinDelivery.getAttribute('data-state') === 'pending',
+    'and its delivery to Jellyfin: ' + jellyfinChip);
   check((await page.locator('img[src="x"]').count()) === 0, 'no <img src=x> element was made from the folder name');
-  await waitFor(async () => await page.locator('#st-plex').getAttribute('class') === 'pill up', 'Plex to show as answering');
+  const targetPill = (name) => page.locator('.health li[data-target="' + name + '"]');
+  await waitFor(async () => await targetPill('plex').getAttribute('class') === 'pill up', 'the plex target to show as answering');
+  await waitFor(async () => await targetPill('jellyfin').getAttribute('class') === 'pill up', 'the jellyfin target to show as answering');
   await waitFor(async () => await page.locator('#st-rclone').getAttribute('class') === 'pill up', 'rclone to show as answering');
-  log('ok: Plex and rclone show as answering');
+  check(await page.locator('.health li[data-target]').count() === 2 && await page.isHidden('#st-targets'),
+    'a pill per target, no "no media server" pill');
+  check((await targetPill('jellyfin').textContent()).includes('answers') &&
+    (await targetPill('jellyfin').getAttribute('title')).includes('Jellyfin'), 'the jellyfin pill says it answers: ' +
+    (await targetPill('jellyfin').textContent()));
+  log('ok: both targets and rclone show as answering');
 
   // the parked entry: why, and a retry button that asks again
-  const parkedRow = page.locator('#q-body tr[data-state="parked"]', { hasText: plexOf(brokenFolder) });
+  const parkedRow = page.locator('#q-body tr[data-state="parked"]', { hasText: brokenFolder });
   await parkedRow.first().waitFor({ timeout: STEP_TIMEOUT });
   check((await parkedRow.locator('.detail').textContent()).includes('RCLONE_FS'), 'the parked entry says which variable to fix');
   const [retryResp] = await Promise.all([
@@ -323,10 +362,13 @@ async function main() {
   await page.fill('#path', film);
   await page.click('#preview-btn');
   await page.locator('#preview').waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
-  await waitFor(async () => (await page.textContent('#pv-plex')) === plexOf(film), 'the preview of the Plex path');
-  const sectionText = await page.textContent('#pv-section');
-  check(sectionText.includes('Movies') && sectionText.includes('(2)') && sectionText.includes("Plex's library list"),
-    'the preview names the section and where it came from: ' + sectionText);
+  await waitFor(async () => (await page.textContent('#pv-folder')) === film, 'the preview of the folder');
+  const plexPreview = await page.textContent('#pv-deliveries li[data-target="plex"]');
+  check(plexPreview.includes('Movies (2)') && plexPreview.includes("Plex's library list") && plexPreview.includes(plexOf(film)),
+    'the preview names what Plex receives (section, where it came from, path): ' + plexPreview);
+  const jellyfinPreview = await page.textContent('#pv-deliveries li[data-target="jellyfin"]');
+  check(jellyfinPreview.includes('Films') && jellyfinPreview.includes("Jellyfin's library list") &&
+    jellyfinPreview.includes(jellyfinOf(film)), 'and what Jellyfin receives: ' + jellyfinPreview);
   const hostText = await page.textContent('#pv-host');
   check(hostText.includes(hostOf(film)) && hostText.includes('exists'), 'the preview shows the host path and that it exists');
   const rcText = await page.textContent('#pv-rclone');
@@ -336,7 +378,7 @@ async function main() {
 
   const scansBefore = plexScans().length;
   await page.click('#scan-btn');
-  const filmRow = page.locator('#q-body tr', { hasText: plexOf(film) });
+  const filmRow = page.locator('#q-body tr', { hasText: film });
   await filmRow.first().waitFor({ timeout: 5000 });
   const shownState = await filmRow.first().getAttribute('data-state');
   check(['queued', 'waiting', 'ready', 'checking', 'syncing'].includes(shownState),
@@ -350,14 +392,23 @@ async function main() {
     'the Plex double to receive the scan of ' + plexOf(film));
   log('ok: the Plex double got the scan');
   check(refreshes('movies/Amélie (2001)').length >= 1, 'rclone was asked to refresh it first');
-  const histRow = page.locator('#h-body tr', { hasText: plexOf(film) });
+  const histRow = page.locator('#h-body tr', { hasText: film });
   await histRow.first().waitFor({ timeout: STEP_TIMEOUT });
   check(await histRow.first().getAttribute('data-status') === 'ok', 'the history shows the scan as ok');
+  const results = await histRow.first().locator('td.servers li').evaluateAll((lis) => lis.map((li) =>
+    li.dataset.target + '=' + li.dataset.result + ':' + li.textContent));
+  check(results.length === 2 && results.some((r) => r.startsWith('plex=ok:') && r.includes('Movies (2)') && r.includes(plexOf(film))) &&
+    results.some((r) => r.startsWith('jellyfin=ok:') && r.includes('Films') && r.includes(jellyfinOf(film))),
+    'the history shows each delivery\'s result: ' + results.join(' | '));
+  check((await histRow.first().locator('.attempts').textContent()) === '1 attempt', 'and the attempts');
   await waitFor(async () => (await filmRow.count()) === 0, 'the folder to leave the queue');
   check(await hostileRow.count() === 1, 'the pending entry is still waiting');
-  const parkedHist = page.locator('#h-body tr[data-status="parked"]', { hasText: plexOf(brokenFolder) });
+  const parkedHist = page.locator('#h-body tr[data-status="parked"]', { hasText: brokenFolder });
   check((await parkedHist.first().locator('.error').textContent()).includes('no VFS found'),
     'the history shows the error of a failed attempt');
+  check((await parkedHist.first().locator('td.servers li[data-result="pending"]').count()) === 2 &&
+    (await parkedHist.first().locator('td.servers').textContent()).includes('not sent'),
+    'and that no target was sent the parked folder');
 
   // history search and filter
   await page.fill('#h-search', 'Amélie');
@@ -368,7 +419,7 @@ async function main() {
   await page.selectOption('#h-status', 'parked');
   await waitFor(async () => {
     const st = await page.locator('#h-body tr').evaluateAll((rows) => rows.map((r) => r.dataset.status));
-    return st.length >= 2 && st.every((x) => x === 'parked');
+    return st.length >= 1 && st.every((x) => x === 'parked');
   }, 'the "parked" filter');
   await page.selectOption('#h-status', 'failed');
   await waitFor(async () => page.isVisible('#h-empty'), 'the "failed" filter to show nothing');
@@ -377,10 +428,29 @@ async function main() {
   const stats = await apiGet('/api/stats');
   await waitFor(async () => (await page.textContent('#s-ok')) === String(stats.syncs.ok), 'the stats to show the sync');
 
-  // ---- screenshots: desktop and phone ----
+  // ---- screenshots: desktop and phone, of ordinary folders: the queue's and the history's
+  // answers are shown without the hostile folder (that one was checked above) ----
+  // (the counts of the queue's states are lowered to match)
+  const isHostile = (x) => String(x.path || x.arr_path || '').includes(HOSTILE);
+  const hidden = (await apiGet('/api/queue')).entries.filter(isHostile).map((e) => e.state);
+  const lower = (q) => {
+    if (!q) return;
+    if (typeof q.depth === 'number') q.depth -= hidden.length;
+    for (const st of hidden) if (q.by_state && q.by_state[st]) q.by_state[st] -= 1;
+  };
+  const shown = (u) => ['/api/queue', '/api/history', '/api/stats'].includes(u.pathname);
+  await ctx.route(shown, async (route) => {
+    const r = await route.fetch();
+    const body = await r.json();
+    if (Array.isArray(body.entries)) { body.entries = body.entries.filter((x) => !isHostile(x)); lower(body); }
+    if (Array.isArray(body.items)) body.items = body.items.filter((x) => !isHostile(x));
+    if (body.syncs) lower(body.queue);
+    await route.fulfill({ response: r, json: body });
+  });
+  await waitFor(async () => (await hostileRow.count()) === 0, 'the screenshot\'s queue without the hostile folder');
   await page.fill('#path', otherFolder);
   await page.click('#preview-btn');
-  await waitFor(async () => (await page.textContent('#pv-plex')) === plexOf(otherFolder), 'a preview for the screenshot');
+  await waitFor(async () => (await page.textContent('#pv-folder')) === otherFolder, 'a preview for the screenshot');
   await page.mouse.move(0, 0);
   await page.screenshot({ path: path.join(SHOT_DIR, 'screenshot.png'), fullPage: true });
   log('saved screenshot.png');
@@ -388,12 +458,25 @@ async function main() {
   watch(phone);
   await phone.setViewportSize({ width: 390, height: 844 });
   await phone.goto(origin + '/');
-  await phone.locator('#q-body tr', { hasText: plexOf(hostileFolder) }).first().waitFor({ timeout: STEP_TIMEOUT });
-  await phone.locator('#h-body tr', { hasText: plexOf(film) }).first().waitFor({ timeout: STEP_TIMEOUT });
+  await phone.locator('#q-body tr', { hasText: otherFolder }).first().waitFor({ timeout: STEP_TIMEOUT });
+  await phone.locator('#h-body tr', { hasText: film }).first().waitFor({ timeout: STEP_TIMEOUT });
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   check(overflow <= 0, 'no horizontal scrolling on a phone-sized screen (overflow ' + overflow + ' px)');
   await phone.screenshot({ path: path.join(SHOT_DIR, 'screenshot-phone.png') });
   log('saved screenshot-phone.png');
+
+  await ctx.unroute(shown);
+
+  // ---- a target stops answering: its pill says so, the other one still answers ----
+  jellyfin.child.kill('SIGTERM');
+  await jellyfin.exited;
+  await waitFor(async () => await targetPill('jellyfin').getAttribute('class') === 'pill down',
+    'the jellyfin pill to show that it does not answer');
+  check((await targetPill('jellyfin').locator('b').textContent()) === 'no answer' &&
+    (await targetPill('jellyfin').getAttribute('title') || '').length > 0 &&
+    await targetPill('plex').getAttribute('class') === 'pill up',
+    'the stopped target shows "no answer" (why in its tooltip: ' + await targetPill('jellyfin').getAttribute('title') +
+    '), the other still answers');
 
   // ---- 5. nothing from elsewhere, no console error, no dialog ----
   const foreign = requests.filter((u) => !u.startsWith(origin + '/'));

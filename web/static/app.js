@@ -74,6 +74,17 @@
     return o.section_title ? o.section_title + ' (' + o.section + ')' : String(o.section);
   }
 
+  const KIND_LABEL = { plex: 'Plex', jellyfin: 'Jellyfin', emby: 'Emby' };
+  const kindLabel = (k) => KIND_LABEL[k] || k || 'media server';
+
+  // A library as people know it: its title; a Plex section also by its number (Jellyfin's and
+  // Emby's ids are long hashes, shown only in the tooltip).
+  function libraryText(d) {
+    if (d.library === null || d.library === undefined || d.library === '') return 'library not known yet';
+    if (d.library_title) return d.kind === 'plex' ? d.library_title + ' (' + d.library + ')' : d.library_title;
+    return d.kind === 'plex' ? 'section ' + d.library : 'library ' + d.library;
+  }
+
   /* ---- API ---- */
 
   class ApiError extends Error {
@@ -111,6 +122,65 @@
 
   /* ---- stats ---- */
 
+  // One pill per media server ("target"), kept in the order the daemon lists them, before
+  // rclone's pill. Without any target, one pill says so.
+  function targetState(t) {
+    const kind = kindLabel(t.kind);
+    const counts = t.deliveries ? ' · sent ' + t.deliveries.ok + ' ok, ' + t.deliveries.failed + ' failed, ' +
+      t.deliveries.parked + ' parked' : '';
+    if (t.token_refused) return ['down', 'token refused', t.error || kind + ' refused the token: fix it and reload'];
+    if (!t.reachable) {
+      if (t.checked_at || t.down_since || t.error) {
+        return ['down', 'no answer', (t.error || kind + ' does not answer') +
+          (t.down_since ? ' (since ' + new Date(t.down_since).toLocaleString() + ')' : '')];
+      }
+      return ['unknown', 'checking', 'not asked yet'];
+    }
+    if (!t.libraries_read_at) return ['warn', 'list not read', t.error || 'its library list has not been read yet'];
+    return ['up', 'answers', t.libraries + (t.libraries === 1 ? ' library' : ' libraries') +
+      ', read ' + fmtAgo(t.libraries_read_at) + counts];
+  }
+
+  let targetCount = null; // how many media servers /api/stats listed last
+
+  function renderTargets(targets) {
+    targetCount = Array.isArray(targets) ? targets.length : null;
+    const list = $('st-rclone').parentNode;
+    const old = new Map();
+    for (const n of list.querySelectorAll('li[data-target]')) old.set(n.dataset.target, n);
+    const none = $('st-targets');
+    if (!Array.isArray(targets) || targets.length === 0) {
+      for (const n of old.values()) n.remove();
+      none.hidden = false;
+      pill('st-targets', 'down', 'no media server configured', 'Set PLEX_URL, JELLYFIN_URL, EMBY_URL or MEDIA_SERVERS');
+      none.querySelector('.name').hidden = true;
+      return;
+    }
+    none.hidden = true;
+    const seen = new Set();
+    for (const t of targets) {
+      const name = String(t.name);
+      seen.add(name);
+      let n = old.get(name);
+      if (!n) {
+        n = el('li', { class: 'pill unknown', dataset: { target: name } }, el('span', { class: 'dot' }),
+          el('span', { class: 'name', text: name }), el('span', { class: 'kind' }),
+          el('span', { class: 'sr-only', text: ': ' }), el('b', { text: '…' }));
+      }
+      list.insertBefore(n, $('st-rclone'));
+      // The kind is shown when the name does not already say it ("plex" is a Plex server).
+      const kind = kindLabel(t.kind);
+      const kindText = name.toLowerCase() === String(t.kind).toLowerCase() ? '' : kind;
+      const k = n.querySelector('.kind');
+      if (k.textContent !== kindText) k.textContent = kindText;
+      const [state, text, why] = targetState(t);
+      n.className = 'pill ' + state;
+      n.querySelector('b').textContent = text;
+      n.title = name + ' (' + kind + '): ' + why;
+    }
+    for (const [name, n] of old) if (!seen.has(name)) n.remove();
+  }
+
   function renderStats(s) {
     setText('s-total', String(s.syncs.total));
     setText('s-ok', String(s.syncs.ok));
@@ -120,11 +190,7 @@
     setText('s-last', s.last_sync ? fmtAgo(Date.parse(s.last_sync)) : 'never');
     $('s-last').title = s.last_sync ? new Date(s.last_sync).toLocaleString() : '';
 
-    const p = s.plex || {};
-    if (!p.configured) pill('st-plex', 'down', 'not set', 'PLEX_URL is not set');
-    else if (p.token_refused) pill('st-plex', 'down', 'token refused', 'Plex refused PLEX_TOKEN; fix it and reload');
-    else if (s.plex_reachable) pill('st-plex', 'up', 'answers', p.libraries + ' libraries');
-    else pill('st-plex', 'down', 'no answer', p.error || 'Plex does not answer');
+    renderTargets(s.targets);
 
     const r = s.rclone || {};
     if (!r.enabled) pill('st-rclone', 'off', 'off', 'USE_RCLONE is off or no mount is configured');
@@ -157,13 +223,13 @@
   function stateDetail(e) {
     const left = dueLeft(e);
     switch (e.state) {
-      case 'unresolved': return 'waiting for Plex\'s library list';
+      case 'unresolved': return 'waiting for a media server\'s library list';
       case 'waiting': return 'debounce: scans ' + fmtIn(left);
       case 'aging': return 'files too new: scans ' + fmtIn(left);
       case 'held': return (e.hold_reason || 'anchor missing') + '; re-check ' + fmtIn(left);
       case 'ready': return 'waiting for a free slot';
       case 'checking': return 'checking files and anchors';
-      case 'syncing': return 'rclone, then Plex';
+      case 'syncing': return 'rclone, then the media servers';
       case 'retry': return 'retrying ' + fmtIn(left) + ' (' + e.attempts + ' failed)' +
         (e.last_error ? ': ' + e.last_error : '');
       case 'parked': return e.park_reason || e.last_error || 'configuration error';
@@ -186,6 +252,49 @@
     }
   }
 
+  /* ---- deliveries: what each media server is sent ---- */
+
+  // Queue states and history results of one delivery: a word (never colour alone), a mark and
+  // the badge colour.
+  const DELIVERY = {
+    pending: { text: 'pending', mark: '…', cls: 'info' },
+    unresolved: { text: 'library unknown', mark: '?', cls: 'warn' },
+    done: { text: 'done', mark: '✓', cls: 'ok' },
+    ok: { text: 'ok', mark: '✓', cls: 'ok' },
+    retry: { text: 'retrying', mark: '↻', cls: 'warn' },
+    parked: { text: 'parked', mark: '✕', cls: 'bad' },
+  };
+  const HISTORY_RESULT = Object.assign({}, DELIVERY, {
+    retry: { text: 'failed, retrying', mark: '↻', cls: 'warn' },
+    pending: { text: 'not sent', mark: '–', cls: 'info' },
+    unresolved: { text: 'not sent: library unknown', mark: '?', cls: 'warn' },
+  });
+
+  // One line per delivery: a chip "target · library · state" coloured by state, the error in
+  // its tooltip (and readable by screen readers), and the path that server is sent when it
+  // differs from the arr path.
+  function deliveriesList(list, arrPath, status, table) {
+    const ul = el('ul', { class: 'deliveries' });
+    for (const d of list || []) {
+      const st = d[status] || 'pending';
+      const info = table[st] || { text: st, mark: '', cls: 'info' };
+      const tip = [d.target + ' (' + kindLabel(d.kind) + ')', libraryText(d)];
+      if (d.library && d.library_title && d.kind !== 'plex') tip.push('id ' + d.library);
+      if (d.path) tip.push(d.path);
+      if (d.error) tip.push(d.error);
+      const chip = el('span', { class: 'dchip ' + info.cls, title: tip.join('\n') },
+        el('span', { class: 'mark', 'aria-hidden': 'true', text: info.mark }), ' ',
+        el('span', { class: 'dtarget', text: d.target }), ' · ',
+        el('span', { class: 'dlib', text: libraryText(d) }), ' · ',
+        el('span', { class: 'dstate', text: info.text }));
+      const li = el('li', { dataset: { target: String(d.target), [status]: st } }, chip);
+      if (d.error) li.append(el('span', { class: 'sr-only', text: ': ' + d.error }));
+      if (d.path && d.path !== arrPath) li.append(el('span', { class: 'sub path', text: '→ ' + d.path }));
+      ul.append(li);
+    }
+    return ul;
+  }
+
   function queueRow(e) {
     const state = el('td', { class: 'state', 'data-label': 'State' },
       el('span', { class: 'badge ' + (STATE_CLASS[e.state] || 'info'), text: STATE_LABEL[e.state] || e.state }),
@@ -196,8 +305,11 @@
       if (retrying.has(e.id)) { b.disabled = true; b.textContent = 'Retrying…'; }
       state.append(b);
     }
-    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: e.plex_path }));
-    if (e.arr_path && e.arr_path !== e.plex_path) folder.append(el('span', { class: 'sub path', text: 'arr: ' + e.arr_path }));
+    const arrPath = e.path || e.arr_path || e.plex_path;
+    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: arrPath }));
+    const servers = el('td', { class: 'servers', 'data-label': 'Servers' });
+    if (Array.isArray(e.deliveries) && e.deliveries.length) servers.append(deliveriesList(e.deliveries, arrPath, 'state', DELIVERY));
+    else servers.append(el('span', { class: 'sub', text: e.state === 'unresolved' || e.state === 'queued' ? 'not known yet' : 'none' }));
     const sources = (e.sources || []).join(', ');
     const events = el('td', { 'data-label': 'Events' },
       String(e.events === undefined ? 1 : e.events) + (e.events === 1 ? ' event' : ' events'),
@@ -207,7 +319,7 @@
     const due = el('td', { class: 'due', 'data-label': 'Due', title: e.due ? new Date(e.due).toLocaleString() : '' },
       left === null ? (e.state === 'syncing' || e.state === 'checking' ? 'now' : '–') : fmtIn(left));
     return el('tr', { dataset: { id: e.id === undefined ? '' : String(e.id), state: e.state } },
-      folder, el('td', { 'data-label': 'Section', text: sectionText(e) }), state, events, due);
+      folder, servers, state, events, due);
   }
 
   function renderQueue() {
@@ -251,20 +363,26 @@
 
   const hist = { items: [], nextBefore: null, search: '', status: '' };
 
+  const HISTORY_STATUS_CLASS = { ok: 'ok', skipped: 'info', retrying: 'warn', parked: 'bad', failed: 'bad' };
+
   function historyRow(h) {
-    const status = el('td', { 'data-label': 'Status' },
-      el('span', { class: 'badge ' + (h.status === 'ok' ? 'ok' : h.status === 'skipped' ? 'info' : 'bad'), text: h.status }),
-      h.attempt > 1 ? el('span', { class: 'sub', text: 'attempt ' + h.attempt }) : null);
-    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: h.plex_path }));
-    if (h.arr_path && h.arr_path !== h.plex_path) folder.append(el('span', { class: 'sub path', text: 'arr: ' + h.arr_path }));
-    const steps = 'rclone ' + (h.rclone || '–') + ' · Plex ' + (h.plex || '–');
+    const attempts = h.attempts === undefined ? h.attempt : h.attempts;
+    const status = el('td', { class: 'status', 'data-label': 'Status' },
+      el('span', { class: 'badge ' + (HISTORY_STATUS_CLASS[h.status] || 'bad'), text: h.status }),
+      attempts > 0 ? el('span', { class: 'sub attempts', text: attempts + (attempts === 1 ? ' attempt' : ' attempts') }) : null);
+    const arrPath = h.path || h.arr_path || h.plex_path;
+    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: arrPath }));
+    const servers = el('td', { class: 'servers', 'data-label': 'Servers' });
+    if (Array.isArray(h.deliveries) && h.deliveries.length) servers.append(deliveriesList(h.deliveries, arrPath, 'result', HISTORY_RESULT));
+    else servers.append(el('span', { class: 'sub', text: sectionText(h) === '–' ? 'none' : sectionText(h) }));
+    const steps = 'rclone ' + (h.rclone || '–');
     const details = el('td', { class: 'details', 'data-label': 'Details' }, el('span', { text: steps }));
     if (h.error) details.append(el('span', { class: 'error', text: h.error }));
     const sources = (h.sources || []).join(', ') || '–';
     return el('tr', { dataset: { id: String(h.id), status: h.status } },
       el('td', { class: 'when', 'data-label': 'When', title: new Date(h.started).toLocaleString(), text: fmtTime(h.started) }),
       folder,
-      el('td', { 'data-label': 'Section', text: sectionText(h) }),
+      servers,
       status,
       el('td', { 'data-label': 'Duration', text: fmtDuration(h.duration_ms) }),
       el('td', { 'data-label': 'Sources' }, sources,
@@ -333,18 +451,29 @@
   }
 
   function renderPreview(d) {
-    setText('pv-plex', d.plex_path);
-    const sec = $('pv-section');
-    sec.replaceChildren();
-    if (d.sections.length) {
-      for (const s of d.sections) {
-        const from = s.source === 'SECTION_MAPPING' ? 'from SECTION_MAPPING' : 'from Plex\'s library list';
-        sec.append(el('div', null, (s.title ? s.title + ' ' : '') + '(' + s.section + ') ',
-          el('span', { class: 'sub inline', text: from }),
-          s.outside_locations ? el('span', { class: 'badge warn', text: 'outside the library\'s locations' }) : null));
+    setText('pv-folder', d.arr_path);
+    const dv = $('pv-deliveries');
+    const deliveries = Array.isArray(d.deliveries) ? d.deliveries : [];
+    if (deliveries.length) {
+      const ul = el('ul', { class: 'deliveries preview-list' });
+      for (const x of deliveries) {
+        const kind = kindLabel(x.kind);
+        const from = x.source === 'SECTION_MAPPING' ? 'from SECTION_MAPPING'
+          : x.source === 'unresolved' ? 'waits for ' + kind + '\'s library list'
+            : 'from ' + kind + '\'s library list';
+        ul.append(el('li', { dataset: { target: String(x.target) } },
+          el('div', null, el('b', { class: 'dtarget', text: x.target }),
+            String(x.target).toLowerCase() === String(x.kind).toLowerCase() ? null : el('span', { class: 'sub inline', text: ' (' + kind + ')' }),
+            ' → ', el('span', { class: 'dlib', text: libraryText(x) }), ' ',
+            el('span', { class: 'sub inline', text: from }),
+            x.outside_locations ? el('span', { class: 'badge warn', text: 'outside the library\'s locations' }) : null),
+          el('div', { class: 'path', text: x.path })));
       }
+      dv.replaceChildren(ul);
     } else {
-      sec.textContent = d.resolution === 'unresolved' ? 'unknown until Plex\'s library list is read' : 'none: no library holds it';
+      dv.textContent = targetCount === 0 ? 'none: no media server is configured'
+        : d.resolution === 'unresolved' ? 'none known yet: no media server\'s library list has been read'
+          : 'none: no media server\'s library holds it';
     }
     const host = $('pv-host');
     host.replaceChildren(el('span', { class: 'path', text: d.host.path }), ' ',
@@ -377,11 +506,24 @@
       renderPreview(d);
       scan.disabled = !d.will_queue;
       setMsg(d.will_queue ? 'This is what a scan will do. Press "Scan now" to queue it.'
-        : 'This folder would be skipped: no Plex library holds it.', d.will_queue ? '' : 'bad');
+        : 'This folder would be skipped: no media server\'s library holds it.', d.will_queue ? '' : 'bad');
     } catch (err) {
       $('preview').hidden = true;
       setMsg(err.message, 'bad');
     }
+  }
+
+  // The scan's answer names each delivery's target and library only: the rest (kind, title,
+  // path) comes from the preview of the same folder, until the next refresh brings the queue's view.
+  function answeredDeliveries(e, path) {
+    const known = preview && preview.path === path ? preview.data.deliveries || [] : [];
+    return (e.deliveries || []).map((d) => {
+      const p = known.find((k) => k.target === d.target && (k.library || null) === (d.library || null)) || {};
+      return {
+        target: d.target, kind: d.kind || p.kind, library: d.library, library_title: d.library_title || p.library_title || null,
+        path: d.path || (e.merged_into ? null : p.path), state: d.state || (d.library === null ? 'unresolved' : 'pending'), error: null,
+      };
+    });
   }
 
   async function doScan(path) {
@@ -394,17 +536,17 @@
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ path }),
       });
-      const shown = (d.entries || []).map((e) => e.merged_into ? e.plex_path + ' (merged into ' + e.merged_into + ')' : e.plex_path);
-      setMsg((d.status === 'unresolved' ? 'Queued, waiting for Plex\'s library list: ' : 'Queued: ') + shown.join(', '), 'ok');
+      const shown = (d.entries || []).map((e) => e.merged_into ? e.arr_path + ' (merged into ' + e.merged_into + ')' : e.arr_path);
+      setMsg((d.status === 'unresolved' ? 'Queued, waiting for a media server\'s library list: ' : 'Queued: ') + shown.join(', '), 'ok');
       // Show it at once; the refresh below replaces these rows with the daemon's view.
       if (queueData) {
         const known = new Set(queueData.entries.map((e) => e.id));
         for (const e of d.entries || []) {
           if (e.id !== undefined && known.has(e.id)) continue;
           queueData.entries.unshift({
-            id: e.id, plex_path: e.merged_into || e.plex_path, arr_path: e.arr_path, section: e.section,
-            section_title: null, state: e.state || 'queued', events: 1, sources: ['manual'], manual: true,
-            due_in_ms: null, attempts: 0,
+            id: e.id, path: e.merged_into || e.arr_path, plex_path: e.plex_path, arr_path: e.arr_path,
+            section: e.section, section_title: null, deliveries: answeredDeliveries(e, path),
+            state: e.state || 'queued', events: 1, sources: ['manual'], manual: true, due_in_ms: null, attempts: 0,
           });
         }
         queueAt = queueAt || performance.now();
