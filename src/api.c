@@ -261,7 +261,10 @@ static cJSON *targets_json(const app_t *a)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", t->name);
         cJSON_AddStringToObject(o, "kind", target_kind_name(t->cfg->kind));
+        cJSON_AddBoolToObject(o, "answered", t->answered);
         cJSON_AddBoolToObject(o, "reachable", target_answers(t));
+        /* a Plex server whose folders all go by SECTION_MAPPING can scan without its list */
+        cJSON_AddBoolToObject(o, "list_needed", !(t->cfg->kind == TARGET_PLEX && t->cfg->n_section_map));
         cJSON_AddBoolToObject(o, "token_refused", t->refused);
         json_add_int(o, "libraries", t->libs.n);
         add_time(o, "libraries_read_at", t->libs.fetched_at);

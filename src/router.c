@@ -431,6 +431,7 @@ static void on_committed(void *ud, staged_req *s, bool committed, const char *er
                 cJSON_AddNullToObject(d, "library");
             else
                 cJSON_AddStringToObject(d, "library", f->deliv[k].library);
+            cJSON_AddStringToObject(d, "state", delivery_state_name(f->deliv[k].state));
             cJSON_AddItemToArray(deliv, d);
         }
         if (f->applied) {
