@@ -450,8 +450,17 @@ static bool deliv_update(queue_t *q, q_entry *e, const q_delivery *nw, size_t n,
     for (size_t i = 0; i < n && k < QUEUE_MAX_DELIVERIES; i++) {
         const char *lib = nw[i].library ? nw[i].library : "";
         bool unresolved = nw[i].state == DELIVERY_UNRESOLVED;
-        if (unresolved && keep_old && has_target(e, nw[i].target))
-            continue; /* "no list" never undoes what the entry knows of that target */
+        if (unresolved && has_target(e, nw[i].target)) {
+            /* "No list" never undoes what the entry knows of that target: its deliveries stay
+             * as they are (a re-map at start, before any list is read, must not turn a delivery
+             * done in this round into one to send again). An event keeps them below. */
+            for (size_t j = 0; !keep_old && j < e->n_deliv && k < QUEUE_MAX_DELIVERIES; j++)
+                if (!used[j] && strcmp(e->deliv[j].target, nw[i].target) == 0) {
+                    used[j] = true;
+                    out[k++] = e->deliv[j];
+                }
+            continue;
+        }
         int at = deliv_find(e, nw[i].target, unresolved ? "" : lib);
         if (at >= 0 && !used[at]) {
             /* the same delivery, or a target still unresolved */
