@@ -60,7 +60,8 @@ void targets_seen(targets *ts, target_rt *t, target_seen what, const char *error
         t->reachable = true;
         t->down_since = 0;
         if (!t->refused)
-            log_error("%s refused its token: %s", t->name, log_esc(error));
+            log_error("%s refused its token: fix %s and reload (it is asked again every minute): %s", t->name,
+                      t->cfg ? t->cfg->token_var : "its token", log_esc(error));
         t->refused = true;
         set_error(t, error);
         break;
