@@ -162,13 +162,14 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res);
 
 /* Earliest wall ms at which queue_take_ready() may return something; UINT64_MAX if never (all
  * entries unresolved, parked, checking or syncing). */
-/* Also UINT64_MAX while max_concurrent entries are CHECKING/SYNCING: nothing can start before
- * one ends, so ask again after queue_sync_done(), queue_hold() or queue_age_checked(). */
+/* Also UINT64_MAX while max_concurrent entries hold a slot (CHECKING, or SYNCING before
+ * queue_release_slot): nothing can start before one ends or releases it, so ask again after
+ * queue_sync_done(), queue_hold(), queue_age_checked() or queue_release_slot(). */
 uint64_t queue_next_wakeup(const queue_t *q);
 
 /* Next entry whose due time has passed and that may start now: state WAITING/AGING/HELD/RETRY/
  * READY with due <= now, no syncing or checking entry nested with it (ancestor or descendant),
- * and fewer than max_concurrent entries CHECKING+SYNCING. The entry moves to
+ * and fewer than max_concurrent entries holding a slot. The entry moves to
  * CHECKING and is returned; NULL when none. Entries that are due but blocked move to READY.
  * *needs_age tells the owner to check the minimum age first (false for manual entries, when
  * MINIMUM_AGE is 0, and for retries/holds whose age was already satisfied). */
@@ -210,6 +211,12 @@ typedef enum { SYNC_OK = 0, SYNC_TRANSIENT, SYNC_PARKED } sync_outcome;
  * ended (removed, parked, or restarted for a dirty re-run). */
 q_entry *queue_sync_done(queue_t *q, q_entry *e, sync_outcome o, const char *error, uint64_t now,
                          bool *round_over);
+
+/* A SYNCING entry (asserted) is past its rclone step: it no longer counts toward
+ * max_concurrent (its deliveries wait on their targets, each target bounding its own requests,
+ * so a slow server holds up no other folder's rclone step or scans). It stays SYNCING (nested
+ * folders still wait for it) until queue_sync_done. Never frees e. */
+void queue_release_slot(queue_t *q, q_entry *e);
 
 /* What one step of a CHECKING or SYNCING entry's attempt (asserted) found; each is reported
  * as a change, so a restart repeats nothing that was done. Never frees e. */

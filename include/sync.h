@@ -44,6 +44,9 @@ typedef struct sync_hooks {
     void (*news)(void *ud, sync_news_kind kind, const char *error);
     /* The job ended (the queue already knows how); the owner re-arms its timer. */
     void (*ended)(void *ud, const sync_report *r);
+    /* The folder is past its rclone step and gave its sync slot back (queue_release_slot):
+     * another folder may start. */
+    void (*slot_freed)(void *ud);
 } sync_hooks;
 
 /* What jobs work with, lent by the owner for as long as any job runs. The pointers stay valid

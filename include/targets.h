@@ -14,6 +14,7 @@
 #include "config.h"
 #include "http_client.h"
 #include "libraries.h"
+#include "list.h"
 #include "target.h"
 
 typedef struct target_rt {
@@ -73,6 +74,22 @@ void targets_probe(targets *ts, target_rt *t);
 /* Ask the list of every target nothing was heard of (and nothing asked) for older_than_ms:
  * /health's and /api/stats' way to answer with fresh facts. */
 void targets_probe_stale(targets *ts, uint64_t older_than_ms);
+
+/* Each target takes at most MAX_CONCURRENT_SYNCS scan requests at once; the others wait in
+ * order. A waiter's go(ud) runs when its turn comes (also when its target is removed by a
+ * reload: go then finds no target). */
+typedef struct target_slot {
+    list_node link;
+    void (*go)(void *ud);
+    void *ud;
+    bool waiting;
+} target_slot;
+/* Take one of t's request slots: true when taken now (go is not called), false when w waits. */
+bool targets_acquire(targets *ts, target_rt *t, target_slot *w);
+/* A request to the target named `name` ended: its slot goes to the next waiter. */
+void targets_release(targets *ts, const char *name);
+/* w stops waiting (its job ended). */
+void targets_cancel_wait(target_slot *w);
 
 /* What a call to t found. */
 typedef enum { TARGET_SEEN_UP = 0, TARGET_SEEN_DOWN, TARGET_SEEN_REFUSED } target_seen;

@@ -84,9 +84,12 @@ static void on_sync_ended(void *ud, const sync_report *r)
     app_schedule(a);
 }
 
+static void on_sync_slot_freed(void *ud) { app_schedule(ud); }
+
 static const sync_hooks sync_hooks_of_app = {
     .news = on_sync_news,
     .ended = on_sync_ended,
+    .slot_freed = on_sync_slot_freed,
 };
 
 /* ---- the queue's timer ---- */

@@ -44,6 +44,7 @@ struct qent {
     unsigned where : 3;         /* IN_* */
     unsigned ready_from : 4;    /* state before READY: decides needs_age */
     unsigned dirty_manual : 1;  /* a manual event arrived while checking/syncing */
+    unsigned slot_free : 1;     /* SYNCING past its rclone step: no longer holds a sync slot */
     char inl[];                 /* the path */
 };
 
@@ -64,6 +65,7 @@ struct queue {
     qi_heap timed, ready;
     qvec blocked, active;       /* READY held back; CHECKING/SYNCING (slot in e.heap_idx) */
     qvec scratch;
+    size_t n_slot_free;         /* active entries with slot_free */
     char **interned;            /* queue_intern's strings */
     size_t n_interned;
     size_t nstate[ENTRY_STATE_COUNT];
@@ -142,6 +144,12 @@ static bool is_timed(entry_state s)
 static size_t max_active(const queue_t *q)
 {
     return q->p.max_concurrent > 0 ? (size_t)q->p.max_concurrent : 1;
+}
+
+/* CHECKING and SYNCING entries hold a sync slot until their rclone step is over. */
+static size_t slots_used(const queue_t *q)
+{
+    return q->active.n - q->n_slot_free;
 }
 
 static void emit(queue_t *q, qent *x, q_change what)
@@ -232,6 +240,10 @@ static void unplace(queue_t *q, qent *x)
         break;
     case IN_ACTIVE:
         vec_del(&q->active, x);
+        if (x->slot_free) {
+            q->n_slot_free--;
+            x->slot_free = 0;
+        }
         break;
     default:
         break;
@@ -854,7 +866,7 @@ uint64_t queue_next_wakeup(const queue_t *q)
 {
     /* Every timed state needs a slot to start; with none free nothing can run before a
      * CHECKING/SYNCING entry ends, and the owner looks again after that call. */
-    if (q->active.n >= max_active(q))
+    if (slots_used(q) >= max_active(q))
         return UINT64_MAX;
     uint64_t w = UINT64_MAX;
     const qi_node *t = qi_heap_top(&q->timed), *r = qi_heap_top(&q->ready);
@@ -885,7 +897,7 @@ q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age)
 {
     if (needs_age)
         *needs_age = false;
-    if (q->active.n >= max_active(q)) {
+    if (slots_used(q) >= max_active(q)) {
         qi_node *t;
         while ((t = qi_heap_top(&q->timed)) && t->e.due <= now)
             to_ready(q, of_node(t), false);
@@ -975,6 +987,16 @@ void queue_sync_started(queue_t *q, q_entry *e, uint64_t now)
     assert(x && x->n.e.state == ENTRY_CHECKING);
     set_state(q, x, ENTRY_SYNCING);
     emit(q, x, QCHANGE_PUT);
+}
+
+void queue_release_slot(queue_t *q, q_entry *e)
+{
+    qent *x = of_entry(e);
+    assert(x && x->n.e.state == ENTRY_SYNCING);
+    if (!x->slot_free) {
+        x->slot_free = 1;
+        q->n_slot_free++;
+    }
 }
 
 void queue_delivery_set(queue_t *q, q_entry *e, size_t i, delivery_state st, const char *error)

@@ -20,7 +20,9 @@ typedef struct sync_job sync_job;
 typedef struct job_call {
     sync_job *job;
     size_t idx;            /* the entry's delivery index */
-    target_op *op;
+    target_op *op;         /* the request in flight */
+    target_slot slot;      /* waiting for the target's turn */
+    bool has_slot;         /* holds one of the target's request slots */
 } job_call;
 
 struct sync_job {
@@ -346,12 +348,44 @@ static delivery_state judge(sync_job *j, target_rt *t, const q_delivery *d, cons
     }
 }
 
+/* One delivery's end: its target's slot goes on, the queue hears its state, and the last one
+ * ends the attempt. */
+static void call_finished(job_call *c, delivery_state st, const char *msg)
+{
+    sync_job *j = c->job;
+    const char *target = j->e->deliv[c->idx].target; /* interned: outlives the entry */
+    if (c->has_slot) {
+        c->has_slot = false;
+        targets_release(j->env->targets, target);
+    }
+    if (st == DELIVERY_RETRY)
+        j->transient = true;
+    if (st != DELIVERY_DONE)
+        note_error(j, msg);
+    queue_delivery_set(j->env->q, j->e, c->idx, st, st == DELIVERY_DONE ? NULL : msg);
+    if (--j->in_flight == 0)
+        job_finish(j, SYNC_OK);
+}
+
+static void count_delivery(sync_job *j, target_rt *t, delivery_state st)
+{
+    if (t->cfg->kind == TARGET_PLEX && st == DELIVERY_DONE)
+        j->env->m->plex_calls_ok++;
+    else if (t->cfg->kind == TARGET_PLEX)
+        j->env->m->plex_calls_failed++;
+    if (st == DELIVERY_DONE)
+        t->sent_ok++;
+    else if (st == DELIVERY_PARKED)
+        t->sent_parked++;
+    else
+        t->sent_failed++;
+}
+
 static void on_delivered(void *ud, const target_result *r)
 {
     job_call *c = ud;
     sync_job *j = c->job;
     c->op = NULL;
-    j->in_flight--;
     const q_delivery *d = &j->e->deliv[c->idx];
     target_rt *t = targets_find(j->env->targets, d->target);
     char msg[640] = "";
@@ -361,26 +395,11 @@ static void on_delivered(void *ud, const target_result *r)
         delivery_log(j, t, d, r, tp ? tp : j->e->path);
         free(tp);
         st = judge(j, t, d, r, msg, sizeof msg);
-        if (t->cfg->kind == TARGET_PLEX && st == DELIVERY_DONE)
-            j->env->m->plex_calls_ok++;
-        else if (t->cfg->kind == TARGET_PLEX)
-            j->env->m->plex_calls_failed++;
-        if (st == DELIVERY_DONE)
-            t->sent_ok++;
-        else if (st == DELIVERY_PARKED)
-            t->sent_parked++;
-        else
-            t->sent_failed++;
+        count_delivery(j, t, st);
     } else {
         snprintf(msg, sizeof msg, "target '%s' is no longer configured", d->target);
     }
-    if (st == DELIVERY_RETRY)
-        j->transient = true;
-    if (st != DELIVERY_DONE)
-        note_error(j, msg);
-    queue_delivery_set(j->env->q, j->e, c->idx, st, st == DELIVERY_DONE ? NULL : msg);
-    if (j->in_flight == 0)
-        job_finish(j, SYNC_OK);
+    call_finished(c, st, msg);
 }
 
 static target_update update_type(const sync_job *j)
@@ -391,56 +410,76 @@ static target_update update_type(const sync_job *j)
     return j->e->kinds & QKIND_IMPORT ? TARGET_UPDATE_CREATED : TARGET_UPDATE_MODIFIED;
 }
 
-/* Start delivery i; false when it was settled at once (refused token, no target, no path). */
-static bool deliver(sync_job *j, size_t i)
+/* The request of a delivery whose target slot is taken (its target looked up again: a reload
+ * may have removed it, or found its token refused, while it waited). */
+static void call_send(job_call *c)
 {
-    const q_delivery *d = &j->e->deliv[i];
+    sync_job *j = c->job;
+    const q_delivery *d = &j->e->deliv[c->idx];
     target_rt *t = targets_find(j->env->targets, d->target);
     char msg[512];
     if (!t || !t->cfg) {
-        j->transient = true; /* a reload dropped it: the re-map after this attempt drops it too */
-        return false;
+        /* a reload dropped it: the re-map after this attempt drops the delivery too */
+        snprintf(msg, sizeof msg, "target '%s' is no longer configured", d->target);
+        call_finished(c, DELIVERY_RETRY, msg);
+        return;
     }
     if (t->refused) {
         snprintf(msg, sizeof msg, "%s: %s refused the token; fix it and reload (retried every minute)",
                  target_fix_for(t->cfg, TARGET_RES_AUTH), t->name);
-        note_error(j, msg);
-        queue_delivery_set(j->env->q, j->e, i, DELIVERY_PARKED, t->error ? t->error : msg);
-        return false;
+        call_finished(c, DELIVERY_PARKED, t->error ? t->error : msg);
+        return;
     }
     char *tp = folders_target_path(t->cfg, j->e->path);
     if (!tp) {
         snprintf(msg, sizeof msg, "%s: '%s' maps to no absolute path for %s", t->cfg->origin, j->e->path, t->name);
-        note_error(j, msg);
-        queue_delivery_set(j->env->q, j->e, i, DELIVERY_PARKED, msg);
-        return false;
+        call_finished(c, DELIVERY_PARKED, msg);
+        return;
     }
-    job_call *c = &j->calls[i];
-    c->job = j;
-    c->idx = i;
     log_debug("%s: asking to scan '%s' (library %s)", t->name, log_esc(tp), log_esc(d->library));
     int rc = target_scan(j->env->httpc, t->cfg, j->env->cfg->plex_identifier, d->library, tp, update_type(j),
                          on_delivered, c, &c->op);
     free(tp);
-    if (rc < 0) {
-        j->transient = true;
-        note_error(j, "could not start a scan request");
-        queue_delivery_set(j->env->q, j->e, i, DELIVERY_RETRY, "could not start the request");
-        return false;
-    }
+    if (rc < 0)
+        call_finished(c, DELIVERY_RETRY, "could not start a scan request");
+}
+
+static void on_turn(void *ud)
+{
+    job_call *c = ud;
+    c->has_slot = targets_find(c->job->env->targets, c->job->e->deliv[c->idx].target) != NULL;
+    call_send(c);
+}
+
+/* Delivery i: sent now, or once its target has a slot free. */
+static void deliver(sync_job *j, size_t i)
+{
+    job_call *c = &j->calls[i];
+    c->job = j;
+    c->idx = i;
+    c->slot = (target_slot){.go = on_turn, .ud = c};
     j->in_flight++;
-    return true;
+    target_rt *t = targets_find(j->env->targets, j->e->deliv[i].target);
+    if (!t || targets_acquire(j->env->targets, t, &c->slot)) {
+        c->has_slot = t != NULL;
+        call_send(c);
+    }
 }
 
 static void step_deliveries(sync_job *j)
 {
     q_entry *e = j->e;
+    /* Past the rclone step the folder gives its sync slot back: what is left waits on the
+     * targets, each bounding its own requests, so a slow server holds up no other folder. */
+    queue_release_slot(j->env->q, e);
+    j->hooks->slot_freed(j->ud);
     j->calls = xcalloc(e->n_deliv ? e->n_deliv : 1, sizeof *j->calls);
     j->n_calls = e->n_deliv;
+    j->in_flight = 1; /* held while starting: no answer can end the attempt early */
     for (size_t i = 0; i < e->n_deliv; i++)
         if (e->deliv[i].state == DELIVERY_PENDING || e->deliv[i].state == DELIVERY_RETRY)
             deliver(j, i);
-    if (j->in_flight == 0)
+    if (--j->in_flight == 0)
         job_finish(j, SYNC_OK);
 }
 
@@ -651,9 +690,14 @@ void sync_cancel_all(sync_env *env)
             fscheck_cancel(j->fs_op);
         if (j->rc_op)
             rclone_cancel(j->rc_op);
-        for (size_t i = 0; i < j->n_calls; i++)
-            if (j->calls[i].op)
-                target_cancel(j->calls[i].op);
+        for (size_t i = 0; i < j->n_calls; i++) {
+            job_call *c = &j->calls[i];
+            targets_cancel_wait(&c->slot);
+            if (c->op)
+                target_cancel(c->op);
+            if (c->has_slot)
+                targets_release(env->targets, j->e->deliv[c->idx].target);
+        }
         job_free(j);
     }
 }

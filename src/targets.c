@@ -18,10 +18,24 @@ static void set_error(target_rt *t, const char *msg)
     t->error = msg ? xstrdup(msg) : NULL;
 }
 
+/* What stays put while target_rt moves (the array is re-made by reloads): the name a list
+ * answer finds its target by, and the scan requests in flight and waiting. */
 typedef struct list_ctx {
     targets *ts;
     char *name;
+    unsigned in_flight;
+    list_node waiting;  /* target_slot.link */
 } list_ctx;
+
+static void wake_all(list_ctx *c)
+{
+    list_node *n;
+    while ((n = list_pop(&c->waiting)) != NULL) {
+        target_slot *w = container_of(n, target_slot, link);
+        w->waiting = false;
+        w->go(w->ud);
+    }
+}
 
 static void rt_clear(target_rt *t)
 {
@@ -29,8 +43,11 @@ static void rt_clear(target_rt *t)
         target_cancel(t->list_op);
     t->list_op = NULL;
     if (t->ctx) {
-        free(t->ctx->name);
-        free(t->ctx);
+        list_ctx *c = t->ctx;
+        t->ctx = NULL;
+        wake_all(c); /* they find no target any more */
+        free(c->name);
+        free(c);
     }
     media_libraries_free(&t->libs);
     free(t->name);
@@ -194,6 +211,7 @@ static void add_target(targets *ts, const cfg_target *c)
     t->ctx = xcalloc(1, sizeof *t->ctx);
     t->ctx->ts = ts;
     t->ctx->name = xstrdup(c->name);
+    list_init(&t->ctx->waiting);
 }
 
 int targets_start(targets *ts, uv_loop_t *loop, httpc_t *h, const config_t *c, const targets_hooks *hooks, void *ud)
@@ -268,6 +286,48 @@ void targets_miss(targets *ts, target_rt *t)
         if (x->list_attempt && mono - x->list_attempt < MISS_INTERVAL_MS)
             continue;
         fetch(ts, x);
+    }
+}
+
+static unsigned slot_limit(const targets *ts)
+{
+    return ts->cfg->max_concurrent_syncs > 0 ? (unsigned)ts->cfg->max_concurrent_syncs : 1u;
+}
+
+bool targets_acquire(targets *ts, target_rt *t, target_slot *w)
+{
+    list_ctx *c = t->ctx;
+    if (c->in_flight < slot_limit(ts) && list_empty(&c->waiting)) {
+        c->in_flight++;
+        return true;
+    }
+    w->waiting = true;
+    list_push(&c->waiting, &w->link);
+    return false;
+}
+
+void targets_release(targets *ts, const char *name)
+{
+    target_rt *t = targets_find(ts, name);
+    if (!t || !t->ctx)
+        return;
+    list_ctx *c = t->ctx;
+    if (c->in_flight)
+        c->in_flight--;
+    list_node *n;
+    if (c->in_flight < slot_limit(ts) && (n = list_pop(&c->waiting)) != NULL) {
+        target_slot *w = container_of(n, target_slot, link);
+        w->waiting = false;
+        c->in_flight++;
+        w->go(w->ud);
+    }
+}
+
+void targets_cancel_wait(target_slot *w)
+{
+    if (w->waiting) {
+        list_del(&w->link);
+        w->waiting = false;
     }
 }
 
