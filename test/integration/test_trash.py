@@ -168,7 +168,8 @@ class DefaultOffTest(TrashCase):
         self.assertTrue(self.no_trash_for(3.0), "emptyTrash without PLEX_EMPTY_TRASH: %r"
                         % self.trashes())
         self.assertEqual(self.trashes(), [])
-        self.assertNotRegex(self.daemon.log(), r"(?i)emptied the trash|emptying the trash")
+        self.assertNotRegex(self.daemon.log(), r"(?i)emptied the trash|emptying the trash|"
+                            r"trash of section")
 
 
 class QualifyingRoundTest(TrashCase):
@@ -298,10 +299,15 @@ class UnguardedSectionTest(TrashCase):
                       % re.escape(self.movies), timeout=15)
         self.wait_log(r"the trash of section 3 is never emptied: location %s"
                       % re.escape(self.other), timeout=15)
+        self.assertIn(self.anchor, self.wait_log(
+            r"the trash of section 1 'TV Shows' may be emptied[^\n]*", timeout=15))
         folder = self.radarr_delete("Unguarded Movie (1999)")
         self.wait_scan(folder)
         self.assertTrue(self.no_trash_for(3.0), "an unguarded section was emptied: %r"
                         % self.trashes())
+        # said once, not again for the round
+        self.assertEqual(len(re.findall(r"section 2 is never emptied", self.daemon.log())), 1,
+                         self.daemon.log())
         # the guarded section still is
         self.delete("Guarded Show")
         self.wait_trash(section="1")
@@ -345,21 +351,29 @@ class CooldownTest(TrashCase):
 class BusySectionTest(TrashCase):
     def test_waits_while_another_folder_of_the_section_syncs(self):
         self.start_trash()
-        slow = threading.Event()
-        answered = []  # when Plex answered the slow scan
+        slow_seen, quick_seen = threading.Event(), threading.Event()
+        answered = []  # when Plex answered the slow folder's scan
 
         def hook(rec):
-            if rec.route == "refresh" and rec.scan_path and b"Slow Show" in rec.scan_path:
-                slow.set()
-                time.sleep(POLL_S + 1)
+            if rec.route != "refresh" or not rec.scan_path:
+                return None
+            if b"Quick Show" in rec.scan_path:
+                quick_seen.set()
+            elif b"Slow Show" in rec.scan_path:
+                # still scanning when the quick folder's round ends, and a while after
+                slow_seen.set()
+                quick_seen.wait(60)
+                time.sleep(2.0)
                 answered.append(time.monotonic())
+            return None
         self.plex.hook = hook
         slow_folder = self.import_("Slow Show")
-        self.assertTrue(slow.wait(30), "the slow folder was never scanned")
+        self.assertTrue(slow_seen.wait(30), "the slow folder was never scanned")
         folder = self.delete("Quick Show")
-        self.wait_scan(folder)
+        quick, = self.wait_scan(folder)
         call, = self.wait_trash(section="1", timeout=3 * POLL_S + 20)
         self.assertTrue(answered, "the slow scan never ended")
+        self.assertLess(quick.time, answered[0])
         self.assertGreater(call.time, answered[0], "emptyTrash while %s was still being scanned"
                            % slow_folder)
         self.assertOneCallAfter(call, folder, slow_folder)
