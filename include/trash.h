@@ -43,6 +43,10 @@ trash_t *trash_new(uv_loop_t *loop, const trash_env *env);
 /* A round delivered to library_id of target and its events were `kinds` (QKIND_*): empty that
  * section's trash when the target asks for it and every guard holds. */
 void trash_after_round(trash_t *tr, const char *target, const char *library_id, unsigned kinds);
+/* The targets' library lists changed (the first read at the start, a new list, a reload): say,
+ * per section of a Plex target that asks for it, whether its trash may ever be emptied (logged
+ * once per verdict). */
+void trash_lists_changed(trash_t *tr);
 /* Stop and free: what is in flight is cancelled, the timers close on the loop's next turns
  * (closed(ud) is called at once: nothing of tr is used afterwards). */
 void trash_stop(trash_t *tr, void (*closed)(void *ud), void *ud);

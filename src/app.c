@@ -241,6 +241,7 @@ static void on_lists_changed(void *ud)
     app_t *a = ud;
     free(a->ftargets);
     a->ftargets = NULL;
+    trash_lists_changed(a->trash);
     remap_all(a);
 }
 
@@ -733,6 +734,7 @@ static void app_reload(app_t *a)
     log_info("configuration reloaded%s", unparked ? "; parked folders retry now" : "");
     if (unparked)
         log_info("unparked %d folder%s", unparked, unparked == 1 ? "" : "s");
+    trash_lists_changed(a->trash);
     remap_all(a);
     a->reload_refused = false;
     notify_ready();

@@ -94,7 +94,7 @@ typedef struct trash_sec {
     char *target, *library;
     uint64_t last;        /* mono ms of the last call, 0 = never */
     bool pending;         /* a round asked while this one was under way: one more call after */
-    bool warned;          /* "never emptied" said once */
+    int said;             /* the guard's verdict last logged: 0 none, 1 guarded, 2 never emptied */
     phase ph;
     unsigned polls;
     size_t next_loc;      /* the anchors of which location are checked next */
@@ -155,6 +155,22 @@ static const media_library *sec_library(const trash_sec *s, const cfg_target **c
         if (strcmp(t->libs.v[i].id, s->library) == 0)
             return &t->libs.v[i];
     return NULL;
+}
+
+/* Whether the section's trash may be emptied, logged when the verdict is new (at the start, once
+ * the list is read; after a list or configuration change; before a round's attempt). */
+static void say_guard(trash_sec *s, const media_library *lib, bool ok, const char *why)
+{
+    int verdict = ok ? 1 : 2;
+    if (s->said == verdict)
+        return;
+    s->said = verdict;
+    if (ok)
+        log_info("%s: the trash of section %s '%s' may be emptied after a delete, rename or upgrade (%s)",
+                 s->target, log_esc(s->library), log_esc(lib && lib->title ? lib->title : ""), why);
+    else
+        log_warn("%s: the trash of section %s is never emptied: %s", s->target, log_esc(s->library),
+                 log_esc(why));
 }
 
 /* This round's attempt ends (done or refused); a round that came meanwhile gets its turn. */
@@ -295,10 +311,7 @@ static void step(trash_sec *s)
     }
     char why[700];
     if (!lib || !trash_guarded(s->tr->env.cfg, t, lib, why, sizeof why)) {
-        if (!s->warned)
-            log_info("%s: the trash of section %s is never emptied: %s", s->target, log_esc(s->library),
-                     lib ? why : "the section is not in Plex's list");
-        s->warned = true;
+        say_guard(s, lib, false, lib ? why : "the section is not in Plex's list");
         finish(s, true);
         return;
     }
@@ -329,6 +342,23 @@ void trash_after_round(trash_t *tr, const char *target, const char *library_id, 
     if (s->ph == PH_COOLDOWN)
         return; /* the call already planned covers it */
     step(s);
+}
+
+void trash_lists_changed(trash_t *tr)
+{
+    if (!tr || tr->stopping)
+        return;
+    const targets *ts = tr->env.targets;
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
+        if (!t->cfg || t->cfg->kind != TARGET_PLEX || !t->cfg->empty_trash || !t->libs.fetched_at)
+            continue;
+        for (size_t k = 0; k < t->libs.n; k++) {
+            char why[700];
+            bool ok = trash_guarded(tr->env.cfg, t->cfg, &t->libs.v[k], why, sizeof why);
+            say_guard(sec_get(tr, t->name, t->libs.v[k].id), &t->libs.v[k], ok, why);
+        }
+    }
 }
 
 static void on_sec_closed(uv_handle_t *h)
