@@ -72,7 +72,7 @@ bool trash_guarded(const config_t *c, const cfg_target *t, const media_library *
         const char *a = anchor_for(c, host);
         if (!a) {
             snprintf(why, n, "location %s (host path %s) is under no anchor: add an ANCHOR_FILES entry in that "
-                     "mount (or turn off Plex's own \"empty trash automatically\")", lib->locations[i], host);
+                     "mount (and keep Plex's own \"empty trash automatically\" off)", lib->locations[i], host);
             free(arr);
             free(host);
             return false;
@@ -335,12 +335,12 @@ void trash_after_round(trash_t *tr, const char *target, const char *library_id, 
     if (!t || !t->cfg || t->cfg->kind != TARGET_PLEX || !t->cfg->empty_trash)
         return;
     trash_sec *s = sec_get(tr, target, library_id);
-    if (s->ph != PH_IDLE && s->ph != PH_COOLDOWN) {
-        s->pending = true; /* one call after the one under way covers this round too */
+    if (s->ph == PH_ANCHORS || s->ph == PH_CALL) {
+        s->pending = true; /* the call under way may miss what this round marked: one more after */
         return;
     }
-    if (s->ph == PH_COOLDOWN)
-        return; /* the call already planned covers it */
+    if (s->ph != PH_IDLE)
+        return; /* the call planned (cooldown, busy, refreshing) comes after this round: it covers it */
     step(s);
 }
 

@@ -598,6 +598,39 @@ static void test_concurrency_limit_keeps_extra_entries_ready(void **state)
     take(f, now + SEC, "/tv/C");
 }
 
+static void test_a_folder_past_its_rclone_step_gives_its_slot_back(void **state)
+{
+    fx *f = *state;
+    f->p.max_concurrent = 1;
+    fx_reopen(f);
+    add(f, "/tv/A/S1", T0);
+    add(f, "/tv/B", T0 + 1);
+    uint64_t now = T0 + MIN;
+    q_entry *s1 = take_and_sync(f, now, "/tv/A/S1");
+    add(f, "/tv/A", now); /* an ancestor of a syncing folder: it waits for it */
+    assert_null(queue_take_ready(f->q, now, NULL)); /* the one slot is S1's */
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+    queue_release_slot(f->q, s1);
+    queue_release_slot(f->q, s1); /* twice is once */
+    assert_int_equal(s1->state, ENTRY_SYNCING);
+    assert_true(queue_next_wakeup(f->q) <= now);
+    /* B is not nested with S1: it starts while S1's deliveries are still out */
+    q_entry *b = take(f, now, "/tv/B");
+    assert_null(queue_take_ready(f->q, now, NULL)); /* B holds the slot */
+    queue_sync_started(f->q, b, now);
+    queue_release_slot(f->q, b);
+    /* a slot is free, but /tv/A is above syncing S1 (nested folders never sync at once) */
+    assert_null(queue_take_ready(f->q, now + 10 * MIN, NULL));
+    /* S1's end gives back no slot (it gave it already) and lets /tv/A go */
+    sync_ok(f, s1, now + 10 * MIN);
+    q_entry *a = take(f, now + 10 * MIN, "/tv/A");
+    assert_null(queue_take_ready(f->q, now + 10 * MIN, NULL)); /* /tv/A holds the slot */
+    queue_sync_started(f->q, a, now + 10 * MIN);
+    sync_ok(f, a, now + 11 * MIN);
+    sync_ok(f, b, now + 11 * MIN);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
 static void test_entries_are_taken_in_due_order(void **state)
 {
     fx *f = *state;
@@ -1849,6 +1882,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ancestor_absorbs_a_nested_entry_sent_back_to_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restored_nested_entries_become_one_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency_limit_keeps_extra_entries_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_folder_past_its_rclone_step_gives_its_slot_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entries_are_taken_in_due_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minimum_age_rearms_for_the_remainder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_event_skips_debounce_age_and_cooldown, setup, teardown),
