@@ -889,3 +889,35 @@ class UpgradeTest(TargetsCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SlowTargetTest(TargetsCase):
+    def test_a_slow_jellyfin_delays_no_other_folder_on_plex(self):
+        """A server that takes seconds per request holds up only its own deliveries: each folder
+        gives its sync slot back after its rclone step, and each server bounds its own requests."""
+        jf = self.add_mb("jellyfin")
+        env = self.media_servers_env([("plex", self.plex), ("jellyfin", jf)])
+        self.start_daemon(WEBHOOK_DELAY="0", MAX_CONCURRENT_SYNCS="2", **env)
+        self.wait_lists(["plex", "jellyfin"])
+        jf.delay = 4.0  # every scan request takes 4 s
+        folders = []
+        for i in range(8):
+            f, folder = self.new_episode("Slow Show %d" % i)
+            self.send(f)
+            folders.append(folder)
+        began = time.monotonic()
+        # Plex has every folder long before Jellyfin could have answered a quarter of them
+        # (2 at a time, 4 s each: 16 s for the 8)
+        self.assertTrue(wait_until(lambda: all(self.plex.refreshes(path=f) for f in folders), 30,
+                                   interval=0.1), "plex scans: %r" % [len(self.plex.refreshes(path=f))
+                                                                      for f in folders])
+        plex_done = time.monotonic() - began
+        self.assertLess(plex_done, 10.0, "Plex waited for the slow Jellyfin: %.1f s" % plex_done)
+        self.assertLess(len(jf.updates(ok_only=True)), len(folders),
+                        "Jellyfin already answered every folder: it was not slow")
+        # and Jellyfin gets each folder once
+        self.assertTrue(wait_until(lambda: len(jf.updates(ok_only=True)) == len(folders), 60),
+                        jf.updates(ok_only=False))
+        self.assertEqual(sorted(p for p, _ in jf.updates()), sorted(folders))
+        for f in folders:
+            self.assertEqual(len(self.plex.refreshes(path=f)), 1, f)
