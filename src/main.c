@@ -15,9 +15,12 @@
  *   sync      one entry's work (age, anchors, rclone, anchors, Plex, a history row), reporting
  *             through the hooks given at its start -> rclone, plex, fscheck, queue, store
  *   rclone, plex -> http_client (curl multi on libuv) ; fscheck (stats on libuv's pool)
- *   queue -> queue_index (pure: rules over an index) ; store (SQLite) <- store_history
+ *   queue -> queue_deliveries (pure: one entry's deliveries), queue_index (pure: rules over an
+ *   index) ; store (SQLite) <- store_history ; store -> store_schema (schema, migration),
+ *   store_codec (pure: persisted names, BLOBs), store_files (state directory, files on disk)
  *   webhook (payload -> folders), sections, paths, config -> config_json, dotenv ; http_server
- *   (connections) -> http_message (pure) ; util, log, list.h at the bottom. */
+ *   (start, stop, request assembly, answers) -> http_conn (a connection's life) -> http_message
+ *   (pure) ; util, log, list.h at the bottom. */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* queue.c: pending scans, one entry per folder with its deliveries, and the rules that decide when
  * each may run (DESIGN.md "The queue"). Pure logic: the caller passes the time in. The index
- * structures the rules work over are queue_index.c's.
+ * structures the rules work over are queue_index.c's; the rules over one entry's deliveries
+ * (and the interned strings they point to) are queue_deliveries.c's.
  *
  * Storage. Everything is intrusive, so an entry costs one allocation (struct and path together)
  * plus one for its file list (pointer array and strings together) and one for its deliveries
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "list.h"
+#include "queue_deliveries.h"
 #include "queue_index.h"
 #include "util.h"
 
@@ -66,8 +68,7 @@ struct queue {
     qvec blocked, active;       /* READY held back; CHECKING/SYNCING (slot in e.heap_idx) */
     qvec scratch;
     size_t n_slot_free;         /* active entries with slot_free */
-    char **interned;            /* queue_intern's strings */
-    size_t n_interned;
+    deliv_strings interned;     /* queue_intern's strings */
     size_t nstate[ENTRY_STATE_COUNT];
     int64_t next_id;
     uint64_t rng;
@@ -80,23 +81,6 @@ static const char *const state_names[ENTRY_STATE_COUNT] = {
 const char *entry_state_name(entry_state s)
 {
     return (unsigned)s < ENTRY_STATE_COUNT ? state_names[s] : "unknown";
-}
-
-static const char *const delivery_names[DELIVERY_STATE_COUNT] = {
-    "pending", "unresolved", "done", "retry", "parked",
-};
-
-const char *delivery_state_name(delivery_state s)
-{
-    return (unsigned)s < DELIVERY_STATE_COUNT ? delivery_names[s] : "unknown";
-}
-
-size_t q_entry_count_deliveries(const q_entry *e, delivery_state s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < e->n_deliv; i++)
-        n += e->deliv[i].state == s;
-    return n;
 }
 
 /* ---- small helpers ---- */
@@ -317,15 +301,6 @@ static qent *ent_alloc(const char *path)
     return x;
 }
 
-static void deliv_free(q_entry *e)
-{
-    for (size_t i = 0; i < e->n_deliv; i++)
-        free(e->deliv[i].error);
-    free(e->deliv);
-    e->deliv = NULL;
-    e->n_deliv = 0;
-}
-
 static void ent_free(qent *x)
 {
     free(x->n.e.files);
@@ -397,116 +372,11 @@ static void files_union(q_entry *e, const char *const *add, size_t n)
         files_set(e, list, k);
 }
 
-/* ---- deliveries ---- */
+/* ---- deliveries (queue_deliveries.c) ---- */
 
 const char *queue_intern(queue_t *q, const char *s)
 {
-    if (!s)
-        s = "";
-    for (size_t i = 0; i < q->n_interned; i++)
-        if (strcmp(q->interned[i], s) == 0)
-            return q->interned[i];
-    q->interned = xrealloc(q->interned, (q->n_interned + 1) * sizeof *q->interned);
-    return q->interned[q->n_interned++] = xstrdup(s);
-}
-
-static int deliv_find(const q_entry *e, const char *target, const char *library)
-{
-    for (size_t i = 0; i < e->n_deliv; i++)
-        if (strcmp(e->deliv[i].target, target) == 0 && strcmp(e->deliv[i].library, library) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Whether e has a resolved delivery to target (a library is known). */
-static bool knows_target(const q_entry *e, const char *target)
-{
-    for (size_t i = 0; i < e->n_deliv; i++)
-        if (strcmp(e->deliv[i].target, target) == 0 && e->deliv[i].state != DELIVERY_UNRESOLVED)
-            return true;
-    return false;
-}
-
-static bool deliv_any(const q_entry *e, delivery_state s)
-{
-    for (size_t i = 0; i < e->n_deliv; i++)
-        if (e->deliv[i].state == s)
-            return true;
-    return false;
-}
-
-/* Something to send at the next attempt. */
-static bool deliv_runnable(const q_entry *e)
-{
-    return deliv_any(e, DELIVERY_PENDING) || deliv_any(e, DELIVERY_RETRY);
-}
-
-/* A new event: whatever was delivered in this round is sent again (a file arrived since), and
- * the rclone step runs again. Parked and unresolved ones wait as they were. */
-static void deliv_renew(q_entry *e)
-{
-    for (size_t i = 0; i < e->n_deliv; i++)
-        if (e->deliv[i].state == DELIVERY_DONE)
-            e->deliv[i].state = DELIVERY_PENDING;
-    e->rclone_done = false;
-}
-
-/* The entry's deliveries become `nw` (at most QUEUE_MAX_DELIVERIES): one it had keeps its state
- * and error, one to a target that was unresolved (or a new one) is pending. With keep_old, the
- * ones `nw` lacks are kept too (an event adds; a re-map replaces). Returns whether anything
- * changed. */
-static bool deliv_update(queue_t *q, q_entry *e, const q_delivery *nw, size_t n, bool keep_old)
-{
-    q_delivery out[QUEUE_MAX_DELIVERIES];
-    size_t k = 0;
-    bool changed = false, used[QUEUE_MAX_DELIVERIES] = {false};
-    for (size_t i = 0; i < n && k < QUEUE_MAX_DELIVERIES; i++) {
-        const char *lib = nw[i].library ? nw[i].library : "";
-        bool unresolved = nw[i].state == DELIVERY_UNRESOLVED;
-        if (unresolved && knows_target(e, nw[i].target)) {
-            /* "no list" never undoes what the entry knows of that target: its deliveries stay */
-            for (size_t m = 0; m < e->n_deliv && k < QUEUE_MAX_DELIVERIES; m++)
-                if (!used[m] && strcmp(e->deliv[m].target, nw[i].target) == 0) {
-                    used[m] = true;
-                    out[k++] = e->deliv[m];
-                }
-            continue;
-        }
-        int at = deliv_find(e, nw[i].target, unresolved ? "" : lib);
-        if (at >= 0 && !used[at]) {
-            /* the same delivery, or a target still unresolved */
-            used[at] = true;
-            out[k++] = e->deliv[at];
-            continue;
-        }
-        changed = true;
-        out[k++] = (q_delivery){.target = queue_intern(q, nw[i].target), .library = queue_intern(q, unresolved ? "" : lib),
-                                .state = unresolved ? DELIVERY_UNRESOLVED : DELIVERY_PENDING};
-    }
-    for (size_t i = 0; i < e->n_deliv; i++) {
-        if (used[i])
-            continue;
-        /* Kept when the event does not name it, unless the target just resolved (its
-         * unresolved placeholder gives way to the libraries found). */
-        bool resolved_now = false;
-        for (size_t j = 0; j < k; j++)
-            if (e->deliv[i].state == DELIVERY_UNRESOLVED && out[j].target == e->deliv[i].target)
-                resolved_now = true;
-        if (keep_old && !resolved_now && k < QUEUE_MAX_DELIVERIES) {
-            out[k++] = e->deliv[i];
-            continue;
-        }
-        changed = true;
-        free(e->deliv[i].error);
-    }
-    free(e->deliv);
-    e->deliv = NULL;
-    if (k) {
-        e->deliv = xmalloc(k * sizeof *out);
-        memcpy(e->deliv, out, k * sizeof *out);
-    }
-    e->n_deliv = k;
-    return changed;
+    return deliv_intern(&q->interned, s);
 }
 
 /* ---- timing rules ---- */
@@ -730,9 +600,7 @@ void queue_free(queue_t *q)
     qi_stamps_free(&q->cooled);
     qi_heap_free(&q->timed);
     qi_heap_free(&q->ready);
-    for (size_t i = 0; i < q->n_interned; i++)
-        free(q->interned[i]);
-    free(q->interned);
+    deliv_strings_free(&q->interned);
     free(q->scratch.v);
     free(q->blocked.v);
     free(q->active.v);
@@ -796,7 +664,7 @@ static void merge_event(queue_t *q, qent *x, const q_event *ev, uint64_t now)
     deliv_renew(e);
     /* The folder's own deliveries may know more than the entry's (a list read meanwhile). */
     if (strcmp(e->path, ev->path) == 0)
-        deliv_update(q, e, ev->deliv, ev->n_deliv, true);
+        deliv_update(&q->interned, e, ev->deliv, ev->n_deliv, true);
     if (ev->manual)
         e->manual = true;
     if (e->state == ENTRY_WAITING) {
@@ -845,7 +713,7 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
     x->n.e.events = 1;
     x->n.e.manual = ev->manual;
     files_union(&x->n.e, ev->files, ev->n_files);
-    deliv_update(q, &x->n.e, ev->deliv, ev->n_deliv, false);
+    deliv_update(&q->interned, &x->n.e, ev->deliv, ev->n_deliv, false);
     x->n.e.state = deliv_runnable(&x->n.e) ? ENTRY_WAITING : ENTRY_UNRESOLVED;
     qi_ids_insert(&q->ids, &x->n);
     /* Absorbed entries give up their state: a parked one's request is renewed by this event, so
@@ -1026,15 +894,6 @@ void queue_set_round(queue_t *q, q_entry *e, int64_t round_id)
     emit(q, x, QCHANGE_PUT);
 }
 
-/* The first parked delivery's error: what the person has to fix. */
-static const char *parked_reason(const q_entry *e)
-{
-    for (size_t i = 0; i < e->n_deliv; i++)
-        if (e->deliv[i].state == DELIVERY_PARKED)
-            return e->deliv[i].error ? e->deliv[i].error : "a media server refused the scan";
-    return "parked";
-}
-
 /* The dirty re-run: a new round for the events that came during the last one. */
 static q_entry *start_over(queue_t *q, qent *x, uint64_t now)
 {
@@ -1056,7 +915,7 @@ static q_entry *start_over(queue_t *q, qent *x, uint64_t now)
     if (!e->manual)
         d = max64(d, sat_add(now, q->p.cooldown_ms));
     if (!deliv_runnable(e) && deliv_any(e, DELIVERY_PARKED)) {
-        replace_str(&e->park_reason, parked_reason(e));
+        replace_str(&e->park_reason, deliv_parked_reason(e));
         return leave_active(q, x, ENTRY_PARKED, d, now);
     }
     return leave_active(q, x, deliv_runnable(e) ? ENTRY_WAITING : ENTRY_UNRESOLVED, d, now);
@@ -1072,7 +931,7 @@ static q_entry *attempt_ok(queue_t *q, qent *x, uint64_t now, bool *round_over)
         return leave_active(q, x, ENTRY_UNRESOLVED, e->due, now);
     *round_over = true;
     if (deliv_any(e, DELIVERY_PARKED) && !e->dirty) {
-        replace_str(&e->park_reason, parked_reason(e));
+        replace_str(&e->park_reason, deliv_parked_reason(e));
         return leave_active(q, x, ENTRY_PARKED, e->due, now);
     }
     queue_note_success(q, e->path, now);
@@ -1147,21 +1006,6 @@ static bool is_idle(entry_state s)
     return !is_active(s);
 }
 
-static bool unpark_deliveries(q_entry *e, const char *target)
-{
-    bool any = false;
-    for (size_t i = 0; i < e->n_deliv; i++) {
-        q_delivery *d = &e->deliv[i];
-        if (d->state != DELIVERY_PARKED || (target && strcmp(d->target, target) != 0))
-            continue;
-        d->state = DELIVERY_PENDING;
-        free(d->error);
-        d->error = NULL;
-        any = true;
-    }
-    return any;
-}
-
 /* A PARKED entry with something to send again waits for nothing: it runs now. */
 static void wake_parked(queue_t *q, qent *x, uint64_t now)
 {
@@ -1179,7 +1023,7 @@ int queue_unpark(queue_t *q, q_entry *e, uint64_t now)
     qent *x = of_entry(e);
     if (!x || x->n.e.state != ENTRY_PARKED)
         return 0;
-    unpark_deliveries(&x->n.e, NULL);
+    deliv_unpark(&x->n.e, NULL);
     wake_parked(q, x, now);
     emit(q, x, QCHANGE_PUT);
     return 1;
@@ -1205,7 +1049,7 @@ int queue_unpark_target(queue_t *q, const char *target, uint64_t now)
     int n = 0;
     for (size_t i = 0; i < idle.n; i++) {
         qent *x = idle.v[i];
-        if (!unpark_deliveries(&x->n.e, target))
+        if (!deliv_unpark(&x->n.e, target))
             continue;
         if (x->n.e.state == ENTRY_PARKED && !deliv_any(&x->n.e, DELIVERY_PARKED))
             wake_parked(q, x, now);
@@ -1257,7 +1101,7 @@ static bool retarget(queue_t *q, qent *x, const q_delivery *nw, size_t n, uint64
 {
     q_entry *e = &x->n.e;
     bool was_parked_deliv = e->state == ENTRY_PARKED && deliv_any(e, DELIVERY_PARKED);
-    if (!deliv_update(q, e, nw, n, false))
+    if (!deliv_update(&q->interned, e, nw, n, false))
         return false;
     bool runnable = deliv_runnable(e), unresolved = deliv_any(e, DELIVERY_UNRESOLVED);
     if (e->state == ENTRY_UNRESOLVED && (runnable || !unresolved)) {
@@ -1363,7 +1207,7 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
     x->n.e.events = e->events;
     x->n.e.rclone_done = e->rclone_done;
     x->n.e.round_id = e->round_id;
-    deliv_update(q, &x->n.e, e->deliv, e->n_deliv, false);
+    deliv_update(&q->interned, &x->n.e, e->deliv, e->n_deliv, false);
     for (size_t i = 0; i < x->n.e.n_deliv && i < e->n_deliv; i++) {
         x->n.e.deliv[i].state = (unsigned)e->deliv[i].state < DELIVERY_STATE_COUNT ? e->deliv[i].state : DELIVERY_PENDING;
         x->n.e.deliv[i].error = xstrdup(e->deliv[i].error);

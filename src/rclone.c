@@ -118,39 +118,11 @@ static rclone_status classify_ok(const httpc_result *res, cJSON *json, const cha
     return RCLONE_RES_TRANSIENT;
 }
 
-rclone_status rclone_classify(const httpc_result *res, const char *dir_key, int *missing, char *msg, size_t msglen,
-                              const char **variable)
+/* An answer rclone gave (json: its body parsed, or NULL), by its HTTP status. */
+static rclone_status classify_answer(const httpc_result *res, cJSON *json, const char *dir_key, int *missing,
+                                     char *msg, size_t msglen, const char **variable)
 {
-    char dummy_msg[8];
-    int dummy_missing;
-    const char *dummy_var;
-    if (!msg || msglen == 0) {
-        msg = dummy_msg;
-        msglen = sizeof dummy_msg;
-    }
-    if (!missing)
-        missing = &dummy_missing;
-    if (!variable)
-        variable = &dummy_var;
-    *missing = 0;
-    *variable = NULL;
-    msg[0] = '\0';
-
-    if (res->error != HTTPC_OK) {
-        char head[96];
-        snprintf(head, sizeof head, "no answer from rclone (%s): ", httpc_error_name(res->error));
-        const char *m = res->message ? res->message : "";
-        msg_set(msg, msglen, head, m, strlen(m));
-        if (res->error == HTTPC_ERR_TLS) { /* https:// to rclone's plain port, or its certificate */
-            str_append(msg, msglen, " (http:// or https://?)");
-            *variable = VAR_URL;
-            return RCLONE_RES_CONFIG;
-        }
-        return RCLONE_RES_TRANSIENT;
-    }
-
     long st = res->status;
-    cJSON *json = res->body && res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
     size_t tlen = 0;
     const char *text = error_text(res, json, &tlen);
     /* text may be the raw body (NUL-terminated by httpc) or a cJSON string: both are C strings. */
@@ -201,6 +173,42 @@ rclone_status rclone_classify(const httpc_result *res, const char *dir_key, int 
         msg_set(msg, msglen, head, text, tlen);
         out = RCLONE_RES_TRANSIENT;
     }
+    return out;
+}
+
+rclone_status rclone_classify(const httpc_result *res, const char *dir_key, int *missing, char *msg, size_t msglen,
+                              const char **variable)
+{
+    char dummy_msg[8];
+    int dummy_missing;
+    const char *dummy_var;
+    if (!msg || msglen == 0) {
+        msg = dummy_msg;
+        msglen = sizeof dummy_msg;
+    }
+    if (!missing)
+        missing = &dummy_missing;
+    if (!variable)
+        variable = &dummy_var;
+    *missing = 0;
+    *variable = NULL;
+    msg[0] = '\0';
+
+    if (res->error != HTTPC_OK) {
+        char head[96];
+        snprintf(head, sizeof head, "no answer from rclone (%s): ", httpc_error_name(res->error));
+        const char *m = res->message ? res->message : "";
+        msg_set(msg, msglen, head, m, strlen(m));
+        if (res->error == HTTPC_ERR_TLS) { /* https:// to rclone's plain port, or its certificate */
+            str_append(msg, msglen, " (http:// or https://?)");
+            *variable = VAR_URL;
+            return RCLONE_RES_CONFIG;
+        }
+        return RCLONE_RES_TRANSIENT;
+    }
+
+    cJSON *json = res->body && res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+    rclone_status out = classify_answer(res, json, dir_key, missing, msg, msglen, variable);
     cJSON_Delete(json);
     return out;
 }

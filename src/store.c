@@ -1,6 +1,8 @@
-/* store.c: durable state in SQLite (WAL): opening, corruption handling and migrations, the
- * in-memory staging area and its group commit, and the start-up load. Reading and pruning the
- * history table is store_history.c's. */
+/* store.c: durable state in SQLite (WAL): opening and corruption handling, the in-memory
+ * staging area and its group commit, the renewal after the state files were replaced, and the
+ * start-up load. Below it (store_internal.h): the schema and its migration (store_schema.c), how
+ * a row's values are spelled (store_codec.c), the files on disk (store_files.c). Reading and
+ * pruning the history table is store_history.c's, above it. */
 #include "store.h"
 
 #include <errno.h>
@@ -12,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -20,134 +21,7 @@
 #include "store_internal.h"
 #include "util.h"
 
-#define STORE_DB_NAME "plex-servarr-sync.db"
 #define STORE_BUSY_TIMEOUT_MS 5000
-/* Room left in a path for ".corrupt-<seconds>.<n>-wal". */
-#define STORE_SUFFIX_ROOM 48
-
-/* ---- schema ---- */
-
-/* Files of an event or entry are a BLOB of paths, each followed by one NUL byte: paths never
- * contain NUL, so this is length-safe for any other byte (no escaping, no UTF-8 assumption). */
-static const char schema_v1[] =
-    "CREATE TABLE entries ("
-    " id INTEGER PRIMARY KEY,"
-    " section INTEGER NOT NULL,"
-    " plex_path TEXT NOT NULL,"
-    " arr_path TEXT NOT NULL,"
-    " first_seen INTEGER NOT NULL,"
-    " last_event INTEGER NOT NULL,"
-    " due INTEGER NOT NULL,"
-    " state TEXT NOT NULL,"
-    " attempts INTEGER NOT NULL DEFAULT 0,"
-    " dirty INTEGER NOT NULL DEFAULT 0,"
-    " dirty_first INTEGER NOT NULL DEFAULT 0,"
-    " manual INTEGER NOT NULL DEFAULT 0,"
-    " files BLOB,"
-    " sources INTEGER NOT NULL DEFAULT 0,"
-    " events INTEGER NOT NULL DEFAULT 0,"
-    " park_reason TEXT,"
-    " last_error TEXT,"
-    " hold_reason TEXT);"
-    "CREATE TABLE inbox ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " section INTEGER NOT NULL,"
-    " plex_path TEXT NOT NULL,"
-    " arr_path TEXT NOT NULL,"
-    " files BLOB,"
-    " source_bit INTEGER NOT NULL DEFAULT 0,"
-    " manual INTEGER NOT NULL DEFAULT 0,"
-    " at INTEGER NOT NULL);"
-    "CREATE TABLE history ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " section INTEGER NOT NULL,"
-    " plex_path TEXT NOT NULL,"
-    " arr_path TEXT NOT NULL,"
-    " sources INTEGER NOT NULL DEFAULT 0,"
-    " events INTEGER NOT NULL DEFAULT 0,"
-    " started INTEGER NOT NULL,"
-    " duration_ms INTEGER NOT NULL DEFAULT 0,"
-    " status TEXT NOT NULL,"
-    " rclone TEXT NOT NULL,"
-    " plex TEXT NOT NULL,"
-    " error TEXT,"
-    " attempt INTEGER NOT NULL DEFAULT 0);"
-    /* pruning and "older than" */
-    "CREATE INDEX history_started ON history (started);"
-    /* the API's status filter, paged newest first by id */
-    "CREATE INDEX history_status_id ON history (status, id);"
-    /* cooldown rebuild at start: latest ok row per key */
-    "CREATE INDEX history_ok_key ON history (section, plex_path, started) WHERE status = 'ok';";
-
-/* Version 2: one entry per folder with its deliveries (target, library, state, error), and one
- * history row per round with each delivery's result. A version-1 entry (one per Plex section and
- * path) becomes one for its arr path with no deliveries yet: the daemon maps it at start, as a
- * reload would, and a parked one waits no more (the configuration it was parked for may be the
- * one that changed). A version-1 history row becomes a round with one delivery to `plex`. */
-static const char schema_v2[] =
-    "CREATE TABLE entries2 ("
-    " id INTEGER PRIMARY KEY,"
-    " path TEXT NOT NULL,"
-    " first_seen INTEGER NOT NULL,"
-    " last_event INTEGER NOT NULL,"
-    " due INTEGER NOT NULL,"
-    " state TEXT NOT NULL,"
-    " attempts INTEGER NOT NULL DEFAULT 0,"
-    " dirty INTEGER NOT NULL DEFAULT 0,"
-    " dirty_first INTEGER NOT NULL DEFAULT 0,"
-    " manual INTEGER NOT NULL DEFAULT 0,"
-    " files BLOB,"
-    " sources INTEGER NOT NULL DEFAULT 0,"
-    " events INTEGER NOT NULL DEFAULT 0,"
-    " kinds INTEGER NOT NULL DEFAULT 0,"
-    " park_reason TEXT,"
-    " last_error TEXT,"
-    " hold_reason TEXT,"
-    " deliveries BLOB,"
-    " rclone_done INTEGER NOT NULL DEFAULT 0,"
-    " round_id INTEGER NOT NULL DEFAULT 0);"
-    "INSERT INTO entries2 (id, path, first_seen, last_event, due, state, attempts, dirty, dirty_first,"
-    " manual, files, sources, events, park_reason, last_error, hold_reason)"
-    " SELECT id, arr_path, first_seen, last_event, due,"
-    " CASE WHEN state IN ('parked', 'unresolved') THEN 'waiting' ELSE state END,"
-    " attempts, dirty, dirty_first, manual, files, sources, events, NULL, last_error, hold_reason"
-    " FROM entries;"
-    "DROP TABLE entries;"
-    "ALTER TABLE entries2 RENAME TO entries;"
-    "CREATE TABLE history2 ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " path TEXT NOT NULL,"
-    " sources INTEGER NOT NULL DEFAULT 0,"
-    " events INTEGER NOT NULL DEFAULT 0,"
-    " kinds INTEGER NOT NULL DEFAULT 0,"
-    " started INTEGER NOT NULL,"
-    " duration_ms INTEGER NOT NULL DEFAULT 0,"
-    " status TEXT NOT NULL,"
-    " rclone TEXT NOT NULL,"
-    " deliveries TEXT NOT NULL DEFAULT '[]',"
-    " error TEXT,"
-    " attempts INTEGER NOT NULL DEFAULT 0);"
-    "INSERT INTO history2 (id, path, sources, events, started, duration_ms, status, rclone, deliveries,"
-    " error, attempts)"
-    " SELECT id, arr_path, sources, events, started, duration_ms, status, rclone,"
-    " CASE WHEN section < 0 OR status = 'skipped' THEN '[]' ELSE json_array(json_object("
-    "  'target', 'plex', 'kind', 'plex', 'library', CAST(section AS TEXT), 'path', plex_path,"
-    "  'result', plex, 'error', CASE WHEN status = 'ok' THEN NULL ELSE error END)) END,"
-    " error, attempt FROM history;"
-    /* history2's sequence goes on from history's: ids of pruned rows are never given again */
-    "DELETE FROM sqlite_sequence WHERE name = 'history2';"
-    "INSERT INTO sqlite_sequence (name, seq) SELECT 'history2',"
-    " max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'history'), 0),"
-    " coalesce((SELECT max(id) FROM history2), 0));"
-    "DROP TABLE history;"
-    "ALTER TABLE history2 RENAME TO history;"
-    "CREATE INDEX history_started ON history (started);"
-    "CREATE INDEX history_status_id ON history (status, id);"
-    /* cooldown rebuild at start: latest ok round per folder */
-    "CREATE INDEX history_ok_path ON history (path, started) WHERE status = 'ok';";
-
-/* migrations[v] takes a database at user_version v - 1 to v. */
-static const char *const migrations[STORE_SCHEMA_VERSION + 1] = {NULL, schema_v1, schema_v2};
 
 /* ---- cached statements (the hot paths) ---- */
 
@@ -183,15 +57,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " deliveries = excluded.deliveries, error = excluded.error,"
                           " attempts = excluded.attempts",
 };
-
-/* ---- the files SQLite has open ---- */
-
-/* Which file a path names (device and inode), or that nothing is there. */
-typedef struct file_id {
-    dev_t dev;
-    ino_t ino;
-    bool present;
-} file_id;
 
 /* ---- staging ---- */
 
@@ -236,7 +101,7 @@ struct store {
     /* The database and its WAL as opened (SQLite keeps both open, and never reopens them, for
      * as long as the connection lives): a path that names another file, or none, means the
      * files were removed or replaced under the running daemon. */
-    file_id db_id, wal_id;
+    store_file_id db_id, wal_id;
     int wal_fd;              /* the WAL's descriptor (store_wal_fd), -1 without a WAL */
     int retired_wal_fd;      /* the replaced WAL's: a sync may still be running on it */
     /* Set when the files changed (why says how) until store_renew has written a fresh
@@ -256,49 +121,6 @@ struct store {
     size_t n_hist, cap_hist;
     int64_t next_hist_id;    /* the next round's row id (never one a pruned row had) */
 };
-
-/* Persisted state names: our own table so the database does not depend on how the queue spells
- * them in its API. */
-static const char *const state_names[] = {
-    [ENTRY_UNRESOLVED] = "unresolved", [ENTRY_WAITING] = "waiting",   [ENTRY_AGING] = "aging",
-    [ENTRY_HELD] = "held",             [ENTRY_READY] = "ready",       [ENTRY_CHECKING] = "checking",
-    [ENTRY_SYNCING] = "syncing",       [ENTRY_RETRY] = "retry",       [ENTRY_PARKED] = "parked",
-};
-_Static_assert(ARRAY_SIZE(state_names) == ENTRY_STATE_COUNT, "a state has no persisted name");
-
-static const char *const hist_names[] = {
-    [HIST_OK] = "ok",
-    [HIST_FAILED] = "failed",
-    [HIST_PARKED] = "parked",
-    [HIST_SKIPPED] = "skipped",
-    [HIST_RETRYING] = "retrying",
-};
-_Static_assert(ARRAY_SIZE(hist_names) == HIST_STATUS_COUNT, "a history status has no name");
-
-const char *hist_status_name(hist_status st)
-{
-    if ((unsigned)st < ARRAY_SIZE(hist_names))
-        return hist_names[st];
-    return "unknown";
-}
-
-static const char *state_name(entry_state st)
-{
-    if ((unsigned)st < ARRAY_SIZE(state_names))
-        return state_names[st];
-    return state_names[ENTRY_WAITING];
-}
-
-static bool state_parse(const char *name, entry_state *out)
-{
-    for (size_t i = 0; name && i < ARRAY_SIZE(state_names); i++) {
-        if (strcmp(name, state_names[i]) == 0) {
-            *out = (entry_state)i;
-            return true;
-        }
-    }
-    return false;
-}
 
 /* ---- small helpers ---- */
 
@@ -354,105 +176,6 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elsize)
 static const char *nz(const char *s)
 {
     return s ? s : "";
-}
-
-/* ---- files encoding ---- */
-
-static void files_encode(const char *const *files, size_t n, unsigned char **out, size_t *outlen)
-{
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(nz(files[i])) + 1;
-    *out = NULL;
-    *outlen = len;
-    if (len == 0)
-        return;
-    unsigned char *p = xmalloc(len);
-    size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(nz(files[i])) + 1;
-        memcpy(p + off, nz(files[i]), l);
-        off += l;
-    }
-    *out = p;
-}
-
-/* Decoded files: one allocation for the bytes, one for the pointer array. */
-typedef struct files_view {
-    char *bytes;
-    char **v;
-    size_t n;
-} files_view;
-
-static void files_decode(const void *blob, size_t len, files_view *fv)
-{
-    fv->bytes = NULL;
-    fv->v = NULL;
-    fv->n = 0;
-    if (!blob || len == 0)
-        return;
-    fv->bytes = xmalloc(len + 1);
-    memcpy(fv->bytes, blob, len);
-    fv->bytes[len] = '\0'; /* a truncated last path still ends */
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (fv->bytes[i] == '\0')
-            n++;
-    if (fv->bytes[len - 1] != '\0')
-        n++;
-    fv->v = xcalloc(n, sizeof *fv->v);
-    size_t off = 0;
-    while (off < len && fv->n < n) {
-        fv->v[fv->n++] = fv->bytes + off;
-        off += strlen(fv->bytes + off) + 1;
-    }
-}
-
-static void files_view_free(files_view *fv)
-{
-    free(fv->bytes);
-    free(fv->v);
-}
-
-/* Deliveries are a BLOB of four strings each (target, library, state, error; "" = no error),
- * encoded like the files. */
-static const char *const delivery_names[] = {
-    [DELIVERY_PENDING] = "pending", [DELIVERY_UNRESOLVED] = "unresolved", [DELIVERY_DONE] = "done",
-    [DELIVERY_RETRY] = "retry",     [DELIVERY_PARKED] = "parked",
-};
-_Static_assert(ARRAY_SIZE(delivery_names) == DELIVERY_STATE_COUNT, "a delivery state has no persisted name");
-
-static void deliveries_encode(const q_entry *e, unsigned char **out, size_t *outlen)
-{
-    const char **v = xcalloc(e->n_deliv * 4 + 1, sizeof *v);
-    for (size_t i = 0; i < e->n_deliv; i++) {
-        const q_delivery *d = &e->deliv[i];
-        v[4 * i] = d->target;
-        v[4 * i + 1] = d->library;
-        v[4 * i + 2] = (unsigned)d->state < DELIVERY_STATE_COUNT ? delivery_names[d->state] : "pending";
-        v[4 * i + 3] = d->error ? d->error : "";
-    }
-    files_encode(v, e->n_deliv * 4, out, outlen);
-    free(v);
-}
-
-/* Into e->deliv (the strings point into fv, which the caller frees after use). */
-static void deliveries_decode(const void *blob, size_t len, files_view *fv, q_entry *e)
-{
-    files_decode(blob, len, fv);
-    size_t n = fv->n / 4;
-    e->deliv = n ? xcalloc(n, sizeof *e->deliv) : NULL;
-    e->n_deliv = n;
-    for (size_t i = 0; i < n; i++) {
-        q_delivery *d = &e->deliv[i];
-        d->target = fv->v[4 * i];
-        d->library = fv->v[4 * i + 1];
-        d->state = DELIVERY_PENDING;
-        for (size_t k = 0; k < ARRAY_SIZE(delivery_names); k++)
-            if (strcmp(fv->v[4 * i + 2], delivery_names[k]) == 0)
-                d->state = (delivery_state)k;
-        d->error = fv->v[4 * i + 3][0] ? fv->v[4 * i + 3] : NULL;
-    }
 }
 
 /* ---- binding ---- */
@@ -560,80 +283,6 @@ static int query_int(store_t *s, const char *sql, int64_t *out, int *sqlite_rc)
 
 /* ---- opening ---- */
 
-/* The database and its -wal/-shm, when they exist, must be writable too: a folder chowned
- * without -R, or a run under another uid, leaves them to their first owner, and SQLite would
- * then only say "unable to open". */
-static int state_files_writable(const char *dir, char *err, size_t errlen)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    size_t n = strlen(dir);
-    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", STORE_DB_NAME, suffixes[i]);
-        if (access(p, R_OK | W_OK) != 0 && errno != ENOENT) {
-            int e = errno;
-            errbuf_set(err, errlen, "%s is not writable: %s", p, strerror(e));
-            return -e;
-        }
-    }
-    return 0;
-}
-
-/* mkdir -p with mode 0750, then make sure the result is a directory we can write in. */
-static int state_dir_ready(const char *dir, char *err, size_t errlen)
-{
-    char p[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n >= sizeof p - sizeof STORE_DB_NAME - STORE_SUFFIX_ROOM) {
-        errbuf_set(err, errlen, "state directory %s: path too long", dir);
-        return -ENAMETOOLONG;
-    }
-    memcpy(p, dir, n + 1);
-    for (char *c = p + 1;; c++) {
-        if (*c != '/' && *c != '\0')
-            continue;
-        char save = *c;
-        *c = '\0';
-        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-            int e = errno;
-            errbuf_set(err, errlen, "cannot create state directory %s: %s", dir, strerror(e));
-            return -e;
-        }
-        *c = save;
-        if (save == '\0')
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        int e = errno;
-        errbuf_set(err, errlen, "cannot use state directory %s: %s", dir, strerror(e));
-        return -e;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        errbuf_set(err, errlen, "cannot use state directory %s: %s", dir, strerror(ENOTDIR));
-        return -ENOTDIR;
-    }
-    if (access(dir, W_OK | X_OK) != 0) {
-        int e = errno;
-        errbuf_set(err, errlen, "state directory %s is not writable: %s", dir, strerror(e));
-        return -e;
-    }
-    return state_files_writable(dir, err, errlen);
-}
-
-static file_id path_id(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return (file_id){.present = false};
-    return (file_id){.dev = st.st_dev, .ino = st.st_ino, .present = true};
-}
-
-static bool same_file(file_id a, file_id b)
-{
-    return a.present == b.present && (!a.present || (a.dev == b.dev && a.ino == b.ino));
-}
-
 /* Remember which files the connection just opened. A read transaction makes SQLite open the
  * WAL (creating it) in WAL mode; our own descriptor of it serves fdatasync (STORE_SYNC_OWNER)
  * and pins its identity. Without a WAL (a file system that cannot share memory for one) only
@@ -650,13 +299,13 @@ static void note_open_files(store_t *s)
         s->retired_wal_fd = s->wal_fd;
         s->wal_fd = -1;
     }
-    s->db_id = path_id(s->path);
-    s->wal_id = (file_id){.present = false};
+    s->db_id = store_path_id(s->path);
+    s->wal_id = (store_file_id){.present = false};
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0) {
         s->wal_fd = fd;
-        s->wal_id = (file_id){.dev = st.st_dev, .ino = st.st_ino, .present = true};
+        s->wal_id = (store_file_id){.dev = st.st_dev, .ino = st.st_ino, .present = true};
     } else if (fd >= 0) {
         close(fd);
     }
@@ -670,13 +319,13 @@ static int files_check(store_t *s)
     snprintf(wal, sizeof wal, "%s-wal", s->path);
     const struct {
         const char *path;
-        file_id had;
+        store_file_id had;
     } f[] = {{s->path, s->db_id}, {wal, s->wal_id}};
     for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
         if (!f[i].had.present)
             continue;
-        file_id now = path_id(f[i].path);
-        if (same_file(now, f[i].had))
+        store_file_id now = store_path_id(f[i].path);
+        if (store_same_file(now, f[i].had))
             continue;
         snprintf(s->replaced_why, sizeof s->replaced_why,
                  "%s was %s under the running daemon (SQLite still writes the file it opened)",
@@ -782,27 +431,13 @@ static int set_journal_wal(store_t *s, char *err, size_t errlen)
 
 static int migrate(store_t *s, int64_t from, char *err, size_t errlen)
 {
-    char *e = NULL;
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &e);
-    for (int64_t v = from + 1; rc == SQLITE_OK && v <= STORE_SCHEMA_VERSION; v++) {
-        rc = sqlite3_exec(s->db, migrations[v], NULL, NULL, &e);
-        if (rc == SQLITE_OK) {
-            char sql[64];
-            snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)v);
-            rc = sqlite3_exec(s->db, sql, NULL, NULL, &e);
-        }
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &e);
+    char msg[512];
+    int rc = store_schema_migrate(s->db, from, msg, sizeof msg);
     if (rc == SQLITE_OK)
         return 0;
-    int ret = sqlite_to_errno(rc);
     errbuf_set(err, errlen, "%s: creating the schema (version %lld to %d): %s", s->path,
-           (long long)from, STORE_SCHEMA_VERSION, e ? e : sqlite3_errstr(rc));
-    sqlite3_free(e);
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return ret;
+           (long long)from, STORE_SCHEMA_VERSION, msg);
+    return sqlite_to_errno(rc);
 }
 
 /* One attempt at opening. On failure the connection is closed and *corrupt says whether the
@@ -885,41 +520,10 @@ fail:
     return ret;
 }
 
-static int rename_if_present(const char *from, const char *to, char *err, size_t errlen)
-{
-    if (rename(from, to) == 0 || errno == ENOENT)
-        return 0;
-    int e = errno;
-    errbuf_set(err, errlen, "cannot move %s aside to %s: %s", from, to, strerror(e));
-    return -e;
-}
-
-/* Rename the database to "<db>.<tag>-<unix time>" (dst). The -wal and -shm go first: a fresh
- * database must never meet the old one's WAL. They keep SQLite's naming ("<moved>-wal"), so
- * opening the moved file with sqlite3 sees its WAL. A file that is not there is skipped. */
-static int move_aside(store_t *s, const char *tag, char *dst, size_t dstlen, char *err, size_t errlen)
-{
-    char from[PATH_MAX], to[PATH_MAX];
-    long long now = (long long)time(NULL);
-    struct stat st;
-    snprintf(dst, dstlen, "%s.%s-%lld", s->path, tag, now);
-    for (int n = 1; lstat(dst, &st) == 0 && n < 1000; n++)
-        snprintf(dst, dstlen, "%s.%s-%lld.%d", s->path, tag, now, n);
-    static const char *const sidecars[] = {"-wal", "-shm"};
-    for (size_t i = 0; i < ARRAY_SIZE(sidecars); i++) {
-        snprintf(from, sizeof from, "%s%s", s->path, sidecars[i]);
-        snprintf(to, sizeof to, "%s%s", dst, sidecars[i]);
-        int ret = rename_if_present(from, to, err, errlen);
-        if (ret < 0)
-            return ret;
-    }
-    return rename_if_present(s->path, dst, err, errlen);
-}
-
 static int move_corrupt_aside(store_t *s, char *err, size_t errlen)
 {
     char dst[PATH_MAX];
-    int ret = move_aside(s, "corrupt", dst, sizeof dst, err, errlen);
+    int ret = store_move_aside(s->path, "corrupt", dst, sizeof dst, err, errlen);
     if (ret < 0)
         return ret;
     log_error("store: DATABASE CORRUPT: %s could not be read (%s); moved it to %s (with its "
@@ -941,7 +545,7 @@ int store_open(store_t **out, const char *state_dir, int durability, char *err, 
         errbuf_set(err, errlen, "bad durability %d (see STORE_SYNC_*)", durability);
         return -EINVAL;
     }
-    int ret = state_dir_ready(state_dir, err, errlen);
+    int ret = store_dir_ready(state_dir, err, errlen);
     if (ret < 0)
         return ret;
     store_t *s = xcalloc(1, sizeof *s);
@@ -1094,7 +698,7 @@ void store_stage_entry_put(store_t *s, const q_entry *e)
     op->dirty = e->dirty;
     op->dirty_first = e->dirty_first;
     op->manual = e->manual;
-    files_encode((const char *const *)e->files, e->files ? e->n_files : 0, &op->files,
+    store_files_encode((const char *const *)e->files, e->files ? e->n_files : 0, &op->files,
                  &op->files_len);
     op->sources = e->sources;
     op->events = e->events;
@@ -1102,7 +706,7 @@ void store_stage_entry_put(store_t *s, const q_entry *e)
     op->park_reason = xstrdup(e->park_reason);
     op->last_error = xstrdup(e->last_error);
     op->hold_reason = xstrdup(e->hold_reason);
-    deliveries_encode(e, &op->deliv, &op->deliv_len);
+    store_deliveries_encode(e, &op->deliv, &op->deliv_len);
     op->rclone_done = e->rclone_done;
     op->round_id = e->round_id;
 }
@@ -1190,7 +794,7 @@ static int write_entries(store_t *s)
         b_u64(&b, op->first_seen);
         b_u64(&b, op->last_event);
         b_u64(&b, op->due);
-        b_text(&b, state_name(op->state));
+        b_text(&b, store_state_name(op->state));
         b_int(&b, op->attempts);
         b_int(&b, op->dirty);
         b_u64(&b, op->dirty_first);
@@ -1365,7 +969,7 @@ bool store_replaced(const store_t *s)
 static int start_fresh(store_t *s, char *err, size_t errlen)
 {
     char dst[PATH_MAX];
-    int ret = move_aside(s, "replaced", dst, sizeof dst, err, errlen);
+    int ret = store_move_aside(s->path, "replaced", dst, sizeof dst, err, errlen);
     if (ret < 0)
         return ret;
     if (!s->moved_to[0]) /* a later try moves only what a failed try left */
@@ -1457,7 +1061,7 @@ static void entry_from_row(sqlite3_stmt *st, q_entry *e)
     e->last_event = (uint64_t)sqlite3_column_int64(st, 3);
     e->due = (uint64_t)sqlite3_column_int64(st, 4);
     const char *state = (const char *)sqlite3_column_text(st, 5);
-    if (!state_parse(state, &e->state)) {
+    if (!store_state_parse(state, &e->state)) {
         /* Keep the work: an unknown state waits for its due time like a fresh entry. */
         log_warn("store: entry %lld has unknown state \"%s\"; treating it as waiting", (long long)e->id,
                  log_esc(state));
@@ -1492,14 +1096,14 @@ static int load_entries(store_t *s, const store_loader *l)
             break;
         q_entry e;
         entry_from_row(st, &e);
-        files_view fv, dv;
-        files_decode(sqlite3_column_blob(st, 10), (size_t)sqlite3_column_bytes(st, 10), &fv);
+        store_files_view fv, dv;
+        store_files_decode(sqlite3_column_blob(st, 10), (size_t)sqlite3_column_bytes(st, 10), &fv);
         e.files = fv.v;
         e.n_files = fv.n;
-        deliveries_decode(sqlite3_column_blob(st, 17), (size_t)sqlite3_column_bytes(st, 17), &dv, &e);
+        store_deliveries_decode(sqlite3_column_blob(st, 17), (size_t)sqlite3_column_bytes(st, 17), &dv, &e);
         l->entry(l->ud, &e);
-        files_view_free(&fv);
-        files_view_free(&dv);
+        store_files_view_free(&fv);
+        store_files_view_free(&dv);
         free(e.deliv);
         free(e.path);
         free(e.park_reason);
@@ -1522,8 +1126,8 @@ static int load_events(store_t *s, const store_loader *l)
         if (rc != SQLITE_ROW)
             break;
         char *arr = col_dup(st, 1);
-        files_view fv;
-        files_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), &fv);
+        store_files_view fv;
+        store_files_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), &fv);
         store_event ev = {
             .id = sqlite3_column_int64(st, 0),
             .arr_path = nz(arr),
@@ -1534,7 +1138,7 @@ static int load_events(store_t *s, const store_loader *l)
             .at = (uint64_t)sqlite3_column_int64(st, 5),
         };
         l->event(l->ud, &ev);
-        files_view_free(&fv);
+        store_files_view_free(&fv);
         free(arr);
     }
     int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
