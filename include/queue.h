@@ -75,27 +75,33 @@ typedef struct q_entry {
     uint64_t first_seen;   /* wall ms */
     uint64_t last_event;   /* wall ms */
     uint64_t due;          /* wall ms; meaning depends on state */
-    entry_state state;
-    unsigned attempts;     /* finished failed attempts of this round (never reset by events) */
-    bool dirty;            /* an event arrived while syncing */
-    bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
-    bool keyed;            /* owned by the queue's index: in its key table (fills padding) */
-    bool rclone_done;      /* the rclone step succeeded in this round and no event came since */
-    unsigned sources;      /* bit (1u << arr_app) per app that sent events */
-    unsigned kinds;        /* QKIND_* of the events merged so far */
-    uint64_t dirty_first;  /* wall ms of the first such event */
-    char **files;          /* event files, arr paths, at most QUEUE_MAX_FILES (extra ones dropped) */
-    size_t n_files;
-    unsigned events;       /* events merged into this entry */
-    uint32_t heap_idx;     /* owned by the queue */
-    q_delivery *deliv;     /* its deliveries, at most QUEUE_MAX_DELIVERIES */
-    size_t n_deliv;
+    uint64_t dirty_first;  /* wall ms of the first event while syncing (dirty) */
     int64_t round_id;      /* the history row of the current round, 0 before its first attempt ends */
+    char **files;          /* event files, at most QUEUE_MAX_FILES (extra ones dropped): relative to
+                              path ("x.mkv", "Season 01/x.mkv"), or an absolute arr path for one
+                              that is not below it; queue_file_path gives the arr path */
+    q_delivery *deliv;     /* its deliveries, at most QUEUE_MAX_DELIVERIES (&deliv_one for one) */
     char *park_reason;     /* ENTRY_PARKED: what to fix ("PLEX_TOKEN: Plex answered 401") */
     char *last_error;      /* last failure text, NULL if none */
     char *hold_reason;     /* ENTRY_HELD: why */
     struct q_entry *hnext; /* hash chain, owned by the queue */
+    q_delivery deliv_one;  /* the storage of a single delivery (the common case: one server) */
+    entry_state state;
+    unsigned attempts;     /* finished attempts of this round (never reset by events) */
+    unsigned events;       /* events merged into this entry */
+    uint32_t heap_idx;     /* owned by the queue */
+    uint32_t n_files;
+    uint32_t n_deliv;
+    uint16_t sources;      /* bit (1u << arr_app) per app that sent events */
+    uint8_t kinds;         /* QKIND_* of the events merged so far */
+    bool dirty;            /* an event arrived while syncing */
+    bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
+    bool keyed;            /* owned by the queue's index: in its key table */
+    bool rclone_done;      /* the rclone step succeeded in this round and no event came since */
 } q_entry;
+
+/* The arr path of e->files[i] (new string). */
+char *queue_file_path(const q_entry *e, size_t i);
 
 /* How many deliveries of e are in state s. */
 size_t q_entry_count_deliveries(const q_entry *e, delivery_state s);

@@ -351,25 +351,53 @@ static void files_set(q_entry *e, const char *const *list, size_t n)
     e->n_files = n;
 }
 
-/* Union, keeping the order of arrival; past QUEUE_MAX_FILES the rest is dropped. */
-static void files_union(q_entry *e, const char *const *add, size_t n)
+/* A file's name as an entry keeps it: relative to the entry's folder when below it (an event
+ * file always is; the folder's path is not kept again for each file), else as it came. */
+static const char *file_rel(const char *folder, const char *file)
+{
+    size_t n = strlen(folder);
+    if (n == 1 && folder[0] == '/')
+        return file[0] == '/' && file[1] ? file + 1 : file;
+    if (strncmp(file, folder, n) == 0 && file[n] == '/' && file[n + 1])
+        return file + n + 1;
+    return file;
+}
+
+char *queue_file_path(const q_entry *e, size_t i)
+{
+    const char *f = e->files[i];
+    if (f[0] == '/')
+        return xstrdup(f);
+    return xasprintf("%s/%s", strcmp(e->path, "/") == 0 ? "" : e->path, f);
+}
+
+/* Union, keeping the order of arrival; past QUEUE_MAX_FILES the rest is dropped. The added
+ * names are relative to `base` (absolute when base is NULL, or when they start with '/'). */
+static void files_union(q_entry *e, const char *const *add, size_t n, const char *base)
 {
     const char *list[QUEUE_MAX_FILES];
-    size_t k = 0;
+    char *made[QUEUE_MAX_FILES];
+    size_t k = 0, n_made = 0;
     for (size_t i = 0; i < e->n_files && k < QUEUE_MAX_FILES; i++)
         list[k++] = e->files[i];
     size_t had = k;
     for (size_t i = 0; i < n && k < QUEUE_MAX_FILES; i++) {
         if (!add || !add[i])
             continue;
+        const char *f = add[i];
+        if (base && f[0] != '/')
+            f = made[n_made++] = xasprintf("%s/%s", strcmp(base, "/") == 0 ? "" : base, f);
+        f = file_rel(e->path, f);
         size_t j = 0;
-        while (j < k && strcmp(list[j], add[i]) != 0)
+        while (j < k && strcmp(list[j], f) != 0)
             j++;
         if (j == k)
-            list[k++] = add[i];
+            list[k++] = f;
     }
     if (k != had)
         files_set(e, list, k);
+    for (size_t i = 0; i < n_made; i++)
+        free(made[i]);
 }
 
 /* ---- deliveries (queue_deliveries.c) ---- */
@@ -464,7 +492,7 @@ static void fold(qent *dst, qent *src)
     q_entry *d = &dst->n.e, *s = &src->n.e;
     d->first_seen = min64(d->first_seen, s->first_seen);
     d->last_event = max64(d->last_event, s->last_event);
-    files_union(d, (const char *const *)s->files, s->n_files);
+    files_union(d, (const char *const *)s->files, s->n_files, s->path);
     d->sources |= s->sources;
     d->kinds |= s->kinds;
     d->events = sat_addu(d->events, s->events);
@@ -483,7 +511,7 @@ static void fold(qent *dst, qent *src)
 }
 
 /* src's work joins the CHECKING/SYNCING dst as a dirty re-run. */
-static void fold_dirty(qent *dst, uint64_t first, uint64_t last, const char *const *files, size_t n,
+static void fold_dirty(qent *dst, uint64_t first, uint64_t last, const char *const *files, size_t n, const char *base,
                        unsigned sources, unsigned kinds, unsigned events, bool manual)
 {
     q_entry *d = &dst->n.e;
@@ -491,7 +519,7 @@ static void fold_dirty(qent *dst, uint64_t first, uint64_t last, const char *con
     d->dirty_first = d->dirty ? min64(d->dirty_first, first) : first;
     d->dirty = true;
     d->last_event = max64(d->last_event, last);
-    files_union(d, files, n);
+    files_union(d, files, n, base);
     d->sources |= sources;
     d->events = sat_addu(d->events, events);
     if (manual)
@@ -657,7 +685,7 @@ static void merge_event(queue_t *q, qent *x, const q_event *ev, uint64_t now)
     q_entry *e = &x->n.e;
     e->first_seen = min64(e->first_seen, ev->at);
     e->last_event = max64(e->last_event, ev->at);
-    files_union(e, ev->files, ev->n_files);
+    files_union(e, ev->files, ev->n_files, NULL);
     e->sources |= ev->source_bit;
     e->kinds |= ev->kinds;
     e->events = sat_addu(e->events, 1);
@@ -693,7 +721,7 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
         return 0;
     }
     if (act) {
-        fold_dirty(act, ev->at, ev->at, ev->files, ev->n_files, ev->source_bit, ev->kinds, 1, ev->manual);
+        fold_dirty(act, ev->at, ev->at, ev->files, ev->n_files, NULL, ev->source_bit, ev->kinds, 1, ev->manual);
         emit(q, act, QCHANGE_PUT);
         if (res)
             *res = (q_add_result){.kind = QADD_DIRTY, .entry = &act->n.e};
@@ -712,7 +740,7 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
     x->n.e.kinds = ev->kinds;
     x->n.e.events = 1;
     x->n.e.manual = ev->manual;
-    files_union(&x->n.e, ev->files, ev->n_files);
+    files_union(&x->n.e, ev->files, ev->n_files, NULL);
     deliv_update(&q->interned, &x->n.e, ev->deliv, ev->n_deliv, false);
     x->n.e.state = deliv_runnable(&x->n.e) ? ENTRY_WAITING : ENTRY_UNRESOLVED;
     qi_ids_insert(&q->ids, &x->n);
@@ -1076,7 +1104,7 @@ static bool relink(queue_t *q, qent *x, uint64_t now, bool changed)
             refresh_due(q, outer, now);
         } else {
             fold_dirty(act, x->n.e.first_seen, x->n.e.last_event, (const char *const *)x->n.e.files, x->n.e.n_files,
-                       x->n.e.sources, x->n.e.kinds, x->n.e.events, x->n.e.manual);
+                       x->n.e.path, x->n.e.sources, x->n.e.kinds, x->n.e.events, x->n.e.manual);
         }
         emit(q, x, QCHANGE_DEL);
         qi_ids_remove(&q->ids, &x->n);
@@ -1201,7 +1229,8 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
     x->n.e.dirty = e->dirty;
     x->n.e.dirty_first = e->dirty_first;
     x->n.e.manual = e->manual;
-    files_set(&x->n.e, (const char *const *)e->files, e->files ? e->n_files : 0);
+    /* as stored (relative), or absolute from an older version: kept relative either way */
+    files_union(&x->n.e, (const char *const *)e->files, e->files ? e->n_files : 0, e->path);
     x->n.e.sources = e->sources;
     x->n.e.kinds = e->kinds;
     x->n.e.events = e->events;

@@ -30,7 +30,8 @@ void deliv_free(q_entry *e)
 {
     for (size_t i = 0; i < e->n_deliv; i++)
         free(e->deliv[i].error);
-    free(e->deliv);
+    if (e->deliv != &e->deliv_one)
+        free(e->deliv);
     e->deliv = NULL;
     e->n_deliv = 0;
 }
@@ -144,13 +145,18 @@ bool deliv_update(deliv_strings *t, q_entry *e, const q_delivery *nw, size_t n, 
         changed = true;
         free(e->deliv[i].error);
     }
-    free(e->deliv);
+    if (e->deliv != &e->deliv_one)
+        free(e->deliv);
     e->deliv = NULL;
-    if (k) {
+    if (k == 1) {
+        /* one server: no allocation of its own */
+        e->deliv_one = out[0];
+        e->deliv = &e->deliv_one;
+    } else if (k) {
         e->deliv = xmalloc(k * sizeof *out);
         memcpy(e->deliv, out, k * sizeof *out);
     }
-    e->n_deliv = k;
+    e->n_deliv = (uint32_t)k;
     return changed;
 }
 

@@ -246,7 +246,7 @@ static void job_finish(sync_job *j, sync_outcome o)
     count_outcome(env, o, parked_deliv, dur_us);
     if (o == SYNC_OK && !parked_deliv && !q_entry_count_deliveries(e, DELIVERY_UNRESOLVED))
         log_info("scanned '%s' on %zu librar%s (%u event%s, rclone %s) in %llu ms", log_esc(e->path),
-                 e->n_deliv, e->n_deliv == 1 ? "y" : "ies", e->events, e->events == 1 ? "" : "s",
+                 (size_t)e->n_deliv, e->n_deliv == 1 ? "y" : "ies", e->events, e->events == 1 ? "" : "s",
                  j->rclone_outcome ? j->rclone_outcome : "skipped", (unsigned long long)dur);
 
     /* queue_sync_done may free e: keep what the log line and the report need. */
@@ -627,7 +627,10 @@ static void host_files(sync_job *j)
     j->host_files = xcalloc(e->n_files ? e->n_files : 1, sizeof *j->host_files);
     for (size_t i = 0; i < e->n_files; i++) {
         folder_paths f;
-        if (paths_resolve(j->env->cfg, e->files[i], &f, NULL) == 0) {
+        char *arr = queue_file_path(e, i);
+        int rc = paths_resolve(j->env->cfg, arr, &f, NULL);
+        free(arr);
+        if (rc == 0) {
             j->host_files[j->n_host_files++] = f.host;
             f.host = NULL;
             folder_paths_free(&f);

@@ -400,8 +400,11 @@ http {
 # 1. ingest
 
 def ingest_env(durability):
-    return {"DURABILITY": durability, "SECTION_MAPPING": '{"/tv": 1}', "WEBHOOK_DELAY": "1h",
-            "WEBHOOK_MAX_DELAY": "2h", "USE_RCLONE": "false"}
+    # One Plex server (nothing listens there: its list is never read, and SECTION_MAPPING gives
+    # every folder its delivery), as a real setup has: each queued folder carries one delivery.
+    return {"DURABILITY": durability, "PLEX_URL": "http://127.0.0.1:9", "PLEX_TOKEN": "bench",
+            "SECTION_MAPPING": '{"/tv": 1}', "WEBHOOK_DELAY": "1h", "WEBHOOK_MAX_DELAY": "2h",
+            "USE_RCLONE": "false"}
 
 
 def recovered_events(db_path):

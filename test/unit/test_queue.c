@@ -153,9 +153,13 @@ static q_entry *add(fx *f, const char *path, uint64_t at)
 
 static bool has_file(const q_entry *e, const char *file)
 {
-    for (size_t i = 0; i < e->n_files; i++)
-        if (strcmp(e->files[i], file) == 0)
+    for (size_t i = 0; i < e->n_files; i++) {
+        char *p = queue_file_path(e, i);
+        bool hit = strcmp(p, file) == 0;
+        free(p);
+        if (hit)
             return true;
+    }
     return false;
 }
 
@@ -629,6 +633,26 @@ static void test_a_folder_past_its_rclone_step_gives_its_slot_back(void **state)
     sync_ok(f, a, now + 11 * MIN);
     sync_ok(f, b, now + 11 * MIN);
     assert_int_equal(queue_count(f->q), 0);
+}
+
+static void test_files_are_kept_relative_to_the_folder_and_rebased_when_folded(void **state)
+{
+    fx *f = *state;
+    add_ev(f, "/tv/A/S1", "/tv/A/S1/x.mkv", T0, false, 1);
+    q_entry *s1 = queue_find(f->q, "/tv/A/S1");
+    assert_int_equal(s1->n_files, 1);
+    assert_string_equal(s1->files[0], "x.mkv"); /* the folder's path is not kept twice */
+    /* the ancestor absorbs S1: its file is now named from /tv/A */
+    add_ev(f, "/tv/A", "/tv/A/y.mkv", T0 + 1, false, 1);
+    q_entry *a = queue_find(f->q, "/tv/A");
+    assert_null(queue_find(f->q, "/tv/A/S1"));
+    assert_int_equal(a->n_files, 2);
+    assert_string_equal(a->files[0], "y.mkv");
+    assert_string_equal(a->files[1], "S1/x.mkv");
+    assert_true(has_file(a, "/tv/A/S1/x.mkv"));
+    /* the same file again is the same file */
+    add_ev(f, "/tv/A/S1", "/tv/A/S1/x.mkv", T0 + 2, false, 1);
+    assert_int_equal(queue_find(f->q, "/tv/A")->n_files, 2);
 }
 
 static void test_entries_are_taken_in_due_order(void **state)
@@ -1883,6 +1907,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restored_nested_entries_become_one_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency_limit_keeps_extra_entries_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_folder_past_its_rclone_step_gives_its_slot_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_are_kept_relative_to_the_folder_and_rebased_when_folded, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_entries_are_taken_in_due_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minimum_age_rearms_for_the_remainder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_event_skips_debounce_age_and_cooldown, setup, teardown),
