@@ -15,7 +15,8 @@
 #define METRICS_DURATION_BUCKETS 12 /* 11 bounds from 10 ms to 30 s, then +Inf */
 
 typedef struct metrics {
-    uint64_t webhooks[APP_COUNT];                           /* requests accepted per app */
+    uint64_t webhooks[APP_COUNT];                           /* requests accepted per app (for
+                                                               APP_AUTOSCAN and after: triggers) */
     uint64_t webhook_events[APP_COUNT][METRICS_EVENT_KINDS]; /* accepted, by app and event type */
     uint64_t manual_requests;                               /* manual triggers queued (form and API) */
     uint64_t webhook_errors;                                /* 4xx answers to webhooks */
@@ -33,8 +34,8 @@ const char *metrics_event_kind_name(int kind);
 /* One finished sync attempt that took `us` microseconds. */
 void metrics_count_sync(metrics *m, uint64_t us);
 /* The counter families in Prometheus text: requests (webhooks by app and event, manual
- * requests, webhook errors, scans by outcome), then work (rclone and Plex calls, the duration
- * histogram, commits). */
+ * triggers by source, manual requests, webhook errors, scans by outcome), then work (rclone and
+ * Plex calls, the duration histogram, commits). */
 void metrics_render_requests(const metrics *m, buf_t *b);
 void metrics_render_work(const metrics *m, buf_t *b);
 

@@ -59,4 +59,9 @@ int paths_depth(const char *rel);
  * that target's library locations and its replacement and SECTION_MAPPING prefixes. */
 bool paths_at_or_above(const char *path, const char *root);
 
+/* Whether the last component of `path` ends in a media or subtitle extension (video, audio, book,
+ * subtitle: ".mkv", ".flac", ".epub", ".srt", ...; ASCII case-insensitive). The manual trigger's
+ * ?path= then means the file's folder. A name alone decides: nothing is looked up on disk. */
+bool paths_is_media_file(const char *path);
+
 #endif

@@ -8,9 +8,25 @@
 
 #include "config.h"
 
-typedef enum { APP_SONARR = 0, APP_RADARR, APP_LIDARR, APP_READARR, APP_MANUAL, APP_COUNT } arr_app;
+/* Where a request came from: the four *arr apps (their payloads, at /webhook/ or /triggers/), a
+ * person (page, form, API), and the manual-trigger address /triggers/manual, called with ?dir=
+ * (autoscan's form: Tdarr, Bazarr, scripts) or ?path= (autopulse's). The values are bit positions
+ * in the stored `sources` of entries and history rows: new ones only ever go at the end. */
+typedef enum {
+    APP_SONARR = 0,
+    APP_RADARR,
+    APP_LIDARR,
+    APP_READARR,
+    APP_MANUAL,
+    APP_AUTOSCAN,       /* /triggers/manual?dir= */
+    APP_MANUAL_TRIGGER, /* /triggers/manual?path= */
+    APP_COUNT
+} arr_app;
+/* The apps with a webhook payload format: those before APP_MANUAL. */
+#define ARR_APP_HAS_PAYLOAD(a) ((unsigned)(a) < (unsigned)APP_MANUAL)
 
-const char *arr_app_name(arr_app a);          /* "sonarr" ... "manual" */
+/* "sonarr" ... "manual", "autoscan", "manual-trigger" (the UI's and the API's source names) */
+const char *arr_app_name(arr_app a);
 int arr_app_parse(const char *s, arr_app *out); /* from the URL segment; 0 or -EINVAL */
 
 #define WEBHOOK_MAX_FILES 64 /* event files kept per folder */
@@ -54,7 +70,8 @@ int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, 
  *   list): folders_plan() marks a folder that is, for some target, at or above a library
  *   location or a replacement or SECTION_MAPPING prefix (folder_plan.library_root), and the
  *   caller refuses it;
- * - app APP_MANUAL is refused ("no webhook payload format for 'manual'"). */
+ * - an app without a payload format (APP_MANUAL and after) is refused ("no webhook payload
+ *   format for 'manual'"). */
 void wh_event_free(wh_event *e);
 
 

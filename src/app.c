@@ -404,6 +404,7 @@ static void log_applied(const char *src, const app_folder *f, const q_add_result
 }
 
 /* Apply a request's folders to the queue, which stages the entry snapshots the commit writes. */
+_Static_assert(APP_COUNT <= 16, "an entry's sources keep one bit per arr_app in 16 bits");
 static void apply_staged(app_t *a, staged_req *s)
 {
     uint64_t now = wall_ms();

@@ -1,7 +1,8 @@
 /* metrics.c: the daemon's counters and how /metrics prints them: requests by app and event type
- * (a fixed list of event types, so no label value ever comes from a request), scans by outcome,
- * rclone and Plex calls, sync durations as a histogram, group commits. Gauges that need the
- * queue or the upstreams' state are printed by their owner between the two parts. */
+ * (a fixed list of event types, so no label value ever comes from a request), manual triggers by
+ * source, scans by outcome, rclone and Plex calls, sync durations as a histogram, group commits.
+ * Gauges that need the queue or the upstreams' state are printed by their owner between the two
+ * parts. */
 #include "metrics.h"
 
 #include <strings.h>
@@ -73,11 +74,17 @@ void metrics_render_requests(const metrics *c, buf_t *b)
     /* Every app has its "download" series from the start; other events appear once seen. */
     buf_appends(b, "# HELP pss_webhooks_total Webhook requests accepted, by app and event type.\n"
                     "# TYPE pss_webhooks_total counter\n");
-    for (int i = 0; i < APP_MANUAL; i++)
+    for (int i = 0; ARR_APP_HAS_PAYLOAD(i); i++)
         for (int k = 0; k < METRICS_EVENT_KINDS; k++)
             if (k == 0 || c->webhook_events[i][k])
                 buf_printf(b, "pss_webhooks_total{app=\"%s\",event=\"%s\"} %llu\n", arr_app_name((arr_app)i),
                            metrics_event_kind_name(k), (unsigned long long)c->webhook_events[i][k]);
+    /* /triggers/manual by caller: the source names are the enum's, a fixed list */
+    buf_appends(b, "# HELP pss_triggers_total Manual triggers accepted at /triggers/manual, by source "
+                    "(autoscan: ?dir=, manual-trigger: ?path=).\n# TYPE pss_triggers_total counter\n");
+    for (int i = APP_AUTOSCAN; i < APP_COUNT; i++)
+        buf_printf(b, "pss_triggers_total{source=\"%s\"} %llu\n", arr_app_name((arr_app)i),
+                   (unsigned long long)c->webhooks[i]);
     buf_printf(b, "# HELP pss_manual_requests_total Manual scans queued (page, API and form).\n"
                    "# TYPE pss_manual_requests_total counter\npss_manual_requests_total %llu\n",
                (unsigned long long)c->manual_requests);

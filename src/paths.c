@@ -277,3 +277,31 @@ bool paths_at_or_above(const char *plex_path, const char *root)
     free(n);
     return hit;
 }
+
+/* Media and subtitle extensions, without the dot. A folder is rarely named like this; a file the
+ * list misses is taken as a folder, which only costs its folder's parent a narrower scan. */
+static const char *const media_exts[] = {
+    /* video */
+    "mkv", "mp4", "m4v", "avi", "ts", "m2ts", "mts", "webm", "mov", "wmv", "mpg", "mpeg", "flv",
+    "ogv", "vob", "iso", "3gp", "divx", "rmvb", "asf",
+    /* audio */
+    "flac", "mp3", "m4a", "m4b", "aac", "ogg", "oga", "opus", "wav", "wma", "ape", "wv", "alac",
+    "aiff", "aif", "dsf", "dff", "mka",
+    /* books and comics */
+    "epub", "mobi", "azw", "azw3", "pdf", "cbz", "cbr", "djvu",
+    /* subtitles */
+    "srt", "ass", "ssa", "sub", "idx", "vtt", "sup", "smi", "ttml",
+};
+
+bool paths_is_media_file(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base || !dot[1])
+        return false; /* ".srt" alone is a hidden name, not an extension */
+    for (size_t i = 0; i < ARRAY_SIZE(media_exts); i++)
+        if (str_eq_ci(dot + 1, media_exts[i]))
+            return true;
+    return false;
+}

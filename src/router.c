@@ -185,6 +185,40 @@ static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, sta
     return true;
 }
 
+/* " via /triggers" for an *arr payload sent to autoscan's and autopulse's address (for the logs:
+ * it counts as its app), else "". */
+static const char *via_triggers(const http_request *r)
+{
+    return strncmp(r->path, "/triggers/", 10) == 0 ? " via /triggers" : "";
+}
+
+/* The mapped folders of s, from a webhook or a trigger: none to queue answers 200 "skipped" now;
+ * a queue too full for them 503; else they go to the group commit, which answers (202). Takes s. */
+static void stage_mapped(app_t *a, http_request *r, staged_req *s)
+{
+    const config_t *c = &a->cfg;
+    if (s->n_folders == 0) {
+        stage_skipped(a, s);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "status", "skipped");
+        cJSON_AddItemToObject(j, "skipped", skipped_json(s));
+        http_respond_cjson(r, 200, j);
+        staged_free(s);
+        return;
+    }
+    size_t pending = queue_count(a->q) + a->staged_events;
+    /* The lookups only when the cap is near: queue_add finds the same ancestors again. */
+    if (pending + s->n_folders > (size_t)c->max_pending &&
+        pending + growing_folders(a, s) > (size_t)c->max_pending) {
+        log_error("queue full (MAX_PENDING=%ld): refusing a %s request", c->max_pending, arr_app_name(s->app));
+        respond_status(r, 503, "queue_full", queue_full_msg);
+        staged_free(s);
+        return;
+    }
+    stage_skipped(a, s);
+    app_stage(a, s);
+}
+
 /* A webhook, once authenticated (the route's AUTH_WEBHOOK). */
 static void handle_webhook(app_t *a, http_request *r, arr_app app)
 {
@@ -201,7 +235,8 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
      * DURABILITY=full, the sync) is waited for. */
     http_request_drop_body(r);
     if (parsed < 0) {
-        log_warn("%s webhook from %s refused: %s", arr_app_name(app), log_esc(r->remote_addr), log_esc(err));
+        log_warn("%s webhook%s from %s refused: %s", arr_app_name(app), via_triggers(r), log_esc(r->remote_addr),
+                 log_esc(err));
         a->counters.webhook_errors++;
         respond_status(r, 400, "bad_request", err);
         return;
@@ -223,8 +258,8 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         wh_event_free(&ev);
         return;
     }
-    log_info("%s: %s event for %s (%zu folder%s)", arr_app_name(app), log_esc(ev.event_type),
-             ev.title ? log_esc(ev.title) : "?", ev.n_folders, ev.n_folders == 1 ? "" : "s");
+    log_info("%s: %s event for %s (%zu folder%s)%s", arr_app_name(app), log_esc(ev.event_type),
+             ev.title ? log_esc(ev.title) : "?", ev.n_folders, ev.n_folders == 1 ? "" : "s", via_triggers(r));
 
     staged_req *s = xcalloc(1, sizeof *s);
     s->done = on_committed;
@@ -238,26 +273,180 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         staged_free(s);
         return;
     }
-    if (s->n_folders == 0) {
-        stage_skipped(a, s);
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "status", "skipped");
-        cJSON_AddItemToObject(j, "skipped", skipped_json(s));
-        http_respond_cjson(r, 200, j);
+    stage_mapped(a, r, s);
+}
+
+/* ---- /triggers/manual: autoscan's and autopulse's manual trigger ---- */
+
+/* The folders a manual trigger names, grouped: a folder named by several values is one folder,
+ * with the files named in it (for MINIMUM_AGE), or none when it was named itself. */
+typedef struct trigger_folders {
+    wh_folder *v;     /* as a webhook's folders, so they map the same way */
+    bool *whole;      /* v[i] was named itself: its files do not narrow the age check */
+    size_t n;
+} trigger_folders;
+
+static void trigger_folders_free(trigger_folders *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].path);
+        for (size_t k = 0; k < t->v[i].n_files; k++)
+            free(t->v[i].files[k]);
+        free(t->v[i].files);
+    }
+    free(t->v);
+    free(t->whole);
+}
+
+/* Add folder (taken), with file (taken, may be NULL: the folder itself was named). */
+static void trigger_folders_add(trigger_folders *t, char *folder, char *file)
+{
+    size_t i = 0;
+    while (i < t->n && strcmp(t->v[i].path, folder) != 0)
+        i++;
+    if (i == t->n) {
+        t->v = xrealloc(t->v, (t->n + 1) * sizeof *t->v);
+        t->whole = xrealloc(t->whole, (t->n + 1) * sizeof *t->whole);
+        t->v[i] = (wh_folder){.path = folder};
+        t->whole[i] = false;
+        t->n++;
+    } else {
+        free(folder);
+    }
+    if (!file) {
+        t->whole[i] = true;
+        return;
+    }
+    if (t->v[i].n_files >= WEBHOOK_MAX_FILES) {
+        free(file);
+        return;
+    }
+    t->v[i].files = xrealloc(t->v[i].files, (t->v[i].n_files + 1) * sizeof *t->v[i].files);
+    t->v[i].files[t->v[i].n_files++] = file;
+}
+
+/* One ?dir= or ?path= value (decoded) to t. A dir is a folder. A path is a file or a folder, and
+ * a file means its folder: told apart by its extension only (paths_is_media_file), because
+ * whether it is a file on the host would take a stat, which blocks the loop (and the path is in
+ * arr terms, not the host's). False with err (a 400's message naming the value). */
+static bool trigger_add_value(trigger_folders *t, const char *key, const char *value, char *err, size_t errlen)
+{
+    char *norm = path_normalize(value);
+    const char *bad = paths_check(norm);
+    if (bad) {
+        snprintf(err, errlen, "%s '%s': %s", key, value, bad);
+        free(norm);
+        return false;
+    }
+    if (strcmp(key, "path") == 0 && paths_is_media_file(norm))
+        trigger_folders_add(t, paths_dirname(norm), norm);
+    else
+        trigger_folders_add(t, norm, NULL);
+    return true;
+}
+
+/* The ?dir= or ?path= values of query (repeatable; other parameters ignored) to t; *by_dir says
+ * which. False with err: a value that does not decode or is not a valid absolute path, both
+ * kinds at once, or more than max folders. */
+static bool trigger_query(const char *query, int max, trigger_folders *t, bool *by_dir, char *err, size_t errlen)
+{
+    bool dirs = false, paths = false;
+    for (const char *p = query; *p;) {
+        const char *end = p + strcspn(p, "&");
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        char *key = http_url_decode(p, (size_t)((eq ? eq : end) - p), true);
+        bool is_dir = key && strcmp(key, "dir") == 0, is_path = key && strcmp(key, "path") == 0;
+        free(key);
+        if (is_dir || is_path) {
+            const char *name = is_dir ? "dir" : "path";
+            char *value = eq ? http_url_decode(eq + 1, (size_t)(end - eq - 1), true) : xstrdup("");
+            bool ok = value != NULL;
+            if (!ok)
+                snprintf(err, errlen, "%s: not valid percent-encoding (or an encoded NUL)", name);
+            else
+                ok = trigger_add_value(t, name, value, err, errlen);
+            free(value);
+            if (!ok)
+                return false;
+            dirs |= is_dir;
+            paths |= is_path;
+        }
+        if (dirs && paths) {
+            snprintf(err, errlen, "use either ?dir= (autoscan's form) or ?path= (autopulse's), not both");
+            return false;
+        }
+        if (t->n > (size_t)max) {
+            snprintf(err, errlen, "more than %d folders in one trigger (MAX_FOLDERS_PER_EVENT)", max);
+            return false;
+        }
+        p = *end ? end + 1 : end;
+    }
+    *by_dir = dirs;
+    return true;
+}
+
+/* Stage t's folders for app, as a webhook's: debounced (not manual), mapped by the webhooks'
+ * rules (no library root), skipped when no library holds them. Answers r. */
+static void trigger_stage(app_t *a, http_request *r, arr_app app, trigger_folders *t)
+{
+    wh_event ev = {.app = app, .folders = t->v, .n_folders = t->n};
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->whole[i]) { /* named itself: the whole folder is checked for age */
+            for (size_t k = 0; k < t->v[i].n_files; k++)
+                free(t->v[i].files[k]);
+            t->v[i].n_files = 0;
+        }
+    }
+    staged_req *s = xcalloc(1, sizeof *s);
+    s->done = on_committed;
+    s->done_ud = a;
+    s->req = r;
+    s->app = app;
+    s->at = wall_ms();
+    /* kinds stay 0: a trigger does not say whether files were added or changed */
+    if (!map_event_folders(a, r, &ev, s)) {
         staged_free(s);
         return;
     }
-    size_t pending = queue_count(a->q) + a->staged_events;
-    /* The lookups only when the cap is near: queue_add finds the same ancestors again. */
-    if (pending + s->n_folders > (size_t)c->max_pending &&
-        pending + growing_folders(a, s) > (size_t)c->max_pending) {
-        log_error("queue full (MAX_PENDING=%ld): refusing a %s webhook", c->max_pending, arr_app_name(app));
-        respond_status(r, 503, "queue_full", queue_full_msg);
-        staged_free(s);
-        return;
+    stage_mapped(a, r, s);
+}
+
+/* GET, HEAD, POST /triggers/manual, once authenticated (AUTH_WEBHOOK). */
+static void route_trigger_manual(app_t *a, http_request *r, const char *rest)
+{
+    (void)rest;
+    /* A body is allowed and ignored: Tdarr and Bazarr send an empty one, some scripts a form. */
+    http_request_drop_body(r);
+    trigger_folders t = {0};
+    bool by_dir = false;
+    char err[PATHS_MAX + 200];
+    int max = a->cfg.max_folders_per_event > 0 ? a->cfg.max_folders_per_event : 100;
+    if (!trigger_query(r->query, max, &t, &by_dir, err, sizeof err)) {
+        log_warn("manual trigger from %s refused: %s", log_esc(r->remote_addr), log_esc(err));
+        a->counters.webhook_errors++;
+        respond_status(r, 400, "bad_request", err);
+        goto out;
     }
-    stage_skipped(a, s);
-    app_stage(a, s);
+    bool post = strcmp(r->method, "POST") == 0;
+    if (t.n == 0 && post) {
+        a->counters.webhook_errors++;
+        respond_status(r, 400, "bad_request",
+                       "nothing to scan: name folders with ?dir=/folder (repeatable) or a file or folder "
+                       "with ?path=/folder/file.mkv");
+        goto out;
+    }
+    if (t.n == 0 || strcmp(r->method, "HEAD") == 0) {
+        /* autoscan's "is the target up" probe: nothing is queued */
+        respond_status(r, 200, "ok", "plex-servarr-sync takes manual triggers here: POST with ?dir= or ?path=");
+        goto out;
+    }
+    arr_app app = by_dir ? APP_AUTOSCAN : APP_MANUAL_TRIGGER;
+    a->counters.webhooks[app]++;
+    log_info("%s: %s trigger for '%s'%s (%zu folder%s) via /triggers/manual", arr_app_name(app), r->method,
+             log_esc(t.v[0].path), t.n > 1 ? " and more" : "", t.n, t.n == 1 ? "" : "s");
+    trigger_stage(a, r, app, &t);
+out:
+    trigger_folders_free(&t);
 }
 
 /* ---- manual trigger (the Python script's form, kept) ---- */
@@ -481,7 +670,7 @@ typedef struct route {
 static bool webhook_app(const char *rest)
 {
     arr_app app;
-    return arr_app_parse(rest, &app) == 0 && app != APP_MANUAL;
+    return arr_app_parse(rest, &app) == 0 && ARR_APP_HAS_PAYLOAD(app);
 }
 
 static void route_webhook(app_t *a, http_request *r, const char *rest)
@@ -548,6 +737,10 @@ static const route routes[] = {
     /* path              prefix methods        auth          same_site webhook_body */
     {"/webhook/", true, M_POST | M_PUT, AUTH_WEBHOOK, false, true, webhook_app,
      "unknown webhook; use /webhook/sonarr, radarr, lidarr or readarr", route_webhook},
+    /* autoscan's and autopulse's addresses: the same webhooks, and their manual trigger */
+    {"/triggers/", true, M_POST | M_PUT, AUTH_WEBHOOK, false, true, webhook_app,
+     "unknown trigger; use /triggers/sonarr, radarr, lidarr, readarr or manual", route_webhook},
+    {"/triggers/manual", false, M_GET | M_POST, AUTH_WEBHOOK, false, false, NULL, NULL, route_trigger_manual},
     {"/webhook/manual", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_index},
     {"/webhook/manual", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_handle_manual_post},
     {"/", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_index},

@@ -19,7 +19,8 @@
 #define WEBHOOK_MAX_DEPTH 64
 #define WEBHOOK_DEFAULT_MAX_FOLDERS 100 /* when the config leaves max_folders_per_event at 0 */
 
-static const char *const app_names[APP_COUNT] = {"sonarr", "radarr", "lidarr", "readarr", "manual"};
+static const char *const app_names[APP_COUNT] = {"sonarr", "radarr", "lidarr", "readarr",
+                                                 "manual", "autoscan", "manual-trigger"};
 
 const char *arr_app_name(arr_app a)
 {
@@ -958,7 +959,7 @@ int webhook_parse(const config_t *c, arr_app app, const char *body, size_t len, 
     wh_ctx x = {.c = c, .ev = out, .err = err, .errlen = errlen};
     if (err && errlen)
         err[0] = '\0';
-    if ((unsigned)app >= APP_MANUAL)
+    if (!ARR_APP_HAS_PAYLOAD(app))
         return werr(&x, "no webhook payload format for '%s'", arr_app_name(app));
     x.shape = &shapes[app];
     x.max_folders = c->max_folders_per_event > 0 ? (size_t)c->max_folders_per_event

@@ -33,8 +33,10 @@ STATES = {"unresolved", "waiting", "aging", "held", "ready", "checking", "syncin
 OUTCOMES = {"ok", "failed", "parked", "skipped"}
 BUCKETS = {"0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "+Inf"}
 # target: the configured names (here only the `plex` of PLEX_URL); kind: the fixed list of kinds
+# source: /triggers/manual's callers (?dir= is autoscan's form, ?path= autopulse's)
+SOURCES = {"autoscan", "manual-trigger"}
 FIXED_LABELS = {"app": APPS, "event": EVENTS, "state": STATES, "outcome": OUTCOMES, "le": BUCKETS,
-                "target": {"plex"}, "kind": {"plex", "jellyfin", "emby"}}
+                "target": {"plex"}, "kind": {"plex", "jellyfin", "emby"}, "source": SOURCES}
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (-?[0-9.eE+-]+|\+Inf|NaN)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -682,6 +684,8 @@ class MetricsTest(ApiCase):
         self.assertEqual(sample("pss_webhooks_total", app="radarr", event="test"), 1)
         self.assertEqual(sample("pss_webhooks_total", app="lidarr", event="download"), 0)
         self.assertEqual(sample("pss_manual_requests_total"), 1)
+        for src in SOURCES:
+            self.assertEqual(sample("pss_triggers_total", source=src), 0, src)
         self.assertEqual(sample("pss_scans_total", outcome="ok"), 2)
         self.assertEqual(sample("pss_plex_calls_total", outcome="ok"), 2)
         self.assertIsNotNone(sample("pss_rclone_calls_total", outcome="ok"))

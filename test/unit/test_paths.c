@@ -352,6 +352,22 @@ static void test_at_or_above_a_root_is_by_component_and_case_insensitive(void **
     assert_false(paths_at_or_above("/elsewhere", ""));
 }
 
+static void test_media_and_subtitle_extensions_name_files(void **state)
+{
+    (void)state;
+    assert_true(paths_is_media_file("/tv/Show/Season 01/Show - S01E01.mkv"));
+    assert_true(paths_is_media_file("/tv/Show/Season 01/Show - S01E01.en.SRT"));
+    assert_true(paths_is_media_file("/music/A/B/01 - x.flac"));
+    assert_true(paths_is_media_file("/books/A/B/b.epub"));
+    assert_true(paths_is_media_file("x.m4b"));
+    assert_false(paths_is_media_file("/tv/Show/Season 01"));
+    assert_false(paths_is_media_file("/movies/Mr. Robot"));
+    assert_false(paths_is_media_file("/tv/Show/.srt"));
+    assert_false(paths_is_media_file("/tv/Show.mkv/Season 01"));
+    assert_false(paths_is_media_file("/tv/Show/name."));
+    assert_false(paths_is_media_file("/tv/Show/notes.txt"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_plex_path_may_be_a_windows_drive_path),
         cmocka_unit_test(test_dirname_join_and_depth),
         cmocka_unit_test(test_at_or_above_a_root_is_by_component_and_case_insensitive),
+        cmocka_unit_test(test_media_and_subtitle_extensions_name_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

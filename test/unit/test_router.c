@@ -75,6 +75,22 @@ static void test_monitoring_and_static_files_take_get_and_head(void **state)
     refused("/static/app.js", "DELETE", -405, ROUTER_M_GET, NULL);
 }
 
+static void test_triggers_are_the_webhooks_and_the_manual_trigger(void **state)
+{
+    (void)state;
+    assert_string_equal(row("/triggers/sonarr", "POST"), "/triggers/");
+    assert_string_equal(row("/triggers/readarr", "PUT"), "/triggers/");
+    assert_string_equal(row("/triggers/manual", "GET"), "/triggers/manual");
+    assert_string_equal(row("/triggers/manual", "HEAD"), "/triggers/manual");
+    assert_string_equal(row("/triggers/manual", "POST"), "/triggers/manual");
+    refused("/triggers/manual", "PUT", -405, ROUTER_M_GET | ROUTER_M_POST, NULL);
+    refused("/triggers/sonarr", "GET", -405, ROUTER_M_POST | ROUTER_M_PUT, NULL);
+    refused("/triggers/autoscan", "POST", -404, 0, "unknown trigger");
+    refused("/triggers/manual-trigger", "POST", -404, 0, "unknown trigger");
+    refused("/webhook/autoscan", "POST", -404, 0, "unknown webhook");
+    refused("/triggers/", "POST", -404, 0, "unknown trigger");
+}
+
 static void test_unknown_paths_are_not_found(void **state)
 {
     (void)state;
@@ -90,6 +106,7 @@ int main(void)
         cmocka_unit_test(test_the_manual_page_is_an_exact_path_before_the_webhook_prefix),
         cmocka_unit_test(test_api_rows_and_the_retry_pattern),
         cmocka_unit_test(test_monitoring_and_static_files_take_get_and_head),
+        cmocka_unit_test(test_triggers_are_the_webhooks_and_the_manual_trigger),
         cmocka_unit_test(test_unknown_paths_are_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
