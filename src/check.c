@@ -17,6 +17,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "paths.h"
+#include "folders.h"
 #include "target.h"
 #include "trash.h"
 #include "util.h"
@@ -377,19 +378,6 @@ static void prefix_place(const media_libraries *libs, const char *prefix, const 
     }
 }
 
-/* The variable that holds t's path replacements, for messages. */
-static const char *replacements_var(const cfg_target *t)
-{
-    if (!t->path_repl_own)
-        return strcmp(t->origin, "PLEX_URL") == 0 || strncmp(t->origin, "MEDIA_SERVERS", 13) != 0
-                   ? "PATH_REPLACEMENTS"
-                   : "PATH_REPLACEMENTS (its default path_replacements)";
-    if (strcmp(t->origin, "JELLYFIN_URL") == 0)
-        return "JELLYFIN_PATH_REPLACEMENTS";
-    if (strcmp(t->origin, "EMBY_URL") == 0)
-        return "EMBY_PATH_REPLACEMENTS";
-    return "its path_replacements";
-}
 
 static void check_section_mapping(checker *c, const cfg_target *t, const media_libraries *libs, const char *name)
 {
@@ -421,7 +409,7 @@ static void check_mapping(checker *c, const cfg_target *t, const media_libraries
 {
     char nm[64], ids[256];
     const char *name = check_name(t, "mapping", nm, sizeof nm);
-    const char *var = replacements_var(t);
+    const char *var = folders_replacements_var(t);
     if (t->path_repl.n == 0 && t->n_section_map == 0) {
         say(c, CK_OK, name, "no path replacements: *arr paths are sent to %s as they are", t->name);
         return;

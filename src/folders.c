@@ -203,15 +203,15 @@ void folder_plan_free(folder_plan *p)
     p->n_deliv = 0;
 }
 
-/* The variable that holds t's path replacements, for messages. */
-static const char *replacements_var(const cfg_target *t)
+const char *folders_replacements_var(const cfg_target *t)
 {
-    if (strcmp(t->origin, "PLEX_URL") == 0)
-        return "PATH_REPLACEMENTS";
+    if (!t->path_repl_own)
+        return strncmp(t->origin, "MEDIA_SERVERS", 13) == 0 ? "PATH_REPLACEMENTS (its default path_replacements)"
+                                                           : "PATH_REPLACEMENTS";
     if (strcmp(t->origin, "JELLYFIN_URL") == 0)
-        return t->path_repl_own ? "JELLYFIN_PATH_REPLACEMENTS" : "PATH_REPLACEMENTS";
+        return "JELLYFIN_PATH_REPLACEMENTS";
     if (strcmp(t->origin, "EMBY_URL") == 0)
-        return t->path_repl_own ? "EMBY_PATH_REPLACEMENTS" : "PATH_REPLACEMENTS";
+        return "EMBY_PATH_REPLACEMENTS";
     return "its path_replacements";
 }
 
@@ -227,7 +227,7 @@ char *folders_skip_reason(const folder_libs *l, const folder_plan *p)
         const folder_target *ft = &l->targets[i];
         char *tp = folders_target_path(ft->cfg, p->fp.arr);
         fprintf(f, "; %s sees '%s' (check %s), its libraries:", ft->cfg->name, tp ? tp : "(no absolute path)",
-                replacements_var(ft->cfg));
+                folders_replacements_var(ft->cfg));
         free(tp);
         size_t shown = 0;
         for (size_t k = 0; ft->libs && k < ft->libs->n; k++)
