@@ -57,6 +57,8 @@ fi
 # running the whole suite: unit tests (cmocka), integration tests (the real binary) and the
 # browser test of the web page (registered by CMake once test/e2e/node_modules exists).
 npm ci --prefix test/e2e --no-audit --no-fund
+# The upgrade test builds the previous release once; both builds' runs share it.
+export PSS_PREV_CACHE="$PWD/build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSS_WERROR=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j2 -LE deploy

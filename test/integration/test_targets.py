@@ -172,8 +172,8 @@ def previous_binary():
     if r.returncode != 0:
         raise unittest.SkipTest("git history unavailable: commit %s (the previous version) is "
                                 "not in this clone (a shallow clone?)" % PREV_COMMIT[:7])
-    cache = os.environ.get("PSS_PREV_CACHE") or os.path.join(
-        os.path.dirname(os.path.abspath(rig.BINARY)), "prev-" + PREV_COMMIT[:12])
+    cache = os.path.join(os.environ.get("PSS_PREV_CACHE") or os.path.dirname(os.path.abspath(rig.BINARY)),
+                         "prev-" + PREV_COMMIT[:12])
     exe = os.path.join(cache, "build", "plex-servarr-sync")
     if os.access(exe, os.X_OK):
         return exe
