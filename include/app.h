@@ -16,6 +16,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "metrics.h"
+#include "notify_out.h"
 #include "queue.h"
 #include "store.h"
 #include "sync.h"
@@ -127,6 +128,13 @@ struct app {
     uv_signal_t sig_chld;        /* only as PID 1 (a container's init): reaps orphans */
     bool reaping;                /* sig_chld is started */
 
+    /* notifications (NOTIFY): the destinations, and what the events need remembered */
+    notify_out *nout;
+    struct notify_watch **watch; /* per folder: when its round began failing, whether it is held */
+    char **down_told;            /* targets told unreachable (target_down), until they answer */
+    size_t n_down_told;
+    uv_timer_t notify_timer;     /* looks for targets down for 5 minutes, and back */
+
     sync_env sync;               /* what sync jobs work with, and the jobs in flight */
     metrics counters;
     app_probes probes;           /* api.c */
@@ -182,5 +190,9 @@ void app_schedule(app_t *a);
  * deliveries resume when it accepts); anything else parked runs again now. Returns the number
  * of entries unparked or probed for, 0 when the entry is not parked. */
 int app_retry_entry(app_t *a, int64_t id);
+/* A `test` notification: an *arr Test event (`source` names the app; destinations that filter
+ * `test` out hear nothing) or the page's button (source NULL: every destination). Returns how
+ * many destinations are configured. */
+size_t app_notify_test(app_t *a, const char *source);
 
 #endif

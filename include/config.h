@@ -69,6 +69,44 @@ typedef struct cfg_target {
 
 const char *target_kind_name(target_kind k); /* "plex", "jellyfin", "emby" */
 
+/* NOTIFY: where a person hears of what needs them (DESIGN.md "Notifications"). */
+typedef enum {
+    NOTIFY_DISCORD = 0,
+    NOTIFY_NTFY,
+    NOTIFY_APPRISE,
+    NOTIFY_GOTIFY,
+    NOTIFY_JSON,
+    NOTIFY_TYPE_COUNT
+} cfg_notify_type;
+
+/* What a destination can be told of; `events` filters by these bits (1u << kind). */
+typedef enum {
+    NEV_PARKED = 0,  /* a round ended parked: what to fix */
+    NEV_RESUMED,     /* a parked target or entry goes on */
+    NEV_FAILING,     /* a folder still not delivered after 30 minutes of retries */
+    NEV_HELD,        /* a mount's anchor holds a folder */
+    NEV_RELEASED,    /* a held folder synced */
+    NEV_TARGET_DOWN, /* a media server unreachable for 5 minutes */
+    NEV_TARGET_UP,   /* and back */
+    NEV_SCAN,        /* every finished round */
+    NEV_TEST,        /* an *arr Test event, the page's test button */
+    NEV_COUNT
+} cfg_notify_event;
+
+#define NOTIFY_EVENTS_ALL ((1u << NEV_COUNT) - 1u)
+#define NOTIFY_EVENTS_DEFAULT (NOTIFY_EVENTS_ALL & ~(1u << NEV_SCAN))
+#define CFG_NOTIFY_MAX 16
+
+typedef struct cfg_notify {
+    cfg_notify_type type;
+    char *url;       /* secret (a webhook URL carries its key): never logged, shown as scheme://host */
+    char *token;     /* secret; "" when not set */
+    unsigned events; /* bits (1u << NEV_*) */
+} cfg_notify;
+
+const char *cfg_notify_type_name(cfg_notify_type t); /* "discord", "ntfy", ... */
+const char *cfg_notify_event_name(cfg_notify_event e); /* "parked", "target_down", ... */
+
 typedef enum { DURABILITY_FULL = 0, DURABILITY_PROCESS = 1 } cfg_durability;
 typedef enum { SCAN_SCOPE_FOLDER = 0, SCAN_SCOPE_ROOT = 1 } cfg_scan_scope;
 
@@ -115,6 +153,10 @@ typedef struct config {
     cfg_target *targets;
     size_t n_targets;
     bool plex_empty_trash;             /* PLEX_EMPTY_TRASH, default false */
+
+    /* notifications: NOTIFY */
+    cfg_notify *notify;
+    size_t n_notify;
 
     /* queue */
     uint64_t webhook_delay_ms;     /* WEBHOOK_DELAY, default 30s */

@@ -53,6 +53,16 @@ int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target 
 void cfg_target_free(cfg_target *t); /* frees what t holds, not t; t is zeroed */
 bool cfg_target_name_ok(const char *s); /* [a-z0-9_-]{1,32} */
 
+/* NOTIFY: a JSON list of {type, url, token | token_file, events}, at most CFG_NOTIFY_MAX items.
+ * Every reason names the item ("item 2 (gotify): ...", or "item 2" while its type is not valid)
+ * and never quotes a URL or a token: both are secrets. An unknown key or event is an error that
+ * names the known one it resembles. `read_secret` reads a token_file as MEDIA_SERVERS' does.
+ * On failure *out holds the items read so far: free each with cfg_notify_free, then the array. */
+int cfg_json_notify(const char *text,
+                    int (*read_secret)(const char *var, const char *path, char **out, char *why, size_t whylen),
+                    cfg_notify **out, size_t *n, char *why, size_t whylen);
+void cfg_notify_free(cfg_notify *d); /* frees what d holds, not d */
+
 /* Deep copies (the target owns its own tables) and the matching free. */
 void cfg_replacements_copy(const cfg_replacements *from, cfg_replacements *to);
 void cfg_section_map_copy(const cfg_section_map *from, size_t n, cfg_section_map **to, size_t *n_to);

@@ -33,6 +33,9 @@ typedef struct sync_report {
     const char *path;         /* the folder's arr path */
     bool round_over;          /* its round ended (ok, parked, or a dirty re-run starts) */
     bool parked;              /* the round ended with something parked */
+    bool failed;              /* the attempt failed and is retried (a transient failure) */
+    bool held;                /* a mount's anchor holds the folder (`hold_reason` says why) */
+    const char *hold_reason;  /* valid during the call */
     unsigned kinds;           /* QKIND_* of the round's events */
     const q_delivery *done;   /* the round's deliveries done so far (target and library interned;
                                  valid during the call) */

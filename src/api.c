@@ -341,6 +341,8 @@ void api_health(app_t *a, http_request *r)
     http_respond_cjson(r, strict && n_degraded ? 503 : 200, j);
 }
 
+static cJSON *notify_json(const app_t *a);
+
 /* ---- /api/stats (keeps the Python script's shape for dashboard widgets) ---- */
 
 static cJSON *states_object(const app_t *a)
@@ -413,6 +415,7 @@ void api_stats(app_t *a, http_request *r)
         cJSON_AddStringToObject(rc, "error", a->rclone_error);
     else
         cJSON_AddNullToObject(rc, "error");
+    cJSON_AddItemToObject(j, "notifications", notify_json(a));
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
     json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
     http_respond_cjson(r, 200, j);
@@ -958,6 +961,59 @@ void api_retry(app_t *a, http_request *r, int64_t id)
     }
 }
 
+/* ---- notifications ---- */
+
+static cJSON *notify_json(const app_t *a)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < notify_out_count(a->nout); i++) {
+        nout_view v;
+        notify_out_view(a->nout, i, &v);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "type", cfg_notify_type_name(v.type));
+        cJSON_AddStringToObject(o, "url", v.origin); /* scheme://host only: the rest is a secret */
+        cJSON *ev = cJSON_AddArrayToObject(o, "events");
+        for (int k = 0; k < NEV_COUNT; k++)
+            if (v.events & (1u << k))
+                cJSON_AddItemToArray(ev, cJSON_CreateString(cfg_notify_event_name((cfg_notify_event)k)));
+        json_add_int(o, "pending", v.pending);
+        cJSON_AddBoolToObject(o, "sending", v.sending);
+        if (v.has_result) {
+            cJSON *last = cJSON_AddObjectToObject(o, "last");
+            cJSON_AddBoolToObject(last, "ok", v.last_ok);
+            add_time(last, "at", v.last_at);
+            if (v.last_ok)
+                cJSON_AddNullToObject(last, "error");
+            else
+                cJSON_AddStringToObject(last, "error", v.last_error);
+        } else {
+            cJSON_AddNullToObject(o, "last");
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+void api_notify(app_t *a, http_request *r)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "destinations", notify_json(a));
+    http_respond_cjson(r, 200, j);
+}
+
+void api_notify_test(app_t *a, http_request *r)
+{
+    size_t n = app_notify_test(a, NULL);
+    if (n == 0) {
+        http_respond_json_error(r, 409, "no notification destination is configured (NOTIFY)");
+        return;
+    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "status", "queued");
+    json_add_int(j, "destinations", n);
+    http_respond_cjson(r, 202, j);
+}
+
 /* ---- /metrics ---- */
 
 void api_metrics(app_t *a, http_request *r)
@@ -990,6 +1046,7 @@ void api_metrics(app_t *a, http_request *r)
         buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"parked\"} %llu\n", t->name,
                    (unsigned long long)t->sent_parked);
     }
+    notify_out_render_metrics(a->nout, &b);
     buf_printf(&b, "# HELP pss_rclone_up Whether every rclone mount answers (1 when rclone is off).\n"
                    "# TYPE pss_rclone_up gauge\npss_rclone_up %d\n",
                rclone_answers(a) ? 1 : 0);

@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,208 @@ static void on_queue_change(void *ud, const q_entry *e, q_change what)
         store_stage_entry_del(a->store, e->id);
 }
 
+/* ---- notifications: the events and what they need remembered ---- */
+
+#define FAILING_AFTER_MS (30u * 60000u)     /* a round failing this long is told (once) */
+#define TARGET_DOWN_AFTER_MS (5u * 60000u)  /* a target unreachable this long is told */
+#define NOTIFY_CHECK_MS 15000u
+#define WATCH_BUCKETS 1024u
+
+/* A folder whose round is failing or that is held (a chained hash by path; dropped when its
+ * round ends or its entry goes). */
+struct notify_watch {
+    struct notify_watch *next;
+    uint64_t first_fail; /* wall ms of the round's first failed attempt, 0 = none */
+    bool told_failing;
+    bool held;
+    char path[];
+};
+
+static struct notify_watch **watch_slot(app_t *a, const char *path)
+{
+    struct notify_watch **w = &a->watch[hash_str(path) % WATCH_BUCKETS];
+    while (*w && strcmp((*w)->path, path) != 0)
+        w = &(*w)->next;
+    return w;
+}
+
+static struct notify_watch *watch_get(app_t *a, const char *path)
+{
+    struct notify_watch **w = watch_slot(a, path);
+    if (!*w) {
+        size_t n = strlen(path) + 1;
+        *w = xcalloc(1, sizeof **w + n);
+        memcpy((*w)->path, path, n);
+    }
+    return *w;
+}
+
+static void watch_drop(app_t *a, const char *path)
+{
+    struct notify_watch **w = watch_slot(a, path), *x = *w;
+    if (!x)
+        return;
+    *w = x->next;
+    free(x);
+}
+
+static void watch_free_all(app_t *a)
+{
+    for (size_t i = 0; a->watch && i < WATCH_BUCKETS; i++) {
+        while (a->watch[i]) {
+            struct notify_watch *x = a->watch[i];
+            a->watch[i] = x->next;
+            free(x);
+        }
+    }
+    free(a->watch);
+    a->watch = NULL;
+}
+
+/* The one way an event reaches the destinations: logged as it is sent (never a URL or token),
+ * and only built when some destination listens to its kind. */
+static void notify_event(app_t *a, cfg_notify_event kind, const char *folder, const char *target, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
+static void notify_event(app_t *a, cfg_notify_event kind, const char *folder, const char *target, const char *fmt,
+                         ...)
+{
+    if (!notify_out_wants(a->nout, kind))
+        return;
+    char reason[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    log_debug("notify %s: folder=%s target=%s reason=%s", cfg_notify_event_name(kind), folder ? log_esc(folder) : "-",
+              target ? target : "-", log_esc(reason));
+    notify_out_event(a->nout, kind, folder, target, reason, false);
+}
+
+/* What a person does about a parked round: a refused token names its variable and the file. */
+static void notify_parked(app_t *a, const sync_report *r)
+{
+    const q_entry *e = r->entry;
+    const char *target = NULL;
+    for (size_t i = 0; e && i < e->n_deliv && !target; i++)
+        if (e->deliv[i].state == DELIVERY_PARKED)
+            target = e->deliv[i].target;
+    const target_rt *t = target ? targets_find(&a->targets, target) : NULL;
+    const char *why = e && e->park_reason ? e->park_reason : "parked";
+    if (t && t->refused && t->cfg)
+        notify_event(a, NEV_PARKED, r->path, target, "%s. To do: set %s in %s and reload", why, t->cfg->token_var,
+                     a->env_file ? a->env_file : "the .env file");
+    else
+        notify_event(a, NEV_PARKED, r->path, target, "%s. To do: fix it, then reload or press Retry on the page", why);
+}
+
+/* Held and released (a mount's anchor), failing (30 minutes of retries), parked and scan (a
+ * round's end), from one attempt's report. */
+static void notify_report(app_t *a, const sync_report *r)
+{
+    if (!r->path)
+        return;
+    struct notify_watch *w = *watch_slot(a, r->path);
+    if (r->held) {
+        w = watch_get(a, r->path);
+        if (!w->held)
+            notify_event(a, NEV_HELD, r->path, NULL, "%s. It waits, checked again every 30 s: make sure the mount "
+                         "is up", r->hold_reason ? r->hold_reason : "an anchor file is missing");
+        w->held = true;
+        return;
+    }
+    if (w && w->held) {
+        w->held = false;
+        notify_event(a, NEV_RELEASED, r->path, NULL, "its anchor is back; it syncs again");
+    }
+    uint64_t now = wall_ms();
+    if (r->failed && !r->round_over) {
+        w = watch_get(a, r->path);
+        if (!w->first_fail)
+            w->first_fail = now;
+        else if (!w->told_failing && now - w->first_fail >= FAILING_AFTER_MS) {
+            w->told_failing = true;
+            notify_event(a, NEV_FAILING, r->path, NULL, "not delivered after %llu minutes of retries: %s. To do: "
+                         "check the media servers and rclone on the page",
+                         (unsigned long long)((now - w->first_fail) / 60000u),
+                         r->entry && r->entry->last_error ? r->entry->last_error : "it keeps failing");
+        }
+    }
+    if (r->round_over) {
+        if (r->parked)
+            notify_parked(a, r);
+        notify_event(a, NEV_SCAN, r->path, NULL, "%s", r->parked ? "the round ended parked" : "scanned");
+    }
+    if (r->round_over || !r->entry)
+        watch_drop(a, r->path);
+}
+
+/* Targets unreachable for TARGET_DOWN_AFTER_MS are told once, and again when they answer. */
+static bool down_told(const app_t *a, const char *name, size_t *at)
+{
+    for (size_t i = 0; i < a->n_down_told; i++) {
+        if (strcmp(a->down_told[i], name) == 0) {
+            *at = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void on_notify_timer(uv_timer_t *h)
+{
+    app_t *a = container_of(h, app_t, notify_timer);
+    uint64_t now = wall_ms();
+    for (size_t i = 0; i < a->targets.n; i++) {
+        const target_rt *t = &a->targets.v[i];
+        size_t at;
+        if (!t->cfg || !t->down_since || now - t->down_since < TARGET_DOWN_AFTER_MS || down_told(a, t->name, &at))
+            continue;
+        a->down_told = xrealloc(a->down_told, (a->n_down_told + 1) * sizeof *a->down_told);
+        a->down_told[a->n_down_told++] = xstrdup(t->name);
+        notify_event(a, NEV_TARGET_DOWN, NULL, t->name, "unreachable for %llu minutes: %s. To do: check that it runs "
+                     "and that %s is right", (unsigned long long)((now - t->down_since) / 60000u),
+                     t->error ? t->error : "no answer", t->cfg->origin);
+    }
+    for (size_t i = 0; i < a->n_down_told;) {
+        const target_rt *t = targets_find(&a->targets, a->down_told[i]);
+        if (t && t->down_since) {
+            i++;
+            continue;
+        }
+        if (t)
+            notify_event(a, NEV_TARGET_UP, NULL, t->name, "answers again; its deliveries go on");
+        free(a->down_told[i]);
+        a->down_told[i] = a->down_told[--a->n_down_told];
+    }
+}
+
+size_t app_notify_test(app_t *a, const char *source)
+{
+    if (source) {
+        notify_event(a, NEV_TEST, NULL, NULL, "%s sent a Test event: notifications from plex-servarr-sync reach you",
+                     source);
+    } else {
+        log_info("a test notification was asked from the page");
+        notify_out_event(a->nout, NEV_TEST, NULL, NULL,
+                         "sent from the page: notifications from plex-servarr-sync reach you", true);
+    }
+    return notify_out_count(a->nout);
+}
+
+static void log_destinations(const app_t *a)
+{
+    for (size_t i = 0; i < notify_out_count(a->nout); i++) {
+        nout_view v;
+        notify_out_view(a->nout, i, &v);
+        char events[256] = "";
+        for (int k = 0; k < NEV_COUNT; k++)
+            if (v.events & (1u << k))
+                snprintf(events + strlen(events), sizeof events - strlen(events), "%s%s", *events ? ", " : "",
+                         cfg_notify_event_name((cfg_notify_event)k));
+        log_info("notifications to %s at %s: %s", cfg_notify_type_name(v.type), v.origin, events);
+    }
+}
+
 /* ---- what sync jobs report ---- */
 
 static void replace_text(char **dst, const char *text)
@@ -81,6 +284,7 @@ static void on_sync_ended(void *ud, const sync_report *r)
     app_t *a = ud;
     for (size_t i = 0; r->round_over && i < r->n_done; i++)
         trash_after_round(a->trash, r->done[i].target, r->done[i].library, r->kinds);
+    notify_report(a, r);
     app_schedule(a);
 }
 
@@ -251,6 +455,8 @@ static void on_target_accepted(void *ud, const char *target)
     int n = queue_unpark_target(a->q, target, wall_ms());
     if (n > 0)
         log_info("%s: %d parked folder%s resume", target, n, n == 1 ? "" : "s");
+    notify_event(a, NEV_RESUMED, NULL, target, "accepts its token again; %d parked folder%s resume%s", n,
+                 n == 1 ? "" : "s", n == 1 ? "s" : "");
     app_schedule(a);
 }
 
@@ -733,8 +939,13 @@ static void app_reload(app_t *a)
     apply_mount_roots(a);
     int unparked = queue_unpark_all(a->q, wall_ms());
     log_info("configuration reloaded%s", unparked ? "; parked folders retry now" : "");
-    if (unparked)
+    if (unparked) {
         log_info("unparked %d folder%s", unparked, unparked == 1 ? "" : "s");
+        notify_event(a, NEV_RESUMED, NULL, NULL, "configuration reloaded: %d parked folder%s retr%s now", unparked,
+                     unparked == 1 ? "" : "s", unparked == 1 ? "ies" : "y");
+    }
+    notify_out_configure(a->nout, a->cfg.notify, a->cfg.n_notify);
+    log_destinations(a);
     trash_lists_changed(a->trash);
     remap_all(a);
     a->reload_refused = false;
@@ -780,6 +991,9 @@ static void stop_finish(app_t *a)
     uv_close((uv_handle_t *)&a->hup_timer, close_nothing);
     uv_close((uv_handle_t *)&a->watchdog_timer, close_nothing);
     uv_close((uv_handle_t *)&a->stop_timer, close_nothing);
+    uv_close((uv_handle_t *)&a->notify_timer, close_nothing);
+    notify_out_close(a->nout); /* never durable: what is queued is dropped */
+    a->nout = NULL;
     uv_close((uv_handle_t *)&a->commit_check, close_nothing);
     uv_close((uv_handle_t *)&a->flush_idle, close_nothing);
     uv_close((uv_handle_t *)&a->log_prepare, close_nothing);
@@ -1145,6 +1359,12 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
                  "scans; set WEBHOOK_USER and WEBHOOK_PASS",
                  log_esc(a->cfg.bind_address));
 
+    a->nout = notify_out_new(loop, a->httpc, NULL);
+    notify_out_configure(a->nout, a->cfg.notify, a->cfg.n_notify);
+    a->watch = xcalloc(WATCH_BUCKETS, sizeof *a->watch);
+    log_destinations(a);
+    uv_timer_init(loop, &a->notify_timer);
+    uv_timer_start(&a->notify_timer, on_notify_timer, NOTIFY_CHECK_MS, NOTIFY_CHECK_MS);
     if (targets_start(&a->targets, loop, a->httpc, &a->cfg, &targets_hooks_of_app, a) < 0) {
         log_error("cannot start the media servers' timer");
         return -1;
@@ -1184,8 +1404,12 @@ int app_retry_entry(app_t *a, int64_t id)
             probed++;
         }
     }
-    if (!probed)
+    if (!probed) {
+        char *path = xstrdup(e->path);
         queue_unpark(a->q, e, wall_ms());
+        notify_event(a, NEV_RESUMED, path, NULL, "retried from the page");
+        free(path);
+    }
     app_schedule(a);
     return 0;
 }
@@ -1208,6 +1432,10 @@ void app_free(app_t *a)
     free(a->env_file);
     free(a->manual_pass);
     free(a->rclone_error);
+    watch_free_all(a);
+    for (size_t i = 0; i < a->n_down_told; i++)
+        free(a->down_told[i]);
+    free(a->down_told);
 }
 
 void app_abort(app_t *a)
@@ -1215,6 +1443,8 @@ void app_abort(app_t *a)
     /* app_start fails before any timer or signal is initialized, except for the listen step,
      * which comes after the clients: close those. */
     a->stopping = true;
+    notify_out_close(a->nout);
+    a->nout = NULL;
     if (a->httpc)
         httpc_close(a->httpc, on_httpc_closed, a);
     a->httpc = NULL;

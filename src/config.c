@@ -118,6 +118,7 @@ static int json_anchors(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, 
 static int json_mounts(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 static int json_opt_replacements(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 static int json_media_servers(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
+static int json_notify(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen);
 
 static const cfg_opt opts[] = {
     /* Plex */
@@ -152,6 +153,12 @@ static const cfg_opt opts[] = {
     {.name = "MEDIA_SERVERS", .type = OPT_JSON, .flags = OPT_SECRET, .json = json_media_servers,
      .help = "JSON list of {name, type: plex|jellyfin|emby, url, token|token_file, path_replacements, "
              "section_mapping, timeout, empty_trash, scan_path}, one per server"},
+
+    /* notifications */
+    {.name = "NOTIFY", .type = OPT_JSON, .flags = OPT_SECRET, .json = json_notify,
+     .help = "JSON list of {type: discord|ntfy|apprise|gotify|json, url, token|token_file, events}, one per "
+             "destination of notifications (events: parked, resumed, failing, held, released, target_down, "
+             "target_up, scan, test; default all but scan)"},
 
     /* server */
     {.name = "PORT", .type = OPT_INT, .min = 1, .max = 65535, .def = "5000", FIELD(c.port),
@@ -455,6 +462,15 @@ static int json_media_servers(cfg_ctx *x, const cfg_opt *o, const char *v, char 
     free(x->media_servers);
     x->media_servers = xstrdup(v); /* read in targets_combine, once PLEX_TIMEOUT & co are known */
     return 0;
+}
+
+static int secret_file_read(const char *var, const char *path, char **out, char *err, size_t errlen);
+
+/* NOTIFY holds webhook URLs and tokens: its reasons (config_json.c) quote neither. */
+static int json_notify(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
+{
+    (void)o;
+    return cfg_json_notify(v, secret_file_read, &x->c.notify, &x->c.n_notify, why, whylen);
 }
 
 /* ---------------------------------------------------------------- config_build */
@@ -777,8 +793,6 @@ static int target_media_browser(cfg_ctx *x, target_kind kind, const char *url, c
     return 0;
 }
 
-static int secret_file_read(const char *var, const char *path, char **out, char *err, size_t errlen);
-
 /* MEDIA_SERVERS after the shorthands; a name must be unique across every target. */
 static int targets_from_list(cfg_ctx *x, char *err, size_t errlen)
 {
@@ -993,6 +1007,9 @@ void config_free(config_t *c)
     for (size_t i = 0; i < c->n_targets; i++)
         cfg_target_free(&c->targets[i]);
     free(c->targets);
+    for (size_t i = 0; i < c->n_notify; i++)
+        cfg_notify_free(&c->notify[i]);
+    free(c->notify);
     free(c->tz);
     memset(c, 0, sizeof *c);
 }

@@ -602,19 +602,34 @@ static size_t key_distance(const char *a, const char *b)
     return row[lb] > 8 ? 9 : row[lb];
 }
 
+/* Keep `word` in *best when it is closer to `typo` than what *best holds (at most 2 edits). */
+static void closer_word(const char *typo, const char *word, const char **best, size_t *best_d)
+{
+    size_t d = key_distance(typo, word);
+    if (d < *best_d) {
+        *best_d = d;
+        *best = word;
+    }
+}
+
 /* The known key a typo most resembles (at most 2 edits away, or the same but for '-' and case),
  * or NULL. */
 static const char *key_suggestion(const char *typo)
 {
     const char *best = NULL;
     size_t best_d = 3;
-    for (size_t i = 0; i < ARRAY_SIZE(item_key_table); i++) {
-        size_t d = key_distance(typo, item_key_table[i].key);
-        if (d < best_d) {
-            best_d = d;
-            best = item_key_table[i].key;
-        }
-    }
+    for (size_t i = 0; i < ARRAY_SIZE(item_key_table); i++)
+        closer_word(typo, item_key_table[i].key, &best, &best_d);
+    return best;
+}
+
+/* The same over a list of words. */
+static const char *word_suggestion(const char *typo, const char *const *words, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < n; i++)
+        closer_word(typo, words[i], &best, &best_d);
     return best;
 }
 
@@ -835,6 +850,215 @@ int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target 
     cJSON_ArrayForEach(it, j) {
         cfg_target *t = &(*out)[(*n)++];
         rc = target_from_json(it, *n, d, t, why, whylen);
+        if (rc)
+            break;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- notifications (NOTIFY) */
+
+static const char *const notify_type_names[NOTIFY_TYPE_COUNT] = {
+    [NOTIFY_DISCORD] = "discord", [NOTIFY_NTFY] = "ntfy", [NOTIFY_APPRISE] = "apprise",
+    [NOTIFY_GOTIFY] = "gotify", [NOTIFY_JSON] = "json",
+};
+
+static const char *const notify_event_names[NEV_COUNT] = {
+    [NEV_PARKED] = "parked", [NEV_RESUMED] = "resumed", [NEV_FAILING] = "failing",
+    [NEV_HELD] = "held", [NEV_RELEASED] = "released", [NEV_TARGET_DOWN] = "target_down",
+    [NEV_TARGET_UP] = "target_up", [NEV_SCAN] = "scan", [NEV_TEST] = "test",
+};
+
+static const char *const notify_keys[] = {"type", "url", "token", "token_file", "events"};
+
+const char *cfg_notify_type_name(cfg_notify_type t)
+{
+    return (unsigned)t < NOTIFY_TYPE_COUNT ? notify_type_names[t] : "unknown";
+}
+
+const char *cfg_notify_event_name(cfg_notify_event e)
+{
+    return (unsigned)e < NEV_COUNT ? notify_event_names[e] : "unknown";
+}
+
+void cfg_notify_free(cfg_notify *d)
+{
+    free(d->url);
+    free(d->token);
+    memset(d, 0, sizeof *d);
+}
+
+/* "unknown <what> 'x' (did you mean 'y'?)", the typo escaped and cut short. */
+static void unknown_word(char *why, size_t whylen, const char *label, const char *what, const char *typo,
+                         const char *const *words, size_t n)
+{
+    const char *hint = word_suggestion(typo, words, n);
+    char esc[96] = "";
+    str_append_escaped(esc, sizeof esc, typo, strlen(typo), 40);
+    errbuf_set(why, whylen, "%s: unknown %s '%s'%s%s%s", label, what, esc, hint ? " (did you mean '" : "",
+               hint ? hint : "", hint ? "'?)" : "");
+}
+
+/* The members of one item by key (NULL when absent or null); an unknown or repeated key is an error. */
+static int notify_sort_keys(const cJSON *item, const char *label, const cJSON *k[ARRAY_SIZE(notify_keys)],
+                            char *why, size_t whylen)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(notify_keys); i++)
+        k[i] = NULL;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, item) {
+        size_t i = 0;
+        while (i < ARRAY_SIZE(notify_keys) && strcmp(f->string, notify_keys[i]) != 0)
+            i++;
+        if (i == ARRAY_SIZE(notify_keys)) {
+            unknown_word(why, whylen, label, "key", f->string, notify_keys, ARRAY_SIZE(notify_keys));
+            return -EINVAL;
+        }
+        if (k[i]) {
+            errbuf_set(why, whylen, "%s: key '%s' is given twice", label, notify_keys[i]);
+            return -EINVAL;
+        }
+        k[i] = cJSON_IsNull(f) ? NULL : f;
+    }
+    return 0;
+}
+
+static int notify_events(const cJSON *j, const char *label, unsigned *out, char *why, size_t whylen)
+{
+    if (!j) {
+        *out = NOTIFY_EVENTS_DEFAULT;
+        return 0;
+    }
+    if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) == 0) {
+        errbuf_set(why, whylen, "%s: events must be a non-empty JSON list such as [\"parked\", \"resumed\"]", label);
+        return -EINVAL;
+    }
+    *out = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        if (!cJSON_IsString(it)) {
+            errbuf_set(why, whylen, "%s: each event must be a string", label);
+            return -EINVAL;
+        }
+        size_t e = 0;
+        while (e < NEV_COUNT && !str_eq_ci(it->valuestring, notify_event_names[e]))
+            e++;
+        if (e == NEV_COUNT) {
+            unknown_word(why, whylen, label, "event", it->valuestring, notify_event_names, NEV_COUNT);
+            return -EINVAL;
+        }
+        *out |= 1u << e;
+    }
+    return 0;
+}
+
+/* token or token_file; gotify needs one (its API key), discord takes none (the URL holds it). */
+static int notify_token(const cJSON *token, const cJSON *file, const char *label,
+                        int (*read_secret)(const char *, const char *, char **, char *, size_t), cfg_notify *d,
+                        char *why, size_t whylen)
+{
+    if (token && file) {
+        errbuf_set(why, whylen, "%s: set token or token_file, not both", label);
+        return -EINVAL;
+    }
+    if (token) {
+        if (!cJSON_IsString(token) || str_has_ctl(token->valuestring)) {
+            errbuf_set(why, whylen, "%s: token must be a string without control characters", label);
+            return -EINVAL;
+        }
+        d->token = xstrdup(token->valuestring);
+    } else if (file) {
+        if (!cJSON_IsString(file) || file->valuestring[0] != '/' || str_has_ctl(file->valuestring)) {
+            errbuf_set(why, whylen, "%s: token_file must be an absolute path", label);
+            return -EINVAL;
+        }
+        char var[96];
+        snprintf(var, sizeof var, "%s: token_file", label);
+        if (read_secret(var, file->valuestring, &d->token, why, whylen) != 0)
+            return -EINVAL;
+        if (str_has_ctl(d->token)) {
+            errbuf_set(why, whylen, "%s: token_file holds a control character", label);
+            return -EINVAL;
+        }
+    } else {
+        d->token = xstrdup("");
+    }
+    if (d->type == NOTIFY_GOTIFY && !d->token[0]) {
+        errbuf_set(why, whylen, "%s: a gotify destination needs token or token_file (its application token)", label);
+        return -EINVAL;
+    }
+    if (d->type == NOTIFY_DISCORD && d->token[0]) {
+        errbuf_set(why, whylen, "%s: a discord destination takes no token (its webhook URL holds the key)", label);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int notify_from_json(const cJSON *item, size_t idx,
+                            int (*read_secret)(const char *, const char *, char **, char *, size_t), cfg_notify *d,
+                            char *why, size_t whylen)
+{
+    char label[64];
+    if (!cJSON_IsObject(item)) {
+        errbuf_set(why, whylen, "item %zu must be an object {type, url, token, events}", idx);
+        return -EINVAL;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    size_t t = 0;
+    while (cJSON_IsString(type) && t < NOTIFY_TYPE_COUNT && !str_eq_ci(type->valuestring, notify_type_names[t]))
+        t++;
+    bool typed = cJSON_IsString(type) && t < NOTIFY_TYPE_COUNT;
+    if (typed)
+        snprintf(label, sizeof label, "item %zu (%s)", idx, notify_type_names[t]);
+    else
+        snprintf(label, sizeof label, "item %zu", idx);
+    const cJSON *k[ARRAY_SIZE(notify_keys)];
+    if (notify_sort_keys(item, label, k, why, whylen))
+        return -EINVAL;
+    if (!typed && cJSON_IsString(type)) {
+        unknown_word(why, whylen, label, "type", type->valuestring, notify_type_names, NOTIFY_TYPE_COUNT);
+        return -EINVAL;
+    }
+    if (!typed) {
+        errbuf_set(why, whylen, "%s: type must be discord, ntfy, apprise, gotify or json", label);
+        return -EINVAL;
+    }
+    d->type = (cfg_notify_type)t;
+    if (!cJSON_IsString(k[1])) {
+        errbuf_set(why, whylen, "%s: url is required (a string)", label);
+        return -EINVAL;
+    }
+    d->url = str_trim_dup(k[1]->valuestring);
+    const char *r = cfg_url_check(d->url);
+    if (r) {
+        errbuf_set(why, whylen, "%s: url %s", label, r);
+        return -EINVAL;
+    }
+    if (notify_token(k[2], k[3], label, read_secret, d, why, whylen))
+        return -EINVAL;
+    return notify_events(k[4], label, &d->events, why, whylen);
+}
+
+int cfg_json_notify(const char *text,
+                    int (*read_secret)(const char *var, const char *path, char **out, char *why, size_t whylen),
+                    cfg_notify **out, size_t *n, char *why, size_t whylen)
+{
+    cJSON *j;
+    int rc = json_value(text, false, &j, why, whylen);
+    if (rc)
+        return rc;
+    int count = cJSON_GetArraySize(j);
+    if (count > CFG_NOTIFY_MAX) {
+        errbuf_set(why, whylen, "more than %d destinations", CFG_NOTIFY_MAX);
+        cJSON_Delete(j);
+        return -EINVAL;
+    }
+    *out = xcalloc(count ? (size_t)count : 1, sizeof **out);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        cfg_notify *d = &(*out)[(*n)++];
+        rc = notify_from_json(it, *n, read_secret, d, why, whylen);
         if (rc)
             break;
     }

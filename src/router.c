@@ -245,6 +245,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     a->counters.webhook_events[app][metrics_event_kind(ev.event_type)]++;
     if (ev.is_test) {
         log_info("%s: Test event received", arr_app_name(app));
+        app_notify_test(a, arr_app_name(app));
         respond_status(r, 200, "test_success", "plex-servarr-sync received the test event");
         wh_event_free(&ev);
         return;
@@ -730,6 +731,8 @@ ROUTE_API(api_stats)
 ROUTE_API(api_resolve)
 ROUTE_API(api_scans)
 ROUTE_API(handle_manual_post)
+ROUTE_API(api_notify)
+ROUTE_API(api_notify_test)
 
 static const char api_miss[] = "no such API endpoint";
 
@@ -755,6 +758,8 @@ static const route routes[] = {
     {"/api/resolve", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_resolve},
     {"/api/scans", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_api_scans},
     {"/api/queue/", true, M_POST, AUTH_MANUAL, true, false, retry_path, api_miss, route_retry},
+    {"/api/notify", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_notify},
+    {"/api/notify/test", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_api_notify_test},
     {"/api/", true, 0, AUTH_NONE, false, false, NULL, api_miss, NULL},
 };
 

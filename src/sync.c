@@ -102,8 +102,9 @@ static void job_hold(sync_job *j, const char *reason)
     j->e = NULL;
     if (next->id != id)
         log_info("'%s' taken over by '%s'", log_esc(path), log_esc(next->path));
+    sync_report r = {.entry = next->id == id ? next : NULL, .path = path, .held = true, .hold_reason = reason};
+    job_release(j, &r);
     free(path);
-    job_release_quiet(j);
 }
 
 /* The minimum-age answer. When the folder is too young the queue sends it back to wait (or hands
@@ -267,6 +268,7 @@ static void job_finish(sync_job *j, sync_outcome o)
         .path = path,
         .round_over = over,
         .parked = over && (o == SYNC_PARKED || parked_deliv),
+        .failed = o == SYNC_TRANSIENT,
         .kinds = kinds,
         .done = done,
         .n_done = n_done,

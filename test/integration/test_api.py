@@ -35,8 +35,12 @@ BUCKETS = {"0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
 # target: the configured names (here only the `plex` of PLEX_URL); kind: the fixed list of kinds
 # source: /triggers/manual's callers (?dir= is autoscan's form, ?path= autopulse's)
 SOURCES = {"autoscan", "manual-trigger"}
-FIXED_LABELS = {"app": APPS, "event": EVENTS, "state": STATES, "outcome": OUTCOMES, "le": BUCKETS,
-                "target": {"plex"}, "kind": {"plex", "jellyfin", "emby"}, "source": SOURCES}
+# pss_notifications_total: the destination types and the outcomes of a message
+NOTIFY_TYPES = {"discord", "ntfy", "apprise", "gotify", "json"}
+NOTIFY_OUTCOMES = {"sent", "failed", "dropped"}
+FIXED_LABELS = {"app": APPS, "event": EVENTS, "state": STATES, "outcome": OUTCOMES | NOTIFY_OUTCOMES,
+                "le": BUCKETS, "target": {"plex"}, "kind": {"plex", "jellyfin", "emby"},
+                "source": SOURCES, "type": NOTIFY_TYPES}
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (-?[0-9.eE+-]+|\+Inf|NaN)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')

@@ -936,7 +936,7 @@ static void test_help_lists_every_variable(void **state)
         "MAX_PENDING", "HISTORY_DAYS", "MAX_HEADER_BYTES", "MAX_WEBHOOK_BODY", "MAX_BODY",
         "MAX_CONNECTIONS", "HEADER_TIMEOUT", "IDLE_TIMEOUT", "LOG_LEVEL", "TZ", "PLEX_EMPTY_TRASH",
         "JELLYFIN_URL", "JELLYFIN_TOKEN", "JELLYFIN_TOKEN_FILE", "JELLYFIN_PATH_REPLACEMENTS", "EMBY_URL",
-        "EMBY_TOKEN", "EMBY_TOKEN_FILE", "EMBY_PATH_REPLACEMENTS", "MEDIA_SERVERS"};
+        "EMBY_TOKEN", "EMBY_TOKEN_FILE", "EMBY_PATH_REPLACEMENTS", "MEDIA_SERVERS", "NOTIFY"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char line_start[64];
         snprintf(line_start, sizeof line_start, "\n%s ", names[i]);
@@ -1430,6 +1430,114 @@ static void test_media_servers_token_file_is_read_like_the_file_secrets(void **s
     free(plain);
 }
 
+
+/* ---------------------------------------------------------------- NOTIFY */
+
+static void test_notify_destinations_of_every_type_with_default_events(void **state)
+{
+    (void)state;
+    char *tf = write_temp("gotify-" SECRET "\n", sizeof "gotify-" SECRET "\n" - 1);
+    char list[2048];
+    snprintf(list, sizeof list,
+             "[{\"type\": \"discord\", \"url\": \"https://discord.com/api/webhooks/1/" SECRET "\"},"
+             " {\"type\": \"NTFY\", \"url\": \"https://ntfy.sh/topic/\", \"token\": \"tk\", \"events\": [\"parked\", \"Scan\"]},"
+             " {\"type\": \"apprise\", \"url\": \"http://apprise:8000/notify/key\"},"
+             " {\"type\": \"gotify\", \"url\": \"http://gotify\", \"token_file\": \"%s\"},"
+             " {\"type\": \"json\", \"url\": \"http://hook/x\", \"events\": [\"test\"]}]",
+             tf);
+    const char *kv[] = {"NOTIFY", list, NULL};
+    config_t c;
+    char err[512] = "";
+    if (build(&c, kv, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(c.n_notify, 5);
+    assert_int_equal(c.notify[0].type, NOTIFY_DISCORD);
+    assert_string_equal(c.notify[0].token, "");
+    assert_int_equal(c.notify[0].events, NOTIFY_EVENTS_DEFAULT);
+    assert_false(c.notify[0].events & (1u << NEV_SCAN));
+    assert_true(c.notify[0].events & (1u << NEV_TEST));
+    assert_int_equal(c.notify[1].type, NOTIFY_NTFY);
+    assert_string_equal(c.notify[1].url, "https://ntfy.sh/topic");
+    assert_string_equal(c.notify[1].token, "tk");
+    assert_int_equal(c.notify[1].events, (1u << NEV_PARKED) | (1u << NEV_SCAN));
+    assert_int_equal(c.notify[2].type, NOTIFY_APPRISE);
+    assert_int_equal(c.notify[3].type, NOTIFY_GOTIFY);
+    assert_string_equal(c.notify[3].token, "gotify-" SECRET);
+    assert_int_equal(c.notify[4].type, NOTIFY_JSON);
+    assert_int_equal(c.notify[4].events, 1u << NEV_TEST);
+    assert_string_equal(cfg_notify_type_name(NOTIFY_APPRISE), "apprise");
+    assert_string_equal(cfg_notify_event_name(NEV_TARGET_DOWN), "target_down");
+    config_free(&c);
+    const char *none[] = {NULL};
+    assert_int_equal(build(&c, none, NULL, err, sizeof err), 0);
+    assert_int_equal(c.n_notify, 0);
+    config_free(&c);
+    unlink(tf);
+    free(tf);
+}
+
+static void expect_notify_bad(const char *list, const char *want)
+{
+    const char *kv[] = {"NOTIFY", list, NULL};
+    config_t c;
+    char err[512] = "";
+    if (build(&c, kv, NULL, err, sizeof err) != -EINVAL)
+        fail_msg("expected an error for %s", list);
+    if (!strstr(err, want))
+        fail_msg("for %s\n got: %s\nwant: %s", list, err, want);
+    if (strstr(err, SECRET) || strstr(err, "hooks.example"))
+        fail_msg("a secret is in: %s", err);
+}
+
+#define N(type, rest) "{\"type\": \"" type "\", \"url\": \"https://hooks.example/" SECRET "\"" rest "}"
+
+static void test_notify_errors_name_the_item_and_never_the_url_or_token(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *list, *want;
+    } cases[] = {
+        {"{\"type\": \"discord\"}", "NOTIFY: must be a JSON list"},
+        {"[" N("discord", "") ", 3]", "NOTIFY: item 2 must be an object"},
+        {"[" N("slack", "") "]", "NOTIFY: item 1: unknown type 'slack'"},
+        {"[" N("discrod", "") "]", "NOTIFY: item 1: unknown type 'discrod' (did you mean 'discord'?)"},
+        {"[{\"url\": \"http://a\"}]", "NOTIFY: item 1: type must be discord, ntfy, apprise, gotify or json"},
+        {"[" N("ntfy", ", \"tokn\": \"x\"") "]", "NOTIFY: item 1 (ntfy): unknown key 'tokn' (did you mean 'token'?)"},
+        {"[" N("ntfy", ", \"event\": []") "]", "NOTIFY: item 1 (ntfy): unknown key 'event' (did you mean 'events'?)"},
+        {"[" N("ntfy", ", \"events\": [\"parkd\"]") "]",
+         "NOTIFY: item 1 (ntfy): unknown event 'parkd' (did you mean 'parked'?)"},
+        {"[" N("ntfy", ", \"events\": [\"everything\"]") "]", "NOTIFY: item 1 (ntfy): unknown event 'everything'"},
+        {"[" N("ntfy", ", \"events\": []") "]", "NOTIFY: item 1 (ntfy): events must be a non-empty JSON list"},
+        {"[" N("ntfy", ", \"events\": [1]") "]", "NOTIFY: item 1 (ntfy): each event must be a string"},
+        {"[{\"type\": \"json\"}]", "NOTIFY: item 1 (json): url is required"},
+        {"[{\"type\": \"json\", \"url\": \"ftp://hooks.example/" SECRET "\"}]",
+         "NOTIFY: item 1 (json): url must start with http:// or https://"},
+        {"[{\"type\": \"json\", \"url\": \"http://hooks.example/a b" SECRET "\"}]",
+         "NOTIFY: item 1 (json): url must not contain spaces"},
+        {"[" N("ntfy", ", \"token\": \"" SECRET "\", \"token_file\": \"/run/t\"") "]",
+         "NOTIFY: item 1 (ntfy): set token or token_file, not both"},
+        {"[" N("gotify", "") "]", "NOTIFY: item 1 (gotify): a gotify destination needs token or token_file"},
+        {"[" N("discord", ", \"token\": \"" SECRET "\"") "]", "NOTIFY: item 1 (discord): a discord destination takes no token"},
+        {"[" N("gotify", ", \"token_file\": \"rel/t\"") "]", "NOTIFY: item 1 (gotify): token_file must be an absolute path"},
+        {"[" N("gotify", ", \"token_file\": \"/nonexistent/pss/t\"") "]",
+         "NOTIFY: item 1 (gotify): token_file: cannot read '/nonexistent/pss/t'"},
+        {"[" N("ntfy", ", \"url\": \"http://b\"") "]", "NOTIFY: item 1 (ntfy): key 'url' is given twice"},
+        {"[" N("ntfy", "") "", "NOTIFY: not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_notify_bad(cases[i].list, cases[i].want);
+}
+
+static void test_notify_destinations_are_limited_in_number(void **state)
+{
+    (void)state;
+    char list[4096] = "[";
+    for (int i = 0; i < 17; i++)
+        strcat(list, i ? ",{\"type\": \"json\", \"url\": \"http://h\"}" : "{\"type\": \"json\", \"url\": \"http://h\"}");
+    strcat(list, "]");
+    expect_notify_bad(list, "NOTIFY: more than 16 destinations");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1487,6 +1595,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_media_servers_errors_name_the_item_and_the_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_media_servers_are_limited_in_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_media_servers_token_file_is_read_like_the_file_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_destinations_of_every_type_with_default_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_errors_name_the_item_and_never_the_url_or_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_destinations_are_limited_in_number, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

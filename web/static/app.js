@@ -181,6 +181,52 @@
     for (const [name, n] of old) if (!seen.has(name)) n.remove();
   }
 
+  /* ---- notifications ---- */
+
+  // The destinations as the daemon shows them: type, scheme://host (the rest of a URL is a
+  // secret and never leaves the daemon), the events, and how the last message went.
+  function notifyLine(d) {
+    const events = Array.isArray(d.events) ? d.events.join(', ') : '';
+    let last = 'nothing sent yet';
+    if (d.last) {
+      const when = d.last.at ? fmtAgo(Date.parse(d.last.at)) : '';
+      last = d.last.ok ? 'last message delivered ' + when : 'last message failed ' + when + ': ' + (d.last.error || 'error');
+    }
+    return [String(d.type) + ' · ' + String(d.url), events, last + (d.pending ? ' · ' + d.pending + ' waiting' : '')];
+  }
+
+  function renderNotify(list) {
+    const ul = $('n-list');
+    const items = Array.isArray(list) ? list : [];
+    $('n-empty').hidden = items.length > 0;
+    $('n-test').disabled = items.length === 0;
+    const lines = items.map(notifyLine);
+    const key = JSON.stringify(lines);
+    if (ul.dataset.key === key) return;
+    ul.dataset.key = key;
+    ul.replaceChildren(...items.map((d, i) => el('li', { class: d.last && !d.last.ok ? 'bad' : null },
+      el('b', { text: lines[i][0] }), el('span', { class: 'events', text: ' — ' + lines[i][1] }),
+      el('span', { class: 'last', text: ' — ' + lines[i][2] }))));
+  }
+
+  async function sendTestNotification() {
+    const m = $('n-msg');
+    const btn = $('n-test');
+    btn.disabled = true;
+    try {
+      const d = await api('/api/notify/test', { method: 'POST' });
+      m.textContent = 'Test notification queued for ' + d.destinations +
+        (d.destinations === 1 ? ' destination' : ' destinations') + '; the result shows here.';
+      m.className = 'msg ok';
+    } catch (err) {
+      m.textContent = 'Not sent: ' + err.message;
+      m.className = 'msg bad';
+    } finally {
+      btn.disabled = false;
+      refreshStats();
+    }
+  }
+
   function renderStats(s) {
     setText('s-total', String(s.syncs.total));
     setText('s-ok', String(s.syncs.ok));
@@ -191,6 +237,7 @@
     $('s-last').title = s.last_sync ? new Date(s.last_sync).toLocaleString() : '';
 
     renderTargets(s.targets);
+    renderNotify(s.notifications);
 
     const r = s.rclone || {};
     if (!r.enabled) pill('st-rclone', 'off', 'off', 'USE_RCLONE is off or no mount is configured');
@@ -601,6 +648,7 @@
     const scanBtn = $('scan-btn');
     previewBtn.hidden = false;
     scanBtn.disabled = true;
+    $('n-test').addEventListener('click', sendTestNotification);
 
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
