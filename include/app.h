@@ -130,10 +130,7 @@ struct app {
 
     /* notifications (NOTIFY): the destinations, and what the events need remembered */
     notify_out *nout;
-    struct notify_watch **watch; /* per folder: when its round began failing, whether it is held */
-    char **down_told;            /* targets told unreachable (target_down), until they answer */
-    size_t n_down_told;
-    uv_timer_t notify_timer;     /* looks for targets down for 5 minutes, and back */
+    struct tell *tell;           /* which events become notifications, and when */
 
     sync_env sync;               /* what sync jobs work with, and the jobs in flight */
     metrics counters;

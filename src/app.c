@@ -19,6 +19,7 @@
 #include "paths.h"
 #include "plex.h"
 #include "folders.h"
+#include "tell.h"
 #include "trash.h"
 #include "util.h"
 
@@ -54,204 +55,9 @@ static void on_queue_change(void *ud, const q_entry *e, q_change what)
 
 /* ---- notifications: the events and what they need remembered ---- */
 
-#define FAILING_AFTER_MS (30u * 60000u)     /* a round failing this long is told (once) */
-#define TARGET_DOWN_AFTER_MS (5u * 60000u)  /* a target unreachable this long is told */
-#define NOTIFY_CHECK_MS 15000u
-#define WATCH_BUCKETS 1024u
-
-/* A folder whose round is failing or that is held (a chained hash by path; dropped when its
- * round ends or its entry goes). */
-struct notify_watch {
-    struct notify_watch *next;
-    uint64_t first_fail; /* wall ms of the round's first failed attempt, 0 = none */
-    bool told_failing;
-    bool held;
-    char path[];
-};
-
-static struct notify_watch **watch_slot(app_t *a, const char *path)
-{
-    struct notify_watch **w = &a->watch[hash_str(path) % WATCH_BUCKETS];
-    while (*w && strcmp((*w)->path, path) != 0)
-        w = &(*w)->next;
-    return w;
-}
-
-static struct notify_watch *watch_get(app_t *a, const char *path)
-{
-    struct notify_watch **w = watch_slot(a, path);
-    if (!*w) {
-        size_t n = strlen(path) + 1;
-        *w = xcalloc(1, sizeof **w + n);
-        memcpy((*w)->path, path, n);
-    }
-    return *w;
-}
-
-static void watch_drop(app_t *a, const char *path)
-{
-    struct notify_watch **w = watch_slot(a, path), *x = *w;
-    if (!x)
-        return;
-    *w = x->next;
-    free(x);
-}
-
-static void watch_free_all(app_t *a)
-{
-    for (size_t i = 0; a->watch && i < WATCH_BUCKETS; i++) {
-        while (a->watch[i]) {
-            struct notify_watch *x = a->watch[i];
-            a->watch[i] = x->next;
-            free(x);
-        }
-    }
-    free(a->watch);
-    a->watch = NULL;
-}
-
-/* The one way an event reaches the destinations: logged as it is sent (never a URL or token),
- * and only built when some destination listens to its kind. */
-static void notify_event(app_t *a, cfg_notify_event kind, const char *folder, const char *target, const char *fmt,
-                         ...) __attribute__((format(printf, 5, 6)));
-static void notify_event(app_t *a, cfg_notify_event kind, const char *folder, const char *target, const char *fmt,
-                         ...)
-{
-    if (!notify_out_wants(a->nout, kind))
-        return;
-    char reason[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    log_debug("notify %s: folder=%s target=%s reason=%s", cfg_notify_event_name(kind), folder ? log_esc(folder) : "-",
-              target ? target : "-", log_esc(reason));
-    notify_out_event(a->nout, kind, folder, target, reason, false);
-}
-
-/* What a person does about a parked round: a refused token names its variable and the file. */
-static void notify_parked(app_t *a, const sync_report *r)
-{
-    const q_entry *e = r->entry;
-    const char *target = NULL;
-    for (size_t i = 0; e && i < e->n_deliv && !target; i++)
-        if (e->deliv[i].state == DELIVERY_PARKED)
-            target = e->deliv[i].target;
-    const target_rt *t = target ? targets_find(&a->targets, target) : NULL;
-    const char *why = e && e->park_reason ? e->park_reason : "parked";
-    if (t && t->refused && t->cfg)
-        notify_event(a, NEV_PARKED, r->path, target, "%s. To do: set %s in %s and reload", why, t->cfg->token_var,
-                     a->env_file ? a->env_file : "the .env file");
-    else
-        notify_event(a, NEV_PARKED, r->path, target, "%s. To do: fix it, then reload or press Retry on the page", why);
-}
-
-/* Held and released (a mount's anchor), failing (30 minutes of retries), parked and scan (a
- * round's end), from one attempt's report. */
-static void notify_report(app_t *a, const sync_report *r)
-{
-    if (!r->path)
-        return;
-    struct notify_watch *w = *watch_slot(a, r->path);
-    if (r->held) {
-        w = watch_get(a, r->path);
-        if (!w->held)
-            notify_event(a, NEV_HELD, r->path, NULL, "%s. It waits, checked again every 30 s: make sure the mount "
-                         "is up", r->hold_reason ? r->hold_reason : "an anchor file is missing");
-        w->held = true;
-        return;
-    }
-    if (w && w->held) {
-        w->held = false;
-        notify_event(a, NEV_RELEASED, r->path, NULL, "its anchor is back; it syncs again");
-    }
-    uint64_t now = wall_ms();
-    if (r->failed && !r->round_over) {
-        w = watch_get(a, r->path);
-        if (!w->first_fail)
-            w->first_fail = now;
-        else if (!w->told_failing && now - w->first_fail >= FAILING_AFTER_MS) {
-            w->told_failing = true;
-            notify_event(a, NEV_FAILING, r->path, NULL, "not delivered after %llu minutes of retries: %s. To do: "
-                         "check the media servers and rclone on the page",
-                         (unsigned long long)((now - w->first_fail) / 60000u),
-                         r->entry && r->entry->last_error ? r->entry->last_error : "it keeps failing");
-        }
-    }
-    if (r->round_over) {
-        if (r->parked)
-            notify_parked(a, r);
-        notify_event(a, NEV_SCAN, r->path, NULL, "%s", r->parked ? "the round ended parked" : "scanned");
-    }
-    if (r->round_over || !r->entry)
-        watch_drop(a, r->path);
-}
-
-/* Targets unreachable for TARGET_DOWN_AFTER_MS are told once, and again when they answer. */
-static bool down_told(const app_t *a, const char *name, size_t *at)
-{
-    for (size_t i = 0; i < a->n_down_told; i++) {
-        if (strcmp(a->down_told[i], name) == 0) {
-            *at = i;
-            return true;
-        }
-    }
-    return false;
-}
-
-static void on_notify_timer(uv_timer_t *h)
-{
-    app_t *a = container_of(h, app_t, notify_timer);
-    uint64_t now = wall_ms();
-    for (size_t i = 0; i < a->targets.n; i++) {
-        const target_rt *t = &a->targets.v[i];
-        size_t at;
-        if (!t->cfg || !t->down_since || now - t->down_since < TARGET_DOWN_AFTER_MS || down_told(a, t->name, &at))
-            continue;
-        a->down_told = xrealloc(a->down_told, (a->n_down_told + 1) * sizeof *a->down_told);
-        a->down_told[a->n_down_told++] = xstrdup(t->name);
-        notify_event(a, NEV_TARGET_DOWN, NULL, t->name, "unreachable for %llu minutes: %s. To do: check that it runs "
-                     "and that %s is right", (unsigned long long)((now - t->down_since) / 60000u),
-                     t->error ? t->error : "no answer", t->cfg->origin);
-    }
-    for (size_t i = 0; i < a->n_down_told;) {
-        const target_rt *t = targets_find(&a->targets, a->down_told[i]);
-        if (t && t->down_since) {
-            i++;
-            continue;
-        }
-        if (t)
-            notify_event(a, NEV_TARGET_UP, NULL, t->name, "answers again; its deliveries go on");
-        free(a->down_told[i]);
-        a->down_told[i] = a->down_told[--a->n_down_told];
-    }
-}
-
 size_t app_notify_test(app_t *a, const char *source)
 {
-    if (source) {
-        notify_event(a, NEV_TEST, NULL, NULL, "%s sent a Test event: notifications from plex-servarr-sync reach you",
-                     source);
-    } else {
-        log_info("a test notification was asked from the page");
-        notify_out_event(a->nout, NEV_TEST, NULL, NULL,
-                         "sent from the page: notifications from plex-servarr-sync reach you", true);
-    }
-    return notify_out_count(a->nout);
-}
-
-static void log_destinations(const app_t *a)
-{
-    for (size_t i = 0; i < notify_out_count(a->nout); i++) {
-        nout_view v;
-        notify_out_view(a->nout, i, &v);
-        char events[256] = "";
-        for (int k = 0; k < NEV_COUNT; k++)
-            if (v.events & (1u << k))
-                snprintf(events + strlen(events), sizeof events - strlen(events), "%s%s", *events ? ", " : "",
-                         cfg_notify_event_name((cfg_notify_event)k));
-        log_info("notifications to %s at %s: %s", cfg_notify_type_name(v.type), v.origin, events);
-    }
+    return tell_test(a->tell, source);
 }
 
 /* ---- what sync jobs report ---- */
@@ -284,7 +90,7 @@ static void on_sync_ended(void *ud, const sync_report *r)
     app_t *a = ud;
     for (size_t i = 0; r->round_over && i < r->n_done; i++)
         trash_after_round(a->trash, r->done[i].target, r->done[i].library, r->kinds);
-    notify_report(a, r);
+    tell_report(a->tell, r);
     app_schedule(a);
 }
 
@@ -455,7 +261,7 @@ static void on_target_accepted(void *ud, const char *target)
     int n = queue_unpark_target(a->q, target, wall_ms());
     if (n > 0)
         log_info("%s: %d parked folder%s resume", target, n, n == 1 ? "" : "s");
-    notify_event(a, NEV_RESUMED, NULL, target, "accepts its token again; %d parked folder%s resume%s", n,
+    tell_event(a->tell, NEV_RESUMED, NULL, target, "accepts its token again; %d parked folder%s resume%s", n,
                  n == 1 ? "" : "s", n == 1 ? "s" : "");
     app_schedule(a);
 }
@@ -941,11 +747,11 @@ static void app_reload(app_t *a)
     log_info("configuration reloaded%s", unparked ? "; parked folders retry now" : "");
     if (unparked) {
         log_info("unparked %d folder%s", unparked, unparked == 1 ? "" : "s");
-        notify_event(a, NEV_RESUMED, NULL, NULL, "configuration reloaded: %d parked folder%s retr%s now", unparked,
+        tell_event(a->tell, NEV_RESUMED, NULL, NULL, "configuration reloaded: %d parked folder%s retr%s now", unparked,
                      unparked == 1 ? "" : "s", unparked == 1 ? "ies" : "y");
     }
     notify_out_configure(a->nout, a->cfg.notify, a->cfg.n_notify);
-    log_destinations(a);
+    tell_log_destinations(a->tell);
     trash_lists_changed(a->trash);
     remap_all(a);
     a->reload_refused = false;
@@ -991,7 +797,8 @@ static void stop_finish(app_t *a)
     uv_close((uv_handle_t *)&a->hup_timer, close_nothing);
     uv_close((uv_handle_t *)&a->watchdog_timer, close_nothing);
     uv_close((uv_handle_t *)&a->stop_timer, close_nothing);
-    uv_close((uv_handle_t *)&a->notify_timer, close_nothing);
+    tell_stop(a->tell);
+    a->tell = NULL;
     notify_out_close(a->nout); /* never durable: what is queued is dropped */
     a->nout = NULL;
     uv_close((uv_handle_t *)&a->commit_check, close_nothing);
@@ -1234,21 +1041,10 @@ static bool is_loopback(const char *addr)
     return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
 }
 
-int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_file, config_t *cfg,
-              const app_http *http)
+/* The state: the database opened (or refused, saying why), the web password, the queue loaded
+ * with what the last run left. */
+static int start_state(app_t *a)
 {
-    memset(a, 0, sizeof *a);
-    a->loop = loop;
-    list_init(&a->sync.jobs); /* before anything that may end in app_abort */
-    a->cfg = *cfg;
-    memset(cfg, 0, sizeof *cfg);
-    a->env = *env;
-    a->env_file = xstrdup(env_file);
-    a->started_at = wall_ms();
-    a->clock_wall = a->started_at;
-    a->clock_mono = mono_ms();
-    log_set_level((log_level_t)a->cfg.log_level);
-
     char err[512] = "";
     /* store_open creates STATE_DIR with its parents and checks it can be written; its message
      * names the directory or the file (missing, not a directory, corrupt-and-stuck, newer). */
@@ -1265,7 +1061,6 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     a->manual_pass = manual_password(&a->cfg);
     if (!a->manual_pass)
         return -1;
-
     queue_params p;
     queue_params_from(&a->cfg, &p);
     a->q = queue_new(&p, on_queue_change, a);
@@ -1284,17 +1079,17 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         log_error("cannot write the state database: %s", err);
         return -1;
     }
+    return 0;
+}
 
+/* The clients, what sync jobs work with, and the listening socket. */
+static int start_io(app_t *a, uv_loop_t *loop, const app_http *http)
+{
     a->httpc = httpc_new(loop);
     a->fs = fscheck_new(loop, 10000);
-    a->sync.cfg = &a->cfg;
-    a->sync.q = a->q;
-    a->sync.store = a->store;
-    a->sync.httpc = a->httpc;
-    a->sync.fs = a->fs;
-    a->sync.targets = &a->targets;
-    a->sync.m = &a->counters;
-
+    a->sync = (sync_env){.cfg = &a->cfg, .q = a->q, .store = a->store, .httpc = a->httpc, .fs = a->fs,
+                         .targets = &a->targets, .m = &a->counters, .jobs = a->sync.jobs};
+    list_init(&a->sync.jobs);
     http_server_opts so = {
         .bind_address = a->cfg.bind_address,
         .port = a->cfg.port,
@@ -1308,11 +1103,17 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         .handler = http->handler,
         .ud = a,
     };
+    char err[512] = "";
     if (http_server_start(loop, &so, &a->srv, err, sizeof err) < 0) {
         log_error("cannot listen on %s:%d: %s", log_esc(a->cfg.bind_address), a->cfg.port, err);
         return -1;
     }
+    return 0;
+}
 
+/* The loop's own handles: timers, the group commit's check, the log's prepare, signals. */
+static void start_handles(app_t *a, uv_loop_t *loop)
+{
     uv_timer_init(loop, &a->queue_timer);
     uv_timer_init(loop, &a->prune_timer);
     uv_timer_init(loop, &a->hup_timer);
@@ -1334,9 +1135,11 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_int, on_signal, SIGINT);
     start_reaper(a);
+}
 
-    apply_mount_roots(a);
-
+/* What the start tells: where it listens, the servers, the mounts, what is unsafe. */
+static void log_start(const app_t *a)
+{
     log_info("plex-servarr-sync %s listening on %s:%d, state in %s (DURABILITY=%s)", PSS_VERSION,
              log_esc(a->cfg.bind_address), http_server_port(a->srv), log_esc(store_path(a->store)),
              a->cfg.durability == DURABILITY_FULL ? "full" : "process");
@@ -1358,13 +1161,15 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
         log_warn("webhooks need no credentials and BIND_ADDRESS is %s: anyone who reaches this port can queue "
                  "scans; set WEBHOOK_USER and WEBHOOK_PASS",
                  log_esc(a->cfg.bind_address));
+}
 
+/* Notifications, the media servers, the trash; then the queue's first re-map and timer. */
+static int start_services(app_t *a, uv_loop_t *loop)
+{
     a->nout = notify_out_new(loop, a->httpc, NULL);
     notify_out_configure(a->nout, a->cfg.notify, a->cfg.n_notify);
-    a->watch = xcalloc(WATCH_BUCKETS, sizeof *a->watch);
-    log_destinations(a);
-    uv_timer_init(loop, &a->notify_timer);
-    uv_timer_start(&a->notify_timer, on_notify_timer, NOTIFY_CHECK_MS, NOTIFY_CHECK_MS);
+    a->tell = tell_new(loop, a->nout, &a->targets, a->env_file);
+    tell_log_destinations(a->tell);
     if (targets_start(&a->targets, loop, a->httpc, &a->cfg, &targets_hooks_of_app, a) < 0) {
         log_error("cannot start the media servers' timer");
         return -1;
@@ -1380,6 +1185,30 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     uv_timer_start(&a->prune_timer, on_prune_timer, 1000, 0);
     start_notify_timer(a);
     app_schedule(a);
+    return 0;
+}
+
+int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_file, config_t *cfg,
+              const app_http *http)
+{
+    memset(a, 0, sizeof *a);
+    a->loop = loop;
+    list_init(&a->sync.jobs); /* before anything that may end in app_abort */
+    a->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    a->env = *env;
+    a->env_file = xstrdup(env_file);
+    a->started_at = wall_ms();
+    a->clock_wall = a->started_at;
+    a->clock_mono = mono_ms();
+    log_set_level((log_level_t)a->cfg.log_level);
+    if (start_state(a) < 0 || start_io(a, loop, http) < 0)
+        return -1;
+    start_handles(a, loop);
+    apply_mount_roots(a);
+    log_start(a);
+    if (start_services(a, loop) < 0)
+        return -1;
     /* Listening, state loaded: systemd may now start what comes after us. */
     notify_ready();
     update_status(a);
@@ -1407,7 +1236,7 @@ int app_retry_entry(app_t *a, int64_t id)
     if (!probed) {
         char *path = xstrdup(e->path);
         queue_unpark(a->q, e, wall_ms());
-        notify_event(a, NEV_RESUMED, path, NULL, "retried from the page");
+        tell_event(a->tell, NEV_RESUMED, path, NULL, "retried from the page");
         free(path);
     }
     app_schedule(a);
@@ -1432,10 +1261,6 @@ void app_free(app_t *a)
     free(a->env_file);
     free(a->manual_pass);
     free(a->rclone_error);
-    watch_free_all(a);
-    for (size_t i = 0; i < a->n_down_told; i++)
-        free(a->down_told[i]);
-    free(a->down_told);
 }
 
 void app_abort(app_t *a)
