@@ -9,17 +9,26 @@
  *             -> api (JSON API, /health, /metrics), auth (Basic, failed-login delays), static
  *             (the page's files), http_json
  *   app       the owner: the loop's handles, the configuration and its reloads, the queue's
- *             timer, the library list, the group commit and its WAL sync; it knows no route
- *             -> folders (arr path -> forms, sections, verdict: one rule for webhooks, manual
- *             scans, re-maps and previews), sync, queue, store, store_history, metrics, notify
- *   sync      one entry's work (age, anchors, rclone, anchors, Plex, a history row), reporting
- *             through the hooks given at its start -> rclone, plex, fscheck, queue, store
- *   rclone, plex -> http_client (curl multi on libuv) ; fscheck (stats on libuv's pool)
- *   queue -> queue_deliveries (pure: one entry's deliveries), queue_index (pure: rules over an
- *   index) ; store (SQLite) <- store_history ; store -> store_schema (schema, migration),
- *   store_codec (pure: persisted names, BLOBs), store_files (state directory, files on disk)
- *   webhook (payload -> folders), sections, paths, config -> config_json, dotenv ; http_server
- *   (start, stop, request assembly, answers) -> http_conn (a connection's life) -> http_message
+ *             timer, the group commit and its WAL sync; it knows no route
+ *             -> folders (arr path -> its forms and one delivery per target library: one rule
+ *             for webhooks, manual scans, re-maps and previews), sync, targets, tell, trash,
+ *             queue, store, store_history, metrics, notify (systemd)
+ *   tell      which events become notifications, and when -> notify_out (the destinations,
+ *             batching, retries) -> http_client
+ *   trash     Plex's empty trash behind its guards -> targets, fscheck, sync (is a section busy)
+ *   sync      one entry's attempt (age, anchors, rclone once per round, anchors, every delivery
+ *             not done, a round's history row), reporting through the hooks given at its start
+ *             -> targets (state per server, request slots), rclone, fscheck, queue, store
+ *   targets   what is known of each media server (its library list, refused token, reachable)
+ *             -> target (one interface) -> plex, mediabrowser (Jellyfin, Emby) -> http_client
+ *             (curl multi on libuv) ; libraries (the lists' parsers, pure)
+ *   rclone -> http_client ; fscheck (stats on libuv's pool)
+ *   queue -> queue_deliveries, queue_files (pure: one entry's deliveries and files),
+ *   queue_index (pure: rules over an index) ; store (SQLite) <- store_history ; store ->
+ *   store_schema (schema, migration), store_codec (pure: persisted names, BLOBs), store_files
+ *   (state directory, files on disk)
+ *   webhook (payload -> folders), paths, config -> config_json, dotenv ; http_server (start,
+ *   stop, request assembly, answers) -> http_conn (a connection's life) -> http_message
  *   (pure) ; util, log, list.h at the bottom. */
 #include <curl/curl.h>
 #include <signal.h>
