@@ -1104,8 +1104,16 @@ static int start_io(app_t *a, uv_loop_t *loop, const app_http *http)
         .ud = a,
     };
     char err[512] = "";
-    if (http_server_start(loop, &so, &a->srv, err, sizeof err) < 0) {
-        log_error("cannot listen on %s:%d: %s", log_esc(a->cfg.bind_address), a->cfg.port, err);
+    int rc = http_server_start(loop, &so, &a->srv, err, sizeof err);
+    if (rc == UV_EADDRINUSE) {
+        log_error("cannot listen on %s:%d: the port is already in use, most likely by another "
+                  "plex-servarr-sync or the Python script it replaces; stop that one (check with: ss -ltnp "
+                  "'sport = :%d'), or set PORT to a free port", log_esc(a->cfg.bind_address), a->cfg.port,
+                  a->cfg.port);
+        return -1;
+    }
+    if (rc < 0) {
+        log_error("%s", err); /* it names the address, the port and the reason */
         return -1;
     }
     return 0;

@@ -668,16 +668,31 @@ typedef struct route {
     void (*handle)(app_t *a, http_request *r, const char *rest);
 } route;
 
+/* The app a webhook address names: "sonarr", or "sonarr/" (a trailing slash pasted into the
+ * *arr app's URL field works too). */
+static bool webhook_app_of(const char *rest, arr_app *app)
+{
+    char name[16];
+    size_t n = strlen(rest);
+    if (n && rest[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= sizeof name)
+        return false;
+    memcpy(name, rest, n);
+    name[n] = '\0';
+    return arr_app_parse(name, app) == 0 && ARR_APP_HAS_PAYLOAD(*app);
+}
+
 static bool webhook_app(const char *rest)
 {
     arr_app app;
-    return arr_app_parse(rest, &app) == 0 && ARR_APP_HAS_PAYLOAD(app);
+    return webhook_app_of(rest, &app);
 }
 
 static void route_webhook(app_t *a, http_request *r, const char *rest)
 {
     arr_app app;
-    arr_app_parse(rest, &app); /* accepted by webhook_app */
+    webhook_app_of(rest, &app); /* accepted by webhook_app */
     handle_webhook(a, r, app);
 }
 
@@ -766,13 +781,20 @@ static const route routes[] = {
 /* The rows a path picks, as routes[*first .. *first + count): the rows of an exact path (a path's
  * rows are adjacent in the table), else the row of the longest prefix the path starts with.
  * 0 when none. */
+/* An exact route's path, or it with one trailing slash ("/triggers/manual/"). */
+static bool path_is(const char *path, const char *route_path)
+{
+    size_t n = strlen(route_path);
+    return strncmp(path, route_path, n) == 0 && (path[n] == '\0' || (path[n] == '/' && path[n + 1] == '\0' && n > 1));
+}
+
 static size_t route_rows(const char *path, size_t *first)
 {
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-        if (routes[i].prefix || strcmp(path, routes[i].path) != 0)
+        if (routes[i].prefix || !path_is(path, routes[i].path))
             continue;
         size_t n = 1;
-        while (i + n < ARRAY_SIZE(routes) && !routes[i + n].prefix && strcmp(path, routes[i + n].path) == 0)
+        while (i + n < ARRAY_SIZE(routes) && !routes[i + n].prefix && path_is(path, routes[i + n].path))
             n++;
         *first = i;
         return n;
@@ -821,6 +843,24 @@ static void method_not_allowed(http_request *r, unsigned allowed)
     static const char body[] = "{\"status\":\"method_not_allowed\",\"message\":\"method not allowed here\"}";
     http_respond(r, 405, "application/json", body, sizeof body - 1, hdr.data);
     buf_free(&hdr);
+}
+
+/* A browser opened a webhook address: say, in words, what it is for and where to set it up. */
+static void explain_webhook_address(http_request *r, arr_app app)
+{
+    static const char *const apps[] = {[APP_SONARR] = "Sonarr", [APP_RADARR] = "Radarr", [APP_LIDARR] = "Lidarr",
+                                       [APP_READARR] = "Readarr"};
+    const char *name = (unsigned)app < ARRAY_SIZE(apps) && apps[app] ? apps[app] : "the *arr app";
+    buf_t b;
+    buf_init(&b, 512);
+    buf_printf(&b, "This is the address %s sends its webhooks to: %s POSTs here when it imports, upgrades, "
+               "renames or deletes a file, and plex-servarr-sync then has the folder scanned. There is nothing "
+               "to see in a browser.\n\nTo set it up, in %s: Settings > Connect > + > Webhook, with this "
+               "address as the URL and the method POST (add the username and password of WEBHOOK_USER and "
+               "WEBHOOK_PASS if they are set), then press Test.\n\nThe page to watch the queue is at /.\n",
+               name, name, name);
+    http_respond(r, 405, "text/plain; charset=utf-8", b.data, b.len, "Allow: POST, PUT\r\n");
+    buf_free(&b);
 }
 
 static bool manual_auth(app_t *a, http_request *r)
@@ -901,7 +941,14 @@ void router_handle(void *ud, http_request *r)
         return;
     }
     if (i == -405) {
-        method_not_allowed(r, allowed);
+        arr_app app;
+        const char *rest = strncmp(r->path, "/webhook/", 9) == 0    ? r->path + 9
+                           : strncmp(r->path, "/triggers/", 10) == 0 ? r->path + 10
+                                                                     : NULL;
+        if (rest && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) && webhook_app_of(rest, &app))
+            explain_webhook_address(r, app);
+        else
+            method_not_allowed(r, allowed);
         return;
     }
     const route *rt = &routes[i];

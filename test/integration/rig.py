@@ -761,7 +761,7 @@ class RigTestCase(unittest.TestCase):
             except DaemonError:
                 # the port free_port() gave was taken meanwhile: try another one
                 if attempt == 2 or "PORT" in overrides or not re.search(
-                        r"address already in use|EADDRINUSE", self.daemon.log(), re.I):
+                        r"already in use|EADDRINUSE", self.daemon.log(), re.I):
                     raise
                 env["PORT"] = free_port()
 
