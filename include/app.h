@@ -169,9 +169,6 @@ int app_map_folder(app_t *a, const char *arr_path, const char *const *files, siz
                    bool allow_library_root, app_folder **out, size_t *n_out, const char **err,
                    char **skip_reason);
 void app_folder_free(app_folder *f);
-/* What each target would have been sent for a skipped folder (the history's deliveries JSON,
- * each with result "skipped"; new string). */
-char *app_skipped_deliveries(app_t *a, const char *arr_path);
 /* What the owner knows of the libraries now, for folders_plan (the preview uses it as the
  * webhooks do). Valid until the next reload or library list. */
 void app_folder_libs(app_t *a, folder_libs *out);

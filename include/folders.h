@@ -68,6 +68,9 @@ void folder_plan_free(folder_plan *p);
 /* The skip message for FOLDER_NO_MATCH: the folder's paths per target, the replacements to
  * check and the library locations known (new string). */
 char *folders_skip_reason(const folder_libs *l, const folder_plan *p);
+/* Whether one of lib's locations is path or a component prefix of it (case-sensitive, as the
+ * servers compare); false for NULL. */
+bool folders_library_holds(const media_library *lib, const char *path);
 /* The variable that holds t's path replacements, for messages ("PATH_REPLACEMENTS",
  * "JELLYFIN_PATH_REPLACEMENTS", "its path_replacements", ...). */
 const char *folders_replacements_var(const cfg_target *t);

@@ -29,6 +29,8 @@ typedef struct media_libraries {
 
 /* Frees every library and resets *l to empty (n = 0, fetched_at = 0); NULL is fine. */
 void media_libraries_free(media_libraries *l);
+/* The library with this id, or NULL (l may be NULL). */
+const media_library *media_libraries_find(const media_libraries *l, const char *id);
 
 /* Both parsers: 0 with *out filled and out->fetched_at = wall_ms() (the caller may overwrite it),
  * or -EINVAL with err set (one line, no raw bytes of the answer) and *out left empty, so

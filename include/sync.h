@@ -72,6 +72,9 @@ void sync_start(sync_env *env, q_entry *e, bool needs_age, const sync_hooks *hoo
  * entries stay as they are in the queue (the store keeps them for the next start). */
 void sync_cancel_all(sync_env *env);
 size_t sync_count(const sync_env *env);
+/* What each target would have been sent for a skipped folder (a history row's deliveries JSON,
+ * each with result "skipped"; new string). */
+char *sync_skipped_deliveries(const targets *ts, const char *arr_path);
 /* Whether a job is delivering to library `library_id` of `target` now (empty trash waits). */
 bool sync_busy_library(const sync_env *env, const char *target, const char *library_id);
 

@@ -162,10 +162,8 @@ static bool rclone_answers(const app_t *a)
 static const char *library_title(const app_t *a, const char *target, const char *library)
 {
     const target_rt *t = targets_find(&a->targets, target);
-    for (size_t i = 0; t && i < t->libs.n; i++)
-        if (strcmp(t->libs.v[i].id, library) == 0)
-            return t->libs.v[i].title;
-    return NULL;
+    const media_library *lib = t ? media_libraries_find(&t->libs, library) : NULL;
+    return lib ? lib->title : NULL;
 }
 
 /* The Python script's `section` and `plex_path` keys: the first delivery to a Plex target. */
@@ -208,14 +206,8 @@ static size_t mappings_outside(const app_t *a)
         for (size_t k = 0; k < t->cfg->n_section_map; k++) {
             char id[24];
             snprintf(id, sizeof id, "%ld", t->cfg->section_map[k].section);
-            const media_library *lib = NULL;
-            for (size_t l = 0; l < t->libs.n && !lib; l++)
-                if (strcmp(t->libs.v[l].id, id) == 0)
-                    lib = &t->libs.v[l];
-            bool inside = false;
-            for (size_t l = 0; lib && l < lib->n_locations && !inside; l++)
-                inside = paths_has_prefix(t->cfg->section_map[k].prefix, lib->locations[l], false);
-            n += lib && !inside;
+            const media_library *lib = media_libraries_find(&t->libs, id);
+            n += lib && !folders_library_holds(lib, t->cfg->section_map[k].prefix);
         }
     }
     return n;

@@ -12,8 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "log.h"
 #include "notify.h"
 #include "paths.h"
@@ -165,35 +163,10 @@ void app_schedule(app_t *a)
 
 /* ---- the targets' library lists ---- */
 
-char *app_skipped_deliveries(app_t *a, const char *arr_path)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < a->targets.n; i++) {
-        const cfg_target *t = a->targets.v[i].cfg;
-        char *tp = t ? folders_target_path(t, arr_path) : NULL;
-        if (!tp)
-            continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "target", t->name);
-        cJSON_AddStringToObject(o, "kind", target_kind_name(t->kind));
-        cJSON_AddNullToObject(o, "library");
-        cJSON_AddStringToObject(o, "path", tp);
-        cJSON_AddStringToObject(o, "result", "skipped");
-        cJSON_AddNullToObject(o, "error");
-        cJSON_AddItemToArray(arr, o);
-        free(tp);
-    }
-    char *txt = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
-    char *out = xstrdup(txt ? txt : "[]");
-    cJSON_free(txt);
-    return out;
-}
-
 /* A skipped folder ends with one "skipped" history row, so the history shows where it went. */
 static void record_skipped(app_t *a, const char *path, const char *reason)
 {
-    char *deliv = app_skipped_deliveries(a, path);
+    char *deliv = sync_skipped_deliveries(&a->targets, path);
     store_history h = {
         .path = path,
         .started = wall_ms(),

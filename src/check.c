@@ -385,10 +385,7 @@ static void check_section_mapping(checker *c, const cfg_target *t, const media_l
     for (size_t i = 0; i < t->n_section_map; i++) {
         const cfg_section_map *m = &t->section_map[i];
         snprintf(id, sizeof id, "%ld", m->section);
-        bool known = false;
-        for (size_t k = 0; k < libs->n; k++)
-            known = known || strcmp(libs->v[k].id, id) == 0;
-        if (!known) {
+        if (!media_libraries_find(libs, id)) {
             say(c, CK_FAIL, name, "SECTION_MAPPING sends '%s' to section %ld, which %s does not have: use a key "
                 "listed under its libraries", log_esc(m->prefix), m->section, t->name);
             continue;

@@ -27,20 +27,12 @@ char *folders_target_path(const cfg_target *t, const char *arr_path)
     return p;
 }
 
-static bool under_any_location(const media_library *lib, const char *path)
+bool folders_library_holds(const media_library *lib, const char *path)
 {
     for (size_t i = 0; lib && i < lib->n_locations; i++)
         if (paths_has_prefix(path, lib->locations[i], false))
             return true;
     return false;
-}
-
-static const media_library *library_by_id(const media_libraries *libs, const char *id)
-{
-    for (size_t i = 0; libs && i < libs->n; i++)
-        if (strcmp(libs->v[i].id, id) == 0)
-            return &libs->v[i];
-    return NULL;
 }
 
 /* SECTION_MAPPING (or the item's section_mapping): the longest prefix by whole component,
@@ -103,7 +95,7 @@ static size_t plan_target(folder_plan *p, const folder_libs *l, size_t ti, const
     if (m) {
         char id[24];
         snprintf(id, sizeof id, "%ld", m->section);
-        const media_library *lib = library_by_id(libs, id);
+        const media_library *lib = media_libraries_find(libs, id);
         folder_delivery *d = add(p, ti, tpath);
         if (!d)
             return 0;
@@ -111,7 +103,7 @@ static size_t plan_target(folder_plan *p, const folder_libs *l, size_t ti, const
         free(d->library_id);
         d->library_id = xstrdup(id); /* the mapping's id stands even when the list lacks it */
         d->mapped = true;
-        d->outside_locations = known && !under_any_location(lib, tpath);
+        d->outside_locations = known && !folders_library_holds(lib, tpath);
         return 1;
     }
     if (!known) {
@@ -122,7 +114,7 @@ static size_t plan_target(folder_plan *p, const folder_libs *l, size_t ti, const
     }
     size_t hits = 0;
     for (size_t i = 0; i < libs->n; i++) {
-        if (!under_any_location(&libs->v[i], tpath))
+        if (!folders_library_holds(&libs->v[i], tpath))
             continue;
         hits++;
         /* Jellyfin and Emby scan by path: two libraries sharing a location get one request. */

@@ -42,6 +42,14 @@ static void library_free(media_library *lib)
     memset(lib, 0, sizeof(*lib));
 }
 
+const media_library *media_libraries_find(const media_libraries *l, const char *id)
+{
+    for (size_t i = 0; l && id && i < l->n; i++)
+        if (strcmp(l->v[i].id, id) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
 void media_libraries_free(media_libraries *l)
 {
     if (!l)

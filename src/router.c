@@ -132,7 +132,7 @@ static cJSON *skipped_json(const staged_req *s)
 static void stage_skipped(app_t *a, const staged_req *s)
 {
     for (size_t i = 0; i < s->n_skipped; i++) {
-        char *deliv = app_skipped_deliveries(a, s->skipped[i].arr_path);
+        char *deliv = sync_skipped_deliveries(&a->targets, s->skipped[i].arr_path);
         store_history h = {
             .path = s->skipped[i].arr_path,
             .sources = 1u << s->app,
@@ -941,11 +941,11 @@ void router_handle(void *ud, http_request *r)
         return;
     }
     if (i == -405) {
+        /* a browser on a webhook address (a row that takes webhook bodies) */
         arr_app app;
-        const char *rest = strncmp(r->path, "/webhook/", 9) == 0    ? r->path + 9
-                           : strncmp(r->path, "/triggers/", 10) == 0 ? r->path + 10
-                                                                     : NULL;
-        if (rest && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) && webhook_app_of(rest, &app))
+        size_t first = 0;
+        bool hook = route_rows(r->path, &first) && routes[first].webhook_body && routes[first].prefix;
+        if (hook && method_bit(r->method) == M_GET && webhook_app_of(r->path + strlen(routes[first].path), &app))
             explain_webhook_address(r, app);
         else
             method_not_allowed(r, allowed);

@@ -140,35 +140,66 @@ static const char *delivery_result(delivery_state s)
 }
 
 /* The deliveries as the history keeps them (JSON text, new string). */
+/* One delivery as the history keeps it: target, kind, library (null when unknown), its title,
+ * the path the target is (or would be) sent, result, error. */
+static cJSON *history_delivery(const targets *ts, const char *target, const char *library, const char *arr_path,
+                               const char *result, const char *error)
+{
+    const target_rt *t = targets_find(ts, target);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "target", target);
+    cJSON_AddStringToObject(o, "kind", t && t->cfg ? target_kind_name(t->cfg->kind) : "");
+    if (library)
+        cJSON_AddStringToObject(o, "library", library);
+    else
+        cJSON_AddNullToObject(o, "library");
+    const media_library *lib = t && library ? media_libraries_find(&t->libs, library) : NULL;
+    if (lib && lib->title)
+        cJSON_AddStringToObject(o, "library_title", lib->title);
+    char *tp = t && t->cfg ? folders_target_path(t->cfg, arr_path) : NULL;
+    cJSON_AddStringToObject(o, "path", tp ? tp : "");
+    free(tp);
+    cJSON_AddStringToObject(o, "result", result);
+    if (error)
+        cJSON_AddStringToObject(o, "error", error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    return o;
+}
+
+static char *json_text(cJSON *arr)
+{
+    char *txt = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    char *out = xstrdup(txt ? txt : "[]");
+    cJSON_free(txt);
+    return out;
+}
+
+/* The deliveries as the history keeps them (JSON text, new string). */
 static char *deliveries_json(sync_job *j)
 {
     const q_entry *e = j->e;
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < e->n_deliv; i++) {
         const q_delivery *d = &e->deliv[i];
-        target_rt *t = targets_find(j->env->targets, d->target);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "target", d->target);
-        cJSON_AddStringToObject(o, "kind", t && t->cfg ? target_kind_name(t->cfg->kind) : "");
-        cJSON_AddStringToObject(o, "library", d->library);
-        for (size_t k = 0; t && k < t->libs.n; k++)
-            if (strcmp(t->libs.v[k].id, d->library) == 0 && t->libs.v[k].title)
-                cJSON_AddStringToObject(o, "library_title", t->libs.v[k].title);
-        char *tp = t && t->cfg ? folders_target_path(t->cfg, e->path) : NULL;
-        cJSON_AddStringToObject(o, "path", tp ? tp : "");
-        free(tp);
-        cJSON_AddStringToObject(o, "result", delivery_result(d->state));
-        if (d->error)
-            cJSON_AddStringToObject(o, "error", d->error);
-        else
-            cJSON_AddNullToObject(o, "error");
-        cJSON_AddItemToArray(arr, o);
+        cJSON_AddItemToArray(arr, history_delivery(j->env->targets, d->target, d->library, e->path,
+                                                   delivery_result(d->state), d->error));
     }
-    char *txt = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
-    char *out = xstrdup(txt ? txt : "[]");
-    cJSON_free(txt);
-    return out;
+    return json_text(arr);
+}
+
+char *sync_skipped_deliveries(const targets *ts, const char *arr_path)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
+        char *tp = t->cfg ? folders_target_path(t->cfg, arr_path) : NULL;
+        if (tp)
+            cJSON_AddItemToArray(arr, history_delivery(ts, t->name, NULL, arr_path, "skipped", NULL));
+        free(tp);
+    }
+    return json_text(arr);
 }
 
 /* Before the queue hears of the attempt: one row per round, updated by each attempt. */
@@ -307,10 +338,7 @@ static void delivery_log(const sync_job *j, const target_rt *t, const q_delivery
  * failure that still lacks the id, the mapping is wrong. Else the list may be stale. */
 static delivery_state not_found(sync_job *j, target_rt *t, const q_delivery *d, char *msg, size_t n)
 {
-    bool known = false;
-    for (size_t i = 0; i < t->libs.n; i++)
-        known = known || strcmp(t->libs.v[i].id, d->library) == 0;
-    if (t->libs.fetched_at && !known && j->e->attempts > 0) {
+    if (t->libs.fetched_at && !media_libraries_find(&t->libs, d->library) && j->e->attempts > 0) {
         snprintf(msg, n, "%s: %s has no library %s (HTTP 404)", t->cfg->kind == TARGET_PLEX ? "SECTION_MAPPING" : t->cfg->origin,
                  t->name, d->library);
         return DELIVERY_PARKED;

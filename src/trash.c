@@ -151,10 +151,7 @@ static const media_library *sec_library(const trash_sec *s, const cfg_target **c
 {
     target_rt *t = targets_find(s->tr->env.targets, s->target);
     *cfg = t ? t->cfg : NULL;
-    for (size_t i = 0; t && i < t->libs.n; i++)
-        if (strcmp(t->libs.v[i].id, s->library) == 0)
-            return &t->libs.v[i];
-    return NULL;
+    return t ? media_libraries_find(&t->libs, s->library) : NULL;
 }
 
 /* Whether the section's trash may be emptied, logged when the verdict is new (at the start, once
@@ -271,10 +268,8 @@ static void on_polled(void *ud, const target_result *r, media_libraries *libs)
 {
     trash_sec *s = ud;
     s->op = NULL;
-    bool refreshing = true;
-    for (size_t i = 0; libs && r->status == TARGET_RES_OK && i < libs->n; i++)
-        if (strcmp(libs->v[i].id, s->library) == 0)
-            refreshing = libs->v[i].refreshing;
+    const media_library *lib = r->status == TARGET_RES_OK ? media_libraries_find(libs, s->library) : NULL;
+    bool refreshing = !lib || lib->refreshing;
     if (r->status != TARGET_RES_OK) {
         log_warn("%s: not emptying the trash of section %s: its library list failed: %s", s->target,
                  log_esc(s->library), log_esc(r->message));
