@@ -1035,7 +1035,8 @@ static void trusted_parse(cfg_ctx *x)
         if (e > b) {
             cfg_cidr one;
             if (!cidr_parse(b, (size_t)(e - b), &one)) {
-                cross_fail(x, "TRUSTED_PROXIES", "each item must be an IPv4 or IPv6 address, optionally with a /prefix");
+                cross_fail(x, "TRUSTED_PROXIES",
+                           "each item must be an IPv4 or IPv6 address, optionally with a /prefix");
                 return;
             }
             c->trusted = xrealloc(c->trusted, (c->n_trusted + 1) * sizeof *c->trusted);

@@ -906,9 +906,9 @@ int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target 
                      size_t whylen)
 {
     cJSON *j;
-    int rc = json_value(text, false,
-                        "[{\"name\": \"plex2\", \"type\": \"plex\", \"url\": \"http://10.0.0.5:32400\", \"token\": \"...\"}]",
-                        &j, why, whylen);
+    static const char example[] =
+        "[{\"name\": \"plex2\", \"type\": \"plex\", \"url\": \"http://10.0.0.5:32400\", \"token\": \"...\"}]";
+    int rc = json_value(text, false, example, &j, why, whylen);
     if (rc)
         return rc;
     int count = cJSON_GetArraySize(j);

@@ -80,7 +80,10 @@ static bool key_note(const env_map *file, size_t i, const char *path, const env_
     where(at, sizeof at, path, file->lines ? file->lines[i] : 0);
     const other_name *o = other_find(key);
     if (o) {
-        if (!o->instead || env_map_get(file, o->instead) || env_map_get(env, o->instead))
+        char file_form[64];
+        snprintf(file_form, sizeof file_form, "%s_FILE", o->instead ? o->instead : "");
+        if (!o->instead || env_map_get(file, o->instead) || env_map_get(env, o->instead) ||
+            env_map_get(file, file_form) || env_map_get(env, file_form))
             return false;
         snprintf(line, linelen, "%s%s is the Python script's name: plex-servarr-sync reads %s; rename it", at, key,
                  o->instead);

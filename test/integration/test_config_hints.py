@@ -77,6 +77,14 @@ def log_lines(daemon, level):
     return [ln for ln in daemon.own_log().splitlines() if " %s " % level in ln]
 
 
+def assert_start_fails(test, daemon):
+    """The daemon refuses to start: exit 1, no sanitizer report (a leak on that path included)."""
+    with test.assertRaises(DaemonError):
+        daemon.start(timeout=10.0)
+    test.assertEqual(daemon.proc.wait(timeout=10), 1)
+    test.assertIsNone(rig.SANITIZER_REPORT.search(daemon.own_log()), daemon.own_log())
+
+
 def assert_each_once(test, lines, patterns, prefix=""):
     """Each pattern matches exactly one of lines (after prefix), and every line one pattern."""
     for pat in patterns:
@@ -166,9 +174,7 @@ class UnknownKeysTest(ConfigCase):
 class AllErrorsTest(ConfigCase):
     def test_every_invalid_value_is_one_line_at_start_and_the_start_fails(self):
         d = Daemon(os.path.join(self.tmp, "run"), self.daemon_env(**BAD_VALUES))
-        with self.assertRaises(DaemonError):
-            d.start(timeout=10.0)
-        self.assertEqual(d.proc.wait(timeout=10), 1)
+        assert_start_fails(self, d)
         errors = log_lines(d, "ERROR")
         self.assertTrue(all("configuration error: " in e for e in errors), "\n".join(errors))
         assert_each_once(self, errors, BAD_LINES, "configuration error: ")
@@ -322,9 +328,7 @@ class CaFileTest(ConfigCase):
                  (not_pem, "PLEX_CA_FILE: '%s' holds no PEM certificate" % not_pem))
         for i, (ca, want) in enumerate(cases):
             d = Daemon(os.path.join(self.tmp, "run-%d" % i), self.daemon_env(**self.tls_env(PLEX_CA_FILE=ca)))
-            with self.assertRaises(DaemonError):
-                d.start(timeout=10.0)
-            self.assertEqual(d.proc.wait(timeout=10), 1)
+            assert_start_fails(self, d)
             errors = log_lines(d, "ERROR")
             self.assertEqual(len(errors), 1, "\n".join(errors))
             self.assertIn("configuration error: " + want, errors[0])

@@ -1884,7 +1884,7 @@ static void test_names_known_elsewhere_are_not_warned_unless_they_mislead(void *
                                 "PLEX_ENABLED=true\nUI_THEME=plex\n"
                                 "STATE_DIRECTORY=/var/lib/x\nPUID=1000\nPGID=1000\nUMASK=002\n"
                                 "COMPOSE_PROJECT_NAME=media\n"
-                                "JELLYFIN_API_KEY=k\nJELLYFIN_TOKEN=k\n"
+                                "JELLYFIN_API_KEY=k\nJELLYFIN_TOKEN_FILE=\n"
                                 "https_proxy=http://proxy:3128\n";
     const char *env[] = {"https_proxy", "http://proxy:3128", "PLEX_TOKN", "in the environment", NULL};
     config_report rep;
