@@ -65,6 +65,9 @@ typedef struct cfg_target {
     uint64_t timeout_ms;        /* each call */
     bool empty_trash;           /* Plex only: PLEX_EMPTY_TRASH or the item's empty_trash */
     bool scan_path;             /* Jellyfin/Emby only: try the Targeted Scans plugin's ScanPath first */
+    char *ca_file;              /* PEM file of the CAs its https certificate may be signed by
+                                   (PLEX_CA_FILE, ..., an item's ca_file); NULL: the system's */
+    char *ca_var;               /* what names it: "PLEX_CA_FILE", "MEDIA_SERVERS (family): ca_file" */
 } cfg_target;
 
 const char *target_kind_name(target_kind k); /* "plex", "jellyfin", "emby" */
@@ -186,14 +189,34 @@ typedef struct config {
  * 0 or -EINVAL. */
 int parse_duration_ms(const char *s, uint64_t *out);
 
+/* What reading a configuration found to say, one line each (no newline): every invalid value,
+ * "VARIABLE: reason (got 'value')" (no value for secrets), and warnings (a variable of the env
+ * file the daemon does not know, with the known name it resembles; an address made right). */
+typedef struct config_report {
+    char **errors;
+    size_t n_errors;
+    char **warnings;
+    size_t n_warnings;
+} config_report;
+
+void config_report_free(config_report *r); /* empties r, which may be reused */
+/* Log each warning (log_warn), then each error (log_error) as "<what>: <error>". */
+void config_report_log(const config_report *r, const char *what);
+
 /* Build a config from env (the environment) overlaid by file_vars for keys env lacks.
- * Every variable is checked against the table; on the first bad value returns -EINVAL and err
- * reads "VARIABLE: reason (got 'value')" (the value is omitted for secrets). On success *out is
- * filled (caller frees with config_free). file_vars may be NULL. */
+ * Every variable is checked against the table, and the rules between variables: every bad value
+ * is added to rep->errors, and the result is -EINVAL when there is one. Warnings go to
+ * rep->warnings. On success *out is filled (caller frees with config_free); on failure *out is
+ * untouched. file_vars may be NULL; rep is appended to (the caller frees it). */
+int config_build_report(config_t *out, const env_map *env, const env_map *file_vars, config_report *rep);
+/* The same, for callers that want one line: err holds the first error ("... (and 2 more
+ * errors)"), and warnings are logged. */
 int config_build(config_t *out, const env_map *env, const env_map *file_vars, char *err, size_t errlen);
 
-/* The whole start-up path: env snapshot + (env_file, or ./.env if it exists) -> config. */
-int config_load(config_t *out, const env_map *env, const char *env_file, char *err, size_t errlen);
+/* The whole start-up path: env snapshot + (env_file, or ./.env if it exists) -> config, and the
+ * env file's keys checked against every known name (a warning each for the unknown ones). -EINVAL
+ * (or -errno when the env file cannot be read) with every reason in rep->errors. */
+int config_load(config_t *out, const env_map *env, const char *env_file, config_report *rep);
 
 void config_free(config_t *c);
 

@@ -32,14 +32,25 @@ int cfg_json_anchors(const char *text, char ***out, size_t *n, char *why, size_t
 int cfg_json_mounts(const char *text, cfg_mount **out, size_t *n, char *why, size_t whylen);
 void cfg_mount_free(cfg_mount *m); /* frees the strings, not m */
 
+/* Where the lists' parsers (MEDIA_SERVERS, NOTIFY) report, one line each naming the item: the
+ * reason of every bad item, so that all are told at once, and notes (an address made right). */
+typedef struct cfg_json_sink {
+    void (*error)(void *ud, const char *why);
+    void (*warn)(void *ud, const char *text);
+    void *ud;
+} cfg_json_sink;
+
 /* MEDIA_SERVERS: a JSON list of {name, type, url, token | token_file, path_replacements,
- * section_mapping (plex), timeout, empty_trash (plex), scan_path (jellyfin, emby)}, at most
- * CFG_TARGETS_MAX items. What an item does not say comes from `d`. Every reason names the item
- * ("item 2 (family): ...", or "item 2: ..." while it has no valid name) and never quotes a token:
- * the list is secret. An unknown key is an error that names the known key it resembles. On
- * failure *out holds the items read so far (the bad one partly filled): free each with
- * cfg_target_free, then the array, as after success. Names are not checked against each other
- * here (config.c checks them across every target). */
+ * section_mapping (plex), timeout, empty_trash (plex), scan_path (jellyfin, emby), ca_file}, at
+ * most CFG_TARGETS_MAX items. What an item does not say comes from `d`. Every reason names the
+ * item ("item 2 (family): ...", or "item 2: ..." while it has no valid name) and never quotes a
+ * token: the list is secret. An unknown key is an error that names the known key it resembles.
+ * A url ending in /web (a web app's address) is cut there, with a note. Each bad item goes to
+ * d->sink (and the other items are read on); without a sink the first one stops the reading and
+ * is in `why`. -EINVAL when the value or an item is bad (`why` is "" when only items were, all
+ * told to the sink). *out holds every item, a bad one zeroed (its name NULL): free each with
+ * cfg_target_free, then the array, after success or failure. Names are not checked against each other here (config.c checks them
+ * across every target). */
 #define CFG_TARGETS_MAX 32
 typedef struct cfg_target_defaults {
     const cfg_replacements *path_repl; /* PATH_REPLACEMENTS (copied into each item without its own) */
@@ -47,6 +58,9 @@ typedef struct cfg_target_defaults {
     bool empty_trash;                  /* PLEX_EMPTY_TRASH, for plex items */
     /* reads a token_file as the X_FILE secrets are read; `var` names it in the reason */
     int (*read_secret)(const char *var, const char *path, char **out, char *why, size_t whylen);
+    /* checks a ca_file as PLEX_CA_FILE is checked (NULL: not checked) */
+    int (*check_ca_file)(const char *var, const char *path, char *why, size_t whylen);
+    const cfg_json_sink *sink;         /* may be NULL */
 } cfg_target_defaults;
 int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target **out, size_t *n, char *why,
                      size_t whylen);
@@ -57,10 +71,11 @@ bool cfg_target_name_ok(const char *s); /* [a-z0-9_-]{1,32} */
  * Every reason names the item ("item 2 (gotify): ...", or "item 2" while its type is not valid)
  * and never quotes a URL or a token: both are secrets. An unknown key or event is an error that
  * names the known one it resembles. `read_secret` reads a token_file as MEDIA_SERVERS' does.
- * On failure *out holds the items read so far: free each with cfg_notify_free, then the array. */
+ * Bad items go to `sink` as MEDIA_SERVERS' do (may be NULL). *out holds the good items: free
+ * each with cfg_notify_free, then the array. */
 int cfg_json_notify(const char *text,
                     int (*read_secret)(const char *var, const char *path, char **out, char *why, size_t whylen),
-                    cfg_notify **out, size_t *n, char *why, size_t whylen);
+                    const cfg_json_sink *sink, cfg_notify **out, size_t *n, char *why, size_t whylen);
 void cfg_notify_free(cfg_notify *d); /* frees what d holds, not d */
 
 /* Deep copies (the target owns its own tables) and the matching free. */
@@ -72,5 +87,9 @@ void cfg_replacements_free(cfg_replacements *r); /* r itself is kept, emptied */
  * a host, no blanks or control bytes. Drops u's trailing '/'s in place. NULL when u is fine, else
  * the reason. */
 const char *cfg_url_check(char *u);
+/* A media server's URL that is its web app's address (ends in /web, /web/ or /web/index.html,
+ * with or without a #fragment or ?query, as copied from the browser): cut in place to the server's
+ * base address ("http://h:32400/web/index.html#!/" -> "http://h:32400"). True when it was. */
+bool cfg_url_web_strip(char *u);
 
 #endif

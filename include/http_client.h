@@ -26,6 +26,14 @@ typedef enum {
 /* Short human name of a transport error ("connection failed", "timed out", ...). */
 const char *httpc_error_name(httpc_error e);
 
+/* With HTTPC_ERR_TLS: what went wrong, so a message can name the fix. */
+typedef enum {
+    HTTPC_TLS_OTHER = 0,   /* none of these (or not a TLS error) */
+    HTTPC_TLS_PLAIN_HTTP,  /* the peer answered our ClientHello in plain HTTP: the port speaks http */
+    HTTPC_TLS_CERT,        /* the peer's certificate is not trusted (no CA for it, another name) */
+    HTTPC_TLS_CA_FILE,     /* the CA file given (ca_file) cannot be used */
+} httpc_tls;
+
 typedef struct httpc_opts {
     const char *method;        /* "GET", "POST", "PUT", ...: upper-case letters only; a body goes
                                   with any method but GET (an empty one: Content-Length: 0) */
@@ -37,6 +45,9 @@ typedef struct httpc_opts {
     const char *pass;
     uint64_t timeout_ms;       /* whole request (0 = 30 s); connecting gets min(this, 10 s) */
     size_t max_response_bytes; /* 0 = 1 MiB */
+    const char *ca_file;       /* PEM file of the CAs that may sign an https peer's certificate
+                                  (CURLOPT_CAINFO, in place of the system's bundle); NULL: the
+                                  system's */
 } httpc_opts;
 
 typedef struct httpc_result {
@@ -48,7 +59,16 @@ typedef struct httpc_result {
                               Holds no URL path, query or credentials (curl names host and port). */
     const char *content_type; /* may be NULL */
     uint64_t elapsed_ms;
+    httpc_tls tls;         /* with HTTPC_ERR_TLS: which failure; else HTTPC_TLS_OTHER */
 } httpc_result;
+
+/* The fix for a TLS failure (res->error == HTTPC_ERR_TLS) of a request to the base address `url`,
+ * in words for a person, naming the variables: url_var holds the address, ca_var the CA file
+ * (ca_file: its value, NULL when unset). E.g. "the server speaks http here: use
+ * http://10.0.0.5:32400 in PLEX_URL", "its certificate is not trusted (self-signed?): set
+ * PLEX_CA_FILE to the CA certificate that signed it". The address is shown without user:password. */
+void httpc_tls_advice(const httpc_result *res, const char *url, const char *url_var, const char *ca_file,
+                      const char *ca_var, char *out, size_t outlen);
 
 typedef void (*httpc_cb)(void *ud, const httpc_result *res);
 

@@ -65,6 +65,12 @@ int str_parse_u64(const char *s, uint64_t *out); /* digits only: 0, -EINVAL, or 
 /* Case-insensitive ASCII compare of n bytes (paths are compared this way, as the script did). */
 int ascii_strncasecmp(const char *a, const char *b, size_t n);
 
+/* The word of `words` that `typo` most resembles: at most 2 edits away (a byte inserted, deleted,
+ * replaced, or two neighbours swapped; ASCII case ignored), the first of the closest; NULL when
+ * none is that close or a word is longer than 64 bytes. One rule for every "did you mean"
+ * (MEDIA_SERVERS' keys, NOTIFY's words, the env file's variable names). */
+const char *str_nearest(const char *typo, const char *const *words, size_t n);
+
 /* Append len bytes of s to the NUL-terminated text in out (size outlen), escaped for one log
  * line: control bytes and '\\' escaped, UTF-8 kept whole, cut at max input bytes with "...". */
 void str_append_escaped(char *out, size_t outlen, const char *s, size_t len, size_t max);

@@ -675,11 +675,13 @@ static void app_reload(app_t *a)
 {
     notify_reloading();
     config_t next;
-    char err[512];
-    if (config_load(&next, &a->env, a->env_file, err, sizeof err) < 0) {
+    config_report rep = {0};
+    int rc = config_load(&next, &a->env, a->env_file, &rep);
+    config_report_log(&rep, "reload refused, keeping the running configuration");
+    config_report_free(&rep);
+    if (rc < 0) {
         /* Nothing of the new file is applied: the queue, the connections and the running
          * configuration stay exactly as they were. */
-        log_error("reload refused, keeping the running configuration: %s", log_esc(err));
         a->reload_refused = true;
         notify_ready();
         update_status(a);

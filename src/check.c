@@ -113,6 +113,7 @@ static void check_env_file(checker *c, const char *env_file)
 typedef struct answer {
     bool done;
     httpc_error error;
+    httpc_tls tls;
     long status;
     char *body;
     size_t body_len;
@@ -131,6 +132,7 @@ static void on_answer(void *ud, const httpc_result *r)
     answer *a = ud;
     a->done = true;
     a->error = r->error;
+    a->tls = r->tls;
     a->status = r->status;
     a->body = xstrndup(r->body ? r->body : "", r->body ? r->body_len : 0);
     a->body_len = r->body ? r->body_len : 0;
@@ -200,7 +202,7 @@ static bool check_plex_identity(checker *c, const cfg_target *t, const char *sho
                           cfg->plex_identifier && *cfg->plex_identifier ? cfg->plex_identifier : "plex-servarr-sync");
     const char *headers[] = {"Accept: application/json", hid, "X-Plex-Product: plex-servarr-sync", NULL};
     httpc_opts o = {.method = "GET", .url = url, .headers = headers, .timeout_ms = t->timeout_ms,
-                    .max_response_bytes = 64u * 1024u};
+                    .max_response_bytes = 64u * 1024u, .ca_file = t->ca_file};
     answer a;
     int rc = http_sync(c, &o, &a);
     free(url);
@@ -208,6 +210,12 @@ static bool check_plex_identity(checker *c, const cfg_target *t, const char *sho
     bool ok = false;
     if (rc < 0) {
         say(c, CK_FAIL, name, "cannot send a request to %s (%s): check %s", log_esc(shown), strerror(-rc), t->origin);
+    } else if (a.error == HTTPC_ERR_TLS) {
+        char fix[400];
+        httpc_tls_advice(&(httpc_result){.error = a.error, .tls = a.tls}, t->url, t->origin, t->ca_file, t->ca_var,
+                         fix, sizeof fix);
+        say(c, CK_FAIL, name, "no answer from %s (%s: %s): %s", log_esc(shown), httpc_error_name(a.error),
+            log_esc(a.message), fix);
     } else if (a.error != HTTPC_OK) {
         say(c, CK_FAIL, name, "no answer from %s (%s: %s): check %s and that Plex is running and reachable "
             "from this host", log_esc(shown), httpc_error_name(a.error), log_esc(a.message), t->origin);

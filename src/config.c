@@ -1,23 +1,22 @@
 /* config.c: the configuration: a typed table of variables (type, range, default) parsed from the
- * environment over a dotenv file (dotenv.c reads it), with one message naming the variable at
- * fault. */
+ * environment over a dotenv file (dotenv.c reads it), and the rules between variables; every
+ * value at fault is reported, each in one line naming its variable. */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
 
+#include "config_files.h"
 #include "config_json.h"
+#include "config_keys.h"
 #include "log.h"
 #include "util.h"
 
-#define SECRET_FILE_MAX 4096          /* largest X_FILE secret (a token or a password) */
+#define REPORT_LINE_MAX 1024
 #define WHY_MAX 512
 
 #define MS_SEC 1000LL
@@ -67,7 +66,10 @@ enum {
     OPT_IP = 1u << 2,       /* string: IPv4 or IPv6 literal */
     OPT_ABSOLUTE = 1u << 3, /* path: must start with '/' */
     OPT_FILE = 1u << 4,     /* may come from the file named by NAME_FILE (container secrets) */
+    OPT_SERVER = 1u << 5,   /* URL of a media server: a web app's address (/web) is made right */
 };
+
+#define OPTS_MAX 96 /* the table's rows at most (a failed row is remembered per row) */
 
 /* Everything config_build fills: the config plus the variables that only combine into it
  * after the table pass (the one-mount rclone shorthand). */
@@ -83,9 +85,12 @@ typedef struct cfg_ctx {
     cfg_mount *mounts; /* from RCLONE_MOUNTS */
     size_t n_mounts;
     char *jf_url, *jf_token, *emby_url, *emby_token;
+    char *plex_ca, *jf_ca, *emby_ca; /* PLEX_CA_FILE, JELLYFIN_CA_FILE, EMBY_CA_FILE */
     opt_repl jf_repl, emby_repl;
     char *media_servers; /* MEDIA_SERVERS' text, read once the defaults are known */
     const env_map *env, *file;
+    config_report *rep;    /* where every error and warning goes */
+    bool failed[OPTS_MAX]; /* rows whose value was refused: the rules between variables skip them */
 } cfg_ctx;
 
 typedef struct cfg_opt cfg_opt;
@@ -109,6 +114,55 @@ struct cfg_opt {
 
 #define FIELD(f) .off = offsetof(cfg_ctx, f), .size = sizeof(((cfg_ctx *)0)->f)
 
+/* ---------------------------------------------------------------- the report */
+
+static void lines_add(char ***v, size_t *n, const char *line)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = xstrdup(line);
+}
+
+static void rep_error(cfg_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rep_error(cfg_ctx *x, const char *fmt, ...)
+{
+    char line[REPORT_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    lines_add(&x->rep->errors, &x->rep->n_errors, line);
+}
+
+static void rep_warn(cfg_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rep_warn(cfg_ctx *x, const char *fmt, ...)
+{
+    char line[REPORT_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    lines_add(&x->rep->warnings, &x->rep->n_warnings, line);
+}
+
+void config_report_free(config_report *r)
+{
+    for (size_t i = 0; i < r->n_errors; i++)
+        free(r->errors[i]);
+    for (size_t i = 0; i < r->n_warnings; i++)
+        free(r->warnings[i]);
+    free(r->errors);
+    free(r->warnings);
+    memset(r, 0, sizeof *r);
+}
+
+void config_report_log(const config_report *r, const char *what)
+{
+    for (size_t i = 0; i < r->n_warnings; i++)
+        log_warn("%s", log_esc(r->warnings[i]));
+    for (size_t i = 0; i < r->n_errors; i++)
+        log_error("%s: %s", what, log_esc(r->errors[i]));
+}
+
 static int enum_durability(const char *v, int *out);
 static int enum_scan_scope(const char *v, int *out);
 static int enum_log_level(const char *v, int *out);
@@ -122,10 +176,12 @@ static int json_notify(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, s
 
 static const cfg_opt opts[] = {
     /* Plex */
-    {.name = "PLEX_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(c.plex_url),
+    {.name = "PLEX_URL", .type = OPT_STRING, .flags = OPT_URL | OPT_SERVER, FIELD(c.plex_url),
      .help = "Plex base URL, e.g. http://127.0.0.1:32400 (unset: no Plex calls)"},
     {.name = "PLEX_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(c.plex_token),
      .help = "Plex token (X-Plex-Token)"},
+    {.name = "PLEX_CA_FILE", .type = OPT_PATH, .flags = OPT_ABSOLUTE, FIELD(plex_ca),
+     .help = "PEM file of the CA that signed Plex's https certificate (a self-signed one: the certificate)"},
     {.name = "PLEX_TIMEOUT", .type = OPT_DURATION, .min = MS_SEC, .max = MS_HOUR, .def = "30s",
      FIELD(c.plex_timeout_ms), .help = "limit for one Plex request"},
     {.name = "PLEXAPI_HEADER_IDENTIFIER", .type = OPT_STRING, .def = "plex-servarr-sync",
@@ -138,21 +194,25 @@ static const cfg_opt opts[] = {
      .help = "empty a Plex section's trash after a round with deletes, when its mounts are verified"},
 
     /* Jellyfin, Emby, more servers */
-    {.name = "JELLYFIN_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(jf_url),
+    {.name = "JELLYFIN_URL", .type = OPT_STRING, .flags = OPT_URL | OPT_SERVER, FIELD(jf_url),
      .help = "Jellyfin base URL: a target named jellyfin (needs JELLYFIN_TOKEN)"},
     {.name = "JELLYFIN_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(jf_token),
      .help = "Jellyfin API key"},
+    {.name = "JELLYFIN_CA_FILE", .type = OPT_PATH, .flags = OPT_ABSOLUTE, FIELD(jf_ca),
+     .help = "PEM file of the CA that signed Jellyfin's https certificate"},
     {.name = "JELLYFIN_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_opt_replacements, FIELD(jf_repl),
      .help = "JSON map of *arr path prefix -> Jellyfin path prefix (unset: PATH_REPLACEMENTS)"},
-    {.name = "EMBY_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(emby_url),
+    {.name = "EMBY_URL", .type = OPT_STRING, .flags = OPT_URL | OPT_SERVER, FIELD(emby_url),
      .help = "Emby base URL: a target named emby (needs EMBY_TOKEN)"},
     {.name = "EMBY_TOKEN", .type = OPT_STRING, .flags = OPT_SECRET | OPT_FILE, FIELD(emby_token),
      .help = "Emby API key"},
+    {.name = "EMBY_CA_FILE", .type = OPT_PATH, .flags = OPT_ABSOLUTE, FIELD(emby_ca),
+     .help = "PEM file of the CA that signed Emby's https certificate"},
     {.name = "EMBY_PATH_REPLACEMENTS", .type = OPT_JSON, .json = json_opt_replacements, FIELD(emby_repl),
      .help = "JSON map of *arr path prefix -> Emby path prefix (unset: PATH_REPLACEMENTS)"},
     {.name = "MEDIA_SERVERS", .type = OPT_JSON, .flags = OPT_SECRET, .json = json_media_servers,
      .help = "JSON list of {name, type: plex|jellyfin|emby, url, token|token_file, path_replacements, "
-             "section_mapping, timeout, empty_trash, scan_path}, one per server"},
+             "section_mapping, timeout, empty_trash, scan_path, ca_file}, one per server"},
 
     /* notifications */
     {.name = "NOTIFY", .type = OPT_JSON, .flags = OPT_SECRET, .json = json_notify,
@@ -384,7 +444,13 @@ static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, si
         goto bad;
     }
     if (o->flags & OPT_URL) {
+        char *given = xstrdup(s);
         const char *r = cfg_url_check(s);
+        /* Made right, not refused: the fix is certain (README.md, "Configuration"). */
+        if (!r && (o->flags & OPT_SERVER) && cfg_url_web_strip(s))
+            rep_warn(x, "%s: '%s' is the address of the server's web app, not of its API: using '%s' (set %s=%s to "
+                     "drop this warning)", o->name, log_esc(given), log_esc(s), o->name, log_esc(s));
+        free(given);
         if (r) {
             errbuf_set(why, whylen, "%s", r);
             goto bad;
@@ -464,13 +530,19 @@ static int json_media_servers(cfg_ctx *x, const cfg_opt *o, const char *v, char 
     return 0;
 }
 
-static int secret_file_read(const char *var, const char *path, char **out, char *err, size_t errlen);
+static void notify_item_error(void *ud, const char *why)
+{
+    rep_error(ud, "NOTIFY: %s", why);
+}
 
-/* NOTIFY holds webhook URLs and tokens: its reasons (config_json.c) quote neither. */
+/* NOTIFY holds webhook URLs and tokens: its reasons (config_json.c) quote neither. Each bad item
+ * is reported here; only a bad value as a whole comes back in `why`. */
 static int json_notify(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
     (void)o;
-    return cfg_json_notify(v, secret_file_read, &x->c.notify, &x->c.n_notify, why, whylen);
+    cfg_json_sink sink = {.error = notify_item_error, .ud = x};
+    int rc = cfg_json_notify(v, cfg_secret_file_read, &sink, &x->c.notify, &x->c.n_notify, why, whylen);
+    return rc && !why[0] ? 0 : rc; /* 0: the bad items are told already, and the build fails on them */
 }
 
 /* ---------------------------------------------------------------- config_build */
@@ -481,53 +553,6 @@ static const char *var_get(const cfg_ctx *x, const char *key)
 {
     const char *v = env_map_get(x->env, key);
     return v ? v : env_map_get(x->file, key);
-}
-
-static int secret_file_fail(const char *var, const char *path, int e, char *err, size_t errlen)
-{
-    errbuf_set(err, errlen, "%s: cannot read '%s': %s", var, log_esc(path), strerror(e));
-    return -EINVAL;
-}
-
-/* Read the secret in `path` (named by `var`, e.g. PLEX_TOKEN_FILE): at most SECRET_FILE_MAX
- * bytes, one trailing newline (\n or \r\n) dropped, as editors and `echo` leave one. Read at
- * every config_build, so a reload (SIGHUP) sees a rotated secret. New string, or -EINVAL with err
- * naming the variable and the path (never the content). */
-static int secret_file_read(const char *var, const char *path, char **out, char *err, size_t errlen)
-{
-    char buf[SECRET_FILE_MAX + 1];
-    size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return secret_file_fail(var, path, errno, err, errlen);
-    while (len < sizeof buf) {
-        ssize_t n = read(fd, buf + len, sizeof buf - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return secret_file_fail(var, path, e, err, errlen);
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (len > SECRET_FILE_MAX) {
-        errbuf_set(err, errlen, "%s: '%s' is larger than %d bytes", var, log_esc(path), SECRET_FILE_MAX);
-        return -EINVAL;
-    }
-    if (len && buf[len - 1] == '\n')
-        len--;
-    if (len && buf[len - 1] == '\r')
-        len--;
-    if (memchr(buf, '\0', len)) {
-        errbuf_set(err, errlen, "%s: '%s' holds a NUL byte", var, log_esc(path));
-        return -EINVAL;
-    }
-    *out = xstrndup(buf, len);
-    return 0;
 }
 
 /* An OPT_FILE option named in NAME_FILE: *out is the file's content, or stays NULL when NAME_FILE
@@ -544,7 +569,7 @@ static int opt_file_text(const cfg_ctx *x, const cfg_opt *o, char **out, char *e
         errbuf_set(err, errlen, "%s: %s is set too; set only one of them", var, o->name);
         return -EINVAL;
     }
-    return secret_file_read(var, path, out, err, errlen);
+    return cfg_secret_file_read(var, path, out, err, errlen);
 }
 
 /* The text an option takes: from NAME_FILE for OPT_FILE options when that is set, else the
@@ -581,45 +606,37 @@ static int opt_text(const cfg_ctx *x, const cfg_opt *o, char **out, bool *from_f
     return 0;
 }
 
-static void opt_fail(const cfg_opt *o, bool from_file, const char *v, const char *why, char *err, size_t errlen)
+static void opt_fail(cfg_ctx *x, const cfg_opt *o, bool from_file, const char *v, const char *why)
 {
     if (o->flags & OPT_SECRET)
-        errbuf_set(err, errlen, "%s%s: %s", o->name, from_file ? "_FILE" : "", why);
+        rep_error(x, "%s%s: %s", o->name, from_file ? "_FILE" : "", why);
     else
-        errbuf_set(err, errlen, "%s: %s (got '%s')", o->name, why, log_esc(v));
+        rep_error(x, "%s: %s (got '%s')", o->name, why, log_esc(v));
 }
 
-static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
+/* v parsed into o's field: 0, or -EINVAL with why set. */
+static int opt_parse(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, size_t whylen)
 {
-    char why[WHY_MAX];
-    char *v;
-    bool from_file;
-    int rc = opt_text(x, o, &v, &from_file, err, errlen);
-    if (rc || !v)
-        return rc;
+    int rc = 0;
     switch (o->type) {
     case OPT_STRING:
-        rc = opt_string(x, o, v, why, sizeof why);
-        break;
+        return opt_string(x, o, v, why, whylen);
     case OPT_PATH:
-        rc = opt_path(x, o, v, why, sizeof why);
-        break;
+        return opt_path(x, o, v, why, whylen);
     case OPT_INT:
-        rc = opt_int(x, o, v, why, sizeof why);
-        break;
+        return opt_int(x, o, v, why, whylen);
     case OPT_DURATION:
-        rc = opt_duration(x, o, v, why, sizeof why);
-        break;
+        return opt_duration(x, o, v, why, whylen);
     case OPT_BOOL: {
         char *t = str_trim_dup(v);
         bool b;
         rc = parse_bool(t, &b);
         free(t);
         if (rc)
-            errbuf_set(why, sizeof why, "not a boolean (use true/false, yes/no, on/off or 1/0)");
+            errbuf_set(why, whylen, "not a boolean (use true/false, yes/no, on/off or 1/0)");
         else
             memcpy(opt_field(x, o), &b, sizeof b);
-        break;
+        return rc;
     }
     case OPT_ENUM: {
         char *t = str_trim_dup(v);
@@ -627,44 +644,79 @@ static int opt_apply(cfg_ctx *x, const cfg_opt *o, char *err, size_t errlen)
         rc = o->parse_enum(t, &e);
         free(t);
         if (rc)
-            errbuf_set(why, sizeof why, "must be one of %s", o->choices);
+            errbuf_set(why, whylen, "must be one of %s", o->choices);
         else
             store_int(x, o, e);
-        break;
+        return rc;
     }
     case OPT_JSON:
-        rc = o->json(x, o, v, why, sizeof why);
-        break;
+        return o->json(x, o, v, why, whylen);
     }
-    if (rc) {
-        opt_fail(o, from_file, v, why, err, errlen);
-        rc = -EINVAL;
-    }
-    free(v);
-    return rc;
+    return -EINVAL;
 }
 
-static const cfg_opt *opt_find(const char *name)
+/* One row of the table. A refused value is reported, the row remembered as failed, and its
+ * default stored, so that the rows and rules after it see sane values and the reading goes on:
+ * every bad value is told at once. */
+static void opt_apply(cfg_ctx *x, size_t row)
+{
+    const cfg_opt *o = &opts[row];
+    char why[WHY_MAX];
+    char *v;
+    bool from_file;
+    if (opt_text(x, o, &v, &from_file, why, sizeof why) != 0) {
+        rep_error(x, "%s", why);
+        x->failed[row] = true;
+        return;
+    }
+    if (!v)
+        return;
+    if (opt_parse(x, o, v, why, sizeof why) != 0) {
+        opt_fail(x, o, from_file, v, why);
+        x->failed[row] = true;
+        if (o->def && opt_parse(x, o, o->def, why, sizeof why) != 0)
+            log_fatal("config: the default of %s is refused: %s", o->name, why);
+    }
+    free(v);
+}
+
+static size_t opt_row(const char *name)
 {
     for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
         if (strcmp(opts[i].name, name) == 0)
-            return &opts[i];
+            return i;
     log_fatal("config: no option %s in the table", name);
 }
 
-/* A rule between variables, reported against `name` (with its value when it has one). */
-static int cross_fail(const cfg_ctx *x, const char *name, const char *why, char *err, size_t errlen)
+static bool opt_failed(const cfg_ctx *x, const char *name)
 {
-    const cfg_opt *o = opt_find(name);
+    return x->failed[opt_row(name)];
+}
+
+/* Whether the person set `name` (or NAME_FILE), rather than leaving it to its default. */
+static bool opt_set(const cfg_ctx *x, const char *name)
+{
+    const char *v = var_get(x, name);
+    if (v && *v)
+        return true;
+    char var[64];
+    snprintf(var, sizeof var, "%s_FILE", name);
+    v = (opts[opt_row(name)].flags & OPT_FILE) ? var_get(x, var) : NULL;
+    return v && *v;
+}
+
+/* A rule between variables, reported against `name` (with its value when it has one). */
+static void cross_fail(cfg_ctx *x, const char *name, const char *why)
+{
+    const cfg_opt *o = &opts[opt_row(name)];
     char *v;
     bool from_file;
     char scratch[WHY_MAX]; /* the table pass already read this option without error */
     if (opt_text(x, o, &v, &from_file, scratch, sizeof scratch) == 0 && v)
-        opt_fail(o, from_file, v, why, err, errlen);
+        opt_fail(x, o, from_file, v, why);
     else
-        errbuf_set(err, errlen, "%s: %s", name, why);
+        rep_error(x, "%s: %s", name, why);
     free(v);
-    return -EINVAL;
 }
 
 static void ctx_free(cfg_ctx *x)
@@ -682,23 +734,26 @@ static void ctx_free(cfg_ctx *x)
     free(x->jf_token);
     free(x->emby_url);
     free(x->emby_token);
+    free(x->plex_ca);
+    free(x->jf_ca);
+    free(x->emby_ca);
     cfg_replacements_free(&x->jf_repl.r);
     cfg_replacements_free(&x->emby_repl.r);
     free(x->media_servers);
 }
 
 /* Combine RCLONE_MOUNTS or the one-mount shorthand into c.mounts. */
-static int mounts_combine(cfg_ctx *x, char *err, size_t errlen)
+static void mounts_combine(cfg_ctx *x)
 {
     config_t *c = &x->c;
     bool extras = x->mount_root || x->rclone_fs || x->rc_user || x->rc_pass;
-    if (x->n_mounts && x->rc_url)
-        return cross_fail(x, "RCLONE_MOUNTS",
-                          "cannot be used together with RCLONE_RC_URL (list that mount in RCLONE_MOUNTS)",
-                          err, errlen);
+    if (x->n_mounts && x->rc_url) {
+        cross_fail(x, "RCLONE_MOUNTS", "cannot be used together with RCLONE_RC_URL (list that mount in RCLONE_MOUNTS)");
+        return;
+    }
     if (x->n_mounts) {
         if (extras)
-            log_warn("RCLONE_MOUNT_ROOT, RCLONE_FS, RCLONE_RC_USER and RCLONE_RC_PASS are ignored "
+            rep_warn(x, "RCLONE_MOUNT_ROOT, RCLONE_FS, RCLONE_RC_USER and RCLONE_RC_PASS are ignored "
                      "because RCLONE_MOUNTS is set");
         c->mounts = x->mounts;
         c->n_mounts = x->n_mounts;
@@ -713,8 +768,8 @@ static int mounts_combine(cfg_ctx *x, char *err, size_t errlen)
         c->mounts[0].user = x->rc_user;
         c->mounts[0].pass = x->rc_pass;
         x->mount_root = x->rc_url = x->rclone_fs = x->rc_user = x->rc_pass = NULL;
-    } else if (extras) {
-        log_warn("RCLONE_MOUNT_ROOT, RCLONE_FS, RCLONE_RC_USER and RCLONE_RC_PASS are ignored "
+    } else if (extras && !opt_failed(x, "RCLONE_RC_URL")) {
+        rep_warn(x, "RCLONE_MOUNT_ROOT, RCLONE_FS, RCLONE_RC_USER and RCLONE_RC_PASS are ignored "
                  "because RCLONE_RC_URL is not set");
     }
     if (!c->use_rclone) {
@@ -725,22 +780,49 @@ static int mounts_combine(cfg_ctx *x, char *err, size_t errlen)
         c->mounts = NULL;
         c->n_mounts = 0;
     }
-    return 0;
 }
 
-static int cross_checks(cfg_ctx *x, char *err, size_t errlen)
+/* The rule small <= big between two variables (sv and bv: their values as a person writes them;
+ * longer/shorter: the words for "more" and "less"), broken. It is blamed on the variable the
+ * person set: when only `small` is, `big` holds a default they may never have heard of, and the
+ * message says so and how to raise it. */
+static void order_fail(cfg_ctx *x, const char *small, const char *big, const char *sv, const char *bv,
+                       const char *longer, const char *shorter)
+{
+    char why[WHY_MAX];
+    if (opt_set(x, small) && !opt_set(x, big)) {
+        snprintf(why, sizeof why, "%s is %s than %s, which is %s by default: also set %s=%s or %s, or set a %s %s",
+                 sv, longer, big, bv, big, sv, longer, shorter, small);
+        cross_fail(x, small, why);
+        return;
+    }
+    snprintf(why, sizeof why, "must not be %s than %s (%s%s): set %s=%s or %s, or a %s %s", shorter, small, sv,
+             opt_set(x, small) ? "" : ", its default", big, sv, longer, shorter, small);
+    cross_fail(x, big, why);
+}
+
+static void cross_checks(cfg_ctx *x)
 {
     const config_t *c = &x->c;
-    if (c->webhook_max_delay_ms < c->webhook_delay_ms)
-        return cross_fail(x, "WEBHOOK_MAX_DELAY", "must not be shorter than WEBHOOK_DELAY", err, errlen);
+    if (c->webhook_max_delay_ms < c->webhook_delay_ms && !opt_failed(x, "WEBHOOK_DELAY") &&
+        !opt_failed(x, "WEBHOOK_MAX_DELAY")) {
+        char sv[32], bv[32];
+        fmt_duration(c->webhook_delay_ms, sv, sizeof sv);
+        fmt_duration(c->webhook_max_delay_ms, bv, sizeof bv);
+        order_fail(x, "WEBHOOK_DELAY", "WEBHOOK_MAX_DELAY", sv, bv, "longer", "shorter");
+    }
     /* Auth with half a credential would either lock every *arr app out or let anyone in. */
-    if (c->webhook_user && !c->webhook_pass)
-        return cross_fail(x, "WEBHOOK_PASS", "must be set when WEBHOOK_USER is set", err, errlen);
-    if (c->webhook_pass && !c->webhook_user)
-        return cross_fail(x, "WEBHOOK_USER", "must be set when WEBHOOK_PASS is set", err, errlen);
-    if (c->max_buffered_bytes < c->max_webhook_body)
-        return cross_fail(x, "MAX_BUFFERED_BYTES", "must not be smaller than MAX_WEBHOOK_BODY", err, errlen);
-    return 0;
+    if (c->webhook_user && !c->webhook_pass && !opt_failed(x, "WEBHOOK_PASS"))
+        cross_fail(x, "WEBHOOK_PASS", "must be set when WEBHOOK_USER is set");
+    if (c->webhook_pass && !c->webhook_user && !opt_failed(x, "WEBHOOK_USER"))
+        cross_fail(x, "WEBHOOK_USER", "must be set when WEBHOOK_PASS is set");
+    if (c->max_buffered_bytes < c->max_webhook_body && !opt_failed(x, "MAX_WEBHOOK_BODY") &&
+        !opt_failed(x, "MAX_BUFFERED_BYTES")) {
+        char sv[32], bv[32];
+        snprintf(sv, sizeof sv, "%zu", c->max_webhook_body);
+        snprintf(bv, sizeof bv, "%zu", c->max_buffered_bytes);
+        order_fail(x, "MAX_WEBHOOK_BODY", "MAX_BUFFERED_BYTES", sv, bv, "larger", "smaller");
+    }
 }
 
 /* ---------------------------------------------------------------- targets */
@@ -755,19 +837,25 @@ static cfg_target *target_push(config_t *c, target_kind kind, const char *name)
     return t;
 }
 
+static const char *const shorthand_url_var[] = {[TARGET_PLEX] = "PLEX_URL", [TARGET_JELLYFIN] = "JELLYFIN_URL",
+                                                [TARGET_EMBY] = "EMBY_URL"};
+static const char *const shorthand_ca_var[] = {[TARGET_PLEX] = "PLEX_CA_FILE",
+                                               [TARGET_JELLYFIN] = "JELLYFIN_CA_FILE",
+                                               [TARGET_EMBY] = "EMBY_CA_FILE"};
+
 /* A target named by the shorthand variables (PLEX_URL, JELLYFIN_URL, EMBY_URL). */
 static void target_shorthand(config_t *c, target_kind kind, const char *url, const char *token,
-                             const cfg_replacements *repl)
+                             const cfg_replacements *repl, const char *ca_file)
 {
-    static const char *const url_var[] = {[TARGET_PLEX] = "PLEX_URL", [TARGET_JELLYFIN] = "JELLYFIN_URL",
-                                          [TARGET_EMBY] = "EMBY_URL"};
     static const char *const token_var[] = {[TARGET_PLEX] = "PLEX_TOKEN", [TARGET_JELLYFIN] = "JELLYFIN_TOKEN",
                                             [TARGET_EMBY] = "EMBY_TOKEN"};
     cfg_target *t = target_push(c, kind, target_kind_name(kind));
     t->url = xstrdup(url);
     t->token = xstrdup(token ? token : "");
     t->token_var = xstrdup(token_var[kind]);
-    t->origin = xstrdup(url_var[kind]);
+    t->origin = xstrdup(shorthand_url_var[kind]);
+    t->ca_file = xstrdup(ca_file);
+    t->ca_var = xstrdup(shorthand_ca_var[kind]);
     cfg_replacements_copy(repl, &t->path_repl);
     t->timeout_ms = c->plex_timeout_ms;
     if (kind == TARGET_PLEX) {
@@ -776,50 +864,92 @@ static void target_shorthand(config_t *c, target_kind kind, const char *url, con
     }
 }
 
+/* PLEX_CA_FILE & co: the file checked; a note when its server is not set or not https. The file
+ * to use, or NULL. */
+static const char *target_ca(cfg_ctx *x, target_kind kind, const char *ca, const char *url)
+{
+    if (!ca)
+        return NULL;
+    const char *var = shorthand_ca_var[kind], *url_var = shorthand_url_var[kind];
+    char why[WHY_MAX];
+    if (cfg_ca_file_check(var, ca, why, sizeof why) != 0) {
+        rep_error(x, "%s", why);
+        return NULL;
+    }
+    if (!url && !opt_failed(x, url_var))
+        rep_warn(x, "%s is set but %s is not: the CA file is not used", var, url_var);
+    else if (url && ascii_strncasecmp(url, "https://", 8) != 0)
+        rep_warn(x, "%s is used only with an https:// address, and %s is http://", var, url_var);
+    return ca;
+}
+
 /* JELLYFIN_URL or EMBY_URL with its token (their APIs always need a key) and its own map, or
  * PATH_REPLACEMENTS. */
-static int target_media_browser(cfg_ctx *x, target_kind kind, const char *url, const char *token,
-                                const opt_repl *repl, char *err, size_t errlen)
+static void target_media_browser(cfg_ctx *x, target_kind kind, const char *url, const char *token,
+                                 const opt_repl *repl, const char *ca)
 {
+    bool jf = kind == TARGET_JELLYFIN;
+    ca = target_ca(x, kind, ca, url);
     if (!url)
-        return 0;
-    if (!token || !*token)
-        return cross_fail(x, kind == TARGET_JELLYFIN ? "JELLYFIN_TOKEN" : "EMBY_TOKEN",
-                          kind == TARGET_JELLYFIN ? "must be set when JELLYFIN_URL is set (Jellyfin's API always needs a key)"
-                                                  : "must be set when EMBY_URL is set (Emby's API always needs a key)",
-                          err, errlen);
-    target_shorthand(&x->c, kind, url, token, repl->set ? &repl->r : &x->c.path_repl);
+        return;
+    if (!token || !*token) {
+        if (!opt_failed(x, jf ? "JELLYFIN_TOKEN" : "EMBY_TOKEN"))
+            cross_fail(x, jf ? "JELLYFIN_TOKEN" : "EMBY_TOKEN",
+                       jf ? "must be set when JELLYFIN_URL is set (Jellyfin's API always needs a key)"
+                          : "must be set when EMBY_URL is set (Emby's API always needs a key)");
+        return;
+    }
+    target_shorthand(&x->c, kind, url, token, repl->set ? &repl->r : &x->c.path_repl, ca);
     x->c.targets[x->c.n_targets - 1].path_repl_own = repl->set;
-    return 0;
+}
+
+/* What config_json.c says of a list's items, into the report under the variable's name. */
+typedef struct list_sink {
+    cfg_ctx *x;
+    const char *var;
+} list_sink;
+
+static void list_error(void *ud, const char *why)
+{
+    list_sink *s = ud;
+    rep_error(s->x, "%s: %s", s->var, why);
+}
+
+static void list_warn(void *ud, const char *text)
+{
+    list_sink *s = ud;
+    rep_warn(s->x, "%s: %s", s->var, text);
 }
 
 /* MEDIA_SERVERS after the shorthands; a name must be unique across every target. */
-static int targets_from_list(cfg_ctx *x, char *err, size_t errlen)
+static void targets_from_list(cfg_ctx *x)
 {
     config_t *c = &x->c;
+    list_sink ls = {.x = x, .var = "MEDIA_SERVERS"};
+    cfg_json_sink sink = {.error = list_error, .warn = list_warn, .ud = &ls};
     cfg_target_defaults d = {.path_repl = &c->path_repl, .timeout_ms = c->plex_timeout_ms,
-                             .empty_trash = c->plex_empty_trash, .read_secret = secret_file_read};
+                             .empty_trash = c->plex_empty_trash, .read_secret = cfg_secret_file_read,
+                             .check_ca_file = cfg_ca_file_check, .sink = &sink};
     cfg_target *items = NULL;
     size_t n = 0;
     char why[WHY_MAX];
-    int rc = cfg_json_targets(x->media_servers, &d, &items, &n, why, sizeof why);
-    if (rc)
-        errbuf_set(err, errlen, "MEDIA_SERVERS: %s", why);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        for (size_t j = 0; j < c->n_targets; j++) {
+    if (cfg_json_targets(x->media_servers, &d, &items, &n, why, sizeof why) != 0 && why[0])
+        rep_error(x, "MEDIA_SERVERS: %s", why);
+    for (size_t i = 0; i < n; i++) {
+        bool taken = !items[i].name; /* a bad item, already told */
+        for (size_t j = 0; j < c->n_targets && !taken; j++) {
             if (strcmp(c->targets[j].name, items[i].name) == 0) {
-                errbuf_set(err, errlen, "MEDIA_SERVERS: item %zu (%s): the name is already used by %s", i + 1,
-                           items[i].name, c->targets[j].origin);
-                rc = -EINVAL;
-                break;
+                rep_error(x, "MEDIA_SERVERS: item %zu (%s): the name is already used by %s", i + 1, items[i].name,
+                          c->targets[j].origin);
+                taken = true;
             }
         }
-        if (rc == 0 && c->n_targets >= CFG_TARGETS_MAX) {
-            errbuf_set(err, errlen, "MEDIA_SERVERS: more than %d media servers in all (PLEX_URL, JELLYFIN_URL, "
-                       "EMBY_URL and MEDIA_SERVERS together)", CFG_TARGETS_MAX);
-            rc = -EINVAL;
+        if (!taken && c->n_targets >= CFG_TARGETS_MAX) {
+            rep_error(x, "MEDIA_SERVERS: more than %d media servers in all (PLEX_URL, JELLYFIN_URL, EMBY_URL and "
+                      "MEDIA_SERVERS together)", CFG_TARGETS_MAX);
+            break;
         }
-        if (rc == 0) {
+        if (!taken) {
             c->targets = xrealloc(c->targets, (c->n_targets + 1) * sizeof *c->targets);
             c->targets[c->n_targets++] = items[i];
             memset(&items[i], 0, sizeof items[i]);
@@ -828,21 +958,20 @@ static int targets_from_list(cfg_ctx *x, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++)
         cfg_target_free(&items[i]);
     free(items);
-    return rc;
 }
 
 /* config_t.targets: `plex` (PLEX_URL), `jellyfin`, `emby`, then each MEDIA_SERVERS item. */
-static int targets_combine(cfg_ctx *x, char *err, size_t errlen)
+static void targets_combine(cfg_ctx *x)
 {
     config_t *c = &x->c;
-    if (c->plex_url && *c->plex_url)
-        target_shorthand(c, TARGET_PLEX, c->plex_url, c->plex_token, &c->path_repl);
-    int rc = target_media_browser(x, TARGET_JELLYFIN, x->jf_url, x->jf_token, &x->jf_repl, err, errlen);
-    if (rc == 0)
-        rc = target_media_browser(x, TARGET_EMBY, x->emby_url, x->emby_token, &x->emby_repl, err, errlen);
-    if (rc == 0 && x->media_servers)
-        rc = targets_from_list(x, err, errlen);
-    return rc;
+    const char *plex_url = c->plex_url && *c->plex_url ? c->plex_url : NULL;
+    const char *plex_ca = target_ca(x, TARGET_PLEX, x->plex_ca, plex_url);
+    if (plex_url)
+        target_shorthand(c, TARGET_PLEX, c->plex_url, c->plex_token, &c->path_repl, plex_ca);
+    target_media_browser(x, TARGET_JELLYFIN, x->jf_url, x->jf_token, &x->jf_repl, x->jf_ca);
+    target_media_browser(x, TARGET_EMBY, x->emby_url, x->emby_token, &x->emby_repl, x->emby_ca);
+    if (x->media_servers)
+        targets_from_list(x);
 }
 
 /* One TRUSTED_PROXIES item ("192.0.2.7", "10.0.0.0/8", "::1", "fd00::/8") into *out. */
@@ -888,12 +1017,12 @@ static bool cidr_parse(const char *s, size_t len, cfg_cidr *out)
 }
 
 /* TRUSTED_PROXIES: comma-separated IPs and CIDRs (spaces around items ignored). */
-static int trusted_parse(cfg_ctx *x, char *err, size_t errlen)
+static void trusted_parse(cfg_ctx *x)
 {
     config_t *c = &x->c;
     const char *p = c->trusted_proxies;
     if (!p)
-        return 0;
+        return;
     while (*p) {
         const char *end = strchr(p, ',');
         if (!end)
@@ -905,72 +1034,107 @@ static int trusted_parse(cfg_ctx *x, char *err, size_t errlen)
             e--;
         if (e > b) {
             cfg_cidr one;
-            if (!cidr_parse(b, (size_t)(e - b), &one))
-                return cross_fail(x, "TRUSTED_PROXIES",
-                                  "each item must be an IPv4 or IPv6 address, optionally with a /prefix",
-                                  err, errlen);
+            if (!cidr_parse(b, (size_t)(e - b), &one)) {
+                cross_fail(x, "TRUSTED_PROXIES",
+                           "each item must be an IPv4 or IPv6 address, optionally with a /prefix");
+                return;
+            }
             c->trusted = xrealloc(c->trusted, (c->n_trusted + 1) * sizeof *c->trusted);
             c->trusted[c->n_trusted++] = one;
         }
         p = *end ? end + 1 : end;
     }
-    return 0;
 }
 
 /* On failure *out is left untouched, so a reload can build straight over a live config only
  * after success (build into a scratch config_t, then swap). */
-int config_build(config_t *out, const env_map *env, const env_map *file_vars, char *err, size_t errlen)
+int config_build_report(config_t *out, const env_map *env, const env_map *file_vars, config_report *rep)
 {
+    _Static_assert(ARRAY_SIZE(opts) <= OPTS_MAX, "raise OPTS_MAX");
     cfg_ctx x;
     memset(&x, 0, sizeof x);
     x.env = env;
     x.file = file_vars;
-    int rc = 0;
-    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
-        rc = opt_apply(&x, &opts[i], err, errlen);
-        if (rc)
-            goto out;
-    }
+    x.rep = rep;
+    size_t errors_before = rep->n_errors;
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+        opt_apply(&x, i);
     x.c.local_path_repl_set = x.c.local_path_repl.n > 0;
-    rc = cross_checks(&x, err, errlen);
-    if (rc)
-        goto out;
-    rc = trusted_parse(&x, err, errlen);
-    if (rc)
-        goto out;
-    rc = mounts_combine(&x, err, errlen);
-    if (rc)
-        goto out;
-    rc = targets_combine(&x, err, errlen);
-    if (rc)
-        goto out;
-    *out = x.c;
-    memset(&x.c, 0, sizeof x.c);
-out:
+    cross_checks(&x);
+    trusted_parse(&x);
+    mounts_combine(&x);
+    targets_combine(&x);
+    int rc = rep->n_errors > errors_before ? -EINVAL : 0;
+    if (rc == 0) {
+        *out = x.c;
+        memset(&x.c, 0, sizeof x.c);
+    }
     ctx_free(&x);
     return rc;
 }
 
-int config_load(config_t *out, const env_map *env, const char *env_file, char *err, size_t errlen)
+/* The first error of a report into err, with how many more there are. */
+static void report_first(const config_report *r, char *err, size_t errlen)
+{
+    if (r->n_errors > 1)
+        errbuf_set(err, errlen, "%s (and %zu more error%s)", r->errors[0], r->n_errors - 1,
+                   r->n_errors == 2 ? "" : "s");
+    else if (r->n_errors == 1)
+        errbuf_set(err, errlen, "%s", r->errors[0]);
+    else
+        errbuf_set(err, errlen, "invalid configuration");
+}
+
+int config_build(config_t *out, const env_map *env, const env_map *file_vars, char *err, size_t errlen)
+{
+    config_report rep = {0};
+    int rc = config_build_report(out, env, file_vars, &rep);
+    for (size_t i = 0; i < rep.n_warnings; i++)
+        log_warn("%s", log_esc(rep.warnings[i]));
+    if (rc)
+        report_first(&rep, err, errlen);
+    config_report_free(&rep);
+    return rc;
+}
+
+static void keys_warn(void *ud, const char *line)
+{
+    config_report *rep = ud;
+    lines_add(&rep->warnings, &rep->n_warnings, line);
+}
+
+/* Every name config_build reads from an env file: the table's, and NAME_FILE for its secrets. */
+static void env_file_keys_check(const env_map *file, const char *path, const env_map *env, config_report *rep)
+{
+    const char *known[2 * ARRAY_SIZE(opts)];
+    char files[ARRAY_SIZE(opts)][64];
+    size_t n = 0, nf = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+        known[n++] = opts[i].name;
+        if (opts[i].flags & OPT_FILE) {
+            snprintf(files[nf], sizeof files[nf], "%s_FILE", opts[i].name);
+            known[n++] = files[nf++];
+        }
+    }
+    config_keys_check(file, path, env, known, n, keys_warn, rep);
+}
+
+int config_load(config_t *out, const env_map *env, const char *env_file, config_report *rep)
 {
     env_map file = {0};
-    int rc;
-    if (env_file) {
-        rc = dotenv_load(env_file, &file, err, errlen);
-        if (rc)
-            goto out;
-        log_debug("read %s", log_esc(env_file));
+    char err[512];
+    const char *path = env_file ? env_file : "./.env";
+    int rc = dotenv_load(path, &file, err, sizeof err);
+    if (rc == -ENOENT && !env_file) {
+        rc = 0; /* ./.env is optional; one that exists but cannot be read or parsed is an error */
+    } else if (rc) {
+        lines_add(&rep->errors, &rep->n_errors, err);
+        goto out;
     } else {
-        /* ./.env is optional; one that exists but cannot be read or parsed is an error. */
-        rc = dotenv_load("./.env", &file, err, errlen);
-        if (rc && rc != -ENOENT)
-            goto out;
-        if (rc == 0)
-            log_debug("read ./.env");
-        else if (err && errlen)
-            err[0] = '\0';
+        log_debug("read %s", log_esc(path));
+        env_file_keys_check(&file, path, env, rep);
     }
-    rc = config_build(out, env, &file, err, errlen);
+    rc = config_build_report(out, env, &file, rep);
 out:
     env_map_free(&file);
     return rc;

@@ -41,6 +41,35 @@ const char *cfg_url_check(char *u)
     return NULL;
 }
 
+/* Where the path of u (after scheme and host) starts; NULL when it has none. */
+static char *url_path(char *u)
+{
+    char *host = strstr(u, "://");
+    if (!host)
+        return NULL;
+    host += 3;
+    char *p = host + strcspn(host, "/?#");
+    return *p ? p : NULL;
+}
+
+bool cfg_url_web_strip(char *u)
+{
+    static const char *const tails[] = {"/web", "/web/", "/web/index.html"};
+    char *path = url_path(u);
+    if (!path)
+        return false;
+    /* A fragment or a query is the web app's page ("#!/server/..."), never sent as an API's. */
+    size_t n = strcspn(path, "?#");
+    for (size_t i = 0; i < ARRAY_SIZE(tails); i++) {
+        size_t t = strlen(tails[i]);
+        if (n >= t && ascii_strncasecmp(path + n - t, tails[i], t) == 0) {
+            path[n - t] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
 /* ---------------------------------------------------------------- bounded JSON */
 
 /* Deepest bracket nesting of a JSON text, strings skipped. */
@@ -80,9 +109,29 @@ static bool json_strings_ok(const cJSON *j)
     return true;
 }
 
+/* Whether a JSON text that did not parse uses single quotes where JSON needs double ones
+ * ({'a': 'b'}, as Python prints a dict): a ' outside every double-quoted string. */
+static bool json_single_quoted(const char *s)
+{
+    bool in_str = false;
+    for (; *s; s++) {
+        if (in_str) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == '"')
+                in_str = false;
+        } else if (*s == '"') {
+            in_str = true;
+        } else if (*s == '\'') {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The JSON tree of a variable's text, an object or a list as `object` asks; *out is NULL on
- * failure. */
-static int json_value(const char *v, bool object, cJSON **out, char *why, size_t whylen)
+ * failure. `example` is the right form, shown when the text is not JSON or not of that kind. */
+static int json_value(const char *v, bool object, const char *example, cJSON **out, char *why, size_t whylen)
 {
     *out = NULL;
     if (strlen(v) > CFG_JSON_TEXT_MAX) {
@@ -108,7 +157,11 @@ static int json_value(const char *v, bool object, cJSON **out, char *why, size_t
     j = cJSON_ParseWithOpts(text, &end, true);
     if (!j) {
         size_t at = end ? (size_t)(end - text) : 0;
-        errbuf_set(why, whylen, "not valid JSON (error at byte %zu)", at);
+        if (json_single_quoted(text))
+            errbuf_set(why, whylen, "not valid JSON (error at byte %zu): use double quotes around keys and strings, "
+                       "as in %s", at, example);
+        else
+            errbuf_set(why, whylen, "not valid JSON (error at byte %zu): the right form is %s", at, example);
         goto out;
     }
     if (!json_strings_ok(j)) {
@@ -116,11 +169,11 @@ static int json_value(const char *v, bool object, cJSON **out, char *why, size_t
         goto out;
     }
     if (object && !cJSON_IsObject(j)) {
-        errbuf_set(why, whylen, "must be a JSON object such as {\"/from\": \"/to\"}");
+        errbuf_set(why, whylen, "must be a JSON object such as %s", example);
         goto out;
     }
     if (!object && !cJSON_IsArray(j)) {
-        errbuf_set(why, whylen, "must be a JSON list such as [...]");
+        errbuf_set(why, whylen, "must be a JSON list such as %s", example);
         goto out;
     }
     *out = j;
@@ -401,7 +454,7 @@ int cfg_json_replacements(const char *name, const char *text, cfg_replacements *
                           size_t whylen)
 {
     cJSON *j;
-    int rc = json_value(text, true, &j, why, whylen);
+    int rc = json_value(text, true, "{\"/from\": \"/to\"}", &j, why, whylen);
     if (rc == 0)
         rc = replacements_from(name, j, out, why, whylen);
     cJSON_Delete(j);
@@ -412,7 +465,7 @@ int cfg_json_sections(const char *name, const char *text, cfg_section_map **out,
                       size_t whylen)
 {
     cJSON *j;
-    int rc = json_value(text, true, &j, why, whylen);
+    int rc = json_value(text, true, "{\"/data/tv\": 2}", &j, why, whylen);
     if (rc == 0)
         rc = sections_from(name, j, out, n, why, whylen);
     cJSON_Delete(j);
@@ -422,7 +475,7 @@ int cfg_json_sections(const char *name, const char *text, cfg_section_map **out,
 int cfg_json_anchors(const char *text, char ***out, size_t *n, char *why, size_t whylen)
 {
     cJSON *j;
-    int rc = json_value(text, false, &j, why, whylen);
+    int rc = json_value(text, false, "[\"/mnt/media/.anchor\"]", &j, why, whylen);
     if (rc == 0)
         rc = anchors_from(j, out, n, why, whylen);
     cJSON_Delete(j);
@@ -432,7 +485,8 @@ int cfg_json_anchors(const char *text, char ***out, size_t *n, char *why, size_t
 int cfg_json_mounts(const char *text, cfg_mount **out, size_t *n, char *why, size_t whylen)
 {
     cJSON *j;
-    int rc = json_value(text, false, &j, why, whylen);
+    int rc = json_value(text, false, "[{\"root\": \"/mnt/media\", \"url\": \"http://127.0.0.1:5572\"}]", &j,
+                        why, whylen);
     if (rc == 0)
         rc = mounts_from(j, out, n, why, whylen);
     cJSON_Delete(j);
@@ -546,6 +600,8 @@ void cfg_target_free(cfg_target *t)
     free(t->token);
     free(t->token_var);
     free(t->origin);
+    free(t->ca_file);
+    free(t->ca_var);
     cfg_replacements_free(&t->path_repl);
     for (size_t i = 0; i < t->n_section_map; i++)
         free(t->section_map[i].prefix);
@@ -556,7 +612,7 @@ void cfg_target_free(cfg_target *t)
 /* The keys a MEDIA_SERVERS item may hold, and where each lands while the item is read. */
 typedef struct item_keys {
     const cJSON *name, *type, *url, *token, *token_file, *path_replacements, *section_mapping, *timeout,
-        *empty_trash, *scan_path;
+        *empty_trash, *scan_path, *ca_file;
 } item_keys;
 
 static const struct {
@@ -573,65 +629,8 @@ static const struct {
     {"timeout", offsetof(item_keys, timeout)},
     {"empty_trash", offsetof(item_keys, empty_trash)},
     {"scan_path", offsetof(item_keys, scan_path)},
+    {"ca_file", offsetof(item_keys, ca_file)},
 };
-
-/* Edit distance of two short ASCII words, case ignored; past 8 it stops counting. */
-static size_t key_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 32 || lb > 32)
-        return 9;
-    size_t row[33];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            bool same = ascii_strncasecmp(a + i - 1, b + j - 1, 1) == 0;
-            size_t best = diag + (same ? 0 : 1);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb] > 8 ? 9 : row[lb];
-}
-
-/* Keep `word` in *best when it is closer to `typo` than what *best holds (at most 2 edits). */
-static void closer_word(const char *typo, const char *word, const char **best, size_t *best_d)
-{
-    size_t d = key_distance(typo, word);
-    if (d < *best_d) {
-        *best_d = d;
-        *best = word;
-    }
-}
-
-/* The known key a typo most resembles (at most 2 edits away, or the same but for '-' and case),
- * or NULL. */
-static const char *key_suggestion(const char *typo)
-{
-    const char *best = NULL;
-    size_t best_d = 3;
-    for (size_t i = 0; i < ARRAY_SIZE(item_key_table); i++)
-        closer_word(typo, item_key_table[i].key, &best, &best_d);
-    return best;
-}
-
-/* The same over a list of words. */
-static const char *word_suggestion(const char *typo, const char *const *words, size_t n)
-{
-    const char *best = NULL;
-    size_t best_d = 3;
-    for (size_t i = 0; i < n; i++)
-        closer_word(typo, words[i], &best, &best_d);
-    return best;
-}
 
 /* Sort the item's members into *k; an unknown or repeated key is an error. */
 static int item_sort_keys(const cJSON *item, const char *label, item_keys *k, char *why, size_t whylen)
@@ -643,7 +642,10 @@ static int item_sort_keys(const cJSON *item, const char *label, item_keys *k, ch
         while (i < ARRAY_SIZE(item_key_table) && strcmp(f->string, item_key_table[i].key) != 0)
             i++;
         if (i == ARRAY_SIZE(item_key_table)) {
-            const char *hint = key_suggestion(f->string);
+            const char *names[ARRAY_SIZE(item_key_table)];
+            for (size_t j = 0; j < ARRAY_SIZE(names); j++)
+                names[j] = item_key_table[j].key;
+            const char *hint = str_nearest(f->string, names, ARRAY_SIZE(names));
             char esc[96] = "";
             str_append_escaped(esc, sizeof esc, f->string, strlen(f->string), 40);
             errbuf_set(why, whylen, "%s: unknown key '%s'%s%s%s", label, esc, hint ? " (did you mean '" : "",
@@ -670,7 +672,41 @@ static void item_label(const cJSON *item, size_t idx, char *label, size_t labell
         snprintf(label, labellen, "item %zu", idx);
 }
 
-static int item_identity(const item_keys *k, const char *label, cfg_target *t, char *why, size_t whylen)
+/* A note on an item, when there is a sink to hear it. */
+static void sink_warn(const cfg_json_sink *sink, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sink_warn(const cfg_json_sink *sink, const char *fmt, ...)
+{
+    if (!sink || !sink->warn)
+        return;
+    char text[WHY_SUB_MAX * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    sink->warn(sink->ud, text);
+}
+
+/* url ending in /web (the web app's address): the address without it, and a note giving it
+ * (not quoting a url with a user:password@, as the list is secret). */
+static void item_url_web(const cJSON *url, const cfg_json_sink *sink, const char *label, cfg_target *t)
+{
+    if (!cfg_url_web_strip(t->url))
+        return;
+    const char *host = strstr(t->url, "://") + 3;
+    if (memchr(host, '@', strcspn(host, "/?#"))) {
+        sink_warn(sink, "%s: url ends in /web, the address of the server's web app, not of its API: using it "
+                  "without /web (write it so to drop this warning)", label);
+        return;
+    }
+    char given[160] = "", fixed[160] = "";
+    str_append_escaped(given, sizeof given, url->valuestring, strlen(url->valuestring), 120);
+    str_append_escaped(fixed, sizeof fixed, t->url, strlen(t->url), 120);
+    sink_warn(sink, "%s: url '%s' is the address of the server's web app, not of its API: using '%s' (write that "
+              "as the url to drop this warning)", label, given, fixed);
+}
+
+static int item_identity(const item_keys *k, const cfg_target_defaults *d, const char *label, cfg_target *t,
+                         char *why, size_t whylen)
 {
     if (!cJSON_IsString(k->name) || !cfg_target_name_ok(k->name->valuestring)) {
         char esc[96] = "";
@@ -701,6 +737,28 @@ static int item_identity(const item_keys *k, const char *label, cfg_target *t, c
         errbuf_set(why, whylen, "%s: url %s", label, r);
         return -EINVAL;
     }
+    item_url_web(k->url, d->sink, label, t);
+    return 0;
+}
+
+/* ca_file: an absolute path to a PEM file, checked as PLEX_CA_FILE is. */
+static int item_ca_file(const item_keys *k, const cfg_target_defaults *d, const char *label, cfg_target *t,
+                        char *why, size_t whylen)
+{
+    t->ca_var = xasprintf("%s: ca_file", t->origin);
+    if (!k->ca_file)
+        return 0;
+    if (!cJSON_IsString(k->ca_file) || k->ca_file->valuestring[0] != '/' || str_has_ctl(k->ca_file->valuestring)) {
+        errbuf_set(why, whylen, "%s: ca_file must be an absolute path", label);
+        return -EINVAL;
+    }
+    char var[96];
+    snprintf(var, sizeof var, "%s: ca_file", label);
+    if (d->check_ca_file && d->check_ca_file(var, k->ca_file->valuestring, why, whylen) != 0)
+        return -EINVAL;
+    t->ca_file = xstrdup(k->ca_file->valuestring);
+    if (ascii_strncasecmp(t->url, "https://", 8) != 0)
+        sink_warn(d->sink, "%s: ca_file is used only with an https:// url", label);
     return 0;
 }
 
@@ -826,17 +884,31 @@ static int target_from_json(const cJSON *item, size_t idx, const cfg_target_defa
     }
     item_label(item, idx, label, sizeof label);
     item_keys k;
-    if (item_sort_keys(item, label, &k, why, whylen) || item_identity(&k, label, t, why, whylen) ||
-        item_token(&k, d, label, t, why, whylen) || item_options(&k, d, label, t, why, whylen))
+    if (item_sort_keys(item, label, &k, why, whylen) || item_identity(&k, d, label, t, why, whylen) ||
+        item_token(&k, d, label, t, why, whylen) || item_options(&k, d, label, t, why, whylen) ||
+        item_ca_file(&k, d, label, t, why, whylen))
         return -EINVAL;
     return 0;
+}
+
+/* A bad item's reason: to the sink when there is one (and the reading goes on), else into why,
+ * the first one only. */
+static void item_failed(const cfg_json_sink *sink, const char *item_why, bool *any, char *why, size_t whylen)
+{
+    if (sink && sink->error)
+        sink->error(sink->ud, item_why);
+    else if (!*any)
+        errbuf_set(why, whylen, "%s", item_why);
+    *any = true;
 }
 
 int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target **out, size_t *n, char *why,
                      size_t whylen)
 {
     cJSON *j;
-    int rc = json_value(text, false, &j, why, whylen);
+    static const char example[] =
+        "[{\"name\": \"plex2\", \"type\": \"plex\", \"url\": \"http://10.0.0.5:32400\", \"token\": \"...\"}]";
+    int rc = json_value(text, false, example, &j, why, whylen);
     if (rc)
         return rc;
     int count = cJSON_GetArraySize(j);
@@ -847,14 +919,22 @@ int cfg_json_targets(const char *text, const cfg_target_defaults *d, cfg_target 
     }
     *out = xcalloc(count ? (size_t)count : 1, sizeof **out);
     const cJSON *it;
+    size_t idx = 0;
+    bool any = false;
+    if (why && whylen)
+        why[0] = '\0';
     cJSON_ArrayForEach(it, j) {
         cfg_target *t = &(*out)[(*n)++];
-        rc = target_from_json(it, *n, d, t, why, whylen);
-        if (rc)
+        char item_why[WHY_SUB_MAX * 2];
+        if (target_from_json(it, ++idx, d, t, item_why, sizeof item_why) == 0)
+            continue;
+        cfg_target_free(t); /* zeroed: its name is NULL */
+        item_failed(d->sink, item_why, &any, why, whylen);
+        if (!d->sink)
             break;
     }
     cJSON_Delete(j);
-    return rc;
+    return any ? -EINVAL : 0;
 }
 
 /* ---------------------------------------------------------------- notifications (NOTIFY) */
@@ -893,7 +973,7 @@ void cfg_notify_free(cfg_notify *d)
 static void unknown_word(char *why, size_t whylen, const char *label, const char *what, const char *typo,
                          const char *const *words, size_t n)
 {
-    const char *hint = word_suggestion(typo, words, n);
+    const char *hint = str_nearest(typo, words, n);
     char esc[96] = "";
     str_append_escaped(esc, sizeof esc, typo, strlen(typo), 40);
     errbuf_set(why, whylen, "%s: unknown %s '%s'%s%s%s", label, what, esc, hint ? " (did you mean '" : "",
@@ -1042,10 +1122,10 @@ static int notify_from_json(const cJSON *item, size_t idx,
 
 int cfg_json_notify(const char *text,
                     int (*read_secret)(const char *var, const char *path, char **out, char *why, size_t whylen),
-                    cfg_notify **out, size_t *n, char *why, size_t whylen)
+                    const cfg_json_sink *sink, cfg_notify **out, size_t *n, char *why, size_t whylen)
 {
     cJSON *j;
-    int rc = json_value(text, false, &j, why, whylen);
+    int rc = json_value(text, false, "[{\"type\": \"ntfy\", \"url\": \"https://ntfy.sh/my-topic\"}]", &j, why, whylen);
     if (rc)
         return rc;
     int count = cJSON_GetArraySize(j);
@@ -1056,12 +1136,22 @@ int cfg_json_notify(const char *text,
     }
     *out = xcalloc(count ? (size_t)count : 1, sizeof **out);
     const cJSON *it;
+    size_t idx = 0;
+    bool any = false;
+    if (why && whylen)
+        why[0] = '\0';
     cJSON_ArrayForEach(it, j) {
-        cfg_notify *d = &(*out)[(*n)++];
-        rc = notify_from_json(it, *n, read_secret, d, why, whylen);
-        if (rc)
+        cfg_notify *d = &(*out)[*n];
+        char item_why[WHY_SUB_MAX * 2];
+        if (notify_from_json(it, ++idx, read_secret, d, item_why, sizeof item_why) == 0) {
+            (*n)++;
+            continue;
+        }
+        cfg_notify_free(d);
+        item_failed(sink, item_why, &any, why, whylen);
+        if (!sink)
             break;
     }
     cJSON_Delete(j);
-    return rc;
+    return any ? -EINVAL : 0;
 }

@@ -30,15 +30,17 @@ static size_t env_map_slots(size_t n)
     return c;
 }
 
-static void env_map_push(env_map *m, char *key, char *value)
+static void env_map_push(env_map *m, char *key, char *value, size_t line)
 {
     if (!m->keys || env_map_slots(m->n + 1) > env_map_slots(m->n)) {
         size_t slots = env_map_slots(m->n + 1);
         m->keys = xrealloc(m->keys, slots * sizeof *m->keys);
         m->values = xrealloc(m->values, slots * sizeof *m->values);
+        m->lines = xrealloc(m->lines, slots * sizeof *m->lines);
     }
     m->keys[m->n] = key;
     m->values[m->n] = value;
+    m->lines[m->n] = line;
     m->n++;
 }
 
@@ -58,6 +60,7 @@ void env_map_from_environ(env_map *m)
 {
     m->keys = NULL;
     m->values = NULL;
+    m->lines = NULL;
     m->n = 0;
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr(*e, '=');
@@ -68,7 +71,7 @@ void env_map_from_environ(env_map *m)
             free(key);
             continue;
         }
-        env_map_push(m, key, xstrdup(eq + 1));
+        env_map_push(m, key, xstrdup(eq + 1), 0);
     }
 }
 
@@ -79,23 +82,30 @@ const char *env_map_get(const env_map *m, const char *key)
 }
 
 /* Sets or replaces key; a NULL value removes the key. */
-void env_map_set(env_map *m, const char *key, const char *value)
+void env_map_set_line(env_map *m, const char *key, const char *value, size_t line)
 {
     ssize_t i = env_map_find(m, key);
     if (i >= 0) {
         free(m->values[i]);
         if (value) {
             m->values[i] = xstrdup(value);
+            m->lines[i] = line;
             return;
         }
         free(m->keys[i]);
         m->n--;
         m->keys[i] = m->keys[m->n];
         m->values[i] = m->values[m->n];
+        m->lines[i] = m->lines[m->n];
         return;
     }
     if (value)
-        env_map_push(m, xstrdup(key), xstrdup(value));
+        env_map_push(m, xstrdup(key), xstrdup(value), line);
+}
+
+void env_map_set(env_map *m, const char *key, const char *value)
+{
+    env_map_set_line(m, key, value, 0);
 }
 
 void env_map_free(env_map *m)
@@ -108,8 +118,10 @@ void env_map_free(env_map *m)
     }
     free(m->keys);
     free(m->values);
+    free(m->lines);
     m->keys = NULL;
     m->values = NULL;
+    m->lines = NULL;
     m->n = 0;
 }
 
@@ -206,6 +218,20 @@ static int dotenv_unquoted(dotenv_cur *c, buf_t *v)
     return buf_append(v, c->t + s, e - s);
 }
 
+/* Text after a closing quote. The usual cause: a JSON value in double quotes, KEY="{"a": "b"}",
+ * whose first inner quote ends the value; the fix is single quotes, as the script's .env had. */
+static void dotenv_tail_fail(const dotenv_cur *c, char quote, size_t ks, size_t ke, const buf_t *v, char *err,
+                             size_t errlen)
+{
+    bool object = v->data && v->data[0] == '{', list = v->data && v->data[0] == '[';
+    int klen = (int)(ke - ks > 64 ? 64 : ke - ks);
+    if (quote == '"' && (object || list))
+        errbuf_set(err, errlen, "line %zu: unexpected text after the closing quote: a JSON value goes in single "
+                   "quotes, %.*s='%s'", c->line, klen, c->t + ks, object ? "{\"...\": \"...\"}" : "[\"...\"]");
+    else
+        errbuf_set(err, errlen, "line %zu: unexpected text after the closing quote", c->line);
+}
+
 static bool dotenv_line_has_eq(const dotenv_cur *c, size_t from)
 {
     for (size_t k = from; k < c->len && c->t[k] != '\n'; k++)
@@ -249,13 +275,14 @@ static int dotenv_assignment(dotenv_cur *c, env_map *tmp, char *err, size_t errl
     buf_init(&v, DOTENV_FILE_MAX);
     int rc;
     if (c->i < c->len && (c->t[c->i] == '\'' || c->t[c->i] == '"')) {
+        char quote = c->t[c->i];
         rc = dotenv_quoted(c, &v);
         if (rc == -EINVAL) {
             errbuf_set(err, errlen, "line %zu: unterminated quoted value", line);
             goto out;
         }
         if (rc == 0 && !dotenv_tail_ok(c)) {
-            errbuf_set(err, errlen, "line %zu: unexpected text after the closing quote", c->line);
+            dotenv_tail_fail(c, quote, ks, ke, &v, err, errlen);
             rc = -EINVAL;
             goto out;
         }
@@ -268,7 +295,7 @@ static int dotenv_assignment(dotenv_cur *c, env_map *tmp, char *err, size_t errl
         goto out;
     }
     char *key = xstrndup(c->t + ks, ke - ks);
-    env_map_set(tmp, key, v.data ? v.data : "");
+    env_map_set_line(tmp, key, v.data ? v.data : "", line);
     free(key);
 out:
     buf_free(&v);
@@ -313,7 +340,7 @@ int dotenv_parse(const char *text, size_t len, env_map *m, char *err, size_t err
     }
     /* Only a file that parsed entirely changes m. */
     for (size_t i = 0; i < tmp.n; i++)
-        env_map_set(m, tmp.keys[i], tmp.values[i]);
+        env_map_set_line(m, tmp.keys[i], tmp.values[i], tmp.lines[i]);
 out:
     env_map_free(&tmp);
     return rc;

@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,22 +141,36 @@ static httpc_error map_curl_error(CURLcode rc, bool too_big)
 }
 
 /* TLS failures that repeat on every try: the peer does not speak TLS at all (our ClientHello
- * reached a plain-HTTP server, whose answer OpenSSL reads as a bad record), or its certificate
- * is refused. A handshake cut short by a reset is an ordinary connection failure. */
-static bool tls_config_error(CURLcode rc, const char *errbuf)
+ * reached a plain-HTTP server, whose answer OpenSSL reads as a bad record), its certificate is
+ * refused, or the CA file cannot be used. A handshake cut short by a reset is an ordinary
+ * connection failure (false). */
+static bool tls_config_error(CURLcode rc, const char *errbuf, httpc_tls *kind)
 {
+    *kind = HTTPC_TLS_OTHER;
     switch (rc) {
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CACERT_BADFILE:
+        *kind = HTTPC_TLS_CA_FILE;
+        return true;
+    case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
+        *kind = HTTPC_TLS_CERT;
+        return true;
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
         return true;
     case CURLE_SSL_CONNECT_ERROR:
-        return strstr(errbuf, "wrong version number") || strstr(errbuf, "packet length too long") ||
-               strstr(errbuf, "unknown protocol") || strstr(errbuf, "record layer failure") ||
-               strstr(errbuf, "http request") || strstr(errbuf, "certificate");
+        if (strstr(errbuf, "wrong version number") || strstr(errbuf, "packet length too long") ||
+            strstr(errbuf, "unknown protocol") || strstr(errbuf, "record layer failure") ||
+            strstr(errbuf, "http request")) {
+            *kind = HTTPC_TLS_PLAIN_HTTP;
+            return true;
+        }
+        if (strstr(errbuf, "certificate")) {
+            *kind = HTTPC_TLS_CERT;
+            return true;
+        }
+        return false;
     default:
         return false;
     }
@@ -168,7 +183,7 @@ static void req_finish(httpc_t *h, httpc_req *r, CURLcode rc)
     memset(&res, 0, sizeof res);
     res.elapsed_ms = mono_ms() - r->start_ms;
     res.error = rc == CURLE_OK ? HTTPC_OK : map_curl_error(rc, r->too_big);
-    if (res.error == HTTPC_ERR_PROTOCOL && tls_config_error(rc, r->errbuf))
+    if (res.error == HTTPC_ERR_PROTOCOL && tls_config_error(rc, r->errbuf, &res.tls))
         res.error = HTTPC_ERR_TLS;
     if (res.error == HTTPC_OK) {
         long status = 0;
@@ -390,6 +405,8 @@ static bool req_setup(httpc_req *r, const httpc_opts *o)
     SET(CURLOPT_WRITEDATA, (void *)r);
     /* Early refusal when Content-Length already says too much; the write callback catches the rest. */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
+    if (o->ca_file)
+        SET(CURLOPT_CAINFO, o->ca_file);
     if (o->user) {
         SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         SET(CURLOPT_USERNAME, o->user);
@@ -529,4 +546,42 @@ const char *httpc_error_name(httpc_error e)
     case HTTPC_ERR_TLS: return "TLS failed";
     }
     return "error";
+}
+
+/* url's scheme://host[:port]/base with the scheme given and without user:password@. */
+static void url_as(const char *url, const char *scheme, char *out, size_t outlen)
+{
+    const char *sep = strstr(url, "://");
+    const char *host = sep ? sep + 3 : url;
+    const char *end = host + strcspn(host, "/?#");
+    const char *at = memchr(host, '@', (size_t)(end - host));
+    if (at)
+        host = at + 1;
+    snprintf(out, outlen, "%s://%s", scheme, host);
+}
+
+void httpc_tls_advice(const httpc_result *res, const char *url, const char *url_var, const char *ca_file,
+                      const char *ca_var, char *out, size_t outlen)
+{
+    char fixed[512];
+    switch (res->tls) {
+    case HTTPC_TLS_PLAIN_HTTP:
+        url_as(url, "http", fixed, sizeof fixed);
+        snprintf(out, outlen, "the server speaks http here: use %s in %s", fixed, url_var);
+        return;
+    case HTTPC_TLS_CERT:
+        if (ca_file)
+            snprintf(out, outlen, "its certificate is not accepted with the CA in %s: it is signed by another CA, "
+                     "or issued for another name than the host in %s", ca_var, url_var);
+        else
+            snprintf(out, outlen, "its certificate is not trusted (self-signed?): set %s to the CA certificate "
+                     "that signed it (a PEM file)", ca_var);
+        return;
+    case HTTPC_TLS_CA_FILE:
+        snprintf(out, outlen, "the CA file in %s cannot be used: make it a readable PEM file", ca_var);
+        return;
+    case HTTPC_TLS_OTHER:
+        break;
+    }
+    snprintf(out, outlen, "check %s: http:// or https://, and the certificate", url_var);
 }

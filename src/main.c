@@ -27,7 +27,8 @@
  *   queue_index (pure: rules over an index) ; store (SQLite) <- store_history ; store ->
  *   store_schema (schema, migration), store_codec (pure: persisted names, BLOBs), store_files
  *   (state directory, files on disk)
- *   webhook (payload -> folders), paths, config -> config_json, dotenv ; http_server (start,
+ *   webhook (payload -> folders), paths, config -> config_json, config_keys (the env file's
+ *   names against the known ones), dotenv ; http_server (start,
  *   stop, request assembly, answers) -> http_conn (a connection's life) -> http_message
  *   (pure) ; util, log, list.h at the bottom. */
 #include <curl/curl.h>
@@ -138,6 +139,26 @@ static void fd_limit_raise(int max_connections)
                  max_connections, (unsigned long long)rl.rlim_cur);
 }
 
+/* What reading the configuration found, every line of it: --check prints it as its first check
+ * lines, --health only the first error, the daemon logs it. */
+static void config_report_say(const config_report *rep, run_mode mode)
+{
+    if (mode == MODE_CHECK) {
+        for (size_t i = 0; i < rep->n_warnings; i++)
+            printf("%-5s %-16s %s\n", "WARN", "config", log_esc(rep->warnings[i]));
+        for (size_t i = 0; i < rep->n_errors; i++)
+            printf("%-5s %-16s %s\n", "FAIL", "config", log_esc(rep->errors[i]));
+        if (rep->n_errors)
+            printf("%zu configuration error%s: nothing else was checked\n", rep->n_errors,
+                   rep->n_errors == 1 ? "" : "s");
+    } else if (mode == MODE_HEALTH) {
+        if (rep->n_errors)
+            printf("unhealthy: configuration error: %s\n", log_esc(rep->errors[0]));
+    } else {
+        config_report_log(rep, "configuration error");
+    }
+}
+
 /* The daemon: the loop, the owner on it, the router answering its requests. */
 static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
 {
@@ -192,14 +213,11 @@ int main(int argc, char **argv)
     env_map env;
     env_map_from_environ(&env);
     config_t cfg;
-    char err[512];
-    if (config_load(&cfg, &env, env_file, err, sizeof err) < 0) {
-        if (mode == MODE_CHECK)
-            printf("%-5s %-16s %s\n", "FAIL", "config", log_esc(err));
-        else if (mode == MODE_HEALTH)
-            printf("unhealthy: configuration error: %s\n", log_esc(err));
-        else
-            log_error("configuration error: %s", log_esc(err));
+    config_report rep = {0};
+    rc = config_load(&cfg, &env, env_file, &rep);
+    config_report_say(&rep, mode);
+    config_report_free(&rep);
+    if (rc < 0) {
         env_map_free(&env);
         return 1;
     }

@@ -16,7 +16,7 @@
 #define MB_SCAN_MAX_RESPONSE (64u * 1024u)
 #define MB_LIBRARIES_MAX_RESPONSE (4u * 1024u * 1024u)
 #define MB_EXCERPT 200
-#define MB_MSG_MAX 512
+#define MB_MSG_MAX 768
 
 #define VIA_SCAN_PATH "ScanPath"
 #define VIA_UPDATED "Media/Updated"
@@ -29,6 +29,8 @@ typedef struct mb_peer {
     char *auth;      /* the one auth header line */
     char *token_var; /* for messages: what to fix on 401/403 */
     char *origin;    /* for messages: what to fix on a redirect or TLS failure */
+    char *ca_file;   /* NULL: the system's CAs */
+    char *ca_var;    /* for messages: what names the CA file */
     uint64_t timeout_ms;
 } mb_peer;
 
@@ -113,6 +115,8 @@ static int peer_init(mb_peer *p, const cfg_target *t)
         p->auth = xasprintf("X-Emby-Token: %s", t->token);
     p->token_var = xstrdup(t->token_var ? t->token_var : "the token");
     p->origin = xstrdup(t->origin ? t->origin : "the URL");
+    p->ca_file = xstrdup(t->ca_file);
+    p->ca_var = xstrdup(t->ca_var ? t->ca_var : "the CA file");
     p->timeout_ms = t->timeout_ms;
     return 0;
 }
@@ -123,12 +127,15 @@ static void peer_free(mb_peer *p)
     free(p->auth);
     free(p->token_var);
     free(p->origin);
+    free(p->ca_file);
+    free(p->ca_var);
     memset(p, 0, sizeof *p);
 }
 
 /* ---------------------------------------------------------------- answers */
 
-/* One line for the log and the UI: never the URL, never the token. */
+/* One line for the log and the UI: never the token, and no URL but the base address in the fix
+ * of a TLS failure. */
 static void describe(const mb_peer *p, const httpc_result *res, mb_status st, char *msg, size_t msglen)
 {
     const char *server = target_kind_name(p->kind);
@@ -137,8 +144,10 @@ static void describe(const mb_peer *p, const httpc_result *res, mb_status st, ch
         str_append_escaped(msg, msglen, res->message ? res->message : "", res->message ? strlen(res->message) : 0,
                            MB_EXCERPT);
         if (res->error == HTTPC_ERR_TLS) {
+            char fix[400];
+            httpc_tls_advice(res, p->url, p->origin, p->ca_file, p->ca_var, fix, sizeof fix);
             size_t n = strlen(msg);
-            snprintf(msg + n, msglen - n, " (check %s: http:// or https://, and the certificate)", p->origin);
+            snprintf(msg + n, msglen - n, " (%s)", fix);
         }
         return;
     }
@@ -189,6 +198,7 @@ static int mb_request(httpc_t *h, const mb_peer *p, const char *method, const ch
         .body_len = body ? strlen(body) : 0,
         .timeout_ms = p->timeout_ms,
         .max_response_bytes = max,
+        .ca_file = p->ca_file,
     };
     int rc = httpc_request_ex(h, &o, on_answer, ud, release, out);
     free(url);

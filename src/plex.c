@@ -16,11 +16,16 @@
 #define PLEX_SECTIONS_MAX_RESPONSE (4u * 1024u * 1024u) /* 1024 libraries x 64 locations fit */
 #define PLEX_EXCERPT 200
 
-/* What rides behind httpc's ud until the answer comes (or the request is cancelled). */
+/* What rides behind httpc's ud until the answer comes (or the request is cancelled); the
+ * target's names are copied, as a reload may free the target before the answer. */
 typedef struct plex_call {
     plex_scan_cb scan_cb;
     plex_libraries_cb libraries_cb;
     void *ud;
+    char *url;     /* the base address, for the fix of a TLS failure */
+    char *url_var; /* what holds it: "PLEX_URL", "MEDIA_SERVERS (family)" */
+    char *ca_var;  /* "PLEX_CA_FILE", ... */
+    bool ca_set;   /* a CA file was given */
 } plex_call;
 
 /* Where a call goes and how it authenticates: a Plex target's url, token and timeout. */
@@ -29,6 +34,9 @@ typedef struct plex_peer {
     const char *token;      /* NULL or "": no X-Plex-Token header */
     const char *identifier; /* NULL or "": the default */
     uint64_t timeout_ms;
+    const char *ca_file;    /* NULL: the system's CAs */
+    const char *origin;     /* the variable that names the target */
+    const char *ca_var;
 } plex_peer;
 
 plex_status plex_classify(const httpc_result *res)
@@ -49,16 +57,19 @@ plex_status plex_classify(const httpc_result *res)
     return PLEX_RES_BAD;
 }
 
-/* One line for the log and the UI. Never holds the URL (the token travels in a header anyway). */
-static void describe(const httpc_result *res, plex_status st, char *msg, size_t msglen)
+/* One line for the log and the UI. Never holds a URL's path or query (the token travels in a
+ * header anyway): only the base address in the fix of a TLS failure. */
+static void describe(const plex_call *call, const httpc_result *res, plex_status st, char *msg, size_t msglen)
 {
     if (res->error != HTTPC_OK) {
         const char *kind = httpc_error_name(res->error);
         snprintf(msg, msglen, "no answer from Plex (%s): ", kind);
         str_append_escaped(msg, msglen, res->message ? res->message : "", res->message ? strlen(res->message) : 0, PLEX_EXCERPT);
         if (res->error == HTTPC_ERR_TLS) {
+            char fix[400];
+            httpc_tls_advice(res, call->url, call->url_var, call->ca_set ? "set" : NULL, call->ca_var, fix, sizeof fix);
             size_t n = strlen(msg);
-            snprintf(msg + n, msglen - n, " (check PLEX_URL: http:// or https://, and Plex's certificate)");
+            snprintf(msg + n, msglen - n, " (%s)", fix);
         }
         return;
     }
@@ -80,19 +91,23 @@ static void describe(const httpc_result *res, plex_status st, char *msg, size_t 
 
 static void call_release(void *ud)
 {
-    free(ud);
+    plex_call *call = ud;
+    free(call->url);
+    free(call->url_var);
+    free(call->ca_var);
+    free(call);
 }
 
 static void on_scan(void *ud, const httpc_result *res)
 {
     plex_call *call = ud;
-    char msg[512];
+    char msg[768];
     plex_result r = {.status = plex_classify(res), .http_status = res->error == HTTPC_OK ? res->status : 0,
                      .message = msg};
-    describe(res, r.status, msg, sizeof msg);
+    describe(call, res, r.status, msg, sizeof msg);
     plex_scan_cb cb = call->scan_cb;
     void *cb_ud = call->ud;
-    free(call);
+    call_release(call);
     cb(cb_ud, &r);
 }
 
@@ -126,6 +141,10 @@ static int plex_request(httpc_t *h, const plex_peer *p, const char *method, cons
     headers[n] = NULL;
     char *base = base_url(p);
     char *url = xasprintf("%s%s", base, route);
+    call->url = xstrdup(base);
+    call->url_var = xstrdup(p->origin ? p->origin : "PLEX_URL");
+    call->ca_var = xstrdup(p->ca_var ? p->ca_var : "PLEX_CA_FILE");
+    call->ca_set = p->ca_file != NULL;
     httpc_opts o = {
         .method = method,
         .url = url,
@@ -133,6 +152,7 @@ static int plex_request(httpc_t *h, const plex_peer *p, const char *method, cons
         .body = put ? "" : NULL,
         .timeout_ms = p->timeout_ms,
         .max_response_bytes = max,
+        .ca_file = p->ca_file,
     };
     int rc = httpc_request_ex(h, &o, on_answer, call, call_release, out);
     free(token_h); /* httpc copied the header strings */
@@ -140,7 +160,7 @@ static int plex_request(httpc_t *h, const plex_peer *p, const char *method, cons
     free(base);
     free(url);
     if (rc < 0)
-        free(call);
+        call_release(call);
     return rc;
 }
 
@@ -149,7 +169,8 @@ static int peer_of_target(const cfg_target *t, const char *identifier, plex_peer
 {
     if (!t || t->kind != TARGET_PLEX || !t->url || !*t->url)
         return -EINVAL;
-    *p = (plex_peer){.url = t->url, .token = t->token, .identifier = identifier, .timeout_ms = t->timeout_ms};
+    *p = (plex_peer){.url = t->url, .token = t->token, .identifier = identifier, .timeout_ms = t->timeout_ms,
+                     .ca_file = t->ca_file, .origin = t->origin, .ca_var = t->ca_var};
     return 0;
 }
 
@@ -182,13 +203,13 @@ int plex_target_scan(httpc_t *h, const cfg_target *t, const char *identifier, co
 static void on_libraries(void *ud, const httpc_result *res)
 {
     plex_call *call = ud;
-    char msg[512];
+    char msg[768];
     plex_result r = {.status = plex_classify(res), .http_status = res->error == HTTPC_OK ? res->status : 0,
                      .message = msg};
-    describe(res, r.status, msg, sizeof msg);
+    describe(call, res, r.status, msg, sizeof msg);
     plex_libraries_cb cb = call->libraries_cb;
     void *cb_ud = call->ud;
-    free(call);
+    call_release(call);
     media_libraries libs;
     memset(&libs, 0, sizeof libs);
     char err[256];

@@ -235,7 +235,9 @@ int targets_start(targets *ts, uv_loop_t *loop, httpc_t *h, const config_t *c, c
 
 static bool same_server(const cfg_target *a, const cfg_target *b)
 {
-    return a->kind == b->kind && strcmp(a->url, b->url) == 0 && strcmp(a->token, b->token) == 0;
+    /* A new CA file is a new server: what was learnt (a certificate refused) is learnt again. */
+    return a->kind == b->kind && strcmp(a->url, b->url) == 0 && strcmp(a->token, b->token) == 0 &&
+           (a->ca_file ? b->ca_file && strcmp(a->ca_file, b->ca_file) == 0 : !b->ca_file);
 }
 
 void targets_reload(targets *ts, const config_t *c)

@@ -216,6 +216,59 @@ bool str_eq_ci(const char *a, const char *b)
     return n == strlen(b) && ascii_strncasecmp(a, b, n) == 0;
 }
 
+#define NEAREST_LEN_MAX 64
+#define NEAREST_EDITS_MAX 2
+
+static size_t min3(size_t a, size_t b, size_t c)
+{
+    size_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+static bool same_ci(char a, char b)
+{
+    return ascii_strncasecmp(&a, &b, 1) == 0;
+}
+
+/* Edit distance with swaps of neighbours (optimal string alignment), case ignored. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    size_t rows[3][NEAREST_LEN_MAX + 1]; /* the rows i-2, i-1 and i, in turn */
+    for (size_t j = 0; j <= lb; j++)
+        rows[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t *cur = rows[i % 3], *up = rows[(i + 2) % 3], *up2 = rows[(i + 1) % 3];
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t d = min3(up[j] + 1, cur[j - 1] + 1, up[j - 1] + (same_ci(a[i - 1], b[j - 1]) ? 0 : 1));
+            if (i > 1 && j > 1 && same_ci(a[i - 1], b[j - 2]) && same_ci(a[i - 2], b[j - 1]) && up2[j - 2] + 1 < d)
+                d = up2[j - 2] + 1;
+            cur[j] = d;
+        }
+    }
+    return rows[la % 3][lb];
+}
+
+const char *str_nearest(const char *typo, const char *const *words, size_t n)
+{
+    size_t lt = typo ? strlen(typo) : 0;
+    if (lt == 0 || lt > NEAREST_LEN_MAX)
+        return NULL;
+    const char *best = NULL;
+    size_t best_d = NEAREST_EDITS_MAX + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t lw = strlen(words[i]);
+        if (lw > NEAREST_LEN_MAX || (lw > lt ? lw - lt : lt - lw) >= best_d)
+            continue;
+        size_t d = edit_distance(typo, lt, words[i], lw);
+        if (d < best_d) {
+            best_d = d;
+            best = words[i];
+        }
+    }
+    return best;
+}
+
 int str_parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;

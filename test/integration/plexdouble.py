@@ -20,7 +20,8 @@ Every request is recorded (method, raw target, path, raw query, decoded query pa
 bytes, the decoded `path` parameter as bytes, headers, time.monotonic() at receipt, the answer's
 status) in a thread-safe list. Knobs: `delay` (seconds a refresh sleeps before answering; the
 server is threaded, so slow refreshes overlap), fail_next(n, status), set_down() / set_up()
-(stop listening and start again on the same port), and a per-request hook.
+(stop listening and start again on the same port), a per-request hook, and `ssl_context` (an
+ssl.SSLContext with the server's certificate: the double speaks https, and `url` says https://).
 
 Several doubles can run side by side, each with its own token, sections and
 `machine_identifier` (constructor argument; default IDENTIFIER). Each section has a
@@ -48,6 +49,7 @@ import argparse
 import json
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -145,6 +147,22 @@ class _Server(ThreadingHTTPServer):
         self.conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
+    def get_request(self):
+        """With the double's ssl_context: TLS on each accepted connection, the handshake in the
+        request's own thread (a client that never completes it holds up no one else)."""
+        sock, addr = super().get_request()
+        ctx = self.double.ssl_context
+        if ctx is not None:
+            sock = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        # a refused handshake (a client without the CA, or speaking plain HTTP) is the client's
+        # business, not a traceback
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            return
+        super().handle_error(request, client_address)
+
     def drop_connections(self):
         """Break every open (keep-alive) connection, as a Plex that went away would."""
         with self.conns_lock:
@@ -188,8 +206,9 @@ class PlexDouble:
     VERSION = "1.41.0.8992-test"
 
     def __init__(self, token="plex-test-token", sections=None, host="127.0.0.1", port=0,
-                 delay=0.0, record=True, machine_identifier=None):
+                 delay=0.0, record=True, machine_identifier=None, ssl_context=None):
         self.token = token
+        self.ssl_context = ssl_context  # an ssl.SSLContext: serve https (url says so)
         self.machine_identifier = machine_identifier or self.IDENTIFIER
         self.host = host
         self.port = port
@@ -263,7 +282,7 @@ class PlexDouble:
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self.ssl_context else "http", self.host, self.port)
 
     def __enter__(self):
         return self.start()

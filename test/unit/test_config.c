@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_json.h"
 #include "dotenv.h"
 #include "log.h"
 #include "test_hooks.h"
@@ -71,6 +72,18 @@ static int build(config_t *c, const char *const *env_kv, const char *const *file
     int rc = config_build(c, &env, file_kv ? &file : NULL, err, errlen);
     env_map_free(&env);
     env_map_free(&file);
+    return rc;
+}
+
+/* config_load with its report's first error in err (and its warnings in the log). */
+static int load(config_t *c, const env_map *env, const char *path, char *err, size_t errlen)
+{
+    config_report rep = {0};
+    int rc = config_load(c, env, path, &rep);
+    for (size_t i = 0; i < rep.n_warnings; i++)
+        log_warn("%s", rep.warnings[i]);
+    snprintf(err, errlen, "%s", rep.n_errors ? rep.errors[0] : "");
+    config_report_free(&rep);
     return rc;
 }
 
@@ -455,6 +468,28 @@ static void test_secret_values_are_never_echoed(void **state)
     }
 }
 
+/* WEBHOOK_DELAY=15m alone breaks the rule only through WEBHOOK_MAX_DELAY's default: the message
+ * blames the variable the person set, and says how to raise the other. */
+static void test_delay_over_the_default_max_delay_blames_delay_with_the_fix(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[512];
+    const char *kv[] = {"WEBHOOK_DELAY", "15m", NULL};
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "WEBHOOK_DELAY: 15m is longer than WEBHOOK_MAX_DELAY, which is 10m by default: also "
+                             "set WEBHOOK_MAX_DELAY=15m or longer, or set a shorter WEBHOOK_DELAY (got '15m')");
+    const char *fixed[] = {"WEBHOOK_DELAY", "15m", "WEBHOOK_MAX_DELAY", "15m", NULL};
+    assert_int_equal(build(&c, fixed, NULL, err, sizeof err), 0);
+    config_free(&c);
+
+    /* the same rule for the body limits, in bytes: the one set is blamed, the default named */
+    const char *body[] = {"MAX_BUFFERED_BYTES", "2097152", NULL};
+    assert_int_equal(build(&c, body, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "MAX_BUFFERED_BYTES: must not be smaller than MAX_WEBHOOK_BODY (16777216, its default): "
+                             "set MAX_BUFFERED_BYTES=16777216 or larger, or a smaller MAX_WEBHOOK_BODY (got '2097152')");
+}
+
 static void test_max_delay_below_delay_is_an_error_naming_max_delay(void **state)
 {
     (void)state;
@@ -462,11 +497,14 @@ static void test_max_delay_below_delay_is_an_error_naming_max_delay(void **state
     char err[512];
     const char *kv[] = {"WEBHOOK_DELAY", "5m", "WEBHOOK_MAX_DELAY", "1m", NULL};
     assert_int_equal(build(&c, kv, NULL, err, sizeof err), -EINVAL);
-    assert_string_equal(err, "WEBHOOK_MAX_DELAY: must not be shorter than WEBHOOK_DELAY (got '1m')");
+    assert_string_equal(err, "WEBHOOK_MAX_DELAY: must not be shorter than WEBHOOK_DELAY (5m): set "
+                             "WEBHOOK_MAX_DELAY=5m or longer, or a shorter WEBHOOK_DELAY (got '1m')");
 
-    const char *over_default[] = {"WEBHOOK_DELAY", "20m", NULL};
-    assert_int_equal(build(&c, over_default, NULL, err, sizeof err), -EINVAL);
-    assert_string_equal(err, "WEBHOOK_MAX_DELAY: must not be shorter than WEBHOOK_DELAY (got '10m')");
+    /* only WEBHOOK_MAX_DELAY set, below WEBHOOK_DELAY's default */
+    const char *under_default[] = {"WEBHOOK_MAX_DELAY", "10s", NULL};
+    assert_int_equal(build(&c, under_default, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "WEBHOOK_MAX_DELAY: must not be shorter than WEBHOOK_DELAY (30s, its default): set "
+                             "WEBHOOK_MAX_DELAY=30s or longer, or a shorter WEBHOOK_DELAY (got '10s')");
 
     const char *equal[] = {"WEBHOOK_DELAY", "60", "WEBHOOK_MAX_DELAY", "1m", NULL};
     assert_int_equal(build(&c, equal, NULL, err, sizeof err), 0);
@@ -602,7 +640,7 @@ static void test_python_script_env_file_loads_unchanged(void **state)
     char err[512] = "";
     memset(&c, 0, sizeof c);
     log_set_level(LOG_LVL_DEBUG);
-    int rc = config_load(&c, &env, path, err, sizeof err);
+    int rc = load(&c, &env, path, err, sizeof err);
     if (rc)
         fail_msg("%s", err);
     assert_null(c.plex_url);
@@ -852,14 +890,14 @@ static void test_config_load_env_file_over_environment(void **state)
     env_map_set(&env, "PORT", "6000");
     config_t c;
     char err[512] = "";
-    assert_int_equal(config_load(&c, &env, path, err, sizeof err), 0);
+    assert_int_equal(load(&c, &env, path, err, sizeof err), 0);
     assert_int_equal(c.port, 6000);
     assert_int_equal(c.history_days, 9);
     config_free(&c);
     unlink(path);
     free(path);
 
-    assert_int_equal(config_load(&c, &env, "/nonexistent/pss.env", err, sizeof err), -ENOENT);
+    assert_int_equal(load(&c, &env, "/nonexistent/pss.env", err, sizeof err), -ENOENT);
     assert_non_null(strstr(err, "/nonexistent/pss.env"));
     env_map_free(&env);
 }
@@ -879,7 +917,7 @@ static void test_config_load_reads_dot_env_in_working_directory_if_present(void 
     config_t c;
     char err[512];
     /* no ./.env: defaults */
-    assert_int_equal(config_load(&c, &env, NULL, err, sizeof err), 0);
+    assert_int_equal(load(&c, &env, NULL, err, sizeof err), 0);
     assert_int_equal(c.port, 5000);
     config_free(&c);
 
@@ -887,7 +925,7 @@ static void test_config_load_reads_dot_env_in_working_directory_if_present(void 
     assert_non_null(f);
     fputs("PORT=5050\n", f);
     fclose(f);
-    assert_int_equal(config_load(&c, &env, NULL, err, sizeof err), 0);
+    assert_int_equal(load(&c, &env, NULL, err, sizeof err), 0);
     assert_int_equal(c.port, 5050);
     config_free(&c);
 
@@ -895,7 +933,7 @@ static void test_config_load_reads_dot_env_in_working_directory_if_present(void 
     assert_non_null(f);
     fputs("PORT=0\n", f);
     fclose(f);
-    assert_int_equal(config_load(&c, &env, NULL, err, sizeof err), -EINVAL);
+    assert_int_equal(load(&c, &env, NULL, err, sizeof err), -EINVAL);
     assert_string_equal(err, "PORT: must be between 1 and 65535 (got '0')");
 
     unlink(".env");
@@ -1128,7 +1166,7 @@ static void test_script_env_gives_one_plex_target_equal_to_the_old_fields(void *
     config_t c;
     char err[512] = "";
     memset(&c, 0, sizeof c);
-    int rc = config_load(&c, &env, path, err, sizeof err);
+    int rc = load(&c, &env, path, err, sizeof err);
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(c.n_targets, 1);
@@ -1538,6 +1576,335 @@ static void test_notify_destinations_are_limited_in_number(void **state)
     expect_notify_bad(list, "NOTIFY: more than 16 destinations");
 }
 
+/* ---------------------------------------------------------------- the newcomer's first hour */
+
+/* config_build_report over env pairs: the report is the caller's. */
+static int build_report(config_t *c, const char *const *env_kv, config_report *rep)
+{
+    env_map env;
+    map_of(&env, env_kv);
+    memset(c, 0, sizeof *c);
+    memset(rep, 0, sizeof *rep);
+    int rc = config_build_report(c, &env, NULL, rep);
+    env_map_free(&env);
+    return rc;
+}
+
+/* Each of want (NULL-terminated) is the start of exactly one of lines, and every line has one. */
+static void assert_lines(char *const *lines, size_t n, const char *const *want)
+{
+    size_t n_want = 0;
+    for (; want[n_want]; n_want++) {
+        size_t hits = 0;
+        for (size_t i = 0; i < n; i++)
+            hits += strncmp(lines[i], want[n_want], strlen(want[n_want])) == 0;
+        if (hits != 1) {
+            for (size_t i = 0; i < n; i++)
+                print_message("  line: %s\n", lines[i]);
+            fail_msg("'%s' starts %zu lines, want 1", want[n_want], hits);
+        }
+    }
+    if (n != n_want) {
+        for (size_t i = 0; i < n; i++)
+            print_message("  line: %s\n", lines[i]);
+        fail_msg("%zu lines, want %zu", n, n_want);
+    }
+}
+
+static void test_every_invalid_value_is_reported_at_once(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PORT", "0",
+                        "PLEX_TIMEOUT", "soon",
+                        "USE_RCLONE", "maybe",
+                        "PLEX_URL", "plex.lan:32400",
+                        "ANCHOR_FILES", "/mnt/media/.anchor",
+                        "MEDIA_SERVERS", "[{\"name\": \"a\", \"type\": \"plex\", \"url\": \"http://a\", \"tokn\": \"x\"}, "
+                                         "{\"name\": \"b\", \"type\": \"jelly\", \"url\": \"http://b\"}, "
+                                         "{\"name\": \"c\", \"type\": \"plex\", \"url\": \"http://c\"}]",
+                        "NOTIFY", "[{\"type\": \"ntfi\", \"url\": \"https://n\"}, {\"type\": \"gotify\", \"url\": \"https://g\"}]",
+                        NULL};
+    config_t c;
+    config_report rep;
+    assert_int_equal(build_report(&c, kv, &rep), -EINVAL);
+    static const char *const want[] = {
+        "PORT: must be between 1 and 65535 (got '0')",
+        "PLEX_TIMEOUT: not a duration",
+        "USE_RCLONE: not a boolean",
+        "PLEX_URL: must start with http:// or https:// (got 'plex.lan:32400')",
+        "ANCHOR_FILES: not valid JSON (error at byte 0): the right form is [\"/mnt/media/.anchor\"]",
+        "MEDIA_SERVERS: item 1 (a): unknown key 'tokn' (did you mean 'token'?)",
+        "MEDIA_SERVERS: item 2 (b): type must be plex, jellyfin or emby",
+        "NOTIFY: item 1: unknown type 'ntfi' (did you mean 'ntfy'?)",
+        "NOTIFY: item 2 (gotify): a gotify destination needs token or token_file",
+        NULL};
+    assert_lines(rep.errors, rep.n_errors, want);
+    config_report_free(&rep);
+
+    /* config_build's one line: the first, and how many more */
+    char err[512];
+    assert_int_equal(build(&c, kv, NULL, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "PLEX_URL: must start with http:// or https:// (got 'plex.lan:32400') (and 8 more errors)");
+}
+
+/* A refused value stands at its default for the rest of the build: no rule between variables
+ * blames a neighbour for it, and nothing that needs it is reported missing. */
+static void test_a_refused_value_causes_no_second_error(void **state)
+{
+    (void)state;
+    const char *kv[] = {"WEBHOOK_DELAY", "15m", "WEBHOOK_MAX_DELAY", "later",
+                        "WEBHOOK_USER", "sonarr", "WEBHOOK_PASS_FILE", "/nonexistent/pss-pass",
+                        "JELLYFIN_URL", "http://jf:8096", "JELLYFIN_TOKEN_FILE", "/nonexistent/pss-jf",
+                        "RCLONE_RC_URL", "localhost:5572", "RCLONE_FS", "gdrive:",
+                        NULL};
+    config_t c;
+    config_report rep;
+    assert_int_equal(build_report(&c, kv, &rep), -EINVAL);
+    static const char *const want[] = {
+        "WEBHOOK_MAX_DELAY: not a duration",
+        "WEBHOOK_PASS_FILE: cannot read '/nonexistent/pss-pass'",
+        "JELLYFIN_TOKEN_FILE: cannot read '/nonexistent/pss-jf'",
+        "RCLONE_RC_URL: must start with http:// or https://",
+        NULL};
+    assert_lines(rep.errors, rep.n_errors, want);
+    assert_int_equal(rep.n_warnings, 0); /* not "RCLONE_FS is ignored because RCLONE_RC_URL is not set" */
+    config_report_free(&rep);
+}
+
+static void test_a_json_value_that_is_not_json_shows_the_right_form(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *value, *want;
+    } cases[] = {
+        {"PATH_REPLACEMENTS", "{'/tv': '/data/tv'}",
+         "PATH_REPLACEMENTS: not valid JSON (error at byte N): use double quotes around keys and strings, as in "
+         "{\"/from\": \"/to\"} (got '{'/tv': '/data/tv'}')"},
+        {"RCLONE_PATH_REPLACEMENTS", "{/tv: /data/tv}",
+         "RCLONE_PATH_REPLACEMENTS: not valid JSON (error at byte N): the right form is {\"/from\": \"/to\"}"},
+        {"SECTION_MAPPING", "{\"/data/tv\": 2,}", "SECTION_MAPPING: not valid JSON (error at byte N): the right form "
+                                                  "is {\"/data/tv\": 2}"},
+        {"SECTION_MAPPING", "[2]", "SECTION_MAPPING: must be a JSON object such as {\"/data/tv\": 2}"},
+        {"ANCHOR_FILES", "{\"/mnt/media/.anchor\": 1}", "ANCHOR_FILES: must be a JSON list such as "
+                                                        "[\"/mnt/media/.anchor\"]"},
+        {"RCLONE_MOUNTS", "[{'root': '/mnt'}]", "RCLONE_MOUNTS: not valid JSON (error at byte N): use double quotes"},
+        {"MEDIA_SERVERS", "{}", "MEDIA_SERVERS: must be a JSON list such as [{\"name\": \"plex2\", \"type\": \"plex\""},
+        {"NOTIFY", "ntfy", "NOTIFY: not valid JSON (error at byte N): the right form is [{\"type\": \"ntfy\""},
+        /* a ' inside a JSON string is no hint of the wrong quotes */
+        {"PATH_REPLACEMENTS", "{\"/tv/Grey's\": /x}", "PATH_REPLACEMENTS: not valid JSON (error at byte N): the "
+                                                      "right form is"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[1024] = "";
+        expect_bad(cases[i].key, cases[i].value, err, sizeof err);
+        /* where cJSON stopped is its business: "byte N" */
+        char *at = strstr(err, "(error at byte ");
+        if (at) {
+            char *d = at + 15, *e = d;
+            while (*e >= '0' && *e <= '9')
+                e++;
+            memmove(d + 1, e, strlen(e) + 1);
+            *d = 'N';
+        }
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("%s=%s\n got: %s\nwant: %s", cases[i].key, cases[i].value, err, cases[i].want);
+    }
+}
+
+static void test_a_server_url_of_the_web_app_is_cut_to_the_server(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"http://plex:32400/web", "http://plex:32400"},
+        {"http://plex:32400/web/", "http://plex:32400"},
+        {"http://plex:32400/web/index.html", "http://plex:32400"},
+        {"https://plex:32400/web/index.html#!/server/0123/details?key=x", "https://plex:32400"},
+        {"http://jf:8096/jellyfin/web/#/home.html", "http://jf:8096/jellyfin"},
+        {"http://jf:8096/WEB", "http://jf:8096"},
+        {"http://web:8096", NULL},           /* a host named web */
+        {"http://plex:32400/webhooks", NULL},
+        {"http://plex:32400/web/other", NULL},
+        {"http://plex:32400", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char u[128];
+        snprintf(u, sizeof u, "%s", cases[i].in);
+        bool cut = cfg_url_web_strip(u);
+        if (cut != (cases[i].out != NULL) || (cut && strcmp(u, cases[i].out) != 0))
+            fail_msg("%s: cut %d to %s", cases[i].in, cut, u);
+    }
+
+    /* through the configuration: a warning with the fixed value, and the target's address */
+    const char *kv[] = {"PLEX_URL", "http://plex:32400/web/index.html#!/",
+                        "MEDIA_SERVERS", "[{\"name\": \"jf\", \"type\": \"jellyfin\", \"url\": \"http://jf/web\", "
+                                         "\"token\": \"" SECRET "\"}]",
+                        NULL};
+    config_t c;
+    config_report rep;
+    assert_int_equal(build_report(&c, kv, &rep), 0);
+    static const char *const want[] = {
+        "PLEX_URL: 'http://plex:32400/web/index.html#!/' is the address of the server's web app, not of its API: "
+        "using 'http://plex:32400' (set PLEX_URL=http://plex:32400 to drop this warning)",
+        "MEDIA_SERVERS: item 1 (jf): url 'http://jf/web' is the address of the server's web app, not of its API: "
+        "using 'http://jf' (write that as the url to drop this warning)",
+        NULL};
+    assert_lines(rep.warnings, rep.n_warnings, want);
+    assert_int_equal(c.n_targets, 2);
+    assert_string_equal(c.targets[0].url, "http://plex:32400");
+    assert_string_equal(c.targets[1].url, "http://jf");
+    config_free(&c);
+    config_report_free(&rep);
+}
+
+#define CA_PEM "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+static void test_a_ca_file_is_checked_and_given_to_its_target(void **state)
+{
+    (void)state;
+    char *ca = write_temp(CA_PEM, sizeof CA_PEM - 1);
+    char *text = write_temp("not a certificate\n", 18);
+    char item[512];
+    snprintf(item, sizeof item, "[{\"name\": \"jf\", \"type\": \"jellyfin\", \"url\": \"https://jf\", \"token\": \"t\", "
+             "\"ca_file\": \"%s\"}]", ca);
+    const char *kv[] = {"PLEX_URL", "https://plex:32400", "PLEX_CA_FILE", ca, "MEDIA_SERVERS", item, NULL};
+    config_t c;
+    config_report rep;
+    assert_int_equal(build_report(&c, kv, &rep), 0);
+    assert_int_equal(rep.n_warnings, 0);
+    assert_int_equal(c.n_targets, 2);
+    assert_string_equal(c.targets[0].ca_file, ca);
+    assert_string_equal(c.targets[0].ca_var, "PLEX_CA_FILE");
+    assert_string_equal(c.targets[1].ca_file, ca);
+    assert_string_equal(c.targets[1].ca_var, "MEDIA_SERVERS (jf): ca_file");
+    config_free(&c);
+    config_report_free(&rep);
+
+    /* without one, the target says which variable would hold it */
+    const char *none[] = {"EMBY_URL", "https://emby", "EMBY_TOKEN", "t", NULL};
+    assert_int_equal(build_report(&c, none, &rep), 0);
+    assert_null(c.targets[0].ca_file);
+    assert_string_equal(c.targets[0].ca_var, "EMBY_CA_FILE");
+    config_free(&c);
+    config_report_free(&rep);
+
+    /* a file that cannot serve: each named, with the fix */
+    char bad_item[512];
+    snprintf(bad_item, sizeof bad_item, "[{\"name\": \"jf\", \"type\": \"jellyfin\", \"url\": \"https://jf\", "
+             "\"token\": \"t\", \"ca_file\": \"%s\"}]", text);
+    const char *bad[] = {"PLEX_URL", "https://plex:32400", "PLEX_CA_FILE", "/nonexistent/ca.pem",
+                         "JELLYFIN_CA_FILE", "relative/ca.pem", "EMBY_URL", "https://emby", "EMBY_TOKEN", "t",
+                         "EMBY_CA_FILE", "/tmp", "MEDIA_SERVERS", bad_item, NULL};
+    assert_int_equal(build_report(&c, bad, &rep), -EINVAL);
+    char not_pem[512];
+    snprintf(not_pem, sizeof not_pem, "MEDIA_SERVERS: item 1 (jf): ca_file: '%s' holds no PEM certificate", text);
+    const char *const want[] = {
+        "JELLYFIN_CA_FILE: must be an absolute path (got 'relative/ca.pem')",
+        "PLEX_CA_FILE: cannot read '/nonexistent/ca.pem': No such file or directory",
+        "EMBY_CA_FILE: '/tmp' is not a regular file",
+        not_pem,
+        NULL};
+    assert_lines(rep.errors, rep.n_errors, want);
+    config_report_free(&rep);
+
+    /* set where it does nothing: a warning */
+    const char *idle[] = {"PLEX_URL", "http://plex:32400", "PLEX_CA_FILE", ca, "JELLYFIN_CA_FILE", ca, NULL};
+    assert_int_equal(build_report(&c, idle, &rep), 0);
+    static const char *const notes[] = {
+        "PLEX_CA_FILE is used only with an https:// address, and PLEX_URL is http://",
+        "JELLYFIN_CA_FILE is set but JELLYFIN_URL is not: the CA file is not used",
+        NULL};
+    assert_lines(rep.warnings, rep.n_warnings, notes);
+    config_free(&c);
+    config_report_free(&rep);
+    unlink(ca);
+    unlink(text);
+    free(ca);
+    free(text);
+}
+
+/* config_load over an env file's text and an environment: the report's warnings. */
+static void load_warnings(const char *text, const char *const *env_kv, config_report *rep)
+{
+    char *path = write_temp(text, strlen(text));
+    env_map env;
+    map_of(&env, env_kv);
+    config_t c;
+    memset(rep, 0, sizeof *rep);
+    if (config_load(&c, &env, path, rep) != 0)
+        fail_msg("config_load: %s", rep->n_errors ? rep->errors[0] : "?");
+    config_free(&c);
+    env_map_free(&env);
+    unlink(path);
+    free(path);
+}
+
+static void test_an_unknown_key_of_the_env_file_is_warned_with_the_name_it_resembles(void **state)
+{
+    (void)state;
+    static const char text[] = "# the script's .env, with typos\n"
+                               "PLEX_URL=http://plex:32400\n"
+                               "PLEX_TOKN=abc\n"
+                               "\n"
+                               "export WEBHOOK_DELEY=15s\n"
+                               "WEBHOOK_DEALY=20s\n"
+                               "plex_timeout=40\n"
+                               "PLEX_TOKEN_FIEL=/run/secrets/t\n"
+                               "MINIMUMAGE=1m\n"
+                               "SOMETHING_ELSE=1\n";
+    config_report rep;
+    load_warnings(text, NULL, &rep);
+    char *const *w = rep.warnings;
+    assert_int_equal(rep.n_warnings, 7);
+    assert_non_null(strstr(w[0], " line 3: PLEX_TOKN is not a variable plex-servarr-sync reads (did you mean "
+                                 "PLEX_TOKEN?); it is ignored"));
+    assert_non_null(strstr(w[1], " line 5: WEBHOOK_DELEY is not a variable plex-servarr-sync reads (did you mean "
+                                 "WEBHOOK_DELAY?)"));
+    assert_non_null(strstr(w[2], " line 6: WEBHOOK_DEALY is not a variable plex-servarr-sync reads (did you mean "
+                                 "WEBHOOK_DELAY?)"));
+    assert_non_null(strstr(w[3], " line 7: plex_timeout is not a variable plex-servarr-sync reads (did you mean "
+                                 "PLEX_TIMEOUT? names are case-sensitive)"));
+    assert_non_null(strstr(w[4], "PLEX_TOKEN_FIEL is not a variable plex-servarr-sync reads (did you mean "
+                                 "PLEX_TOKEN_FILE?)"));
+    assert_non_null(strstr(w[5], "MINIMUMAGE is not a variable plex-servarr-sync reads (did you mean MINIMUM_AGE?)"));
+    assert_non_null(strstr(w[6], " line 10: SOMETHING_ELSE is not a variable plex-servarr-sync reads; it is "
+                                 "ignored (plex-servarr-sync --help lists them)"));
+    config_report_free(&rep);
+}
+
+static void test_names_known_elsewhere_are_not_warned_unless_they_mislead(void **state)
+{
+    (void)state;
+    static const char quiet[] = "PLEX_URL=https://plex:32400\n"
+                                "PLEX_TOKEN_FILE=\n"
+                                "MANUAL_PASS_FILE=\n"
+                                "PLEX_CA_FILE=\n"
+                                "SECRET_KEY=s\nDEMO_MODE=false\nSONARR_URL=http://s\nSONARR_API_KEY=k\n"
+                                "PLEX_ENABLED=true\nUI_THEME=plex\n"
+                                "STATE_DIRECTORY=/var/lib/x\nPUID=1000\nPGID=1000\nUMASK=002\n"
+                                "COMPOSE_PROJECT_NAME=media\n"
+                                "JELLYFIN_API_KEY=k\nJELLYFIN_TOKEN_FILE=\n"
+                                "https_proxy=http://proxy:3128\n";
+    const char *env[] = {"https_proxy", "http://proxy:3128", "PLEX_TOKN", "in the environment", NULL};
+    config_report rep;
+    load_warnings(quiet, env, &rep);
+    for (size_t i = 0; i < rep.n_warnings; i++)
+        print_message("  warning: %s\n", rep.warnings[i]);
+    assert_int_equal(rep.n_warnings, 0);
+    config_report_free(&rep);
+
+    static const char misleading[] = "JELLYFIN_API_KEY=k\n"
+                                     "no_proxy=localhost\n";
+    load_warnings(misleading, NULL, &rep);
+    assert_int_equal(rep.n_warnings, 2);
+    assert_non_null(strstr(rep.warnings[0], " line 1: JELLYFIN_API_KEY is the Python script's name: "
+                                            "plex-servarr-sync reads JELLYFIN_TOKEN; rename it"));
+    assert_non_null(strstr(rep.warnings[1], " line 2: no_proxy is not used from an env file: libcurl reads it from "
+                                            "the process environment only"));
+    config_report_free(&rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1552,6 +1919,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bool_accepts_every_spelling_in_any_case, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values_name_the_variable_and_echo_the_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_values_are_never_echoed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delay_over_the_default_max_delay_blames_delay_with_the_fix, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_max_delay_below_delay_is_an_error_naming_max_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_auth_needs_user_and_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trusted_proxies_are_parsed_into_networks, setup, teardown),
@@ -1598,6 +1967,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notify_destinations_of_every_type_with_default_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_errors_name_the_item_and_never_the_url_or_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_destinations_are_limited_in_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_invalid_value_is_reported_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_refused_value_causes_no_second_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_json_value_that_is_not_json_shows_the_right_form, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_server_url_of_the_web_app_is_cut_to_the_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_ca_file_is_checked_and_given_to_its_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_unknown_key_of_the_env_file_is_warned_with_the_name_it_resembles,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_known_elsewhere_are_not_warned_unless_they_mislead, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

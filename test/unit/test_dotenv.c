@@ -304,6 +304,61 @@ static void test_dotenv_load_caps_file_size_at_1_mib(void **state)
     env_map_free(&m);
 }
 
+/* The line each key was set on, for messages that point into the file ("./.env line 7: ..."). */
+static void test_dotenv_keeps_the_line_of_each_key(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    static const char text[] = "# a comment\n"
+                               "A=1\n"
+                               "\n"
+                               "export B='two\n"
+                               "lines'\n"
+                               "C=\"x\"\n"
+                               "A=again\n";
+    assert_int_equal(parse_text(text, &m, err, sizeof err), 0);
+    assert_int_equal(m.n, 3);
+    static const struct {
+        const char *key;
+        size_t line;
+    } want[] = {{"A", 7}, {"B", 4}, {"C", 6}};
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+        size_t i = 0;
+        while (i < m.n && strcmp(m.keys[i], want[w].key) != 0)
+            i++;
+        assert_true(i < m.n);
+        if (m.lines[i] != want[w].line)
+            fail_msg("%s: line %zu, want %zu", want[w].key, m.lines[i], want[w].line);
+    }
+    env_map_free(&m);
+
+    /* a map not from a file says line 0 */
+    env_map e = {0};
+    env_map_set(&e, "K", "v");
+    assert_int_equal(e.lines[0], 0);
+    env_map_free(&e);
+}
+
+/* KEY="{"a": "b"}": the first inner quote ends the value. The error says to use single quotes. */
+static void test_dotenv_json_in_double_quotes_is_told_to_use_single_quotes(void **state)
+{
+    (void)state;
+    env_map m;
+    char err[256];
+    assert_int_equal(parse_text("X=1\nPATH_REPLACEMENTS=\"{\"/tv\": \"/data/tv\"}\"\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 2: unexpected text after the closing quote: a JSON value goes in single quotes, "
+                             "PATH_REPLACEMENTS='{\"...\": \"...\"}'");
+    assert_int_equal(parse_text("ANCHOR_FILES=\"[\"/mnt/a\"]\"\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 1: unexpected text after the closing quote: a JSON value goes in single quotes, "
+                             "ANCHOR_FILES='[\"...\"]'");
+    /* not JSON, or already single quotes: no such hint */
+    assert_int_equal(parse_text("A=\"x\"y\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 1: unexpected text after the closing quote");
+    assert_int_equal(parse_text("A='{'a'}'\n", &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "line 1: unexpected text after the closing quote");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +378,8 @@ int main(void)
         cmocka_unit_test(test_dotenv_load_reads_a_real_file),
         cmocka_unit_test(test_dotenv_load_errors_name_the_file),
         cmocka_unit_test(test_dotenv_load_caps_file_size_at_1_mib),
+        cmocka_unit_test(test_dotenv_keeps_the_line_of_each_key),
+        cmocka_unit_test(test_dotenv_json_in_double_quotes_is_told_to_use_single_quotes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

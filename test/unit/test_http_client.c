@@ -40,6 +40,7 @@ typedef struct result {
     char ctype[128];
     char message[256];
     uint64_t elapsed_ms;
+    httpc_tls tls;
 } result;
 
 /* ---- server ------------------------------------------------------------------------------ */
@@ -153,6 +154,7 @@ static void on_result(void *ud, const httpc_result *res)
     snprintf(r->ctype, sizeof r->ctype, "%s", res->content_type ? res->content_type : "");
     snprintf(r->message, sizeof r->message, "%s", res->message);
     r->elapsed_ms = res->elapsed_ms;
+    r->tls = res->tls;
 }
 
 static void get(fx *f, const char *path, uint64_t timeout_ms, size_t max, result *r)
@@ -508,9 +510,45 @@ static void test_bad_input_is_refused_without_callback(void **state)
     assert_int_equal(httpc_in_flight(f->h), 0);
 }
 
+/* A CA file that cannot be read is a TLS error of its own; the fix of each TLS error in words,
+ * naming the variables (https:// to a plain port itself: test_config_hints.py, against the Plex
+ * double). */
+static void test_tls_errors_are_told_apart_with_their_fix(void **state)
+{
+    fx *f = *state;
+    result r = {0};
+    char url[96];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", f->srv->port);
+    httpc_opts o = {.method = "GET", .url = url, .timeout_ms = 5000, .ca_file = "/nonexistent/pss-ca.pem"};
+    assert_int_equal(httpc_request(f->h, &o, on_result, &r, NULL), 0);
+    assert_true(thd_run_until(&f->loop, &r.done, 5000));
+    assert_int_equal(r.error, HTTPC_ERR_TLS);
+    assert_int_equal(r.tls, HTTPC_TLS_CA_FILE);
+
+    char base[96], fix[512];
+    snprintf(base, sizeof base, "https://user:pw@127.0.0.1:%d/jellyfin", f->srv->port);
+    httpc_result res = {.error = HTTPC_ERR_TLS, .tls = HTTPC_TLS_PLAIN_HTTP};
+    httpc_tls_advice(&res, base, "JELLYFIN_URL", NULL, "JELLYFIN_CA_FILE", fix, sizeof fix);
+    char want[160];
+    snprintf(want, sizeof want, "the server speaks http here: use http://127.0.0.1:%d/jellyfin in JELLYFIN_URL",
+             f->srv->port);
+    assert_string_equal(fix, want);
+    res.tls = HTTPC_TLS_CERT;
+    httpc_tls_advice(&res, base, "PLEX_URL", NULL, "PLEX_CA_FILE", fix, sizeof fix);
+    assert_string_equal(fix, "its certificate is not trusted (self-signed?): set PLEX_CA_FILE to the CA certificate "
+                             "that signed it (a PEM file)");
+    httpc_tls_advice(&res, base, "PLEX_URL", "/etc/ca.pem", "PLEX_CA_FILE", fix, sizeof fix);
+    assert_string_equal(fix, "its certificate is not accepted with the CA in PLEX_CA_FILE: it is signed by another "
+                             "CA, or issued for another name than the host in PLEX_URL");
+    res.tls = HTTPC_TLS_CA_FILE;
+    httpc_tls_advice(&res, base, "PLEX_URL", "/etc/ca.pem", "PLEX_CA_FILE", fix, sizeof fix);
+    assert_string_equal(fix, "the CA file in PLEX_CA_FILE cannot be used: make it a readable PEM file");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tls_errors_are_told_apart_with_their_fix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_returns_status_body_and_content_type_from_a_later_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_sends_body_headers_and_basic_auth_without_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_without_body_sends_empty_body, setup, teardown),

@@ -278,6 +278,39 @@ static void test_case_insensitive_compare_is_ascii_only(void **state)
     assert_int_equal(ascii_strncasecmp("abcX", "ABCy", 3), 0);
 }
 
+/* "Did you mean": at most two edits (a swap of neighbours is one), case ignored, the closest and
+ * then the first wins. */
+static void test_nearest_word_is_at_most_two_edits_away(void **state)
+{
+    (void)state;
+    static const char *const words[] = {"WEBHOOK_DELAY", "WEBHOOK_MAX_DELAY", "PLEX_TOKEN", "PLEX_TOKEN_FILE",
+                                        "PLEX_URL", "TZ"};
+    static const struct {
+        const char *typo, *want;
+    } cases[] = {
+        {"WEBHOOK_DELEY", "WEBHOOK_DELAY"},   /* one replaced */
+        {"WEBHOOK_DEALY", "WEBHOOK_DELAY"},   /* two swapped */
+        {"WEBHOOK_MAXDELAY", "WEBHOOK_MAX_DELAY"},
+        {"PLEX_TOKN", "PLEX_TOKEN"},
+        {"PLEX_TOKEN_FIEL", "PLEX_TOKEN_FILE"},
+        {"plex_url", "PLEX_URL"},             /* case */
+        {"PLEX_TOKENS", "PLEX_TOKEN"},
+        {"PLEX", NULL},                       /* four away from PLEX_URL */
+        {"DELAY", NULL},
+        {"", NULL},
+        {"TX", "TZ"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = str_nearest(cases[i].typo, words, sizeof words / sizeof words[0]);
+        if ((got == NULL) != (cases[i].want == NULL) || (got && strcmp(got, cases[i].want) != 0))
+            fail_msg("%s: got %s, want %s", cases[i].typo, got ? got : "NULL", cases[i].want ? cases[i].want : "NULL");
+    }
+    char long_typo[80];
+    memset(long_typo, 'A', sizeof long_typo - 1);
+    long_typo[sizeof long_typo - 1] = '\0';
+    assert_null(str_nearest(long_typo, words, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_list_keeps_order_and_a_node_leaves_whatever_list_holds_it),
         cmocka_unit_test(test_value_text_helpers),
         cmocka_unit_test(test_case_insensitive_compare_is_ascii_only),
+        cmocka_unit_test(test_nearest_word_is_at_most_two_edits_away),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
