@@ -68,7 +68,19 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, addr, double):
         self.double = double
+        self.conns = set()
+        self.conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
+
+    def drop_connections(self):
+        """Break every open (keep-alive) connection, as an rclone that went away would."""
+        with self.conns_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -78,6 +90,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        with self.server.conns_lock:
+            self.server.conns.add(self.connection)
+
+    def finish(self):
+        with self.server.conns_lock:
+            self.server.conns.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def do_POST(self):
         self.server.double._dispatch(self)
@@ -119,6 +144,28 @@ class RcloneDouble:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+
+    def set_down(self):
+        """rclone is down: stop listening (new connections are refused, open ones are broken)
+        and keep the port."""
+        srv = self._server
+        self.stop()
+        if srv is not None:
+            srv.drop_connections()
+
+    def set_up(self):
+        """rclone is back, on the same port."""
+        self._stop.clear()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self.start()
+            except OSError:
+                # the same port again right after set_down(): a lingering socket can make
+                # bind fail briefly
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @property
     def url(self):
