@@ -222,16 +222,20 @@ static cJSON *health_degraded(const app_t *a, size_t parked, size_t held)
     return degraded;
 }
 
-/* rclone in words: "not configured" (no RCLONE_RC_URL / RCLONE_MOUNTS, or USE_RCLONE=false) is
- * neither up nor down, so `reachable` is null then. */
+/* rclone in words: "not configured" (no RCLONE_RC_URL / RCLONE_MOUNTS, or USE_RCLONE=false) and
+ * "unknown" (never heard: its first rc/noop still out) are neither up nor down, so `reachable`
+ * is null then. */
 static cJSON *health_rclone(const app_t *a)
 {
     cJSON *rc = cJSON_CreateObject();
     bool on = rclone_enabled(a);
+    bool known = a->probes.rclone_done || a->rclone_reachable || a->rclone_error;
     cJSON_AddBoolToObject(rc, "configured", on);
-    cJSON_AddStringToObject(rc, "state", !on ? "not configured" : rclone_answers(a) ? "reachable" : "not reachable");
+    cJSON_AddStringToObject(rc, "state", !on      ? "not configured"
+                                         : !known ? "unknown"
+                                         : rclone_answers(a) ? "reachable" : "not reachable");
     json_add_int(rc, "mounts", on ? a->cfg.n_mounts : 0);
-    if (on)
+    if (on && known)
         cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
     else
         cJSON_AddNullToObject(rc, "reachable");
@@ -1003,6 +1007,9 @@ void api_notify_test(app_t *a, http_request *r)
 
 void api_metrics(app_t *a, http_request *r)
 {
+    /* Answered at once; the up gauges of the next scrape are renewed meanwhile, so they stay
+     * right with no page or /health being asked. */
+    probes_renew(a);
     buf_t b;
     buf_init(&b, 0);
     metrics_render_requests(&a->counters, &b);

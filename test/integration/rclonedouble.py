@@ -4,7 +4,8 @@ Debian 12 (1.60) cannot show, and for upstream faults (hanging, endless answers,
 
 It answers POST /vfs/forget, /vfs/refresh and /rc/noop the way rclone's rcserver does: a JSON
 object, and for errors {"error": ..., "input": ..., "path": ..., "status": N} with that HTTP
-status. `mode` picks the behaviour of vfs/* calls:
+status. `mode` picks the behaviour of vfs/* calls (rc/noop answers in every mode unless
+`noop_hang` is set):
 
   "ok"          forget: {"forgotten": [dir]}; refresh: {"result": {dir: "OK"}}
   "need_fs"     500 "more than one VFS active - need \\"fs\\" parameter" (rclone serving several
@@ -119,6 +120,7 @@ class RcloneDouble:
         self.host = host
         self.port = port
         self.redirect_to = "http://127.0.0.1:9/"
+        self.noop_hang = False  # True: /rc/noop never answers either (in any mode)
         self._lock = threading.Lock()
         self._calls = []
         self._server = None
@@ -203,6 +205,10 @@ class RcloneDouble:
         rcpath = path.lstrip("/")
         try:
             if path == "/rc/noop":
+                if self.noop_hang:  # an rclone that accepts and never answers, even its noop
+                    self._stop.wait(3600)
+                    h.close_connection = True
+                    return
                 self._send_json(h, 200, body if isinstance(body, dict) else {})
                 return
             if path not in ("/vfs/forget", "/vfs/refresh"):

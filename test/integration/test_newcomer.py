@@ -207,6 +207,25 @@ class HealthFreshnessTest(RigTestCase):
         self.assertIs(target_of(h, "plex")["reachable"], True, h)
         self.assertLess(target_of(h, "plex")["checked_ms_ago"], FRESH_S * 1000, h)
 
+    def test_an_rclone_that_never_answers_is_unknown_then_not_reachable(self):
+        self.rc = RcloneDouble(mode="ok")
+        self.rc.noop_hang = True
+        self.rc.start()
+        self.addCleanup(self.rc.stop)
+        self.start_daemon(USE_RCLONE="true", RCLONE_RC_URL=self.rc.url, RCLONE_MOUNT_ROOT=self.media)
+        h = self.health().json()
+        self.assertEqual(h["rclone"]["state"], "unknown", h)
+        self.assertIsNone(h["rclone"]["reachable"])
+        self.assertIsNone(h["rclone"]["checked_ms_ago"])
+        self.assertIs(h["probe"]["fresh"], False, h)
+        self.assertFalse(any("rclone" in d for d in h["degraded"]), h)
+        # its call times out (5 s): then it is known not to answer
+        self.assertTrue(wait_until(lambda: self.health().json()["rclone"]["state"] == "not reachable", 30,
+                                   interval=0.5), self.health().json())
+        h = self.health().json()
+        self.assertIn("rclone: not reachable", h["degraded"])
+        self.assertIsInstance(h["rclone"]["checked_ms_ago"], int)
+
     def test_rclone_not_configured_is_said_so(self):
         self.start_daemon(USE_RCLONE=None, RCLONE_RC_URL=None)
         h = self.health("?strict=1").json()
