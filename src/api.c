@@ -280,7 +280,7 @@ static cJSON *health_json(const app_t *a, bool fresh, uint64_t waited_ms, int *n
     return j;
 }
 
-/* One /health ask, answered once the probe round it waits for ends (or its bound comes). */
+/* One /health ask, answered once the probes it waits for have answered (or its bound comes). */
 typedef struct health_ask {
     app_t *a;
     http_request *r;
