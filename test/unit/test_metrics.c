@@ -17,7 +17,9 @@
 
 /* A /proc/<pid>/stat line (proc(5)): utime 14 = 250, stime 15 = 50, starttime 22 = 12345,
  * vsize 23 = 26619904, rss 24 = 3353. */
-#define STAT_TAIL "S 1 2 3 0 -1 4194560 300 0 0 0 250 50 0 0 20 0 3 0 12345 26619904 3353 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n"
+#define STAT_TAIL                                                                                  \
+    "S 1 2 3 0 -1 4194560 300 0 0 0 250 50 0 0 20 0 3 0 12345 26619904 3353 18446744073709551615 "  \
+    "1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n"
 
 static void test_a_stat_line_gives_cpu_memory_and_start(void **state)
 {
@@ -55,7 +57,8 @@ static void test_the_boot_time_is_found_among_the_other_lines(void **state)
 {
     (void)state;
     uint64_t bt = 0;
-    assert_int_equal(metrics_parse_boot_time("cpu  1 2 3\nintr 5 6 7\nctxt 99\nbtime 1764000000\nprocesses 5\n", &bt), 0);
+    const char *text = "cpu  1 2 3\nintr 5 6 7\nctxt 99\nbtime 1764000000\nprocesses 5\n";
+    assert_int_equal(metrics_parse_boot_time(text, &bt), 0);
     assert_int_equal(bt, 1764000000u);
     assert_int_equal(metrics_parse_boot_time("cpu  1 2 3\nctxt 99\n", &bt), -EINVAL);
     assert_int_equal(metrics_parse_boot_time("btime soon\n", &bt), -EINVAL);
