@@ -1,6 +1,6 @@
 /* api.h: the JSON API and the monitoring endpoints (api.c), answered from the owner's state:
  * /health, /metrics, /api/stats, /api/queue, /api/history, /api/resolve, the retry of a parked
- * entry; and the reachability probes /health and /api/stats start. */
+ * entry. /health and /api/stats ask again what is old of the targets and rclone (probes.h). */
 #ifndef PSS_API_H
 #define PSS_API_H
 
@@ -8,6 +8,7 @@
 
 #include "app.h"
 
+/* Answered once the probes of what was older than 5 s have answered, at most 2 s later. */
 void api_health(app_t *a, http_request *r);
 void api_metrics(app_t *a, http_request *r);
 void api_stats(app_t *a, http_request *r);

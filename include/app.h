@@ -73,15 +73,17 @@ struct staged_req {
     struct staged_req *next;
 };
 
-/* Reachability probes (api.c): each rclone mount's rc/noop, started when /api/stats or /health
- * is asked and the last round is older than a few seconds (targets are probed by their lists). */
+/* Reachability probes (probes.c): each rclone mount's rc/noop, asked again when /api/stats or
+ * /health find its last answer older than a few seconds (targets are probed by their lists);
+ * /health waits for the answers, a bounded time. */
 typedef struct app_probes {
-    uint64_t started;          /* mono ms of the last round started, 0 = never */
-    bool in_flight;            /* a round is out */
-    bool rclone_done;          /* a round has answered for rclone */
-    unsigned rclone_mounts;    /* mounts probed in that round */
+    bool rclone_in_flight;     /* rc/noop calls are out */
+    uint64_t rclone_started;   /* mono ms when they were asked */
+    bool rclone_done;          /* a batch has answered for rclone */
+    unsigned rclone_mounts;    /* mounts probed in that batch */
     unsigned rclone_up;        /* of them, how many answered */
     uint64_t rclone_checked;   /* wall ms */
+    struct probe_wait *wait;   /* the /health asks waiting for answers, or NULL */
 } app_probes;
 
 struct app {
@@ -134,7 +136,7 @@ struct app {
 
     sync_env sync;               /* what sync jobs work with, and the jobs in flight */
     metrics counters;
-    app_probes probes;           /* api.c */
+    app_probes probes;           /* probes.c */
     uint64_t started_at;         /* wall ms */
     uint64_t clock_wall, clock_mono; /* both clocks at the last look (follow_wall_clock) */
     bool stopping;               /* SIGTERM/SIGINT: no new syncs; in-flight ones get a grace time */

@@ -39,4 +39,22 @@ void metrics_count_sync(metrics *m, uint64_t us);
 void metrics_render_requests(const metrics *m, buf_t *b);
 void metrics_render_work(const metrics *m, buf_t *b);
 
+/* What /proc/self/stat says of the process (proc(5)), for the process_* metrics. */
+typedef struct metrics_proc_stat {
+    uint64_t utime_ticks, stime_ticks; /* CPU time in user and kernel mode, clock ticks */
+    uint64_t start_ticks;              /* when the process started, clock ticks after boot */
+    uint64_t vsize_bytes;              /* virtual memory size */
+    uint64_t rss_pages;                /* resident set size */
+} metrics_proc_stat;
+/* Parse the text of /proc/<pid>/stat (the command's name may hold spaces and parentheses):
+ * 0, or -EINVAL when the text is not of that shape. */
+int metrics_parse_proc_stat(const char *text, metrics_proc_stat *out);
+/* The `btime` of /proc/stat's text (the boot time, seconds since the epoch): 0, or -EINVAL. */
+int metrics_parse_boot_time(const char *text, uint64_t *out);
+/* The process collector every Prometheus client library has, with its names, help texts and
+ * units: process_cpu_seconds_total, process_open_fds, process_max_fds,
+ * process_virtual_memory_bytes, process_resident_memory_bytes, process_start_time_seconds; then
+ * pss_build_info{version} 1. A value that cannot be read here (no /proc) is left out. */
+void metrics_render_process(buf_t *b);
+
 #endif

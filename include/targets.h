@@ -50,6 +50,7 @@ struct targets {
     uv_timer_t timer;           /* every 5 s: lists due (SECTION_REFRESH), probes of refused tokens */
     const targets_hooks *hooks;
     void *ud;
+    list_node settle_waiters;   /* targets_waiter.link: waiting for the list reads in flight */
     bool stopping;
 };
 
@@ -71,9 +72,22 @@ void targets_miss(targets *ts, target_rt *t);
 void targets_mark_refused(targets *ts, const char *name);
 /* Probe t now (the UI's retry of a parked delivery): its list is asked at once. */
 void targets_probe(targets *ts, target_rt *t);
+/* One who waits for the list reads in flight to end: a /health ask. */
+typedef struct targets_waiter {
+    list_node link;
+    uint64_t since;     /* mono ms: only reads asked at or after this are waited for */
+    void (*settled)(void *ud);
+    void *ud;
+    bool waiting;
+} targets_waiter;
 /* Ask the list of every target nothing was heard of (and nothing asked) for older_than_ms:
- * /health's and /api/stats' way to answer with fresh facts. */
-void targets_probe_stale(targets *ts, uint64_t older_than_ms);
+ * /health's and /api/stats' way to answer with fresh facts. With w, w->settled(w->ud) runs once
+ * no list read asked at or after w->since is in flight any more (each answered, failed, or
+ * cancelled by a reload or the stop; a read asked earlier, hanging, is not waited for), never
+ * from inside this call: true when w waits, false when no such read was in flight. */
+bool targets_probe_stale(targets *ts, uint64_t older_than_ms, targets_waiter *w);
+/* w stops waiting (its caller gave up first); nothing when it is not waiting. */
+void targets_cancel_settle(targets_waiter *w);
 
 /* Each target takes at most MAX_CONCURRENT_SYNCS scan requests at once; the others wait in
  * order. A waiter's go(ud) runs when its turn comes (also when its target is removed by a

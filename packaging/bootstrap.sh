@@ -16,8 +16,8 @@ case "$mode" in run|test) ;; *) echo "usage: $0 run|test | $0 packages run|test"
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
   libsqlite3-dev libsystemd-dev node-llhttp)
-test_pkgs=(libcmocka-dev python3 rclone curl strace chromium dpkg-dev file systemd clang libclang-rt-14-dev
-  valgrind lintian faketime openssl)
+test_pkgs=(libcmocka-dev python3 python3-prometheus-client rclone curl strace chromium dpkg-dev file systemd
+  clang libclang-rt-14-dev valgrind lintian faketime openssl)
 # The deployment tests: a real systemd (systemd-nspawn --boot on a debootstrapped Debian 12) and a
 # real container runtime (podman, with runc: crun refuses the hybrid cgroup layout of some hosts).
 deploy_pkgs=(debootstrap systemd-container podman buildah runc containernetworking-plugins uidmap

@@ -17,6 +17,7 @@
 #include "json_arena.h"
 #include "log.h"
 #include "paths.h"
+#include "probes.h"
 #include "util.h"
 
 static cJSON *sources_array(unsigned bits)
@@ -28,102 +29,7 @@ static cJSON *sources_array(unsigned bits)
     return arr;
 }
 
-/* ---- reachability probes: do the targets and rclone answer right now? ---- */
-
-#define PROBE_EVERY_MS 5000u
-#define PROBE_TIMEOUT_MS 5000u
-
-typedef struct probe_round {
-    app_t *a;
-    unsigned pending;
-    bool aborted;       /* a call was dropped without an answer (shutdown) */
-    unsigned rc_mounts, rc_up;
-} probe_round;
-
-static void probe_round_release(probe_round *pr)
-{
-    if (--pr->pending)
-        return;
-    app_t *a = pr->a;
-    if (!pr->aborted) {
-        a->probes.in_flight = false;
-        if (pr->rc_mounts) {
-            a->probes.rclone_done = true;
-            a->probes.rclone_mounts = pr->rc_mounts;
-            a->probes.rclone_up = pr->rc_up;
-            a->probes.rclone_checked = wall_ms();
-        }
-    }
-    free(pr);
-}
-
-static void on_probe(void *ud, const httpc_result *res)
-{
-    probe_round *pr = ud;
-    if (res->error == HTTPC_OK && res->status > 0 && res->status < 500)
-        pr->rc_up++;
-    probe_round_release(pr);
-}
-
-static void on_probe_dropped(void *ud)
-{
-    probe_round *pr = ud;
-    pr->aborted = true;
-    probe_round_release(pr);
-}
-
-static bool probe_start(probe_round *pr, const char *url, const char *user, const char *pass)
-{
-    static const char *const json_headers[] = {"Accept: application/json", "Content-Type: application/json",
-                                               NULL};
-    httpc_opts o = {.method = "POST",
-                    .url = url,
-                    .headers = json_headers,
-                    .body = "{}",
-                    .body_len = 2,
-                    .user = user,
-                    .pass = user ? (pass ? pass : "") : NULL,
-                    .timeout_ms = PROBE_TIMEOUT_MS,
-                    .max_response_bytes = 64 * 1024};
-    pr->pending++;
-    httpc_req *req;
-    if (httpc_request_ex(pr->a->httpc, &o, on_probe, pr, on_probe_dropped, &req) < 0) {
-        pr->pending--;
-        return false;
-    }
-    return true;
-}
-
-/* Start a round when the last one is older than PROBE_EVERY_MS: each rclone mount's rc/noop,
- * and each target's library list when nothing has been heard of it for that long (the list is
- * the one call every kind answers, and it proves the token). Answers use the last finished
- * round (or what the syncs saw, before any). */
-static void probes_maybe_start(app_t *a)
-{
-    if (a->stopping || !a->httpc || a->probes.in_flight)
-        return;
-    uint64_t now = mono_ms();
-    if (a->probes.started && now - a->probes.started < PROBE_EVERY_MS)
-        return;
-    a->probes.started = now;
-    targets_probe_stale(&a->targets, PROBE_EVERY_MS);
-    probe_round *pr = xcalloc(1, sizeof *pr);
-    pr->a = a;
-    pr->pending = 1; /* held while starting, so no answer can finish the round early */
-    for (size_t i = 0; a->cfg.use_rclone && i < a->cfg.n_mounts; i++) {
-        const cfg_mount *m = &a->cfg.mounts[i];
-        if (!m->url || !*m->url)
-            continue;
-        char *url = xasprintf("%s/rc/noop", m->url);
-        pr->rc_mounts++;
-        probe_start(pr, url, m->user, m->pass);
-        free(url);
-    }
-    a->probes.in_flight = pr->pending > 1;
-    if (!pr->rc_mounts)
-        pr->aborted = true; /* nothing to ask: leave the last results as they are */
-    probe_round_release(pr);
-}
+/* ---- what is known of the targets and rclone (probes.c renews it) ---- */
 
 /* A target answers: its last call got an HTTP answer (before any call: unknown, taken as not). */
 static bool target_answers(const target_rt *t)
@@ -184,6 +90,16 @@ static void add_legacy_plex(cJSON *o, const app_t *a, const char *target, const 
     if (title)
         cJSON_AddStringToObject(o, "section_title", title);
     cJSON_AddStringToObject(o, "plex_path", path ? path : "");
+}
+
+/* How long ago a fact was learnt (wall ms), null when never: a monitor sees how old each is. */
+static void add_age(cJSON *o, uint64_t wall)
+{
+    uint64_t now = wall_ms();
+    if (wall)
+        json_add_int(o, "checked_ms_ago", now > wall ? (long long)(now - wall) : 0);
+    else
+        cJSON_AddNullToObject(o, "checked_ms_ago");
 }
 
 static void add_time(cJSON *o, const char *name, uint64_t wall)
@@ -261,6 +177,7 @@ static cJSON *targets_json(const app_t *a)
         json_add_int(o, "libraries", t->libs.n);
         add_time(o, "libraries_read_at", t->libs.fetched_at);
         add_time(o, "checked_at", t->checked);
+        add_age(o, t->checked);
         add_time(o, "down_since", t->down_since);
         if (t->error)
             cJSON_AddStringToObject(o, "error", t->error);
@@ -277,10 +194,9 @@ static cJSON *targets_json(const app_t *a)
 
 /* ---- /health ---- */
 
-void api_health(app_t *a, http_request *r)
+/* Everything a monitor should hear of, one line each, naming what it is about. */
+static cJSON *health_degraded(const app_t *a, size_t parked, size_t held)
 {
-    probes_maybe_start(a);
-    cJSON *j = cJSON_CreateObject();
     cJSON *degraded = cJSON_CreateArray();
     degraded_targets(a, degraded);
     if (!rclone_answers(a))
@@ -295,8 +211,6 @@ void api_health(app_t *a, http_request *r)
     size_t nf = fscheck_failed_mounts(a->fs, failed, ARRAY_SIZE(failed));
     for (size_t i = 0; i < nf && i < ARRAY_SIZE(failed); i++)
         degraded_line(degraded, "mount %s: stat hung", failed[i]);
-    size_t parked = queue_count_state(a->q, ENTRY_PARKED);
-    size_t held = queue_count_state(a->q, ENTRY_HELD);
     if (parked)
         degraded_line(degraded, "%zu parked folder%s", parked, parked == 1 ? "" : "s");
     if (held)
@@ -305,11 +219,50 @@ void api_health(app_t *a, http_request *r)
     if (outside)
         degraded_line(degraded, "SECTION_MAPPING: %zu prefix%s outside its library's locations (Plex ignores "
                                 "scans there)", outside, outside == 1 ? "" : "es");
-    int n_degraded = cJSON_GetArraySize(degraded);
-    cJSON_AddStringToObject(j, "status", n_degraded ? "degraded" : "ok");
+    return degraded;
+}
+
+/* rclone in words: "not configured" (no RCLONE_RC_URL / RCLONE_MOUNTS, or USE_RCLONE=false) and
+ * "unknown" (never heard: its first rc/noop still out) are neither up nor down, so `reachable`
+ * is null then. */
+static cJSON *health_rclone(const app_t *a)
+{
+    cJSON *rc = cJSON_CreateObject();
+    bool on = rclone_enabled(a);
+    bool known = a->probes.rclone_done || a->rclone_reachable || a->rclone_error;
+    cJSON_AddBoolToObject(rc, "configured", on);
+    cJSON_AddStringToObject(rc, "state", !on      ? "not configured"
+                                         : !known ? "unknown"
+                                         : rclone_answers(a) ? "reachable" : "not reachable");
+    json_add_int(rc, "mounts", on ? a->cfg.n_mounts : 0);
+    if (on && known)
+        cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
+    else
+        cJSON_AddNullToObject(rc, "reachable");
+    if (on && a->probes.rclone_done)
+        json_add_int(rc, "mounts_answering", a->probes.rclone_up);
+    else
+        cJSON_AddNullToObject(rc, "mounts_answering");
+    add_age(rc, on && a->probes.rclone_done ? a->probes.rclone_checked : 0);
+    return rc;
+}
+
+static cJSON *health_json(const app_t *a, bool fresh, uint64_t waited_ms, int *n_degraded)
+{
+    cJSON *j = cJSON_CreateObject();
+    size_t parked = queue_count_state(a->q, ENTRY_PARKED);
+    size_t held = queue_count_state(a->q, ENTRY_HELD);
+    cJSON *degraded = health_degraded(a, parked, held);
+    *n_degraded = cJSON_GetArraySize(degraded);
+    cJSON_AddStringToObject(j, "status", *n_degraded ? "degraded" : "ok");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
     json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
     cJSON_AddItemToObject(j, "degraded", degraded);
+    /* Whether every fact of the targets and rclone below is younger than 5 s (false: one did not
+     * answer within the wait's bound, or never did; its checked_ms_ago says how old it is). */
+    cJSON *probe = cJSON_AddObjectToObject(j, "probe");
+    cJSON_AddBoolToObject(probe, "fresh", fresh);
+    json_add_int(probe, "waited_ms", (long long)waited_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
     json_add_int(q, "depth", queue_count(a->q));
     json_add_int(q, "syncing", sync_count(&a->sync));
@@ -321,16 +274,60 @@ void api_health(app_t *a, http_request *r)
     cJSON_AddBoolToObject(plex, "configured", px != NULL);
     cJSON_AddBoolToObject(plex, "reachable", px && target_answers(px));
     json_add_int(plex, "libraries", px ? px->libs.n : 0);
+    add_age(plex, px ? px->checked : 0);
     cJSON_AddItemToObject(j, "targets", targets_json(a));
-    cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
-    json_add_int(rc, "mounts", (a->cfg.use_rclone ? a->cfg.n_mounts : 0));
-    cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
+    cJSON_AddItemToObject(j, "rclone", health_rclone(a));
+    return j;
+}
+
+/* One /health ask, answered once the probes it waits for have answered (or its bound comes). */
+typedef struct health_ask {
+    app_t *a;
+    http_request *r;
+    uint64_t asked; /* mono ms */
+} health_ask;
+
+/* Whether every fact /health gives of the targets and rclone is younger than PROBES_FRESH_MS. */
+static bool facts_fresh(const app_t *a)
+{
+    uint64_t now = wall_ms();
+    for (size_t i = 0; i < a->targets.n; i++) {
+        uint64_t at = a->targets.v[i].checked;
+        if (a->targets.v[i].cfg && (!at || (now > at && now - at >= PROBES_FRESH_MS)))
+            return false;
+    }
+    uint64_t at = a->probes.rclone_checked;
+    return !rclone_enabled(a) || (a->probes.rclone_done && !(now > at && now - at >= PROBES_FRESH_MS));
+}
+
+static void health_answer(void *ud)
+{
+    health_ask *h = ud;
+    app_t *a = h->a;
+    http_request *r = h->r;
+    uint64_t waited = mono_ms() - h->asked;
+    free(h);
+    if (a->stop_done) { /* the state it describes is being closed */
+        http_respond_json_error(r, 503, "stopping");
+        return;
+    }
+    int n_degraded;
+    cJSON *j = health_json(a, facts_fresh(a), waited, &n_degraded);
     bool strict = false;
     char *s = http_query_get(r->query, "strict");
     if (s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0))
         strict = true;
     free(s);
     http_respond_cjson(r, strict && n_degraded ? 503 : 200, j);
+}
+
+void api_health(app_t *a, http_request *r)
+{
+    health_ask *h = xcalloc(1, sizeof *h);
+    h->a = a;
+    h->r = r;
+    h->asked = mono_ms();
+    probes_wait(a, health_answer, h);
 }
 
 static cJSON *notify_json(const app_t *a);
@@ -347,7 +344,7 @@ static cJSON *states_object(const app_t *a)
 
 void api_stats(app_t *a, http_request *r)
 {
-    probes_maybe_start(a);
+    probes_renew(a);
     store_stats st;
     if (store_history_stats(a->store, &st) < 0) {
         http_respond_json_error(r, 500, "cannot read the history");
@@ -1010,6 +1007,9 @@ void api_notify_test(app_t *a, http_request *r)
 
 void api_metrics(app_t *a, http_request *r)
 {
+    /* Answered at once; the up gauges of the next scrape are renewed meanwhile, so they stay
+     * right with no page or /health being asked. */
+    probes_renew(a);
     buf_t b;
     buf_init(&b, 0);
     metrics_render_requests(&a->counters, &b);
@@ -1042,6 +1042,7 @@ void api_metrics(app_t *a, http_request *r)
     buf_printf(&b, "# HELP pss_rclone_up Whether every rclone mount answers (1 when rclone is off).\n"
                    "# TYPE pss_rclone_up gauge\npss_rclone_up %d\n",
                rclone_answers(a) ? 1 : 0);
+    metrics_render_process(&b);
     http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
     buf_free(&b);
 }

@@ -6,8 +6,9 @@
  *   main      -> router, check (--check), probe (--health)
  *   router    the HTTP surface as a table of routes; the webhook and manual-trigger handlers,
  *             which stage their folders for the group commit with a completion callback
- *             -> api (JSON API, /health, /metrics), auth (Basic, failed-login delays), static
- *             (the page's files), http_json
+ *             -> api (JSON API, /health, /metrics) -> probes (is each target and rclone
+ *             answering now: what is older than 5 s is asked again, /health waits up to 2 s),
+ *             auth (Basic, failed-login delays), static (the page's files), http_json
  *   app       the owner: the loop's handles, the configuration and its reloads, the queue's
  *             timer, the group commit and its WAL sync; it knows no route
  *             -> folders (arr path -> its forms and one delivery per target library: one rule

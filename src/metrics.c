@@ -1,11 +1,20 @@
 /* metrics.c: the daemon's counters and how /metrics prints them: requests by app and event type
  * (a fixed list of event types, so no label value ever comes from a request), manual triggers by
- * source, scans by outcome, rclone and Plex calls, sync durations as a histogram, group commits.
- * Gauges that need the queue or the upstreams' state are printed by their owner between the two
- * parts. */
+ * source, scans by outcome, rclone and Plex calls, sync durations as a histogram, group commits;
+ * and the process itself (CPU, memory, file descriptors, start time, version) as every Prometheus
+ * client library prints it. Gauges that need the queue or the upstreams' state are printed by
+ * their owner between the two parts. */
 #include "metrics.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* ---- webhook event types (a fixed list: no label value comes from a request) ---- */
 
@@ -120,4 +129,157 @@ void metrics_render_work(const metrics *c, buf_t *b)
     buf_printf(b, "# HELP pss_commits_total Group commits of the state database.\n# TYPE pss_commits_total counter\n"
                    "pss_commits_total{outcome=\"ok\"} %llu\npss_commits_total{outcome=\"failed\"} %llu\n",
                (unsigned long long)(c->commits - c->commit_failures), (unsigned long long)c->commit_failures);
+}
+
+/* ---- the process (the conventions of Prometheus' client libraries) ---- */
+
+int metrics_parse_proc_stat(const char *text, metrics_proc_stat *out)
+{
+    /* "pid (comm) state ppid ...": the name may hold ") ", so the fields start after the last ')' */
+    const char *p = strrchr(text, ')');
+    if (!p || p[1] != ' ')
+        return -EINVAL;
+    p += 2;
+    /* fields 3 (state) to 24 (rss), as proc(5) numbers them: we want 14, 15, 22, 23 and 24 */
+    unsigned long long v[22] = {0};
+    for (int f = 3; f <= 24; f++) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            return -EINVAL;
+        if (f == 3) { /* the state, a letter */
+            p++;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (end == p || errno || (*end && *end != ' ' && *end != '\n'))
+            return -EINVAL;
+        v[f - 3] = x < 0 ? 0 : (unsigned long long)x; /* rss can read -1 in odd cases */
+        p = end;
+    }
+    out->utime_ticks = v[14 - 3];
+    out->stime_ticks = v[15 - 3];
+    out->start_ticks = v[22 - 3];
+    out->vsize_bytes = v[23 - 3];
+    out->rss_pages = v[24 - 3];
+    return 0;
+}
+
+int metrics_parse_boot_time(const char *text, uint64_t *out)
+{
+    for (const char *line = text; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, "btime ", 6) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(line + 6, &end, 10);
+        if (end == line + 6 || errno || (*end && *end != '\n'))
+            return -EINVAL;
+        *out = x;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* A whole small file into buf (NUL-terminated): its length, or -errno. */
+static ssize_t read_small_file(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t len = 0;
+    while (len + 1 < size) {
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+/* The boot time from /proc/stat, read line by line: the interrupt counts before it can make the
+ * file long on a machine with many CPUs. 0, or -errno / -EINVAL. */
+static int read_boot_time(uint64_t *out)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    if (!f)
+        return -errno;
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = -EINVAL;
+    while (rc < 0 && getline(&line, &cap, f) > 0)
+        if (strncmp(line, "btime ", 6) == 0)
+            rc = metrics_parse_boot_time(line, out);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* Seconds since the epoch when the process started, read once: it does not change. 0 unknown. */
+static double process_start_time(const metrics_proc_stat *st, long hz)
+{
+    static double start;
+    uint64_t btime;
+    if (start <= 0 && read_boot_time(&btime) == 0)
+        start = (double)btime + (double)st->start_ticks / (double)hz;
+    return start;
+}
+
+/* Open file descriptors: /proc/self/fd less the one this count holds. -1 unknown. */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n > 0 ? n - 1 : 0;
+}
+
+/* One sample of a family without labels; decimals: 0 for counts and bytes. */
+static void render_one(buf_t *b, const char *name, const char *type, const char *help, int decimals, double v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.*f\n", name, help, name, type, name, decimals, v);
+}
+
+void metrics_render_process(buf_t *b)
+{
+    char text[1024];
+    metrics_proc_stat st;
+    long hz = sysconf(_SC_CLK_TCK);
+    bool have_stat = read_small_file("/proc/self/stat", text, sizeof text) > 0 &&
+                     metrics_parse_proc_stat(text, &st) == 0 && hz > 0;
+    if (have_stat)
+        render_one(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+                   2, (double)(st.utime_ticks + st.stime_ticks) / (double)hz);
+    long fds = open_fds();
+    if (fds >= 0)
+        render_one(b, "process_open_fds", "gauge", "Number of open file descriptors.", 0, (double)fds);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        render_one(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.", 0,
+                   rl.rlim_cur == RLIM_INFINITY ? 1.8446744073709552e19 : (double)rl.rlim_cur);
+    if (have_stat) {
+        render_one(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", 0,
+                   (double)st.vsize_bytes);
+        render_one(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", 0,
+                   (double)st.rss_pages * (double)sysconf(_SC_PAGESIZE));
+        double start = process_start_time(&st, hz);
+        if (start > 0)
+            render_one(b, "process_start_time_seconds", "gauge",
+                       "Start time of the process since unix epoch in seconds.", 2, start);
+    }
+    /* The version is the project's (CMake): digits and dots, safe as a label value. */
+    buf_appends(b, "# HELP pss_build_info The version of plex-servarr-sync that is running (always 1).\n"
+                    "# TYPE pss_build_info gauge\npss_build_info{version=\"" PSS_VERSION "\"} 1\n");
 }

@@ -1,6 +1,7 @@
 /* targets.c: what the daemon knows of each media server while it runs (see targets.h). */
 #include "targets.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,13 +119,38 @@ static bool libs_same(const media_libraries *a, const media_libraries *b)
     return true;
 }
 
-static void on_list(void *ud, const target_result *r, media_libraries *libs)
+/* Whether a list read asked at or after `since` (mono ms) is out. */
+static bool lists_in_flight(const targets *ts, uint64_t since)
 {
-    list_ctx *c = ud;
-    targets *ts = c->ts;
-    target_rt *t = targets_find(ts, c->name);
-    if (!t)
-        return;
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->v[i].list_op && ts->v[i].list_attempt >= since)
+            return true;
+    return false;
+}
+
+/* A list read ended (or the daemon stops): each waiter with nothing of its own left out is
+ * told. They are taken off first, so one that asks again from its callback is not told twice. */
+static void settle_check(targets *ts)
+{
+    list_node done;
+    list_init(&done);
+    list_for_each_safe(n, tmp, &ts->settle_waiters) {
+        targets_waiter *w = container_of(n, targets_waiter, link);
+        if (ts->stopping || !lists_in_flight(ts, w->since)) {
+            list_del(n);
+            list_push(&done, n);
+        }
+    }
+    list_node *n;
+    while ((n = list_pop(&done)) != NULL) {
+        targets_waiter *w = container_of(n, targets_waiter, link);
+        w->waiting = false;
+        w->settled(w->ud);
+    }
+}
+
+static void list_answered(targets *ts, target_rt *t, const target_result *r, media_libraries *libs)
+{
     t->list_op = NULL;
     if (r->status != TARGET_RES_OK || !libs) {
         char msg[600];
@@ -166,6 +192,16 @@ static void on_list(void *ud, const target_result *r, media_libraries *libs)
      * re-map of the whole queue is for a list that says something new. */
     if (!same || was_stale)
         ts->hooks->lists_changed(ts->ud);
+}
+
+static void on_list(void *ud, const target_result *r, media_libraries *libs)
+{
+    list_ctx *c = ud;
+    targets *ts = c->ts;
+    target_rt *t = targets_find(ts, c->name);
+    if (t)
+        list_answered(ts, t, r, libs);
+    settle_check(ts);
 }
 
 static void fetch(targets *ts, target_rt *t)
@@ -217,6 +253,7 @@ static void add_target(targets *ts, const cfg_target *c)
 int targets_start(targets *ts, uv_loop_t *loop, httpc_t *h, const config_t *c, const targets_hooks *hooks, void *ud)
 {
     memset(ts, 0, sizeof *ts);
+    list_init(&ts->settle_waiters);
     ts->httpc = h;
     ts->cfg = c;
     ts->hooks = hooks;
@@ -268,6 +305,7 @@ void targets_reload(targets *ts, const config_t *c)
         if (old[k].name)
             rt_clear(&old[k]);
     free(old);
+    settle_check(ts); /* the reads of removed targets were cancelled */
 }
 
 target_rt *targets_find(const targets *ts, const char *name)
@@ -345,7 +383,7 @@ void targets_probe(targets *ts, target_rt *t)
     fetch(ts, t);
 }
 
-void targets_probe_stale(targets *ts, uint64_t older_than_ms)
+bool targets_probe_stale(targets *ts, uint64_t older_than_ms, targets_waiter *w)
 {
     uint64_t mono = mono_ms(), now = wall_ms();
     for (size_t i = 0; i < ts->n; i++) {
@@ -354,6 +392,21 @@ void targets_probe_stale(targets *ts, uint64_t older_than_ms)
         bool asked = t->list_attempt && mono - t->list_attempt < older_than_ms;
         if (!heard && !asked)
             fetch(ts, t);
+    }
+    /* A read asked earlier and still out counts too: its answer is the freshest fact to come. */
+    if (!w || ts->stopping || !lists_in_flight(ts, w->since))
+        return false;
+    assert(!w->waiting);
+    w->waiting = true;
+    list_push(&ts->settle_waiters, &w->link);
+    return true;
+}
+
+void targets_cancel_settle(targets_waiter *w)
+{
+    if (w->waiting) {
+        list_del(&w->link);
+        w->waiting = false;
     }
 }
 
@@ -391,6 +444,7 @@ void targets_stop(targets *ts, void (*closed)(void *ud), void *ud)
             target_cancel(ts->v[i].list_op);
         ts->v[i].list_op = NULL;
     }
+    settle_check(ts); /* nothing is out any more: the waiters are told now */
     uv_timer_stop(&ts->timer);
     close_ctx *c = xcalloc(1, sizeof *c);
     c->closed = closed;

@@ -4,7 +4,8 @@ Debian 12 (1.60) cannot show, and for upstream faults (hanging, endless answers,
 
 It answers POST /vfs/forget, /vfs/refresh and /rc/noop the way rclone's rcserver does: a JSON
 object, and for errors {"error": ..., "input": ..., "path": ..., "status": N} with that HTTP
-status. `mode` picks the behaviour of vfs/* calls:
+status. `mode` picks the behaviour of vfs/* calls (rc/noop answers in every mode unless
+`noop_hang` is set):
 
   "ok"          forget: {"forgotten": [dir]}; refresh: {"result": {dir: "OK"}}
   "need_fs"     500 "more than one VFS active - need \\"fs\\" parameter" (rclone serving several
@@ -68,7 +69,19 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, addr, double):
         self.double = double
+        self.conns = set()
+        self.conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
+
+    def drop_connections(self):
+        """Break every open (keep-alive) connection, as an rclone that went away would."""
+        with self.conns_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -78,6 +91,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        with self.server.conns_lock:
+            self.server.conns.add(self.connection)
+
+    def finish(self):
+        with self.server.conns_lock:
+            self.server.conns.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def do_POST(self):
         self.server.double._dispatch(self)
@@ -94,6 +120,7 @@ class RcloneDouble:
         self.host = host
         self.port = port
         self.redirect_to = "http://127.0.0.1:9/"
+        self.noop_hang = False  # True: /rc/noop never answers either (in any mode)
         self._lock = threading.Lock()
         self._calls = []
         self._server = None
@@ -119,6 +146,28 @@ class RcloneDouble:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+
+    def set_down(self):
+        """rclone is down: stop listening (new connections are refused, open ones are broken)
+        and keep the port."""
+        srv = self._server
+        self.stop()
+        if srv is not None:
+            srv.drop_connections()
+
+    def set_up(self):
+        """rclone is back, on the same port."""
+        self._stop.clear()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self.start()
+            except OSError:
+                # the same port again right after set_down(): a lingering socket can make
+                # bind fail briefly
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @property
     def url(self):
@@ -156,6 +205,10 @@ class RcloneDouble:
         rcpath = path.lstrip("/")
         try:
             if path == "/rc/noop":
+                if self.noop_hang:  # an rclone that accepts and never answers, even its noop
+                    self._stop.wait(3600)
+                    h.close_connection = True
+                    return
                 self._send_json(h, 200, body if isinstance(body, dict) else {})
                 return
             if path not in ("/vfs/forget", "/vfs/refresh"):

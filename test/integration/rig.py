@@ -490,7 +490,8 @@ class Daemon:
         if not port_open(self.port):
             return False
         try:
-            return self.get("/health", timeout=2).status == 200
+            # /health may wait up to 2 s for a probe round (a media server that hangs)
+            return self.get("/health", timeout=5).status == 200
         except OSError:
             return False
 

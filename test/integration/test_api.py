@@ -9,6 +9,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 import unittest
 import urllib.parse
 
@@ -16,8 +19,28 @@ import rig
 from rig import (MANUAL_PASS, MANUAL_USER, Daemon, RigTestCase, basic_auth, free_port, touch,
                  wait_until)
 
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:  # a Python of its own (pyenv, a venv) does not see Debian's python3-* packages
+    sys.path.append("/usr/lib/python3/dist-packages")
+    from prometheus_client.parser import text_string_to_metric_families
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEB_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "web"))
+DASHBOARD = os.path.normpath(os.path.join(HERE, "..", "..", "packaging", "grafana",
+                                          "plex-servarr-sync.json"))
+
+
+def binary_version():
+    """What `plex-servarr-sync --version` says (None without a binary)."""
+    if not rig.binary_available():
+        return None
+    out = subprocess.run([rig.BINARY, "--version"], stdout=subprocess.PIPE, text=True,
+                         timeout=30, check=True).stdout
+    return out.split()[-1]
+
+
+VERSION = binary_version()
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE2 = "Tom & \"Jerry\" 's <b>bold</b> %2e%2e"
@@ -40,7 +63,7 @@ NOTIFY_TYPES = {"discord", "ntfy", "apprise", "gotify", "json"}
 NOTIFY_OUTCOMES = {"sent", "failed", "dropped"}
 FIXED_LABELS = {"app": APPS, "event": EVENTS, "state": STATES, "outcome": OUTCOMES | NOTIFY_OUTCOMES,
                 "le": BUCKETS, "target": {"plex"}, "kind": {"plex", "jellyfin", "emby"},
-                "source": SOURCES, "type": NOTIFY_TYPES}
+                "source": SOURCES, "type": NOTIFY_TYPES, "version": {VERSION}}
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (-?[0-9.eE+-]+|\+Inf|NaN)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -707,6 +730,97 @@ class MetricsTest(ApiCase):
         self.assertEqual(counts[-1], 2)
         self.assertGreater(sample("pss_sync_duration_seconds_sum"), 0)
         self.assertNotIn("Weird", self.daemon.get("/metrics").text)
+
+
+    def test_metrics_has_the_process_collector_and_build_info(self):
+        # read by the Prometheus project's own parser (Debian's python3-prometheus-client), with
+        # the process_* families every client library exports and pss_build_info
+        self.start_daemon()
+        before = time.time()
+        r = self.daemon.get("/metrics")
+        self.assertEqual(r.status, 200)
+        families = {f.name: f for f in text_string_to_metric_families(r.text)}
+
+        def value(name, **labels):
+            samples = [x for f in families.values() for x in f.samples
+                       if x.name == name and x.labels == labels]
+            self.assertEqual(len(samples), 1, (name, labels))
+            return samples[0].value
+        # the parser drops _total from a counter family's name, not from its sample
+        self.assertEqual(families["process_cpu_seconds"].type, "counter")
+        self.assertGreaterEqual(value("process_cpu_seconds_total"), 0)
+        for name in ("process_open_fds", "process_max_fds", "process_virtual_memory_bytes",
+                     "process_resident_memory_bytes", "process_start_time_seconds", "pss_build_info"):
+            self.assertEqual(families[name].type, "gauge", name)
+        self.assertGreater(value("process_resident_memory_bytes"), 1024 * 1024)
+        self.assertGreaterEqual(value("process_virtual_memory_bytes"), value("process_resident_memory_bytes"))
+        self.assertGreater(value("process_open_fds"), 0)
+        self.assertGreaterEqual(value("process_max_fds"), value("process_open_fds"))
+        # started by this test a moment ago (the time comes from the boot time and clock ticks)
+        start = value("process_start_time_seconds")
+        self.assertLessEqual(start, before + 2)
+        self.assertGreater(start, before - 120)
+        self.assertEqual(value("pss_build_info", version=VERSION), 1)
+        # every family the daemon prints parses, with its HELP
+        for f in families.values():
+            self.assertTrue(f.documentation, f.name)
+
+    def test_the_grafana_dashboard_uses_only_metrics_the_daemon_exports(self):
+        with open(DASHBOARD, encoding="utf-8") as f:
+            dash = json.load(f)
+        self.assertEqual(dash["uid"], "plex-servarr-sync")
+        # the data source is chosen on import (__inputs) and can be changed (a variable)
+        self.assertEqual([i["pluginId"] for i in dash["__inputs"]], ["prometheus"])
+        variables = {v["name"]: v for v in dash["templating"]["list"]}
+        self.assertEqual(variables["datasource"]["type"], "datasource")
+        panels = [p for p in dash["panels"] if p["type"] != "row"]
+        exprs = []
+        for p in panels:
+            self.assertEqual(p["datasource"]["uid"], "${datasource}", p["title"])
+            self.assertTrue(p["targets"], p["title"])
+            for t in p["targets"]:
+                exprs.append(t["expr"])
+        self.assertEqual(len({p["id"] for p in dash["panels"]}), len(dash["panels"]), "unique panel ids")
+        used = set()
+        for e in exprs:
+            used |= promql_metric_names(e)
+        self.assertTrue(used)
+        # a daemon with a media server, so that every family has its samples
+        self.start_daemon()
+        exported = set()
+        for fam in text_string_to_metric_families(self.daemon.get("/metrics").text):
+            exported |= {x.name for x in fam.samples}
+        self.assertEqual(sorted(used - exported), [], "metric names the dashboard uses that /metrics lacks")
+        # what the dashboard is for: the queue, scans by outcome, durations, reachability, notifications
+        for name in ("pss_queue_entries", "pss_scans_total", "pss_sync_duration_seconds_bucket",
+                     "pss_target_up", "pss_rclone_up", "pss_notifications_total"):
+            self.assertIn(name, used)
+
+
+# PromQL words the dashboard's expressions may use (functions, aggregations, keywords)
+PROMQL_FUNCTIONS = {"sum", "avg", "max", "min", "count", "rate", "irate", "increase", "delta",
+                    "histogram_quantile", "clamp_min", "clamp_max", "abs", "round", "time",
+                    "vector", "scalar", "topk", "bottomk", "changes", "resets", "sort", "sort_desc"}
+PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
+                   "unless", "bool", "offset"}
+
+
+def promql_metric_names(expr):
+    """The metric names a PromQL expression selects (strings, label matchers, ranges and
+    grouping clauses taken out first); an unknown function fails."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    e = re.sub(r"\{[^}]*\}", " ", e)
+    e = re.sub(r"\[[^\]]*\]", " ", e)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
+    names = set()
+    for m in re.finditer(r"(?<![\w$.])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", e):
+        word, call = m.group(1), m.group(2)
+        if call:
+            if word not in PROMQL_FUNCTIONS:
+                raise AssertionError("unknown PromQL function %r in %r" % (word, expr))
+        elif word not in PROMQL_KEYWORDS:
+            names.add(word)
+    return names
 
 
 class StaticTest(ApiCase):

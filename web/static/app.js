@@ -240,7 +240,7 @@
     renderNotify(s.notifications);
 
     const r = s.rclone || {};
-    if (!r.enabled) pill('st-rclone', 'off', 'off', 'USE_RCLONE is off or no mount is configured');
+    if (!r.enabled) pill('st-rclone', 'off', 'not configured', 'RCLONE_RC_URL (or RCLONE_MOUNTS) is not set, or USE_RCLONE is false');
     else if (s.rclone_reachable) pill('st-rclone', 'up', 'answers', r.mounts + (r.mounts === 1 ? ' mount' : ' mounts'));
     else pill('st-rclone', 'down', 'no answer', r.error || 'rclone does not answer');
 
