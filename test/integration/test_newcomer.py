@@ -1,15 +1,21 @@
 """What a newcomer meets in the first hour (issue: the newcomer's first hour): the port taken by
-the old script, a webhook address opened in a browser, and a trailing slash pasted into the *arr
-app's URL field."""
+the old script, a webhook address opened in a browser, a trailing slash pasted into the *arr
+app's URL field; `--check` with three levels (a setup that works is never a FAIL), the rclone
+mapping checked against rclone's VFS, and host paths that MINIMUM_AGE and ANCHOR_FILES cannot
+see."""
 
+import grp
 import json
 import os
 import re
 import socket
+import subprocess
 import unittest
 
 import rig
-from rig import Daemon, DaemonError, RigTestCase, free_port, touch
+from rclonedouble import RcloneDouble
+from rig import Daemon, DaemonError, RigTestCase, free_port, touch, wait_until
+from test_service import RcloneProc, write_env_file
 
 
 @unittest.skipUnless(rig.binary_available(), "daemon not built (set PSS_BINARY)")
@@ -70,3 +76,188 @@ class WebhookAddressTest(RigTestCase):
         self.assertWebhookAccepted(r)
         self.assertTrue(self.wait_scans(os.path.dirname(f)), "no scan after /webhook/sonarr/")
         self.assertEqual(self.daemon.request("GET", "/triggers/manual/").status, 200)
+
+
+# ---------------------------------------------------------------------------------------------
+# --check: three levels, the rclone mapping, the host paths
+
+CHECK_LINE = re.compile(r"^(OK|WARN|FAIL|SKIP)\s+(\S+)\s+(.*)$")
+
+
+class CheckRun:
+    """`plex-servarr-sync --check` with the rig's configuration (a mixin for RigTestCase)."""
+
+    def check(self, mode=0o600, **overrides):
+        """(exit status, stdout) of --check with daemon_env(**overrides) in an env file of mode."""
+        env = self.daemon_env(**overrides)
+        env.pop("PORT", None)
+        path = os.path.join(self.tmp, "check.env")
+        write_env_file(path, env)
+        os.chmod(path, mode)
+        penv = {k: os.environ[k] for k in rig.PASSTHROUGH_ENV if k in os.environ}
+        p = subprocess.run([rig.BINARY, "--check", "--env-file", path], env=penv, cwd=self.tmp,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        out = p.stdout.decode("utf-8", "replace")
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertNotRegex(err, r"ERROR: \w+Sanitizer|runtime error:", err)
+        for ln in out.splitlines()[:-1]:
+            self.assertRegex(ln, CHECK_LINE, "not a check line: %r" % ln)
+        return p.returncode, out
+
+    @staticmethod
+    def lines(out, name):
+        """[(level, text)] of check `name`."""
+        found = []
+        for ln in out.splitlines():
+            m = CHECK_LINE.match(ln)
+            if m and m.group(2) == name:
+                found.append((m.group(1), m.group(3)))
+        return found
+
+    def only(self, out, name, level):
+        """The texts of check `name`, asserting that each has `level`."""
+        found = self.lines(out, name)
+        self.assertTrue(found, "no %s line:\n%s" % (name, out))
+        self.assertEqual({lv for lv, _ in found}, {level}, out)
+        return [t for _, t in found]
+
+
+@unittest.skipUnless(rig.binary_available(), "daemon not built (set PSS_BINARY)")
+class CheckRcloneMappingTest(CheckRun, RigTestCase):
+    """The rig: rclone serves <media> (its VFS root), Plex's sections are <media>/tv and
+    <media>/movies, the *arr apps see the same paths."""
+
+    def test_the_libraries_are_found_in_rclones_vfs(self):
+        rc, out = self.check()
+        self.assertEqual(rc, 0, out)
+        texts = self.only(out, "rclone-map", "OK")
+        self.assertTrue(any("'tv'" in t and "'TV Shows'" in t for t in texts), out)
+        self.assertTrue(any("'movies'" in t for t in texts), out)
+        self.assertRegex(out.splitlines()[-1], r"^all \d+ checks passed$")
+
+    def test_a_wrong_mount_root_fails_naming_the_dir_rclone_lacks(self):
+        # the issue's RCLONE_MOUNT_ROOT=/tmp: one level above what rclone serves
+        rc, out = self.check(RCLONE_MOUNT_ROOT=self.tmp)
+        self.assertEqual(rc, 1, out)
+        texts = self.only(out, "rclone-map", "FAIL")
+        self.assertTrue(any("'media/tv'" in t and "does not have" in t and "RCLONE_MOUNT_ROOT" in t
+                            and "RCLONE_PATH_REPLACEMENTS" in t for t in texts), out)
+        self.assertTrue(all("the mount root is likely %s)" % self.media in t for t in texts), out)
+        self.assertRegex(out.splitlines()[-1], r"^\d+ of \d+ checks failed")
+
+    def test_a_replacement_outside_every_mount_root_fails(self):
+        elsewhere = os.path.join(self.tmp, "elsewhere", "tv")
+        rc, out = self.check(RCLONE_PATH_REPLACEMENTS=json.dumps({"/arr/tv": elsewhere}))
+        self.assertEqual(rc, 1, out)
+        fails = [t for lv, t in self.lines(out, "rclone-map") if lv == "FAIL"]
+        self.assertEqual(len(fails), 1, out)
+        self.assertIn("RCLONE_PATH_REPLACEMENTS '/arr/tv' -> '%s'" % elsewhere, fails[0])
+        self.assertIn("outside every rclone mount root (RCLONE_MOUNT_ROOT %s)" % self.media, fails[0])
+
+    def test_a_mapped_root_rclone_does_not_have_fails(self):
+        rc, out = self.check(RCLONE_PATH_REPLACEMENTS=json.dumps(
+            {"/arr/tv": self.tv, "/arr/nosuch": os.path.join(self.media, "nosuch")}))
+        self.assertEqual(rc, 1, out)
+        lines = self.lines(out, "rclone-map")
+        self.assertIn(("OK", "'/arr/tv' (RCLONE_PATH_REPLACEMENTS '/arr/tv' -> '%s') is 'tv' in rclone's VFS "
+                             "of mount %s, which rclone lists" % (self.tv, self.media)), lines, out)
+        fails = [t for lv, t in lines if lv == "FAIL"]
+        self.assertEqual(len(fails), 1, out)
+        self.assertIn("'nosuch'", fails[0])
+        self.assertIn("does not have", fails[0])
+
+    def test_a_folder_made_after_rclone_listed_its_parent_is_found(self):
+        self.assertIsNotNone(self.rclone.list_dir(""))  # rclone caches the root's listing now
+        late = os.path.join(self.media, "late", "shows")
+        os.makedirs(late)
+        self.assertFalse(self.rclone.lists("", "late"), "rclone's cached root already lists it")
+        rc, out = self.check(RCLONE_PATH_REPLACEMENTS=json.dumps({"/arr/late": late}))
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(any("'late/shows'" in t for t in self.only(out, "rclone-map", "OK")), out)
+
+
+@unittest.skipUnless(rig.binary_available(), "daemon not built (set PSS_BINARY)")
+class CheckLevelsTest(CheckRun, RigTestCase):
+    """Setups that work are a WARN (exit 0), not a FAIL."""
+
+    def test_an_env_file_others_can_read_is_a_warning_with_advice_for_this_host(self):
+        rc, out = self.check(mode=0o644)
+        self.assertEqual(rc, 0, out)
+        (text,) = self.only(out, "env-file", "WARN")
+        self.assertIn("readable by every user", text)
+        self.assertIn("PLEX_TOKEN", text)
+        try:
+            grp.getgrnam("plex-servarr-sync")
+            self.assertIn("root:plex-servarr-sync", text)
+        except KeyError:
+            # run from a clone: no group that only the package creates
+            self.assertNotIn("plex-servarr-sync", text)
+            self.assertIn("chmod 0600", text)
+        self.assertRegex(out.splitlines()[-1], r"^no check failed: \d+ passed, 1 gave a warning")
+
+    def test_rclone_with_rc_alone_is_a_warning_where_it_works(self):
+        # Debian's rclone (before 1.74) still lets the VFS calls through without --rc-no-auth
+        bare = RcloneProc(self.tmp, self.media, [])
+        self.addCleanup(bare.stop)
+        rc, out = self.check(RCLONE_RC_URL=bare.url)
+        self.assertEqual(rc, 0, out)
+        (text,) = self.only(out, "rclone", "WARN")
+        self.assertIn("--rc alone", text)
+        self.assertIn("1.74", text)
+        self.assertIn("--rc-no-auth", text)
+        self.assertIn("RCLONE_RC_USER/RCLONE_RC_PASS", text)
+        self.only(out, "rclone-vfs", "OK")
+        self.only(out, "rclone-map", "OK")
+
+    def test_rclone_that_refuses_the_vfs_calls_without_auth_fails(self):
+        # rclone 1.74 and later, started with --rc alone
+        double = RcloneDouble(mode="noauth_403", vfses=[self.media]).start()
+        self.addCleanup(double.stop)
+        rc, out = self.check(RCLONE_RC_URL=double.url)
+        self.assertEqual(rc, 1, out)
+        (text,) = self.only(out, "rclone", "FAIL")
+        self.assertIn("HTTP 403", text)
+        self.assertIn("--rc-no-auth", text)
+        forgets = double.calls("/vfs/forget")
+        self.assertEqual(len(forgets), 1, forgets)
+        self.assertTrue(forgets[0].body.get("dir"), "a forget without a dir forgets everything")
+        self.assertRegex(out.splitlines()[-1], r"^\d+ of \d+ checks failed")
+
+
+class DockerPaths:
+    """The Python script's Docker-style paths: Sonarr sees /tv, Plex /data/tv (neither exists on
+    this host), rclone's mount holds them at <media>/tv."""
+
+    def sections(self):
+        return [{"key": "1", "type": "show", "title": "TV Shows", "locations": ["/data/tv"]}]
+
+    def docker_env(self, **overrides):
+        env = {"PATH_REPLACEMENTS": json.dumps({"/tv": "/data/tv"}),
+               "RCLONE_PATH_REPLACEMENTS": json.dumps({"/tv": self.tv}),
+               "MINIMUM_AGE": "1h"}
+        env.update(overrides)
+        return env
+
+
+@unittest.skipUnless(rig.binary_available(), "daemon not built (set PSS_BINARY)")
+class HostPathsTest(DockerPaths, CheckRun, RigTestCase):
+
+    def assert_advice(self, text):
+        self.assertIn("'/tv'", text)
+        self.assertIn("'/data/tv' on this host", text)
+        self.assertIn("does not exist here", text)
+        self.assertIn("MINIMUM_AGE counts from the event time", text)
+        self.assertIn("LOCAL_PATH_REPLACEMENTS to map '/tv' to '%s' (the rclone mount path, which exists "
+                      "here)" % self.tv, text)
+
+    def test_check_warns_and_suggests_the_rclone_mount_path(self):
+        rc, out = self.check(**self.docker_env())
+        self.assertEqual(rc, 0, out)
+        (text,) = self.only(out, "host-paths", "WARN")
+        self.assert_advice(text)
+        self.only(out, "rclone-map", "OK")
+        # fixed as suggested: this host sees the files
+        rc, out = self.check(**self.docker_env(LOCAL_PATH_REPLACEMENTS=json.dumps({"/tv": self.tv})))
+        self.assertEqual(rc, 0, out)
+        (text,) = self.only(out, "host-paths", "OK")
+        self.assertIn("'/tv' as '%s'" % self.tv, text)
