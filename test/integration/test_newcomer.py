@@ -1,8 +1,8 @@
 """What a newcomer meets in the first hour (issue: the newcomer's first hour): the port taken by
 the old script, a webhook address opened in a browser, a trailing slash pasted into the *arr
 app's URL field; `--check` with three levels (a setup that works is never a FAIL), the rclone
-mapping checked against rclone's VFS, and host paths that MINIMUM_AGE and ANCHOR_FILES cannot
-see."""
+mapping checked against rclone's VFS (and named at run time, in the log and the history), and
+host paths that MINIMUM_AGE and ANCHOR_FILES cannot see."""
 
 import grp
 import json
@@ -261,3 +261,142 @@ class HostPathsTest(DockerPaths, CheckRun, RigTestCase):
         self.assertEqual(rc, 0, out)
         (text,) = self.only(out, "host-paths", "OK")
         self.assertIn("'/tv' as '%s'" % self.tv, text)
+
+    def test_the_start_warns_once_per_place(self):
+        self.start_daemon(**self.docker_env())
+        warns = lambda: [l for l in self.daemon.log_lines() if " WARN " in l and "LOCAL_PATH_REPLACEMENTS" in l]
+        self.assertTrue(wait_until(warns, 20), self.daemon.log_tail(40))
+        (line,) = warns()
+        self.assert_advice(line)
+
+    def test_an_aging_folder_says_it_waits_from_the_event_time(self):
+        self.start_daemon(**self.docker_env(WEBHOOK_DELAY="0"))
+        payload = rig.sonarr_download("/tv/Docker Show", "Season 01/Docker Show - S01E01.mkv")
+        entry = self.wait_aging(payload, "/tv/Docker Show/Season 01")
+        self.assertEqual(entry.get("age_from"), "event", entry)
+        self.assertEqual(entry.get("age_reason"), "files not visible on this host", entry)
+        self.assertTrue(self.daemon.log_matches(
+            r"'/tv/Docker Show/Season 01': its files are not visible on this host \(as '/data/tv/Docker "
+            r"Show/Season 01'\), so MINIMUM_AGE counts from the event time"), self.daemon.log_tail(20))
+
+    def test_an_aging_folder_whose_files_are_seen_says_so(self):
+        self.start_daemon(**self.docker_env(WEBHOOK_DELAY="0",
+                                            LOCAL_PATH_REPLACEMENTS=json.dumps({"/tv": self.tv})))
+        touch(os.path.join(self.tv, "Seen Show", "Season 01", "Seen Show - S01E01.mkv"))
+        payload = rig.sonarr_download("/tv/Seen Show", "Season 01/Seen Show - S01E01.mkv")
+        entry = self.wait_aging(payload, "/tv/Seen Show/Season 01")
+        self.assertEqual(entry.get("age_from"), "files", entry)
+        self.assertNotIn("age_reason", entry)
+
+    def wait_aging(self, payload, folder):
+        self.assertTrue(wait_until(lambda: self.daemon.post_webhook("sonarr", payload)[1].get("status")
+                                   == "queued", 20, interval=0.2), "the webhook was never queued")
+
+        def aging():
+            r = self.daemon.get("/api/queue", auth=(rig.MANUAL_USER, rig.MANUAL_PASS))
+            for e in (r.json() or {}).get("entries", []):
+                if e["path"] == folder and e["state"] == "aging":
+                    return e
+            return None
+        entry = wait_until(aging, 20)
+        self.assertTrue(entry, "'%s' never aged: %s" % (folder, self.daemon.log_tail(20)))
+        return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# run time: the rclone mapping in the log and the history
+
+class HistoryReader:
+    def history(self, path):
+        r = self.daemon.get("/api/history?limit=200", auth=(rig.MANUAL_USER, rig.MANUAL_PASS))
+        self.assertEqual(r.status, 200, r)
+        return [h for h in r.json()["items"] if h["path"] == path]
+
+    def wait_final(self, path, timeout=30):
+        """The folder's history rows once its round has ended (not retrying)."""
+        rows = wait_until(lambda: [h for h in self.history(path) if h["status"] != "retrying"], timeout)
+        self.assertTrue(rows, "no finished round for %s: %s" % (path, self.daemon.log_tail(30)))
+        return rows
+
+    def import_show(self, show):
+        f = self.show_file(show)
+        touch(f)
+        self.assertWebhookAccepted(self.daemon.webhook("sonarr", self.sonarr_for(f)))
+        return os.path.dirname(f)
+
+    def warn_lines(self, needle):
+        return [l for l in self.daemon.log_lines() if " WARN " in l and needle in l]
+
+
+@unittest.skipUnless(rig.binary_available(), "daemon not built (set PSS_BINARY)")
+class OutsideMountTest(HistoryReader, RigTestCase):
+
+    def test_a_folder_outside_every_mount_root_is_a_warning_once_per_prefix(self):
+        elsewhere = os.path.join(self.tmp, "elsewhere", "tv")
+        self.start_daemon(WEBHOOK_DELAY="0", RCLONE_PATH_REPLACEMENTS=json.dumps({self.tv: elsewhere}))
+        self.wait_library_list(self.show_file("Probe Show"))
+        folders = [self.import_show("First Show"), self.import_show("Second Show")]
+        for folder in folders:
+            self.assertTrue(self.wait_scans(folder), "the servers still scan it: %s" % folder)
+            (row,) = self.wait_final(folder)
+            self.assertEqual(row["status"], "warning", row)
+            self.assertEqual(row["rclone"], "outside_mount", row)
+            self.assertIn("outside every rclone mount root (RCLONE_MOUNT_ROOT %s)" % self.media, row["error"])
+            self.assertIn("RCLONE_PATH_REPLACEMENTS", row["error"])
+        lines = self.warn_lines("outside every rclone mount root")
+        self.assertEqual(len(lines), 1, "\n".join(lines))  # once for the prefix, not per folder
+        self.assertIn("'%s'" % self.tv, lines[0])
+        self.assertIn("RCLONE_MOUNT_ROOT / RCLONE_PATH_REPLACEMENTS", lines[0])
+        self.assertEqual(self.rclone_calls(), 0)
+        # a folder the mount holds is a clean ok
+        movie = os.path.join(self.movies, "A Movie (2020)")
+        touch(os.path.join(movie, "A Movie (2020).mkv"))
+        self.assertWebhookAccepted(self.daemon.webhook("radarr", rig.radarr_download(movie, "A Movie (2020).mkv")))
+        (row,) = self.wait_final(movie)
+        self.assertEqual((row["status"], row["rclone"], row["error"]), ("ok", "ok", None), row)
+        # the page's filter finds the warnings (the probe's folder is outside the mount too)
+        r = self.daemon.get("/api/history?status=warning", auth=(rig.MANUAL_USER, rig.MANUAL_PASS))
+        found = {h["path"] for h in r.json()["items"]}
+        self.assertTrue(set(folders) <= found and movie not in found, found)
+
+    def rclone_calls(self):
+        return len([l for l in self.daemon.log_lines() if "rclone refreshed" in l and "First Show" in l])
+
+
+@unittest.skipUnless(rig.binary_available(), "daemon not built (set PSS_BINARY)")
+class AbsentAfterImportTest(HistoryReader, RigTestCase):
+
+    def test_an_import_rclone_calls_absent_is_a_warning_once_per_prefix(self):
+        jf = self.add_mb("jellyfin")
+        env = self.media_servers_env([("plex", self.plex), ("jellyfin", jf)])
+        # the issue's RCLONE_MOUNT_ROOT=/tmp: one level above what rclone serves
+        self.start_daemon(WEBHOOK_DELAY="0", RCLONE_MOUNT_ROOT=self.tmp, **env)
+        self.wait_library_list(self.show_file("Probe Show"))
+        folders = [self.import_show("First Show"), self.import_show("Second Show")]
+        for folder in folders:
+            self.assertTrue(self.wait_scans(folder), "Plex still scans it: %s" % folder)
+            # an absence that contradicts the import is not a delete
+            self.assertTrue(self.wait_updates(jf, folder, update_type="Created"), jf.updates())
+            (row,) = self.wait_final(folder)
+            self.assertEqual((row["status"], row["rclone"]), ("warning", "absent"), row)
+            self.assertIn("a file just imported cannot be absent: check RCLONE_MOUNT_ROOT / "
+                          "RCLONE_PATH_REPLACEMENTS", row["error"])
+        self.assertFalse([u for u in jf.updates() if u[1] == "Deleted"], jf.updates())
+        lines = self.warn_lines("a file just imported cannot be absent")
+        self.assertEqual(len(lines), 1, "\n".join(lines))  # once for the mount, not per folder
+        self.assertIn("is absent from the VFS of mount %s right after an import" % self.tmp, lines[0])
+
+    def test_a_delete_rclone_calls_absent_is_a_clean_round(self):
+        self.start_daemon(WEBHOOK_DELAY="0")
+        touch(self.show_file("Probe Show"))  # an import of a folder that is there
+        self.wait_library_list(self.show_file("Probe Show"))
+        series = os.path.join(self.tv, "Gone Show")
+        payload = rig.load_fixture("sonarr-episodefiledelete")
+        payload["series"]["path"] = series
+        payload["episodeFile"]["relativePath"] = "Season 01/Gone Show - S01E01.mkv"
+        payload["episodeFile"]["path"] = os.path.join(series, "Season 01/Gone Show - S01E01.mkv")
+        self.assertWebhookAccepted(self.daemon.webhook("sonarr", payload))
+        folder = os.path.join(series, "Season 01")
+        (row,) = self.wait_final(folder)
+        self.assertEqual((row["status"], row["rclone"], row["error"]), ("ok", "absent", None), row)
+        self.assertFalse(self.warn_lines("cannot be absent"))
