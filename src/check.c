@@ -886,8 +886,8 @@ static void check_host_paths(checker *c)
     if (!h.done)
         hostpaths_cancel(op);
     if (h.n_seen)
-        say(c, CK_OK, "host-paths", "MINIMUM_AGE and ANCHOR_FILES see the files here: %s%s", h.seen.data,
-            h.n_seen > 8 ? ", ..." : "");
+        say(c, CK_OK, "host-paths", "this host sees the configured places (MINIMUM_AGE and ANCHOR_FILES stat "
+            "them there): %s%s", h.seen.data, h.n_seen > 8 ? ", ..." : "");
     buf_free(&h.seen);
 }
 

@@ -136,7 +136,7 @@ class CheckRcloneMappingTest(CheckRun, RigTestCase):
         self.assertRegex(out.splitlines()[-1], r"^all \d+ checks passed$")
 
     def test_a_wrong_mount_root_fails_naming_the_dir_rclone_lacks(self):
-        # the RCLONE_MOUNT_ROOT=/tmp: one level above what rclone serves
+        # a mount root one level above what rclone serves (as in the report)
         rc, out = self.check(RCLONE_MOUNT_ROOT=self.tmp)
         self.assertEqual(rc, 1, out)
         texts = self.only(out, "rclone-map", "FAIL")
@@ -369,7 +369,7 @@ class AbsentAfterImportTest(HistoryReader, RigTestCase):
     def test_an_import_rclone_calls_absent_is_a_warning_once_per_prefix(self):
         jf = self.add_mb("jellyfin")
         env = self.media_servers_env([("plex", self.plex), ("jellyfin", jf)])
-        # the RCLONE_MOUNT_ROOT=/tmp: one level above what rclone serves
+        # a mount root one level above what rclone serves (as in the report)
         self.start_daemon(WEBHOOK_DELAY="0", RCLONE_MOUNT_ROOT=self.tmp, **env)
         self.wait_library_list(self.show_file("Probe Show"))
         folders = [self.import_show("First Show"), self.import_show("Second Show")]

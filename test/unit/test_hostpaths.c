@@ -52,7 +52,8 @@ static void seen_free(seen *r)
 static void test_a_container_path_missing_here_suggests_the_rclone_mount_path(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/pss-hostpaths-XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char *dir = xasprintf("%s/pss-hostpaths-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
     assert_non_null(mkdtemp(dir));
     char *tv = xasprintf("%s/tv", dir);
     assert_int_equal(mkdir(tv, 0755), 0);
@@ -107,6 +108,7 @@ static void test_a_container_path_missing_here_suggests_the_rclone_mount_path(vo
     rmdir(tv);
     rmdir(dir);
     free(tv);
+    free(dir);
 }
 
 static void test_the_warning_says_what_it_costs_and_why(void **state)
