@@ -97,6 +97,7 @@ struct app {
     store_t *store;
     httpc_t *httpc;
     fscheck_t *fs;
+    struct hostpaths_op *hostpaths; /* the start's (or a reload's) look at the host paths */
     http_server *srv;
 
     /* the media servers */

@@ -98,6 +98,9 @@ typedef struct q_entry {
     bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
     bool keyed;            /* owned by the queue's index: in its key table */
     bool rclone_done;      /* the rclone step succeeded in this round and no event came since */
+    bool rclone_absent;    /* ... and found the folder absent (a retry's deliveries still say so) */
+    bool age_unseen;       /* the last minimum-age check read no file's time: the event time decided
+                              (not persisted; shown while AGING) */
 } q_entry;
 
 /* The arr path of e->files[i] (new string). */
@@ -182,7 +185,8 @@ uint64_t queue_next_wakeup(const queue_t *q);
 q_entry *queue_take_ready(queue_t *q, uint64_t now, bool *needs_age);
 
 /* Minimum-age answer for a CHECKING entry (asserted): newest_mtime is the newest mtime (wall ms)
- * among its event files on the host, 0 when none could be read. old_enough must not be NULL.
+ * among its event files on the host, 0 when none could be read (then e->age_unseen is set: the
+ * event time decides, and the page says so). old_enough must not be NULL.
  * - Old enough (or MINIMUM_AGE is 0): *old_enough = true, e stays CHECKING and is returned; the
  *   owner goes on to the anchor check.
  * - now - max(last_event, newest_mtime) < min_age: *old_enough = false, e goes to AGING with
@@ -227,7 +231,8 @@ void queue_release_slot(queue_t *q, q_entry *e);
 /* What one step of a CHECKING or SYNCING entry's attempt (asserted) found; each is reported
  * as a change, so a restart repeats nothing that was done. Never frees e. */
 void queue_delivery_set(queue_t *q, q_entry *e, size_t i, delivery_state s, const char *error);
-void queue_rclone_done(queue_t *q, q_entry *e);
+/* absent: rclone found the folder absent (kept with rclone_done for the rest of the round). */
+void queue_rclone_done(queue_t *q, q_entry *e, bool absent);
 void queue_set_round(queue_t *q, q_entry *e, int64_t round_id);
 
 /* Unpark one entry (UI "retry") or all parked entries (reload that fixed the variable): its

@@ -68,8 +68,19 @@ void store_stage_entry_del(store_t *s, int64_t entry_id);
 void store_stage_event_done(store_t *s, int64_t event_id);
 
 /* ---- history: one row per round (DESIGN.md "History") ---- */
-typedef enum { HIST_OK = 0, HIST_FAILED, HIST_PARKED, HIST_SKIPPED, HIST_RETRYING, HIST_STATUS_COUNT } hist_status;
-/* "ok", "failed" (an attempt of a version before rounds), "parked", "skipped", "retrying" */
+typedef enum {
+    HIST_OK = 0,
+    HIST_FAILED,
+    HIST_PARKED,
+    HIST_SKIPPED,
+    HIST_RETRYING,
+    HIST_WARNING,
+    HIST_STATUS_COUNT
+} hist_status;
+/* "ok", "failed" (an attempt of a version before rounds), "parked", "skipped", "retrying",
+ * "warning" (every delivery done, but the round met something to fix: its folder outside every
+ * rclone mount root, or absent from rclone's VFS right after an import; `error` says what). A
+ * warning round scanned its folder: it counts as a success (cooldown, the totals' "ok"). */
 const char *hist_status_name(hist_status s);
 
 typedef struct store_history {
@@ -81,7 +92,8 @@ typedef struct store_history {
     uint64_t started;        /* wall ms when the round's first attempt started */
     uint64_t duration_ms;    /* from started to the end of the latest attempt */
     hist_status status;
-    const char *rclone;      /* "ok", "absent", "skipped", "failed", "config_error" */
+    const char *rclone;      /* "ok", "absent", "skipped" (no rclone configured), "outside_mount" (rclone
+                                is, but no mount root holds the folder), "failed", "config_error" */
     const char *deliveries;  /* JSON text: [{"target","kind","library","library_title","path",
                                 "result","error"}, ...] */
     const char *error;       /* may be NULL */
@@ -144,9 +156,10 @@ typedef void (*store_history_fn)(void *ud, const store_history *h);
 int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud);
 
 typedef struct store_stats {
-    uint64_t total, ok, failed, parked, skipped, retrying; /* rows by status */
-    uint64_t avg_duration_ms;   /* over ok rows */
-    uint64_t last_sync;         /* wall ms of the newest ok round, 0 if none */
+    uint64_t total, ok, failed, parked, skipped, retrying; /* rows by status (ok includes warning) */
+    uint64_t warning;           /* of ok: the warning rows */
+    uint64_t avg_duration_ms;   /* over ok (and warning) rows */
+    uint64_t last_sync;         /* wall ms of the newest ok (or warning) round, 0 if none */
     int64_t last_sync_id;
 } store_stats;
 int store_history_stats(store_t *s, store_stats *out);

@@ -63,6 +63,10 @@ typedef struct sync_env {
     targets *targets;
     metrics *m;
     list_node jobs; /* the jobs running; list_init it before the first sync_start */
+    /* Run-time warnings already said, one per kind and prefix (sync.c's own; zero to start,
+     * sync_forget_warnings empties it). */
+    char **warned;
+    size_t n_warned;
 } sync_env;
 
 /* Start the work of entry e, which the queue gave out (queue_take_ready: CHECKING). From here the
@@ -72,6 +76,8 @@ void sync_start(sync_env *env, q_entry *e, bool needs_age, const sync_hooks *hoo
  * entries stay as they are in the queue (the store keeps them for the next start). */
 void sync_cancel_all(sync_env *env);
 size_t sync_count(const sync_env *env);
+/* Say the run-time warnings again (after a reload: the fix may not have worked), and free them. */
+void sync_forget_warnings(sync_env *env);
 /* What each target would have been sent for a skipped folder (a history row's deliveries JSON,
  * each with result "skipped"; new string). */
 char *sync_skipped_deliveries(const targets *ts, const char *arr_path);

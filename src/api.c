@@ -356,6 +356,7 @@ void api_stats(app_t *a, http_request *r)
      * attempts that were retried; rows of older versions (one per failed attempt) are left out. */
     json_add_int(syncs, "total", st.ok + st.parked + st.skipped);
     json_add_int(syncs, "ok", st.ok);
+    json_add_int(syncs, "warning", st.warning); /* of ok: rounds with something to fix */
     json_add_int(syncs, "failed", st.parked);
     json_add_int(syncs, "parked", st.parked);
     json_add_int(syncs, "skipped", st.skipped);
@@ -563,6 +564,13 @@ static cJSON *entry_json(const app_t *a, const q_entry *e, uint64_t now)
         cJSON_AddStringToObject(o, "park_reason", e->park_reason);
     if (e->state == ENTRY_HELD && e->hold_reason)
         cJSON_AddStringToObject(o, "hold_reason", e->hold_reason);
+    if (e->state == ENTRY_AGING) {
+        /* What MINIMUM_AGE counts from: the files' times, or the event's when none could be read. */
+        cJSON_AddStringToObject(o, "age_from", e->age_unseen ? "event" : "files");
+        if (e->age_unseen)
+            cJSON_AddStringToObject(o, "age_reason", e->n_files ? "files not visible on this host"
+                                                                : "the events name no file");
+    }
     if (e->last_error)
         cJSON_AddStringToObject(o, "last_error", e->last_error);
     cJSON_AddBoolToObject(o, "can_retry", e->state == ENTRY_PARKED);
@@ -691,7 +699,7 @@ void api_history(app_t *a, http_request *r)
             if (strcmp(status, hist_status_name((hist_status)i)) == 0)
                 q.status = i;
         if (q.status < 0)
-            bad = "status must be ok, failed, parked, skipped, retrying or all";
+            bad = "status must be ok, warning, failed, parked, skipped, retrying or all";
     }
     long long v;
     if (before && *before) {

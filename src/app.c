@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hostpaths.h"
 #include "log.h"
 #include "notify.h"
 #include "paths.h"
@@ -671,6 +672,17 @@ static void apply_mount_roots(app_t *a)
     free(roots);
 }
 
+static void on_hostpaths_done(void *ud) { ((app_t *)ud)->hostpaths = NULL; }
+
+/* The configured places as things are now, at start and after each reload: the run-time warnings
+ * may be said again, and a host path MINIMUM_AGE or ANCHOR_FILES cannot see is a warning. */
+static void recheck_places(app_t *a)
+{
+    sync_forget_warnings(&a->sync);
+    hostpaths_cancel(a->hostpaths);
+    hostpaths_warn(a->fs, &a->cfg, on_hostpaths_done, a, &a->hostpaths);
+}
+
 static void app_reload(app_t *a)
 {
     notify_reloading();
@@ -718,6 +730,7 @@ static void app_reload(app_t *a)
     queue_params_from(&a->cfg, &p);
     queue_set_params(a->q, &p);
     apply_mount_roots(a);
+    recheck_places(a);
     int unparked = queue_unpark_all(a->q, wall_ms());
     log_info("configuration reloaded%s", unparked ? "; parked folders retry now" : "");
     if (unparked) {
@@ -790,6 +803,8 @@ static void stop_finish(app_t *a)
     }
     httpc_close(a->httpc, on_httpc_closed, a);
     a->httpc = NULL;
+    hostpaths_cancel(a->hostpaths); /* its stat would never answer once fscheck is closed */
+    a->hostpaths = NULL;
     fscheck_close(a->fs, on_fs_closed, a);
     a->fs = NULL;
 }
@@ -1190,6 +1205,7 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     start_handles(a, loop);
     apply_mount_roots(a);
     log_start(a);
+    recheck_places(a);
     if (start_services(a, loop) < 0)
         return -1;
     /* Listening, state loaded: systemd may now start what comes after us. */
@@ -1238,6 +1254,7 @@ void app_free(app_t *a)
     if (a->store)
         store_close(a->store);
     targets_free(&a->targets);
+    sync_forget_warnings(&a->sync);
     free(a->ftargets);
     config_free(&a->cfg);
     env_map_free(&a->env);
@@ -1256,6 +1273,8 @@ void app_abort(app_t *a)
     if (a->httpc)
         httpc_close(a->httpc, on_httpc_closed, a);
     a->httpc = NULL;
+    hostpaths_cancel(a->hostpaths);
+    a->hostpaths = NULL;
     if (a->fs)
         fscheck_close(a->fs, on_fs_closed, a);
     a->fs = NULL;

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -13,11 +14,14 @@
 #include <uv.h>
 
 #include "dotenv.h"
+#include "folders.h"
 #include "fscheck.h"
+#include "hostpaths.h"
 #include "http_client.h"
 #include "log.h"
+#include "mapping.h"
 #include "paths.h"
-#include "folders.h"
+#include "rclone.h"
 #include "target.h"
 #include "trash.h"
 #include "util.h"
@@ -25,7 +29,11 @@
 #define CHECK_RCLONE_TIMEOUT_MS 15000u /* a check should not wait RCLONE_TIMEOUT (10 min) */
 #define CHECK_MAX_RESPONSE (1024u * 1024u)
 
-typedef enum { CK_OK, CK_FAIL, CK_SKIP } result_kind;
+/* Three levels: OK; WARN, the daemon works as configured but something deserves a look (a
+ * setup that a later rclone refuses, a place rclone or this host does not see the way the
+ * configuration says); FAIL, it does not work. Only a FAIL makes the exit status 1. SKIP: a check
+ * that needs an earlier one to pass. */
+typedef enum { CK_OK, CK_WARN, CK_FAIL, CK_SKIP } result_kind;
 
 typedef struct checker {
     uv_loop_t loop;
@@ -33,7 +41,9 @@ typedef struct checker {
     fscheck_t *fs;
     const config_t *cfg;
     FILE *out;
-    unsigned n_ok, n_fail, n_skip;
+    unsigned n_ok, n_warn, n_fail, n_skip;
+    map_roots roots;   /* the places the configuration names, with the libraries as read */
+    bool *mount_ok;    /* per mount: rclone answers the VFS calls */
 } checker;
 
 static void say(checker *c, result_kind k, const char *name, const char *fmt, ...)
@@ -41,7 +51,7 @@ static void say(checker *c, result_kind k, const char *name, const char *fmt, ..
 
 static void say(checker *c, result_kind k, const char *name, const char *fmt, ...)
 {
-    static const char *const tag[] = {"OK", "FAIL", "SKIP"};
+    static const char *const tag[] = {"OK", "WARN", "FAIL", "SKIP"};
     char text[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -55,6 +65,8 @@ static void say(checker *c, result_kind k, const char *name, const char *fmt, ..
     fflush(c->out);
     if (k == CK_OK)
         c->n_ok++;
+    else if (k == CK_WARN)
+        c->n_warn++;
     else if (k == CK_FAIL)
         c->n_fail++;
     else
@@ -74,6 +86,21 @@ bool check_world_readable(const char *path)
 {
     struct stat st;
     return path && stat(path, &st) == 0 && (st.st_mode & S_IROTH);
+}
+
+/* The package's group exists only where the .deb (or the README's steps for a plain install) made
+ * it; from a clone the daemon runs as whoever owns the file, or reads it through a group. */
+const char *check_env_file_fix(const char *path, char *buf, size_t n)
+{
+    struct stat st;
+    if (getgrnam("plex-servarr-sync"))
+        snprintf(buf, n, "chown root:plex-servarr-sync and chmod 0640 it (the service's group reads it)");
+    else if (path && stat(path, &st) == 0 && st.st_uid == geteuid())
+        snprintf(buf, n, "chmod 0600 it (its owner, uid %u, runs the daemon and still reads it)", (unsigned)st.st_uid);
+    else
+        snprintf(buf, n, "chmod 0640 it, with a group of the user that runs the daemon (uid %u) as its group",
+                 (unsigned)geteuid());
+    return buf;
 }
 
 static void check_env_file(checker *c, const char *env_file)
@@ -99,12 +126,12 @@ static void check_env_file(checker *c, const char *env_file)
                 secret = secrets[i];
         }
     env_map_free(&vars);
-    if (secret)
-        say(c, CK_FAIL, "env-file",
-            "%s is readable by every user and sets %s: chown root:plex-servarr-sync and chmod 0640 it "
-            "(or chmod 0600 when the daemon runs as its owner)",
-            log_esc(path), secret);
-    else
+    if (secret) {
+        /* It works, and the daemon reads it: a warning, with the fix that fits this host. */
+        char fix[256];
+        say(c, CK_WARN, "env-file", "%s is readable by every user and sets %s: %s", log_esc(path), secret,
+            check_env_file_fix(path, fix, sizeof fix));
+    } else
         say(c, CK_OK, "env-file", "%s is readable by every user, but sets no secret", log_esc(path));
 }
 
@@ -475,6 +502,7 @@ static void check_target(checker *c, const cfg_target *t)
     check_target_libraries(c, t, &libs);
     check_mapping(c, t, &libs);
     check_trash(c, t, &libs);
+    map_roots_add_libraries(&c->roots, t, &libs); /* for the rclone and host checks below */
     media_libraries_free(&libs);
 }
 
@@ -493,12 +521,15 @@ static void check_targets(checker *c)
 
 /* ---- rclone ---------------------------------------------------------------------------- */
 
-static int rc_call(checker *c, const cfg_mount *m, const char *method, answer *a)
+/* One RC call; body NULL sends "{}". */
+static int rc_call(checker *c, const cfg_mount *m, const char *method, const char *body, answer *a)
 {
     char *url = xasprintf("%s/%s", m->url, method);
     const char *headers[] = {"Content-Type: application/json", NULL};
     uint64_t t = c->cfg->rclone_timeout_ms;
-    httpc_opts o = {.method = "POST", .url = url, .headers = headers, .body = "{}", .body_len = 2,
+    if (!body)
+        body = "{}";
+    httpc_opts o = {.method = "POST", .url = url, .headers = headers, .body = body, .body_len = strlen(body),
                     .user = m->user, .pass = m->user ? (m->pass ? m->pass : "") : NULL,
                     .timeout_ms = t && t < CHECK_RCLONE_TIMEOUT_MS ? t : CHECK_RCLONE_TIMEOUT_MS,
                     .max_response_bytes = CHECK_MAX_RESPONSE};
@@ -523,13 +554,65 @@ static const char *auth_fix(const cfg_mount *m)
                    : "rclone wants credentials: set RCLONE_RC_USER/RCLONE_RC_PASS to its --rc-user/--rc-pass";
 }
 
+/* The "version" rclone's core/version gives (which needs no credentials), or "" (new string). */
+static char *rclone_version(checker *c, const cfg_mount *m)
+{
+    answer a;
+    char *v = NULL;
+    if (rc_call(c, m, "core/version", NULL, &a) == 0 && a.error == HTTPC_OK && a.status == 200) {
+        cJSON *j = cJSON_ParseWithLength(a.body, a.body_len);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "version");
+        if (cJSON_IsString(s))
+            v = xstrdup(log_esc(s->valuestring));
+        cJSON_Delete(j);
+    }
+    answer_free(&a);
+    return v ? v : xstrdup("");
+}
+
+/* rclone refused rc/noopauth with 403: it runs with --rc alone, neither --rc-user/--rc-pass nor
+ * --rc-no-auth. rclone before 1.74 still lets the VFS calls through, so the daemon works until
+ * rclone is upgraded: a vfs/forget of a name nothing has cached (a no-op) tells which. `why` is
+ * rclone's text. Returns whether the VFS calls work. */
+static bool check_rclone_bare(checker *c, const cfg_mount *m, const char *where, const char *why)
+{
+    static const char fix[] = "start rclone with --rc-no-auth (the RC address is then open to every local user), "
+                              "or with --rc-user/--rc-pass and set RCLONE_RC_USER/RCLONE_RC_PASS";
+    char *shown_why = xstrdup(why);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "dir", ".plex-servarr-sync-check");
+    if (m->fs)
+        cJSON_AddStringToObject(o, "fs", m->fs);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    answer a;
+    int rc = rc_call(c, m, "vfs/forget", body, &a);
+    cJSON_free(body);
+    /* Anything but a 401/403 got past rclone's authentication (a 500 naming the fs included). */
+    bool works = rc == 0 && a.error == HTTPC_OK && a.status != 401 && a.status != 403;
+    answer_free(&a);
+    if (works) {
+        char *v = rclone_version(c, m);
+        say(c, CK_WARN, "rclone", "%s: rclone%s%s runs with --rc alone (no --rc-user/--rc-pass, no --rc-no-auth): "
+            "it still accepts the VFS calls, but rclone 1.74 and later refuse them (HTTP 403); %s", where,
+            *v ? " " : "", v, fix);
+        free(v);
+    } else {
+        say(c, CK_FAIL, "rclone", "%s: HTTP 403 to rc/noopauth and to vfs/forget (%s): rclone runs with neither "
+            "--rc-user/--rc-pass nor --rc-no-auth, and refuses the VFS calls then (rclone 1.74 and later); %s",
+            where, shown_why, fix);
+    }
+    free(shown_why);
+    return works;
+}
+
 /* rc/noopauth needs authentication, so an OK proves the credentials (or --rc-no-auth). `where`
  * names the mount and its URL. */
 static bool check_rclone_auth(checker *c, const cfg_mount *m, const char *where, bool *reached)
 {
     answer a;
     *reached = false;
-    if (rc_call(c, m, "rc/noopauth", &a) < 0) {
+    if (rc_call(c, m, "rc/noopauth", NULL, &a) < 0) {
         say(c, CK_FAIL, "rclone", "%s: cannot send a request: check RCLONE_RC_URL", where);
         return false;
     }
@@ -550,9 +633,7 @@ static bool check_rclone_auth(checker *c, const cfg_mount *m, const char *where,
         say(c, CK_FAIL, "rclone", "%s: HTTP 401 to rc/noopauth: %s", where, auth_fix(m));
     } else if (a.status == 403) {
         *reached = true;
-        say(c, CK_FAIL, "rclone", "%s: HTTP 403 to rc/noopauth (%s): rclone runs with neither --rc-user/--rc-pass "
-            "nor --rc-no-auth, and rclone 1.74 and later then refuse the VFS calls; start it with --rc-user/--rc-pass "
-            "(and set RCLONE_RC_USER/RCLONE_RC_PASS) or with --rc-no-auth", where, rc_error(&a));
+        ok = check_rclone_bare(c, m, where, rc_error(&a));
     } else if (a.status == 404) {
         *reached = true;
         say(c, CK_FAIL, "rclone", "%s: HTTP 404 to rc/noopauth: not rclone's remote control; set RCLONE_RC_URL to "
@@ -569,7 +650,7 @@ static bool check_rclone_auth(checker *c, const cfg_mount *m, const char *where,
 static void check_rclone_vfs(checker *c, const cfg_mount *m, const char *where)
 {
     answer a;
-    if (rc_call(c, m, "vfs/list", &a) < 0 || a.error != HTTPC_OK) {
+    if (rc_call(c, m, "vfs/list", NULL, &a) < 0 || a.error != HTTPC_OK) {
         say(c, CK_FAIL, "rclone-vfs", "%s: no answer to vfs/list: check RCLONE_RC_URL", where);
         answer_free(&a);
         return;
@@ -640,6 +721,7 @@ static void check_rclone(checker *c)
         char *where = xasprintf("mount %s (%s)", log_esc(m->root), log_esc(shown));
         bool reached = false;
         bool ok = check_rclone_auth(c, m, where, &reached);
+        c->mount_ok[i] = ok;
         if (ok || reached)
             check_rclone_vfs(c, m, where);
         else
@@ -647,6 +729,174 @@ static void check_rclone(checker *c)
         free(shown);
         free(where);
     }
+}
+
+/* ---- rclone's view of the configured places ------------------------------------------------ */
+
+/* A non-recursive vfs/refresh of dir ("" = the VFS root, sent without a dir). Returns 1 when
+ * rclone lists it, 0 when it says "file does not exist", -1 otherwise (*err: why, new string). */
+static int vfs_refresh(checker *c, const cfg_mount *m, const char *dir, char **err)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (*dir)
+        cJSON_AddStringToObject(o, "dir", dir);
+    if (m->fs)
+        cJSON_AddStringToObject(o, "fs", m->fs);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    answer a;
+    int rc = rc_call(c, m, "vfs/refresh", body, &a);
+    cJSON_free(body);
+    if (rc < 0) {
+        *err = xstrdup("cannot send the request");
+        return -1;
+    }
+    httpc_result res = {.error = a.error, .status = a.status, .body = a.body, .body_len = a.body_len,
+                        .message = a.message};
+    char msg[600];
+    int missing = 0;
+    rclone_status st = rclone_classify(&res, dir, &missing, msg, sizeof msg, NULL);
+    answer_free(&a);
+    if (st == RCLONE_RES_OK)
+        return 1;
+    if (missing)
+        return 0;
+    *err = xstrdup(msg);
+    return -1;
+}
+
+/* Whether rclone's VFS has dir: refreshed alone first; when a parent's cached listing lacks it,
+ * the root and each ancestor from the top down, then dir again (the daemon's own walk, without
+ * recursion). */
+static int vfs_has(checker *c, const cfg_mount *m, const char *dir, char **err)
+{
+    int r = vfs_refresh(c, m, dir, err);
+    if (r != 0 || !*dir)
+        return r;
+    r = vfs_refresh(c, m, "", err);
+    char *up = xstrdup(dir);
+    for (char *p = strchr(up, '/'); r == 1 && p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        r = vfs_refresh(c, m, up, err);
+        *p = '/';
+    }
+    free(up);
+    return r == 1 ? vfs_refresh(c, m, dir, err) : r;
+}
+
+/* dir is missing from m's VFS: when a shorter tail of it is there ("media/tv" missing, "tv"
+ * there), the mount root is that many components too high. Returns the hint naming the tail and
+ * the likely root, or "" (new string). */
+static char *likely_root(checker *c, const cfg_mount *m, const char *dir)
+{
+    for (const char *tail = strchr(dir, '/'); tail; tail = strchr(tail + 1, '/')) {
+        char *err = NULL;
+        int has = vfs_has(c, m, tail + 1, &err);
+        free(err);
+        if (has == 1)
+            return xasprintf(" (rclone does have '%s': the mount root is likely %s/%.*s)", tail + 1,
+                             strcmp(m->root, "/") == 0 ? "" : m->root, (int)(tail - dir), dir);
+        if (has < 0)
+            break;
+    }
+    return xstrdup("");
+}
+
+static void check_rclone_place(checker *c, const map_root *r)
+{
+    const config_t *cfg = c->cfg;
+    folder_paths fp;
+    if (paths_resolve(cfg, r->arr, &fp, NULL) < 0)
+        return; /* the mapping checks name a path that cannot map */
+    const char *roots_var = mapping_mount_var(cfg);
+    char *roots = mapping_mount_roots(cfg);
+    if (!fp.mount && r->kind == MAP_ROOT_RCLONE)
+        say(c, CK_FAIL, "rclone-map", "%s lies outside every rclone mount root (%s): its folders would skip the "
+            "rclone step; make the target a path under a mount root, or fix %s", log_esc(r->what),
+            log_esc(roots), roots_var);
+    else if (!fp.mount)
+        say(c, CK_WARN, "rclone-map", "'%s' (%s) is '%s' for rclone, outside every rclone mount root (%s): its "
+            "folders skip the rclone step; right for a local disk, else check %s / RCLONE_PATH_REPLACEMENTS",
+            log_esc(r->arr), log_esc(r->what), log_esc(fp.rclone), log_esc(roots), roots_var);
+    else if (!c->mount_ok[fp.mount - cfg->mounts])
+        say(c, CK_SKIP, "rclone-map", "'%s': needs rclone at mount %s to answer", log_esc(r->arr),
+            log_esc(fp.mount->root));
+    else {
+        char *err = NULL;
+        int has = vfs_has(c, fp.mount, fp.vfs_dir, &err);
+        if (has == 1)
+            say(c, CK_OK, "rclone-map", "'%s' (%s) is '%s' in rclone's VFS of mount %s, which rclone lists",
+                log_esc(r->arr), log_esc(r->what), *fp.vfs_dir ? log_esc(fp.vfs_dir) : "its root",
+                log_esc(fp.mount->root));
+        else if (has == 0) {
+            char *hint = likely_root(c, fp.mount, fp.vfs_dir);
+            say(c, CK_FAIL, "rclone-map", "'%s' (%s) is '%s' in rclone's VFS of mount %s, which rclone does not "
+                "have: %s must be where rclone mounts the remote's root%s, and RCLONE_PATH_REPLACEMENTS must turn "
+                "*arr paths into paths under it; check %s / RCLONE_PATH_REPLACEMENTS", log_esc(r->arr),
+                log_esc(r->what), log_esc(fp.vfs_dir), log_esc(fp.mount->root), roots_var, log_esc(hint),
+                roots_var);
+            free(hint);
+        } else
+            say(c, CK_FAIL, "rclone-map", "'%s' (%s): vfs/refresh of '%s' on mount %s failed: %s", log_esc(r->arr),
+                log_esc(r->what), log_esc(fp.vfs_dir), log_esc(fp.mount->root), log_esc(err));
+        free(err);
+    }
+    free(roots);
+    folder_paths_free(&fp);
+}
+
+/* Every configured place that a mount root holds must exist in that mount's VFS: a wrong
+ * RCLONE_MOUNT_ROOT turns every folder into a dir rclone does not have. */
+static void check_rclone_map(checker *c)
+{
+    if (!c->cfg->use_rclone || c->cfg->n_mounts == 0)
+        return;
+    for (size_t i = 0; i < c->roots.n; i++)
+        check_rclone_place(c, &c->roots.v[i]);
+}
+
+/* ---- what this host sees (MINIMUM_AGE, ANCHOR_FILES) ------------------------------------------ */
+
+typedef struct host_seen {
+    checker *c;
+    bool done;
+    buf_t seen; /* the places this host sees, for the one OK line */
+    size_t n_seen;
+} host_seen;
+
+static void on_host_place(void *ud, const hostpath_seen *s)
+{
+    host_seen *h = ud;
+    if (!s->exists) {
+        char *msg = hostpaths_advice(s);
+        say(h->c, CK_WARN, "host-paths", "%s", log_esc(msg));
+        free(msg);
+    } else if (h->n_seen++ < 8) {
+        buf_printf(&h->seen, "%s'%s' as '%s'", h->n_seen > 1 ? ", " : "", log_esc(s->arr), log_esc(s->host));
+    }
+}
+
+static void on_host_done(void *ud) { ((host_seen *)ud)->done = true; }
+
+static void check_host_paths(checker *c)
+{
+    if (!hostpaths_wanted(c->cfg) || c->roots.n == 0)
+        return;
+    host_seen h = {.c = c};
+    buf_init(&h.seen, 2000);
+    hostpaths_op *op = NULL;
+    if (hostpaths_probe(c->fs, c->cfg, &c->roots, on_host_place, on_host_done, &h, &op) < 0) {
+        say(c, CK_FAIL, "host-paths", "the host paths cannot be checked");
+        buf_free(&h.seen);
+        return;
+    }
+    run_until(c, &h.done);
+    if (!h.done)
+        hostpaths_cancel(op);
+    if (h.n_seen)
+        say(c, CK_OK, "host-paths", "this host sees the configured places (MINIMUM_AGE and ANCHOR_FILES stat "
+            "them there): %s%s", h.seen.data, h.n_seen > 8 ? ", ..." : "");
+    buf_free(&h.seen);
 }
 
 /* ---- state directory ---------------------------------------------------------------------- */
@@ -723,12 +973,10 @@ static void on_exists(void *ud, bool exists, const char *why)
     e->why = xstrdup(why);
 }
 
-static void check_anchors(checker *c)
+/* The same mount serialization as the daemon: a hung mount delays only the stats below it. */
+static void set_fs_mounts(checker *c)
 {
     const config_t *cfg = c->cfg;
-    if (cfg->n_anchors == 0)
-        return;
-    /* The same mount serialization as the daemon: a hung mount delays only its own anchors. */
     size_t n = cfg->n_anchors + cfg->n_mounts;
     const char **roots = xcalloc(n, sizeof *roots);
     char **dirs = xcalloc(cfg->n_anchors, sizeof *dirs);
@@ -742,7 +990,11 @@ static void check_anchors(checker *c)
         free(dirs[i]);
     free(dirs);
     free(roots);
+}
 
+static void check_anchors(checker *c)
+{
+    const config_t *cfg = c->cfg;
     for (size_t i = 0; i < cfg->n_anchors; i++) {
         const char *path = cfg->anchors[i];
         exists_answer e = {0};
@@ -792,10 +1044,17 @@ int check_run(const config_t *cfg, const char *env_file, FILE *out)
     else
         say(&c, CK_OK, "config", "the configuration from the environment is valid");
     check_env_file(&c, env_file);
+    map_roots_from_config(cfg, &c.roots);
+    c.mount_ok = xcalloc(cfg->n_mounts, sizeof *c.mount_ok);
     check_targets(&c);
     check_rclone(&c);
+    check_rclone_map(&c);
     check_state_dir(&c);
+    set_fs_mounts(&c);
     check_anchors(&c);
+    check_host_paths(&c);
+    map_roots_free(&c.roots);
+    free(c.mount_ok);
 
     bool h_closed = false, fs_closed = false;
     httpc_close(c.h, on_closed, &h_closed);
@@ -806,8 +1065,13 @@ int check_run(const config_t *cfg, const char *env_file, FILE *out)
     if (uv_loop_close(&c.loop) != 0)
         log_debug("a filesystem check is still stuck; exiting without waiting for it");
 
+    unsigned total = c.n_ok + c.n_warn + c.n_fail + c.n_skip;
     if (c.n_fail)
-        fprintf(out, "%u of %u checks failed\n", c.n_fail, c.n_ok + c.n_fail + c.n_skip);
+        fprintf(out, "%u of %u checks failed%s\n", c.n_fail, total,
+                c.n_warn ? ", and some gave a warning" : "");
+    else if (c.n_warn)
+        fprintf(out, "no check failed: %u passed, %u gave a warning (the daemon works as configured; read the "
+                "WARN lines)\n", c.n_ok, c.n_warn);
     else
         fprintf(out, "all %u checks passed\n", c.n_ok);
     return c.n_fail ? 1 : 0;

@@ -3,7 +3,7 @@
  *
  * A map of src/, top to bottom; each file is a library of its own (CMakeLists.txt), linked only
  * to what it calls, so the linker keeps every call pointing down:
- *   main      -> router, check (--check), probe (--health)
+ *   main      -> router, check (--check: -> hostpaths, mapping), probe (--health)
  *   router    the HTTP surface as a table of routes; the webhook and manual-trigger handlers,
  *             which stage their folders for the group commit with a completion callback
  *             -> api (JSON API, /health, /metrics) -> probes (is each target and rclone
@@ -13,13 +13,15 @@
  *             timer, the group commit and its WAL sync; it knows no route
  *             -> folders (arr path -> its forms and one delivery per target library: one rule
  *             for webhooks, manual scans, re-maps and previews), sync, targets, tell, trash,
- *             queue, store, store_history, metrics, notify (systemd)
+ *             queue, store, store_history, metrics, notify (systemd), hostpaths (can this host
+ *             see the configured places? on fscheck) -> mapping (the places the configuration
+ *             names, and the prefixes run-time warnings are said once for; pure)
  *   tell      which events become notifications, and when -> notify_out (the destinations,
  *             batching, retries) -> http_client
  *   trash     Plex's empty trash behind its guards -> targets, fscheck, sync (is a section busy)
  *   sync      one entry's attempt (age, anchors, rclone once per round, anchors, every delivery
  *             not done, a round's history row), reporting through the hooks given at its start
- *             -> targets (state per server, request slots), rclone, fscheck, queue, store
+ *             -> targets (state per server, request slots), rclone, fscheck, queue, store, mapping
  *   targets   what is known of each media server (its library list, refused token, reachable)
  *             -> target (one interface) -> plex, mediabrowser (Jellyfin, Emby) -> http_client
  *             (curl multi on libuv) ; libraries (the lists' parsers, pure)
@@ -62,8 +64,10 @@ static void usage(FILE *f)
             "Options:\n"
             "  --env-file PATH  read variables from PATH (default: ./.env if it exists);\n"
             "                   the environment wins over the file\n"
-            "  -n, --check      validate the configuration, then try Plex, rclone, STATE_DIR and\n"
-            "                   the anchor files; one line per check; exit 0 only if all pass\n"
+            "  -n, --check      validate the configuration, then try the media servers, rclone (and\n"
+            "                   whether its VFS has the configured folders), STATE_DIR, the anchor\n"
+            "                   files and the host paths; one line per check, OK, WARN (works, but\n"
+            "                   look) or FAIL; exit 1 if a check failed, else 0 (warnings too)\n"
             "  --health         ask the running daemon (PORT, on loopback when BIND_ADDRESS is a\n"
             "                   wildcard) for /health; one line; exit 0 on 200, else 1 (for a\n"
             "                   container's HEALTHCHECK)\n"
@@ -164,10 +168,11 @@ static void config_report_say(const config_report *rep, run_mode mode)
 static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
 {
     const char *env_path = check_env_file_path(env_file);
-    if (check_world_readable(env_path))
-        log_warn("%s is readable by every user and may hold PLEX_TOKEN and passwords: chmod o-r it (the "
-                 "package installs it root:plex-servarr-sync, mode 0640)",
-                 log_esc(env_path));
+    if (check_world_readable(env_path)) {
+        char fix[256];
+        log_warn("%s is readable by every user and may hold PLEX_TOKEN and passwords: %s", log_esc(env_path),
+                 check_env_file_fix(env_path, fix, sizeof fix));
+    }
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("libcurl failed to initialize");

@@ -784,6 +784,7 @@ q_entry *queue_age_checked(queue_t *q, q_entry *e, uint64_t newest_mtime, uint64
     *old_enough = true;
     if (!q->p.min_age_ms)
         return e; /* MINIMUM_AGE was set to 0 by a reload since the entry was taken */
+    x->n.e.age_unseen = newest_mtime == 0;
     /* An mtime in the future (clock skew on the remote) is no evidence of a recent write and
      * would hold the folder until the clocks meet: treat it as unknown. */
     uint64_t ref = x->n.e.last_event;
@@ -834,11 +835,12 @@ void queue_delivery_set(queue_t *q, q_entry *e, size_t i, delivery_state st, con
     emit(q, x, QCHANGE_PUT);
 }
 
-void queue_rclone_done(queue_t *q, q_entry *e)
+void queue_rclone_done(queue_t *q, q_entry *e, bool absent)
 {
     qent *x = of_entry(e);
     assert(x && is_active(x->n.e.state));
     x->n.e.rclone_done = true;
+    x->n.e.rclone_absent = absent;
     emit(q, x, QCHANGE_PUT);
 }
 
@@ -1163,6 +1165,7 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
     x->n.e.kinds = e->kinds;
     x->n.e.events = e->events;
     x->n.e.rclone_done = e->rclone_done;
+    x->n.e.rclone_absent = e->rclone_done && e->rclone_absent;
     x->n.e.round_id = e->round_id;
     deliv_update(&q->interned, &x->n.e, e->deliv, e->n_deliv, false);
     for (size_t i = 0; i < x->n.e.n_deliv && i < e->n_deliv; i++) {

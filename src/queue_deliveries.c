@@ -95,6 +95,7 @@ void deliv_renew(q_entry *e)
         if (e->deliv[i].state == DELIVERY_DONE)
             e->deliv[i].state = DELIVERY_PENDING;
     e->rclone_done = false;
+    e->rclone_absent = false;
 }
 
 /* The entry's deliveries become `nw` (at most QUEUE_MAX_DELIVERIES): one it had keeps its state

@@ -77,7 +77,7 @@ typedef struct staged_entry {
     char *park_reason, *last_error, *hold_reason;
     unsigned char *deliv;
     size_t deliv_len;
-    bool rclone_done;
+    int rclone_done; /* 0, 1, or 2 when the folder was absent */
     int64_t round_id;
 } staged_entry;
 
@@ -707,7 +707,8 @@ void store_stage_entry_put(store_t *s, const q_entry *e)
     op->last_error = xstrdup(e->last_error);
     op->hold_reason = xstrdup(e->hold_reason);
     store_deliveries_encode(e, &op->deliv, &op->deliv_len);
-    op->rclone_done = e->rclone_done;
+    /* 2: done, and the folder was absent (the same column, so no schema change) */
+    op->rclone_done = e->rclone_done ? (e->rclone_absent ? 2 : 1) : 0;
     op->round_id = e->round_id;
 }
 
@@ -1078,6 +1079,7 @@ static void entry_from_row(sqlite3_stmt *st, q_entry *e)
     e->last_error = col_dup(st, 15);
     e->hold_reason = col_dup(st, 16);
     e->rclone_done = sqlite3_column_int64(st, 18) != 0;
+    e->rclone_absent = sqlite3_column_int64(st, 18) == 2;
     e->round_id = sqlite3_column_int64(st, 19);
 }
 
@@ -1152,7 +1154,7 @@ static int load_last_success(store_t *s, const store_loader *l)
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
                                 "SELECT path, max(started + duration_ms) FROM history"
-                                " WHERE status = 'ok' GROUP BY path",
+                                " WHERE status IN ('ok', 'warning') GROUP BY path",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);

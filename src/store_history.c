@@ -111,11 +111,13 @@ int store_history_stats(store_t *s, store_stats *out)
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
         store_db(s),
-        "SELECT count(*), total(status = 'ok'), total(status = 'failed'),"
+        /* a warning round scanned its folder: a success, counted apart too */
+        "SELECT count(*), total(status IN ('ok', 'warning')), total(status = 'failed'),"
         " total(status = 'parked'), total(status = 'skipped'), total(status = 'retrying'),"
-        " coalesce(CAST(round(avg(CASE WHEN status = 'ok' THEN duration_ms END)) AS INTEGER), 0),"
-        " (SELECT id FROM history WHERE status = 'ok' ORDER BY id DESC LIMIT 1),"
-        " (SELECT started + duration_ms FROM history WHERE status = 'ok' ORDER BY id DESC LIMIT 1)"
+        " coalesce(CAST(round(avg(CASE WHEN status IN ('ok', 'warning') THEN duration_ms END)) AS INTEGER), 0),"
+        " (SELECT id FROM history WHERE status IN ('ok', 'warning') ORDER BY id DESC LIMIT 1),"
+        " (SELECT started + duration_ms FROM history WHERE status IN ('ok', 'warning') ORDER BY id DESC LIMIT 1),"
+        " total(status = 'warning')"
         " FROM history",
         -1, &st, NULL);
     if (rc == SQLITE_OK)
@@ -130,6 +132,7 @@ int store_history_stats(store_t *s, store_stats *out)
         out->avg_duration_ms = (uint64_t)sqlite3_column_int64(st, 6);
         out->last_sync_id = sqlite3_column_int64(st, 7);
         out->last_sync = (uint64_t)sqlite3_column_int64(st, 8);
+        out->warning = (uint64_t)sqlite3_column_int64(st, 9);
         rc = SQLITE_DONE;
     }
     int ret = rc == SQLITE_DONE ? 0 : store_sql_fail(s, rc);

@@ -10,9 +10,12 @@
 #include "sync.h"
 #include "folders.h"
 #include "log.h"
+#include "mapping.h"
 #include "paths.h"
 #include "rclone.h"
 #include "util.h"
+
+#define SYNC_WARNED_MAX 256 /* kinds x prefixes said once; past it, quiet (the history still says) */
 
 typedef struct sync_job sync_job;
 
@@ -46,7 +49,9 @@ struct sync_job {
     uint64_t t0;         /* uv_hrtime() ns at the start: durations below a millisecond count */
     bool synced;         /* reached queue_sync_started */
     bool host_absent;    /* without rclone: the host path is missing */
+    bool absent_on_import; /* rclone calls absent a folder an import just filled: a wrong mapping */
     const char *rclone_outcome;
+    char *warning;       /* what the round met that a person should fix (the history's error) */
     list_node link;      /* env->jobs */
 };
 
@@ -67,6 +72,7 @@ static void job_free(sync_job *j)
     free(j->host_files);
     free(j->calls);
     free(j->error);
+    free(j->warning);
     free(j);
 }
 
@@ -114,6 +120,7 @@ static bool job_age_checked(sync_job *j, uint64_t newest)
     uint64_t now = wall_ms();
     int64_t id = j->e->id;
     char *path = xstrdup(j->e->path);
+    bool unseen = newest == 0 && j->e->n_files > 0; /* none of the files could be read here */
     bool old_enough;
     q_entry *next = queue_age_checked(j->env->q, j->e, newest, now, &old_enough);
     if (old_enough) {
@@ -122,7 +129,10 @@ static bool job_age_checked(sync_job *j, uint64_t newest)
     }
     j->e = NULL;
     double wait = (double)(next->due > now ? next->due - now : 0) / 1000.0;
-    if (next->id == id)
+    if (next->id == id && unseen)
+        log_info("'%s': its files are not visible on this host (as '%s'), so MINIMUM_AGE counts from the event "
+                 "time; waiting %.1f s more", log_esc(path), log_esc(j->fp.host), wait);
+    else if (next->id == id)
         log_info("'%s' is younger than MINIMUM_AGE; waiting %.1f s more", log_esc(path), wait);
     else
         log_info("'%s' is younger than MINIMUM_AGE; taken over by '%s', which runs in %.1f s",
@@ -217,10 +227,10 @@ static void stage_round(sync_job *j, sync_outcome o, uint64_t dur)
         .kinds = e->kinds,
         .started = j->started,
         .duration_ms = dur,
-        .status = pending ? HIST_RETRYING : parked ? HIST_PARKED : HIST_OK,
+        .status = pending ? HIST_RETRYING : parked ? HIST_PARKED : j->warning ? HIST_WARNING : HIST_OK,
         .rclone = j->rclone_outcome ? j->rclone_outcome : "skipped",
         .deliveries = deliv,
-        .error = j->error,
+        .error = j->error ? j->error : j->warning,
         .attempts = e->attempts + 1,
     };
     int64_t id = store_stage_history(j->env->store, &h);
@@ -434,7 +444,9 @@ static void on_delivered(void *ud, const target_result *r)
 
 static target_update update_type(const sync_job *j)
 {
-    bool absent = (j->rclone_outcome && strcmp(j->rclone_outcome, "absent") == 0) || j->host_absent;
+    /* An absence that contradicts the import is a wrong mapping, not a delete: no "Deleted". */
+    bool absent = (j->rclone_outcome && strcmp(j->rclone_outcome, "absent") == 0 && !j->absent_on_import) ||
+                  j->host_absent;
     if (absent)
         return TARGET_UPDATE_DELETED;
     return j->e->kinds & QKIND_IMPORT ? TARGET_UPDATE_CREATED : TARGET_UPDATE_MODIFIED;
@@ -551,6 +563,80 @@ static void step_anchors_before_targets(sync_job *j)
 
 /* ---- rclone ---- */
 
+/* Whether the warning `kind` for `prefix` is said for the first time (and is now noted). */
+static bool warn_first(sync_env *env, const char *kind, const char *prefix)
+{
+    char *key = xasprintf("%s %s", kind, prefix);
+    for (size_t i = 0; i < env->n_warned; i++)
+        if (strcmp(env->warned[i], key) == 0) {
+            free(key);
+            return false;
+        }
+    if (env->n_warned >= SYNC_WARNED_MAX) {
+        free(key);
+        return false;
+    }
+    env->warned = xrealloc(env->warned, (env->n_warned + 1) * sizeof *env->warned);
+    env->warned[env->n_warned++] = key;
+    return true;
+}
+
+void sync_forget_warnings(sync_env *env)
+{
+    for (size_t i = 0; i < env->n_warned; i++)
+        free(env->warned[i]);
+    free(env->warned);
+    env->warned = NULL;
+    env->n_warned = 0;
+}
+
+/* Only an import: its folder holds the new file. (An upgrade's or a rename's may hold an old file
+ * that is gone, and a delete's is gone.) */
+static bool import_only(const q_entry *e)
+{
+    return (e->kinds & QKIND_IMPORT) && !(e->kinds & (QKIND_UPGRADE | QKIND_RENAME | QKIND_DELETE));
+}
+
+/* rclone is configured, but no mount root holds the folder: nothing tells rclone's VFS of the
+ * change. Said once per prefix in the log, and in every such round's history row. */
+static void note_outside_mount(sync_job *j)
+{
+    const config_t *c = j->env->cfg;
+    const char *var = mapping_mount_var(c);
+    char *roots = mapping_mount_roots(c);
+    free(j->warning);
+    j->warning = xasprintf("rclone: '%s' lies outside every rclone mount root (%s): rclone was not refreshed; "
+                           "check %s / RCLONE_PATH_REPLACEMENTS", j->fp.rclone, roots, var);
+    char *prefix = mapping_prefix(&c->rclone_path_repl, j->fp.arr, NULL);
+    if (warn_first(j->env, "outside_mount", prefix))
+        log_warn("'%s' is '%s' for rclone, outside every rclone mount root (%s): rclone is not refreshed for it "
+                 "or for any folder under '%s' (said once); check %s / RCLONE_PATH_REPLACEMENTS",
+                 log_esc(j->fp.arr), log_esc(j->fp.rclone), log_esc(roots), log_esc(prefix), var);
+    free(prefix);
+    free(roots);
+}
+
+/* rclone says a folder an import just filled does not exist: the VFS dir is not where the file
+ * is, so rclone's cache was refreshed somewhere else. */
+static void note_absent_import(sync_job *j)
+{
+    const config_t *c = j->env->cfg;
+    const char *var = mapping_mount_var(c);
+    j->absent_on_import = true;
+    free(j->warning);
+    j->warning = xasprintf("rclone: '%s' is absent from the VFS of mount %s right after an import: a file just "
+                           "imported cannot be absent: check %s / RCLONE_PATH_REPLACEMENTS", j->fp.vfs_dir,
+                           j->mount.root, var);
+    /* Without a replacement for it, the mount root is what is likely wrong. */
+    char *prefix = mapping_prefix(&c->rclone_path_repl, j->fp.arr, j->mount.root);
+    if (warn_first(j->env, "absent", prefix))
+        log_warn("rclone: '%s' (for '%s') is absent from the VFS of mount %s right after an import: a file just "
+                 "imported cannot be absent: check %s / RCLONE_PATH_REPLACEMENTS (said once for the folders "
+                 "under '%s')", log_esc(j->fp.vfs_dir), log_esc(j->fp.arr), log_esc(j->mount.root), var,
+                 log_esc(prefix));
+    free(prefix);
+}
+
 static void on_rclone(void *ud, const rclone_result *r)
 {
     sync_job *j = ud;
@@ -565,10 +651,12 @@ static void on_rclone(void *ud, const rclone_result *r)
         j->rclone_outcome = r->status == RCLONE_RES_OK ? "ok" : "absent";
         if (r->status == RCLONE_RES_OK)
             log_info("rclone refreshed '%s' (%s)", log_esc(j->fp.vfs_dir), log_esc(j->mount.url));
+        else if (import_only(j->e))
+            note_absent_import(j);
         else
             log_info("rclone: '%s' does not exist (removed?); the servers scan it so they notice",
                      log_esc(j->fp.vfs_dir));
-        queue_rclone_done(env->q, j->e);
+        queue_rclone_done(env->q, j->e, r->status == RCLONE_RES_ABSENT);
         step_anchors_before_targets(j);
         return;
     case RCLONE_RES_CONFIG:
@@ -597,10 +685,18 @@ static void step_rclone(sync_job *j)
     sync_env *env = j->env;
     queue_sync_started(env->q, j->e, wall_ms());
     j->synced = true;
+    if (!j->has_mount && env->cfg->use_rclone && env->cfg->n_mounts > 0) {
+        j->rclone_outcome = "outside_mount";
+        note_outside_mount(j);
+        step_anchors_before_targets(j);
+        return;
+    }
     if (!j->has_mount || j->e->rclone_done) {
-        /* No mount holds it, or this round's rclone step already succeeded (a retry of the
-         * deliveries only): no second forget + refresh. */
-        j->rclone_outcome = j->has_mount ? "ok" : "skipped";
+        /* No rclone, or this round's rclone step already succeeded (a retry of the deliveries
+         * only): no second forget + refresh, and the round keeps what the step found. */
+        j->rclone_outcome = !j->has_mount ? "skipped" : j->e->rclone_absent ? "absent" : "ok";
+        if (j->has_mount && j->e->rclone_absent && import_only(j->e))
+            note_absent_import(j);
         step_anchors_before_targets(j);
         return;
     }

@@ -2,10 +2,12 @@
 """A stand-in for rclone's remote-control (RC) server, for the failure cases the rclone in
 Debian 12 (1.60) cannot show, and for upstream faults (hanging, endless answers, redirects).
 
-It answers POST /vfs/forget, /vfs/refresh and /rc/noop the way rclone's rcserver does: a JSON
-object, and for errors {"error": ..., "input": ..., "path": ..., "status": N} with that HTTP
-status. `mode` picks the behaviour of vfs/* calls (rc/noop answers in every mode unless
-`noop_hang` is set):
+It answers POST /vfs/forget, /vfs/refresh, /rc/noop, /rc/noopauth, /core/version and /vfs/list
+the way rclone's rcserver does: a JSON object, and for errors {"error": ..., "input": ..., "path":
+..., "status": N} with that HTTP status. rc/noop, core/version and vfs/list need no credentials
+(rclone marks them NoAuth; `version` and `vfses` are what they answer); rc/noopauth is refused as
+the vfs calls are in the "auth" and "noauth_403" modes. `mode` picks the behaviour of vfs/* calls
+(rc/noop answers in every mode unless `noop_hang` is set):
 
   "ok"          forget: {"forgotten": [dir]}; refresh: {"result": {dir: "OK"}}
   "need_fs"     500 "more than one VFS active - need \\"fs\\" parameter" (rclone serving several
@@ -113,8 +115,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class RcloneDouble:
-    def __init__(self, mode="ok", user=None, password=None, host="127.0.0.1", port=0):
+    def __init__(self, mode="ok", user=None, password=None, host="127.0.0.1", port=0,
+                 version="v1.74.0", vfses=("gdrive:media",)):
         self.mode = mode
+        self.version = version
+        self.vfses = list(vfses)
         self.user = user
         self.password = password
         self.host = host
@@ -203,6 +208,7 @@ class RcloneDouble:
                                     body, time.monotonic()))
         mode = self.mode
         rcpath = path.lstrip("/")
+        h.server_version = "rclone/" + self.version
         try:
             if path == "/rc/noop":
                 if self.noop_hang:  # an rclone that accepts and never answers, even its noop
@@ -211,7 +217,16 @@ class RcloneDouble:
                     return
                 self._send_json(h, 200, body if isinstance(body, dict) else {})
                 return
-            if path not in ("/vfs/forget", "/vfs/refresh"):
+            if path == "/core/version":
+                self._send_json(h, 200, {"version": self.version, "isGit": False, "os": "linux"})
+                return
+            if path == "/vfs/list":
+                self._send_json(h, 200, {"vfses": self.vfses})
+                return
+            if path == "/rc/noopauth" and mode not in ("auth", "noauth_403"):
+                self._send_json(h, 200, body if isinstance(body, dict) else {})
+                return
+            if path not in ("/vfs/forget", "/vfs/refresh", "/rc/noopauth"):
                 self._send_json(h, 404, {"error": "couldn't find method %r" % rcpath,
                                          "input": body, "path": rcpath, "status": 404})
                 return
@@ -223,6 +238,9 @@ class RcloneDouble:
                 h.send_header("Content-Length", str(len(msg)))
                 h.end_headers()
                 h.wfile.write(msg)
+                return
+            if path == "/rc/noopauth" and mode == "auth":
+                self._send_json(h, 200, body if isinstance(body, dict) else {})
                 return
             if mode in MESSAGES:
                 status, text = MESSAGES[mode]

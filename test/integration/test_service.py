@@ -431,7 +431,7 @@ class CheckTest(RigTestCase):
         """The lines of check `name` ([(status, text)])."""
         found = []
         for ln in out.splitlines():
-            m = re.match(r"^(OK|FAIL|SKIP)\s+(\S+)\s+(.*)$", ln)
+            m = re.match(r"^(OK|WARN|FAIL|SKIP)\s+(\S+)\s+(.*)$", ln)
             if m and m.group(2) == name:
                 found.append((m.group(1), m.group(3)))
         return found
@@ -532,13 +532,13 @@ class CheckTest(RigTestCase):
         rc, out = self.check()
         self.assertEqual(rc, 0, out)
         self.assertIn("--rc-no-auth", self.line(out, "rclone")[0][1])
-        # neither credentials nor --rc-no-auth: rc/noopauth is refused with 403
+        # neither credentials nor --rc-no-auth: rc/noopauth is refused with 403, but Debian's
+        # rclone still runs the VFS calls, so it is a warning (test_newcomer: the rclone that fails)
         bare = self.rclone_proc(self.media)
         rc, out = self.check(RCLONE_RC_URL=bare.url)
-        self.assertEqual(rc, 1, out)
+        self.assertEqual(rc, 0, out)
         (st, text), = self.line(out, "rclone")
-        self.assertEqual(st, "FAIL")
-        self.assertIn("HTTP 403", text)
+        self.assertEqual(st, "WARN")
         self.assertIn("--rc-no-auth", text)
 
     def test_rclone_wrong_fs_names_the_active_ones(self):
@@ -569,9 +569,8 @@ class CheckTest(RigTestCase):
         self.assertEqual(st, "FAIL")
         self.assertIn(".missing-anchor", text)
         (st, text), = self.line(out, "env-file")
-        self.assertEqual(st, "FAIL")
+        self.assertEqual(st, "WARN")  # the daemon reads it: it works (test_newcomer: the advice)
         self.assertIn("PLEX_TOKEN", text)
-        self.assertIn("0640", text)
 
     def test_invalid_configuration_is_one_fail_line(self):
         rc, out = self.check(WEBHOOK_DELAY="soon")

@@ -275,7 +275,7 @@ class UnguardedSectionTest(TrashCase):
     @staticmethod
     def lines(out, name):
         return [(m.group(1), m.group(2)) for m in
-                re.finditer(r"^(OK|FAIL|SKIP)\s+%s\s+(.*)$" % re.escape(name), out, re.M)]
+                re.finditer(r"^(OK|WARN|FAIL|SKIP)\s+%s\s+(.*)$" % re.escape(name), out, re.M)]
 
     def test_check_says_per_section_whether_its_trash_may_be_emptied(self):
         rc, out = self.check()

@@ -699,6 +699,27 @@ static void test_minimum_age_rearms_for_the_remainder(void **state)
     assert_true(old_enough);
 }
 
+static void test_an_age_with_no_file_read_is_counted_from_the_event_and_says_so(void **state)
+{
+    fx *f = *state;
+    f->p.min_age_ms = 2 * MIN;
+    fx_reopen(f);
+    add(f, "/tv/Show/S1", T0);
+    bool age = false, old_enough = true;
+    q_entry *e = queue_take_ready(f->q, T0 + 30 * SEC, &age);
+    /* no file could be read on this host: the event time decides, and the entry says so */
+    age_check(f, e, 0, T0 + 30 * SEC, &old_enough);
+    assert_false(old_enough);
+    assert_int_equal(e->state, ENTRY_AGING);
+    assert_int_equal(e->due, T0 + 2 * MIN);
+    assert_true(e->age_unseen);
+    /* the files are seen at the next check */
+    e = queue_take_ready(f->q, T0 + 2 * MIN, &age);
+    age_check(f, e, T0 + 90 * SEC, T0 + 2 * MIN, &old_enough);
+    assert_false(old_enough);
+    assert_false(e->age_unseen);
+}
+
 static void test_manual_event_skips_debounce_age_and_cooldown(void **state)
 {
     fx *f = *state;
@@ -1268,7 +1289,7 @@ static q_entry *plex_done_jellyfin_retry(fx *f)
     q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
     assert_int_equal(runnable(e), 2);
     assert_false(e->rclone_done);
-    queue_rclone_done(f->q, e);
+    queue_rclone_done(f->q, e, false);
     queue_delivery_set(f->q, e, deliv_of(e, "plex"), DELIVERY_DONE, "ignored for done");
     queue_delivery_set(f->q, e, deliv_of(e, "jellyfin"), DELIVERY_RETRY, "Jellyfin answered 503");
     bool over = true;
@@ -1327,8 +1348,10 @@ static void test_a_new_event_renews_done_deliveries_and_the_rclone_step(void **s
     q_entry *t = take_and_sync(f, backoff_end, "/tv/Show");
     assert_int_equal(runnable(t), 2);
 
-    /* the same for an event at the folder itself while it waits */
-    queue_rclone_done(f->q, t);
+    /* the same for an event at the folder itself while it waits, and for rclone's "absent" */
+    queue_rclone_done(f->q, t, true);
+    assert_true(t->rclone_done);
+    assert_true(t->rclone_absent); /* a retry of the deliveries still knows the folder is absent */
     queue_delivery_set(f->q, t, deliv_of(t, "plex"), DELIVERY_DONE, NULL);
     queue_delivery_set(f->q, t, deliv_of(t, "jellyfin"), DELIVERY_RETRY, "Jellyfin answered 502");
     queue_sync_done(f->q, t, SYNC_TRANSIENT, NULL, backoff_end + SEC, NULL);
@@ -1336,6 +1359,7 @@ static void test_a_new_event_renews_done_deliveries_and_the_rclone_step(void **s
     assert_int_equal(dstate(t, "plex"), DELIVERY_PENDING);
     assert_int_equal(dstate(t, "jellyfin"), DELIVERY_RETRY);
     assert_false(t->rclone_done);
+    assert_false(t->rclone_absent);
 }
 
 static void test_every_delivery_done_ends_the_round_and_starts_the_cooldown(void **state)
@@ -1567,7 +1591,7 @@ static void test_dirty_round_restarts_every_delivery_but_the_parked_ones(void **
     q_entry *e = take_and_sync(f, T0 + 30 * SEC, "/tv/Show");
     queue_set_round(f->q, e, 42);
     assert_int_equal(e->round_id, 42);
-    queue_rclone_done(f->q, e);
+    queue_rclone_done(f->q, e, false);
     assert_int_equal(add_ev(f, "/tv/Show", "/tv/Show/new.mkv", T0 + 35 * SEC, false, RADARR).kind, QADD_DIRTY);
     /* an event during the attempt does not touch the deliveries of the attempt running */
     assert_int_equal(runnable(e), 3);
@@ -1911,6 +1935,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_entries_are_taken_in_due_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minimum_age_rearms_for_the_remainder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_age_with_no_file_read_is_counted_from_the_event_and_says_so, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_manual_event_skips_debounce_age_and_cooldown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cooldown_delays_a_new_entry_but_never_drops_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_older_than_cooldown_no_longer_delays, setup, teardown),

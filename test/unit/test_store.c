@@ -682,10 +682,12 @@ static void test_last_success_is_the_latest_ok_row_per_key(void **state)
     stage_hist(s, "/movies/A", 2000, HIST_OK, 0);  /* another folder: another key */
     stage_hist(s, "/tv/A/S1", 8000, HIST_OK, 0);   /* a subfolder is its own key */
     stage_hist(s, "/tv/B", 3000, HIST_PARKED, 0);  /* never ok: no line */
+    stage_hist(s, "/tv/W", 4000, HIST_WARNING, 5); /* scanned, with something to fix: a success */
     commit_ok(s);
     loaded l;
     load_all(s, &l);
-    assert_int_equal(l.n_success, 3);
+    assert_int_equal(l.n_success, 4);
+    assert_non_null(strstr(l.log, "S:/tv/W@4005;"));
     assert_non_null(strstr(l.log, "S:/tv/A@5010;"));
     assert_non_null(strstr(l.log, "S:/movies/A@2000;"));
     assert_non_null(strstr(l.log, "S:/tv/A/S1@8000;"));
@@ -997,6 +999,7 @@ static void test_history_stats_count_each_status(void **state)
     assert_int_equal(store_history_stats(s, &st), 0);
     assert_int_equal(st.total, 7);
     assert_int_equal(st.ok, 2);
+    assert_int_equal(st.warning, 0);
     assert_int_equal(st.failed, 1);
     assert_int_equal(st.parked, 1);
     assert_int_equal(st.skipped, 2);
@@ -1007,6 +1010,15 @@ static void test_history_stats_count_each_status(void **state)
     assert_int_equal(st.last_sync, 501);
     assert_string_equal(hist_status_name(HIST_PARKED), "parked");
     assert_string_equal(hist_status_name(HIST_RETRYING), "retrying");
+    assert_string_equal(hist_status_name(HIST_WARNING), "warning");
+    /* a warning round scanned its folder: one of the ok ones, and the newest success */
+    stage_hist(s, "/a", 700, HIST_WARNING, 99);
+    commit_ok(s);
+    assert_int_equal(store_history_stats(s, &st), 0);
+    assert_int_equal(st.ok, 3);
+    assert_int_equal(st.warning, 1);
+    assert_int_equal(st.last_sync_id, 8);
+    assert_int_equal(st.last_sync, 799);
     store_close(s);
 }
 
@@ -1647,6 +1659,7 @@ static void test_entry_deliveries_round_trip(void **state)
     e.deliv = d;
     e.n_deliv = ARRAY_SIZE(d);
     e.rclone_done = true;
+    e.rclone_absent = true; /* a retry still knows rclone found the folder absent */
     e.round_id = 42;
     e.kinds = QKIND_IMPORT | QKIND_DELETE;
     e.attempts = 2;
@@ -1674,6 +1687,7 @@ static void test_entry_deliveries_round_trip(void **state)
     assert_string_equal(l.deliv, "plex/1/done/-;jellyfin/abc-123/retry/Jellyfin answered 503;emby//unresolved/-;"
                                  "plex/7/parked/PLEX_TOKEN: Plex answered 401;plex2/10/pending/-;");
     assert_true(l.last_entry.rclone_done);
+    assert_true(l.last_entry.rclone_absent);
     assert_int_equal(l.last_entry.round_id, 42);
     assert_int_equal(l.last_entry.kinds, QKIND_IMPORT | QKIND_DELETE);
     assert_int_equal(l.last_entry.attempts, 2);
@@ -1692,6 +1706,7 @@ static void test_entry_deliveries_round_trip(void **state)
     load_all(s, &l);
     assert_string_equal(l.deliv, "plex/1/done/-;jellyfin/abc-123/done/-;");
     assert_false(l.last_entry.rclone_done);
+    assert_false(l.last_entry.rclone_absent);
     assert_int_equal(l.last_entry.round_id, 0);
     store_close(s);
     loaded_free(&l);

@@ -272,7 +272,8 @@
     switch (e.state) {
       case 'unresolved': return 'waiting for a media server\'s library list';
       case 'waiting': return 'debounce: scans ' + fmtIn(left);
-      case 'aging': return 'files too new: scans ' + fmtIn(left);
+      case 'aging': return (e.age_from === 'event' ? 'waiting from the event time (' + (e.age_reason || 'files not visible on this host') + ')'
+        : 'files too new') + ': scans ' + fmtIn(left);
       case 'held': return (e.hold_reason || 'anchor missing') + '; re-check ' + fmtIn(left);
       case 'ready': return 'waiting for a free slot';
       case 'checking': return 'checking files and anchors';
@@ -410,7 +411,7 @@
 
   const hist = { items: [], nextBefore: null, search: '', status: '' };
 
-  const HISTORY_STATUS_CLASS = { ok: 'ok', skipped: 'info', retrying: 'warn', parked: 'bad', failed: 'bad' };
+  const HISTORY_STATUS_CLASS = { ok: 'ok', warning: 'warn', skipped: 'info', retrying: 'warn', parked: 'bad', failed: 'bad' };
 
   function historyRow(h) {
     const attempts = h.attempts === undefined ? h.attempt : h.attempts;
