@@ -136,7 +136,7 @@ cJSON *api_setup_json(const app_t *a)
     char *env = env_file_read(a);
     add_str_or_null(o, "env_file", env);
     free(env);
-    json_add_int(o, "targets", a->targets.n);
+    json_add_int(o, "targets", a->cfg.n_targets);
     cJSON_AddStringToObject(o, "url_base", a->cfg.url_base ? a->cfg.url_base : "");
     char *hint = reload_hint(a);
     cJSON_AddStringToObject(o, "reload", hint);

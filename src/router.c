@@ -181,6 +181,7 @@ static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, sta
             snprintf(msg, sizeof msg, "%s: %s", ev->folders[i].path, ferr);
             log_warn("%s webhook refused: %s", arr_app_name(s->app), log_esc(msg));
             a->counters.webhook_errors++;
+            sources_note_refused(&a->sources, s->app, 400, msg, wall_ms());
             respond_status(r, 400, "bad_request", msg);
             return false;
         }
@@ -442,10 +443,11 @@ static void route_trigger_manual(app_t *a, http_request *r, const char *rest)
     }
     bool post = strcmp(r->method, "POST") == 0;
     if (t.n == 0 && post) {
+        static const char nothing[] = "nothing to scan: name folders with ?dir=/folder (repeatable) or a file or "
+                                      "folder with ?path=/folder/file.mkv";
         a->counters.webhook_errors++;
-        respond_status(r, 400, "bad_request",
-                       "nothing to scan: name folders with ?dir=/folder (repeatable) or a file or folder "
-                       "with ?path=/folder/file.mkv");
+        sources_note_refused(&a->sources, APP_MANUAL, 400, nothing, wall_ms());
+        respond_status(r, 400, "bad_request", nothing);
         goto out;
     }
     if (t.n == 0 || strcmp(r->method, "HEAD") == 0) {
@@ -547,8 +549,11 @@ static void handle_manual_post(app_t *a, http_request *r)
         return;
     }
     char msg[600];
-    sources_note(&a->sources, APP_MANUAL, "manual", path, false, wall_ms());
     int st = stage_manual(a, r, path, true, msg, sizeof msg);
+    if (st == 400)
+        sources_note_refused(&a->sources, APP_MANUAL, 400, msg, wall_ms());
+    else
+        sources_note(&a->sources, APP_MANUAL, "manual", path, false, wall_ms());
     if (st) {
         char text[700];
         snprintf(text, sizeof text, "Error: %s", msg);

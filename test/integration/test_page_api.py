@@ -216,11 +216,18 @@ class SourcesTest(PageApiCase):
         self.send("sonarr", payload, auth=("arr", "arr-pass-7"), status=200)
         s = self.sources()["sonarr"]
         self.assertEqual((s["last_event"]["type"], s["events"], s["last_refused"]["status"]), ("Test", 1, 401))
+        # a Download naming a library's root: it arrived, and was refused for that
+        self.wait_lists()
+        self.send("sonarr", rig.sonarr_download(self.tv, "x.mkv", title="Rooted"), auth=("arr", "arr-pass-7"),
+                  status=400)
+        s = self.sources()["sonarr"]
+        self.assertEqual((s["last_event"]["type"], s["events"], s["last_refused"]["status"]), ("Download", 2, 400))
+        self.assertIn("library location", s["last_refused"]["reason"])
         # refusals are not written to disk: a restart forgets them, not the events
         self.restart()
         s = self.sources()["sonarr"]
         self.assertIsNone(s["last_refused"])
-        self.assertEqual(s["events"], 1)
+        self.assertEqual(s["events"], 2)
 
     def test_sources_need_the_page_credentials(self):
         self.start_daemon()
