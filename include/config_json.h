@@ -92,4 +92,12 @@ const char *cfg_url_check(char *u);
  * base address ("http://h:32400/web/index.html#!/" -> "http://h:32400"). True when it was. */
 bool cfg_url_web_strip(char *u);
 
+/* URL_BASE, the path every route is served under (the *arr apps' convention): "pss", "/pss/"
+ * and "/pss" all become "/pss", "" and "/" become "" (none); segments of letters, digits and
+ * - . _ ~ only (no "." or ".." segment, no empty one, no scheme, host, query or escape), at most
+ * CFG_URL_BASE_MAX bytes. Normalizes *u (a new string replaces it). NULL when fine, else the
+ * reason. */
+#define CFG_URL_BASE_MAX 200
+const char *cfg_url_base_normalize(char **u);
+
 #endif

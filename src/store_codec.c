@@ -30,6 +30,7 @@ static const char *const hist_names[] = {
     [HIST_SKIPPED] = "skipped",
     [HIST_RETRYING] = "retrying",
     [HIST_WARNING] = "warning",
+    [HIST_CANCELLED] = "cancelled",
 };
 _Static_assert(ARRAY_SIZE(hist_names) == HIST_STATUS_COUNT, "a history status has no name");
 
