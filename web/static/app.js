@@ -863,7 +863,7 @@
     const run = async () => {
       clearTimeout(timer);
       timer = null;
-      if (running) return;
+      if (running || paused) return;
       running = true;
       try {
         await fn();
@@ -875,7 +875,7 @@
       if (!document.hidden && !paused) timer = setTimeout(run, every);
     };
     document.addEventListener('visibilitychange', () => {
-      if (!document.hidden && !paused && timer === null) run();
+      if (!document.hidden && timer === null) run();
     });
     loops.push({ kick: run });
     run();
