@@ -14,7 +14,6 @@ void api_stats(app_t *a, http_request *r);
 void api_queue(app_t *a, http_request *r);
 void api_history(app_t *a, http_request *r);
 void api_resolve(app_t *a, http_request *r);
-void api_retry(app_t *a, http_request *r, int64_t id);
 /* GET /api/notify: the destinations, redacted (type, scheme://host, events, last result). */
 void api_notify(app_t *a, http_request *r);
 /* POST /api/notify/test: a `test` message to every destination (202; 409 when none is set). */

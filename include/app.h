@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "notify_out.h"
 #include "queue.h"
+#include "sources.h"
 #include "store.h"
 #include "sync.h"
 #include "targets.h"
@@ -70,6 +71,9 @@ struct staged_req {
     skipped_folder *skipped; /* folders no library holds: answered and recorded, not queued */
     size_t n_skipped;
     uint64_t at;        /* wall ms when the request arrived */
+    char *title;        /* what the event is about (wh_event.label), NULL for a person's or a
+                           trigger's; owned by whoever frees the request */
+    unsigned kinds;     /* the event's QKIND_* (for its skipped folders' history rows) */
     struct staged_req *next;
 };
 
@@ -134,6 +138,7 @@ struct app {
 
     sync_env sync;               /* what sync jobs work with, and the jobs in flight */
     metrics counters;
+    sources sources;             /* what each sender last sent (staged before each commit) */
     app_probes probes;           /* api.c */
     uint64_t started_at;         /* wall ms */
     uint64_t clock_wall, clock_mono; /* both clocks at the last look (follow_wall_clock) */
@@ -180,10 +185,6 @@ void app_stage(app_t *a, staged_req *s);
 void app_sections_miss(app_t *a);
 /* Re-arm the queue timer after a change. */
 void app_schedule(app_t *a);
-/* Retry a parked entry now (UI): a target that refused its token is probed first (its parked
- * deliveries resume when it accepts); anything else parked runs again now. Returns the number
- * of entries unparked or probed for, 0 when the entry is not parked. */
-int app_retry_entry(app_t *a, int64_t id);
 /* A `test` notification: an *arr Test event (`source` names the app; destinations that filter
  * `test` out hear nothing) or the page's button (source NULL: every destination). Returns how
  * many destinations are configured. */

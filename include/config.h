@@ -130,6 +130,8 @@ typedef struct config {
     char *manual_pass;        /* MANUAL_PASS; NULL when unset (main generates one) */
     char *trusted_proxies;    /* TRUSTED_PROXIES, NULL if unset (raw list, comma separated) */
     char *public_url;         /* PUBLIC_URL, NULL if unset: the page's address behind a proxy */
+    char *url_base;           /* URL_BASE normalized ("/pss": a leading '/', no trailing one); NULL
+                                 when unset, empty or "/" (everything at the root) */
     cfg_cidr *trusted;        /* TRUSTED_PROXIES parsed: IPs and CIDRs (IPv4 as ::ffff:0:0/96) */
     size_t n_trusted;
 

@@ -72,5 +72,12 @@ void cfg_replacements_free(cfg_replacements *r); /* r itself is kept, emptied */
  * a host, no blanks or control bytes. Drops u's trailing '/'s in place. NULL when u is fine, else
  * the reason. */
 const char *cfg_url_check(char *u);
+/* URL_BASE, the path every route is served under (the *arr apps' convention): "pss", "/pss/"
+ * and "/pss" all become "/pss", "" and "/" become "" (none); segments of letters, digits and
+ * - . _ ~ only (no "." or ".." segment, no empty one, no scheme, host, query or escape), at most
+ * CFG_URL_BASE_MAX bytes. Normalizes *u (a new string replaces it). NULL when fine, else the
+ * reason. */
+#define CFG_URL_BASE_MAX 200
+const char *cfg_url_base_normalize(char **u);
 
 #endif

@@ -9,7 +9,7 @@
 
 #define PROBE_TIMEOUT_MS 5000
 
-/* The i-th URL to try for the daemon's /health (i from 0): PORT on BIND_ADDRESS when it is a
+/* The i-th URL to try for the daemon's /health, below URL_BASE (i from 0): PORT on BIND_ADDRESS when it is a
  * specific address; on a wildcard, loopback: 127.0.0.1 for 0.0.0.0, and 127.0.0.1 then [::1]
  * for "::" (a dual-stack socket takes both; a container may have no IPv6 loopback). Written into
  * url; 0, -ENOENT when there is no i-th URL, or -ENAMETOOLONG. */

@@ -69,6 +69,24 @@ typedef struct q_delivery {
 /* Event kinds an entry's events were (for Jellyfin's and Emby's UpdateType, and empty trash). */
 enum { QKIND_IMPORT = 1u, QKIND_UPGRADE = 2u, QKIND_RENAME = 4u, QKIND_DELETE = 8u };
 
+/* What an entry's latest event was, as the page and the API name it (QKIND_* gathers what all of
+ * its events did). A manual scan, a manual trigger and autoscan's trigger are `manual`; an *arr
+ * event that adds, changes or removes no file (a Retag) is `other`. */
+typedef enum {
+    QEVENT_OTHER = 0,
+    QEVENT_IMPORT,
+    QEVENT_UPGRADE,
+    QEVENT_RENAME,
+    QEVENT_DELETE,
+    QEVENT_MANUAL,
+    QEVENT_COUNT
+} q_event_kind;
+
+const char *q_event_kind_name(q_event_kind k); /* "other", "import", ... */
+int q_event_kind_parse(const char *s);         /* the kind, or -1 for NULL or an unknown name */
+/* An event's kind from its QKIND_* (an upgrade is also an import: upgrade wins), or manual. */
+q_event_kind q_event_kind_of(unsigned kinds, bool manual);
+
 typedef struct q_entry {
     int64_t id;            /* unique, > 0, assigned by the queue (persisted) */
     char *path;            /* the folder's arr path: the key (byte-exact) */
@@ -84,6 +102,9 @@ typedef struct q_entry {
     char *park_reason;     /* ENTRY_PARKED: what to fix ("PLEX_TOKEN: Plex answered 401") */
     char *last_error;      /* last failure text, NULL if none */
     char *hold_reason;     /* ENTRY_HELD: why */
+    const char *title;     /* what the folder is, from the latest event that said ("Show S02E05 ·
+                              Episode"), NULL when none did: the queue's shared copy, never freed
+                              by the caller (queue_restore copies the one it is given) */
     struct q_entry *hnext; /* hash chain, owned by the queue */
     q_delivery deliv_one;  /* the storage of a single delivery (the common case: one server) */
     entry_state state;
@@ -98,6 +119,9 @@ typedef struct q_entry {
     bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
     bool keyed;            /* owned by the queue's index: in its key table */
     bool rclone_done;      /* the rclone step succeeded in this round and no event came since */
+    uint8_t event : 4;     /* q_event_kind of the latest event */
+    uint8_t last_app : 4;  /* the latest event's sender: its source bit's index + 1 (arr_app + 1),
+                              0 when unknown (an entry of an older version) */
 } q_entry;
 
 /* The arr path of e->files[i] (new string). */
@@ -148,6 +172,8 @@ typedef struct q_event {
     unsigned source_bit;          /* 1u << arr_app */
     bool manual;
     uint64_t at;                  /* wall ms of the event (replays keep their original time) */
+    const char *title;            /* what it is (wh_event.label), NULL when it says nothing */
+    q_event_kind event;
 } q_event;
 
 typedef enum {
@@ -229,6 +255,16 @@ void queue_release_slot(queue_t *q, q_entry *e);
 void queue_delivery_set(queue_t *q, q_entry *e, size_t i, delivery_state s, const char *error);
 void queue_rclone_done(queue_t *q, q_entry *e);
 void queue_set_round(queue_t *q, q_entry *e, int64_t round_id);
+
+/* A person cancels an entry that is not CHECKING or SYNCING: it is removed (DEL reported) and
+ * freed. 0, or -EBUSY for an entry being checked or synced (its work is under way: an event
+ * would make it run again, a cancel cannot take it back). */
+int queue_cancel(queue_t *q, q_entry *e);
+/* A person asks for an entry now: due now, skipping WEBHOOK_DELAY, SYNC_COOLDOWN and a retry's
+ * backoff; MINIMUM_AGE and the anchors are still checked when it is taken. 0, or -EBUSY
+ * (checking or syncing), -EPERM (parked: queue_unpark is its way) or -ENODATA (unresolved:
+ * nothing to deliver until a library list arrives). Never frees e. */
+int queue_run_now(queue_t *q, q_entry *e, uint64_t now);
 
 /* Unpark one entry (UI "retry") or all parked entries (reload that fixed the variable): its
  * parked deliveries pending again, state WAITING, due = now. Returns the number unparked; 0 for

@@ -18,7 +18,7 @@
 
 #include "queue.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store_t;
 
@@ -68,8 +68,17 @@ void store_stage_entry_del(store_t *s, int64_t entry_id);
 void store_stage_event_done(store_t *s, int64_t event_id);
 
 /* ---- history: one row per round (DESIGN.md "History") ---- */
-typedef enum { HIST_OK = 0, HIST_FAILED, HIST_PARKED, HIST_SKIPPED, HIST_RETRYING, HIST_STATUS_COUNT } hist_status;
-/* "ok", "failed" (an attempt of a version before rounds), "parked", "skipped", "retrying" */
+typedef enum {
+    HIST_OK = 0,
+    HIST_FAILED,
+    HIST_PARKED,
+    HIST_SKIPPED,
+    HIST_RETRYING,
+    HIST_CANCELLED,
+    HIST_STATUS_COUNT
+} hist_status;
+/* "ok", "failed" (an attempt of a version before rounds), "parked", "skipped", "retrying",
+ * "cancelled" (a person removed the entry from the queue) */
 const char *hist_status_name(hist_status s);
 
 typedef struct store_history {
@@ -86,11 +95,29 @@ typedef struct store_history {
                                 "result","error"}, ...] */
     const char *error;       /* may be NULL */
     unsigned attempts;
+    const char *title;       /* what the folder is (q_entry.title), may be NULL */
+    q_event_kind event;      /* the latest event's kind */
+    unsigned app;            /* the latest event's sender, as q_entry.last_app: arr_app + 1, 0 unknown */
 } store_history;
 /* Stage a round's row: a new one when h->id is 0 (its id is returned: ids are given here, not by
  * the commit, so the round can be updated before it is written), else an update of row h->id
- * that keeps its `started` (a row pruned meanwhile is written anew). */
+ * that keeps its `started` (a row pruned meanwhile is written anew). An update to `cancelled`
+ * keeps the row's rclone outcome: the entry does not remember its last attempt's. */
 int64_t store_stage_history(store_t *s, const store_history *h);
+
+/* ---- the senders: what each *arr app (and the manual trigger) last sent ---- */
+typedef struct store_source {
+    const char *app;         /* "sonarr", "radarr", "lidarr", "readarr", "manual" (the key) */
+    uint64_t events;         /* requests received from it */
+    const char *last_type;   /* the last one's event type ("Download", "Test"), NULL before any */
+    const char *last_title;  /* what it was about, may be NULL */
+    uint64_t last_at;        /* wall ms, 0 = never */
+    uint64_t last_test_at;   /* the last Test event (or autoscan's probe), 0 = never */
+} store_source;
+#define STORE_SOURCES_MAX 8
+/* Stage a sender's row (copied; a later one for the same app replaces it), written with the
+ * next commit. At most STORE_SOURCES_MAX different apps: more is a bug, stopped by assert(). */
+void store_stage_source(store_t *s, const store_source *src);
 
 bool store_has_staged(const store_t *s);
 
@@ -129,6 +156,8 @@ typedef struct store_loader {
     void (*event)(void *ud, const store_event *ev);
     /* latest successful round per folder (for cooldown) */
     void (*last_success)(void *ud, const char *path, uint64_t at);
+    /* each sender's row (src is only valid during the call) */
+    void (*source)(void *ud, const store_source *src);
 } store_loader;
 int store_load(store_t *s, const store_loader *l);
 int64_t store_max_entry_id(store_t *s);
@@ -144,7 +173,7 @@ typedef void (*store_history_fn)(void *ud, const store_history *h);
 int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud);
 
 typedef struct store_stats {
-    uint64_t total, ok, failed, parked, skipped, retrying; /* rows by status */
+    uint64_t total, ok, failed, parked, skipped, retrying, cancelled; /* rows by status */
     uint64_t avg_duration_ms;   /* over ok rows */
     uint64_t last_sync;         /* wall ms of the newest ok round, 0 if none */
     int64_t last_sync_id;

@@ -75,6 +75,9 @@ size_t sync_count(const sync_env *env);
 /* What each target would have been sent for a skipped folder (a history row's deliveries JSON,
  * each with result "skipped"; new string). */
 char *sync_skipped_deliveries(const targets *ts, const char *arr_path);
+/* An entry's deliveries as its round's history row keeps them, each with its state as result
+ * (done is "ok"; new string): for a round closed without an attempt (a cancel). */
+char *sync_entry_deliveries(const targets *ts, const q_entry *e);
 /* Whether a job is delivering to library `library_id` of `target` now (empty trash waits). */
 bool sync_busy_library(const sync_env *env, const char *target, const char *library_id);
 

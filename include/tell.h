@@ -25,6 +25,9 @@ void tell_stop(tell_t *tl);
 /* One event (only built when some destination listens to its kind). */
 void tell_event(tell_t *tl, cfg_notify_event kind, const char *folder, const char *target, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* A folder's entry is gone without a round's end (a person cancelled it): what was remembered
+ * of its failing or held round is dropped, so a later entry of the folder starts afresh. */
+void tell_forget(tell_t *tl, const char *path);
 /* What one sync attempt's report means for a person. */
 void tell_report(tell_t *tl, const sync_report *r);
 /* A test message to every destination: from an *arr Test event (source names the app; the

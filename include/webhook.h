@@ -46,6 +46,9 @@ typedef struct wh_event {
     bool is_test;         /* eventType Test */
     bool ignored;         /* an event type that asks for nothing (Grab, Health, ...): 200 */
     char *title;          /* series/movie/artist/author title for logs, may be NULL */
+    char *label;          /* what it is, for people: "Show S02E05 · Episode", "Movie (2010)",
+                             "Artist – Album", "Author – Book"; NULL when the payload
+                             names nothing. One line of at most 300 bytes. */
     unsigned kinds;       /* WH_KIND_* of the event (an upgrade is also an import) */
 } wh_event;
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "api_page.h"
 #include "http_json.h"
 #include "json_arena.h"
 #include "log.h"
@@ -363,6 +364,7 @@ void api_stats(app_t *a, http_request *r)
     json_add_int(syncs, "parked", st.parked);
     json_add_int(syncs, "skipped", st.skipped);
     json_add_int(syncs, "retrying", st.retrying);
+    json_add_int(syncs, "cancelled", st.cancelled);
     json_add_int(syncs, "avg_duration_ms", st.avg_duration_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
     json_add_int(q, "depth", queue_count(a->q));
@@ -408,6 +410,7 @@ void api_stats(app_t *a, http_request *r)
     else
         cJSON_AddNullToObject(rc, "error");
     cJSON_AddItemToObject(j, "notifications", notify_json(a));
+    cJSON_AddItemToObject(j, "setup", api_setup_json(a));
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
     json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
     http_respond_cjson(r, 200, j);
@@ -457,7 +460,8 @@ static void collect_entry(void *ud, const q_entry *e)
     queue_view *v = ud;
     if (v->state >= 0 && (int)e->state != v->state)
         return;
-    if (v->search && !ci_contains(e->path, v->search) && !deliveries_contain(v->a, e, v->search))
+    if (v->search && !ci_contains(e->path, v->search) && !(e->title && ci_contains(e->title, v->search)) &&
+        !deliveries_contain(v->a, e, v->search))
         return;
     if (v->n == v->cap) {
         v->cap = v->cap ? v->cap * 2 : 64;
@@ -531,10 +535,26 @@ static cJSON *deliveries_json(const app_t *a, const q_entry *e, const char **ple
     return arr;
 }
 
+/* What an entry or a round is about: its title (null when no event said), its latest event's
+ * kind, and the *arr app that sent it (null for a person or a trigger). */
+static void add_about(cJSON *o, const char *title, q_event_kind event, unsigned last_app)
+{
+    if (title)
+        cJSON_AddStringToObject(o, "title", title);
+    else
+        cJSON_AddNullToObject(o, "title");
+    cJSON_AddStringToObject(o, "event", q_event_kind_name(event));
+    if (last_app && ARR_APP_HAS_PAYLOAD(last_app - 1))
+        cJSON_AddStringToObject(o, "app", arr_app_name((arr_app)(last_app - 1)));
+    else
+        cJSON_AddNullToObject(o, "app");
+}
+
 static cJSON *entry_json(const app_t *a, const q_entry *e, uint64_t now)
 {
     cJSON *o = cJSON_CreateObject();
     json_add_int(o, "id", e->id);
+    add_about(o, e->title, (q_event_kind)e->event, e->last_app);
     const char *pt = NULL, *pl = NULL;
     char *pp = NULL;
     cJSON *deliv = deliveries_json(a, e, &pt, &pl, &pp);
@@ -661,6 +681,7 @@ static void dump_history(void *ud, const store_history *h)
     cJSON *o = cJSON_CreateObject();
     d->last_id = h->id;
     json_add_int(o, "id", h->id);
+    add_about(o, h->title, h->event, h->app);
     history_deliveries(o, d->a, h);
     cJSON_AddStringToObject(o, "arr_path", h->path ? h->path : "");
     cJSON_AddStringToObject(o, "path", h->path ? h->path : "");
@@ -694,7 +715,7 @@ void api_history(app_t *a, http_request *r)
             if (strcmp(status, hist_status_name((hist_status)i)) == 0)
                 q.status = i;
         if (q.status < 0)
-            bad = "status must be ok, failed, parked, skipped, retrying or all";
+            bad = "status must be ok, failed, parked, skipped, retrying, cancelled or all";
     }
     long long v;
     if (before && *before) {
@@ -938,19 +959,6 @@ void api_resolve(app_t *a, http_request *r)
         free(c);
     }
     folder_plan_free(&p);
-}
-
-void api_retry(app_t *a, http_request *r, int64_t id)
-{
-    int rc = app_retry_entry(a, id);
-    if (rc == -ENOENT)
-        http_respond_json_error(r, 404, "no such queue entry");
-    else if (rc < 0)
-        http_respond_json_error(r, 409, "only a parked entry can be retried");
-    else {
-        static const char body[] = "{\"status\":\"retrying\"}";
-        http_respond(r, 202, "application/json", body, sizeof body - 1, NULL);
-    }
 }
 
 /* ---- notifications ---- */

@@ -406,6 +406,8 @@ static void apply_staged(app_t *a, staged_req *s)
             .source_bit = 1u << s->app,
             .manual = s->manual,
             .at = s->at,
+            .title = s->title,
+            .event = q_event_kind_of(f->kinds, s->manual || !ARR_APP_HAS_PAYLOAD(s->app)),
         };
         q_add_result res;
         if (queue_add(a->q, &ev, now, &res) < 0) {
@@ -539,11 +541,13 @@ static void refill_store(void *ud, store_t *s)
 {
     app_t *a = ud;
     queue_foreach(a->q, stage_entry, s);
+    sources_stage_all(&a->sources, s);
 }
 
 static void on_commit_check(uv_check_t *h)
 {
     app_t *a = container_of(h, app_t, commit_check);
+    sources_flush(&a->sources, a->store); /* the turn's senders ride along with its commit */
     if (!store_has_staged(a->store) && !a->staged_head) {
         uv_idle_stop(&a->flush_idle);
         return;
@@ -1002,6 +1006,12 @@ static void load_last_success(void *ud, const char *path, uint64_t at)
     queue_note_success(l->a->q, path, at);
 }
 
+static void load_source(void *ud, const store_source *src)
+{
+    load_ctx *l = ud;
+    sources_load(&l->a->sources, src);
+}
+
 static void mark_parked_targets(void *ud, const q_entry *e)
 {
     for (size_t i = 0; i < e->n_deliv; i++)
@@ -1038,7 +1048,8 @@ static int start_state(app_t *a)
     queue_params_from(&a->cfg, &p);
     a->q = queue_new(&p, on_queue_change, a);
     load_ctx lc = {.a = a};
-    store_loader ld = {.ud = &lc, .entry = load_entry, .event = load_event, .last_success = load_last_success};
+    store_loader ld = {.ud = &lc, .entry = load_entry, .event = load_event, .last_success = load_last_success,
+                       .source = load_source};
     if (store_load(a->store, &ld) < 0) {
         log_error("cannot read the state database %s", log_esc(store_path(a->store)));
         return -1;
@@ -1196,34 +1207,6 @@ int app_start(app_t *a, uv_loop_t *loop, const env_map *env, const char *env_fil
     return 0;
 }
 
-int app_retry_entry(app_t *a, int64_t id)
-{
-    q_entry *e = queue_find_id(a->q, id);
-    if (!e)
-        return -ENOENT;
-    if (e->state != ENTRY_PARKED)
-        return -EINVAL;
-    log_info("retry of '%s' asked from the UI", log_esc(e->path));
-    /* A delivery parked by a refused token waits for the probe: it resumes, with every other
-     * one parked for that target, once the token is accepted. */
-    int probed = 0;
-    for (size_t i = 0; i < e->n_deliv; i++) {
-        target_rt *t = targets_find(&a->targets, e->deliv[i].target);
-        if (e->deliv[i].state == DELIVERY_PARKED && t && t->refused) {
-            targets_probe(&a->targets, t);
-            probed++;
-        }
-    }
-    if (!probed) {
-        char *path = xstrdup(e->path);
-        queue_unpark(a->q, e, wall_ms());
-        tell_event(a->tell, NEV_RESUMED, path, NULL, "retried from the page");
-        free(path);
-    }
-    app_schedule(a);
-    return 0;
-}
-
 void app_free(app_t *a)
 {
     if (a->store && store_has_staged(a->store)) {
@@ -1242,6 +1225,7 @@ void app_free(app_t *a)
     free(a->env_file);
     free(a->manual_pass);
     free(a->rclone_error);
+    sources_free(&a->sources);
 }
 
 void app_abort(app_t *a)

@@ -67,6 +67,7 @@ enum {
     OPT_IP = 1u << 2,       /* string: IPv4 or IPv6 literal */
     OPT_ABSOLUTE = 1u << 3, /* path: must start with '/' */
     OPT_FILE = 1u << 4,     /* may come from the file named by NAME_FILE (container secrets) */
+    OPT_URL_BASE = 1u << 5, /* string: a path every route goes under (cfg_url_base_normalize) */
 };
 
 /* Everything config_build fills: the config plus the variables that only combine into it
@@ -183,6 +184,9 @@ static const cfg_opt opts[] = {
      .help = "comma-separated proxy IPs or CIDRs (10.0.0.0/8, ::1) whose X-Forwarded-For is believed"},
     {.name = "PUBLIC_URL", .type = OPT_STRING, .flags = OPT_URL, FIELD(c.public_url),
      .help = "the page's address behind a reverse proxy (https://media.example.org/sync): its origin is this site's"},
+    {.name = "URL_BASE", .type = OPT_STRING, .flags = OPT_URL_BASE, FIELD(c.url_base),
+     .help = "path every address is served under, for a reverse proxy (/pss: the page at /pss/, webhooks at "
+             "/pss/webhook/sonarr)"},
 
     /* rclone */
     {.name = "USE_RCLONE", .type = OPT_BOOL, .def = "true", FIELD(c.use_rclone),
@@ -378,7 +382,7 @@ static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, si
         errbuf_set(why, whylen, "longer than %d bytes", CFG_VALUE_MAX);
         return -EINVAL;
     }
-    char *s = (o->flags & (OPT_URL | OPT_IP)) ? str_trim_dup(v) : xstrdup(v);
+    char *s = (o->flags & (OPT_URL | OPT_IP | OPT_URL_BASE)) ? str_trim_dup(v) : xstrdup(v);
     if (str_has_ctl(s)) {
         errbuf_set(why, whylen, "contains a control character");
         goto bad;
@@ -388,6 +392,17 @@ static int opt_string(cfg_ctx *x, const cfg_opt *o, const char *v, char *why, si
         if (r) {
             errbuf_set(why, whylen, "%s", r);
             goto bad;
+        }
+    }
+    if (o->flags & OPT_URL_BASE) {
+        const char *r = cfg_url_base_normalize(&s);
+        if (r) {
+            errbuf_set(why, whylen, "%s", r);
+            goto bad;
+        }
+        if (!*s) { /* "/" is the root: no base */
+            free(s);
+            s = NULL;
         }
     }
     if (o->flags & OPT_IP) {
@@ -982,6 +997,7 @@ void config_free(config_t *c)
         return;
     free(c->plex_url);
     free(c->public_url);
+    free(c->url_base);
     free(c->plex_token);
     free(c->plex_identifier);
     for (size_t i = 0; i < c->n_section_map; i++)

@@ -41,6 +41,47 @@ const char *cfg_url_check(char *u)
     return NULL;
 }
 
+static bool url_base_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+const char *cfg_url_base_normalize(char **u)
+{
+    const char *in = *u;
+    if (strstr(in, "://"))
+        return "only the path of the address, such as /pss (not the scheme and host)";
+    size_t n = strlen(in);
+    while (n > 0 && in[n - 1] == '/')
+        n--;
+    const char *p = in;
+    while (*p == '/' && p < in + n)
+        p++;
+    char *out = xasprintf("%s%.*s", p < in + n ? "/" : "", (int)(in + n - p), p);
+    const char *why = NULL;
+    if (strlen(out) > CFG_URL_BASE_MAX)
+        why = "longer than 200 bytes";
+    for (const char *seg = out; !why && *seg; ) {
+        seg++; /* past its '/' */
+        size_t len = strcspn(seg, "/");
+        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            why = "must be a path such as /pss, without empty, '.' or '..' segments";
+        for (size_t i = 0; !why && i < len; i++)
+            if (!url_base_char(seg[i]))
+                why = "must be a path such as /pss or /media/sync: letters, digits, '-', '.', '_' and '~' "
+                      "between slashes";
+        seg += len;
+    }
+    if (why) {
+        free(out);
+        return why;
+    }
+    free(*u);
+    *u = out;
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- bounded JSON */
 
 /* Deepest bracket nesting of a JSON text, strings skipped. */

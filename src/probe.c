@@ -29,7 +29,9 @@ int probe_health_url(const config_t *cfg, int i, char *url, size_t urllen)
         return -ENOENT;
     }
     bool v6 = strchr(addr, ':') != NULL;
-    int n = snprintf(url, urllen, "http://%s%s%s:%d/health", v6 ? "[" : "", addr, v6 ? "]" : "", cfg->port);
+    /* /health is below URL_BASE like every other address */
+    int n = snprintf(url, urllen, "http://%s%s%s:%d%s/health", v6 ? "[" : "", addr, v6 ? "]" : "", cfg->port,
+                     cfg->url_base ? cfg->url_base : "");
     return n < 0 || (size_t)n >= urllen ? -ENAMETOOLONG : 0;
 }
 
@@ -66,7 +68,7 @@ static CURLcode probe_get(const char *url, long *status, char *errbuf)
 
 int probe_health(const config_t *cfg, FILE *out)
 {
-    char url[128], errbuf[CURL_ERROR_SIZE];
+    char url[512], errbuf[CURL_ERROR_SIZE];
     long status = 0;
     CURLcode rc = CURLE_COULDNT_CONNECT;
     for (int i = 0; rc == CURLE_COULDNT_CONNECT; i++) {

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "list.h"
+#include "queue_about.h"
 #include "queue_deliveries.h"
 #include "queue_files.h"
 #include "queue_index.h"
@@ -70,6 +71,7 @@ struct queue {
     qvec scratch;
     size_t n_slot_free;         /* active entries with slot_free */
     deliv_strings interned;     /* queue_intern's strings */
+    qtitles titles;             /* the entries' titles, one shared copy each (queue_about.c) */
     size_t nstate[ENTRY_STATE_COUNT];
     int64_t next_id;
     uint64_t rng;
@@ -309,6 +311,7 @@ static void ent_free(qent *x)
     free(x->n.e.park_reason);
     free(x->n.e.last_error);
     free(x->n.e.hold_reason);
+    qtitles_put(x->n.e.title);
     free(x);
 }
 
@@ -418,6 +421,7 @@ static uint64_t backoff(queue_t *q, unsigned attempts)
 static void fold(qent *dst, qent *src)
 {
     q_entry *d = &dst->n.e, *s = &src->n.e;
+    about_fold(d, s); /* before the times change: it compares them */
     d->first_seen = min64(d->first_seen, s->first_seen);
     d->last_event = max64(d->last_event, s->last_event);
     files_union(d, (const char *const *)s->files, s->n_files, s->path);
@@ -557,6 +561,7 @@ void queue_free(queue_t *q)
     qi_heap_free(&q->timed);
     qi_heap_free(&q->ready);
     deliv_strings_free(&q->interned);
+    qtitles_free(&q->titles); /* after the entries, which held its copies */
     free(q->scratch.v);
     free(q->blocked.v);
     free(q->active.v);
@@ -617,6 +622,7 @@ static void merge_event(queue_t *q, qent *x, const q_event *ev, uint64_t now)
     e->sources |= ev->source_bit;
     e->kinds |= ev->kinds;
     e->events = sat_addu(e->events, 1);
+    about_take(&q->titles, e, ev->title, ev->event, ev->source_bit);
     deliv_renew(e);
     /* The folder's own deliveries may know more than the entry's (a list read meanwhile). */
     if (strcmp(e->path, ev->path) == 0)
@@ -649,6 +655,7 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
         return 0;
     }
     if (act) {
+        about_take(&q->titles, &act->n.e, ev->title, ev->event, ev->source_bit);
         fold_dirty(act, ev->at, ev->at, ev->files, ev->n_files, NULL, ev->source_bit, ev->kinds, 1, ev->manual);
         emit(q, act, QCHANGE_PUT);
         if (res)
@@ -668,6 +675,7 @@ int queue_add(queue_t *q, const q_event *ev, uint64_t now, q_add_result *res)
     x->n.e.kinds = ev->kinds;
     x->n.e.events = 1;
     x->n.e.manual = ev->manual;
+    about_take(&q->titles, &x->n.e, ev->title, ev->event, ev->source_bit);
     files_union(&x->n.e, ev->files, ev->n_files, NULL);
     deliv_update(&q->interned, &x->n.e, ev->deliv, ev->n_deliv, false);
     x->n.e.state = deliv_runnable(&x->n.e) ? ENTRY_WAITING : ENTRY_UNRESOLVED;
@@ -1016,6 +1024,39 @@ int queue_unpark_target(queue_t *q, const char *target, uint64_t now)
     return n;
 }
 
+/* ---- what a person asks of one entry ---- */
+
+int queue_cancel(queue_t *q, q_entry *e)
+{
+    qent *x = of_entry(e);
+    assert(x);
+    if (is_active(x->n.e.state))
+        return -EBUSY;
+    ent_remove(q, x); /* it blocked nothing: only CHECKING and SYNCING entries block */
+    return 0;
+}
+
+int queue_run_now(queue_t *q, q_entry *e, uint64_t now)
+{
+    qent *x = of_entry(e);
+    assert(x);
+    entry_state s = x->n.e.state;
+    if (is_active(s))
+        return -EBUSY;
+    if (s == ENTRY_PARKED)
+        return -EPERM;
+    if (s == ENTRY_UNRESOLVED)
+        return -ENODATA;
+    /* A READY entry is due already; it waits for a slot or a nested folder, as anything would. */
+    x->not_before = 0;
+    if (x->n.e.due > now) {
+        x->n.e.due = now;
+        reschedule(q, x);
+        emit(q, x, QCHANGE_PUT);
+    }
+    return 0;
+}
+
 /* ---- remap ---- */
 
 /* Puts a detached entry back under its key with the merge and absorb rules (an entry that
@@ -1031,6 +1072,7 @@ static bool relink(queue_t *q, qent *x, uint64_t now, bool changed)
             fold(outer, x);
             refresh_due(q, outer, now);
         } else {
+            about_fold(&act->n.e, &x->n.e);
             fold_dirty(act, x->n.e.first_seen, x->n.e.last_event, (const char *const *)x->n.e.files, x->n.e.n_files,
                        x->n.e.path, x->n.e.sources, x->n.e.kinds, x->n.e.events, x->n.e.manual);
         }
@@ -1172,6 +1214,9 @@ int queue_restore(queue_t *q, const q_entry *e, uint64_t now)
     x->n.e.park_reason = xstrdup(e->park_reason);
     x->n.e.last_error = xstrdup(e->last_error);
     x->n.e.hold_reason = xstrdup(e->hold_reason);
+    x->n.e.title = qtitles_get(&q->titles, e->title);
+    x->n.e.event = e->event;
+    x->n.e.last_app = e->last_app;
 
     entry_state s = x->n.e.state;
     bool runnable = deliv_runnable(&x->n.e);

@@ -9,7 +9,9 @@
 #include "router.h"
 
 #include "api.h"
+#include "api_page.h"
 #include "auth.h"
+#include "config_json.h"
 #include "http_json.h"
 #include "json_arena.h"
 #include "static.h"
@@ -102,6 +104,7 @@ static void staged_free(staged_req *s)
         free(s->skipped[i].reason);
     }
     free(s->skipped);
+    free(s->title);
     free(s);
 }
 
@@ -142,6 +145,9 @@ static void stage_skipped(app_t *a, const staged_req *s)
             .rclone = "skipped",
             .deliveries = deliv,
             .error = s->skipped[i].reason,
+            .title = s->title,
+            .event = q_event_kind_of(s->kinds, s->manual || !ARR_APP_HAS_PAYLOAD(s->app)),
+            .app = (unsigned)s->app + 1,
         };
         store_stage_history(a->store, &h);
         free(deliv);
@@ -175,6 +181,7 @@ static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, sta
             snprintf(msg, sizeof msg, "%s: %s", ev->folders[i].path, ferr);
             log_warn("%s webhook refused: %s", arr_app_name(s->app), log_esc(msg));
             a->counters.webhook_errors++;
+            sources_note_refused(&a->sources, s->app, 400, msg, wall_ms());
             respond_status(r, 400, "bad_request", msg);
             return false;
         }
@@ -225,6 +232,7 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     const config_t *c = &a->cfg;
     if (!is_json_type(http_header_get(r, "Content-Type"))) {
         a->counters.webhook_errors++;
+        sources_note_refused(&a->sources, app, 415, "not sent as Content-Type: application/json", wall_ms());
         respond_status(r, 415, "unsupported_media_type", "webhooks must be sent with Content-Type: application/json");
         return;
     }
@@ -238,10 +246,12 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
         log_warn("%s webhook%s from %s refused: %s", arr_app_name(app), via_triggers(r), log_esc(r->remote_addr),
                  log_esc(err));
         a->counters.webhook_errors++;
+        sources_note_refused(&a->sources, app, 400, err, wall_ms());
         respond_status(r, 400, "bad_request", err);
         return;
     }
     a->counters.webhooks[app]++;
+    sources_note(&a->sources, app, ev.event_type, ev.label, ev.is_test, wall_ms());
     a->counters.webhook_events[app][metrics_event_kind(ev.event_type)]++;
     if (ev.is_test) {
         log_info("%s: Test event received", arr_app_name(app));
@@ -268,6 +278,8 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     s->req = r;
     s->app = app;
     s->at = wall_ms();
+    s->title = xstrdup(ev.label);
+    s->kinds = ev.kinds;
     bool mapped = map_event_folders(a, r, &ev, s);
     wh_event_free(&ev);
     if (!mapped) {
@@ -425,24 +437,28 @@ static void route_trigger_manual(app_t *a, http_request *r, const char *rest)
     if (!trigger_query(r->query, max, &t, &by_dir, err, sizeof err)) {
         log_warn("manual trigger from %s refused: %s", log_esc(r->remote_addr), log_esc(err));
         a->counters.webhook_errors++;
+        sources_note_refused(&a->sources, APP_MANUAL, 400, err, wall_ms());
         respond_status(r, 400, "bad_request", err);
         goto out;
     }
     bool post = strcmp(r->method, "POST") == 0;
     if (t.n == 0 && post) {
+        static const char nothing[] = "nothing to scan: name folders with ?dir=/folder (repeatable) or a file or "
+                                      "folder with ?path=/folder/file.mkv";
         a->counters.webhook_errors++;
-        respond_status(r, 400, "bad_request",
-                       "nothing to scan: name folders with ?dir=/folder (repeatable) or a file or folder "
-                       "with ?path=/folder/file.mkv");
+        sources_note_refused(&a->sources, APP_MANUAL, 400, nothing, wall_ms());
+        respond_status(r, 400, "bad_request", nothing);
         goto out;
     }
     if (t.n == 0 || strcmp(r->method, "HEAD") == 0) {
-        /* autoscan's "is the target up" probe: nothing is queued */
+        /* autoscan's "is the target up" probe: nothing is queued; the page shows it as a Test */
+        sources_note(&a->sources, APP_MANUAL, "probe", NULL, true, wall_ms());
         respond_status(r, 200, "ok", "plex-servarr-sync takes manual triggers here: POST with ?dir= or ?path=");
         goto out;
     }
     arr_app app = by_dir ? APP_AUTOSCAN : APP_MANUAL_TRIGGER;
     a->counters.webhooks[app]++;
+    sources_note(&a->sources, app, arr_app_name(app), t.v[0].path, false, wall_ms());
     log_info("%s: %s trigger for '%s'%s (%zu folder%s) via /triggers/manual", arr_app_name(app), r->method,
              log_esc(t.v[0].path), t.n > 1 ? " and more" : "", t.n, t.n == 1 ? "" : "s");
     trigger_stage(a, r, app, &t);
@@ -466,19 +482,22 @@ static void html_escape(buf_t *b, const char *s)
     }
 }
 
-static void respond_manual_page(http_request *r, int status, const char *message)
+/* The Python script's answer page; its addresses go under URL_BASE (its characters need no
+ * escaping in HTML). */
+static void respond_manual_page(const app_t *a, http_request *r, int status, const char *message)
 {
+    const char *base = a->cfg.url_base ? a->cfg.url_base : "";
     buf_t b;
     buf_init(&b, 0);
-    buf_appends(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                    "<title>Manual Plex Sync</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>"
-                    "<body><main class=\"narrow\"><h1>Manual Plex Sync</h1><p class=\"message\">");
+    buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                   "<title>Manual Plex Sync</title><link rel=\"stylesheet\" href=\"%s/static/style.css\"></head>"
+                   "<body><main class=\"narrow\"><h1>Manual Plex Sync</h1><p class=\"message\">", base);
     html_escape(&b, message);
-    buf_appends(&b, "</p><form method=\"post\" action=\"/webhook/manual\"><label for=\"path\">Folder, as "
-                    "Sonarr/Radarr see it</label><input id=\"path\" type=\"text\" name=\"path\">"
-                    "<button type=\"submit\">Trigger Sync</button></form><p><a href=\"/\">Back to the "
-                    "dashboard</a></p></main></body></html>\n");
+    buf_printf(&b, "</p><form method=\"post\" action=\"%s/webhook/manual\"><label for=\"path\">Folder, as "
+                   "Sonarr/Radarr see it</label><input id=\"path\" type=\"text\" name=\"path\">"
+                   "<button type=\"submit\">Trigger Sync</button></form><p><a href=\"%s/\">Back to the "
+                   "dashboard</a></p></main></body></html>\n", base, base);
     http_respond(r, status, "text/html; charset=utf-8", b.data, b.len, NULL);
     buf_free(&b);
 }
@@ -520,21 +539,25 @@ static int stage_manual(app_t *a, http_request *r, const char *raw, bool html, c
 static void handle_manual_post(app_t *a, http_request *r)
 {
     if (!is_form_type(http_header_get(r, "Content-Type"))) {
-        respond_manual_page(r, 415, "The form must be sent as application/x-www-form-urlencoded.");
+        respond_manual_page(a, r, 415, "The form must be sent as application/x-www-form-urlencoded.");
         return;
     }
     char *path = http_form_get(r->body, "path");
     if (!path || !*path) {
         free(path);
-        respond_manual_page(r, 400, "Enter a folder path.");
+        respond_manual_page(a, r, 400, "Enter a folder path.");
         return;
     }
     char msg[600];
     int st = stage_manual(a, r, path, true, msg, sizeof msg);
+    if (st == 400)
+        sources_note_refused(&a->sources, APP_MANUAL, 400, msg, wall_ms());
+    else
+        sources_note(&a->sources, APP_MANUAL, "manual", path, false, wall_ms());
     if (st) {
         char text[700];
         snprintf(text, sizeof text, "Error: %s", msg);
-        respond_manual_page(r, st, text);
+        respond_manual_page(a, r, st, text);
     }
     free(path);
 }
@@ -570,7 +593,7 @@ void api_scans(app_t *a, http_request *r)
 /* The group commit of a staged request ended: the request's answer. */
 static void on_committed(void *ud, staged_req *s, bool committed, const char *err)
 {
-    (void)ud;
+    const app_t *a = ud;
     http_request *r = s->req;
     if (!committed || s->queue_full) {
         char msg[400];
@@ -582,7 +605,7 @@ static void on_committed(void *ud, staged_req *s, bool committed, const char *er
         else
             snprintf(msg, sizeof msg, "%s", queue_full_msg);
         if (s->html)
-            respond_manual_page(r, 503, msg);
+            respond_manual_page(a, r, 503, msg);
         else
             respond_status(r, 503, committed ? "queue_full" : "unavailable", msg);
         staged_free(s);
@@ -596,7 +619,7 @@ static void on_committed(void *ud, staged_req *s, bool committed, const char *er
         char msg[700];
         snprintf(msg, sizeof msg, "Sync queued for: %s%s", s->folders[0].plex_path,
                  all_unresolved ? " (waiting for a media server's library list)" : "");
-        respond_manual_page(r, 200, msg);
+        respond_manual_page(a, r, 200, msg);
         staged_free(s);
         return;
     }
@@ -696,26 +719,36 @@ static void route_webhook(app_t *a, http_request *r, const char *rest)
     handle_webhook(a, r, app);
 }
 
-/* "<id>/retry" with a positive decimal id; *id filled when given. */
-static bool retry_id(const char *rest, int64_t *id)
+/* What a person may ask of one queue entry: POST /api/queue/<id>/<action>. */
+static const struct {
+    const char *name;
+    void (*handle)(app_t *a, http_request *r, int64_t id);
+} entry_actions[] = {{"retry", api_retry}, {"cancel", api_cancel}, {"now", api_run_now}};
+
+/* "<id>/<action>" with a positive decimal id; its action's index, or -1. *id filled when given. */
+static int entry_action(const char *rest, int64_t *id)
 {
     const char *slash = strchr(rest, '/');
     long long v;
-    if (!slash || strcmp(slash, "/retry") != 0 ||
-        parse_positive(rest, (size_t)(slash - rest), LLONG_MAX, &v) < 0)
-        return false;
-    if (id)
-        *id = v;
-    return true;
+    if (!slash || parse_positive(rest, (size_t)(slash - rest), LLONG_MAX, &v) < 0)
+        return -1;
+    for (size_t i = 0; i < ARRAY_SIZE(entry_actions); i++) {
+        if (strcmp(slash + 1, entry_actions[i].name) == 0) {
+            if (id)
+                *id = v;
+            return (int)i;
+        }
+    }
+    return -1;
 }
 
-static bool retry_path(const char *rest) { return retry_id(rest, NULL); }
+static bool entry_action_path(const char *rest) { return entry_action(rest, NULL) >= 0; }
 
-static void route_retry(app_t *a, http_request *r, const char *rest)
+static void route_entry_action(app_t *a, http_request *r, const char *rest)
 {
     int64_t id = 0;
-    retry_id(rest, &id);
-    api_retry(a, r, id);
+    int i = entry_action(rest, &id); /* accepted by entry_action_path */
+    entry_actions[i].handle(a, r, id);
 }
 
 static void route_index(app_t *a, http_request *r, const char *rest)
@@ -723,6 +756,25 @@ static void route_index(app_t *a, http_request *r, const char *rest)
     (void)rest;
     (void)a;
     static_serve(r, "index.html");
+}
+
+/* Found at `base` + to (a path that starts with '/'), with a line saying so. */
+static void redirect(const app_t *a, http_request *r, const char *to)
+{
+    const char *base = a->cfg.url_base ? a->cfg.url_base : ""; /* URL_BASE's characters need no escaping */
+    char *hdr = xasprintf("Location: %s%s\r\n", base, to);
+    char *body = xasprintf("{\"status\":\"found\",\"message\":\"the page is at %s%s\"}", base, to);
+    http_respond(r, 302, "application/json", body, strlen(body), hdr);
+    free(hdr);
+    free(body);
+}
+
+/* The Python script's manual page is the dashboard now (its form is there): the page's relative
+ * addresses work from where it is served, not from /webhook/manual. */
+static void route_manual_page(app_t *a, http_request *r, const char *rest)
+{
+    (void)rest;
+    redirect(a, r, "/");
 }
 
 static void route_static(app_t *a, http_request *r, const char *rest)
@@ -748,6 +800,8 @@ ROUTE_API(api_scans)
 ROUTE_API(handle_manual_post)
 ROUTE_API(api_notify)
 ROUTE_API(api_notify_test)
+ROUTE_API(api_sources)
+ROUTE_API(api_retry_parked)
 
 static const char api_miss[] = "no such API endpoint";
 
@@ -759,7 +813,7 @@ static const route routes[] = {
     {"/triggers/", true, M_POST | M_PUT, AUTH_WEBHOOK, false, true, webhook_app,
      "unknown trigger; use /triggers/sonarr, radarr, lidarr, readarr or manual", route_webhook},
     {"/triggers/manual", false, M_GET | M_POST, AUTH_WEBHOOK, false, false, NULL, NULL, route_trigger_manual},
-    {"/webhook/manual", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_index},
+    {"/webhook/manual", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_manual_page},
     {"/webhook/manual", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_handle_manual_post},
     {"/", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_index},
     {"/health", false, M_GET, AUTH_NONE, false, false, NULL, NULL, route_api_health},
@@ -772,7 +826,9 @@ static const route routes[] = {
     {"/api/stats", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_stats},
     {"/api/resolve", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_resolve},
     {"/api/scans", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_api_scans},
-    {"/api/queue/", true, M_POST, AUTH_MANUAL, true, false, retry_path, api_miss, route_retry},
+    {"/api/queue/", true, M_POST, AUTH_MANUAL, true, false, entry_action_path, api_miss, route_entry_action},
+    {"/api/retry-parked", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_api_retry_parked},
+    {"/api/sources", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_sources},
     {"/api/notify", false, M_GET, AUTH_MANUAL, false, false, NULL, NULL, route_api_notify},
     {"/api/notify/test", false, M_POST, AUTH_MANUAL, true, false, NULL, NULL, route_api_notify_test},
     {"/api/", true, 0, AUTH_NONE, false, false, NULL, api_miss, NULL},
@@ -846,7 +902,7 @@ static void method_not_allowed(http_request *r, unsigned allowed)
 }
 
 /* A browser opened a webhook address: say, in words, what it is for and where to set it up. */
-static void explain_webhook_address(http_request *r, arr_app app)
+static void explain_webhook_address(const app_t *a, http_request *r, arr_app app)
 {
     static const char *const apps[] = {[APP_SONARR] = "Sonarr", [APP_RADARR] = "Radarr", [APP_LIDARR] = "Lidarr",
                                        [APP_READARR] = "Readarr"};
@@ -857,8 +913,8 @@ static void explain_webhook_address(http_request *r, arr_app app)
                "renames or deletes a file, and plex-servarr-sync then has the folder scanned. There is nothing "
                "to see in a browser.\n\nTo set it up, in %s: Settings > Connect > + > Webhook, with this "
                "address as the URL and the method POST (add the username and password of WEBHOOK_USER and "
-               "WEBHOOK_PASS if they are set), then press Test.\n\nThe page to watch the queue is at /.\n",
-               name, name, name);
+               "WEBHOOK_PASS if they are set), then press Test.\n\nThe page to watch the queue is at %s/.\n",
+               name, name, name, a->cfg.url_base ? a->cfg.url_base : "");
     http_respond(r, 405, "text/plain; charset=utf-8", b.data, b.len, "Allow: POST, PUT\r\n");
     buf_free(&b);
 }
@@ -897,10 +953,53 @@ static bool authenticated(app_t *a, http_request *r, route_auth auth)
     return false;
 }
 
+/* ---- URL_BASE: every address below one path ---- */
+
+/* The part of path below URL_BASE ("/api/queue"; "" for the base itself), NULL when path lies
+ * outside it. Without a base, path itself. */
+static const char *below_base(const app_t *a, const char *path)
+{
+    const char *base = a->cfg.url_base;
+    if (!base)
+        return path;
+    size_t n = strlen(base);
+    if (strncmp(path, base, n) != 0 || (path[n] != '/' && path[n] != '\0'))
+        return NULL;
+    return path + n;
+}
+
+/* A request for the base itself, or outside it: the base and the root lead to the page (it
+ * must be at "<base>/" for its relative addresses); anything else is not found, saying where
+ * everything is. */
+static void answer_off_base(const app_t *a, http_request *r, const char *below)
+{
+    if (method_bit(r->method) == M_GET && (below || strcmp(r->path, "/") == 0)) {
+        redirect(a, r, "/");
+        return;
+    }
+    char msg[2 * CFG_URL_BASE_MAX + 100];
+    snprintf(msg, sizeof msg, "no such page: every address is below URL_BASE=%s (the page is %s/)", a->cfg.url_base,
+             a->cfg.url_base);
+    respond_status(r, 404, "not_found", msg);
+}
+
+/* The sender a refused request on an AUTH_WEBHOOK row came from: its app, else the manual
+ * trigger. */
+static arr_app route_sender(const route *rt, const char *path)
+{
+    arr_app app;
+    if (rt->prefix && rt->webhook_body && webhook_app_of(path + strlen(rt->path), &app))
+        return app;
+    return APP_MANUAL;
+}
+
 size_t router_body_limit(void *ud, const http_request *r)
 {
     app_t *a = ud;
-    size_t first = 0, n = route_rows(r->path, &first);
+    const char *path = below_base(a, r->path);
+    if (!path)
+        return a->cfg.max_body;
+    size_t first = 0, n = route_rows(path, &first);
     for (size_t i = first; i < first + n; i++)
         if (routes[i].webhook_body)
             return a->cfg.max_webhook_body;
@@ -933,6 +1032,14 @@ int router_match(const char *path, const char *method, unsigned *allowed, const 
 void router_handle(void *ud, http_request *r)
 {
     app_t *a = ud;
+    const char *below = below_base(a, r->path);
+    if (!below || !*below) {
+        answer_off_base(a, r, below);
+        return;
+    }
+    /* The routes know nothing of the base: from here on, the request's path is what lies below
+     * it (the request is complete, so nothing sets the path again). */
+    r->path += below - r->path;
     unsigned allowed;
     const char *miss;
     int i = router_match(r->path, r->method, &allowed, &miss);
@@ -946,14 +1053,18 @@ void router_handle(void *ud, http_request *r)
         size_t first = 0;
         bool hook = route_rows(r->path, &first) && routes[first].webhook_body && routes[first].prefix;
         if (hook && method_bit(r->method) == M_GET && webhook_app_of(r->path + strlen(routes[first].path), &app))
-            explain_webhook_address(r, app);
+            explain_webhook_address(a, r, app);
         else
             method_not_allowed(r, allowed);
         return;
     }
     const route *rt = &routes[i];
-    if (!authenticated(a, r, rt->auth))
+    if (!authenticated(a, r, rt->auth)) {
+        if (rt->auth == AUTH_WEBHOOK)
+            sources_note_refused(&a->sources, route_sender(rt, r->path), 401,
+                                 "wrong username or password (WEBHOOK_USER, WEBHOOK_PASS)", wall_ms());
         return;
+    }
     if (r->body_skipped) {
         /* Not reached: router_head_check hands over only what authentication refuses. */
         log_error("%s %s was handed over without its body; refusing it", r->method, log_esc(r->path));
@@ -973,7 +1084,10 @@ int router_head_check(void *ud, const http_request *r, const char **extra_header
     const config_t *c = &a->cfg;
     unsigned allowed;
     const char *miss;
-    int i = router_match(r->path, r->method, &allowed, &miss);
+    const char *path = below_base(a, r->path);
+    if (!path || !*path)
+        return 0; /* router_handle answers it */
+    int i = router_match(path, r->method, &allowed, &miss);
     if (i < 0 || routes[i].auth != AUTH_WEBHOOK || (!c->webhook_user && !c->webhook_pass))
         return 0;
     /* Wrong credentials go to the handler without their body, which refuses them as after one
@@ -986,6 +1100,8 @@ int router_head_check(void *ud, const http_request *r, const char **extra_header
     log_warn("webhook from %s refused before its body: no credentials (WEBHOOK_USER is set)",
              log_esc(r->remote_addr));
     a->counters.webhook_errors++;
+    sources_note_refused(&a->sources, route_sender(&routes[i], path), 401,
+                         "sent no username and password (WEBHOOK_USER is set)", wall_ms());
     *extra_headers = "WWW-Authenticate: Basic realm=\"plex-servarr-sync webhooks\", charset=\"UTF-8\"\r\n";
     *message = "Authentication required";
     return 401;

@@ -33,6 +33,7 @@ enum {
     ST_ENTRY_PUT,
     ST_ENTRY_DELETE,
     ST_HISTORY_INSERT,
+    ST_SOURCE_PUT,
     ST_COUNT
 };
 
@@ -43,19 +44,22 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INBOX_DELETE] = "DELETE FROM inbox WHERE id = ?",
     [ST_ENTRY_PUT] = "INSERT OR REPLACE INTO entries (id, path, first_seen, last_event, due, state,"
                      " attempts, dirty, dirty_first, manual, files, sources, events, kinds,"
-                     " park_reason, last_error, hold_reason, deliveries, rclone_done, round_id)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " park_reason, last_error, hold_reason, deliveries, rclone_done, round_id, title, event, app)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_ENTRY_DELETE] = "DELETE FROM entries WHERE id = ?",
     /* A round's row: written at its first attempt, then updated; `started` stays the first's. */
     [ST_HISTORY_INSERT] = "INSERT INTO history (id, path, sources, events, kinds, started, duration_ms,"
-                          " status, rclone, deliveries, error, attempts)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                          " status, rclone, deliveries, error, attempts, title, event, app)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                           " ON CONFLICT (id) DO UPDATE SET sources = excluded.sources,"
                           " events = excluded.events, kinds = excluded.kinds,"
                           " duration_ms = max(0, excluded.started + excluded.duration_ms - history.started),"
-                          " status = excluded.status, rclone = excluded.rclone,"
+                          " status = excluded.status,"
+                          " rclone = CASE excluded.status WHEN 'cancelled' THEN history.rclone ELSE excluded.rclone END,"
                           " deliveries = excluded.deliveries, error = excluded.error,"
-                          " attempts = excluded.attempts",
+                          " attempts = excluded.attempts, title = excluded.title, event = excluded.event,"
+                          " app = excluded.app",
+    [ST_SOURCE_PUT] = STORE_SOURCES_PUT_SQL,
 };
 
 /* ---- staging ---- */
@@ -79,6 +83,9 @@ typedef struct staged_entry {
     size_t deliv_len;
     bool rclone_done;
     int64_t round_id;
+    char *title;
+    q_event_kind event;
+    unsigned app; /* arr_app + 1, 0 = unknown */
 } staged_entry;
 
 typedef struct staged_history {
@@ -89,6 +96,9 @@ typedef struct staged_history {
     hist_status status;
     char *rclone, *deliveries, *error;
     unsigned attempts;
+    char *title;
+    q_event_kind event;
+    unsigned app; /* arr_app + 1, 0 = unknown */
 } staged_history;
 
 struct store {
@@ -119,6 +129,7 @@ struct store {
     size_t n_done, cap_done;
     staged_history *hist;
     size_t n_hist, cap_hist;
+    store_sources_staged sources; /* the senders' latest rows */
     int64_t next_hist_id;    /* the next round's row id (never one a pruned row had) */
 };
 
@@ -220,6 +231,14 @@ static void b_blob(binder *b, const void *p, size_t n)
         b->rc = sqlite3_bind_blob64(b->st, b->idx, p, n, SQLITE_STATIC);
     else
         b->rc = sqlite3_bind_null(b->st, b->idx);
+}
+
+/* A sender kept as arr_app + 1 (0 = unknown) is stored as its arr_app, or NULL. */
+static void b_app(binder *b, unsigned app)
+{
+    b->idx++;
+    if (b->rc == SQLITE_OK)
+        b->rc = app ? sqlite3_bind_int(b->st, b->idx, (int)app - 1) : sqlite3_bind_null(b->st, b->idx);
 }
 
 static int stmt_get(store_t *s, int which, sqlite3_stmt **out)
@@ -589,6 +608,7 @@ static void staged_entry_clear(staged_entry *op)
     free(op->park_reason);
     free(op->last_error);
     free(op->hold_reason);
+    free(op->title);
     int64_t id = op->id;
     memset(op, 0, sizeof *op);
     op->id = id;
@@ -600,6 +620,7 @@ static void staged_history_free(staged_history *h)
     free(h->rclone);
     free(h->deliveries);
     free(h->error);
+    free(h->title);
 }
 
 static void discard_all(store_t *s)
@@ -613,6 +634,7 @@ static void discard_all(store_t *s)
     for (size_t i = 0; i < s->n_hist; i++)
         staged_history_free(&s->hist[i]);
     s->n_hist = 0;
+    store_sources_clear(&s->sources);
 }
 
 void store_close(store_t *s)
@@ -709,6 +731,9 @@ void store_stage_entry_put(store_t *s, const q_entry *e)
     store_deliveries_encode(e, &op->deliv, &op->deliv_len);
     op->rclone_done = e->rclone_done;
     op->round_id = e->round_id;
+    op->title = xstrdup(e->title);
+    op->event = (q_event_kind)e->event;
+    op->app = e->last_app;
 }
 
 void store_stage_entry_del(store_t *s, int64_t entry_id)
@@ -755,12 +780,20 @@ int64_t store_stage_history(store_t *s, const store_history *h)
     c->deliveries = xstrdup(h->deliveries ? h->deliveries : "[]");
     c->error = xstrdup(h->error);
     c->attempts = h->attempts;
+    c->title = xstrdup(h->title);
+    c->event = h->event;
+    c->app = h->app;
     return id;
+}
+
+void store_stage_source(store_t *s, const store_source *src)
+{
+    store_sources_stage(&s->sources, src);
 }
 
 bool store_has_staged(const store_t *s)
 {
-    return s->n_ops || s->n_done || s->n_hist;
+    return s->n_ops || s->n_done || s->n_hist || s->sources.n;
 }
 
 void store_test_fail_next_commit(store_t *s)
@@ -809,6 +842,9 @@ static int write_entries(store_t *s)
         b_blob(&b, op->deliv, op->deliv_len);
         b_int(&b, op->rclone_done);
         b_int(&b, op->round_id);
+        b_text(&b, op->title);
+        b_text(&b, q_event_kind_name(op->event));
+        b_app(&b, op->app);
         ret = stmt_finish(s, &b);
     }
     return ret;
@@ -845,6 +881,9 @@ static int write_history(store_t *s)
         b_text(&b, h->deliveries);
         b_text(&b, h->error);
         b_int(&b, h->attempts);
+        b_text(&b, h->title);
+        b_text(&b, q_event_kind_name(h->event));
+        b_app(&b, h->app);
         ret = stmt_finish(s, &b);
     }
     return ret;
@@ -857,14 +896,14 @@ static int write_history(store_t *s)
 static int copy_old_history(store_t *s, int *copied)
 {
     static const char cols[] = "id, path, sources, events, kinds, started, duration_ms, status, rclone,"
-                               " deliveries, error, attempts";
-    enum { N_COLS = 12 };
+                               " deliveries, error, attempts, title, event, app";
+    enum { N_COLS = 15 };
     char sql[256];
     sqlite3_stmt *rd = NULL, *wr = NULL;
     *copied = 0;
     snprintf(sql, sizeof sql, "SELECT %s FROM history ORDER BY id", cols);
     int rrc = sqlite3_prepare_v2(s->old_db, sql, -1, &rd, NULL);
-    snprintf(sql, sizeof sql, "INSERT INTO history (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", cols);
+    snprintf(sql, sizeof sql, "INSERT INTO history (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cols);
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &wr, NULL);
     int ret = rc == SQLITE_OK ? 0 : sql_fail(s, rc);
     while (ret == 0 && rrc == SQLITE_OK) {
@@ -917,6 +956,14 @@ static int commit_staged(store_t *s, int *copied, char *err, size_t errlen)
     if (ret == 0) {
         step = "history";
         ret = write_history(s);
+    }
+    if (ret == 0 && s->sources.n) {
+        step = "sources";
+        sqlite3_stmt *w = NULL;
+        ret = stmt_get(s, ST_SOURCE_PUT, &w);
+        int rc = ret == 0 ? store_sources_write(w, &s->sources) : SQLITE_OK;
+        if (rc != SQLITE_OK)
+            ret = sql_fail(s, rc);
     }
     if (ret == 0) {
         step = "commit";
@@ -1079,6 +1126,12 @@ static void entry_from_row(sqlite3_stmt *st, q_entry *e)
     e->hold_reason = col_dup(st, 16);
     e->rclone_done = sqlite3_column_int64(st, 18) != 0;
     e->round_id = sqlite3_column_int64(st, 19);
+    e->title = col_dup(st, 20);
+    int kind = q_event_kind_parse((const char *)sqlite3_column_text(st, 21));
+    e->event = kind >= 0 ? (unsigned)kind : QEVENT_OTHER;
+    /* the sender as stored (arr_app), kept as its source bit's index + 1 */
+    int64_t app = sqlite3_column_type(st, 22) == SQLITE_INTEGER ? sqlite3_column_int64(st, 22) : -1;
+    e->last_app = app >= 0 && app < 15 ? (unsigned)app + 1 : 0;
 }
 
 static int load_entries(store_t *s, const store_loader *l)
@@ -1088,7 +1141,7 @@ static int load_entries(store_t *s, const store_loader *l)
         s->db,
         "SELECT id, path, first_seen, last_event, due, state, attempts, dirty, dirty_first, manual,"
         " files, sources, events, kinds, park_reason, last_error, hold_reason, deliveries, rclone_done,"
-        " round_id FROM entries ORDER BY id",
+        " round_id, title, event, app FROM entries ORDER BY id",
         -1, &st, NULL);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
@@ -1109,6 +1162,7 @@ static int load_entries(store_t *s, const store_loader *l)
         free(e.park_reason);
         free(e.last_error);
         free(e.hold_reason);
+        free((char *)(uintptr_t)e.title); /* queue_restore copied it */
     }
     int ret = rc == SQLITE_DONE ? 0 : sql_fail(s, rc);
     sqlite3_finalize(st);
@@ -1183,6 +1237,12 @@ int store_load(store_t *s, const store_loader *l)
     if (ret == 0 && l->event) {
         what = "inbox";
         ret = load_events(s, l);
+    }
+    if (ret == 0 && l->source) {
+        what = "sources";
+        int rc = store_sources_load(s->db, l->source, l->ud);
+        if (rc != SQLITE_OK)
+            ret = sql_fail(s, rc);
     }
     if (ret < 0)
         log_error("store: %s: loading %s: %s", log_esc(s->path), what, log_esc(s->sqlerr));

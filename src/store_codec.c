@@ -29,6 +29,7 @@ static const char *const hist_names[] = {
     [HIST_PARKED] = "parked",
     [HIST_SKIPPED] = "skipped",
     [HIST_RETRYING] = "retrying",
+    [HIST_CANCELLED] = "cancelled",
 };
 _Static_assert(ARRAY_SIZE(hist_names) == HIST_STATUS_COUNT, "a history status has no name");
 

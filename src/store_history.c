@@ -60,6 +60,11 @@ static void history_from_row(sqlite3_stmt *st, store_history *h)
     h->deliveries = nz((const char *)sqlite3_column_text(st, 9));
     h->error = (const char *)sqlite3_column_text(st, 10);
     h->attempts = (unsigned)sqlite3_column_int64(st, 11);
+    h->title = (const char *)sqlite3_column_text(st, 12);
+    int kind = q_event_kind_parse((const char *)sqlite3_column_text(st, 13));
+    h->event = kind >= 0 ? (q_event_kind)kind : QEVENT_OTHER;
+    int64_t app = sqlite3_column_type(st, 14) == SQLITE_INTEGER ? sqlite3_column_int64(st, 14) : -1;
+    h->app = app >= 0 && app < 15 ? (unsigned)app + 1 : 0; /* stored as its arr_app */
 }
 
 int store_history_list(store_t *s, const store_history_query *q, store_history_fn fn, void *ud)
@@ -71,11 +76,12 @@ int store_history_list(store_t *s, const store_history_query *q, store_history_f
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT id, path, sources, events, kinds, started, duration_ms, status, rclone, deliveries,"
-             " error, attempts FROM history WHERE 1%s%s%s"
+             " error, attempts, title, event, app FROM history WHERE 1%s%s%s"
              " ORDER BY id DESC LIMIT :limit",
              q->before_id > 0 ? " AND id < :before" : "",
              q->status >= 0 ? " AND status = :status" : "",
-             search ? " AND (path LIKE :pat ESCAPE '\\' OR deliveries LIKE :pat ESCAPE '\\')" : "");
+             search ? " AND (path LIKE :pat ESCAPE '\\' OR deliveries LIKE :pat ESCAPE '\\'"
+                      " OR title LIKE :pat ESCAPE '\\')" : "");
     sqlite3_stmt *st = NULL;
     char *pat = search ? like_pattern(q->search) : NULL;
     int rc = sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL);
@@ -113,6 +119,7 @@ int store_history_stats(store_t *s, store_stats *out)
         store_db(s),
         "SELECT count(*), total(status = 'ok'), total(status = 'failed'),"
         " total(status = 'parked'), total(status = 'skipped'), total(status = 'retrying'),"
+        " total(status = 'cancelled'),"
         " coalesce(CAST(round(avg(CASE WHEN status = 'ok' THEN duration_ms END)) AS INTEGER), 0),"
         " (SELECT id FROM history WHERE status = 'ok' ORDER BY id DESC LIMIT 1),"
         " (SELECT started + duration_ms FROM history WHERE status = 'ok' ORDER BY id DESC LIMIT 1)"
@@ -127,9 +134,10 @@ int store_history_stats(store_t *s, store_stats *out)
         out->parked = (uint64_t)sqlite3_column_int64(st, 3);
         out->skipped = (uint64_t)sqlite3_column_int64(st, 4);
         out->retrying = (uint64_t)sqlite3_column_int64(st, 5);
-        out->avg_duration_ms = (uint64_t)sqlite3_column_int64(st, 6);
-        out->last_sync_id = sqlite3_column_int64(st, 7);
-        out->last_sync = (uint64_t)sqlite3_column_int64(st, 8);
+        out->cancelled = (uint64_t)sqlite3_column_int64(st, 6);
+        out->avg_duration_ms = (uint64_t)sqlite3_column_int64(st, 7);
+        out->last_sync_id = sqlite3_column_int64(st, 8);
+        out->last_sync = (uint64_t)sqlite3_column_int64(st, 9);
         rc = SQLITE_DONE;
     }
     int ret = rc == SQLITE_DONE ? 0 : store_sql_fail(s, rc);

@@ -61,6 +61,31 @@ void store_deliveries_encode(const q_entry *e, unsigned char **out, size_t *outl
  * frees after use. */
 void store_deliveries_decode(const void *blob, size_t len, store_files_view *fv, q_entry *e);
 
+/* ---- store_sources.c ---- */
+
+/* The senders' rows staged for the next commit: the latest of each app, copied. */
+typedef struct store_source_row {
+    char *app, *last_type, *last_title;
+    uint64_t events, last_at, last_test_at;
+} store_source_row;
+typedef struct store_sources_staged {
+    store_source_row v[STORE_SOURCES_MAX];
+    size_t n;
+} store_sources_staged;
+
+void store_sources_stage(store_sources_staged *st, const store_source *src);
+/* The statement store.c prepares once and hands to store_sources_write (its parameters: app,
+ * events, last_type, last_title, last_at, last_test_at). */
+#define STORE_SOURCES_PUT_SQL                                                                       \
+    "INSERT OR REPLACE INTO sources (app, events, last_type, last_title, last_at, last_test_at)"    \
+    " VALUES (?, ?, ?, ?, ?, ?)"
+/* Writes the staged rows with w (STORE_SOURCES_PUT_SQL) inside the caller's transaction, leaving
+ * it reset: SQLITE_OK or SQLite's code. */
+int store_sources_write(sqlite3_stmt *w, const store_sources_staged *st);
+void store_sources_clear(store_sources_staged *st);
+/* Each row of the sources table to fn: SQLITE_OK (SQLITE_DONE is taken as it) or SQLite's code. */
+int store_sources_load(sqlite3 *db, void (*fn)(void *ud, const store_source *src), void *ud);
+
 /* ---- store_files.c ---- */
 
 /* Which file a path names (device and inode), or that nothing is there. */

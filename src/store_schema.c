@@ -129,8 +129,35 @@ static const char schema_v2[] =
     /* cooldown rebuild at start: latest ok round per folder */
     "CREATE INDEX history_ok_path ON history (path, started) WHERE status = 'ok';";
 
+/* Version 3: what each entry and round is about (title, the latest event's kind, its sender:
+ * an arr_app number) and the senders' table (what each *arr app, and the manual and autoscan
+ * triggers, last sent). An older row has no title; its event is read from its kinds (the one a
+ * person or a trigger sent is 'manual') and its sender from its sources when one *arr app sent
+ * all of it. */
+#define V3_EVENT_OF_OLD_ROW                                                                        \
+    "CASE WHEN kinds & 2 THEN 'upgrade' WHEN kinds & 1 THEN 'import' WHEN kinds & 4 THEN 'rename'" \
+    " WHEN kinds & 8 THEN 'delete' WHEN sources > 0 AND sources & 15 = 0 THEN 'manual'"            \
+    " ELSE 'other' END"
+#define V3_APP_OF_OLD_ROW "CASE sources WHEN 1 THEN 0 WHEN 2 THEN 1 WHEN 4 THEN 2 WHEN 8 THEN 3 END"
+static const char schema_v3[] =
+    "ALTER TABLE entries ADD COLUMN title TEXT;"
+    "ALTER TABLE entries ADD COLUMN event TEXT;"
+    "ALTER TABLE entries ADD COLUMN app INTEGER;"
+    "ALTER TABLE history ADD COLUMN title TEXT;"
+    "ALTER TABLE history ADD COLUMN event TEXT;"
+    "ALTER TABLE history ADD COLUMN app INTEGER;"
+    "UPDATE entries SET event = " V3_EVENT_OF_OLD_ROW ", app = " V3_APP_OF_OLD_ROW ";"
+    "UPDATE history SET event = " V3_EVENT_OF_OLD_ROW ", app = " V3_APP_OF_OLD_ROW ";"
+    "CREATE TABLE sources ("
+    " app TEXT PRIMARY KEY,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " last_type TEXT,"
+    " last_title TEXT,"
+    " last_at INTEGER NOT NULL DEFAULT 0,"
+    " last_test_at INTEGER NOT NULL DEFAULT 0);";
+
 /* migrations[v] takes a database at user_version v - 1 to v. */
-static const char *const migrations[STORE_SCHEMA_VERSION + 1] = {NULL, schema_v1, schema_v2};
+static const char *const migrations[STORE_SCHEMA_VERSION + 1] = {NULL, schema_v1, schema_v2, schema_v3};
 
 int store_schema_migrate(sqlite3 *db, int64_t from, char *msg, size_t msglen)
 {

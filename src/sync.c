@@ -177,14 +177,13 @@ static char *json_text(cJSON *arr)
 }
 
 /* The deliveries as the history keeps them (JSON text, new string). */
-static char *deliveries_json(sync_job *j)
+char *sync_entry_deliveries(const targets *ts, const q_entry *e)
 {
-    const q_entry *e = j->e;
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < e->n_deliv; i++) {
         const q_delivery *d = &e->deliv[i];
-        cJSON_AddItemToArray(arr, history_delivery(j->env->targets, d->target, d->library, e->path,
-                                                   delivery_result(d->state), d->error));
+        cJSON_AddItemToArray(arr, history_delivery(ts, d->target, d->library, e->path, delivery_result(d->state),
+                                                   d->error));
     }
     return json_text(arr);
 }
@@ -208,7 +207,7 @@ static void stage_round(sync_job *j, sync_outcome o, uint64_t dur)
     q_entry *e = j->e;
     bool parked = o == SYNC_PARKED || (o == SYNC_OK && q_entry_count_deliveries(e, DELIVERY_PARKED) > 0);
     bool pending = o == SYNC_TRANSIENT || q_entry_count_deliveries(e, DELIVERY_UNRESOLVED) > 0;
-    char *deliv = deliveries_json(j);
+    char *deliv = sync_entry_deliveries(j->env->targets, e);
     store_history h = {
         .id = e->round_id,
         .path = e->path,
@@ -222,6 +221,9 @@ static void stage_round(sync_job *j, sync_outcome o, uint64_t dur)
         .deliveries = deliv,
         .error = j->error,
         .attempts = e->attempts + 1,
+        .title = e->title,
+        .event = (q_event_kind)e->event,
+        .app = e->last_app,
     };
     int64_t id = store_stage_history(j->env->store, &h);
     free(deliv);

@@ -63,6 +63,12 @@ static void watch_drop(tell_t *tl, const char *path)
     free(x);
 }
 
+void tell_forget(tell_t *tl, const char *path)
+{
+    if (tl && path)
+        watch_drop(tl, path);
+}
+
 static void watch_free_all(tell_t *tl)
 {
     for (size_t i = 0; tl->watch && i < WATCH_BUCKETS; i++) {

@@ -59,6 +59,7 @@ typedef struct app_shape {
     bool rename_new_is_root; /* Radarr: the movie folder stands for the new names */
     const char *const *file_events;
     const char *const *root_delete_events;
+    const char *label_part;  /* the top-level object or array the label adds to the title */
 } app_shape;
 
 static const char *const sonarr_files[] = {"Download", "EpisodeFileDelete", NULL};
@@ -72,13 +73,13 @@ static const char *const readarr_root[] = {"BookDelete", "AuthorDelete", NULL};
 
 static const app_shape shapes[] = {
     [APP_SONARR] = {"series", "path", "series.path", "title", "episodeFile", "episodeFiles",
-                    "renamedEpisodeFiles", false, sonarr_files, sonarr_root},
+                    "renamedEpisodeFiles", false, sonarr_files, sonarr_root, "episodes"},
     [APP_RADARR] = {"movie", "folderPath", "movie.folderPath", "title", "movieFile", NULL,
-                    "renamedMovieFiles", true, radarr_files, radarr_root},
+                    "renamedMovieFiles", true, radarr_files, radarr_root, NULL},
     [APP_LIDARR] = {"artist", "path", "artist.path", "name", "trackFile", "trackFiles",
-                    "renamedTrackFiles", false, lidarr_files, lidarr_root},
+                    "renamedTrackFiles", false, lidarr_files, lidarr_root, "album"},
     [APP_READARR] = {"author", "path", "author.path", "name", "bookFile", "bookFiles",
-                     "renamedBookFiles", false, readarr_files, readarr_root},
+                     "renamedBookFiles", false, readarr_files, readarr_root, "book"},
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -449,6 +450,114 @@ static int collapse_to_root(wh_ctx *x)
     return 0;
 }
 
+/* ---- what the event is about, for people --------------------------------------------- */
+
+/* The page and the history lead with this: "Breaking Bad S01E01 · Pilot", "Amélie (2001)",
+ * "Sigur Rós – Ágætis byrjun", "Brandon Sanderson – The Way of Kings". Only cosmetic: a field of
+ * an unexpected type is left out, never an error. The fields read are in member_wanted(), so
+ * the selective read and the whole-body parse give the same label. */
+
+#define WH_LABEL_MAX 300 /* bytes; a longer label is cut at a character boundary */
+
+/* A string member, or NULL when absent, not a string or empty. */
+static const char *label_str(const cJSON *obj, const char *key)
+{
+    const cJSON *it = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return cJSON_IsString(it) && it->valuestring[0] ? it->valuestring : NULL;
+}
+
+/* A whole-number member in [0, max], or -1. */
+static long label_num(const cJSON *obj, const char *key, long max)
+{
+    const cJSON *it = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble <= (double)max))
+        return -1;
+    long v = (long)it->valuedouble;
+    return (double)v == it->valuedouble ? v : -1;
+}
+
+/* Sonarr's episodes as " S02E05", " S02E05-E06" (one season), " S01E10-S02E01" (more), with
+ * " · <episode title>" when there is one episode and it has a title. */
+static void label_episodes(buf_t *b, const cJSON *episodes)
+{
+    long lo_s = 0, lo_e = 0, hi_s = 0, hi_e = 0;
+    size_t n = 0;
+    const char *title = NULL;
+    const cJSON *ep, *list = cJSON_IsArray(episodes) ? episodes : NULL;
+    cJSON_ArrayForEach(ep, list) {
+        long s = label_num(ep, "seasonNumber", 9999), e = label_num(ep, "episodeNumber", 99999);
+        if (s < 0 || e < 0)
+            continue;
+        if (n == 0 || s < lo_s || (s == lo_s && e < lo_e)) {
+            lo_s = s;
+            lo_e = e;
+            title = label_str(ep, "title");
+        }
+        if (n++ == 0 || s > hi_s || (s == hi_s && e > hi_e)) {
+            hi_s = s;
+            hi_e = e;
+        }
+    }
+    if (n == 0)
+        return;
+    buf_printf(b, " S%02ldE%02ld", lo_s, lo_e);
+    if (hi_s != lo_s)
+        buf_printf(b, "-S%02ldE%02ld", hi_s, hi_e);
+    else if (hi_e != lo_e)
+        buf_printf(b, "-E%02ld", hi_e);
+    else if (title)
+        buf_printf(b, " \xC2\xB7 %s", title); /* U+00B7 MIDDLE DOT */
+}
+
+/* One line of at most WH_LABEL_MAX bytes: control bytes become spaces, a cut never splits a
+ * UTF-8 sequence. Takes b's text. */
+static char *label_finish(buf_t *b)
+{
+    size_t n = b->len;
+    if (n > WH_LABEL_MAX) {
+        n = WH_LABEL_MAX;
+        while (n > 0 && ((unsigned char)b->data[n] & 0xC0) == 0x80)
+            n--;
+    }
+    b->data[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)b->data[i] < 0x20 || b->data[i] == 0x7f)
+            b->data[i] = ' ';
+    return buf_steal(b);
+}
+
+/* The label of an event, or NULL when the payload names nothing (a Health event). */
+static char *event_label(const wh_ctx *x, const cJSON *json, const cJSON *root_obj)
+{
+    const char *name = label_str(root_obj, x->shape->title_key);
+    if (!name)
+        return NULL;
+    buf_t b;
+    buf_init(&b, 0);
+    buf_appends(&b, name);
+    long year;
+    const char *part;
+    switch (x->ev->app) {
+    case APP_SONARR:
+        label_episodes(&b, cJSON_GetObjectItemCaseSensitive(json, "episodes"));
+        break;
+    case APP_RADARR:
+        if ((year = label_num(root_obj, "year", 9999)) > 0)
+            buf_printf(&b, " (%ld)", year);
+        break;
+    case APP_LIDARR:
+    case APP_READARR:
+        part = label_str(cJSON_GetObjectItemCaseSensitive(json, x->ev->app == APP_LIDARR ? "album" : "book"),
+                         "title");
+        if (part)
+            buf_printf(&b, " \xE2\x80\x93 %s", part); /* U+2013 EN DASH */
+        break;
+    default:
+        break;
+    }
+    return label_finish(&b);
+}
+
 /* ---- the body ------------------------------------------------------------------------ */
 
 /* Whether the four characters after "\u" make cJSON write a NUL: "0000", and also any that are
@@ -738,11 +847,13 @@ static bool member_wanted(const app_shape *s, int level, const char *key, size_t
 {
     if (level == 0) {
         const char *const top[] = {"eventType", s->root_obj, s->file_one, s->file_many, s->renamed,
-                                   "deletedFiles"};
+                                   "deletedFiles", s->label_part};
         return key_in(top, ARRAY_SIZE(top), key, n);
     }
+    /* the label's fields (event_label) too: a movie's year, an episode's numbers and title */
     const char *const inner[] = {s->root_key, s->title_key, "relativePath", "path",
-                                 "previousRelativePath", "previousPath"};
+                                 "previousRelativePath", "previousPath", "title", "year",
+                                 "seasonNumber", "episodeNumber"};
     return key_in(inner, ARRAY_SIZE(inner), key, n);
 }
 
@@ -910,6 +1021,7 @@ static int interpret(wh_ctx *x, const cJSON *json)
     const cJSON *title = cJSON_IsObject(root_obj) ? field(root_obj, x->shape->title_key) : NULL;
     if (cJSON_IsString(title))
         ev->title = xstrdup(title->valuestring);
+    ev->label = event_label(x, json, root_obj);
 
     ev_kind kind = classify(x->shape, ev->event_type);
     if (kind == EV_TEST) {
@@ -992,5 +1104,6 @@ void wh_event_free(wh_event *e)
     free(e->event_type);
     free(e->root);
     free(e->title);
+    free(e->label);
     memset(e, 0, sizeof(*e));
 }

@@ -35,7 +35,7 @@ static bool same_str(const char *a, const char *b)
 static bool same_event(const wh_event *a, const wh_event *b)
 {
     if (a->app != b->app || !same_str(a->event_type, b->event_type) || !same_str(a->root, b->root) ||
-        !same_str(a->title, b->title) || a->is_test != b->is_test || a->ignored != b->ignored ||
+        !same_str(a->title, b->title) || !same_str(a->label, b->label) || a->is_test != b->is_test || a->ignored != b->ignored ||
         a->n_folders != b->n_folders)
         return false;
     for (size_t i = 0; i < a->n_folders; i++) {

@@ -430,7 +430,7 @@ class Daemon:
     WATCHDOG_USEC, JOURNAL_STREAM: what systemd would set).
 
     Several Daemon objects may share one workdir (a restart): each reads the log from where it
-    started (log_offset)."""
+    started (log_offset). With URL_BASE in env, /health (what start() waits for) is below it."""
 
     def __init__(self, workdir, env, env_file=True, binary=None, args=(), popen_kwargs=None,
                  proc_env=None):
@@ -442,6 +442,8 @@ class Daemon:
         self.popen_kwargs = dict(popen_kwargs or {})
         self.proc_env = {k: str(v) for k, v in (proc_env or {}).items()}
         self.port = int(self.env["PORT"])
+        base = self.env.get("URL_BASE", "").strip().strip("/")
+        self.health_path = ("/" + base if base else "") + "/health"
         self.proc = None
         self.log_path = os.path.join(workdir, "daemon.log")
         self.env_path = os.path.join(workdir, "daemon.env")
@@ -490,7 +492,7 @@ class Daemon:
         if not port_open(self.port):
             return False
         try:
-            return self.get("/health", timeout=2).status == 200
+            return self.get(self.health_path, timeout=2).status == 200
         except OSError:
             return False
 

@@ -318,6 +318,9 @@ class ManualTriggerTest(CoreCase):
         self.start_daemon()
         self.assertEqual(self.daemon.get("/webhook/manual").status, 401)
         r = self.daemon.get("/webhook/manual", auth=(MANUAL_USER, MANUAL_PASS))
+        self.assertEqual(r.status, 302)  # to the dashboard, which holds the form
+        self.assertEqual(r.headers.get("Location"), "/")
+        r = self.daemon.get("/", auth=(MANUAL_USER, MANUAL_PASS))
         self.assertEqual(r.status, 200)
         self.assertIn("text/html", r.headers.get("Content-Type", ""))
 

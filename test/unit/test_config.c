@@ -514,6 +514,55 @@ static void test_trusted_proxies_are_parsed_into_networks(void **state)
     }
 }
 
+static void test_url_base_is_normalized_and_odd_shapes_are_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *want; /* want NULL: no base */
+    } good[] = {{"/pss", "/pss"},         {"pss", "/pss"},   {"/pss/", "/pss"},     {" /media/sync// ", "/media/sync"},
+                {"/", NULL},              {"///", NULL},     {"/a-b_c.d~e", "/a-b_c.d~e"}, {"/..x/y..", "/..x/y.."}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const char *kv[] = {"URL_BASE", good[i].value, NULL};
+        config_t c;
+        char err[512] = "";
+        if (build(&c, kv, NULL, err, sizeof err) != 0)
+            fail_msg("URL_BASE=%s: %s", good[i].value, err);
+        if (good[i].want)
+            assert_string_equal(c.url_base, good[i].want);
+        else
+            assert_null(c.url_base);
+        config_free(&c);
+    }
+    static const struct {
+        const char *value, *expect;
+    } bad[] = {
+        {"http://host/pss", "URL_BASE: only the path of the address, such as /pss (not the scheme and host) "
+                            "(got 'http://host/pss')"},
+        {"/a//b", "URL_BASE: must be a path such as /pss, without empty, '.' or '..' segments (got '/a//b')"},
+        {"/a/../b", "URL_BASE: must be a path such as /pss, without empty, '.' or '..' segments"},
+        {"/./a", "URL_BASE: must be a path such as /pss, without empty"},
+        {"/p ss", "URL_BASE: must be a path such as /pss or /media/sync: letters, digits, '-', '.', '_' and '~' "
+                  "between slashes (got '/p ss')"},
+        {"/pss?x=1", "URL_BASE: must be a path such as /pss or /media/sync"},
+        {"/p%73s", "URL_BASE: must be a path such as /pss or /media/sync"},
+        {"/caf\xc3\xa9", "URL_BASE: must be a path such as /pss or /media/sync"},
+        {"/a\nb", "URL_BASE: contains a control character"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[1024] = "";
+        expect_bad("URL_BASE", bad[i].value, err, sizeof err);
+        if (strncmp(err, bad[i].expect, strlen(bad[i].expect)) != 0)
+            fail_msg("URL_BASE=%s: got \"%s\", want \"%s\"", bad[i].value, err, bad[i].expect);
+    }
+    char long_base[300];
+    memset(long_base, 'a', sizeof long_base - 1);
+    long_base[0] = '/';
+    long_base[sizeof long_base - 1] = '\0';
+    char err[1024] = "";
+    expect_bad("URL_BASE", long_base, err, sizeof err);
+    assert_non_null(strstr(err, "URL_BASE: longer than 200 bytes"));
+}
+
 static void test_buffered_bytes_must_hold_one_webhook(void **state)
 {
     (void)state;
@@ -1555,6 +1604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_delay_below_delay_is_an_error_naming_max_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_auth_needs_user_and_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trusted_proxies_are_parsed_into_networks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_url_base_is_normalized_and_odd_shapes_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffered_bytes_must_hold_one_webhook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_build_leaves_the_output_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_depth_and_string_length_are_bounded, setup, teardown),

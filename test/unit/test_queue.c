@@ -1849,6 +1849,181 @@ static void test_reload_follows_new_delay_but_never_shortens_backoff(void **stat
     assert_int_equal(f->r.puts, 1); /* only the entry whose due moved */
 }
 
+/* ---- what an entry is about: its title, its latest event ---- */
+
+#define MANUAL_BIT (1u << 4) /* APP_MANUAL's source bit */
+
+static q_entry *add_about(fx *f, const char *path, const char *title, q_event_kind kind, uint64_t at, unsigned src)
+{
+    q_event ev = {.path = path, DELIV_PLEX1, .source_bit = src, .manual = kind == QEVENT_MANUAL, .at = at,
+                  .title = title, .event = kind};
+    q_add_result res;
+    assert_int_equal(queue_add(f->q, &ev, at, &res), 0);
+    return res.entry;
+}
+
+static void test_an_entry_shows_its_latest_events_title_kind_and_sender(void **state)
+{
+    fx *f = *state;
+    q_entry *e = add_about(f, "/tv/Show/Season 01", "Show S01E01 \xc2\xb7 A", QEVENT_IMPORT, T0, SONARR);
+    assert_string_equal(e->title, "Show S01E01 \xc2\xb7 A");
+    assert_int_equal(e->event, QEVENT_IMPORT);
+    assert_int_equal(e->last_app, 1);
+    /* the next event's title and kind replace them */
+    assert_ptr_equal(add_about(f, "/tv/Show/Season 01", "Show S01E02", QEVENT_UPGRADE, T0 + SEC, SONARR), e);
+    assert_string_equal(e->title, "Show S01E02");
+    assert_int_equal(e->event, QEVENT_UPGRADE);
+    assert_int_equal(e->events, 2);
+    /* a manual scan names nothing: the folder is still what Sonarr said */
+    add_about(f, "/tv/Show/Season 01", NULL, QEVENT_MANUAL, T0 + 2 * SEC, MANUAL_BIT);
+    assert_string_equal(e->title, "Show S01E02");
+    assert_int_equal(e->event, QEVENT_MANUAL);
+    assert_int_equal(e->last_app, 5);
+    /* one copy of a title, whoever holds it */
+    q_entry *other = add_about(f, "/tv/Other", "Show S01E02", QEVENT_IMPORT, T0, RADARR);
+    assert_ptr_equal(other->title, e->title);
+    assert_int_equal(other->last_app, 2);
+    /* an event during a sync shows at once */
+    q_entry *s = take_and_sync(f, T0 + MIN, "/tv/Show/Season 01");
+    add_about(f, "/tv/Show/Season 01/x.mkv", "Show S01E03", QEVENT_RENAME, T0 + MIN, SONARR);
+    assert_true(s->dirty);
+    assert_string_equal(s->title, "Show S01E03");
+    assert_int_equal(s->event, QEVENT_RENAME);
+    /* the names the API uses */
+    assert_string_equal(q_event_kind_name(QEVENT_UPGRADE), "upgrade");
+    assert_string_equal(q_event_kind_name(QEVENT_COUNT), "other");
+    assert_int_equal(q_event_kind_parse("manual"), QEVENT_MANUAL);
+    assert_int_equal(q_event_kind_parse("test"), -1);
+    assert_int_equal(q_event_kind_parse(NULL), -1);
+    assert_int_equal(q_event_kind_of(QKIND_IMPORT | QKIND_UPGRADE, false), QEVENT_UPGRADE);
+    assert_int_equal(q_event_kind_of(QKIND_DELETE, false), QEVENT_DELETE);
+    assert_int_equal(q_event_kind_of(0, false), QEVENT_OTHER);
+    assert_int_equal(q_event_kind_of(QKIND_IMPORT, true), QEVENT_MANUAL);
+}
+
+static void test_a_folder_taken_in_keeps_the_newer_events_title(void **state)
+{
+    fx *f = *state;
+    add_about(f, "/tv/Show/Season 01", "Show S01E01", QEVENT_IMPORT, T0, SONARR);
+    add_about(f, "/tv/Show/Season 02", "Show S02E01", QEVENT_IMPORT, T0 + SEC, SONARR);
+    /* a newer event for the series folder absorbs both and says what it is itself */
+    q_entry *e = add_about(f, "/tv/Show", "Show", QEVENT_RENAME, T0 + 2 * SEC, SONARR);
+    assert_int_equal(queue_count(f->q), 1);
+    assert_string_equal(e->title, "Show");
+    assert_int_equal(e->event, QEVENT_RENAME);
+    /* one without a title takes an absorbed folder's */
+    add_about(f, "/movies/Film/extras", "Film (2010)", QEVENT_DELETE, T0, RADARR);
+    q_entry *m = add_about(f, "/movies/Film", NULL, QEVENT_MANUAL, T0 + SEC, MANUAL_BIT);
+    assert_string_equal(m->title, "Film (2010)");
+    assert_int_equal(m->event, QEVENT_MANUAL);
+    /* an ancestor that came while a nested folder synced takes its work over, and keeps its
+     * own newer event */
+    add_about(f, "/tv/B/Season 01", "B S01E01", QEVENT_IMPORT, T0, SONARR);
+    q_entry *n = take_and_sync(f, T0 + MIN, "/movies/Film");
+    q_entry *nested = take_and_sync(f, T0 + MIN, "/tv/B/Season 01");
+    (void)n;
+    q_entry *anc = add_about(f, "/tv/B", "B", QEVENT_DELETE, T0 + MIN + SEC, SONARR);
+    q_entry *next = queue_sync_done(f->q, nested, SYNC_TRANSIENT, "timeout", T0 + MIN + 2 * SEC, NULL);
+    assert_ptr_equal(next, anc);
+    assert_string_equal(anc->title, "B");
+    assert_int_equal(anc->event, QEVENT_DELETE);
+}
+
+static void test_cancel_removes_an_entry_unless_it_is_under_way(void **state)
+{
+    fx *f = *state;
+    q_entry *a = add(f, "/tv/A", T0 + 10 * SEC);
+    int64_t a_id = a->id;
+    add(f, "/tv/B", T0);
+    q_entry *c = add(f, "/tv/C", T0);
+    q_entry *b = take_and_sync(f, T0 + 35 * SEC, "/tv/B");
+    q_entry *taken_c = take(f, T0 + 35 * SEC, "/tv/C");
+    assert_ptr_equal(taken_c, c);
+    unsigned dels = f->r.dels;
+    assert_int_equal(queue_cancel(f->q, a), 0);
+    assert_int_equal(f->r.dels, dels + 1);
+    assert_int_equal(f->r.last_del_id, a_id);
+    assert_null(queue_find_id(f->q, a_id));
+    assert_null(queue_find(f->q, "/tv/A"));
+    /* syncing or being checked: refused, nothing changes */
+    assert_int_equal(queue_cancel(f->q, b), -EBUSY);
+    assert_int_equal(queue_cancel(f->q, c), -EBUSY);
+    assert_int_equal(queue_count(f->q), 2);
+    assert_int_equal(f->r.dels, dels + 1);
+    /* parked, retrying: gone too */
+    queue_sync_done(f->q, b, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + MIN, NULL);
+    queue_sync_started(f->q, c, T0 + MIN);
+    queue_sync_done(f->q, c, SYNC_TRANSIENT, "timeout", T0 + MIN, NULL);
+    assert_int_equal(b->state, ENTRY_PARKED);
+    assert_int_equal(c->state, ENTRY_RETRY);
+    assert_int_equal(queue_cancel(f->q, b), 0);
+    assert_int_equal(queue_cancel(f->q, c), 0);
+    assert_int_equal(queue_count(f->q), 0);
+    assert_int_equal(queue_count_state(f->q, ENTRY_PARKED), 0);
+    assert_int_equal(queue_next_wakeup(f->q), UINT64_MAX);
+}
+
+static void test_run_now_skips_delay_and_backoff_but_not_the_minimum_age(void **state)
+{
+    fx *f = *state;
+    f->p.min_age_ms = MIN;
+    fx_reopen(f);
+    q_entry *a = add(f, "/tv/A", T0);
+    assert_int_equal(a->due, T0 + 30 * SEC);
+    unsigned puts = f->r.puts;
+    assert_int_equal(queue_run_now(f->q, a, T0 + SEC), 0);
+    assert_int_equal(a->due, T0 + SEC);
+    assert_int_equal(f->r.puts, puts + 1);
+    assert_int_equal(queue_next_wakeup(f->q), T0 + SEC);
+    bool needs_age = false;
+    assert_ptr_equal(queue_take_ready(f->q, T0 + SEC, &needs_age), a);
+    assert_true(needs_age); /* the minimum age is still checked */
+    bool old_enough = true;
+    q_entry *next = queue_age_checked(f->q, a, 0, T0 + SEC, &old_enough);
+    assert_false(old_enough);
+    assert_int_equal(next->state, ENTRY_AGING);
+    assert_int_equal(next->due, T0 + MIN);
+    /* a retry's backoff is skipped */
+    add(f, "/tv/B", T0);
+    q_entry *b = take_and_sync(f, T0 + 2 * MIN, "/tv/B");
+    queue_sync_done(f->q, b, SYNC_TRANSIENT, "timeout", T0 + 2 * MIN, NULL);
+    assert_int_equal(b->state, ENTRY_RETRY);
+    assert_true(b->due > T0 + 2 * MIN);
+    assert_int_equal(queue_run_now(f->q, b, T0 + 2 * MIN), 0);
+    assert_int_equal(b->due, T0 + 2 * MIN);
+    /* a due entry stays as it is */
+    puts = f->r.puts;
+    assert_int_equal(queue_run_now(f->q, b, T0 + 3 * MIN), 0);
+    assert_int_equal(b->due, T0 + 2 * MIN);
+    assert_int_equal(f->r.puts, puts);
+    /* what it cannot do */
+    q_entry *s = take_and_sync(f, T0 + 3 * MIN, "/tv/A");
+    assert_int_equal(queue_run_now(f->q, s, T0 + 3 * MIN), -EBUSY);
+    queue_sync_done(f->q, s, SYNC_PARKED, "PLEX_TOKEN: Plex answered 401", T0 + 3 * MIN, NULL);
+    assert_int_equal(queue_run_now(f->q, s, T0 + 3 * MIN), -EPERM);
+    q_entry *u = add_ev_d(f, "/music/U", UNRES_PLEX, 1, NULL, T0, false, SONARR).entry;
+    assert_int_equal(queue_run_now(f->q, u, T0 + 3 * MIN), -ENODATA);
+}
+
+static void test_restore_keeps_what_an_entry_is_about(void **state)
+{
+    fx *f = *state;
+    q_entry in = {.id = 7, .path = "/tv/S", .first_seen = T0, .last_event = T0, .due = T0 + SEC,
+                  .state = ENTRY_WAITING, DELIV_PLEX1, .title = "S S01E01", .event = QEVENT_UPGRADE,
+                  .last_app = 1};
+    assert_int_equal(queue_restore(f->q, &in, T0), 0);
+    q_entry *e = queue_find_id(f->q, 7);
+    assert_string_equal(e->title, "S S01E01");
+    assert_ptr_not_equal(e->title, in.title); /* the queue's own copy */
+    assert_int_equal(e->event, QEVENT_UPGRADE);
+    assert_int_equal(e->last_app, 1);
+    in.id = 8;
+    in.path = "/tv/T";
+    in.title = NULL;
+    assert_int_equal(queue_restore(f->q, &in, T0), 0);
+    assert_null(queue_find_id(f->q, 8)->title);
+}
+
 static void test_unresolved_event_and_bad_input(void **state)
 {
     fx *f = *state;
@@ -1941,6 +2116,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dirty_round_restarts_every_delivery_but_the_parked_ones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intern_gives_one_pointer_per_string, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_keeps_delivery_states_and_an_entry_without_deliveries_is_unresolved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_entry_shows_its_latest_events_title_kind_and_sender, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_folder_taken_in_keeps_the_newer_events_title, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_removes_an_entry_unless_it_is_under_way, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_now_skips_delay_and_backoff_but_not_the_minimum_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_keeps_what_an_entry_is_about, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unresolved_event_and_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -218,7 +218,7 @@ typedef struct loaded {
     char *entry_paths[4];
     char *entry_files[4];
     size_t n_entry_files;
-    char *entry_park, *entry_err, *entry_hold;
+    char *entry_park, *entry_err, *entry_hold, *entry_title;
     char *event_files[4];
     size_t n_event_files;
     unsigned event_source;
@@ -274,6 +274,9 @@ static void ld_entry(void *ud, const q_entry *e)
     l->entry_park = xstrdup(e->park_reason);
     l->entry_err = xstrdup(e->last_error);
     l->entry_hold = xstrdup(e->hold_reason);
+    free(l->entry_title);
+    l->entry_title = xstrdup(e->title);
+    l->last_entry.title = NULL; /* e's strings end with the call */
 }
 
 static void ld_event(void *ud, const store_event *ev)
@@ -309,6 +312,7 @@ static void loaded_free(loaded *l)
     free(l->entry_park);
     free(l->entry_err);
     free(l->entry_hold);
+    free(l->entry_title);
 }
 
 static void load_all(store_t *s, loaded *l)
@@ -857,18 +861,18 @@ static void test_newer_schema_is_refused_and_left_untouched(void **state)
     fixture *f = *state;
     assert_int_equal(mkdir(f->state, 0750), 0);
     sql_exec(f->db, "CREATE TABLE future (x); INSERT INTO future VALUES (1);"
-                    " PRAGMA user_version = 3;");
+                    " PRAGMA user_version = 4;");
     store_t *s = (store_t *)1;
     char err[512] = "";
     assert_int_equal(store_open(&s, f->state, 1, err, sizeof err), -EPROTO);
     assert_null(s);
     char want[1024];
     snprintf(want, sizeof want,
-             "%s was written by a newer version of plex-servarr-sync (schema 3 > 2); refusing to "
+             "%s was written by a newer version of plex-servarr-sync (schema 4 > 3); refusing to "
              "start so no acknowledged work is lost",
              f->db);
     assert_string_equal(err, want);
-    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 4);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM future"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"),
                      0);
@@ -1426,8 +1430,13 @@ static void test_version_1_database_is_migrated_keeping_entries_inbox_and_histor
     assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 1);
 
     store_t *s = open_ok(f);
-    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+    /* through version 3 too: no title, the sender when one *arr app sent it all */
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM entries WHERE title IS NULL AND event = 'other'"), 6);
+    assert_int_equal(sql_int(f->db, "SELECT app FROM entries WHERE id = 1"), 0);
+    assert_int_equal(sql_int(f->db, "SELECT app FROM entries WHERE id = 4"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM history WHERE title IS NULL AND app IS NOT NULL"), 4);
 
     /* entries: keyed by the arr path, no deliveries yet (the daemon maps them at start) */
     queue_params qp = {.delay_ms = 30000, .max_delay_ms = 600000, .retry_max_ms = 300000, .max_concurrent = 4,
@@ -1697,6 +1706,244 @@ static void test_entry_deliveries_round_trip(void **state)
     loaded_free(&l);
 }
 
+/* ---- schema 3: what entries and rounds are about, the senders ---- */
+
+/* The version-2 schema as a version-2 store left it (the migration from 2 starts from this). */
+static const char v2_schema[] =
+    "CREATE TABLE entries ("
+    " id INTEGER PRIMARY KEY, path TEXT NOT NULL, first_seen INTEGER NOT NULL, last_event INTEGER NOT NULL,"
+    " due INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " dirty INTEGER NOT NULL DEFAULT 0, dirty_first INTEGER NOT NULL DEFAULT 0, manual INTEGER NOT NULL DEFAULT 0,"
+    " files BLOB, sources INTEGER NOT NULL DEFAULT 0, events INTEGER NOT NULL DEFAULT 0,"
+    " kinds INTEGER NOT NULL DEFAULT 0, park_reason TEXT, last_error TEXT, hold_reason TEXT, deliveries BLOB,"
+    " rclone_done INTEGER NOT NULL DEFAULT 0, round_id INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE inbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, section INTEGER NOT NULL, plex_path TEXT NOT NULL,"
+    " arr_path TEXT NOT NULL, files BLOB, source_bit INTEGER NOT NULL DEFAULT 0,"
+    " manual INTEGER NOT NULL DEFAULT 0, at INTEGER NOT NULL);"
+    "CREATE TABLE history ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, sources INTEGER NOT NULL DEFAULT 0,"
+    " events INTEGER NOT NULL DEFAULT 0, kinds INTEGER NOT NULL DEFAULT 0, started INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, rclone TEXT NOT NULL,"
+    " deliveries TEXT NOT NULL DEFAULT '[]', error TEXT, attempts INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX history_started ON history (started);"
+    "CREATE INDEX history_status_id ON history (status, id);"
+    "CREATE INDEX history_ok_path ON history (path, started) WHERE status = 'ok';";
+
+typedef struct about_rows {
+    int64_t id[8];
+    char title[8][64];
+    bool has_title[8];
+    q_event_kind event[8];
+    unsigned app[8];
+    hist_status status[8];
+    char rclone[8][16];
+    size_t n;
+} about_rows;
+
+static void about_add(void *ud, const store_history *h)
+{
+    about_rows *r = ud;
+    assert_true(r->n < 8);
+    r->id[r->n] = h->id;
+    r->has_title[r->n] = h->title != NULL;
+    snprintf(r->title[r->n], sizeof r->title[0], "%s", h->title ? h->title : "");
+    r->event[r->n] = h->event;
+    r->app[r->n] = h->app;
+    r->status[r->n] = h->status;
+    snprintf(r->rclone[r->n], sizeof r->rclone[0], "%s", h->rclone);
+    r->n++;
+}
+
+static void about_list(store_t *s, const char *search, about_rows *out)
+{
+    memset(out, 0, sizeof *out);
+    store_history_query q = {.search = search, .status = -1, .limit = 8};
+    assert_int_equal(store_history_list(s, &q, about_add, out), 0);
+}
+
+static void test_version_2_database_is_migrated_with_events_read_from_old_rows(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(mkdir(f->state, 0750), 0);
+    sql_exec(f->db, v2_schema);
+    /* kinds: 1 import, 3 import+upgrade, 4 rename, 8 delete; sources: 1 sonarr, 2 radarr,
+     * 16 manual, 3 sonarr and radarr */
+    sql_exec(f->db,
+             "PRAGMA journal_mode=WAL; PRAGMA user_version=2;"
+             "INSERT INTO entries (id, path, first_seen, last_event, due, state, sources, events, kinds) VALUES"
+             " (1, '/tv/A', 1000, 1000, 31000, 'waiting', 1, 1, 3),"
+             " (2, '/tv/B', 1000, 1000, 31000, 'waiting', 16, 1, 0),"
+             " (3, '/movies/C', 1000, 1000, 31000, 'waiting', 2, 2, 8),"
+             " (4, '/tv/D', 1000, 1000, 31000, 'waiting', 3, 2, 4);"
+             "INSERT INTO history (id, path, sources, events, kinds, started, duration_ms, status, rclone) VALUES"
+             " (1, '/tv/A', 1, 1, 1, 5000, 10, 'ok', 'ok'),"
+             " (2, '/tv/B', 16, 1, 0, 6000, 10, 'ok', 'ok');");
+    store_t *s = open_ok(f);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sources"), 0);
+    /* entries: the event their kinds say, the sender when one *arr app sent them, no title */
+    queue_params qp = {.delay_ms = 30000, .max_delay_ms = 600000, .retry_max_ms = 300000, .max_concurrent = 4,
+                       .max_pending = 100000};
+    erows er = {.q = queue_new(&qp, NULL, NULL)};
+    store_loader ld = {.ud = &er, .entry = er_add};
+    assert_int_equal(store_load(s, &ld), 0);
+    assert_int_equal(er.n, 4);
+    static const struct {
+        int64_t id;
+        q_event_kind event;
+        unsigned app;
+    } want[] = {{1, QEVENT_UPGRADE, 1}, {2, QEVENT_MANUAL, 0}, {3, QEVENT_DELETE, 2}, {4, QEVENT_RENAME, 0}};
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        const q_entry *e = queue_find_id(er.q, want[i].id);
+        assert_non_null(e);
+        assert_null(e->title);
+        assert_int_equal(e->event, want[i].event);
+        assert_int_equal(e->last_app, want[i].app);
+    }
+    queue_free(er.q);
+    /* history rows too */
+    about_rows h;
+    about_list(s, NULL, &h);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.id[1], 1);
+    assert_false(h.has_title[1]);
+    assert_int_equal(h.event[1], QEVENT_IMPORT);
+    assert_int_equal(h.app[1], 1);
+    assert_int_equal(h.event[0], QEVENT_MANUAL);
+    assert_int_equal(h.app[0], 0);
+    store_close(s);
+    /* a second open migrates nothing again */
+    s = open_ok(f);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+    store_close(s);
+}
+
+static void test_titles_events_and_senders_round_trip(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    q_entry e = make_entry(5, "/tv/Show/Season 02", ENTRY_WAITING);
+    e.title = "The Expanse S02E05 \xc2\xb7 Doors & Corners";
+    e.event = QEVENT_UPGRADE;
+    e.last_app = 1;
+    store_stage_entry_put(s, &e);
+    store_history h = {.path = "/tv/Show/Season 02", .sources = 1, .events = 1, .started = 1000,
+                       .status = HIST_RETRYING, .rclone = "failed", .deliveries = "[]", .attempts = 1,
+                       .title = e.title, .event = QEVENT_UPGRADE, .app = 1};
+    int64_t round = store_stage_history(s, &h);
+    store_history other = {.path = "/movies/Film", .sources = 16, .events = 1, .started = 2000, .status = HIST_OK,
+                           .rclone = "ok", .deliveries = "[]", .attempts = 1, .event = QEVENT_MANUAL, .app = 5};
+    store_stage_history(s, &other);
+    commit_ok(s);
+    store_close(s);
+
+    s = open_ok(f);
+    loaded l;
+    load_all(s, &l);
+    assert_int_equal(l.n_entries, 1);
+    assert_string_equal(l.entry_title, e.title);
+    assert_int_equal(l.last_entry.event, QEVENT_UPGRADE);
+    assert_int_equal(l.last_entry.last_app, 1);
+    loaded_free(&l);
+    about_rows r;
+    about_list(s, NULL, &r);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.title[1], e.title);
+    assert_int_equal(r.event[1], QEVENT_UPGRADE);
+    assert_int_equal(r.app[1], 1);
+    assert_false(r.has_title[0]);
+    assert_int_equal(r.event[0], QEVENT_MANUAL);
+    assert_int_equal(r.app[0], 5);
+    /* the history's search finds a round by what it is */
+    about_list(s, "doors &", &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.id[0], round);
+
+    /* a round closed as cancelled keeps the rclone outcome its last attempt wrote */
+    h.id = round;
+    h.status = HIST_CANCELLED;
+    h.rclone = "skipped";
+    h.error = "cancelled from the page";
+    store_stage_history(s, &h);
+    commit_ok(s);
+    about_list(s, "Expanse", &r);
+    assert_int_equal(r.status[0], HIST_CANCELLED);
+    assert_string_equal(r.rclone[0], "failed");
+    store_stats st;
+    assert_int_equal(store_history_stats(s, &st), 0);
+    assert_int_equal(st.cancelled, 1);
+    assert_int_equal(st.ok, 1);
+    assert_string_equal(hist_status_name(HIST_CANCELLED), "cancelled");
+    store_close(s);
+}
+
+typedef struct srcs {
+    char app[8][16], type[8][32], title[8][64];
+    uint64_t events[8], at[8], test_at[8];
+    size_t n;
+} srcs;
+
+static void src_add(void *ud, const store_source *src)
+{
+    srcs *l = ud;
+    assert_true(l->n < 8);
+    snprintf(l->app[l->n], sizeof l->app[0], "%s", src->app);
+    snprintf(l->type[l->n], sizeof l->type[0], "%s", src->last_type ? src->last_type : "-");
+    snprintf(l->title[l->n], sizeof l->title[0], "%s", src->last_title ? src->last_title : "-");
+    l->events[l->n] = src->events;
+    l->at[l->n] = src->last_at;
+    l->test_at[l->n] = src->last_test_at;
+    l->n++;
+}
+
+static const size_t *src_find(const srcs *l, const char *app, size_t *i)
+{
+    for (*i = 0; *i < l->n; (*i)++)
+        if (strcmp(l->app[*i], app) == 0)
+            return i;
+    fail_msg("no source %s", app);
+    return NULL;
+}
+
+static void test_senders_rows_are_written_with_the_commit_and_loaded_at_start(void **state)
+{
+    fixture *f = *state;
+    store_t *s = open_ok(f);
+    store_stage_source(s, &(store_source){.app = "sonarr", .events = 1, .last_type = "Test",
+                                          .last_title = "Test Title S01E01", .last_at = 100, .last_test_at = 100});
+    /* a later row of the same sender replaces the staged one */
+    store_stage_source(s, &(store_source){.app = "sonarr", .events = 2, .last_type = "Download",
+                                          .last_title = "Show S01E01", .last_at = 200, .last_test_at = 100});
+    store_stage_source(s, &(store_source){.app = "manual", .events = 1, .last_type = "autoscan", .last_at = 150});
+    assert_true(store_has_staged(s));
+    /* a failed commit keeps them for the next one */
+    store_test_fail_next_commit(s);
+    char err[256];
+    assert_true(store_commit(s, err, sizeof err) < 0);
+    assert_true(store_has_staged(s));
+    commit_ok(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sources"), 2);
+    store_close(s);
+
+    s = open_ok(f);
+    srcs l = {0};
+    store_loader ld = {.ud = &l, .source = src_add};
+    assert_int_equal(store_load(s, &ld), 0);
+    assert_int_equal(l.n, 2);
+    size_t i;
+    src_find(&l, "sonarr", &i);
+    assert_int_equal(l.events[i], 2);
+    assert_string_equal(l.type[i], "Download");
+    assert_string_equal(l.title[i], "Show S01E01");
+    assert_int_equal(l.at[i], 200);
+    assert_int_equal(l.test_at[i], 100);
+    src_find(&l, "manual", &i);
+    assert_string_equal(l.title[i], "-");
+    assert_int_equal(l.test_at[i], 0);
+    store_close(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1717,6 +1964,9 @@ int main(void)
         T(test_damaged_pages_found_by_quick_check_are_moved_aside),
         T(test_valid_db_with_garbage_wal_keeps_its_rows),
         T(test_newer_schema_is_refused_and_left_untouched),
+        T(test_version_2_database_is_migrated_with_events_read_from_old_rows),
+        T(test_titles_events_and_senders_round_trip),
+        T(test_senders_rows_are_written_with_the_commit_and_loaded_at_start),
         T(test_state_dir_that_cannot_be_created_is_refused),
         T(test_prune_deletes_only_old_rows_and_at_most_max),
         T(test_history_pages_newest_first_with_search_and_status),

@@ -633,6 +633,7 @@ static int parse_both_ways(arr_app app, const char *body, size_t len, char *err,
     assert_true(same_str(a.event_type, b.event_type));
     assert_true(same_str(a.root, b.root));
     assert_true(same_str(a.title, b.title));
+    assert_true(same_str(a.label, b.label));
     assert_int_equal(a.is_test, b.is_test);
     assert_int_equal(a.ignored, b.ignored);
     assert_int_equal(a.n_folders, b.n_folders);
@@ -948,6 +949,148 @@ static void test_many_files_keep_at_most_the_file_limit_per_folder(void **state)
     buf_free(&b);
 }
 
+/* ---- what each event is about (the page's and the history's title) ---- */
+
+static const struct {
+    const char *file;
+    arr_app app;
+    const char *label; /* NULL: the payload names nothing */
+} fixture_labels[] = {
+    {"sonarr-test.json", APP_SONARR, "Test Title S01E01 \xc2\xb7 Test title"},
+    {"radarr-test.json", APP_RADARR, "Test Title (1970)"},
+    {"sonarr-grab.json", APP_SONARR, "Breaking Bad S01E02 \xc2\xb7 Cat's in the Bag..."},
+    {"radarr-grab.json", APP_RADARR, "Heat (1995)"},
+    {"sonarr-health.json", APP_SONARR, NULL},
+    {"sonarr-applicationupdate.json", APP_SONARR, NULL},
+    {"sonarr-download.json", APP_SONARR, "Breaking Bad S01E01 \xc2\xb7 Pilot"},
+    {"sonarr-download-upgrade.json", APP_SONARR, "Grey's Anatomy S20E01 \xc2\xb7 We've Only Just Begun"},
+    {"sonarr-download-multi.json", APP_SONARR, "Severance S01E01-E03"},
+    {"sonarr-rename.json", APP_SONARR, "Doctor Who (2005)"},
+    {"sonarr-episodefiledelete.json", APP_SONARR,
+     "It's Always Sunny in Philadelphia S04E03 \xc2\xb7 Mac's Banging the Waitress"},
+    {"sonarr-seriesdelete.json", APP_SONARR, "Firefly"},
+    {"radarr-download.json", APP_RADARR, "Am\xc3\xa9lie (2001)"},
+    {"radarr-download-upgrade.json", APP_RADARR, "Schindler's List (1993)"},
+    {"radarr-rename.json", APP_RADARR, "Heat (1995)"},
+    {"radarr-moviefiledelete.json", APP_RADARR, "Am\xc3\xa9lie (2001)"},
+    {"radarr-moviedelete.json", APP_RADARR, "The Lord of the Rings: The Fellowship of the Ring (2001)"},
+    {"lidarr-download.json", APP_LIDARR, "Sigur R\xc3\xb3s \xe2\x80\x93 \xc3\x81g\xc3\xa6tis byrjun"},
+    {"readarr-download.json", APP_READARR, "Brandon Sanderson \xe2\x80\x93 The Way of Kings"},
+};
+
+static void test_every_fixture_leads_with_what_it_is(void **state)
+{
+    (void)state;
+    config_t c = make_config();
+    for (size_t i = 0; i < ARRAY_SIZE(fixture_labels); i++) {
+        size_t len;
+        char *body = read_fixture(fixture_labels[i].file, &len);
+        wh_event ev;
+        char err[256] = "";
+        if (webhook_parse(&c, fixture_labels[i].app, body, len, &ev, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", fixture_labels[i].file, err);
+        free(body);
+        print_message("  %s: %s\n", fixture_labels[i].file, ev.label ? ev.label : "(none)");
+        if (fixture_labels[i].label)
+            assert_string_equal(ev.label, fixture_labels[i].label);
+        else
+            assert_null(ev.label);
+        wh_event_free(&ev);
+    }
+    /* and no fixture goes without its label here */
+    DIR *d = opendir(PSS_FIXTURES_DIR);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strstr(de->d_name, ".json"))
+            continue;
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_SIZE(fixture_labels); i++)
+            known = known || strcmp(fixture_labels[i].file, de->d_name) == 0;
+        if (!known)
+            fail_msg("fixture %s has no expected label in this test", de->d_name);
+    }
+    closedir(d);
+}
+
+static void label_is(arr_app app, const char *text, const char *want)
+{
+    config_t c = make_config();
+    wh_event ev;
+    parse_ok(&c, app, text, &ev);
+    if (want)
+        assert_string_equal(ev.label, want);
+    else
+        assert_null(ev.label);
+    wh_event_free(&ev);
+}
+
+static void test_episodes_read_as_one_range(void **state)
+{
+    (void)state;
+    const char *head = "{'eventType':'Grab','series':{'title':'The Expanse','path':'/tv/E'},'episodes':[";
+    char text[512];
+    /* one episode with its title; two of one season; two seasons; unsorted */
+    snprintf(text, sizeof text, "%s{'seasonNumber':2,'episodeNumber':5,'title':'Doors & Corners'}]}", head);
+    label_is(APP_SONARR, text, "The Expanse S02E05 \xc2\xb7 Doors & Corners");
+    snprintf(text, sizeof text, "%s{'seasonNumber':2,'episodeNumber':6,'title':'B'},"
+             "{'seasonNumber':2,'episodeNumber':5,'title':'A'}]}", head);
+    label_is(APP_SONARR, text, "The Expanse S02E05-E06");
+    snprintf(text, sizeof text, "%s{'seasonNumber':2,'episodeNumber':1},{'seasonNumber':1,'episodeNumber':10}]}",
+             head);
+    label_is(APP_SONARR, text, "The Expanse S01E10-S02E01");
+    /* the same episode twice is one; numbers past 99 keep their digits */
+    snprintf(text, sizeof text, "%s{'seasonNumber':0,'episodeNumber':123,'title':'Special'},"
+             "{'seasonNumber':0,'episodeNumber':123,'title':'Special'}]}", head);
+    label_is(APP_SONARR, text, "The Expanse S00E123 \xc2\xb7 Special");
+    /* episodes without usable numbers (missing, negative, fractional, strings) are left out */
+    snprintf(text, sizeof text, "%s{'seasonNumber':1},{'seasonNumber':-1,'episodeNumber':2},"
+             "{'seasonNumber':1.5,'episodeNumber':2},{'seasonNumber':'1','episodeNumber':'2'},7]}", head);
+    label_is(APP_SONARR, text, "The Expanse");
+    label_is(APP_SONARR, "{'eventType':'Grab','series':{'title':'S','path':'/tv/S'},'episodes':{'a':1}}", "S");
+}
+
+static void test_each_app_names_its_item_its_own_way(void **state)
+{
+    (void)state;
+    label_is(APP_RADARR, "{'eventType':'Grab','movie':{'title':'Inception','year':2010}}", "Inception (2010)");
+    label_is(APP_RADARR, "{'eventType':'Grab','movie':{'title':'Undated','year':0}}", "Undated");
+    label_is(APP_LIDARR, "{'eventType':'Grab','artist':{'name':'Low'},'album':{'title':'Things We Lost'}}",
+             "Low \xe2\x80\x93 Things We Lost");
+    label_is(APP_LIDARR, "{'eventType':'Test','artist':{'name':'Test Name','path':'C:\\\\testpath'},"
+             "'albums':[{'id':123,'title':'Test title'}]}", "Test Name");
+    label_is(APP_READARR, "{'eventType':'Grab','author':{'name':'Ursula K. Le Guin'},'book':{'title':'The Dispossessed'}}",
+             "Ursula K. Le Guin \xe2\x80\x93 The Dispossessed");
+    /* a title of the wrong type is left out, never refused */
+    label_is(APP_RADARR, "{'eventType':'Grab','movie':{'title':7,'year':'2010'}}", NULL);
+    label_is(APP_LIDARR, "{'eventType':'Grab','artist':{'name':'A'},'album':{'title':['x']}}", "A");
+}
+
+static void test_a_label_is_one_bounded_line(void **state)
+{
+    (void)state;
+    config_t c = make_config();
+    /* control characters become spaces */
+    label_is(APP_RADARR, "{'eventType':'Grab','movie':{'title':'Line\\nBreak\\tTab','year':1999}}",
+             "Line Break Tab (1999)");
+    /* a huge title is cut to 300 bytes, never inside a character (each "é" is two bytes and the
+     * cut falls inside the 150th) */
+    buf_t b;
+    buf_init(&b, 0);
+    buf_appends(&b, "{\"eventType\":\"Grab\",\"movie\":{\"title\":\"x");
+    for (int i = 0; i < 400; i++)
+        buf_appends(&b, "\xc3\xa9");
+    buf_appends(&b, "\"}}");
+    wh_event ev;
+    char err[256];
+    assert_int_equal(webhook_parse(&c, APP_RADARR, b.data, b.len, &ev, err, sizeof err), 0);
+    assert_int_equal(strlen(ev.label), 299);
+    assert_int_equal((unsigned char)ev.label[297], 0xc3);
+    assert_int_equal((unsigned char)ev.label[298], 0xa9);
+    wh_event_free(&ev);
+    buf_free(&b);
+}
+
 static void test_app_names_round_trip(void **state)
 {
     (void)state;
@@ -998,6 +1141,10 @@ int main(void)
         cmocka_unit_test(test_scan_scope_root_scans_the_series_folder_with_files_attached),
         cmocka_unit_test(test_more_folders_than_the_limit_collapse_to_the_root),
         cmocka_unit_test(test_many_files_keep_at_most_the_file_limit_per_folder),
+        cmocka_unit_test(test_every_fixture_leads_with_what_it_is),
+        cmocka_unit_test(test_episodes_read_as_one_range),
+        cmocka_unit_test(test_each_app_names_its_item_its_own_way),
+        cmocka_unit_test(test_a_label_is_one_bounded_line),
         cmocka_unit_test(test_app_names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
