@@ -16,10 +16,11 @@
 //   6. every visible text meets WCAG AA contrast in the light and the dark theme, on the desktop
 //      and the phone layouts, and every control is at least 24 px; screenshots;
 //   7. the refresh can be paused: nothing is asked and nothing changes until it resumes;
-//   8. first run: a daemon without any media server, behind a reverse proxy under /sync/, shows
-//      the getting-started panel (which file, which variables, how to reload) and webhook
-//      addresses under the proxy's prefix, which work: a Test sent there shows as arrived; every
-//      request of that page stayed under the prefix;
+//   8. first run: a daemon without any media server, with URL_BASE=/sync behind a reverse proxy,
+//      shows the getting-started panel (which file, which variables, how to reload), says the
+//      apps must send WEBHOOK_USER, and shows webhook addresses under the prefix, which work: a
+//      Test sent there shows as arrived; every request of that page stayed under the prefix, and
+//      the old /webhook/manual address leads to the page;
 //   9. once the Jellyfin double stops, its pill says so; every request the page made went to
 //      the daemon, and the console shows no error.
 // Screenshots of the desktop (1280x800, the whole page) and phone (390x844, at the queue)
@@ -150,7 +151,7 @@ async function startDaemon(dir, env, name) {
   const origin = 'http://127.0.0.1:' + env.PORT;
   await waitFor(async () => {
     if (d.child.exitCode !== null) throw new Error(name + ' exited: ' + tail(logFile));
-    return (await fetch(origin + '/health')).status === 200;
+    return (await fetch(origin + (env.URL_BASE || '') + '/health')).status === 200;
   }, name + ' to answer /health');
   return Object.assign(d, { origin, envFile });
 }
@@ -267,14 +268,15 @@ async function startJellyfin(tmp) {
   return Object.assign(proc, { url: 'http://127.0.0.1:' + port });
 }
 
-// A reverse proxy that serves `origin` under `prefix` (stripped before passing on), as a
-// Caddy or nginx `location /sync/` with a trailing slash does.
+// A reverse proxy that passes what starts with `prefix` to `origin`, the path unchanged (Caddy's
+// `handle /sync*`, nginx's `location /sync { proxy_pass http://daemon; }`), and answers 404 to
+// the rest.
 async function startProxy(origin, prefix) {
   const seen = [];
   const proxy = http.createServer((req, res) => {
     seen.push(req.url);
     if (!req.url.startsWith(prefix)) { res.writeHead(404); res.end('not under ' + prefix); return; }
-    const up = http.request(origin + req.url.slice(prefix.length - 1), { method: req.method, headers: req.headers }, (r) => {
+    const up = http.request(origin + req.url, { method: req.method, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
       r.pipe(res);
     });
@@ -379,7 +381,7 @@ async function stepTargets(page) {
 }
 
 // ---- 3. sources: the webhook addresses, the last event, the Test ----
-async function stepSources(page, origin, hooks) {
+async function stepSources(page, origin, hooks, t) {
   const row = (app) => page.locator('#src-body tr[data-app="' + app + '"]');
   for (const app of ['sonarr', 'radarr', 'lidarr', 'readarr']) {
     check((await row(app).locator('.url').textContent()) === origin + '/webhook/' + app,
@@ -397,6 +399,16 @@ async function stepSources(page, origin, hooks) {
   const test = await row('sonarr').locator('td.test').textContent();
   check(test.includes('arrived') && /ago|just now/.test(test), 'Sonarr\'s Test shows as arrived: ' + test);
   check(await row('radarr').getAttribute('data-tested') === 'no', 'and Radarr\'s not');
+  check(await hooks.episode(t.laterFolder, 'Slow Horses', 3, 1, 'Strange Games') === 'queued', 'another episode from Sonarr');
+  await waitFor(async () => (await row('sonarr').locator('td.last').textContent()).includes('Slow Horses S03E01'),
+    'Sources to show it as Sonarr\'s last event');
+  check(await row('sonarr').getAttribute('data-tested') === 'yes', 'while the Test still shows as arrived');
+  // a request the daemon refuses shows too, with the reason
+  const refused = await fetch(origin + '/webhook/readarr', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'hello' });
+  check(refused.status === 415, 'a webhook that is not JSON is refused (' + refused.status + ')');
+  await waitFor(async () => await row('readarr').getAttribute('data-refused') === 'yes', 'Sources to show Readarr\'s refusal');
+  const why = await row('readarr').locator('.refused').textContent();
+  check(why.includes('refused 415') && why.length > 'refused 415'.length + 10, 'with its status and reason: ' + why);
 }
 
 // ---- 4. actions: retry, retry all parked, scan now, focus across refreshes, cancel ----
@@ -567,9 +579,9 @@ async function audit(page, what) {
 }
 
 // The queue's, the history's and the stats' answers are shown without the hostile folder
-// (checked above) while the screenshots are taken; the counts of the queue's states are lowered
-// to match.
-async function hideHostile(ctx, apiGet) {
+// (checked above) while the screenshots are taken, the counts of the queue's states lowered to
+// match, and the preview's host path under /srv/media rather than the temp dir.
+async function forScreenshots(ctx, apiGet, media) {
   const isHostile = (x) => String(x.path || x.arr_path || '').includes(HOSTILE);
   const hidden = (await apiGet('/api/queue')).entries.filter(isHostile).map((e) => e.state);
   const lower = (q) => {
@@ -577,10 +589,11 @@ async function hideHostile(ctx, apiGet) {
     if (typeof q.depth === 'number') q.depth -= hidden.length;
     for (const st of hidden) if (q.by_state && q.by_state[st]) q.by_state[st] -= 1;
   };
-  const shown = (u) => ['/api/queue', '/api/history', '/api/stats'].includes(u.pathname);
+  const shown = (u) => ['/api/queue', '/api/history', '/api/stats', '/api/resolve'].includes(u.pathname);
   await ctx.route(shown, async (route) => {
     const r = await route.fetch();
     const body = await r.json();
+    if (body.host && typeof body.host.path === 'string') body.host.path = body.host.path.replace(media, '/srv/media');
     if (Array.isArray(body.entries)) { body.entries = body.entries.filter((x) => !isHostile(x)); lower(body); }
     if (Array.isArray(body.items)) body.items = body.items.filter((x) => !isHostile(x));
     if (body.syncs) lower(body.queue);
@@ -590,7 +603,7 @@ async function hideHostile(ctx, apiGet) {
 }
 
 async function stepLookAndScreenshots(ctx, page, t, apiGet, out) {
-  const restore = await hideHostile(ctx, apiGet);
+  const restore = await forScreenshots(ctx, apiGet, t.media);
   await waitFor(async () => (await page.locator('#q-body tr', { hasText: t.hostileFolder }).count()) === 0,
     'the screenshot\'s queue without the hostile folder');
   await page.fill('#path', t.previewFolder);
@@ -646,43 +659,52 @@ async function stepPause(tmp, origin, out) {
   await ctx.close();
 }
 
-// ---- 8. first run, behind a reverse proxy under /sync/ ----
+// ---- 8. first run, behind a reverse proxy under /sync/ (URL_BASE) ----
 async function stepFirstRun(tmp, out) {
   const port = await freePort();
+  const proxy = await startProxy('http://127.0.0.1:' + port, '/sync');
+  const base = proxy.url + '/sync/';
   const env = {
     PORT: String(port), BIND_ADDRESS: '127.0.0.1', STATE_DIR: path.join(tmp, 'state-first'), DURABILITY: 'process',
-    MANUAL_USER: USER, MANUAL_PASS: PASS, LOG_LEVEL: 'debug',
+    URL_BASE: '/sync', PUBLIC_URL: proxy.url + '/sync', MANUAL_USER: USER, MANUAL_PASS: PASS, LOG_LEVEL: 'debug',
+    WEBHOOK_USER: 'arr', WEBHOOK_PASS: 'e2e-webhook-pass-4Rt',
   };
   const daemon = await startDaemon(tmp, env, 'first-run');
-  const proxy = await startProxy(daemon.origin, '/sync/');
-  const base = proxy.url + '/sync/';
   const ctx = await launch(tmp, { httpCredentials: { username: USER, password: PASS } });
   const requests = [];
   ctx.on('request', (r) => requests.push(r.url()));
   const page = ctx.pages()[0] || await ctx.newPage();
   watch(page, out);
-  const resp = await page.goto(base);
-  check(resp.status() === 200, 'the page loads behind the proxy, at ' + base);
+  const resp = await page.goto(proxy.url + '/sync');
+  check(resp.status() === 200 && page.url() === base, 'the page loads behind the proxy, at ' + page.url());
   await page.locator('#setup').waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
   const setup = await page.textContent('#setup');
   check(setup.includes('no media server is configured') && setup.includes('PLEX_URL') && setup.includes('PLEX_TOKEN') &&
     setup.includes('JELLYFIN_URL') && setup.includes('MEDIA_SERVERS'), 'the getting-started panel names the variables to set');
   await waitFor(async () => (await page.textContent('#setup-where')).includes(daemon.envFile), 'the panel to name the file');
-  check((await page.textContent('#setup-reload')).includes('kill -HUP ' + daemon.child.pid),
-    'and how to reload this daemon: ' + await page.textContent('#setup-reload'));
+  const setupApi = (await (await fetch(base + 'api/stats', { headers: { Authorization: AUTH } })).json()).setup;
+  check(setupApi.targets === 0 && setupApi.url_base === '/sync' && (await page.textContent('#setup-reload')) === setupApi.reload,
+    'and how to reload this daemon, where it runs: ' + setupApi.reload);
   const sonarr = page.locator('#src-body tr[data-app="sonarr"]');
   const address = await sonarr.locator('.url').textContent();
   check(address === base + 'webhook/sonarr', 'Sonarr\'s webhook address is under the proxy\'s prefix: ' + address);
+  check((await page.textContent('#src-note')).includes('WEBHOOK_USER and WEBHOOK_PASS'),
+    'Sources says the apps must send WEBHOOK_USER and WEBHOOK_PASS');
   // The address shown is the one to paste: a Test sent there arrives.
-  const test = await fetch(address, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+  const arrAuth = 'Basic ' + Buffer.from(env.WEBHOOK_USER + ':' + env.WEBHOOK_PASS).toString('base64');
+  const test = await fetch(address, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: arrAuth },
     body: JSON.stringify(readFixture('sonarr-test.json')) });
   check(test.status < 300, 'a Test sent to the address shown is answered (' + test.status + ')');
   await waitFor(async () => await sonarr.getAttribute('data-tested') === 'yes', 'Sources to show the Test');
   await audit(page, 'the first-run page');
-  const outside = requests.filter((u) => !u.startsWith(base));
+  await page.goto(base + 'webhook/manual');
+  await page.locator('#setup').waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+  check(page.url() === base, 'the Python script\'s address, ' + base + 'webhook/manual, leads to the page');
+  const outside = requests.filter((u) => !u.startsWith(base) && u !== proxy.url + '/sync');
   check(outside.length === 0, 'every request of the page stayed under ' + base + ' (' + requests.length + ' requests)' +
     (outside.length ? ': ' + outside.join(', ') : ''));
-  check(proxy.seen.every((u) => u.startsWith('/sync/')), 'the proxy saw nothing outside its prefix');
+  check(proxy.seen.length > 0 && proxy.seen.every((u) => u === '/sync' || u.startsWith('/sync/')),
+    'the proxy saw nothing outside its prefix');
   await ctx.close();
 }
 
@@ -698,6 +720,7 @@ async function main() {
   // this host reaches the files under the temp dir, rclone mounts the cloud at /mnt/cloud.
   const media = path.join(tmp, 'media');
   const t = {
+    media,
     hostOf: (p) => path.join(media, p.replace(/^\//, '')),
     plexOf: (p) => '/data/media' + p,
     jellyfinOf: (p) => '/srv/jellyfin' + p,
@@ -710,9 +733,10 @@ async function main() {
     brokenFolder: '/tv/Broken Show (2019)/Season 01',
     film: '/movies/Amélie (2001)',
     previewFolder: '/tv/The Expanse/Season 03',
+    laterFolder: '/tv/Slow Horses/Season 03',
   };
   for (const f of [t.hostileFolder, t.otherFolder, t.queuedFolder, t.upgradeFolder, t.albumFolder, t.cancelFolder,
-    t.brokenFolder, t.film, t.previewFolder]) touch(t.hostOf(f + '/file.mkv'));
+    t.brokenFolder, t.film, t.previewFolder, t.laterFolder]) touch(t.hostOf(f + '/file.mkv'));
 
   const rc = await startRclone();
   const plex = await startPlex(tmp);
@@ -768,7 +792,7 @@ async function main() {
   check(await page.title() === 'plex-servarr-sync', 'the page title');
   await stepQueue(page, t);
   await stepTargets(page);
-  await stepSources(page, origin, hooks);
+  await stepSources(page, origin, hooks, t);
   await stepParked(page, t, rc);
   await stepScanNow(page, t, plex);
   await stepFocusAndCancel(page, t, hooks, apiGet);

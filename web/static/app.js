@@ -127,8 +127,7 @@
   const KIND_LABEL = { plex: 'Plex', jellyfin: 'Jellyfin', emby: 'Emby' };
   const kindLabel = (k) => KIND_LABEL[k] || k || 'media server';
   const APP_LABEL = {
-    sonarr: 'Sonarr', radarr: 'Radarr', lidarr: 'Lidarr', readarr: 'Readarr', manual: 'Manual',
-    autoscan: 'autoscan', 'manual-trigger': 'Manual trigger',
+    sonarr: 'Sonarr', radarr: 'Radarr', lidarr: 'Lidarr', readarr: 'Readarr', manual: 'Manual trigger',
   };
   const appLabel = (a) => APP_LABEL[a] || String(a);
 
@@ -327,15 +326,21 @@
 
   /* ---- sources: what each app sent last, and its webhook address ---- */
 
-  // Where each app sends its webhooks, relative to the page: the page is served at the
-  // daemon's root (URL_BASE behind a proxy), so document.baseURI gives the address the browser
-  // used, proxy prefix included.
-  const SOURCE_ADDRESS = {
-    sonarr: 'webhook/sonarr', radarr: 'webhook/radarr', lidarr: 'webhook/lidarr', readarr: 'webhook/readarr',
-    autoscan: 'triggers/manual', 'manual-trigger': 'triggers/manual',
+  // Where each app sends its webhooks: the source's "path" less URL_BASE, made absolute from
+  // the page's own address. The page is served at URL_BASE's root, so document.baseURI is the
+  // address the browser used, with whatever prefix a proxy put before it.
+  const SOURCE_PATH = {
+    sonarr: '/webhook/sonarr', radarr: '/webhook/radarr', lidarr: '/webhook/lidarr', readarr: '/webhook/readarr',
+    manual: '/triggers/manual',
   };
   const ARR_APPS = ['sonarr', 'radarr', 'lidarr', 'readarr'];
-  const webhookUrl = (app) => new URL(SOURCE_ADDRESS[app], document.baseURI).href;
+  let urlBase = '';               // /api/stats' setup.url_base
+  let webhookCredentials = false; // the apps must send WEBHOOK_USER / WEBHOOK_PASS
+  function webhookUrl(p) {
+    let rel = String(p);
+    if (urlBase && rel.startsWith(urlBase + '/')) rel = rel.slice(urlBase.length);
+    return new URL(rel.replace(/^\/+/, ''), document.baseURI).href;
+  }
 
   // A daemon before /api/sources has no "setup" in /api/stats either: it is not asked (a 404
   // would show in the browser's console), and the panel shows the addresses only.
@@ -354,10 +359,15 @@
 
   function sourceRow(src) {
     const app = String(src.app);
-    const addr = SOURCE_ADDRESS[app];
+    const addr = typeof src.path === 'string' ? src.path : SOURCE_PATH[app];
     const address = el('td', { class: 'address', 'data-label': 'Address' });
-    if (addr) address.append(el('div', { class: 'addr' }, el('span', { class: 'path url', text: webhookUrl(app) }), copyButton(webhookUrl(app), app)));
-    else address.append(el('span', { class: 'sub', text: app === 'manual' ? 'Scan a folder, on this page' : '–' }));
+    if (addr) address.append(el('div', { class: 'addr' }, el('span', { class: 'path url', text: webhookUrl(addr) }), copyButton(webhookUrl(addr), app)));
+    else address.append(el('span', { class: 'sub', text: '–' }));
+    const refused = src.last_refused;
+    if (refused) {
+      address.append(el('span', { class: 'refused' }, el('span', { class: 'badge bad', text: 'refused ' + refused.status }), ' ',
+        timeAgo(refused.at), ': ' + (refused.reason || 'refused')));
+    }
     const ev = src.last_event;
     const last = el('td', { class: ev ? 'last' : 'last none', 'data-label': 'Last event' });
     if (ev) {
@@ -368,12 +378,12 @@
     }
     const test = el('td', { class: 'test', 'data-label': 'Test' });
     if (src.last_test_at) test.append(el('span', { class: 'badge ok', text: 'arrived' }), ' ', timeAgo(src.last_test_at));
-    else if (addr && !sourcesMissing) {
+    else if (ARR_APPS.includes(app) && !sourcesMissing) {
       test.append(el('span', { class: 'sub' }, 'no Test yet', el('span', { class: 'hint', text: ': press Test in ' + appLabel(app) })));
     }
     else test.append(el('span', { class: 'sub', text: '–' }));
     const events = typeof src.events === 'number' ? src.events : null;
-    return el('tr', { dataset: { app, tested: src.last_test_at ? 'yes' : 'no' } },
+    return el('tr', { dataset: { app, tested: src.last_test_at ? 'yes' : 'no', refused: refused ? 'yes' : 'no' } },
       el('th', { scope: 'row', class: 'app', 'data-label': 'App' }, appLabel(app),
         events === null ? null : el('span', { class: 'sub', text: events + (events === 1 ? ' event' : ' events') })),
       address, last, test);
@@ -382,13 +392,19 @@
   function renderSources(list) {
     const rows = Array.isArray(list) ? list.slice() : [];
     for (const app of ARR_APPS) if (!rows.some((s) => s.app === app)) rows.push({ app, last_event: null, last_test_at: null });
-    reconcile($('src-body'), rows, (s) => String(s.app), (s) => JSON.stringify(s) + sourcesMissing, sourceRow, null);
+    reconcile($('src-body'), rows, (s) => String(s.app), (s) => JSON.stringify(s) + sourcesMissing + urlBase, sourceRow, null);
     const note = $('src-note');
-    note.hidden = !sourcesMissing;
-    note.textContent = sourcesMissing ? 'This daemon does not report what each app sent (no /api/sources): its log does.' : '';
+    const text = sourcesMissing ? 'This daemon does not report what each app sent (no /api/sources): its log does.'
+      : webhookCredentials ? 'Webhooks need WEBHOOK_USER and WEBHOOK_PASS: enter them as the webhook\'s Username and Password in each app.' : '';
+    note.hidden = !text;
+    if (note.textContent !== text) note.textContent = text;
   }
 
   async function refreshSources(stats) {
+    if (stats && stats.setup) {
+      webhookCredentials = stats.setup.webhook_credentials === true;
+      urlBase = typeof stats.setup.url_base === 'string' ? stats.setup.url_base : '';
+    }
     if (!sourcesMissing && stats && stats.setup === undefined) {
       sourcesMissing = true;
       renderSources([]);
@@ -565,17 +581,15 @@
 
   // The "what" cell of a queue entry or a history row: the title and the event's kind first,
   // then the folder (as Sonarr/Radarr see it), then where it came from.
+  // Without a title (a manual scan), the folder leads.
   function whatCell(x, extra) {
     const kind = x.event ? String(x.event) : null;
-    const arrPath = x.path || x.arr_path || x.plex_path;
-    const head = el('span', { class: 'head' },
-      x.title ? el('span', { class: 'title', text: x.title }) : null,
+    const path = el('span', { class: 'path', text: x.path || x.arr_path || x.plex_path });
+    const head = el('span', { class: 'head' }, x.title ? el('span', { class: 'title', text: x.title }) : path,
       kind ? el('span', { class: 'badge ev ' + (EVENT_CLASS[kind] || 'info'), text: kind }) : null);
     const events = x.events === undefined ? 1 : x.events;
     const from = [(x.sources || []).join(', '), events + (events === 1 ? ' event' : ' events')].filter(Boolean).join(' · ');
-    return el('td', { class: 'folder what', 'data-label': 'What' },
-      head.childNodes.length ? head : null,
-      el('span', { class: 'path', text: arrPath }),
+    return el('td', { class: 'folder what', 'data-label': 'What' }, head, x.title ? path : null,
       el('span', { class: 'sub from', text: from }), extra);
   }
 
@@ -647,7 +661,7 @@
 
   const hist = { items: [], nextBefore: null, search: '', status: '' };
 
-  const HISTORY_STATUS_CLASS = { ok: 'ok', skipped: 'info', retrying: 'warn', parked: 'bad', failed: 'bad' };
+  const HISTORY_STATUS_CLASS = { ok: 'ok', skipped: 'info', retrying: 'warn', parked: 'bad', failed: 'bad', cancelled: 'info' };
 
   function historyRow(h) {
     const attempts = h.attempts === undefined ? h.attempt : h.attempts;
