@@ -882,7 +882,7 @@ class UpgradeTest(TargetsCase):
                          [("plex", "ok")], done_row)
         db = sqlite3.connect(os.path.join(state_dir, DB_NAME))
         try:
-            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)  # this version's schema
         finally:
             db.close()
 
