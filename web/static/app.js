@@ -1,10 +1,12 @@
-/* plex-servarr-sync page: queue, history, stats and the manual trigger with its preview.
- * Plain script, no dependencies. Every value from the daemon is put into the page as text
- * (textContent, never innerHTML), so a folder named <img src=x onerror=alert(1)> shows as text. */
+/* plex-servarr-sync page: first-run help, sources, queue, history, stats and the manual trigger
+ * with its preview. Plain script, no dependencies. Every value from the daemon is put into the
+ * page as text (textContent, never innerHTML), so a folder named <img src=x onerror=alert(1)>
+ * shows as text. Every address is relative to the page (fetch('api/queue'), never '/api/queue'),
+ * so the page works under a reverse proxy's prefix (URL_BASE). */
 'use strict';
 
 (function () {
-  const QUEUE_EVERY = 2000;     // ms between queue and stats refreshes
+  const QUEUE_EVERY = 2000;     // ms between queue, stats and sources refreshes
   const HISTORY_EVERY = 5000;   // ms between history refreshes (first page only)
   const HISTORY_PAGE = 50;
 
@@ -36,6 +38,43 @@
     if (n.textContent !== text) n.textContent = text;
   }
 
+  // The rows of a list, keyed (data-key): a row is rebuilt only when what it shows changed
+  // (sigOf) and moved only when its place changed, so a refresh leaves a focused button alone.
+  // When the focused row is rebuilt, its new twin's control with the same data-focus takes the
+  // focus; when it is gone, the same control in the row that took its place, else `fallback`.
+  function reconcile(body, items, keyOf, sigOf, build, fallback) {
+    const active = document.activeElement;
+    const had = active && active !== document.body && body.contains(active) ? active : null;
+    const focusRow = had ? had.closest('[data-key]') : null;
+    const focusAt = focusRow ? Array.prototype.indexOf.call(body.children, focusRow) : -1;
+    const focusCtl = had ? had.dataset.focus : undefined;
+    const fresh = new Map(items.map((it) => [keyOf(it), it]));
+    for (const n of Array.from(body.children)) if (!fresh.has(n.dataset.key)) n.remove();
+    const old = new Map(Array.from(body.children, (n) => [n.dataset.key, n]));
+    let prev = null;
+    for (const [key, it] of fresh) {
+      const sig = sigOf(it);
+      let n = old.get(key);
+      if (!n || n.pssSig !== sig) {
+        const m = build(it);
+        m.dataset.key = key;
+        m.pssSig = sig;
+        if (n) n.replaceWith(m);
+        n = m;
+      }
+      n.pssItem = it;
+      const want = prev ? prev.nextSibling : body.firstChild;
+      if (want !== n) body.insertBefore(n, want);
+      prev = n;
+    }
+    if (!had || document.activeElement === had) return;
+    const pick = (row) => row && (focusCtl ? row.querySelector('[data-focus="' + focusCtl + '"]:not(:disabled)') : null);
+    const twin = focusRow && focusRow.isConnected ? focusRow : body.querySelector('[data-key="' + CSS.escape(focusRow ? focusRow.dataset.key : '') + '"]');
+    const target = (had.isConnected ? had : null) || pick(twin) || pick(body.children[focusAt]) ||
+      pick(body.children[focusAt - 1]) || fallback;
+    if (target) target.focus({ preventScroll: true });
+  }
+
   /* ---- formatting ---- */
 
   function fmtDuration(ms) {
@@ -55,18 +94,29 @@
     return 'in ' + fmtDuration(Math.ceil(ms / 1000) * 1000);
   }
 
+  // "3 min ago": whole units only (seconds under a minute, then minutes, hours, days).
   function fmtAgo(wallMs) {
-    const d = Date.now() - wallMs;
-    if (d < 5000) return 'just now';
-    return fmtDuration(Math.round(d / 1000) * 1000) + ' ago';
+    const s = Math.floor((Date.now() - wallMs) / 1000);
+    if (s < 5) return 'just now';
+    if (s < 60) return s + ' s ago';
+    if (s < 3600) return Math.floor(s / 60) + ' min ago';
+    if (s < 48 * 3600) return Math.floor(s / 3600) + ' h ago';
+    return Math.floor(s / 86400) + ' days ago';
   }
 
-  function fmtTime(wallMs) {
-    const d = new Date(wallMs);
-    const today = new Date();
-    const sameDay = d.toDateString() === today.toDateString();
-    const t = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    return sameDay ? t : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + t;
+  // A relative time ("3 min ago") that the clock keeps current, the full date in its tooltip.
+  function timeAgo(at) {
+    const ms = typeof at === 'number' ? at : Date.parse(at);
+    if (!Number.isFinite(ms)) return el('span', { text: '–' });
+    return el('time', { class: 'ago', datetime: new Date(ms).toISOString(), title: new Date(ms).toLocaleString(),
+      dataset: { at: String(ms) }, text: fmtAgo(ms) });
+  }
+
+  function tickTimes() {
+    for (const t of document.querySelectorAll('time.ago')) {
+      const text = fmtAgo(Number(t.dataset.at));
+      if (t.textContent !== text) t.textContent = text;
+    }
   }
 
   function sectionText(o) {
@@ -76,6 +126,10 @@
 
   const KIND_LABEL = { plex: 'Plex', jellyfin: 'Jellyfin', emby: 'Emby' };
   const kindLabel = (k) => KIND_LABEL[k] || k || 'media server';
+  const APP_LABEL = {
+    sonarr: 'Sonarr', radarr: 'Radarr', lidarr: 'Lidarr', readarr: 'Readarr', manual: 'Manual trigger',
+  };
+  const appLabel = (a) => APP_LABEL[a] || String(a);
 
   // A library as people know it: its title; a Plex section also by its number (Jellyfin's and
   // Emby's ids are long hashes, shown only in the tooltip).
@@ -91,6 +145,7 @@
     constructor(status, message) { super(message); this.status = status; }
   }
 
+  // `path` is relative ('api/queue'): it resolves against the page's own address.
   async function api(path, opts) {
     const init = Object.assign({ credentials: 'same-origin', cache: 'no-store', headers: {} }, opts || {});
     init.headers = Object.assign({ Accept: 'application/json' }, init.headers);
@@ -98,18 +153,19 @@
     let body = null;
     try { body = await res.json(); } catch (e) { body = null; }
     if (!res.ok && res.status !== 202) {
-      throw new ApiError(res.status, (body && body.message) || ('HTTP ' + res.status));
+      throw new ApiError(res.status, (body && (body.message || body.error)) || ('HTTP ' + res.status));
     }
     return body;
   }
 
-  /* ---- live indicator ---- */
+  /* ---- live indicator and the pause button ---- */
 
   let lastOk = 0;
+  let paused = false;
   function live(ok, text) {
     const n = $('st-live');
-    n.className = 'pill ' + (ok ? 'up' : 'down');
-    n.querySelector('b').textContent = text;
+    n.className = 'pill ' + (paused ? 'off' : ok ? 'up' : 'down');
+    n.querySelector('b').textContent = paused ? 'paused' : text;
     if (ok) lastOk = Date.now();
   }
 
@@ -214,7 +270,7 @@
     const btn = $('n-test');
     btn.disabled = true;
     try {
-      const d = await api('/api/notify/test', { method: 'POST' });
+      const d = await api('api/notify/test', { method: 'POST' });
       m.textContent = 'Test notification queued for ' + d.destinations +
         (d.destinations === 1 ? ' destination' : ' destinations') + '; the result shows here.';
       m.className = 'msg ok';
@@ -226,7 +282,6 @@
       refreshStats();
     }
   }
-
   function renderStats(s) {
     setText('s-total', String(s.syncs.total));
     setText('s-ok', String(s.syncs.ok));
@@ -237,6 +292,7 @@
     $('s-last').title = s.last_sync ? new Date(s.last_sync).toLocaleString() : '';
 
     renderTargets(s.targets);
+    renderSetup(s);
     renderNotify(s.notifications);
 
     const r = s.rclone || {};
@@ -245,6 +301,123 @@
     else pill('st-rclone', 'down', 'no answer', r.error || 'rclone does not answer');
 
     setText('version', 'plex-servarr-sync ' + s.version);
+  }
+
+  /* ---- first run ---- */
+
+  // Without any media server the page says what to set, in which file, and how to reload.
+  // /api/stats' "setup" names the file and the reload command for this install (systemd, a
+  // container or a plain process); a daemon without it gets the general words.
+  function renderSetup(s) {
+    const setup = s.setup && typeof s.setup === 'object' ? s.setup : null;
+    const targets = setup && typeof setup.targets === 'number' ? setup.targets
+      : Array.isArray(s.targets) ? s.targets.length : null;
+    const panel = $('setup');
+    panel.hidden = targets !== 0;
+    if (panel.hidden || !setup) return;
+    const where = $('setup-where');
+    const key = JSON.stringify([setup.env_file, setup.reload]);
+    if (where.dataset.key === key) return;
+    where.dataset.key = key;
+    if (setup.env_file) where.replaceChildren(el('code', { class: 'path', text: setup.env_file }));
+    else where.textContent = 'the environment (no configuration file was read; --env-file PATH names one)';
+    if (setup.reload) setText('setup-reload', String(setup.reload));
+  }
+
+  /* ---- sources: what each app sent last, and its webhook address ---- */
+
+  // Where each app sends its webhooks: the source's "path" less URL_BASE, made absolute from
+  // the page's own address. The page is served at URL_BASE's root, so document.baseURI is the
+  // address the browser used, with whatever prefix a proxy put before it.
+  const SOURCE_PATH = {
+    sonarr: '/webhook/sonarr', radarr: '/webhook/radarr', lidarr: '/webhook/lidarr', readarr: '/webhook/readarr',
+    manual: '/triggers/manual',
+  };
+  const ARR_APPS = ['sonarr', 'radarr', 'lidarr', 'readarr'];
+  let urlBase = '';               // /api/stats' setup.url_base
+  let webhookCredentials = false; // the apps must send WEBHOOK_USER / WEBHOOK_PASS
+  function webhookUrl(p) {
+    let rel = String(p);
+    if (urlBase && rel.startsWith(urlBase + '/')) rel = rel.slice(urlBase.length);
+    return new URL(rel.replace(/^\/+/, ''), document.baseURI).href;
+  }
+
+  // A daemon before /api/sources has no "setup" in /api/stats either: it is not asked (a 404
+  // would show in the browser's console), and the panel shows the addresses only.
+  let sourcesMissing = false;
+
+  function copyButton(text, app) {
+    if (!navigator.clipboard || !window.isSecureContext) return null;
+    const b = el('button', { type: 'button', class: 'secondary small copy', 'data-focus': 'copy',
+      'aria-label': 'Copy ' + appLabel(app) + '\'s webhook address', text: 'Copy' });
+    const said = (words) => { b.textContent = words; setTimeout(() => { b.textContent = 'Copy'; }, 3000); };
+    b.addEventListener('click', () => {
+      navigator.clipboard.writeText(text).then(() => said('Copied'), () => said('Not copied: select it'));
+    });
+    return b;
+  }
+
+  function sourceRow(src) {
+    const app = String(src.app);
+    const addr = typeof src.path === 'string' ? src.path : SOURCE_PATH[app];
+    const address = el('td', { class: 'address', 'data-label': 'Address' });
+    if (addr) address.append(el('div', { class: 'addr' }, el('span', { class: 'path url', text: webhookUrl(addr) }), copyButton(webhookUrl(addr), app)));
+    else address.append(el('span', { class: 'sub', text: '–' }));
+    const refused = src.last_refused;
+    if (refused) {
+      address.append(el('span', { class: 'refused' }, el('span', { class: 'badge bad', text: 'refused ' + refused.status }), ' ',
+        timeAgo(refused.at), ': ' + (refused.reason || 'refused')));
+    }
+    const ev = src.last_event;
+    const last = el('td', { class: ev ? 'last' : 'last none', 'data-label': 'Last event' });
+    if (ev) {
+      last.append(el('b', { class: 'etype', text: String(ev.type || 'event') }),
+        ev.title ? el('span', { class: 'title', text: ' ' + ev.title }) : null, ' · ', timeAgo(ev.at));
+    } else {
+      last.append(el('span', { class: 'sub', text: sourcesMissing ? 'not reported by this daemon' : 'nothing received yet' }));
+    }
+    const test = el('td', { class: 'test', 'data-label': 'Test' });
+    if (src.last_test_at) test.append(el('span', { class: 'badge ok', text: 'arrived' }), ' ', timeAgo(src.last_test_at));
+    else if (ARR_APPS.includes(app) && !sourcesMissing) {
+      test.append(el('span', { class: 'sub' }, 'no Test yet', el('span', { class: 'hint', text: ': press Test in ' + appLabel(app) })));
+    }
+    else test.append(el('span', { class: 'sub', text: '–' }));
+    const events = typeof src.events === 'number' ? src.events : null;
+    return el('tr', { dataset: { app, tested: src.last_test_at ? 'yes' : 'no', refused: refused ? 'yes' : 'no' } },
+      el('th', { scope: 'row', class: 'app', 'data-label': 'App' }, appLabel(app),
+        events === null ? null : el('span', { class: 'sub', text: events + (events === 1 ? ' event' : ' events') })),
+      address, last, test);
+  }
+
+  function renderSources(list) {
+    const rows = Array.isArray(list) ? list.slice() : [];
+    for (const app of ARR_APPS) if (!rows.some((s) => s.app === app)) rows.push({ app, last_event: null, last_test_at: null });
+    reconcile($('src-body'), rows, (s) => String(s.app), (s) => JSON.stringify(s) + sourcesMissing + urlBase, sourceRow, null);
+    const note = $('src-note');
+    const text = sourcesMissing ? 'This daemon does not report what each app sent (no /api/sources): its log does.'
+      : webhookCredentials ? 'Webhooks need WEBHOOK_USER and WEBHOOK_PASS: enter them as the webhook\'s Username and Password in each app.' : '';
+    note.hidden = !text;
+    if (note.textContent !== text) note.textContent = text;
+  }
+
+  async function refreshSources(stats) {
+    if (stats && stats.setup) {
+      webhookCredentials = stats.setup.webhook_credentials === true;
+      urlBase = typeof stats.setup.url_base === 'string' ? stats.setup.url_base : '';
+    }
+    if (!sourcesMissing && stats && stats.setup === undefined) {
+      sourcesMissing = true;
+      renderSources([]);
+    }
+    if (sourcesMissing) return;
+    try {
+      const d = await api('api/sources');
+      renderSources(d && d.sources);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      sourcesMissing = true;
+      renderSources([]);
+    }
   }
 
   /* ---- queue ---- */
@@ -257,10 +430,16 @@
     unresolved: 'warn', waiting: 'info', aging: 'info', held: 'warn', ready: 'info',
     checking: 'run', syncing: 'run', retry: 'warn', parked: 'bad', queued: 'info',
   };
+  // What an event did to the folder, as the *arr apps say it.
+  const EVENT_CLASS = { import: 'ok', upgrade: 'run', rename: 'info', delete: 'bad', manual: 'info', other: 'info' };
+  // States a person may act on: "Scan now" skips the wait; "Cancel" drops the entry. A folder
+  // being synced is left alone (the daemon answers 409).
+  const CAN_SCAN_NOW = new Set(['waiting', 'aging', 'held', 'retry']);
+  const CAN_CANCEL = new Set(['unresolved', 'waiting', 'aging', 'held', 'ready', 'retry', 'parked', 'queued']);
 
   let queueData = null;       // last /api/queue answer
   let queueAt = 0;            // performance.now() when it arrived
-  const retrying = new Set(); // ids whose retry is in flight
+  const busy = new Set();     // "id:action" of the requests in flight
 
   function dueLeft(e) {
     if (e.due_in_ms === null || e.due_in_ms === undefined) return null;
@@ -286,17 +465,74 @@
     }
   }
 
-  async function retryEntry(id, button) {
-    retrying.add(id);
-    button.disabled = true;
-    button.textContent = 'Retrying…';
+  // What an entry or a history row is, as people know it: the title from the *arr payload
+  // ("The Expanse S02E05 · Doors & Corners"), else the folder.
+  const whatOf = (x) => x.title || x.path || x.arr_path || 'folder';
+
+  function setQueueMsg(text, kind) {
+    const m = $('q-msg');
+    m.textContent = text;
+    m.className = 'msg' + (kind ? ' ' + kind : '');
+  }
+
+  // One action on one entry (POST api/queue/{id}/{action}); the row's button stays disabled
+  // while it runs, then the queue is asked again.
+  async function entryAction(e, action, words) {
+    const key = e.id + ':' + action;
+    if (busy.has(key)) return;
+    busy.add(key);
+    renderQueue();
     try {
-      await api('/api/queue/' + encodeURIComponent(id) + '/retry', { method: 'POST' });
+      await api('api/queue/' + encodeURIComponent(e.id) + '/' + action, { method: 'POST' });
+      setQueueMsg(words.done + ': ' + whatOf(e), 'ok');
     } catch (err) {
-      setMsg('Retry failed: ' + err.message, 'bad');
+      setQueueMsg(words.failed + ' (' + whatOf(e) + '): ' + err.message, 'bad');
     } finally {
-      retrying.delete(id);
-      refreshQueue();
+      busy.delete(key);
+      refreshQueue().catch(() => {});
+    }
+  }
+
+  const ACTIONS = {
+    retry: { label: 'Retry', busy: 'Retrying…', done: 'Retrying', failed: 'Retry failed' },
+    now: { label: 'Scan now', busy: 'Starting…', done: 'Scanning now', failed: 'Not started' },
+    cancel: { label: 'Cancel', busy: 'Cancelling…', done: 'Cancelled', failed: 'Not cancelled' },
+  };
+
+  function actionButton(e, action) {
+    const a = ACTIONS[action];
+    const inFlight = busy.has(e.id + ':' + action);
+    const b = el('button', { type: 'button', class: 'small ' + action + (action === 'cancel' ? ' secondary' : ''),
+      'data-id': e.id, 'data-focus': action, 'aria-label': a.label + ': ' + whatOf(e), text: inFlight ? a.busy : a.label });
+    b.disabled = inFlight;
+    b.addEventListener('click', () => entryAction(e, action, a));
+    return b;
+  }
+
+  // The actions an entry offers. Cancel and Scan now come with the daemon's "event" field (the
+  // same release added their endpoints); an older daemon gets Retry only.
+  function entryActions(e) {
+    const td = el('td', { class: 'actions', 'data-label': 'Actions' });
+    if (e.id === undefined || e.id === null) return td;
+    if (e.state === 'parked' && e.can_retry !== false) td.append(actionButton(e, 'retry'));
+    if (e.event === undefined) return td;
+    if (CAN_SCAN_NOW.has(e.state)) td.append(actionButton(e, 'now'));
+    if (CAN_CANCEL.has(e.state)) td.append(actionButton(e, 'cancel'));
+    return td;
+  }
+
+  async function retryParked() {
+    const b = $('q-retry-parked');
+    b.disabled = true;
+    try {
+      const d = await api('api/retry-parked', { method: 'POST' });
+      const n = d && typeof d.retried === 'number' ? d.retried : 0;
+      setQueueMsg('Retrying ' + n + (n === 1 ? ' parked folder' : ' parked folders'), 'ok');
+    } catch (err) {
+      setQueueMsg('Retry failed: ' + err.message, 'bad');
+    } finally {
+      b.disabled = false;
+      refreshQueue().catch(() => {});
     }
   }
 
@@ -343,39 +579,49 @@
     return ul;
   }
 
+
+  // The "what" cell of a queue entry or a history row: the title and the event's kind first,
+  // then the folder (as Sonarr/Radarr see it), then where it came from.
+  // Without a title (a manual scan), the folder leads.
+  function whatCell(x, extra) {
+    const kind = x.event ? String(x.event) : null;
+    const path = el('span', { class: 'path', text: x.path || x.arr_path || x.plex_path });
+    const head = el('span', { class: 'head' }, x.title ? el('span', { class: 'title', text: x.title }) : path,
+      kind ? el('span', { class: 'badge ev ' + (EVENT_CLASS[kind] || 'info'), text: kind }) : null);
+    const events = x.events === undefined ? 1 : x.events;
+    const from = [(x.sources || []).join(', '), events + (events === 1 ? ' event' : ' events')].filter(Boolean).join(' · ');
+    return el('td', { class: 'folder what', 'data-label': 'What' }, head, x.title ? path : null,
+      el('span', { class: 'sub from', text: from }), extra);
+  }
+
   function queueRow(e) {
     const state = el('td', { class: 'state', 'data-label': 'State' },
       el('span', { class: 'badge ' + (STATE_CLASS[e.state] || 'info'), text: STATE_LABEL[e.state] || e.state }),
       el('span', { class: 'detail', text: stateDetail(e) }));
-    if (e.state === 'parked' && e.can_retry !== false && e.id !== undefined) {
-      const b = el('button', { type: 'button', class: 'small retry', 'data-id': e.id, text: 'Retry' });
-      b.addEventListener('click', () => retryEntry(e.id, b));
-      if (retrying.has(e.id)) { b.disabled = true; b.textContent = 'Retrying…'; }
-      state.append(b);
-    }
     const arrPath = e.path || e.arr_path || e.plex_path;
-    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: arrPath }));
     const servers = el('td', { class: 'servers', 'data-label': 'Servers' });
     if (Array.isArray(e.deliveries) && e.deliveries.length) servers.append(deliveriesList(e.deliveries, arrPath, 'state', DELIVERY));
     else servers.append(el('span', { class: 'sub', text: e.state === 'unresolved' || e.state === 'queued' ? 'not known yet' : 'none' }));
-    const sources = (e.sources || []).join(', ');
-    const events = el('td', { 'data-label': 'Events' },
-      String(e.events === undefined ? 1 : e.events) + (e.events === 1 ? ' event' : ' events'),
-      sources ? el('span', { class: 'sub', text: sources }) : null,
-      e.dirty ? el('span', { class: 'sub', text: 'changed while syncing: runs again' }) : null);
     const left = dueLeft(e);
     const due = el('td', { class: 'due', 'data-label': 'Due', title: e.due ? new Date(e.due).toLocaleString() : '' },
       left === null ? (e.state === 'syncing' || e.state === 'checking' ? 'now' : '–') : fmtIn(left));
     return el('tr', { dataset: { id: e.id === undefined ? '' : String(e.id), state: e.state } },
-      folder, servers, state, events, due);
+      whatCell(e, e.dirty ? el('span', { class: 'sub', text: 'changed while syncing: runs again' }) : null),
+      servers, state, due, entryActions(e));
+  }
+
+  // What a row shows, less what the clock changes (the countdown ticks in place).
+  function queueSig(e) {
+    const id = String(e.id);
+    const inFlight = Object.keys(ACTIONS).filter((a) => busy.has(id + ':' + a)).join();
+    return JSON.stringify(Object.assign({}, e, { due_in_ms: null })) + inFlight;
   }
 
   function renderQueue() {
     const q = queueData;
     if (!q) return;
-    const body = $('q-body');
-    const rows = q.entries.map(queueRow);
-    body.replaceChildren(...rows);
+    const keyOf = (e) => e.id === undefined || e.id === null ? 'new:' + (e.arr_path || e.path) : String(e.id);
+    reconcile($('q-body'), q.entries, keyOf, queueSig, queueRow, $('queue-h'));
     $('q-empty').hidden = q.entries.length > 0;
     $('q-table').hidden = q.entries.length === 0;
     setText('q-count', q.depth ? String(q.depth) : '');
@@ -383,7 +629,16 @@
     for (const [state, n] of Object.entries(q.by_state || {})) {
       if (n > 0) chips.push(el('span', { class: 'chip ' + (STATE_CLASS[state] || ''), text: n + ' ' + (STATE_LABEL[state] || state) }));
     }
-    $('q-states').replaceChildren(...chips);
+    const key = JSON.stringify(q.by_state || {});
+    if ($('q-states').dataset.key !== key) {
+      $('q-states').dataset.key = key;
+      $('q-states').replaceChildren(...chips);
+    }
+    const parked = (q.by_state && q.by_state.parked) || 0;
+    const all = $('q-retry-parked');
+    const show = parked > 0 && q.entries.some((e) => e.event !== undefined);
+    if (!show && document.activeElement === all) $('queue-h').focus({ preventScroll: true });
+    all.hidden = !show;
     const more = $('q-more');
     more.hidden = !q.truncated;
     if (q.truncated) more.textContent = 'Showing ' + q.entries.length + ' of ' + q.matching + ' folders.';
@@ -391,16 +646,12 @@
 
   // Countdowns tick between refreshes without asking the daemon.
   function tickQueue() {
-    const q = queueData;
-    if (!q) return;
-    const rows = $('q-body').children;
-    for (let i = 0; i < rows.length && i < q.entries.length; i++) {
-      const e = q.entries[i];
-      const left = dueLeft(e);
-      if (left === null) continue;
-      const due = rows[i].querySelector('.due');
-      const detail = rows[i].querySelector('.detail');
-      const t = fmtIn(left);
+    for (const row of $('q-body').children) {
+      const e = row.pssItem;
+      if (!e || dueLeft(e) === null) continue;
+      const due = row.querySelector('.due');
+      const detail = row.querySelector('.detail');
+      const t = fmtIn(dueLeft(e));
       if (due && due.textContent !== t) due.textContent = t;
       const d = stateDetail(e);
       if (detail && detail.textContent !== d) detail.textContent = d;
@@ -411,35 +662,28 @@
 
   const hist = { items: [], nextBefore: null, search: '', status: '' };
 
-  const HISTORY_STATUS_CLASS = { ok: 'ok', warning: 'warn', skipped: 'info', retrying: 'warn', parked: 'bad', failed: 'bad' };
+  const HISTORY_STATUS_CLASS = { ok: 'ok', warning: 'warn', skipped: 'info', retrying: 'warn', parked: 'bad', failed: 'bad', cancelled: 'info' };
 
   function historyRow(h) {
     const attempts = h.attempts === undefined ? h.attempt : h.attempts;
     const status = el('td', { class: 'status', 'data-label': 'Status' },
       el('span', { class: 'badge ' + (HISTORY_STATUS_CLASS[h.status] || 'bad'), text: h.status }),
-      attempts > 0 ? el('span', { class: 'sub attempts', text: attempts + (attempts === 1 ? ' attempt' : ' attempts') }) : null);
+      el('span', { class: 'sub' },
+        attempts > 0 ? el('span', { class: 'attempts', text: attempts + (attempts === 1 ? ' attempt' : ' attempts') }) : null,
+        attempts > 0 ? ' · ' : null, el('span', { class: 'duration', text: fmtDuration(h.duration_ms) })));
     const arrPath = h.path || h.arr_path || h.plex_path;
-    const folder = el('td', { class: 'folder', 'data-label': 'Folder' }, el('span', { class: 'path', text: arrPath }));
     const servers = el('td', { class: 'servers', 'data-label': 'Servers' });
     if (Array.isArray(h.deliveries) && h.deliveries.length) servers.append(deliveriesList(h.deliveries, arrPath, 'result', HISTORY_RESULT));
     else servers.append(el('span', { class: 'sub', text: sectionText(h) === '–' ? 'none' : sectionText(h) }));
-    const steps = 'rclone ' + (h.rclone || '–');
-    const details = el('td', { class: 'details', 'data-label': 'Details' }, el('span', { text: steps }));
+    const details = el('td', { class: 'details', 'data-label': 'Details' }, el('span', { text: 'rclone ' + (h.rclone || '–') }));
     if (h.error) details.append(el('span', { class: 'error', text: h.error }));
-    const sources = (h.sources || []).join(', ') || '–';
     return el('tr', { dataset: { id: String(h.id), status: h.status } },
-      el('td', { class: 'when', 'data-label': 'When', title: new Date(h.started).toLocaleString(), text: fmtTime(h.started) }),
-      folder,
-      servers,
-      status,
-      el('td', { 'data-label': 'Duration', text: fmtDuration(h.duration_ms) }),
-      el('td', { 'data-label': 'Sources' }, sources,
-        el('span', { class: 'sub', text: h.events + (h.events === 1 ? ' event' : ' events') })),
-      details);
+      el('td', { class: 'when', 'data-label': 'When' }, timeAgo(h.started)),
+      whatCell(h, null), servers, status, details);
   }
 
   function renderHistory() {
-    $('h-body').replaceChildren(...hist.items.map(historyRow));
+    reconcile($('h-body'), hist.items, (h) => String(h.id), (h) => JSON.stringify(h), historyRow, $('history-h'));
     const none = hist.items.length === 0;
     $('h-empty').hidden = !none;
     $('h-empty').textContent = hist.search || hist.status ? 'Nothing matches.' : 'No sync has run yet.';
@@ -453,7 +697,7 @@
     if (hist.search) p.set('search', hist.search);
     if (hist.status) p.set('status', hist.status);
     if (before) p.set('before', String(before));
-    return '/api/history?' + p.toString();
+    return 'api/history?' + p.toString();
   }
 
   let historySeq = 0;
@@ -548,7 +792,7 @@
     preview = null;
     setMsg('Resolving…');
     try {
-      const d = await api('/api/resolve?path=' + encodeURIComponent(path));
+      const d = await api('api/resolve?path=' + encodeURIComponent(path));
       if ($('path').value.trim() !== path) return;
       preview = { path, data: d };
       renderPreview(d);
@@ -579,7 +823,7 @@
     scan.disabled = true;
     setMsg('Queueing…');
     try {
-      const d = await api('/api/scans', {
+      const d = await api('api/scans', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ path }),
@@ -609,48 +853,69 @@
     }
   }
 
-  /* ---- refresh loops ---- */
+
+  /* ---- refresh loops, and pausing them ---- */
 
   async function refreshQueue() {
-    const d = await api('/api/queue');
+    const d = await api('api/queue');
     queueData = d;
     queueAt = performance.now();
     renderQueue();
   }
 
   async function refreshStats() {
-    renderStats(await api('/api/stats'));
+    const s = await api('api/stats');
+    renderStats(s);
+    return s;
   }
 
+  const loops = [];
+
+  // fn every `every` ms while the page is visible and not paused; kick() runs it at once.
   function loop(fn, every) {
     let timer = null;
+    let running = false;
     const run = async () => {
+      clearTimeout(timer);
       timer = null;
+      if (running || paused) return;
+      running = true;
       try {
         await fn();
         live(true, 'live');
       } catch (err) {
         live(false, err.status === 401 ? 'signed out' : 'offline');
       }
-      if (!document.hidden) timer = setTimeout(run, every);
+      running = false;
+      if (!document.hidden && !paused) timer = setTimeout(run, every);
     };
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden && timer === null) run();
     });
+    loops.push({ kick: run });
     run();
+  }
+
+  // The refresh can be paused (reading a long list, a screen reader): nothing changes on the
+  // page until it resumes, the clocks included, except what a person's own action asks for.
+  function togglePause() {
+    paused = !paused;
+    const b = $('pause');
+    b.setAttribute('aria-pressed', paused ? 'true' : 'false');
+    b.textContent = paused ? 'Resume updates' : 'Pause updates';
+    live(true, 'live');
+    if (!paused) for (const l of loops) l.kick();
   }
 
   /* ---- wiring ---- */
 
-  function init() {
+  function initScanForm() {
     const form = $('scan-form');
     const input = $('path');
     const previewBtn = $('preview-btn');
     const scanBtn = $('scan-btn');
     previewBtn.hidden = false;
     scanBtn.disabled = true;
-    $('n-test').addEventListener('click', sendTestNotification);
-
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const path = input.value.trim();
@@ -665,7 +930,9 @@
         setMsg('');
       }
     });
+  }
 
+  function initHistoryFilters() {
     let searchTimer = null;
     const filtersChanged = () => {
       hist.search = $('h-search').value.trim();
@@ -681,11 +948,23 @@
     $('h-status').addEventListener('change', filtersChanged);
     $('h-filters').addEventListener('submit', (ev) => { ev.preventDefault(); filtersChanged(); });
     $('h-more').addEventListener('click', loadOlder);
+  }
 
-    loop(async () => { await Promise.all([refreshQueue(), refreshStats()]); }, QUEUE_EVERY);
+  function init() {
+    initScanForm();
+    initHistoryFilters();
+    $('n-test').addEventListener('click', sendTestNotification);
+    $('q-retry-parked').addEventListener('click', retryParked);
+    $('pause').hidden = false;
+    $('pause').addEventListener('click', togglePause);
+    renderSources([]);
+
+    loop(async () => { await Promise.all([refreshQueue(), refreshStats().then(refreshSources)]); }, QUEUE_EVERY);
     loop(refreshHistory, HISTORY_EVERY);
     setInterval(() => {
+      if (paused) return;
       tickQueue();
+      tickTimes();
       if (lastOk && Date.now() - lastOk > 15000) live(false, 'stale');
     }, 1000);
   }
