@@ -28,6 +28,8 @@
 
 #define QUEUE_MAX_FILES 64
 #define QUEUE_MAX_DELIVERIES 64
+#define QUEUE_COUNT_MAX 65535u /* an entry's attempts and events stop there */
+_Static_assert(QUEUE_MAX_FILES <= 255 && QUEUE_MAX_DELIVERIES <= 255, "q_entry counts them in a byte");
 
 typedef enum {
     ENTRY_UNRESOLVED = 0, /* nothing to deliver until a library list arrives; no timer */
@@ -107,20 +109,22 @@ typedef struct q_entry {
                               by the caller (queue_restore copies the one it is given) */
     struct q_entry *hnext; /* hash chain, owned by the queue */
     q_delivery deliv_one;  /* the storage of a single delivery (the common case: one server) */
-    entry_state state;
-    unsigned attempts;     /* finished attempts of this round (never reset by events) */
-    unsigned events;       /* events merged into this entry */
+    /* The rest is packed (100,000 queued folders are a memory budget): small counts and flags. */
     uint32_t heap_idx;     /* owned by the queue */
-    uint32_t n_files;
-    uint32_t n_deliv;
+    uint16_t attempts;     /* finished attempts of this round (never reset by events); stops at
+                              QUEUE_COUNT_MAX, as events does */
+    uint16_t events;       /* events merged into this entry */
     uint16_t sources;      /* bit (1u << arr_app) per app that sent events */
+    uint8_t state;         /* entry_state */
+    uint8_t n_files;       /* at most QUEUE_MAX_FILES */
+    uint8_t n_deliv;       /* at most QUEUE_MAX_DELIVERIES */
     uint8_t kinds;         /* QKIND_* of the events merged so far */
-    bool dirty;            /* an event arrived while syncing */
-    bool manual;           /* a person asked: skip debounce and minimum age (cleared after a sync) */
-    bool keyed;            /* owned by the queue's index: in its key table */
-    bool rclone_done;      /* the rclone step succeeded in this round and no event came since */
-    bool rclone_absent;    /* ... and found the folder absent (a retry's deliveries still say so) */
-    bool age_unseen;       /* the last minimum-age check read no file's time: the event time decided
+    bool dirty : 1;        /* an event arrived while syncing */
+    bool manual : 1;       /* a person asked: skip debounce and minimum age (cleared after a sync) */
+    bool keyed : 1;        /* owned by the queue's index: in its key table */
+    bool rclone_done : 1;  /* the rclone step succeeded in this round and no event came since */
+    bool rclone_absent : 1; /* ... and found the folder absent (a retry's deliveries still say so) */
+    bool age_unseen : 1;   /* the last minimum-age check read no file's time: the event time decided
                               (not persisted; shown while AGING) */
     uint8_t event : 4;     /* q_event_kind of the latest event */
     uint8_t last_app : 4;  /* the latest event's sender: its source bit's index + 1 (arr_app + 1),

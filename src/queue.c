@@ -113,9 +113,10 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-static unsigned sat_addu(unsigned a, unsigned b)
+/* An entry's counters (attempts, events) stop at QUEUE_COUNT_MAX. */
+static uint16_t sat_addu(unsigned a, unsigned b)
 {
-    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+    return a >= QUEUE_COUNT_MAX || b >= QUEUE_COUNT_MAX - a ? (uint16_t)QUEUE_COUNT_MAX : (uint16_t)(a + b);
 }
 
 static bool is_active(entry_state s)

@@ -1098,6 +1098,12 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
+/* An entry's counters, as the queue keeps them (at most QUEUE_COUNT_MAX). */
+static uint16_t count16(int64_t v)
+{
+    return v <= 0 ? 0 : v >= (int64_t)QUEUE_COUNT_MAX ? (uint16_t)QUEUE_COUNT_MAX : (uint16_t)v;
+}
+
 static void entry_from_row(sqlite3_stmt *st, q_entry *e)
 {
     memset(e, 0, sizeof *e);
@@ -1109,18 +1115,20 @@ static void entry_from_row(sqlite3_stmt *st, q_entry *e)
     e->last_event = (uint64_t)sqlite3_column_int64(st, 3);
     e->due = (uint64_t)sqlite3_column_int64(st, 4);
     const char *state = (const char *)sqlite3_column_text(st, 5);
-    if (!store_state_parse(state, &e->state)) {
+    entry_state es;
+    if (!store_state_parse(state, &es)) {
         /* Keep the work: an unknown state waits for its due time like a fresh entry. */
         log_warn("store: entry %lld has unknown state \"%s\"; treating it as waiting", (long long)e->id,
                  log_esc(state));
-        e->state = ENTRY_WAITING;
+        es = ENTRY_WAITING;
     }
-    e->attempts = (unsigned)sqlite3_column_int64(st, 6);
+    e->state = (uint8_t)es;
+    e->attempts = count16(sqlite3_column_int64(st, 6));
     e->dirty = sqlite3_column_int64(st, 7) != 0;
     e->dirty_first = (uint64_t)sqlite3_column_int64(st, 8);
     e->manual = sqlite3_column_int64(st, 9) != 0;
     e->sources = (unsigned)sqlite3_column_int64(st, 11);
-    e->events = (unsigned)sqlite3_column_int64(st, 12);
+    e->events = count16(sqlite3_column_int64(st, 12));
     e->kinds = (unsigned)sqlite3_column_int64(st, 13);
     e->park_reason = col_dup(st, 14);
     e->last_error = col_dup(st, 15);
@@ -1154,7 +1162,7 @@ static int load_entries(store_t *s, const store_loader *l)
         store_files_view fv, dv;
         store_files_decode(sqlite3_column_blob(st, 10), (size_t)sqlite3_column_bytes(st, 10), &fv);
         e.files = fv.v;
-        e.n_files = fv.n;
+        e.n_files = (uint8_t)(fv.n < QUEUE_MAX_FILES ? fv.n : QUEUE_MAX_FILES); /* a queue never wrote more */
         store_deliveries_decode(sqlite3_column_blob(st, 17), (size_t)sqlite3_column_bytes(st, 17), &dv, &e);
         l->entry(l->ud, &e);
         store_files_view_free(&fv);

@@ -137,8 +137,10 @@ void store_deliveries_decode(const void *blob, size_t len, store_files_view *fv,
 {
     store_files_decode(blob, len, fv);
     size_t n = fv->n / 4;
+    if (n > QUEUE_MAX_DELIVERIES)
+        n = QUEUE_MAX_DELIVERIES; /* a queue never wrote more */
     e->deliv = n ? xcalloc(n, sizeof *e->deliv) : NULL;
-    e->n_deliv = n;
+    e->n_deliv = (uint8_t)n;
     for (size_t i = 0; i < n; i++) {
         q_delivery *d = &e->deliv[i];
         d->target = fv->v[4 * i];

@@ -2086,6 +2086,18 @@ static void test_unresolved_event_and_bad_input(void **state)
     assert_int_equal(queue_count_state(f->q, ENTRY_UNRESOLVED), 2);
 }
 
+/* An entry's counters are 16 bits: a flood of events for one folder stops the count at
+ * QUEUE_COUNT_MAX instead of wrapping to a small number. */
+static void test_counters_stop_at_their_maximum(void **state)
+{
+    fx *f = *state;
+    q_entry *e = NULL;
+    for (unsigned i = 0; i < QUEUE_COUNT_MAX + 10u; i++)
+        e = add(f, "/tv/Flood", T0 + i);
+    assert_int_equal(e->events, QUEUE_COUNT_MAX);
+    assert_int_equal(queue_count(f->q), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2148,6 +2160,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_now_skips_delay_and_backoff_but_not_the_minimum_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_keeps_what_an_entry_is_about, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unresolved_event_and_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_stop_at_their_maximum, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
