@@ -570,6 +570,21 @@ static char *rclone_version(checker *c, const cfg_mount *m)
     return v ? v : xstrdup("");
 }
 
+
+/* A VFS call of mount m about dir ("" = none: the whole VFS), with the mount's fs= when set. */
+static int rc_vfs_call(checker *c, const cfg_mount *m, const char *method, const char *dir, answer *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (*dir)
+        cJSON_AddStringToObject(o, "dir", dir);
+    if (m->fs)
+        cJSON_AddStringToObject(o, "fs", m->fs);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int rc = rc_call(c, m, method, body, a);
+    cJSON_free(body);
+    return rc;
+}
 /* rclone refused rc/noopauth with 403: it runs with --rc alone, neither --rc-user/--rc-pass nor
  * --rc-no-auth. rclone before 1.74 still lets the VFS calls through, so the daemon works until
  * rclone is upgraded: a vfs/forget of a name nothing has cached (a no-op) tells which. `why` is
@@ -579,15 +594,8 @@ static bool check_rclone_bare(checker *c, const cfg_mount *m, const char *where,
     static const char fix[] = "start rclone with --rc-no-auth (the RC address is then open to every local user), "
                               "or with --rc-user/--rc-pass and set RCLONE_RC_USER/RCLONE_RC_PASS";
     char *shown_why = xstrdup(why);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "dir", ".plex-servarr-sync-check");
-    if (m->fs)
-        cJSON_AddStringToObject(o, "fs", m->fs);
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     answer a;
-    int rc = rc_call(c, m, "vfs/forget", body, &a);
-    cJSON_free(body);
+    int rc = rc_vfs_call(c, m, "vfs/forget", ".plex-servarr-sync-check", &a);
     /* Anything but a 401/403 got past rclone's authentication (a 500 naming the fs included). */
     bool works = rc == 0 && a.error == HTTPC_OK && a.status != 401 && a.status != 403;
     answer_free(&a);
@@ -737,16 +745,8 @@ static void check_rclone(checker *c)
  * rclone lists it, 0 when it says "file does not exist", -1 otherwise (*err: why, new string). */
 static int vfs_refresh(checker *c, const cfg_mount *m, const char *dir, char **err)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (*dir)
-        cJSON_AddStringToObject(o, "dir", dir);
-    if (m->fs)
-        cJSON_AddStringToObject(o, "fs", m->fs);
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     answer a;
-    int rc = rc_call(c, m, "vfs/refresh", body, &a);
-    cJSON_free(body);
+    int rc = rc_vfs_call(c, m, "vfs/refresh", dir, &a);
     if (rc < 0) {
         *err = xstrdup("cannot send the request");
         return -1;

@@ -123,26 +123,30 @@ static void lines_add(char ***v, size_t *n, const char *line)
     (*v)[(*n)++] = xstrdup(line);
 }
 
+static void lines_addv(char ***v, size_t *n, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+static void lines_addv(char ***v, size_t *n, const char *fmt, va_list ap)
+{
+    char line[REPORT_LINE_MAX];
+    vsnprintf(line, sizeof line, fmt, ap);
+    lines_add(v, n, line);
+}
+
 static void rep_error(cfg_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rep_error(cfg_ctx *x, const char *fmt, ...)
 {
-    char line[REPORT_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    lines_addv(&x->rep->errors, &x->rep->n_errors, fmt, ap);
     va_end(ap);
-    lines_add(&x->rep->errors, &x->rep->n_errors, line);
 }
 
 static void rep_warn(cfg_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rep_warn(cfg_ctx *x, const char *fmt, ...)
 {
-    char line[REPORT_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    lines_addv(&x->rep->warnings, &x->rep->n_warnings, fmt, ap);
     va_end(ap);
-    lines_add(&x->rep->warnings, &x->rep->n_warnings, line);
 }
 
 void config_report_free(config_report *r)

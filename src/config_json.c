@@ -113,20 +113,26 @@ const char *cfg_url_base_normalize(char **u)
 
 /* ---------------------------------------------------------------- bounded JSON */
 
+/* From s, past every double-quoted string of a JSON text (escapes inside them too): the next
+ * byte outside a string, or the end. */
+static const char *skip_strings(const char *s)
+{
+    while (*s == '"') {
+        for (s++; *s && *s != '"'; s++)
+            if (*s == '\\' && s[1])
+                s++;
+        if (*s)
+            s++;
+    }
+    return s;
+}
+
 /* Deepest bracket nesting of a JSON text, strings skipped. */
 static int json_depth(const char *s)
 {
     int depth = 0, max = 0;
-    bool in_str = false;
-    for (; *s; s++) {
-        if (in_str) {
-            if (*s == '\\' && s[1])
-                s++;
-            else if (*s == '"')
-                in_str = false;
-        } else if (*s == '"') {
-            in_str = true;
-        } else if (*s == '{' || *s == '[') {
+    for (s = skip_strings(s); *s; s = skip_strings(s + 1)) {
+        if (*s == '{' || *s == '[') {
             if (++depth > max)
                 max = depth;
         } else if (*s == '}' || *s == ']') {
@@ -154,19 +160,9 @@ static bool json_strings_ok(const cJSON *j)
  * ({'a': 'b'}, as Python prints a dict): a ' outside every double-quoted string. */
 static bool json_single_quoted(const char *s)
 {
-    bool in_str = false;
-    for (; *s; s++) {
-        if (in_str) {
-            if (*s == '\\' && s[1])
-                s++;
-            else if (*s == '"')
-                in_str = false;
-        } else if (*s == '"') {
-            in_str = true;
-        } else if (*s == '\'') {
+    for (s = skip_strings(s); *s; s = skip_strings(s + 1))
+        if (*s == '\'')
             return true;
-        }
-    }
     return false;
 }
 
