@@ -60,12 +60,12 @@ import argparse
 import hashlib
 import json
 import signal
-import socket
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from doublebase import TrackedHandler, TrackedServer
 
 __all__ = ["MBDouble", "MBRequest", "parse_authorization", "KINDS", "UPDATE_TYPES",
            "LEGACY_AUTH_FORMS"]
@@ -208,54 +208,14 @@ class MBRequest:
                 % (self.method, self.target, self.status, self.auth_form, self.error, self.time))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class _Server(TrackedServer):
     def __init__(self, addr, double):
-        self.double = double
-        self.conns = set()
-        self.conns_lock = threading.Lock()
-        super().__init__(addr, _Handler)
-
-    def drop_connections(self):
-        with self.conns_lock:
-            conns = list(self.conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        super().__init__(addr, double, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    sys_version = ""
-
+class _Handler(TrackedHandler):
     def version_string(self):
         return self.server.double.server_header
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    def setup(self):
-        super().setup()
-        with self.server.conns_lock:
-            self.server.conns.add(self.connection)
-
-    def finish(self):
-        with self.server.conns_lock:
-            self.server.conns.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def _handle(self):
-        self.server.double._dispatch(self)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
 
 def _default_item_id(kind, i, name):

@@ -48,13 +48,13 @@ JSON line of statistics.
 import argparse
 import json
 import signal
-import socket
 import ssl
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from doublebase import TrackedHandler, TrackedServer
 from xml.sax.saxutils import quoteattr
 
 __all__ = ["PlexDouble", "Request", "parse_query_bytes"]
@@ -136,16 +136,9 @@ def _norm_sections(sections):
     return out
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class _Server(TrackedServer):
     def __init__(self, addr, double):
-        self.double = double
-        self.conns = set()
-        self.conns_lock = threading.Lock()
-        super().__init__(addr, _Handler)
+        super().__init__(addr, double, _Handler)
 
     def get_request(self):
         """With the double's ssl_context: TLS on each accepted connection, the handshake in the
@@ -163,42 +156,10 @@ class _Server(ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
-    def drop_connections(self):
-        """Break every open (keep-alive) connection, as a Plex that went away would."""
-        with self.conns_lock:
-            conns = list(self.conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "PlexDouble/1.0"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    def setup(self):
-        super().setup()
-        with self.server.conns_lock:
-            self.server.conns.add(self.connection)
-
-    def finish(self):
-        with self.server.conns_lock:
-            self.server.conns.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def _handle(self):
-        self.server.double._dispatch(self)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
 
 class PlexDouble:

@@ -36,7 +36,8 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from doublebase import TrackedHandler, TrackedServer
 
 __all__ = ["RcloneDouble", "Call"]
 
@@ -64,54 +65,18 @@ class Call:
         return "Call(%s %s %r t=%.3f)" % (self.method, self.path, self.body, self.time)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class _Server(TrackedServer):
     def __init__(self, addr, double):
-        self.double = double
-        self.conns = set()
-        self.conns_lock = threading.Lock()
-        super().__init__(addr, _Handler)
-
-    def drop_connections(self):
-        """Break every open (keep-alive) connection, as an rclone that went away would."""
-        with self.conns_lock:
-            conns = list(self.conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        super().__init__(addr, double, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "rclone/v1.70.0"
-    sys_version = ""
 
-    def log_message(self, fmt, *args):
-        pass
+    def _not_allowed(self):
+        self.send_error(405)  # rclone's rcserver: only POST (and GET for its file serving)
 
-    def setup(self):
-        super().setup()
-        with self.server.conns_lock:
-            self.server.conns.add(self.connection)
-
-    def finish(self):
-        with self.server.conns_lock:
-            self.server.conns.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def do_POST(self):
-        self.server.double._dispatch(self)
-
-    def do_GET(self):
-        self.server.double._dispatch(self)
+    do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _not_allowed
 
 
 class RcloneDouble:

@@ -169,7 +169,7 @@ copy() {
   cp -a --reflink=auto "$rootfs" "$r" || die "cannot copy $rootfs"
   cp "$work/new1.deb" "$work/new2.deb" "$r/root/"
   cp "$old_deb" "$r/root/old.deb"
-  cp "$src/test/integration/plexdouble.py" "$r/root/plexdouble.py"
+  cp "$src/test/integration/plexdouble.py" "$src/test/integration/doublebase.py" "$r/root/"
   echo '[{"key": "2", "type": "show", "title": "TV", "locations": ["/data/tv"]}]' >"$r/root/sections.json"
   python3 - "$src/test/fixtures/sonarr-download.json" "$r/root" <<'EOF' || die "cannot write the webhook payloads"
 import json, sys
