@@ -183,20 +183,21 @@ static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
     uv_loop_t loop;
     uv_loop_init(&loop);
     static_init();
-    app_t app;
+    app_t *app = app_new();
     static const app_http http = {
         .handler = router_handle, .body_limit = router_body_limit, .head_check = router_head_check};
-    int rc = app_start(&app, &loop, env, env_file, cfg, &http);
+    int rc = app_start(app, &loop, env, env_file, cfg, &http);
     if (rc == 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
-        rc = app.exit_code;
+        rc = app_exit_code(app);
     } else {
         rc = 1;
         /* Close whatever was opened before the failure. */
-        app_abort(&app);
+        app_abort(app);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
-    app_free(&app);
+    app_free(app);
+    app_delete(app);
     static_free();
     if (uv_loop_close(&loop) != 0)
         log_debug("the loop still had handles at exit");
