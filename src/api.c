@@ -42,9 +42,10 @@ static bool target_answers(const target_rt *t)
  * the first Plex target. */
 static const target_rt *main_plex(const app_t *a)
 {
+    const targets *ts = app_targets(a);
     const target_rt *first = NULL;
-    for (size_t i = 0; i < app_targets(a)->n; i++) {
-        const target_rt *t = &app_targets(a)->v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg || t->cfg->kind != TARGET_PLEX)
             continue;
         if (strcmp(t->name, "plex") == 0)
@@ -55,15 +56,21 @@ static const target_rt *main_plex(const app_t *a)
     return first;
 }
 
-static bool rclone_enabled(const app_t *a) { return app_config(a)->use_rclone && app_config(a)->n_mounts > 0; }
+static bool rclone_enabled(const app_t *a)
+{
+    const config_t *cfg = app_config(a);
+    return cfg->use_rclone && cfg->n_mounts > 0;
+}
 
 static bool rclone_answers(const app_t *a)
 {
     if (!rclone_enabled(a))
         return true;
-    if (probes_rclone_of(a).done)
-        return probes_rclone_of(a).up == probes_rclone_of(a).mounts;
-    return !app_status_of(a).rclone_error || app_status_of(a).rclone_reachable;
+    probes_rclone heard = probes_rclone_of(a);
+    if (heard.done)
+        return heard.up == heard.mounts;
+    app_status st = app_status_of(a);
+    return !st.rclone_error || st.rclone_reachable;
 }
 
 static const char *library_title(const app_t *a, const char *target, const char *library)
@@ -115,9 +122,10 @@ static void add_time(cJSON *o, const char *name, uint64_t wall)
  * library (Plex ignores a scan there). Only known once the library list has been read. */
 static size_t mappings_outside(const app_t *a)
 {
+    const targets *ts = app_targets(a);
     size_t n = 0;
-    for (size_t i = 0; i < app_targets(a)->n; i++) {
-        const target_rt *t = &app_targets(a)->v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg || !t->libs.fetched_at)
             continue;
         for (size_t k = 0; k < t->cfg->n_section_map; k++) {
@@ -144,11 +152,12 @@ static void degraded_line(cJSON *arr, const char *fmt, ...)
 /* Each target that is not fine, by name. */
 static void degraded_targets(const app_t *a, cJSON *degraded)
 {
-    if (app_targets(a)->n == 0)
+    const targets *ts = app_targets(a);
+    if (ts->n == 0)
         degraded_line(degraded, "targets: no media server configured (PLEX_URL, JELLYFIN_URL, EMBY_URL or "
                                 "MEDIA_SERVERS)");
-    for (size_t i = 0; i < app_targets(a)->n; i++) {
-        const target_rt *t = &app_targets(a)->v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg)
             continue;
         if (t->refused)
@@ -162,9 +171,10 @@ static void degraded_targets(const app_t *a, cJSON *degraded)
 
 static cJSON *targets_json(const app_t *a)
 {
+    const targets *ts = app_targets(a);
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < app_targets(a)->n; i++) {
-        const target_rt *t = &app_targets(a)->v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg)
             continue;
         cJSON *o = cJSON_CreateObject();
@@ -204,10 +214,11 @@ static cJSON *health_degraded(const app_t *a, size_t parked, size_t held)
         degraded_line(degraded, "rclone: not reachable");
     /* From the first failed commit (or WAL sync) until one succeeds, webhooks are answered 503:
      * a monitor must see it. */
-    if (app_status_of(a).commit_fail_streak || app_status_of(a).sync_fail_streak)
+    app_status st = app_status_of(a);
+    uint64_t failed_commits = st.commit_fail_streak + st.sync_fail_streak;
+    if (failed_commits)
         degraded_line(degraded, "state database: cannot be written (%llu failed commit%s); webhooks are refused",
-                      (unsigned long long)(app_status_of(a).commit_fail_streak + app_status_of(a).sync_fail_streak),
-                      app_status_of(a).commit_fail_streak + app_status_of(a).sync_fail_streak == 1 ? "" : "s");
+                      (unsigned long long)failed_commits, failed_commits == 1 ? "" : "s");
     const char *failed[16];
     size_t nf = fscheck_failed_mounts(app_io_of(a).fs, failed, ARRAY_SIZE(failed));
     for (size_t i = 0; i < nf && i < ARRAY_SIZE(failed); i++)
@@ -230,7 +241,9 @@ static cJSON *health_rclone(const app_t *a)
 {
     cJSON *rc = cJSON_CreateObject();
     bool on = rclone_enabled(a);
-    bool known = probes_rclone_of(a).done || app_status_of(a).rclone_reachable || app_status_of(a).rclone_error;
+    probes_rclone heard = probes_rclone_of(a);
+    app_status st = app_status_of(a);
+    bool known = heard.done || st.rclone_reachable || st.rclone_error;
     cJSON_AddBoolToObject(rc, "configured", on);
     cJSON_AddStringToObject(rc, "state", !on      ? "not configured"
                                          : !known ? "unknown"
@@ -240,11 +253,11 @@ static cJSON *health_rclone(const app_t *a)
         cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
     else
         cJSON_AddNullToObject(rc, "reachable");
-    if (on && probes_rclone_of(a).done)
-        json_add_int(rc, "mounts_answering", probes_rclone_of(a).up);
+    if (on && heard.done)
+        json_add_int(rc, "mounts_answering", heard.up);
     else
         cJSON_AddNullToObject(rc, "mounts_answering");
-    add_age(rc, on && probes_rclone_of(a).done ? probes_rclone_of(a).checked : 0);
+    add_age(rc, on && heard.done ? heard.checked : 0);
     return rc;
 }
 
@@ -292,13 +305,15 @@ typedef struct health_ask {
 static bool facts_fresh(const app_t *a)
 {
     uint64_t now = wall_ms();
-    for (size_t i = 0; i < app_targets(a)->n; i++) {
-        uint64_t at = app_targets(a)->v[i].checked;
-        if (app_targets(a)->v[i].cfg && (!at || (now > at && now - at >= PROBES_FRESH_MS)))
+    const targets *ts = app_targets(a);
+    for (size_t i = 0; i < ts->n; i++) {
+        uint64_t at = ts->v[i].checked;
+        if (ts->v[i].cfg && (!at || (now > at && now - at >= PROBES_FRESH_MS)))
             return false;
     }
-    uint64_t at = probes_rclone_of(a).checked;
-    return !rclone_enabled(a) || (probes_rclone_of(a).done && !(now > at && now - at >= PROBES_FRESH_MS));
+    probes_rclone heard = probes_rclone_of(a);
+    uint64_t at = heard.checked;
+    return !rclone_enabled(a) || (heard.done && !(now > at && now - at >= PROBES_FRESH_MS));
 }
 
 static void health_answer(void *ud)
@@ -398,19 +413,21 @@ void api_stats(app_t *a, http_request *r)
     cJSON_AddBoolToObject(rc, "enabled", rclone_enabled(a));
     json_add_int(rc, "mounts", (app_config(a)->use_rclone ? app_config(a)->n_mounts : 0));
     cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
-    if (probes_rclone_of(a).done)
-        json_add_int(rc, "mounts_answering", probes_rclone_of(a).up);
+    probes_rclone heard = probes_rclone_of(a);
+    if (heard.done)
+        json_add_int(rc, "mounts_answering", heard.up);
     else
         cJSON_AddNullToObject(rc, "mounts_answering");
-    add_time(rc, "checked_at", probes_rclone_of(a).done ? probes_rclone_of(a).checked : 0);
-    if (app_status_of(a).rclone_error)
-        cJSON_AddStringToObject(rc, "error", app_status_of(a).rclone_error);
+    add_time(rc, "checked_at", heard.done ? heard.checked : 0);
+    app_status own = app_status_of(a);
+    if (own.rclone_error)
+        cJSON_AddStringToObject(rc, "error", own.rclone_error);
     else
         cJSON_AddNullToObject(rc, "error");
     cJSON_AddItemToObject(j, "notifications", notify_json(a));
     cJSON_AddItemToObject(j, "setup", api_setup_json(a));
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
-    json_add_int(j, "uptime_s", ((wall_ms() - app_status_of(a).started_at) / 1000));
+    json_add_int(j, "uptime_s", ((wall_ms() - own.started_at) / 1000));
     http_respond_cjson(r, 200, j);
 }
 
@@ -1039,14 +1056,15 @@ void api_metrics(app_t *a, http_request *r)
                px && target_answers(px) ? 1 : 0);
     /* Target names are the configuration's ([a-z0-9_-]{1,32}): safe as label values. */
     buf_appends(&b, "# HELP pss_target_up Whether a media server answers.\n# TYPE pss_target_up gauge\n");
-    for (size_t i = 0; i < app_targets(a)->n; i++)
-        if (app_targets(a)->v[i].cfg)
-            buf_printf(&b, "pss_target_up{target=\"%s\",kind=\"%s\"} %d\n", app_targets(a)->v[i].name,
-                       target_kind_name(app_targets(a)->v[i].cfg->kind), target_answers(&app_targets(a)->v[i]) ? 1 : 0);
+    const targets *ts = app_targets(a);
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->v[i].cfg)
+            buf_printf(&b, "pss_target_up{target=\"%s\",kind=\"%s\"} %d\n", ts->v[i].name,
+                       target_kind_name(ts->v[i].cfg->kind), target_answers(&ts->v[i]) ? 1 : 0);
     buf_appends(&b, "# HELP pss_deliveries_total Scan requests to media servers, by target and outcome.\n"
                     "# TYPE pss_deliveries_total counter\n");
-    for (size_t i = 0; i < app_targets(a)->n; i++) {
-        const target_rt *t = &app_targets(a)->v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"ok\"} %llu\n", t->name,
                    (unsigned long long)t->sent_ok);
         buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"failed\"} %llu\n", t->name,

@@ -1,7 +1,10 @@
-/* app_internal.h: the owner's state, struct app. Not a public header: only app.c (the owner) and
- * actions.c (the owner's changes the page asks for, kept apart from app.c for its size) include
- * it, and the owner's own unit test. The request handlers (router.c, api.c, api_page.c, auth.c,
- * probes.c) see app_t only through the narrow interface of app.h. */
+/* app_internal.h: the owner's state, struct app. Not a public header: only the owner's files
+ * include it: app.c (the owner), app_view.c (the narrow interface of app.h, apart from app.c
+ * for its size) and actions.c (the owner's changes to the queue a person asks for from the page:
+ * they unpark, cancel and re-time entries, tell the notifications and stage history rows, so
+ * they need the queue, the targets and the store writable), and the owner's own unit test. The
+ * request handlers (router.c, api.c, api_page.c, auth.c, probes.c) see app_t only through
+ * app.h. */
 #ifndef PSS_APP_INTERNAL_H
 #define PSS_APP_INTERNAL_H
 

@@ -8,9 +8,13 @@
  *             which stage their folders for the group commit with a completion callback
  *             -> api (JSON API, /health, /metrics) -> probes (is each target and rclone
  *             answering now: what is older than 5 s is asked again, /health waits up to 2 s),
- *             auth (Basic, failed-login delays), static (the page's files), http_json
+ *             auth (Basic, failed-login delays), static (the page's files), http_json;
+ *             api_page (sources, setup, the page's actions) -> actions (retry, cancel, run now)
  *   app       the owner: the loop's handles, the configuration and its reloads, the queue's
- *             timer, the group commit and its WAL sync; it knows no route
+ *             timer, the group commit and its WAL sync; it knows no route. Its struct
+ *             (app_internal.h) is seen only by app.c, app_view.c and actions.c: the handlers
+ *             above get app.h's narrow view (the configuration, queue and targets read-only,
+ *             the counters, the senders, the store, the loop's services, the staging call)
  *             -> folders (arr path -> its forms and one delivery per target library: one rule
  *             for webhooks, manual scans, re-maps and previews), sync, targets, tell, trash,
  *             queue, store, store_history, metrics, notify (systemd), hostpaths (can this host

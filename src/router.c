@@ -761,7 +761,8 @@ static void route_index(app_t *a, http_request *r, const char *rest)
 /* Found at `base` + to (a path that starts with '/'), with a line saying so. */
 static void redirect(const app_t *a, http_request *r, const char *to)
 {
-    const char *base = app_config(a)->url_base ? app_config(a)->url_base : ""; /* URL_BASE's characters need no escaping */
+    const char *base = app_config(a)->url_base;
+    base = base ? base : ""; /* URL_BASE's characters need no escaping */
     char *hdr = xasprintf("Location: %s%s\r\n", base, to);
     char *body = xasprintf("{\"status\":\"found\",\"message\":\"the page is at %s%s\"}", base, to);
     http_respond(r, 302, "application/json", body, strlen(body), hdr);
@@ -978,8 +979,8 @@ static void answer_off_base(const app_t *a, http_request *r, const char *below)
         return;
     }
     char msg[2 * CFG_URL_BASE_MAX + 100];
-    snprintf(msg, sizeof msg, "no such page: every address is below URL_BASE=%s (the page is %s/)", app_config(a)->url_base,
-             app_config(a)->url_base);
+    const char *base = app_config(a)->url_base;
+    snprintf(msg, sizeof msg, "no such page: every address is below URL_BASE=%s (the page is %s/)", base, base);
     respond_status(r, 404, "not_found", msg);
 }
 
