@@ -76,8 +76,9 @@ static void on_wait_closed(uv_handle_t *h)
  * ask's callback may ask again. */
 static void wait_end(probe_wait *w)
 {
-    if (state(w->a)->wait == w)
-        state(w->a)->wait = NULL;
+    struct probes *p = state(w->a);
+    if (p->wait == w)
+        p->wait = NULL;
     targets_cancel_settle(&w->tw);
     list_node asks;
     list_init(&asks);
@@ -94,7 +95,8 @@ static void wait_end(probe_wait *w)
 
 static bool rclone_out_for(app_t *a, uint64_t since)
 {
-    return state(a)->rclone_in_flight && state(a)->rclone_started >= since;
+    const struct probes *p = state(a);
+    return p->rclone_in_flight && p->rclone_started >= since;
 }
 
 /* Something the wait was for ended: the wait ends once nothing of it is out. */
@@ -123,13 +125,10 @@ static void batch_release(rc_batch *b)
     if (--b->pending)
         return;
     app_t *a = b->a;
-    state(a)->rclone_in_flight = false;
-    if (!b->aborted) {
-        state(a)->rclone.done = true;
-        state(a)->rclone.mounts = b->mounts;
-        state(a)->rclone.up = b->up;
-        state(a)->rclone.checked = wall_ms();
-    }
+    struct probes *p = state(a);
+    p->rclone_in_flight = false;
+    if (!b->aborted)
+        p->rclone = (probes_rclone){.done = true, .mounts = b->mounts, .up = b->up, .checked = wall_ms()};
     free(b);
     wait_check(a);
 }
@@ -174,24 +173,28 @@ static void noop_start(rc_batch *b, const cfg_mount *m)
 /* rclone's last answer is older than PROBES_FRESH_MS (or there was none, or the clock went back). */
 static bool rclone_stale(app_t *a)
 {
-    if (!app_config(a)->use_rclone || app_config(a)->n_mounts == 0)
+    const config_t *cfg = app_config(a);
+    if (!cfg->use_rclone || cfg->n_mounts == 0)
         return false;
-    uint64_t now = wall_ms(), at = state(a)->rclone.checked;
-    return !state(a)->rclone.done || now < at || now - at >= PROBES_FRESH_MS;
+    const probes_rclone *heard = &state(a)->rclone;
+    uint64_t now = wall_ms(), at = heard->checked;
+    return !heard->done || now < at || now - at >= PROBES_FRESH_MS;
 }
 
 static void rclone_renew(app_t *a)
 {
-    if (state(a)->rclone_in_flight || !rclone_stale(a))
+    struct probes *p = state(a);
+    if (p->rclone_in_flight || !rclone_stale(a))
         return;
     rc_batch *b = xcalloc(1, sizeof *b);
     b->a = a;
     b->pending = 1; /* held while starting, so no answer can end the batch early */
-    state(a)->rclone_in_flight = true;
-    state(a)->rclone_started = mono_ms();
-    for (size_t i = 0; i < app_config(a)->n_mounts; i++)
-        if (app_config(a)->mounts[i].url && *app_config(a)->mounts[i].url)
-            noop_start(b, &app_config(a)->mounts[i]);
+    p->rclone_in_flight = true;
+    p->rclone_started = mono_ms();
+    const config_t *cfg = app_config(a);
+    for (size_t i = 0; i < cfg->n_mounts; i++)
+        if (cfg->mounts[i].url && *cfg->mounts[i].url)
+            noop_start(b, &cfg->mounts[i]);
     batch_release(b);
 }
 
