@@ -1,7 +1,10 @@
 /* app.h: the daemon as one object. app.c owns the loop's handles, the configuration, the queue,
  * the store, the HTTP server and clients, the targets; it runs the group commit, drives the
  * queue's timer and applies reloads. router.c, api.c and static.c answer HTTP
- * requests against it; sync.c runs one entry's rclone and Plex steps. */
+ * requests against it; sync.c runs one entry's rclone and Plex steps.
+ *
+ * app_t is opaque here: its definition (src/app_internal.h) is the owner's. The request handlers
+ * reach what they need through the functions below, read-only wherever they only read. */
 #ifndef PSS_APP_H
 #define PSS_APP_H
 
@@ -77,87 +80,18 @@ struct staged_req {
     struct staged_req *next;
 };
 
-/* Reachability probes (probes.c): each rclone mount's rc/noop, asked again when /api/stats or
- * /health find its last answer older than a few seconds (targets are probed by their lists);
- * /health waits for the answers, a bounded time. */
-typedef struct app_probes {
-    bool rclone_in_flight;     /* rc/noop calls are out */
-    uint64_t rclone_started;   /* mono ms when they were asked */
-    bool rclone_done;          /* a batch has answered for rclone */
-    unsigned rclone_mounts;    /* mounts probed in that batch */
-    unsigned rclone_up;        /* of them, how many answered */
-    uint64_t rclone_checked;   /* wall ms */
-    struct probe_wait *wait;   /* the /health asks waiting for answers, or NULL */
-} app_probes;
-
-struct app {
-    uv_loop_t *loop;
-    env_map env;            /* the environment at start (reload re-reads the file over it) */
-    char *env_file;         /* --env-file, or NULL for ./.env */
-    config_t cfg;
-    char *manual_pass;      /* effective MANUAL_PASS (configured or generated) */
-
-    queue_t *q;
-    store_t *store;
-    httpc_t *httpc;
-    fscheck_t *fs;
-    struct hostpaths_op *hostpaths; /* the start's (or a reload's) look at the host paths */
-    http_server *srv;
-
-    /* the media servers */
-    targets targets;
-    folder_target *ftargets;     /* the targets as folders_plan sees them (app_folder_libs) */
-    struct trash *trash;         /* Plex's empty trash, when a target asks for it */
-    bool rclone_reachable;
-    char *rclone_error;
-
-    /* group commit */
-    uv_check_t commit_check;
-    uv_idle_t flush_idle;        /* keeps the loop turning while entry snapshots wait to be written */
-    uv_prepare_t log_prepare;    /* writes a turn's log lines in one go before the loop waits */
-    staged_req *staged_head, *staged_tail;
-    size_t staged_events;
-    uint64_t commit_fail_streak; /* consecutive failed commits: logged at the first and at recovery */
-    uint64_t sync_fail_streak;   /* the same for the WAL's fdatasync (DURABILITY=full) */
-    /* DURABILITY=full: committed requests are answered once an fdatasync of the WAL, run on
-     * libuv's thread pool while the loop goes on, has covered their commit. */
-    uv_fs_t wal_sync;
-    bool wal_syncing;
-    staged_req *sync_wait_head, *sync_wait_tail; /* committed, waiting for the next sync */
-    staged_req *syncing;                         /* covered by the sync in flight */
-
-    uv_timer_t queue_timer;
-    uv_timer_t prune_timer;
-    uv_timer_t watchdog_timer;
-    uv_signal_t sig_hup, sig_term, sig_int;
-    uv_timer_t hup_timer;        /* the reload of a burst of SIGHUPs, on the next turn */
-    unsigned hup_pending;        /* SIGHUPs since the reload was scheduled */
-    uv_signal_t sig_chld;        /* only as PID 1 (a container's init): reaps orphans */
-    bool reaping;                /* sig_chld is started */
-
-    /* notifications (NOTIFY): the destinations, and what the events need remembered */
-    notify_out *nout;
-    struct tell *tell;           /* which events become notifications, and when */
-
-    sync_env sync;               /* what sync jobs work with, and the jobs in flight */
-    metrics counters;
-    sources sources;             /* what each sender last sent (staged before each commit) */
-    app_probes probes;           /* probes.c */
-    uint64_t started_at;         /* wall ms */
-    uint64_t clock_wall, clock_mono; /* both clocks at the last look (follow_wall_clock) */
-    bool stopping;               /* SIGTERM/SIGINT: no new syncs; in-flight ones get a grace time */
-    bool stop_done;              /* the grace time is over: final commit made, handles closing */
-    bool reload_refused;         /* the last SIGHUP's file did not validate (shown in STATUS=) */
-    uv_timer_t stop_timer;       /* the grace time (and the turn after the last sync ended) */
-    int exit_code;
-};
-
 /* Who answers the HTTP requests (the router, above the owner): both get the app as their ud. */
 typedef struct app_http {
     http_handler_fn handler;
     http_body_limit_fn body_limit;
     http_head_check_fn head_check;
 } app_http;
+
+/* A zeroed app for app_start, and its release after app_free. */
+app_t *app_new(void);
+void app_delete(app_t *a);
+/* What the process exits with once the loop has returned. */
+int app_exit_code(const app_t *a);
 
 /* Start everything on loop, requests going to http. Returns 0, or non-zero after logging why (the
  * caller exits 1). */
@@ -168,7 +102,64 @@ void app_abort(app_t *a);
 /* Release everything after uv_run returned. */
 void app_free(app_t *a);
 
-/* ---- used by the request handlers ---- */
+/* ---- what the request handlers read ---- */
+
+/* The configuration in force (replaced by a reload between two requests, never during one). */
+const config_t *app_config(const app_t *a);
+/* The environment at start (a reload re-reads the file over it) and the --env-file given, or
+ * NULL for ./.env: the page's setup hints. */
+const env_map *app_env(const app_t *a, const char **env_file);
+/* The effective MANUAL_PASS (configured or generated). */
+const char *app_manual_pass(const app_t *a);
+const queue_t *app_queue(const app_t *a);
+const targets *app_targets(const app_t *a);
+
+/* The owner's own state, as /health and /api/stats report it. */
+typedef struct app_status {
+    uint64_t started_at;          /* wall ms */
+    uint64_t commit_fail_streak;  /* consecutive failed commits */
+    uint64_t sync_fail_streak;    /* consecutive failed fdatasyncs of the WAL */
+    bool stopping;                /* SIGTERM/SIGINT: no new syncs */
+    bool stop_done;               /* the grace time is over: the state is being closed */
+    bool rclone_reachable;        /* rclone answered at the start (or the last reload) */
+    const char *rclone_error;     /* why not, or NULL; valid until the next reload */
+    size_t staged_events;         /* requests waiting for the next group commit */
+    size_t syncing;               /* sync jobs in flight */
+} app_status;
+app_status app_status_of(const app_t *a);
+/* The one status fact a deferred callback checks before going on. */
+bool app_stopping(const app_t *a);
+
+/* ---- what the request handlers write, or work with ---- */
+
+/* The counters: handlers count the requests they answer (metrics.h). */
+metrics *app_metrics(app_t *a);
+/* What each sender last sent: the router notes each request (staged before each commit). */
+sources *app_sources(app_t *a);
+/* The store: history reads, and the history rows of a request's skipped folders, staged for the
+ * next group commit. */
+store_t *app_store(app_t *a);
+
+/* What a handler's own asynchronous work runs on: services the app holds, not its state, so a
+ * reader of the app may use them too. */
+typedef struct app_io {
+    uv_loop_t *loop;
+    httpc_t *httpc;      /* NULL when the start failed before making it */
+    fscheck_t *fs;       /* the checks of host paths (never blocks the loop) */
+} app_io;
+app_io app_io_of(const app_t *a);
+/* The media servers, to be probed (probes.c asks for their lists; the rest only reads them). */
+targets *app_targets_probed(app_t *a);
+/* The notification destinations (NOTIFY): what /api/notify and /metrics show of them. */
+const notify_out *app_notify_out(const app_t *a);
+
+/* The probe rounds' state belongs to probes.c; the owner only holds it (the handlers reach
+ * everything through the app) and frees it with free_fn in app_free. NULL until attached. */
+struct probes;
+struct probes *app_probes(const app_t *a);
+void app_probes_attach(app_t *a, struct probes *p, void (*free_fn)(struct probes *p));
+
+/* ---- what the request handlers ask of the owner ---- */
 
 /* Map one arr folder (validated, normalized) to a staged folder with its deliveries. Returns the
  * count added to *out (1, or 0 = skipped: *skip_reason says why), or -1 with *err (400) when the

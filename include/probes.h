@@ -6,6 +6,7 @@
 #define PSS_PROBES_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "app.h"
 
@@ -13,6 +14,15 @@
 #define PROBES_WAIT_MS 2000u  /* ...but /health waits at most this long after the round began */
 
 typedef void (*probes_done_fn)(void *ud);
+
+/* What the last batch of rc/noop calls that answered heard of rclone (all zero before one). */
+typedef struct probes_rclone {
+    bool done;        /* a batch has answered */
+    unsigned mounts;  /* mounts probed in that batch */
+    unsigned up;      /* of them, how many answered */
+    uint64_t checked; /* wall ms */
+} probes_rclone;
+probes_rclone probes_rclone_of(const app_t *a);
 
 /* Ask again what is older than PROBES_FRESH_MS and not being asked already: each rclone mount's
  * rc/noop, and the library list of each server nothing was heard of (or asked) lately. */

@@ -3,6 +3,8 @@
  * notifications, closes a cancelled round's history row and re-arms the queue's timer. */
 #include "actions.h"
 
+#include "app_internal.h"
+
 #include <errno.h>
 #include <stdlib.h>
 

@@ -42,9 +42,10 @@ static bool target_answers(const target_rt *t)
  * the first Plex target. */
 static const target_rt *main_plex(const app_t *a)
 {
+    const targets *ts = app_targets(a);
     const target_rt *first = NULL;
-    for (size_t i = 0; i < a->targets.n; i++) {
-        const target_rt *t = &a->targets.v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg || t->cfg->kind != TARGET_PLEX)
             continue;
         if (strcmp(t->name, "plex") == 0)
@@ -55,20 +56,26 @@ static const target_rt *main_plex(const app_t *a)
     return first;
 }
 
-static bool rclone_enabled(const app_t *a) { return a->cfg.use_rclone && a->cfg.n_mounts > 0; }
+static bool rclone_enabled(const app_t *a)
+{
+    const config_t *cfg = app_config(a);
+    return cfg->use_rclone && cfg->n_mounts > 0;
+}
 
 static bool rclone_answers(const app_t *a)
 {
     if (!rclone_enabled(a))
         return true;
-    if (a->probes.rclone_done)
-        return a->probes.rclone_up == a->probes.rclone_mounts;
-    return !a->rclone_error || a->rclone_reachable;
+    probes_rclone heard = probes_rclone_of(a);
+    if (heard.done)
+        return heard.up == heard.mounts;
+    app_status st = app_status_of(a);
+    return !st.rclone_error || st.rclone_reachable;
 }
 
 static const char *library_title(const app_t *a, const char *target, const char *library)
 {
-    const target_rt *t = targets_find(&a->targets, target);
+    const target_rt *t = targets_find(app_targets(a), target);
     const media_library *lib = t ? media_libraries_find(&t->libs, library) : NULL;
     return lib ? lib->title : NULL;
 }
@@ -115,9 +122,10 @@ static void add_time(cJSON *o, const char *name, uint64_t wall)
  * library (Plex ignores a scan there). Only known once the library list has been read. */
 static size_t mappings_outside(const app_t *a)
 {
+    const targets *ts = app_targets(a);
     size_t n = 0;
-    for (size_t i = 0; i < a->targets.n; i++) {
-        const target_rt *t = &a->targets.v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg || !t->libs.fetched_at)
             continue;
         for (size_t k = 0; k < t->cfg->n_section_map; k++) {
@@ -144,11 +152,12 @@ static void degraded_line(cJSON *arr, const char *fmt, ...)
 /* Each target that is not fine, by name. */
 static void degraded_targets(const app_t *a, cJSON *degraded)
 {
-    if (a->targets.n == 0)
+    const targets *ts = app_targets(a);
+    if (ts->n == 0)
         degraded_line(degraded, "targets: no media server configured (PLEX_URL, JELLYFIN_URL, EMBY_URL or "
                                 "MEDIA_SERVERS)");
-    for (size_t i = 0; i < a->targets.n; i++) {
-        const target_rt *t = &a->targets.v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg)
             continue;
         if (t->refused)
@@ -162,9 +171,10 @@ static void degraded_targets(const app_t *a, cJSON *degraded)
 
 static cJSON *targets_json(const app_t *a)
 {
+    const targets *ts = app_targets(a);
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < a->targets.n; i++) {
-        const target_rt *t = &a->targets.v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         if (!t->cfg)
             continue;
         cJSON *o = cJSON_CreateObject();
@@ -204,12 +214,13 @@ static cJSON *health_degraded(const app_t *a, size_t parked, size_t held)
         degraded_line(degraded, "rclone: not reachable");
     /* From the first failed commit (or WAL sync) until one succeeds, webhooks are answered 503:
      * a monitor must see it. */
-    if (a->commit_fail_streak || a->sync_fail_streak)
+    app_status st = app_status_of(a);
+    uint64_t failed_commits = st.commit_fail_streak + st.sync_fail_streak;
+    if (failed_commits)
         degraded_line(degraded, "state database: cannot be written (%llu failed commit%s); webhooks are refused",
-                      (unsigned long long)(a->commit_fail_streak + a->sync_fail_streak),
-                      a->commit_fail_streak + a->sync_fail_streak == 1 ? "" : "s");
+                      (unsigned long long)failed_commits, failed_commits == 1 ? "" : "s");
     const char *failed[16];
-    size_t nf = fscheck_failed_mounts(a->fs, failed, ARRAY_SIZE(failed));
+    size_t nf = fscheck_failed_mounts(app_io_of(a).fs, failed, ARRAY_SIZE(failed));
     for (size_t i = 0; i < nf && i < ARRAY_SIZE(failed); i++)
         degraded_line(degraded, "mount %s: stat hung", failed[i]);
     if (parked)
@@ -230,34 +241,36 @@ static cJSON *health_rclone(const app_t *a)
 {
     cJSON *rc = cJSON_CreateObject();
     bool on = rclone_enabled(a);
-    bool known = a->probes.rclone_done || a->rclone_reachable || a->rclone_error;
+    probes_rclone heard = probes_rclone_of(a);
+    app_status st = app_status_of(a);
+    bool known = heard.done || st.rclone_reachable || st.rclone_error;
     cJSON_AddBoolToObject(rc, "configured", on);
     cJSON_AddStringToObject(rc, "state", !on      ? "not configured"
                                          : !known ? "unknown"
                                          : rclone_answers(a) ? "reachable" : "not reachable");
-    json_add_int(rc, "mounts", on ? a->cfg.n_mounts : 0);
+    json_add_int(rc, "mounts", on ? app_config(a)->n_mounts : 0);
     if (on && known)
         cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
     else
         cJSON_AddNullToObject(rc, "reachable");
-    if (on && a->probes.rclone_done)
-        json_add_int(rc, "mounts_answering", a->probes.rclone_up);
+    if (on && heard.done)
+        json_add_int(rc, "mounts_answering", heard.up);
     else
         cJSON_AddNullToObject(rc, "mounts_answering");
-    add_age(rc, on && a->probes.rclone_done ? a->probes.rclone_checked : 0);
+    add_age(rc, on && heard.done ? heard.checked : 0);
     return rc;
 }
 
 static cJSON *health_json(const app_t *a, bool fresh, uint64_t waited_ms, int *n_degraded)
 {
     cJSON *j = cJSON_CreateObject();
-    size_t parked = queue_count_state(a->q, ENTRY_PARKED);
-    size_t held = queue_count_state(a->q, ENTRY_HELD);
+    size_t parked = queue_count_state(app_queue(a), ENTRY_PARKED);
+    size_t held = queue_count_state(app_queue(a), ENTRY_HELD);
     cJSON *degraded = health_degraded(a, parked, held);
     *n_degraded = cJSON_GetArraySize(degraded);
     cJSON_AddStringToObject(j, "status", *n_degraded ? "degraded" : "ok");
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
-    json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
+    json_add_int(j, "uptime_s", ((wall_ms() - app_status_of(a).started_at) / 1000));
     cJSON_AddItemToObject(j, "degraded", degraded);
     /* Whether every fact of the targets and rclone below is younger than 5 s (false: one did not
      * answer within the wait's bound, or never did; its checked_ms_ago says how old it is). */
@@ -265,11 +278,11 @@ static cJSON *health_json(const app_t *a, bool fresh, uint64_t waited_ms, int *n
     cJSON_AddBoolToObject(probe, "fresh", fresh);
     json_add_int(probe, "waited_ms", (long long)waited_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
-    json_add_int(q, "depth", queue_count(a->q));
-    json_add_int(q, "syncing", sync_count(&a->sync));
+    json_add_int(q, "depth", queue_count(app_queue(a)));
+    json_add_int(q, "syncing", app_status_of(a).syncing);
     json_add_int(q, "parked", parked);
     json_add_int(q, "held", held);
-    json_add_int(q, "unresolved", queue_count_state(a->q, ENTRY_UNRESOLVED));
+    json_add_int(q, "unresolved", queue_count_state(app_queue(a), ENTRY_UNRESOLVED));
     const target_rt *px = main_plex(a);
     cJSON *plex = cJSON_AddObjectToObject(j, "plex");
     cJSON_AddBoolToObject(plex, "configured", px != NULL);
@@ -292,13 +305,15 @@ typedef struct health_ask {
 static bool facts_fresh(const app_t *a)
 {
     uint64_t now = wall_ms();
-    for (size_t i = 0; i < a->targets.n; i++) {
-        uint64_t at = a->targets.v[i].checked;
-        if (a->targets.v[i].cfg && (!at || (now > at && now - at >= PROBES_FRESH_MS)))
+    const targets *ts = app_targets(a);
+    for (size_t i = 0; i < ts->n; i++) {
+        uint64_t at = ts->v[i].checked;
+        if (ts->v[i].cfg && (!at || (now > at && now - at >= PROBES_FRESH_MS)))
             return false;
     }
-    uint64_t at = a->probes.rclone_checked;
-    return !rclone_enabled(a) || (a->probes.rclone_done && !(now > at && now - at >= PROBES_FRESH_MS));
+    probes_rclone heard = probes_rclone_of(a);
+    uint64_t at = heard.checked;
+    return !rclone_enabled(a) || (heard.done && !(now > at && now - at >= PROBES_FRESH_MS));
 }
 
 static void health_answer(void *ud)
@@ -308,7 +323,7 @@ static void health_answer(void *ud)
     http_request *r = h->r;
     uint64_t waited = mono_ms() - h->asked;
     free(h);
-    if (a->stop_done) { /* the state it describes is being closed */
+    if (app_status_of(a).stop_done) { /* the state it describes is being closed */
         http_respond_json_error(r, 503, "stopping");
         return;
     }
@@ -339,7 +354,7 @@ static cJSON *states_object(const app_t *a)
 {
     cJSON *o = cJSON_CreateObject();
     for (int s = 0; s < ENTRY_STATE_COUNT; s++)
-        json_add_int(o, entry_state_name((entry_state)s), queue_count_state(a->q, (entry_state)s));
+        json_add_int(o, entry_state_name((entry_state)s), queue_count_state(app_queue(a), (entry_state)s));
     return o;
 }
 
@@ -347,7 +362,7 @@ void api_stats(app_t *a, http_request *r)
 {
     probes_renew(a);
     store_stats st;
-    if (store_history_stats(a->store, &st) < 0) {
+    if (store_history_stats(app_store(a), &st) < 0) {
         http_respond_json_error(r, 500, "cannot read the history");
         return;
     }
@@ -365,9 +380,9 @@ void api_stats(app_t *a, http_request *r)
     json_add_int(syncs, "cancelled", st.cancelled);
     json_add_int(syncs, "avg_duration_ms", st.avg_duration_ms);
     cJSON *q = cJSON_AddObjectToObject(j, "queue");
-    json_add_int(q, "depth", queue_count(a->q));
-    json_add_int(q, "syncing", sync_count(&a->sync));
-    json_add_int(q, "parked", queue_count_state(a->q, ENTRY_PARKED));
+    json_add_int(q, "depth", queue_count(app_queue(a)));
+    json_add_int(q, "syncing", app_status_of(a).syncing);
+    json_add_int(q, "parked", queue_count_state(app_queue(a), ENTRY_PARKED));
     cJSON_AddItemToObject(q, "by_state", states_object(a));
     if (st.last_sync) {
         char iso[32];
@@ -396,21 +411,23 @@ void api_stats(app_t *a, http_request *r)
     cJSON_AddItemToObject(j, "targets", targets_json(a));
     cJSON *rc = cJSON_AddObjectToObject(j, "rclone");
     cJSON_AddBoolToObject(rc, "enabled", rclone_enabled(a));
-    json_add_int(rc, "mounts", (a->cfg.use_rclone ? a->cfg.n_mounts : 0));
+    json_add_int(rc, "mounts", (app_config(a)->use_rclone ? app_config(a)->n_mounts : 0));
     cJSON_AddBoolToObject(rc, "reachable", rclone_answers(a));
-    if (a->probes.rclone_done)
-        json_add_int(rc, "mounts_answering", a->probes.rclone_up);
+    probes_rclone heard = probes_rclone_of(a);
+    if (heard.done)
+        json_add_int(rc, "mounts_answering", heard.up);
     else
         cJSON_AddNullToObject(rc, "mounts_answering");
-    add_time(rc, "checked_at", a->probes.rclone_done ? a->probes.rclone_checked : 0);
-    if (a->rclone_error)
-        cJSON_AddStringToObject(rc, "error", a->rclone_error);
+    add_time(rc, "checked_at", heard.done ? heard.checked : 0);
+    app_status own = app_status_of(a);
+    if (own.rclone_error)
+        cJSON_AddStringToObject(rc, "error", own.rclone_error);
     else
         cJSON_AddNullToObject(rc, "error");
     cJSON_AddItemToObject(j, "notifications", notify_json(a));
     cJSON_AddItemToObject(j, "setup", api_setup_json(a));
     cJSON_AddStringToObject(j, "version", PSS_VERSION);
-    json_add_int(j, "uptime_s", ((wall_ms() - a->started_at) / 1000));
+    json_add_int(j, "uptime_s", ((wall_ms() - own.started_at) / 1000));
     http_respond_cjson(r, 200, j);
 }
 
@@ -443,7 +460,7 @@ static bool ci_contains(const char *hay, const char *needle)
 static bool deliveries_contain(const app_t *a, const q_entry *e, const char *needle)
 {
     for (size_t i = 0; i < e->n_deliv; i++) {
-        const target_rt *t = targets_find(&a->targets, e->deliv[i].target);
+        const target_rt *t = targets_find(app_targets(a), e->deliv[i].target);
         char *tp = t && t->cfg ? folders_target_path(t->cfg, e->path) : NULL;
         bool hit = tp && ci_contains(tp, needle);
         free(tp);
@@ -501,7 +518,7 @@ static cJSON *deliveries_json(const app_t *a, const q_entry *e, const char **ple
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < e->n_deliv; i++) {
         const q_delivery *d = &e->deliv[i];
-        const target_rt *t = targets_find(&a->targets, d->target);
+        const target_rt *t = targets_find(app_targets(a), d->target);
         char *tp = t && t->cfg ? folders_target_path(t->cfg, e->path) : NULL;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "target", d->target);
@@ -629,11 +646,11 @@ void api_queue(app_t *a, http_request *r)
         return;
     }
     uint64_t now = wall_ms();
-    queue_foreach(a->q, collect_entry, &v);
+    queue_foreach(app_queue(a), collect_entry, &v);
     if (v.n > 1)
         qsort(v.v, v.n, sizeof *v.v, cmp_entries);
     cJSON *j = cJSON_CreateObject();
-    json_add_int(j, "depth", queue_count(a->q));
+    json_add_int(j, "depth", queue_count(app_queue(a)));
     json_add_int(j, "matching", v.n);
     json_add_int(j, "now", now);
     cJSON_AddItemToObject(j, "by_state", states_object(a));
@@ -745,7 +762,7 @@ void api_history(app_t *a, http_request *r)
     }
     cJSON *j = cJSON_CreateObject();
     history_dump d = {.a = a, .arr = cJSON_CreateArray()};
-    int rc = store_history_list(a->store, &q, dump_history, &d);
+    int rc = store_history_list(app_store(a), &q, dump_history, &d);
     free(search);
     free(status);
     free(before);
@@ -931,7 +948,7 @@ void api_resolve(app_t *a, http_request *r)
     app_folder_libs(a, &libs);
     folder_plan p;
     const char *why = NULL;
-    if (folders_plan(&a->cfg, &libs, norm, &p, &why) < 0) {
+    if (folders_plan(app_config(a), &libs, norm, &p, &why) < 0) {
         http_respond_json_error(r, 400, why);
         free(norm);
         return;
@@ -953,13 +970,13 @@ void api_resolve(app_t *a, http_request *r)
     cJSON *host = cJSON_AddObjectToObject(j, "host");
     cJSON_AddStringToObject(host, "path", fp->host);
     cJSON_AddNullToObject(host, "exists");
-    cJSON_AddItemToObject(j, "rclone", resolve_rclone(&a->cfg, fp));
+    cJSON_AddItemToObject(j, "rclone", resolve_rclone(app_config(a), fp));
     cJSON_AddItemToObject(j, "warnings", warnings);
     resolve_ctx *c = xcalloc(1, sizeof *c);
     c->r = r;
     c->j = j;
     fscheck_op *op;
-    if (fscheck_exists(a->fs, fp->host, on_resolve_exists, c, &op) < 0) {
+    if (fscheck_exists(app_io_of(a).fs, fp->host, on_resolve_exists, c, &op) < 0) {
         http_respond_cjson(r, 200, j);
         free(c);
     }
@@ -971,9 +988,9 @@ void api_resolve(app_t *a, http_request *r)
 static cJSON *notify_json(const app_t *a)
 {
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < notify_out_count(a->nout); i++) {
+    for (size_t i = 0; i < notify_out_count(app_notify_out(a)); i++) {
         nout_view v;
-        notify_out_view(a->nout, i, &v);
+        notify_out_view(app_notify_out(a), i, &v);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "type", cfg_notify_type_name(v.type));
         cJSON_AddStringToObject(o, "url", v.origin); /* scheme://host only: the rest is a secret */
@@ -1028,25 +1045,26 @@ void api_metrics(app_t *a, http_request *r)
     probes_renew(a);
     buf_t b;
     buf_init(&b, 0);
-    metrics_render_requests(&a->counters, &b);
+    metrics_render_requests(app_metrics(a), &b);
     buf_appends(&b, "# HELP pss_queue_entries Queued folders, by state.\n# TYPE pss_queue_entries gauge\n");
     for (int s = 0; s < ENTRY_STATE_COUNT; s++)
         buf_printf(&b, "pss_queue_entries{state=\"%s\"} %zu\n", entry_state_name((entry_state)s),
-                   queue_count_state(a->q, (entry_state)s));
-    metrics_render_work(&a->counters, &b);
+                   queue_count_state(app_queue(a), (entry_state)s));
+    metrics_render_work(app_metrics(a), &b);
     const target_rt *px = main_plex(a);
     buf_printf(&b, "# HELP pss_plex_up Whether Plex (PLEX_URL) answers.\n# TYPE pss_plex_up gauge\npss_plex_up %d\n",
                px && target_answers(px) ? 1 : 0);
     /* Target names are the configuration's ([a-z0-9_-]{1,32}): safe as label values. */
     buf_appends(&b, "# HELP pss_target_up Whether a media server answers.\n# TYPE pss_target_up gauge\n");
-    for (size_t i = 0; i < a->targets.n; i++)
-        if (a->targets.v[i].cfg)
-            buf_printf(&b, "pss_target_up{target=\"%s\",kind=\"%s\"} %d\n", a->targets.v[i].name,
-                       target_kind_name(a->targets.v[i].cfg->kind), target_answers(&a->targets.v[i]) ? 1 : 0);
+    const targets *ts = app_targets(a);
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->v[i].cfg)
+            buf_printf(&b, "pss_target_up{target=\"%s\",kind=\"%s\"} %d\n", ts->v[i].name,
+                       target_kind_name(ts->v[i].cfg->kind), target_answers(&ts->v[i]) ? 1 : 0);
     buf_appends(&b, "# HELP pss_deliveries_total Scan requests to media servers, by target and outcome.\n"
                     "# TYPE pss_deliveries_total counter\n");
-    for (size_t i = 0; i < a->targets.n; i++) {
-        const target_rt *t = &a->targets.v[i];
+    for (size_t i = 0; i < ts->n; i++) {
+        const target_rt *t = &ts->v[i];
         buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"ok\"} %llu\n", t->name,
                    (unsigned long long)t->sent_ok);
         buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"failed\"} %llu\n", t->name,
@@ -1054,7 +1072,7 @@ void api_metrics(app_t *a, http_request *r)
         buf_printf(&b, "pss_deliveries_total{target=\"%s\",outcome=\"parked\"} %llu\n", t->name,
                    (unsigned long long)t->sent_parked);
     }
-    notify_out_render_metrics(a->nout, &b);
+    notify_out_render_metrics(app_notify_out(a), &b);
     buf_printf(&b, "# HELP pss_rclone_up Whether every rclone mount answers (1 when rclone is off).\n"
                    "# TYPE pss_rclone_up gauge\npss_rclone_up %d\n",
                rclone_answers(a) ? 1 : 0);

@@ -42,9 +42,9 @@ static void add_str_or_null(cJSON *o, const char *name, const char *v)
 
 /* ---- GET /api/sources ---- */
 
-static cJSON *source_json(const app_t *a, source_id id)
+static cJSON *source_json(const app_t *a, const sources *seen, source_id id)
 {
-    const source_seen *x = &a->sources.v[id];
+    const source_seen *x = &seen->v[id];
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "app", source_name(id));
     if (x->last_at) {
@@ -66,7 +66,7 @@ static cJSON *source_json(const app_t *a, source_id id)
         cJSON_AddNullToObject(o, "last_refused");
     }
     /* where it sends to, below URL_BASE (the page puts the browser's scheme and host before it) */
-    const char *base = a->cfg.url_base ? a->cfg.url_base : "";
+    const char *base = app_config(a)->url_base ? app_config(a)->url_base : "";
     char *path = id == SOURCE_MANUAL ? xasprintf("%s/triggers/manual", base)
                                      : xasprintf("%s/webhook/%s", base, source_name(id));
     cJSON_AddStringToObject(o, "path", path);
@@ -79,7 +79,7 @@ void api_sources(app_t *a, http_request *r)
     cJSON *j = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(j, "sources");
     for (int i = 0; i < SOURCE_COUNT; i++)
-        cJSON_AddItemToArray(arr, source_json(a, (source_id)i));
+        cJSON_AddItemToArray(arr, source_json(a, app_sources(a), (source_id)i));
     http_respond_cjson(r, 200, j);
 }
 
@@ -89,7 +89,9 @@ void api_sources(app_t *a, http_request *r)
  * one; NULL when it reads none (the environment only). New string. */
 static char *env_file_read(const app_t *a)
 {
-    const char *p = a->env_file ? a->env_file : access(".env", F_OK) == 0 ? ".env" : NULL;
+    const char *env_file;
+    app_env(a, &env_file);
+    const char *p = env_file ? env_file : access(".env", F_OK) == 0 ? ".env" : NULL;
     if (!p)
         return NULL;
     char real[PATH_MAX];
@@ -117,7 +119,9 @@ static char *unit_name(void)
 /* How a person reloads the configuration of this process, where it runs. New string. */
 static char *reload_hint(const app_t *a)
 {
-    if (env_map_get(&a->env, "NOTIFY_SOCKET") || env_map_get(&a->env, "INVOCATION_ID")) {
+    const char *env_file;
+    const env_map *env = app_env(a, &env_file);
+    if (env_map_get(env, "NOTIFY_SOCKET") || env_map_get(env, "INVOCATION_ID")) {
         char *unit = unit_name();
         char *hint = xasprintf("systemctl reload %s", unit);
         free(unit);
@@ -136,12 +140,12 @@ cJSON *api_setup_json(const app_t *a)
     char *env = env_file_read(a);
     add_str_or_null(o, "env_file", env);
     free(env);
-    json_add_int(o, "targets", a->cfg.n_targets);
-    cJSON_AddStringToObject(o, "url_base", a->cfg.url_base ? a->cfg.url_base : "");
+    json_add_int(o, "targets", app_config(a)->n_targets);
+    cJSON_AddStringToObject(o, "url_base", app_config(a)->url_base ? app_config(a)->url_base : "");
     char *hint = reload_hint(a);
     cJSON_AddStringToObject(o, "reload", hint);
     free(hint);
-    cJSON_AddBoolToObject(o, "webhook_credentials", a->cfg.webhook_user || a->cfg.webhook_pass);
+    cJSON_AddBoolToObject(o, "webhook_credentials", app_config(a)->webhook_user || app_config(a)->webhook_pass);
     return o;
 }
 
@@ -150,7 +154,7 @@ cJSON *api_setup_json(const app_t *a)
 /* Who asked, for the log: the page's user and the client's address. */
 static void who_asked(const app_t *a, const http_request *r, char *who, size_t len)
 {
-    snprintf(who, len, "%s from %s", log_esc(a->cfg.manual_user ? a->cfg.manual_user : "?"),
+    snprintf(who, len, "%s from %s", log_esc(app_config(a)->manual_user ? app_config(a)->manual_user : "?"),
              log_esc(r->remote_addr));
 }
 

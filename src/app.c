@@ -1,6 +1,6 @@
 /* app.c: the daemon's owner: start-up and shutdown, the group commit, the queue's timer, Plex's
  * library list, reloads and signals. Everything runs on one libuv loop. */
-#include "app.h"
+#include "app_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1245,6 +1245,9 @@ void app_free(app_t *a)
     free(a->manual_pass);
     free(a->rclone_error);
     sources_free(&a->sources);
+    if (a->probes)
+        a->probes_free(a->probes);
+    a->probes = NULL;
 }
 
 void app_abort(app_t *a)

@@ -337,7 +337,7 @@ static void held_tick(uv_timer_t *t)
 {
     held_reject *p = t->data;
     uint64_t now = mono_ms();
-    if (now < p->due && !p->a->stopping) {
+    if (now < p->due && !app_stopping(p->a)) {
         uint64_t left = p->due - now;
         uv_timer_start(&p->timer, held_tick, left < THROTTLE_TICK_MS ? left : THROTTLE_TICK_MS, 0);
         return;
@@ -354,7 +354,7 @@ void auth_reject(app_t *a, http_request *r, const char *realm)
 {
     const char *given = http_header_get(r, "Authorization");
     unsigned char key[16];
-    if (!given || a->stopping || !client_addr(&a->cfg, r, key)) {
+    if (!given || app_stopping(a) || !client_addr(app_config(a), r, key)) {
         send_challenge(r, realm);
         return;
     }
@@ -394,7 +394,7 @@ void auth_reject(app_t *a, http_request *r, const char *realm)
     p->realm = xstrdup(realm);
     p->ent = i;
     p->due = now + delay;
-    uv_timer_init(a->loop, &p->timer);
+    uv_timer_init(app_io_of(a).loop, &p->timer);
     p->timer.data = p;
     e->held++;
     http_request_evictable(r);

@@ -8,9 +8,13 @@
  *             which stage their folders for the group commit with a completion callback
  *             -> api (JSON API, /health, /metrics) -> probes (is each target and rclone
  *             answering now: what is older than 5 s is asked again, /health waits up to 2 s),
- *             auth (Basic, failed-login delays), static (the page's files), http_json
+ *             auth (Basic, failed-login delays), static (the page's files), http_json;
+ *             api_page (sources, setup, the page's actions) -> actions (retry, cancel, run now)
  *   app       the owner: the loop's handles, the configuration and its reloads, the queue's
- *             timer, the group commit and its WAL sync; it knows no route
+ *             timer, the group commit and its WAL sync; it knows no route. Its struct
+ *             (app_internal.h) is seen only by app.c, app_view.c and actions.c: the handlers
+ *             above get app.h's narrow view (the configuration, queue and targets read-only,
+ *             the counters, the senders, the store, the loop's services, the staging call)
  *             -> folders (arr path -> its forms and one delivery per target library: one rule
  *             for webhooks, manual scans, re-maps and previews), sync, targets, tell, trash,
  *             queue, store, store_history, metrics, notify (systemd), hostpaths (can this host
@@ -183,20 +187,21 @@ static int run_daemon(const env_map *env, const char *env_file, config_t *cfg)
     uv_loop_t loop;
     uv_loop_init(&loop);
     static_init();
-    app_t app;
+    app_t *app = app_new();
     static const app_http http = {
         .handler = router_handle, .body_limit = router_body_limit, .head_check = router_head_check};
-    int rc = app_start(&app, &loop, env, env_file, cfg, &http);
+    int rc = app_start(app, &loop, env, env_file, cfg, &http);
     if (rc == 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
-        rc = app.exit_code;
+        rc = app_exit_code(app);
     } else {
         rc = 1;
         /* Close whatever was opened before the failure. */
-        app_abort(&app);
+        app_abort(app);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
-    app_free(&app);
+    app_free(app);
+    app_delete(app);
     static_free();
     if (uv_loop_close(&loop) != 0)
         log_debug("the loop still had handles at exit");

@@ -40,6 +40,33 @@ typedef struct probe_ask {
     void *ud;
 } probe_ask;
 
+/* The rounds' state, this file's own: the app only holds it (app_probes_attach) and frees it. */
+struct probes {
+    bool rclone_in_flight;   /* rc/noop calls are out */
+    uint64_t rclone_started; /* mono ms when they were asked */
+    probes_rclone rclone;    /* what the last batch that answered heard */
+    probe_wait *wait;        /* the /health asks waiting for answers, or NULL */
+};
+
+static void probes_free(struct probes *p) { free(p); }
+
+/* a's probe state, made on first use. */
+static struct probes *state(app_t *a)
+{
+    struct probes *p = app_probes(a);
+    if (!p) {
+        p = xcalloc(1, sizeof *p);
+        app_probes_attach(a, p, probes_free);
+    }
+    return p;
+}
+
+probes_rclone probes_rclone_of(const app_t *a)
+{
+    const struct probes *p = app_probes(a);
+    return p ? p->rclone : (probes_rclone){0};
+}
+
 static void on_wait_closed(uv_handle_t *h)
 {
     free(h->data);
@@ -49,8 +76,9 @@ static void on_wait_closed(uv_handle_t *h)
  * ask's callback may ask again. */
 static void wait_end(probe_wait *w)
 {
-    if (w->a->probes.wait == w)
-        w->a->probes.wait = NULL;
+    struct probes *p = state(w->a);
+    if (p->wait == w)
+        p->wait = NULL;
     targets_cancel_settle(&w->tw);
     list_node asks;
     list_init(&asks);
@@ -65,15 +93,16 @@ static void wait_end(probe_wait *w)
     }
 }
 
-static bool rclone_out_for(const app_t *a, uint64_t since)
+static bool rclone_out_for(app_t *a, uint64_t since)
 {
-    return a->probes.rclone_in_flight && a->probes.rclone_started >= since;
+    const struct probes *p = state(a);
+    return p->rclone_in_flight && p->rclone_started >= since;
 }
 
 /* Something the wait was for ended: the wait ends once nothing of it is out. */
 static void wait_check(app_t *a)
 {
-    probe_wait *w = a->probes.wait;
+    probe_wait *w = state(a)->wait;
     if (w && !w->tw.waiting && !rclone_out_for(a, w->since))
         wait_end(w);
 }
@@ -96,13 +125,10 @@ static void batch_release(rc_batch *b)
     if (--b->pending)
         return;
     app_t *a = b->a;
-    a->probes.rclone_in_flight = false;
-    if (!b->aborted) {
-        a->probes.rclone_done = true;
-        a->probes.rclone_mounts = b->mounts;
-        a->probes.rclone_up = b->up;
-        a->probes.rclone_checked = wall_ms();
-    }
+    struct probes *p = state(a);
+    p->rclone_in_flight = false;
+    if (!b->aborted)
+        p->rclone = (probes_rclone){.done = true, .mounts = b->mounts, .up = b->up, .checked = wall_ms()};
     free(b);
     wait_check(a);
 }
@@ -139,32 +165,36 @@ static void noop_start(rc_batch *b, const cfg_mount *m)
     b->mounts++;
     b->pending++;
     httpc_req *req;
-    if (httpc_request_ex(b->a->httpc, &o, on_noop, b, on_noop_dropped, &req) < 0)
+    if (httpc_request_ex(app_io_of(b->a).httpc, &o, on_noop, b, on_noop_dropped, &req) < 0)
         b->pending--; /* counted as not answering */
     free(url);
 }
 
 /* rclone's last answer is older than PROBES_FRESH_MS (or there was none, or the clock went back). */
-static bool rclone_stale(const app_t *a)
+static bool rclone_stale(app_t *a)
 {
-    if (!a->cfg.use_rclone || a->cfg.n_mounts == 0)
+    const config_t *cfg = app_config(a);
+    if (!cfg->use_rclone || cfg->n_mounts == 0)
         return false;
-    uint64_t now = wall_ms(), at = a->probes.rclone_checked;
-    return !a->probes.rclone_done || now < at || now - at >= PROBES_FRESH_MS;
+    const probes_rclone *heard = &state(a)->rclone;
+    uint64_t now = wall_ms(), at = heard->checked;
+    return !heard->done || now < at || now - at >= PROBES_FRESH_MS;
 }
 
 static void rclone_renew(app_t *a)
 {
-    if (a->probes.rclone_in_flight || !rclone_stale(a))
+    struct probes *p = state(a);
+    if (p->rclone_in_flight || !rclone_stale(a))
         return;
     rc_batch *b = xcalloc(1, sizeof *b);
     b->a = a;
     b->pending = 1; /* held while starting, so no answer can end the batch early */
-    a->probes.rclone_in_flight = true;
-    a->probes.rclone_started = mono_ms();
-    for (size_t i = 0; i < a->cfg.n_mounts; i++)
-        if (a->cfg.mounts[i].url && *a->cfg.mounts[i].url)
-            noop_start(b, &a->cfg.mounts[i]);
+    p->rclone_in_flight = true;
+    p->rclone_started = mono_ms();
+    const config_t *cfg = app_config(a);
+    for (size_t i = 0; i < cfg->n_mounts; i++)
+        if (cfg->mounts[i].url && *cfg->mounts[i].url)
+            noop_start(b, &cfg->mounts[i]);
     batch_release(b);
 }
 
@@ -172,10 +202,10 @@ static void rclone_renew(app_t *a)
 
 void probes_renew(app_t *a)
 {
-    if (a->stopping || !a->httpc)
+    if (app_stopping(a) || !app_io_of(a).httpc)
         return;
     rclone_renew(a);
-    targets_probe_stale(&a->targets, PROBES_FRESH_MS, NULL);
+    targets_probe_stale(app_targets_probed(a), PROBES_FRESH_MS, NULL);
 }
 
 /* A new wait (NULL when nothing is out to wait for): what is old is asked first, and the list
@@ -191,27 +221,27 @@ static probe_wait *wait_get(app_t *a)
     w->tw.ud = w;
     list_init(&w->asks);
     rclone_renew(a);
-    targets_probe_stale(&a->targets, PROBES_FRESH_MS, &w->tw);
+    targets_probe_stale(app_targets_probed(a), PROBES_FRESH_MS, &w->tw);
     if (!w->tw.waiting && !rclone_out_for(a, w->since)) {
         free(w);
         return NULL;
     }
-    uv_timer_init(a->loop, &w->timer);
+    uv_timer_init(app_io_of(a).loop, &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, on_wait_timer, PROBES_WAIT_MS, 0);
-    a->probes.wait = w;
+    state(a)->wait = w;
     return w;
 }
 
 void probes_wait(app_t *a, probes_done_fn done, void *ud)
 {
-    probe_wait *w = a->probes.wait;
-    if (a->stopping || !a->httpc) {
+    probe_wait *w = state(a)->wait;
+    if (app_stopping(a) || !app_io_of(a).httpc) {
         w = NULL;
     } else if (w) {
         /* join the wait under way; what grew old since it began is asked, and waited for */
         rclone_renew(a);
-        targets_probe_stale(&a->targets, PROBES_FRESH_MS, w->tw.waiting ? NULL : &w->tw);
+        targets_probe_stale(app_targets_probed(a), PROBES_FRESH_MS, w->tw.waiting ? NULL : &w->tw);
     } else {
         w = wait_get(a);
     }

@@ -84,7 +84,7 @@ static bool cross_site(const app_t *a, const http_request *r)
     const char *host = http_header_get(r, "Host");
     if (!origin || strcmp(origin, "null") == 0)
         return origin != NULL;
-    if (is_public_origin(&a->cfg, origin))
+    if (is_public_origin(app_config(a), origin))
         return false;
     const char *o = strstr(origin, "://");
     if (!o || !host)
@@ -135,7 +135,7 @@ static cJSON *skipped_json(const staged_req *s)
 static void stage_skipped(app_t *a, const staged_req *s)
 {
     for (size_t i = 0; i < s->n_skipped; i++) {
-        char *deliv = sync_skipped_deliveries(&a->targets, s->skipped[i].arr_path);
+        char *deliv = sync_skipped_deliveries(app_targets(a), s->skipped[i].arr_path);
         store_history h = {
             .path = s->skipped[i].arr_path,
             .sources = 1u << s->app,
@@ -149,9 +149,9 @@ static void stage_skipped(app_t *a, const staged_req *s)
             .event = q_event_kind_of(s->kinds, s->manual || !ARR_APP_HAS_PAYLOAD(s->app)),
             .app = (unsigned)s->app + 1,
         };
-        store_stage_history(a->store, &h);
+        store_stage_history(app_store(a), &h);
         free(deliv);
-        a->counters.scans_skipped++;
+        app_metrics(a)->scans_skipped++;
     }
 }
 
@@ -162,7 +162,7 @@ static size_t growing_folders(const app_t *a, const staged_req *s)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->n_folders; i++)
-        if (!queue_takes_without_growing(a->q, s->folders[i].arr_path))
+        if (!queue_takes_without_growing(app_queue(a), s->folders[i].arr_path))
             n++;
     return n;
 }
@@ -180,8 +180,8 @@ static bool map_event_folders(app_t *a, http_request *r, const wh_event *ev, sta
             char msg[512];
             snprintf(msg, sizeof msg, "%s: %s", ev->folders[i].path, ferr);
             log_warn("%s webhook refused: %s", arr_app_name(s->app), log_esc(msg));
-            a->counters.webhook_errors++;
-            sources_note_refused(&a->sources, s->app, 400, msg, wall_ms());
+            app_metrics(a)->webhook_errors++;
+            sources_note_refused(app_sources(a), s->app, 400, msg, wall_ms());
             respond_status(r, 400, "bad_request", msg);
             return false;
         }
@@ -203,7 +203,7 @@ static const char *via_triggers(const http_request *r)
  * a queue too full for them 503; else they go to the group commit, which answers (202). Takes s. */
 static void stage_mapped(app_t *a, http_request *r, staged_req *s)
 {
-    const config_t *c = &a->cfg;
+    const config_t *c = app_config(a);
     if (s->n_folders == 0) {
         stage_skipped(a, s);
         cJSON *j = cJSON_CreateObject();
@@ -213,7 +213,7 @@ static void stage_mapped(app_t *a, http_request *r, staged_req *s)
         staged_free(s);
         return;
     }
-    size_t pending = queue_count(a->q) + a->staged_events;
+    size_t pending = queue_count(app_queue(a)) + app_status_of(a).staged_events;
     /* The lookups only when the cap is near: queue_add finds the same ancestors again. */
     if (pending + s->n_folders > (size_t)c->max_pending &&
         pending + growing_folders(a, s) > (size_t)c->max_pending) {
@@ -229,10 +229,10 @@ static void stage_mapped(app_t *a, http_request *r, staged_req *s)
 /* A webhook, once authenticated (the route's AUTH_WEBHOOK). */
 static void handle_webhook(app_t *a, http_request *r, arr_app app)
 {
-    const config_t *c = &a->cfg;
+    const config_t *c = app_config(a);
     if (!is_json_type(http_header_get(r, "Content-Type"))) {
-        a->counters.webhook_errors++;
-        sources_note_refused(&a->sources, app, 415, "not sent as Content-Type: application/json", wall_ms());
+        app_metrics(a)->webhook_errors++;
+        sources_note_refused(app_sources(a), app, 415, "not sent as Content-Type: application/json", wall_ms());
         respond_status(r, 415, "unsupported_media_type", "webhooks must be sent with Content-Type: application/json");
         return;
     }
@@ -245,14 +245,14 @@ static void handle_webhook(app_t *a, http_request *r, arr_app app)
     if (parsed < 0) {
         log_warn("%s webhook%s from %s refused: %s", arr_app_name(app), via_triggers(r), log_esc(r->remote_addr),
                  log_esc(err));
-        a->counters.webhook_errors++;
-        sources_note_refused(&a->sources, app, 400, err, wall_ms());
+        app_metrics(a)->webhook_errors++;
+        sources_note_refused(app_sources(a), app, 400, err, wall_ms());
         respond_status(r, 400, "bad_request", err);
         return;
     }
-    a->counters.webhooks[app]++;
-    sources_note(&a->sources, app, ev.event_type, ev.label, ev.is_test, wall_ms());
-    a->counters.webhook_events[app][metrics_event_kind(ev.event_type)]++;
+    app_metrics(a)->webhooks[app]++;
+    sources_note(app_sources(a), app, ev.event_type, ev.label, ev.is_test, wall_ms());
+    app_metrics(a)->webhook_events[app][metrics_event_kind(ev.event_type)]++;
     if (ev.is_test) {
         log_info("%s: Test event received", arr_app_name(app));
         app_notify_test(a, arr_app_name(app));
@@ -433,11 +433,11 @@ static void route_trigger_manual(app_t *a, http_request *r, const char *rest)
     trigger_folders t = {0};
     bool by_dir = false;
     char err[PATHS_MAX + 200];
-    int max = a->cfg.max_folders_per_event > 0 ? a->cfg.max_folders_per_event : 100;
+    int max = app_config(a)->max_folders_per_event > 0 ? app_config(a)->max_folders_per_event : 100;
     if (!trigger_query(r->query, max, &t, &by_dir, err, sizeof err)) {
         log_warn("manual trigger from %s refused: %s", log_esc(r->remote_addr), log_esc(err));
-        a->counters.webhook_errors++;
-        sources_note_refused(&a->sources, APP_MANUAL, 400, err, wall_ms());
+        app_metrics(a)->webhook_errors++;
+        sources_note_refused(app_sources(a), APP_MANUAL, 400, err, wall_ms());
         respond_status(r, 400, "bad_request", err);
         goto out;
     }
@@ -445,20 +445,20 @@ static void route_trigger_manual(app_t *a, http_request *r, const char *rest)
     if (t.n == 0 && post) {
         static const char nothing[] = "nothing to scan: name folders with ?dir=/folder (repeatable) or a file or "
                                       "folder with ?path=/folder/file.mkv";
-        a->counters.webhook_errors++;
-        sources_note_refused(&a->sources, APP_MANUAL, 400, nothing, wall_ms());
+        app_metrics(a)->webhook_errors++;
+        sources_note_refused(app_sources(a), APP_MANUAL, 400, nothing, wall_ms());
         respond_status(r, 400, "bad_request", nothing);
         goto out;
     }
     if (t.n == 0 || strcmp(r->method, "HEAD") == 0) {
         /* autoscan's "is the target up" probe: nothing is queued; the page shows it as a Test */
-        sources_note(&a->sources, APP_MANUAL, "probe", NULL, true, wall_ms());
+        sources_note(app_sources(a), APP_MANUAL, "probe", NULL, true, wall_ms());
         respond_status(r, 200, "ok", "plex-servarr-sync takes manual triggers here: POST with ?dir= or ?path=");
         goto out;
     }
     arr_app app = by_dir ? APP_AUTOSCAN : APP_MANUAL_TRIGGER;
-    a->counters.webhooks[app]++;
-    sources_note(&a->sources, app, arr_app_name(app), t.v[0].path, false, wall_ms());
+    app_metrics(a)->webhooks[app]++;
+    sources_note(app_sources(a), app, arr_app_name(app), t.v[0].path, false, wall_ms());
     log_info("%s: %s trigger for '%s'%s (%zu folder%s) via /triggers/manual", arr_app_name(app), r->method,
              log_esc(t.v[0].path), t.n > 1 ? " and more" : "", t.n, t.n == 1 ? "" : "s");
     trigger_stage(a, r, app, &t);
@@ -486,7 +486,7 @@ static void html_escape(buf_t *b, const char *s)
  * escaping in HTML). */
 static void respond_manual_page(const app_t *a, http_request *r, int status, const char *message)
 {
-    const char *base = a->cfg.url_base ? a->cfg.url_base : "";
+    const char *base = app_config(a)->url_base ? app_config(a)->url_base : "";
     buf_t b;
     buf_init(&b, 0);
     buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -530,7 +530,7 @@ static int stage_manual(app_t *a, http_request *r, const char *raw, bool html, c
         staged_free(s);
         return n < 0 ? 400 : 422;
     }
-    a->counters.manual_requests++;
+    app_metrics(a)->manual_requests++;
     app_stage(a, s);
     return 0;
 }
@@ -551,9 +551,9 @@ static void handle_manual_post(app_t *a, http_request *r)
     char msg[600];
     int st = stage_manual(a, r, path, true, msg, sizeof msg);
     if (st == 400)
-        sources_note_refused(&a->sources, APP_MANUAL, 400, msg, wall_ms());
+        sources_note_refused(app_sources(a), APP_MANUAL, 400, msg, wall_ms());
     else
-        sources_note(&a->sources, APP_MANUAL, "manual", path, false, wall_ms());
+        sources_note(app_sources(a), APP_MANUAL, "manual", path, false, wall_ms());
     if (st) {
         char text[700];
         snprintf(text, sizeof text, "Error: %s", msg);
@@ -761,7 +761,8 @@ static void route_index(app_t *a, http_request *r, const char *rest)
 /* Found at `base` + to (a path that starts with '/'), with a line saying so. */
 static void redirect(const app_t *a, http_request *r, const char *to)
 {
-    const char *base = a->cfg.url_base ? a->cfg.url_base : ""; /* URL_BASE's characters need no escaping */
+    const char *base = app_config(a)->url_base;
+    base = base ? base : ""; /* URL_BASE's characters need no escaping */
     char *hdr = xasprintf("Location: %s%s\r\n", base, to);
     char *body = xasprintf("{\"status\":\"found\",\"message\":\"the page is at %s%s\"}", base, to);
     http_respond(r, 302, "application/json", body, strlen(body), hdr);
@@ -914,14 +915,14 @@ static void explain_webhook_address(const app_t *a, http_request *r, arr_app app
                "to see in a browser.\n\nTo set it up, in %s: Settings > Connect > + > Webhook, with this "
                "address as the URL and the method POST (add the username and password of WEBHOOK_USER and "
                "WEBHOOK_PASS if they are set), then press Test.\n\nThe page to watch the queue is at %s/.\n",
-               name, name, name, a->cfg.url_base ? a->cfg.url_base : "");
+               name, name, name, app_config(a)->url_base ? app_config(a)->url_base : "");
     http_respond(r, 405, "text/plain; charset=utf-8", b.data, b.len, "Allow: POST, PUT\r\n");
     buf_free(&b);
 }
 
 static bool manual_auth(app_t *a, http_request *r)
 {
-    if (auth_basic_ok(r, a->cfg.manual_user, a->manual_pass))
+    if (auth_basic_ok(r, app_config(a)->manual_user, app_manual_pass(a)))
         return true;
     if (http_header_get(r, "Authorization"))
         log_warn("%s %s from %s refused: bad credentials", r->method, log_esc(r->path), log_esc(r->remote_addr));
@@ -931,13 +932,13 @@ static bool manual_auth(app_t *a, http_request *r)
 
 static bool webhook_auth(app_t *a, http_request *r)
 {
-    const config_t *c = &a->cfg;
+    const config_t *c = app_config(a);
     if (!c->webhook_user && !c->webhook_pass)
         return true;
     if (auth_basic_ok(r, c->webhook_user ? c->webhook_user : "", c->webhook_pass ? c->webhook_pass : ""))
         return true;
     log_warn("webhook from %s refused: bad or missing credentials", log_esc(r->remote_addr));
-    a->counters.webhook_errors++;
+    app_metrics(a)->webhook_errors++;
     challenge(a, r, "plex-servarr-sync webhooks");
     return false;
 }
@@ -959,7 +960,7 @@ static bool authenticated(app_t *a, http_request *r, route_auth auth)
  * outside it. Without a base, path itself. */
 static const char *below_base(const app_t *a, const char *path)
 {
-    const char *base = a->cfg.url_base;
+    const char *base = app_config(a)->url_base;
     if (!base)
         return path;
     size_t n = strlen(base);
@@ -978,8 +979,8 @@ static void answer_off_base(const app_t *a, http_request *r, const char *below)
         return;
     }
     char msg[2 * CFG_URL_BASE_MAX + 100];
-    snprintf(msg, sizeof msg, "no such page: every address is below URL_BASE=%s (the page is %s/)", a->cfg.url_base,
-             a->cfg.url_base);
+    const char *base = app_config(a)->url_base;
+    snprintf(msg, sizeof msg, "no such page: every address is below URL_BASE=%s (the page is %s/)", base, base);
     respond_status(r, 404, "not_found", msg);
 }
 
@@ -998,12 +999,12 @@ size_t router_body_limit(void *ud, const http_request *r)
     app_t *a = ud;
     const char *path = below_base(a, r->path);
     if (!path)
-        return a->cfg.max_body;
+        return app_config(a)->max_body;
     size_t first = 0, n = route_rows(path, &first);
     for (size_t i = first; i < first + n; i++)
         if (routes[i].webhook_body)
-            return a->cfg.max_webhook_body;
-    return a->cfg.max_body;
+            return app_config(a)->max_webhook_body;
+    return app_config(a)->max_body;
 }
 
 int router_match(const char *path, const char *method, unsigned *allowed, const char **miss)
@@ -1061,7 +1062,7 @@ void router_handle(void *ud, http_request *r)
     const route *rt = &routes[i];
     if (!authenticated(a, r, rt->auth)) {
         if (rt->auth == AUTH_WEBHOOK)
-            sources_note_refused(&a->sources, route_sender(rt, r->path), 401,
+            sources_note_refused(app_sources(a), route_sender(rt, r->path), 401,
                                  "wrong username or password (WEBHOOK_USER, WEBHOOK_PASS)", wall_ms());
         return;
     }
@@ -1081,7 +1082,7 @@ void router_handle(void *ud, http_request *r)
 int router_head_check(void *ud, const http_request *r, const char **extra_headers, const char **message)
 {
     app_t *a = ud;
-    const config_t *c = &a->cfg;
+    const config_t *c = app_config(a);
     unsigned allowed;
     const char *miss;
     const char *path = below_base(a, r->path);
@@ -1099,8 +1100,8 @@ int router_head_check(void *ud, const http_request *r, const char **extra_header
         return auth_basic_ok(r, user, pass) ? 0 : HTTP_HEAD_WITHOUT_BODY;
     log_warn("webhook from %s refused before its body: no credentials (WEBHOOK_USER is set)",
              log_esc(r->remote_addr));
-    a->counters.webhook_errors++;
-    sources_note_refused(&a->sources, route_sender(&routes[i], path), 401,
+    app_metrics(a)->webhook_errors++;
+    sources_note_refused(app_sources(a), route_sender(&routes[i], path), 401,
                          "sent no username and password (WEBHOOK_USER is set)", wall_ms());
     *extra_headers = "WWW-Authenticate: Basic realm=\"plex-servarr-sync webhooks\", charset=\"UTF-8\"\r\n";
     *message = "Authentication required";

@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "app.h"
+#include "app_internal.h" /* the owner's own test: it reads the owner's state */
 #include "config.h"
 #include "dotenv.h"
 #include "util.h"
