@@ -9,10 +9,13 @@ Environment:
   PSS_FIXTURES_DIR  the *arr payload fixtures (default: ../fixtures from this file)
   PSS_RCLONE        the rclone binary (default: rclone on PATH)
   PSS_SHOW_LOGS=1   print the daemon's and rclone's logs after every test, not only failures
+  PSS_PREV_CACHE    where previous_binary() keeps earlier versions' builds (default: next to
+                    PSS_BINARY)
 """
 
 import base64
 import copy
+import fcntl
 import html
 import http.client
 import json
@@ -608,6 +611,52 @@ class Daemon:
 
 # ---------------------------------------------------------------------------------------------
 # a test case with everything wired
+
+def previous_binary(commit):
+    """An earlier version's daemon, built from this clone's git history (git archive of commit,
+    then CMake, Debug) once and cached by commit under the build directory of PSS_BINARY
+    (PSS_PREV_CACHE moves it); test processes running at once share one build. Raises SkipTest
+    only when git or the commit is unavailable (a shallow clone); a failing build is an error."""
+    git = shutil.which("git")
+    if git is None:
+        raise unittest.SkipTest("git is not installed: cannot build the version of %s" % commit[:7])
+    root = os.path.normpath(os.path.join(HERE, "..", ".."))
+    r = subprocess.run([git, "-C", root, "cat-file", "-e", commit + "^{commit}"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise unittest.SkipTest("git history unavailable: commit %s (an earlier version) is "
+                                "not in this clone (a shallow clone?)" % commit[:7])
+    cache = os.path.join(os.environ.get("PSS_PREV_CACHE") or os.path.dirname(os.path.abspath(BINARY)),
+                         "prev-" + commit[:12])
+    exe = os.path.join(cache, "build", "plex-servarr-sync")
+    if os.access(exe, os.X_OK):
+        return exe
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process may be building it
+        if os.access(exe, os.X_OK):
+            return exe
+        src = os.path.join(cache, "src")
+        shutil.rmtree(src, ignore_errors=True)
+        os.makedirs(src)
+        log = []
+
+        def run(cmd):
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            log.append("$ %s\n%s" % (" ".join(cmd), p.stdout.decode("utf-8", "replace")[-4000:]))
+            if p.returncode != 0:
+                raise RuntimeError("building the version of %s failed:\n%s" % (commit[:7], "\n".join(log)))
+        archive = os.path.join(cache, "src.tar")
+        run([git, "-C", root, "archive", "--format=tar", "-o", archive, commit])
+        run(["tar", "-xf", archive, "-C", src])
+        os.unlink(archive)
+        build = os.path.join(cache, "build")
+        run(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Debug"])
+        run(["cmake", "--build", build, "-j2", "--target", "plex-servarr-sync"])
+    if not os.access(exe, os.X_OK):
+        raise RuntimeError("the build of %s made no %s" % (commit[:7], exe))
+    return exe
+
 
 def binary_available():
     """False only when PSS_BINARY is not set and the default build is missing (then the daemon

@@ -8,18 +8,14 @@ test can count rclone calls and order them against what the doubles received (al
 process's time.monotonic()). Outcomes are awaited by polling with generous timeouts; the only
 fixed waits are quiet periods proving that something does NOT happen.
 
-The upgrade test builds the previous release (the last commit before targets, schema 1) from
-this clone's git history once, caches it by commit under the build directory (PSS_PREV_CACHE
-moves it), and skips only when that commit is not in the clone (a shallow clone)."""
+The upgrade test builds an earlier version (the last commit before targets, schema 1) from
+this clone's git history with rig.previous_binary(); test_upgrade.py does the same for 0.2.0."""
 
-import fcntl
 import http.client
 import json
 import os
 import re
-import shutil
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -151,57 +147,6 @@ class RcRecorder:
             h.wfile.write(data)
         except OSError:
             h.close_connection = True
-
-
-# ---------------------------------------------------------------------------------------------
-# the previous version's binary
-
-def _repo_root():
-    return os.path.normpath(os.path.join(rig.HERE, "..", ".."))
-
-
-def previous_binary():
-    """The previous release's daemon, built from git once and cached by commit. Raises SkipTest
-    only when git or the commit is unavailable; a failing build is an error."""
-    git = shutil.which("git")
-    if git is None:
-        raise unittest.SkipTest("git is not installed: cannot build the previous version")
-    root = _repo_root()
-    r = subprocess.run([git, "-C", root, "cat-file", "-e", PREV_COMMIT + "^{commit}"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if r.returncode != 0:
-        raise unittest.SkipTest("git history unavailable: commit %s (the previous version) is "
-                                "not in this clone (a shallow clone?)" % PREV_COMMIT[:7])
-    cache = os.path.join(os.environ.get("PSS_PREV_CACHE") or os.path.dirname(os.path.abspath(rig.BINARY)),
-                         "prev-" + PREV_COMMIT[:12])
-    exe = os.path.join(cache, "build", "plex-servarr-sync")
-    if os.access(exe, os.X_OK):
-        return exe
-    os.makedirs(cache, exist_ok=True)
-    with open(os.path.join(cache, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process may be building it
-        if os.access(exe, os.X_OK):
-            return exe
-        src = os.path.join(cache, "src")
-        shutil.rmtree(src, ignore_errors=True)
-        os.makedirs(src)
-        log = []
-
-        def run(cmd, **kw):
-            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
-            log.append("$ %s\n%s" % (" ".join(cmd), p.stdout.decode("utf-8", "replace")[-4000:]))
-            if p.returncode != 0:
-                raise RuntimeError("building the previous version failed:\n" + "\n".join(log))
-        archive = os.path.join(cache, "src.tar")
-        run([git, "-C", root, "archive", "--format=tar", "-o", archive, PREV_COMMIT])
-        run(["tar", "-xf", archive, "-C", src])
-        os.unlink(archive)
-        build = os.path.join(cache, "build")
-        run(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Debug"])
-        run(["cmake", "--build", build, "-j2", "--target", "plex-servarr-sync"])
-    if not os.access(exe, os.X_OK):
-        raise RuntimeError("the previous version's build made no %s" % exe)
-    return exe
 
 
 # ---------------------------------------------------------------------------------------------
@@ -779,7 +724,7 @@ class UpgradeTest(TargetsCase):
     parked and unresolved, and history: the new version migrates it and delivers everything."""
 
     def test_previous_versions_database_is_migrated_and_its_folders_delivered(self):
-        old = previous_binary()
+        old = rig.previous_binary(PREV_COMMIT)
         state_dir = os.path.join(self.tmp, "state")
         folders = {}
         for key, root, name in (("done", self.tv, "Done Show"), ("parked", self.tv, "Parked Show"),
