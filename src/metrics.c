@@ -21,7 +21,7 @@
 static const struct {
     const char *type;  /* eventType as the *arr apps send it (compared case-insensitively) */
     const char *label; /* label value */
-} event_kinds[METRICS_EVENT_KINDS] = {
+} event_kind_table[METRICS_EVENT_KINDS] = {
     {"Download", "download"},
     {"Rename", "rename"},
     {"Retag", "retag"},
@@ -52,14 +52,14 @@ static const struct {
 int metrics_event_kind(const char *event_type)
 {
     for (int i = 0; event_type && i < METRICS_EVENT_KINDS - 1; i++)
-        if (strcasecmp(event_type, event_kinds[i].type) == 0)
+        if (strcasecmp(event_type, event_kind_table[i].type) == 0)
             return i;
     return METRICS_EVENT_KINDS - 1;
 }
 
 const char *metrics_event_kind_name(int kind)
 {
-    return kind >= 0 && kind < METRICS_EVENT_KINDS ? event_kinds[kind].label : "other";
+    return kind >= 0 && kind < METRICS_EVENT_KINDS ? event_kind_table[kind].label : "other";
 }
 
 /* Upper bounds of the duration histogram's buckets, in milliseconds, and as /metrics prints them
