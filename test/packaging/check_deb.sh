@@ -198,15 +198,21 @@ if out=$(cd "$tmp" && env -i PATH="$PATH" "${san[@]}" \
 else
   fail "the example env file does not validate: $out"
 fi
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-(cd "$tmp" && exec env -i PATH="$PATH" "${san[@]}" PORT="$port" \
-  BIND_ADDRESS=127.0.0.1 STATE_DIR="$tmp/state" MANUAL_PASS=check-deb LOG_LEVEL=debug \
-  "$bin" >"$tmp/daemon.log" 2>&1) &
-daemon_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "web files from\|web files (index.html) are not installed" "$tmp/daemon.log" 2>/dev/null && break
-  kill -0 "$daemon_pid" 2>/dev/null || break
-  sleep 0.1
+# A free port can be taken between the probe and the daemon's listen by another test running
+# alongside: then start again on another one.
+for _try in 1 2 3; do
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  (cd "$tmp" && exec env -i PATH="$PATH" "${san[@]}" PORT="$port" \
+    BIND_ADDRESS=127.0.0.1 STATE_DIR="$tmp/state" MANUAL_PASS=check-deb LOG_LEVEL=debug \
+    "$bin" >"$tmp/daemon.log" 2>&1) &
+  daemon_pid=$!
+  for _ in $(seq 1 100); do
+    grep -q " listening on \|port is already in use" "$tmp/daemon.log" 2>/dev/null && break
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "port is already in use" "$tmp/daemon.log" || break
+  wait "$daemon_pid" || true
 done
 web=$(realpath "$tmp/root/usr/share/$PKG/web")
 if grep -qF "web files from $web" "$tmp/daemon.log"; then
