@@ -29,7 +29,7 @@
 #define BUDGET_MS 50
 
 static uv_loop_t loop;
-static app_t app;
+static app_t *app;
 static int port;
 
 static uint64_t now_ms(void)
@@ -100,7 +100,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const app_http http = {
         .handler = router_handle, .body_limit = router_body_limit, .head_check = router_head_check};
     static_init();
-    if (app_start(&app, &loop, &env, NULL, &cfg, &http) != 0) {
+    app = app_new();
+    if (app_start(app, &loop, &env, NULL, &cfg, &http) != 0) {
         fprintf(stderr, "fuzz_http: the application did not start\n");
         abort();
     }
