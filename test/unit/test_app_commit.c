@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "app_internal.h" /* the owner's own test: it reads the owner's state */
 #include "config.h"
 #include "dotenv.h"
+#include "test_tmpfile.h"
 #include "util.h"
 
 #define MAX_ANSWERS 16
@@ -45,14 +45,6 @@ typedef struct tagged {
     fx *f;
     int tag;
 } tagged;
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 /* A port nothing listens on now. */
 static int free_port(void)
@@ -77,9 +69,7 @@ static void no_request(void *ud, http_request *req)
 static void start_app(fx *f, const char *durability)
 {
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    const char *base = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/test_app_commit.XXXXXX", base && *base ? base : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
+    make_temp_dir(f->dir, sizeof f->dir, "test_app_commit");
     char port[16];
     snprintf(port, sizeof port, "%d", free_port());
     env_map env = {0};
@@ -122,7 +112,7 @@ static int teardown(void **state)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     app_free(&f->app);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(f->dir);
     free(f);
     return 0;
 }

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "sync.h"
 #include "targets.h"
 #include "test_httpd.h"
+#include "test_tmpfile.h"
 #include "util.h"
 
 #define TOKEN "sync-T0ken"
@@ -144,22 +144,12 @@ static void on_change(void *ud, const q_entry *e, q_change what)
         store_stage_entry_del(f->store, e->id);
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    const char *base = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/test_sync.XXXXXX", base && *base ? base : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
+    make_temp_dir(f->dir, sizeof f->dir, "test_sync");
     f->srv = thd_start(&f->loop, plex, f);
     f->scan_status = 200;
 
@@ -224,7 +214,7 @@ static int teardown(void **state)
     store_close(f->store);
     config_free(&f->cfg);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(f->dir);
     free(f);
     return 0;
 }
